@@ -1,0 +1,90 @@
+"""The ``srhm`` command line: thin click commands over library functions.
+
+Commands that need heavy libraries live in their own modules and are imported only
+when invoked (``LazyGroup``), so ``srhm info`` answers at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from . import __version__
+from .catalog import resolve
+
+#: command name -> "module:attribute" of a click command, imported on first use.
+LAZY_COMMANDS = {
+    "demo": "srhm_datasets.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+def config_arg(ctx, param, value):
+    """click callback: turn a CONFIG string into an SRHMConfig, as a usage error if bad."""
+    try:
+        if isinstance(value, tuple):
+            return tuple(resolve(v) for v in value)
+        return None if value is None else resolve(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="srhm")
+def main():
+    """Sparse Random Hierarchy Model datasets: generate, release, load, train, evaluate."""
+
+
+@main.command()
+@click.argument("config", callback=config_arg)
+def info(config):
+    """Print a config's parameters and derived sizes."""
+    cfg = config
+    click.echo(f"config              {cfg.name}")
+    for key, value in cfg.parameters().items():
+        click.echo(f"{key:<20}{value}")
+    click.echo(f"{'patch size S':<20}{cfg.S}")
+    click.echo(f"{'input length d':<20}{cfg.d}")
+    click.echo(f"{'informative':<20}{cfg.num_informative}")
+    click.echo(f"{'internal nodes N':<20}{cfg.num_nodes}")
+    click.echo(f"{'placements K':<20}{cfg.placements_per_node}")
+    P = cfg.data_space_size
+    click.echo(f"{'data space P_max':<20}{P} (~2^{P.bit_length() - 1})")
+    for split, n in cfg.split_sizes().items():
+        click.echo(f"{'rows ' + split:<20}{n}")
+
+
+@main.command()
+@click.argument("config", callback=config_arg)
+@click.option("--n", "n", default=5, show_default=True, help="Number of rows to print.")
+@click.option("--split", default="train", show_default=True, type=click.Choice(["train", "test", "probe"]))
+@click.option("--start", default=0, show_default=True, help="First row index.")
+def sample(config, n, split, start):
+    """Print a few rows readably (blank shown as _)."""
+    from .generate import generate
+
+    cfg = config
+    stop = min(start + n, cfg.split_sizes()[split])
+    try:
+        batch = generate(cfg, split, start, stop)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    width = len(str(cfg.v - 1))
+    for i in range(stop - start):
+        tokens = " ".join("_" * width if t == cfg.blank else f"{t:>{width}}" for t in batch["tokens"][i])
+        click.echo(f"{split}[{start + i}] label={batch['label'][i]}")
+        click.echo(f"  tokens     {tokens}")
+        click.echo(f"  latents    {batch['latents'][i].tolist()}")
+        click.echo(f"  synonyms   {batch['synonyms'][i].tolist()}")
+        click.echo(f"  placements {batch['placements'][i].tolist()}")

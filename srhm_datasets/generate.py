@@ -1,0 +1,106 @@
+"""Rows of a split (SPEC 3-5): permuted digits, then one gather per level.
+
+``expand`` turns (label, synonyms, placements) into latents and tokens top-down: at
+depth k the symbols of the s**k informative nodes select their productions
+(``rules[k][symbol, r]``) and their children's slots (``placement_slots[q]``); each
+node carries the first input position of the block it owns, so the leaves land at
+their positions with one scatter into an all-blank token matrix.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .config import SRHMConfig
+from .rules import placement_slots, sample_rules
+from .sampler import split_digits
+
+CHUNK = 1 << 15  # rows per internal block: bounds temporaries, unit of threading
+
+COLUMNS = ("tokens", "label", "latents", "synonyms", "placements")
+
+
+def smallest_uint(max_value: int) -> np.dtype:
+    """The smallest of uint8/16/32/64 that holds max_value."""
+    for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if max_value <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    raise ValueError(f"invalid value {max_value}: exceeds uint64")
+
+
+def column_dtypes(cfg: SRHMConfig) -> dict[str, np.dtype]:
+    """Numpy dtype of each column of ``generate`` (SPEC 4)."""
+    return {
+        "tokens": np.dtype(np.uint8 if cfg.v < 255 else np.uint16),
+        "label": np.dtype(np.int64),
+        "latents": smallest_uint(max(cfg.nc, cfg.v) - 1),
+        "synonyms": smallest_uint(cfg.m - 1),
+        "placements": smallest_uint(cfg.placements_per_node - 1),
+    }
+
+
+def expand(cfg: SRHMConfig, label, synonyms, placements) -> tuple[np.ndarray, np.ndarray]:
+    """Latents [n, N] and tokens [n, d] (int64) of samples given by their indices.
+
+    label: [n]; synonyms, placements: [n, N] in heap order.
+    """
+    rules = sample_rules(cfg)
+    slots = placement_slots(cfg.s, cfg.s0, cfg.sparsity)
+    synonyms = np.asarray(synonyms, dtype=np.int64)
+    placements = np.asarray(placements, dtype=np.int64)
+    n = synonyms.shape[0]
+    symbols = np.asarray(label, dtype=np.int64).reshape(n, 1)
+    start = np.zeros((n, 1), dtype=np.int64)  # first input position of each node's block
+    latents = np.empty((n, cfg.num_nodes), dtype=np.int64)
+    for k in range(cfg.L):
+        nodes = cfg.depth_nodes(k)
+        latents[:, nodes.start : nodes.stop] = symbols
+        block = cfg.S ** (cfg.L - k - 1)  # size of the block owned by one slot
+        children = rules[k][symbols, synonyms[:, nodes.start : nodes.stop]]  # [n, s**k, s]
+        child_slots = slots[placements[:, nodes.start : nodes.stop]]  # [n, s**k, s]
+        start = (start[:, :, None] + child_slots * block).reshape(n, -1)
+        symbols = children.reshape(n, -1)
+    tokens = np.full((n, cfg.d), cfg.blank, dtype=np.int64)
+    np.put_along_axis(tokens, start, symbols, axis=1)
+    return latents, tokens
+
+
+def _fill(cfg: SRHMConfig, split: str, start: int, stop: int, out: dict, at: int) -> None:
+    digits = split_digits(cfg, split, start, stop)
+    label, synonyms, placements = digits[:, 0], digits[:, 1::2], digits[:, 2::2]
+    latents, tokens = expand(cfg, label, synonyms, placements)
+    rows = slice(at, at + stop - start)
+    for name, values in zip(COLUMNS, (tokens, label, latents, synonyms, placements)):
+        out[name][rows] = values
+
+
+def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = None, workers: int | None = None) -> dict:
+    """Rows start..stop-1 of a split as a dict of numpy arrays (SPEC 4, 9).
+
+    tokens [n, d] (uint8 if v < 255 else uint16, blank = v), label [n] int64,
+    latents / synonyms / placements [n, N] in the smallest unsigned dtype, heap order.
+    Row i is a pure function of (cfg, split, i): any chunking or number of
+    ``workers`` (threads; default: all cores) gives the same rows.
+    """
+    if stop is None:
+        stop = cfg.split_sizes().get(split, 0)
+    split_digits(cfg, split, start, start)  # validates split, start and stop bounds early
+    split_digits(cfg, split, stop, stop)
+    if stop < start:
+        raise ValueError(f"invalid parameter stop={stop}: must satisfy stop >= start = {start}")
+    n = stop - start
+    dtypes = column_dtypes(cfg)
+    shapes = {"tokens": (n, cfg.d), "label": (n,), "latents": (n, cfg.num_nodes)}
+    out = {c: np.empty(shapes.get(c, (n, cfg.num_nodes)), dtype=dtypes[c]) for c in COLUMNS}
+    chunks = [(a, min(a + CHUNK, stop)) for a in range(start, stop, CHUNK)]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(chunks) <= 1:
+        for a, b in chunks:
+            _fill(cfg, split, a, b, out, a - start)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda ab: _fill(cfg, split, ab[0], ab[1], out, ab[0] - start), chunks))
+    return out

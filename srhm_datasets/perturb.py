@@ -1,0 +1,80 @@
+"""Synonym exchange and diffeomorphism at level l (SPEC 6).
+
+Level l acts on depth k = L - l. A synonym exchange gives every node at depth k a new
+production index (forced different from the old one unless ``force=False``) and
+redraws the production index of every deeper node; placements are kept. A
+diffeomorphism does the same to placement indices and keeps production indices.
+The label never changes.
+
+Draws are counter-based: node j of a sample draws from a hash of (sample
+fingerprint, node j, seed, kind, level, key), where the fingerprint hashes the
+sample's (label, synonyms, placements). So the result is a deterministic function
+of (sample, level, kind, seed, key), independent of the batch it sits in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import SRHMConfig
+from .generate import expand
+from .prng import below, derive_key, hash_with, mix64
+
+KINDS = ("synonym", "diffeo")
+
+
+def fingerprint(batch: dict) -> np.ndarray:
+    """A uint64 hash per sample of its (label, synonyms, placements)."""
+    h = hash_with(0, np.asarray(batch["label"]))
+    with np.errstate(over="ignore"):
+        for column in ("synonyms", "placements"):
+            for col in np.asarray(batch[column], dtype=np.uint64).T:
+                h = mix64(h ^ col)
+    return h
+
+
+def perturb_indices(
+    cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = True, key: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """New (synonyms, placements), each int64 [n, N], of the perturbed samples."""
+    if kind not in KINDS:
+        raise ValueError(f"invalid parameter kind={kind!r}: must be one of {KINDS}")
+    if not (isinstance(level, int) and 1 <= level <= cfg.L):
+        raise ValueError(f"invalid parameter level={level!r}: must satisfy 1 <= level <= L = {cfg.L}")
+    column, radix = ("synonyms", cfg.m) if kind == "synonym" else ("placements", cfg.placements_per_node)
+    if force and radix == 1:
+        name = "m" if kind == "synonym" else "placements_per_node"
+        raise ValueError(
+            f"invalid parameter {name}={radix}: a forced {kind} change needs {name} >= 2 "
+            "(use force=False for the plain redraw)"
+        )
+    synonyms = np.array(batch["synonyms"], dtype=np.int64)
+    placements = np.array(batch["placements"], dtype=np.int64)
+    target = synonyms if kind == "synonym" else placements
+    k = cfg.L - level
+    first = cfg.depth_nodes(k).start
+    nodes = np.arange(first, cfg.num_nodes, dtype=np.uint64)
+    node_keys = hash_with(derive_key(cfg.seed, "perturb", kind, level, int(key)), nodes)
+    with np.errstate(over="ignore"):
+        draws = mix64(fingerprint(batch)[:, None] ^ node_keys[None, :])  # [n, nodes]
+    fresh = below(draws, radix)
+    if force:  # depth-k nodes take one of the radix-1 other values
+        width = cfg.s**k
+        shift = 1 + below(draws[:, :width], radix - 1)
+        fresh[:, :width] = (target[:, first : first + width] + shift) % radix
+    target[:, first:] = fresh
+    return synonyms, placements
+
+
+def perturb(cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = True, key: int = 0) -> np.ndarray:
+    """Tokens [n, d] of the batch's samples perturbed at level l (1 <= l <= L).
+
+    ``batch`` is a dict with label [n], synonyms [n, N], placements [n, N] (as from
+    ``generate``). ``kind`` is "synonym" or "diffeo"; ``force`` forces the change at
+    depth L - l; ``key`` selects an independent perturbation of the same samples.
+    Returns tokens in the dtype of ``batch["tokens"]`` when present, else int64.
+    """
+    synonyms, placements = perturb_indices(cfg, batch, kind, level, force, key)
+    _, tokens = expand(cfg, batch["label"], synonyms, placements)
+    dtype = np.asarray(batch["tokens"]).dtype if "tokens" in batch else np.int64
+    return tokens.astype(dtype)
