@@ -7,6 +7,7 @@ when invoked (``LazyGroup``), so ``srhm info`` answers at once.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
@@ -16,15 +17,33 @@ from .catalog import resolve
 #: command name -> "module:attribute" of a click command, imported on first use.
 LAZY_COMMANDS = {
     "demo": "srhm_datasets.demo:demo",
+    "build": "srhm_datasets.release.cli:build",
+    "verify": "srhm_datasets.release.cli:verify",
+    "publish": "srhm_datasets.release.cli:publish",
+    "train": "srhm_datasets.baselines.cli:train",
+    "learning-curve": "srhm_datasets.baselines.cli:learning_curve",
+    "evaluate": "srhm_datasets.evaluation.cli:evaluate",
+    "leaderboard": "srhm_datasets.evaluation.cli:leaderboard",
 }
+
+
+def _available() -> dict[str, str]:
+    """The lazy commands whose module exists (others are planned, not yet built)."""
+    def exists(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    return {name: target for name, target in LAZY_COMMANDS.items() if exists(target.split(":")[0])}
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+        return sorted(set(super().list_commands(ctx)) | set(_available()))
 
     def get_command(self, ctx, name):
-        if name in LAZY_COMMANDS:
+        if name in _available():
             module, attr = LAZY_COMMANDS[name].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
