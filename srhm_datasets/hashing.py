@@ -9,6 +9,7 @@ in any chunking: the hash depends only on the values and their order.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 
@@ -38,3 +39,14 @@ def content_hash(columns: dict) -> str:
     hasher = SplitHasher()
     hasher.update(columns)
     return hasher.hexdigest()
+
+
+def rules_hash(rules: list) -> str:
+    """``sha256:<hex>`` of rule tables: sha256 of their compact JSON (nested lists).
+
+    ``rules`` is ``sample_rules(cfg)`` or the ``rules`` list of a rules file; both give
+    the same hash. It identifies a task instance in results files and leaderboards.
+    """
+    tables = [np.asarray(t).tolist() for t in rules]
+    text = json.dumps(tables, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
