@@ -154,7 +154,7 @@ class SRHMConfig:
             if n is not None:
                 sizes[split] = n
         if self.n_train is None:  # train takes what remains after overridden test/probe
-            sizes["train"] = min(2**20, self.data_space_size - sizes["test"] - sizes["probe"])
+            sizes["train"] = max(0, min(2**20, self.data_space_size - sizes["test"] - sizes["probe"]))
         return sizes
 
     def split_offset(self, split: str) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import SRHMConfig
 from .rules import placement_slots, sample_rules
-from .sampler import split_digits
+from .sampler import check_range, split_digits
 
 CHUNK = 1 << 15  # rows per internal block: bounds temporaries, unit of threading
 
@@ -42,36 +42,36 @@ def column_dtypes(cfg: SRHMConfig) -> dict[str, np.dtype]:
     }
 
 
-def expand(cfg: SRHMConfig, label, synonyms, placements) -> tuple[np.ndarray, np.ndarray]:
-    """Latents [n, N] and tokens [n, d] (int64) of samples given by their indices.
+def expand(cfg: SRHMConfig, label, synonyms, placements, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """Latents [n, N] (int64) and tokens [n, d] (``dtype``) of samples given by their indices.
 
     label: [n]; synonyms, placements: [n, N] in heap order.
     """
-    rules = sample_rules(cfg)
+    rules = [table.reshape(-1, cfg.s) for table in sample_rules(cfg)]  # row a*m + r
     slots = placement_slots(cfg.s, cfg.s0, cfg.sparsity)
     synonyms = np.asarray(synonyms, dtype=np.int64)
     placements = np.asarray(placements, dtype=np.int64)
     n = synonyms.shape[0]
     symbols = np.asarray(label, dtype=np.int64).reshape(n, 1)
-    start = np.zeros((n, 1), dtype=np.int64)  # first input position of each node's block
+    # first input position of each node's block, counted from the start of the batch
+    start = (np.arange(n, dtype=np.int64) * cfg.d).reshape(n, 1)
     latents = np.empty((n, cfg.num_nodes), dtype=np.int64)
     for k in range(cfg.L):
-        nodes = cfg.depth_nodes(k)
-        latents[:, nodes.start : nodes.stop] = symbols
+        nodes = slice(cfg.depth_nodes(k).start, cfg.depth_nodes(k).stop)
+        latents[:, nodes] = symbols
         block = cfg.S ** (cfg.L - k - 1)  # size of the block owned by one slot
-        children = rules[k][symbols, synonyms[:, nodes.start : nodes.stop]]  # [n, s**k, s]
-        child_slots = slots[placements[:, nodes.start : nodes.stop]]  # [n, s**k, s]
-        start = (start[:, :, None] + child_slots * block).reshape(n, -1)
+        children = rules[k][symbols * cfg.m + synonyms[:, nodes]]  # [n, s**k, s]
+        start = (start[:, :, None] + slots[placements[:, nodes]] * block).reshape(n, -1)
         symbols = children.reshape(n, -1)
-    tokens = np.full((n, cfg.d), cfg.blank, dtype=np.int64)
-    np.put_along_axis(tokens, start, symbols, axis=1)
+    tokens = np.full((n, cfg.d), cfg.blank, dtype=dtype)
+    tokens.reshape(-1)[start] = symbols
     return latents, tokens
 
 
 def _fill(cfg: SRHMConfig, split: str, start: int, stop: int, out: dict, at: int) -> None:
     digits = split_digits(cfg, split, start, stop)
     label, synonyms, placements = digits[:, 0], digits[:, 1::2], digits[:, 2::2]
-    latents, tokens = expand(cfg, label, synonyms, placements)
+    latents, tokens = expand(cfg, label, synonyms, placements, dtype=out["tokens"].dtype)
     rows = slice(at, at + stop - start)
     for name, values in zip(COLUMNS, (tokens, label, latents, synonyms, placements)):
         out[name][rows] = values
@@ -87,10 +87,7 @@ def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = Non
     """
     if stop is None:
         stop = cfg.split_sizes().get(split, 0)
-    split_digits(cfg, split, start, start)  # validates split, start and stop bounds early
-    split_digits(cfg, split, stop, stop)
-    if stop < start:
-        raise ValueError(f"invalid parameter stop={stop}: must satisfy stop >= start = {start}")
+    check_range(cfg, split, start, stop)
     n = stop - start
     dtypes = column_dtypes(cfg)
     shapes = {"tokens": (n, cfg.d), "label": (n,), "latents": (n, cfg.num_nodes)}

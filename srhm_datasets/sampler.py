@@ -192,15 +192,20 @@ def permuted_digits(cfg: SRHMConfig, g: np.ndarray) -> np.ndarray:
     return _peel(limbs, lay)
 
 
+def check_range(cfg: SRHMConfig, split: str, start: int, stop: int) -> None:
+    """Raise ValueError unless rows start..stop-1 exist in the split."""
+    sizes = cfg.split_sizes()
+    if split not in sizes:
+        raise ValueError(f"invalid parameter split={split!r}: must be one of {tuple(sizes)}")
+    if not (0 <= start <= stop <= sizes[split]):
+        raise ValueError(
+            f"invalid parameters start={start}, stop={stop}: must satisfy 0 <= start <= stop <= "
+            f"{sizes[split]} (the rows of split {split!r} of {cfg.name})"
+        )
+
+
 def split_digits(cfg: SRHMConfig, split: str, start: int, stop: int) -> np.ndarray:
     """Digit vectors of rows start..stop-1 of a split (see ``permuted_digits``)."""
-    size = cfg.split_sizes()[split] if split in ("train", "test", "probe") else None
-    if size is None:
-        raise ValueError(f"invalid parameter split={split!r}: must be one of 'train', 'test', 'probe'")
-    if not (0 <= start <= stop <= size):
-        raise ValueError(
-            f"invalid parameter start={start}, stop={stop}: must satisfy 0 <= start <= stop <= {size} "
-            f"(rows of split {split!r} of {cfg.name})"
-        )
+    check_range(cfg, split, start, stop)
     offset = cfg.split_offset(split)
     return permuted_digits(cfg, np.arange(offset + start, offset + stop, dtype=np.int64))

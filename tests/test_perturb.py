@@ -1,0 +1,104 @@
+"""Synonym exchange and diffeomorphism (SPEC 6)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from srhm_datasets import SRHMConfig, generate, perturb
+from srhm_datasets.generate import expand
+from srhm_datasets.hashing import content_hash
+from srhm_datasets.perturb import perturb_indices
+
+from .strategies import small_configs
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_configs(m=st.integers(2, 4)), st.data())
+def test_synonym_exchange_keeps_blanks_and_label_and_changes_every_tuple(cfg, data):
+    level = data.draw(st.integers(1, cfg.L))
+    batch = generate(cfg, "test", 0, min(50, cfg.split_sizes()["test"]))
+    if len(batch["label"]) == 0:
+        return
+    k = cfg.L - level
+    tokens = perturb(cfg, batch, "synonym", level)
+    assert np.array_equal(tokens == cfg.blank, batch["tokens"] == cfg.blank)  # placements kept
+    synonyms, placements = perturb_indices(cfg, batch, "synonym", level)
+    assert np.array_equal(placements, batch["placements"])
+    latents, again = expand(cfg, batch["label"], synonyms, placements)
+    assert np.array_equal(again, tokens) and np.array_equal(latents[:, 0], batch["label"])
+    nodes = cfg.depth_nodes(k)
+    assert (synonyms[:, nodes.start : nodes.stop] != batch["synonyms"][:, nodes.start : nodes.stop]).all()
+    assert np.array_equal(synonyms[:, : nodes.start], batch["synonyms"][:, : nodes.start])  # above: kept
+    # every tuple produced at depth k differs (the rules are unambiguous)
+    kids_old = _children(cfg, batch["latents"], batch["tokens"], k)
+    kids_new = _children(cfg, latents, tokens, k)
+    assert (kids_old != kids_new).any(axis=-1).all()
+
+
+def _children(cfg, latents, tokens, k):
+    """Child symbols [n, s**k, s] of the depth-k nodes (latents below, informative tokens at the leaves)."""
+    if k < cfg.L - 1:
+        below = cfg.depth_nodes(k + 1)
+        values = np.asarray(latents)[:, below.start : below.stop]
+    else:
+        values = np.asarray(tokens)[np.asarray(tokens) != cfg.blank].reshape(len(tokens), -1)
+    return values.reshape(len(values), cfg.s**k, cfg.s)
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_configs(s0=st.integers(1, 3)), st.data())
+def test_diffeo_keeps_the_informative_sequence_and_moves_it(cfg, data):
+    level = data.draw(st.integers(1, cfg.L))
+    batch = generate(cfg, "test", 0, min(50, cfg.split_sizes()["test"]))
+    if len(batch["label"]) == 0:
+        return
+    tokens = perturb(cfg, batch, "diffeo", level)
+    n = len(tokens)
+    before = batch["tokens"][batch["tokens"] != cfg.blank].reshape(n, -1)
+    after = tokens[tokens != cfg.blank].reshape(n, -1)
+    assert np.array_equal(before, after)  # same symbols in the same order
+    assert ((tokens == cfg.blank) != (batch["tokens"] == cfg.blank)).any(axis=1).all()  # every row moved
+    synonyms, placements = perturb_indices(cfg, batch, "diffeo", level)
+    assert np.array_equal(synonyms, batch["synonyms"])
+    nodes = cfg.depth_nodes(cfg.L - level)
+    assert (placements[:, nodes.start : nodes.stop] != batch["placements"][:, nodes.start : nodes.stop]).all()
+
+
+def test_perturbation_is_a_function_of_the_sample_not_the_batch():
+    cfg = SRHMConfig(L=3, s=2, s0=1, v=8, nc=4, m=4, seed=5)
+    batch = generate(cfg, "probe", 0, 200)
+    whole = perturb(cfg, batch, "synonym", 2)
+    part = perturb(cfg, {c: v[50:80] for c, v in batch.items()}, "synonym", 2)
+    assert np.array_equal(whole[50:80], part)
+    assert np.array_equal(whole, perturb(cfg, batch, "synonym", 2))
+    assert not np.array_equal(whole, perturb(cfg, batch, "synonym", 2, key=1))
+    assert not np.array_equal(whole, perturb(SRHMConfig(**{**cfg.parameters(), "seed": 6}), batch, "synonym", 2))
+
+
+def test_plain_redraw_sometimes_keeps_the_old_index():
+    cfg = SRHMConfig(L=2, s=2, s0=2, v=4, nc=4, m=2)
+    batch = generate(cfg, "train", 0, 4000)
+    synonyms, _ = perturb_indices(cfg, batch, "synonym", 2, force=False)
+    same = (synonyms[:, 0] == batch["synonyms"][:, 0]).mean()
+    assert 0.45 < same < 0.55  # uniform redraw over m = 2 values
+
+
+def test_forced_change_that_cannot_happen_is_an_error():
+    single = SRHMConfig(L=2, s=2, s0=1, v=4, nc=2, m=1)
+    with pytest.raises(ValueError, match="m=1"):
+        perturb_indices(single, generate(single, "test", 0, 2), "synonym", 1)
+    cfg = SRHMConfig(L=2, s=2, s0=0, v=4, nc=2, m=2)
+    with pytest.raises(ValueError, match="placements_per_node=1"):
+        perturb(cfg, generate(cfg, "test", 0, 2), "diffeo", 1)
+    with pytest.raises(ValueError, match="level=3"):
+        perturb(cfg, generate(cfg, "test", 0, 2), "synonym", 3)
+    with pytest.raises(ValueError, match="kind='rotate'"):
+        perturb(cfg, generate(cfg, "test", 0, 2), "rotate", 1)
+
+
+def test_golden_perturbation_hash():
+    cfg = SRHMConfig.from_name("A_L2_s2_s0-2_v10_nc10_m10_seed1")
+    batch = generate(cfg, "probe", 0, 500)
+    columns = {f"{kind}_{level}": perturb(cfg, batch, kind, level) for kind in ("synonym", "diffeo") for level in (1, 2)}
+    assert content_hash(columns) == "sha256:bfdd0f4443cffb0af99e3e493aa1cc04c305defcff06640fc9e2a9caba2ea353"
