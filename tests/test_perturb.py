@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from srhm_datasets import SRHMConfig, generate, perturb
@@ -13,13 +13,18 @@ from srhm_datasets.perturb import perturb_indices
 from .strategies import small_configs
 
 
+def draw_case(cfg, data):
+    """A level to perturb and up to 50 test rows of the config (rejects empty splits)."""
+    level = data.draw(st.integers(1, cfg.L))
+    n = min(50, cfg.split_sizes()["test"])
+    assume(n > 0)
+    return level, generate(cfg, "test", 0, n)
+
+
 @settings(max_examples=40, deadline=None)
 @given(small_configs(m=st.integers(2, 4)), st.data())
 def test_synonym_exchange_keeps_blanks_and_label_and_changes_every_tuple(cfg, data):
-    level = data.draw(st.integers(1, cfg.L))
-    batch = generate(cfg, "test", 0, min(50, cfg.split_sizes()["test"]))
-    if len(batch["label"]) == 0:
-        return
+    level, batch = draw_case(cfg, data)
     k = cfg.L - level
     tokens = perturb(cfg, batch, "synonym", level)
     assert np.array_equal(tokens == cfg.blank, batch["tokens"] == cfg.blank)  # placements kept
@@ -49,10 +54,7 @@ def _children(cfg, latents, tokens, k):
 @settings(max_examples=40, deadline=None)
 @given(small_configs(s0=st.integers(1, 3)), st.data())
 def test_diffeo_keeps_the_informative_sequence_and_moves_it(cfg, data):
-    level = data.draw(st.integers(1, cfg.L))
-    batch = generate(cfg, "test", 0, min(50, cfg.split_sizes()["test"]))
-    if len(batch["label"]) == 0:
-        return
+    level, batch = draw_case(cfg, data)
     tokens = perturb(cfg, batch, "diffeo", level)
     n = len(tokens)
     before = batch["tokens"][batch["tokens"] != cfg.blank].reshape(n, -1)
