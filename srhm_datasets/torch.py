@@ -1,33 +1,34 @@
-"""torch adapters (SPEC 7, 9): encodings on the tokens' device.
+"""torch adapters (SPEC 7, 9): encodings on the tokens' device, map-style and streaming data.
 
-``encode`` is the fast path: uint8 tokens [B, d] go to the training device, and the
-[B, v, d] float input is built there.
+* :func:`encode`: integer tokens [B, d] -> [B, v, d] float (onehot / whiten) or [B, d]
+  ids (tokens), built on the tokens' device. The fast path: ship uint8 token batches to
+  the training device and encode there.
+* :class:`SRHMDataset`: map-style over a published split (a ``datasets.Dataset``, a
+  release folder or a Hub repo), items ``(x [v, d], label)``; ``.loader()`` +
+  ``.to_device()`` is the batched fast path.
+* :class:`SRHMStream`: an ``IterableDataset`` generating rows on the fly, sharded over
+  DataLoader workers and distributed ranks, each row exactly once.
+* :func:`to_device_batch`: a token batch dict -> ``(x, label)`` on a device.
+
+Implementation in :mod:`srhm_datasets.torch_data`.
 """
 
 from __future__ import annotations
 
-import math
+from .torch_data.encoding import ENCODINGS, default_device, encode, to_device_batch, whiten_absent
+from .torch_data.mapstyle import SRHMBatches, SRHMBatchSampler, SRHMDataset, load_split
+from .torch_data.stream import SRHMStream, split_limit
 
-import torch
-
-ENCODINGS = ("onehot", "whiten", "tokens")
-
-
-def encode(tokens: torch.Tensor, v: int, kind: str = "whiten", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Encode integer tokens [B, d] (blank = v) on their own device.
-
-    onehot: [B, v, d], 1 at the symbol's channel, a blank is the zero column.
-    whiten: [B, v, d], present 1, absent -1/sqrt(v-1); a blank column is all -1/sqrt(v-1).
-    tokens: [B, d] int64 ids (blank = v), for models with an embedding.
-    """
-    if kind not in ENCODINGS:
-        raise ValueError(f"invalid parameter kind={kind!r}: must be one of {ENCODINGS}")
-    tokens = torch.as_tensor(tokens)
-    if kind == "tokens":
-        return tokens.long()
-    channels = torch.arange(v, device=tokens.device, dtype=torch.long).view(1, v, 1)
-    present = tokens.long().unsqueeze(1) == channels  # [B, v, d]; a blank (= v) matches no channel
-    if kind == "onehot":
-        return present.to(dtype)
-    absent = -1.0 / math.sqrt(v - 1)
-    return torch.where(present, 1.0, absent).to(dtype)
+__all__ = [
+    "ENCODINGS",
+    "SRHMBatchSampler",
+    "SRHMBatches",
+    "SRHMDataset",
+    "SRHMStream",
+    "default_device",
+    "encode",
+    "load_split",
+    "split_limit",
+    "to_device_batch",
+    "whiten_absent",
+]

@@ -1,0 +1,32 @@
+"""A versioned Hugging Face release of SRHM configs (SPEC 8).
+
+Submodules (import what you need; this package itself imports nothing heavy):
+
+* ``build``: ``build_release(configs, out)`` writes Parquet shards, rules files, the
+  card and ``croissant.json`` atomically, streaming in bounded memory.
+* ``verify``: ``verify_release(folder)`` re-derives every row and checks SPEC 5.
+* ``publish``: ``publish_release(folder, repo_id, tag)`` uploads one commit and tags it.
+* ``rules_file``: ``load_rules`` (local folder or Hub revision).
+* ``load``: ``load_split(repo_or_dir, config, split, revision=None)``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["build_release", "verify_release", "publish_release", "load_rules", "load_split"]
+
+
+def __getattr__(name: str):
+    """Lazy access to the main entry points (keeps ``import srhm_datasets.release`` cheap)."""
+    targets = {
+        "build_release": ("build", "build_release"),
+        "verify_release": ("verify", "verify_release"),
+        "publish_release": ("publish", "publish_release"),
+        "load_rules": ("rules_file", "load_rules"),
+        "load_split": ("load", "load_split"),
+    }
+    if name not in targets:
+        raise AttributeError(name)
+    import importlib
+
+    module, attr = targets[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), attr)

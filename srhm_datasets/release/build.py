@@ -1,0 +1,283 @@
+"""Write a release folder (SPEC 8): Parquet shards, rules files, card, croissant.json.
+
+Layout written::
+
+    README.md                                  card (written last)
+    croissant.json
+    rules/<config>.json
+    <config>/train-00000-of-000NN.parquet      NN = ceil(train bytes / SHARD_BYTES)
+    <config>/test-00000-of-00001.parquet
+    <config>/probe-00000-of-00001.parquet
+
+``<config>`` is the catalog name (``release_name``). Rows are generated in blocks of
+``row_group_rows`` rows (one Parquet row group each), so memory is bounded by a few
+blocks whatever the split size. With ``workers > 1`` a process pool generates
+blocks ahead (at most ``2 * workers`` in flight) and the parent writes and hashes
+them in order. Everything is written into a hidden temporary folder next to
+``out`` and renamed into place at the end: an interrupted build leaves no folder
+that looks complete (and removes its temporary folder when it can).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ..catalog import release_name
+from ..config import SRHMConfig
+from ..generate import column_dtypes, generate
+from ..hashing import SplitHasher
+from ..perturb import perturb
+from .features import PROBE_COLUMNS, PROBE_KINDS, arrow_schema, to_arrow
+from .rules_file import SPLITS, dumps, rules_document
+
+#: Target uncompressed (Arrow) bytes of one row group: small enough for the Hub viewer.
+ROW_GROUP_BYTES = 16 << 20
+#: Bounds on rows per row group (and per generated block).
+MIN_GROUP_ROWS, MAX_GROUP_ROWS = 1024, 1 << 17
+#: Target uncompressed bytes of one train shard.
+SHARD_BYTES = 1 << 30
+#: Parquet writer options (deterministic for a given pyarrow version).
+PARQUET_OPTIONS = dict(compression="zstd", write_page_index=True, write_statistics=True)
+#: Perturbation parameters of the probe columns (SPEC 6).
+PROBE_FORCE, PROBE_KEY = True, 0
+
+
+@dataclasses.dataclass
+class SplitResult:
+    """What was written for one split: rows, Arrow bytes, content hash, shard files."""
+
+    split: str
+    num_rows: int
+    num_bytes: int
+    content_hash: str
+    files: list[str]  # paths relative to the release folder
+    download_size: int
+
+
+@dataclasses.dataclass
+class ConfigResult:
+    """A built config: its release name, config, per-split results and rules document."""
+
+    name: str
+    cfg: SRHMConfig
+    splits: dict[str, SplitResult]
+    rules: dict
+
+
+def row_bytes(cfg: SRHMConfig, split: str) -> int:
+    """Uncompressed bytes of one row of a split."""
+    dt = column_dtypes(cfg)
+    tokens = cfg.d * dt["tokens"].itemsize
+    meta = 8 + cfg.num_nodes * sum(dt[c].itemsize for c in ("latents", "synonyms", "placements"))
+    return tokens * (1 + (2 * cfg.L if split == "probe" else 0)) + meta
+
+
+def row_group_rows(cfg: SRHMConfig, split: str) -> int:
+    """Rows per row group (and per generated block) of a split."""
+    return int(min(MAX_GROUP_ROWS, max(MIN_GROUP_ROWS, ROW_GROUP_BYTES // row_bytes(cfg, split))))
+
+
+def shard_ranges(cfg: SRHMConfig, split: str, num_rows: int) -> list[tuple[int, int]]:
+    """Row ranges [start, stop) of a split's shards; test and probe have one shard.
+
+    Train shards hold whole row groups and at most about ``SHARD_BYTES`` each.
+    """
+    if num_rows == 0:
+        return []
+    if split != "train":
+        return [(0, num_rows)]
+    group = row_group_rows(cfg, split)
+    groups = -(-num_rows // group)
+    per_shard = max(1, SHARD_BYTES // (group * row_bytes(cfg, split)))
+    shards = -(-groups // per_shard)
+    step = -(-groups // shards) * group
+    return [(a, min(a + step, num_rows)) for a in range(0, num_rows, step)]
+
+
+def probe_defined(cfg: SRHMConfig) -> dict[str, bool]:
+    """Whether each probe column's forced change is possible (m >= 2, K >= 2)."""
+    return {"synonym_tokens": cfg.m >= 2, "diffeo_tokens": cfg.placements_per_node >= 2}
+
+
+def make_block(cfg: SRHMConfig, split: str, start: int, stop: int, threads: int | None = None) -> dict[str, np.ndarray]:
+    """Rows start..stop-1 of a split as numpy columns; probe adds [n, L, d] perturbed tokens.
+
+    Where a forced change is impossible the probe column repeats the unperturbed tokens.
+    """
+    batch = generate(cfg, split, start, stop, workers=threads)
+    if split == "probe":
+        defined = probe_defined(cfg)
+        for column in PROBE_COLUMNS:
+            out = np.empty((stop - start, cfg.L, cfg.d), dtype=batch["tokens"].dtype)
+            for level in range(1, cfg.L + 1):
+                if defined[column]:
+                    out[:, level - 1] = perturb(
+                        cfg, batch, kind=PROBE_KINDS[column], level=level, force=PROBE_FORCE, key=PROBE_KEY
+                    )
+                else:
+                    out[:, level - 1] = batch["tokens"]
+            batch[column] = out
+    return batch
+
+
+def _worker_block(args):
+    cfg, split, start, stop = args
+    return make_block(cfg, split, start, stop, threads=1)
+
+
+def _blocks(cfg: SRHMConfig, split: str, ranges: list[tuple[int, int]], pool):
+    """Yield the blocks of ``ranges`` in order (generated ahead in ``pool`` when given)."""
+    if pool is None:
+        for a, b in ranges:
+            yield make_block(cfg, split, a, b)
+        return
+    ahead = 2 * pool.srhm_workers
+    pending: deque = deque()
+    todo = iter(ranges)
+    for a, b in todo:
+        pending.append(pool.submit(_worker_block, (cfg, split, a, b)))
+        if len(pending) >= ahead:
+            break
+    while pending:
+        block = pending.popleft().result()
+        nxt = next(todo, None)
+        if nxt is not None:
+            pending.append(pool.submit(_worker_block, (cfg, split, *nxt)))
+        yield block
+
+
+def write_split(cfg: SRHMConfig, split: str, root: Path, name: str, pool=None, progress=None) -> SplitResult | None:
+    """Write a split's shards under ``root/name/``; None for a 0-row split (no shard)."""
+    n = cfg.split_sizes()[split]
+    shards = shard_ranges(cfg, split, n)
+    if not shards:
+        return None
+    group = row_group_rows(cfg, split)
+    schema = arrow_schema(cfg, split)
+    hasher = SplitHasher()
+    files, num_bytes = [], 0
+    (root / name).mkdir(parents=True, exist_ok=True)
+    for i, (a, b) in enumerate(shards):
+        rel = f"{name}/{split}-{i:05d}-of-{len(shards):05d}.parquet"
+        ranges = [(x, min(x + group, b)) for x in range(a, b, group)]
+        with pq.ParquetWriter(root / rel, schema, **PARQUET_OPTIONS) as writer:
+            for block in _blocks(cfg, split, ranges, pool):
+                table = to_arrow(cfg, block, split)
+                writer.write_table(table, row_group_size=table.num_rows)
+                hasher.update(block)
+                num_bytes += table.nbytes
+                if progress is not None:
+                    progress.update(table.num_rows)
+        files.append(rel)
+    size = sum((root / f).stat().st_size for f in files)
+    return SplitResult(split, n, num_bytes, hasher.hexdigest(), files, size)
+
+
+def build_config(cfg: SRHMConfig, root: Path, pool=None, progress: bool = True) -> ConfigResult:
+    """Write one config's shards and rules file into ``root``."""
+    from tqdm.auto import tqdm
+
+    name = release_name(cfg)
+    sizes = cfg.split_sizes()
+    results: dict[str, SplitResult] = {}
+    with tqdm(total=sum(sizes.values()), desc=name, unit="row", unit_scale=True, disable=not progress) as bar:
+        for split in SPLITS:
+            res = write_split(cfg, split, root, name, pool, bar)
+            if res is not None:
+                results[split] = res
+    splits = {
+        s: {"num_rows": sizes[s], "content_hash": results[s].content_hash if s in results else None}
+        for s in SPLITS
+    }
+    probe = {
+        "levels": list(range(1, cfg.L + 1)),
+        "level_index": "column[l - 1] holds level l (l = 1 acts on depth L - 1, l = L under the root)",
+        "force": PROBE_FORCE,
+        "key": PROBE_KEY,
+        "defined": probe_defined(cfg),
+    }
+    doc = rules_document(cfg, splits, probe)
+    (root / "rules").mkdir(exist_ok=True)
+    (root / "rules" / f"{name}.json").write_text(dumps(doc), encoding="utf-8")
+    return ConfigResult(name, cfg, results, doc)
+
+
+def _check_configs(configs) -> list[SRHMConfig]:
+    configs = list(configs)
+    if not configs:
+        raise ValueError("invalid parameter configs=[]: must name at least one config")
+    names = [release_name(c) for c in configs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"invalid parameter configs: {dup} given more than once (each config once)")
+    return configs
+
+
+def build_release(
+    configs,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    release_version: str | None = None,
+    repo_id: str | None = None,
+) -> list[ConfigResult]:
+    """Build the release folder ``out`` for ``configs`` (SRHMConfig objects), atomically.
+
+    ``workers``: processes generating blocks (1 = in this process, with threads).
+    ``overwrite``: replace an existing ``out`` (else it is an error). ``repo_id``
+    and ``release_version`` only fill the card's examples. Returns the
+    per-config results. Rebuilding gives identical content hashes.
+    """
+    from .card import write_card
+    from .croissant import write_croissant
+
+    configs = _check_configs(configs)
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"invalid parameter workers={workers!r}: must satisfy workers >= 1")
+    out = Path(out).absolute()
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"invalid parameter out={str(out)!r}: already exists (pass overwrite=True / --overwrite)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    pool = None
+    try:
+        if workers > 1:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            pool.srhm_workers = workers  # blocks generated ahead: 2 * workers
+        results = [build_config(cfg, tmp, pool, progress) for cfg in configs]
+        write_croissant(tmp, results, release_version, repo_id)
+        write_card(tmp, results, release_version, repo_id)  # last: a folder with README.md is complete
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return results
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished ``tmp`` to ``out``, replacing an old ``out`` by renames only."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.replace(out, old / "release")
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+__all__ = ["build_release", "build_config", "make_block", "shard_ranges", "row_group_rows", "ConfigResult"]

@@ -1,0 +1,113 @@
+"""``rules/<config>.json`` (SPEC 8): writing its content, and ``load_rules``.
+
+The file is one JSON object: format and generator versions, the canonical config
+name, the SPEC 1 parameters, derived sizes (``data_space_size`` as a decimal
+string), the blank id, the rule tables ``rules[k][a][r]`` (an s-tuple), their
+``rules_hash``, and per split ``{"num_rows", "content_hash"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..catalog import catalog_name, release_name, resolve
+from ..config import SRHMConfig
+from ..hashing import rules_hash
+from ..rules import sample_rules
+
+FORMAT = {"name": "srhm-rules", "version": 1}
+SPLITS = ("train", "test", "probe")
+
+
+def rules_document(cfg: SRHMConfig, splits: dict[str, dict], probe: dict | None = None) -> dict:
+    """The rules file's content for a config.
+
+    ``splits``: split name -> {"num_rows": int, "content_hash": "sha256:<hex>"}.
+    ``probe``: how the probe columns were made (levels, force, key, defined-ness).
+    """
+    from .. import __version__
+
+    tables = [t.tolist() for t in sample_rules(cfg)]
+    doc = {
+        "format": dict(FORMAT),
+        "generator": {"name": "srhm_datasets", "version": __version__},
+        "config": cfg.name,
+        "release_name": release_name(cfg),
+        "parameters": cfg.parameters(),
+        "split_size_overrides": {s: getattr(cfg, f"n_{s}") for s in SPLITS if getattr(cfg, f"n_{s}") is not None},
+        "sizes": {
+            "d": cfg.d,
+            "num_nodes": cfg.num_nodes,
+            "placements_per_node": cfg.placements_per_node,
+            "data_space_size": str(cfg.data_space_size),
+            "patch_size": cfg.S,
+            "num_informative": cfg.num_informative,
+        },
+        "blank": cfg.blank,
+        "rules": tables,
+        "rules_hash": rules_hash(tables),
+        "splits": {s: dict(splits[s]) for s in SPLITS if s in splits},
+    }
+    if probe is not None:
+        doc["probe"] = probe
+    return doc
+
+
+def dumps(doc: dict) -> str:
+    """Stable text of a rules document: one sorted top-level key per line, values compact."""
+    lines = [f"  {json.dumps(k)}: {json.dumps(doc[k], sort_keys=True, separators=(',', ':'))}" for k in sorted(doc)]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def config_from_rules(doc: dict) -> SRHMConfig:
+    """The SRHMConfig a rules document describes (its canonical ``config`` name)."""
+    return SRHMConfig.from_name(doc["config"])
+
+
+def candidate_names(config_name: str) -> list[str]:
+    """File stems to try for a CONFIG: as given, then its catalog and canonical names."""
+    names = [config_name]
+    try:
+        cfg = resolve(config_name)
+    except ValueError:
+        return names
+    for alt in (catalog_name(cfg), cfg.name):
+        if alt and alt not in names:
+            names.append(alt)
+    return names
+
+
+def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None = None) -> dict:
+    """The content of ``rules/<config>.json`` from a release folder or a Hub dataset repo.
+
+    ``config_name`` is the release's config name (catalog name, e.g. ``fig1``) or a
+    canonical name. A local folder takes no ``revision``; for a Hub repo ``revision``
+    (tag, branch or commit) pins the file, default the main branch.
+    """
+    path = Path(repo_or_dir)
+    names = candidate_names(config_name)
+    if path.is_dir():
+        if revision is not None:
+            raise ValueError(f"invalid parameter revision={revision!r}: a local folder ({path}) has no revisions")
+        for name in names:
+            f = path / "rules" / f"{name}.json"
+            if f.is_file():
+                return json.loads(f.read_text(encoding="utf-8"))
+        raise FileNotFoundError(f"no rules file for config {config_name!r} in {path / 'rules'} (tried {names})")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    for name in names:
+        try:
+            local = hf_hub_download(str(repo_or_dir), f"rules/{name}.json", repo_type="dataset", revision=revision)
+        except EntryNotFoundError:
+            continue
+        return json.loads(Path(local).read_text(encoding="utf-8"))
+    raise FileNotFoundError(
+        f"no rules file for config {config_name!r} in dataset repo {repo_or_dir!r} at revision {revision or 'main'} "
+        f"(tried {['rules/' + n + '.json' for n in names]})"
+    )
+
+
+__all__ = ["rules_document", "load_rules", "config_from_rules", "dumps"]

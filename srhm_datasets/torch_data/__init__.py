@@ -1,0 +1,1 @@
+"""Implementation of :mod:`srhm_datasets.torch` (import the public names from there)."""

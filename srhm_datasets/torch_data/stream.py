@@ -1,0 +1,252 @@
+"""On-the-fly SRHM rows as a torch ``IterableDataset`` (SPEC 5, 9).
+
+Rows ``start..stop-1`` of a split are cut into chunks of ``chunk_size`` consecutive rows
+(chunk j holds rows ``start + j*chunk_size ..``). With W DataLoader workers and R
+distributed ranks, worker w of rank r generates chunks j = w*R + r, w*R + r + W*R, ...
+So:
+
+* every row is produced exactly once over all ranks and workers (no duplicate, no gap);
+* rank r receives chunks r, r + R, r + 2R, ... and, because ``DataLoader`` reads its
+  workers round-robin, in that order whatever W is: the stream a rank sees does not
+  depend on the number of workers (in item mode, when the DataLoader's batch size is
+  ``chunk_size``; in batch mode always);
+* row i is ``generate(cfg, split, i, i+1)``, identical to the published split's row i.
+
+Endless streams (``stop=None``): the ``train`` split continues past its published size
+through the rest of the data space (global indices up to min(P_max, 2**62)): rows beyond
+the published ``train`` are fresh samples of the same uniform permutation, disjoint
+from ``test`` and ``probe`` and never repeated; the stream ends only when the data space
+is exhausted (which for most paper configs is never in practice). ``test`` and ``probe``
+end at their published size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from ..config import MAX_ROWS, SRHMConfig
+from ..generate import generate
+from .encoding import check_encoding, encode, to_device_batch, torch_ints, torch_tokens
+from .mapstyle import LATENT_COLUMNS, as_config
+from .world import resolve_world
+
+SPLITS = ("train", "test", "probe")
+
+
+def split_limit(cfg: SRHMConfig, split: str) -> int:
+    """Rows a stream of ``split`` can produce: its size, or for ``train`` everything up
+    to the end of the data space (min(P_max, 2**62) minus test and probe)."""
+    if split not in SPLITS:
+        raise ValueError(f"invalid parameter split={split!r}: must be one of {SPLITS}")
+    if split != "train":
+        return cfg.split_sizes()[split]
+    return min(cfg.data_space_size, MAX_ROWS) - cfg.split_offset("train")
+
+
+class SRHMStream(IterableDataset):
+    """Rows ``start..stop-1`` of a split, generated on the fly, sharded without overlap.
+
+    Parameters
+    ----------
+    cfg: ``SRHMConfig``, catalog name or canonical name.
+    split: ``train``, ``test`` or ``probe``.
+    start, stop: the row range; ``stop=None`` is the end of the split for test / probe
+        and the end of the data space for train (an endless stream, see module doc).
+        ``stop`` may exceed the published ``train`` size (same permutation, new rows).
+    encoding: ``whiten``, ``onehot`` or ``tokens`` (SPEC 7), for item mode and
+        :meth:`to_device`.
+    batch_size: None (item mode): yields ``(x [v, d] float, label int)`` encoded on
+        the CPU, one chunk at a time. An int (batch mode, the fast path): yields dicts
+        ``tokens [B, d]`` uint8 (int32 if v >= 255), ``label [B]`` int64 (plus latent
+        columns [B, N]), to use with ``DataLoader(stream, batch_size=None)`` and
+        :meth:`to_device`; the chunk size is then ``batch_size``.
+    return_latents: add ``latents`` / ``synonyms`` / ``placements`` (int64, heap order):
+        items ``(x, label, extras)`` with [N] tensors, batches with [B, N] tensors.
+    chunk_size: rows per generated chunk and unit of sharding in item mode (default
+        1024). Use the DataLoader's batch size to make item-mode order independent of
+        the number of workers.
+    rank, world_size: distributed shard; default those of an initialised
+        ``torch.distributed`` (resolved when the stream is built or pickled to
+        workers), else 0 / 1.
+    dtype: float dtype of the encodings.
+
+    Resuming: ``state_dict(rows_consumed)`` gives the state after every rank received
+    ``rows_consumed`` rows (a multiple of the chunk size); a new stream with
+    ``load_state_dict(state)`` continues exactly where those left off. Or pass
+    ``start`` directly.
+    """
+
+    def __init__(
+        self,
+        cfg,
+        split: str = "train",
+        start: int = 0,
+        stop: int | None = None,
+        encoding: str = "whiten",
+        batch_size: int | None = None,
+        return_latents: bool = False,
+        chunk_size: int | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        self.cfg = as_config(cfg)
+        self.split = split
+        self.limit = split_limit(self.cfg, split)
+        self.encoding = check_encoding(encoding)
+        self.return_latents = bool(return_latents)
+        self.dtype = dtype
+        for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"invalid parameter {name}={value!r}: must be None or an int >= 1")
+        if batch_size is not None and chunk_size is not None and chunk_size != batch_size:
+            raise ValueError(
+                f"invalid parameter chunk_size={chunk_size}: must equal batch_size={batch_size} in batch mode (or be None)"
+            )
+        self.batch_size = batch_size
+        self.chunk_size = batch_size or chunk_size or 1024
+        self.endless = stop is None and split == "train"
+        self.stop = self.limit if stop is None else stop
+        self._set_range(start)
+        resolve_world(rank, world_size)  # validates explicit values early
+        self._rank, self._world_size = rank, world_size
+        self._pin_world()
+
+    # ---- range and world -------------------------------------------------------------
+    def _set_range(self, start: int) -> None:
+        stop = self.stop
+        if isinstance(stop, bool) or not isinstance(stop, int) or not 0 <= stop <= self.limit:
+            raise ValueError(
+                f"invalid parameter stop={stop!r}: must satisfy 0 <= stop <= {self.limit} "
+                f"(rows of split {self.split!r} of {self.cfg.name} a stream can produce)"
+            )
+        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= stop:
+            raise ValueError(f"invalid parameter start={start!r}: must satisfy 0 <= start <= stop = {stop}")
+        self.start = start
+        size = self.cfg.split_sizes()[self.split]
+        # Rows past the published train size: the same permutation with a larger n_train.
+        self._gen_cfg = dataclasses.replace(self.cfg, n_train=stop) if stop > size else self.cfg
+
+    def _pin_world(self) -> None:
+        dist = torch.distributed
+        if (self._rank is None or self._world_size is None) and dist.is_available() and dist.is_initialized():
+            self._rank, self._world_size = resolve_world(self._rank, self._world_size)
+
+    def __getstate__(self):
+        self._pin_world()  # workers do not see the parent's process group
+        return dict(self.__dict__)
+
+    @property
+    def world(self) -> tuple[int, int]:
+        """``(rank, world_size)`` this stream shards for."""
+        return resolve_world(self._rank, self._world_size)
+
+    # ---- sizes ---------------------------------------------------------------------
+    def _rank_counts(self) -> tuple[int, int]:
+        """(chunks, rows) this rank receives."""
+        rank, R = self.world
+        n = self.stop - self.start
+        chunks = -(-n // self.chunk_size)
+        mine = (chunks - rank + R - 1) // R if chunks > rank else 0
+        rows = mine * self.chunk_size
+        if mine and (chunks - 1) % R == rank:
+            rows -= chunks * self.chunk_size - n  # the last, shorter chunk is this rank's
+        return mine, rows
+
+    def __len__(self) -> int:
+        """Items (rows) in item mode, batches in batch mode, that this rank receives."""
+        chunks, rows = self._rank_counts()
+        return chunks if self.batch_size else rows
+
+    @property
+    def v(self) -> int:
+        return self.cfg.v
+
+    # ---- iteration -------------------------------------------------------------------
+    def chunk_ranges(self):
+        """(first row, stop row) of the chunks of this process (rank and worker), in order."""
+        info = get_worker_info()
+        worker, W = (info.id, info.num_workers) if info is not None else (0, 1)
+        rank, R = self.world
+        j, step = worker * R + rank, W * R
+        while True:
+            a = self.start + j * self.chunk_size
+            if a >= self.stop:
+                return
+            yield a, min(a + self.chunk_size, self.stop)
+            j += step
+
+    def _batch(self, a: int, b: int) -> dict[str, torch.Tensor]:
+        rows = generate(self._gen_cfg, self.split, a, b, workers=1)
+        batch = {"tokens": torch_tokens(rows["tokens"]), "label": torch.from_numpy(rows["label"])}
+        if self.return_latents:
+            batch.update({k: torch_ints(rows[k]) for k in LATENT_COLUMNS})
+        return batch
+
+    def __iter__(self):
+        for a, b in self.chunk_ranges():
+            batch = self._batch(a, b)
+            if self.batch_size:
+                yield batch
+                continue
+            x = encode(batch["tokens"], self.v, self.encoding, self.dtype)
+            labels = batch["label"].tolist()
+            if self.return_latents:
+                extras = [batch[k] for k in LATENT_COLUMNS]
+                for i, label in enumerate(labels):
+                    yield x[i], label, {k: e[i] for k, e in zip(LATENT_COLUMNS, extras)}
+            else:
+                yield from zip(x, labels)
+
+    def to_device(self, batch: dict, device=None, non_blocking: bool = True):
+        """``to_device_batch`` with this stream's v, encoding and dtype: ``(x [B, v, d], label [B])``."""
+        return to_device_batch(batch, self.v, self.encoding, device, self.dtype, non_blocking)
+
+    # ---- resuming --------------------------------------------------------------------
+    def state_dict(self, rows_consumed: int = 0) -> dict:
+        """State after each rank received ``rows_consumed`` rows of this stream.
+
+        ``rows_consumed`` must be a multiple of ``chunk_size`` (whole chunks; batch mode:
+        batches * batch_size), the same on every rank, or the rank's whole share.
+        """
+        _, R = self.world
+        _, total = self._rank_counts()
+        if rows_consumed == total:  # every rank finished its share
+            start = self.stop
+        elif isinstance(rows_consumed, bool) or not isinstance(rows_consumed, int) or rows_consumed < 0 or (
+            rows_consumed % self.chunk_size
+        ):
+            raise ValueError(
+                f"invalid parameter rows_consumed={rows_consumed!r}: must be a multiple of "
+                f"chunk_size={self.chunk_size} or this rank's total {total}"
+            )
+        else:
+            start = min(self.start + rows_consumed * R, self.stop)
+        return {
+            "config": self.cfg.name,
+            "split": self.split,
+            "start": start,
+            "stop": None if self.endless else self.stop,
+            "chunk_size": self.chunk_size,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state`` (from :meth:`state_dict`): sets ``start``."""
+        for key, mine in (("config", self.cfg.name), ("split", self.split), ("chunk_size", self.chunk_size)):
+            if state.get(key) != mine:
+                raise ValueError(f"invalid parameter state[{key!r}]={state.get(key)!r}: must be {mine!r}")
+        if state.get("stop") != (None if self.endless else self.stop):
+            raise ValueError(f"invalid parameter state['stop']={state.get('stop')!r}: this stream stops at {self.stop}")
+        self._set_range(state["start"])
+
+    def __repr__(self) -> str:
+        rank, R = self.world
+        return (
+            f"SRHMStream(cfg={self.cfg.name!r}, split={self.split!r}, start={self.start}, stop={self.stop}, "
+            f"encoding={self.encoding!r}, batch_size={self.batch_size}, chunk_size={self.chunk_size}, "
+            f"rank={rank}, world_size={R})"
+        )

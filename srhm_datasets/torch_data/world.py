@@ -1,0 +1,25 @@
+"""Distributed rank and world size of the current process (explicit or torch.distributed)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_world(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
+    """``(rank, world_size)``: the explicit values, else those of an initialised
+    ``torch.distributed`` process group, else ``(0, 1)``.
+
+    Raises ``ValueError`` unless ``world_size >= 1`` and ``0 <= rank < world_size``.
+    """
+    if rank is None or world_size is None:
+        dist = torch.distributed
+        initialised = dist.is_available() and dist.is_initialized()
+        if world_size is None:
+            world_size = dist.get_world_size() if initialised else 1
+        if rank is None:
+            rank = dist.get_rank() if initialised else 0
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"invalid parameter world_size={world_size!r}: must be an int >= 1")
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+        raise ValueError(f"invalid parameter rank={rank!r}: must satisfy 0 <= rank < world_size = {world_size}")
+    return rank, world_size

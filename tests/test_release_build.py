@@ -1,0 +1,220 @@
+"""Release build (SPEC 8): load_dataset on built folders, card, croissant, streaming, atomicity."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import datasets
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import srhm_datasets as srhm
+from srhm_datasets.catalog import release_name
+from srhm_datasets.cli import main
+from srhm_datasets.config import SRHMConfig
+from srhm_datasets.generate import column_dtypes
+from srhm_datasets.hashing import content_hash
+from srhm_datasets.release import build as build_mod
+from srhm_datasets.release.build import build_release, make_block
+from srhm_datasets.release.card import read_header
+from srhm_datasets.release.load import load_split
+from .release_helpers import SMALL
+
+ZERO = SRHMConfig(L=1, s=2, s0=0, v=2, nc=2, m=1)  # P_max = 2: test and probe have 0 rows
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rel") / "release"
+    results = build_release(list(SMALL.values()) + [ZERO], out, progress=False)
+    return out, {r.name: r for r in results}
+
+
+def _rows(ds) -> dict:
+    return {k: np.asarray(v) for k, v in ds.with_format("numpy")[:].items()}
+
+
+@pytest.mark.parametrize("key", ["demo", "grid_L2_s0-0_v3", "B_small", "s3_small", "L3_small", "wide_v", "m1"])
+def test_load_dataset_features_counts_rows(release, key):
+    out, _ = release
+    cfg = SMALL[key]
+    name = release_name(cfg)
+    dd = datasets.load_dataset(str(out), name)
+    assert set(dd) == {"train", "test"}
+    dtypes = column_dtypes(cfg)
+    tok = "uint16" if cfg.v >= 255 else "uint8"
+    for split, ds in dd.items():
+        f = ds.features
+        assert f["tokens"] == datasets.List(datasets.Value(tok), length=cfg.d)
+        assert f["label"] == datasets.ClassLabel(names=[str(i) for i in range(cfg.nc)])
+        for col in ("latents", "synonyms", "placements"):
+            assert f[col] == datasets.List(datasets.Value(str(dtypes[col])), length=cfg.num_nodes)
+        assert ds.num_rows == cfg.split_sizes()[split]
+        got, want = _rows(ds), srhm.generate(cfg, split)
+        for col in want:
+            np.testing.assert_array_equal(got[col], want[col], err_msg=f"{name} {split} {col}")
+    probe = load_split(out, cfg.name, "probe")  # canonical name works too
+    assert probe.num_rows == cfg.split_sizes()["probe"]
+    assert probe.features["synonym_tokens"] == datasets.List(datasets.List(datasets.Value(tok), length=cfg.d), length=cfg.L)
+    got, want = _rows(probe), make_block(cfg, "probe", 0, probe.num_rows)
+    base = srhm.generate(cfg, "probe")
+    for level in range(1, cfg.L + 1):
+        if cfg.m >= 2:
+            np.testing.assert_array_equal(got["synonym_tokens"][:, level - 1], srhm.perturb(cfg, base, "synonym", level))
+        else:  # undefined: the unperturbed tokens
+            np.testing.assert_array_equal(got["synonym_tokens"][:, level - 1], base["tokens"])
+        if cfg.placements_per_node >= 2:
+            np.testing.assert_array_equal(got["diffeo_tokens"][:, level - 1], srhm.perturb(cfg, base, "diffeo", level))
+        else:
+            np.testing.assert_array_equal(got["diffeo_tokens"][:, level - 1], base["tokens"])
+    assert content_hash(got) == content_hash(want)
+
+
+def test_rules_file_keys_and_hashes(release):
+    out, results = release
+    doc = srhm.load_rules(str(out), "demo")
+    for key in ("format", "generator", "config", "parameters", "sizes", "blank", "rules", "splits", "rules_hash"):
+        assert key in doc
+    assert doc["format"] == {"name": "srhm-rules", "version": 1}
+    assert doc["generator"] == {"name": "srhm_datasets", "version": srhm.__version__}
+    cfg = SMALL["demo"]
+    assert doc["config"] == cfg.name and doc["parameters"] == cfg.parameters() and doc["blank"] == cfg.v
+    assert doc["sizes"]["data_space_size"] == str(cfg.data_space_size)
+    assert [np.asarray(t).shape for t in doc["rules"]] == [t.shape for t in srhm.sample_rules(cfg)]
+    for split in ("train", "test", "probe"):
+        cols = make_block(cfg, split, 0, cfg.split_sizes()[split])
+        assert doc["splits"][split] == {"num_rows": cfg.split_sizes()[split], "content_hash": content_hash(cols)}
+    assert srhm.load_rules(str(out), cfg.name) == doc  # canonical name finds the catalog-named file
+    with pytest.raises(ValueError, match="revision"):
+        srhm.load_rules(str(out), "demo", revision="v1.0.0")
+    with pytest.raises(FileNotFoundError, match="fig1"):
+        srhm.load_rules(str(out), "fig1")
+
+
+def test_zero_row_splits_have_no_shard_and_no_card_entry(release):
+    out, _ = release
+    name = ZERO.name
+    assert sorted(p.name for p in (out / name).iterdir()) == ["train-00000-of-00001.parquet"]
+    doc = json.loads((out / "rules" / f"{name}.json").read_text())
+    assert doc["splits"]["test"] == {"num_rows": 0, "content_hash": None}
+    assert doc["splits"]["probe"]["num_rows"] == 0
+    header = read_header(out / "README.md")
+    entry = next(c for c in header["configs"] if c["config_name"] == name)
+    assert [f["split"] for f in entry["data_files"]] == ["train"]
+    assert name + "_probe" not in [c["config_name"] for c in header["configs"]]
+    dd = datasets.load_dataset(str(out), name)
+    assert list(dd) == ["train"] and dd["train"].num_rows == 2
+
+
+def test_card_header_and_body(release):
+    out, results = release
+    header = read_header(out / "README.md")
+    assert header["license"] == "cc-by-4.0" and header["pretty_name"] and header["tags"]
+    assert header["size_categories"] == ["10K<n<100K"]
+    defaults = [c["config_name"] for c in header["configs"] if c.get("default")]
+    assert defaults == ["demo"]
+    info = {i["config_name"]: i for i in header["dataset_info"]}
+    demo = info["demo"]["splits"]
+    assert [(s["name"], s["num_examples"]) for s in demo] == [("train", 12708), ("test", 3276)]
+    assert all(s["num_bytes"] > 0 for s in demo)
+    body = (out / "README.md").read_text()
+    for res in results.values():
+        for split in res.splits.values():
+            assert split.content_hash in body
+    assert "@inproceedings{tomasini2024srhm" in body and "@article{cagnetta2024rhm" in body
+    assert "revision=" in body
+    # the K = 1 config's diffeo quantity, and the m = 1 config's synonym quantity, are undefined
+    assert "`grid_L2_s0-0_v3`: `diffeo_tokens` holds the unperturbed tokens" in body
+    assert f"`{SMALL['m1'].name}`: `synonym_tokens` holds the unperturbed tokens" in body
+    assert datasets.get_dataset_config_names(str(out))[0] == "demo"
+
+
+def test_croissant_validates_and_reads(release):
+    mlc = pytest.importorskip("mlcroissant")
+    from srhm_datasets.release.croissant import validate_croissant
+
+    out, _ = release
+    problems = validate_croissant(out / "croissant.json")
+    assert not [p for p in problems if "recommended" not in p], problems
+    ds = mlc.Dataset(jsonld=str(out / "croissant.json"))
+    records = list(ds.records(record_set="demo_test"))
+    assert len(records) == 3276
+    want = srhm.generate(SMALL["demo"], "test", 0, 1)
+    assert list(records[0]["demo_test/tokens"]) == want["tokens"][0].tolist()
+
+
+def test_streaming_shards_row_groups_and_determinism(tmp_path, monkeypatch):
+    cfg = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=7, n_test=100, n_probe=30, n_train=5000)
+    monkeypatch.setattr(build_mod, "MIN_GROUP_ROWS", 16)
+    monkeypatch.setattr(build_mod, "ROW_GROUP_BYTES", 300 * build_mod.row_bytes(cfg, "train"))
+    monkeypatch.setattr(build_mod, "SHARD_BYTES", 1700 * build_mod.row_bytes(cfg, "train"))
+    sizes = []
+    real = build_mod.make_block
+    monkeypatch.setattr(build_mod, "make_block", lambda c, s, a, b, **k: sizes.append(b - a) or real(c, s, a, b, **k))
+    build_release([cfg], tmp_path / "a", progress=False)
+    assert max(sizes) == 300  # never more than one row group in memory per block
+    files = sorted(p.name for p in (tmp_path / "a" / cfg.name).glob("train-*"))
+    assert files == [f"train-{i:05d}-of-00004.parquet" for i in range(4)]
+    groups = [pq.ParquetFile(tmp_path / "a" / cfg.name / f).metadata.num_row_groups for f in files]
+    assert groups == [5, 5, 5, 2]  # 1500-row shards of 300-row groups, then 500 rows
+    doc = srhm.load_rules(str(tmp_path / "a"), cfg.name)
+    assert doc["splits"]["train"]["content_hash"] == content_hash(srhm.generate(cfg, "train"))
+    # rebuilding, and building with worker processes, gives the same hashes and bytes
+    build_release([cfg], tmp_path / "b", progress=False, workers=2)
+    assert srhm.load_rules(str(tmp_path / "b"), cfg.name)["splits"] == doc["splits"]
+    for f in files:
+        assert (tmp_path / "a" / cfg.name / f).read_bytes() == (tmp_path / "b" / cfg.name / f).read_bytes()
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def test_interrupted_build_leaves_nothing_complete(tmp_path, monkeypatch):
+    cfg = SMALL["B_small"]
+    calls = []
+    real = build_mod.to_arrow
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # in the middle: the first config is written, the second has begun
+            raise Boom("interrupted")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build_mod, "to_arrow", failing)
+    out = tmp_path / "release"
+    with pytest.raises(Boom):
+        build_release([cfg, SMALL["m1"]], out, progress=False)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # the temporary folder is gone too
+    # an existing release is kept intact when a rebuild over it fails
+    monkeypatch.setattr(build_mod, "to_arrow", real)
+    build_release([cfg], out, progress=False)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    calls.clear()
+    monkeypatch.setattr(build_mod, "to_arrow", failing)
+    with pytest.raises(Boom):
+        build_release([cfg, SMALL["m1"]], out, progress=False, overwrite=True)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["release"]
+
+
+def test_cli_build_and_errors(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "r"
+    res = runner.invoke(main, ["build", "grid_L2_s0-0_v3", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "sha256:" in res.output and (out / "README.md").is_file()
+    res = runner.invoke(main, ["build", "grid_L2_s0-0_v3", "--out", str(out)])
+    assert res.exit_code == 2 and "already exists" in res.output
+    res = runner.invoke(main, ["build", "nonsense", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "CONFIG='nonsense'" in res.output
+    res = runner.invoke(main, ["build", "A_L2_s2_s0-1_v3_nc20_m1_seed0", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "nc*m" in res.output
+    res = runner.invoke(main, ["build", "demo", "--workers", "0", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "--workers" in res.output
+    assert not (tmp_path / "x").exists()
+    assert os.listdir(tmp_path) == ["r"]

@@ -1,0 +1,164 @@
+"""``srhm verify``: passes on a build, fails (exit 1, named check) on each of several corruptions."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from srhm_datasets.cli import main
+from srhm_datasets.release.build import build_release
+from srhm_datasets.release.verify import decode, verify_release
+from srhm_datasets.generate import generate
+from srhm_datasets.rules import sample_rules
+from .release_helpers import SMALL, rewrite
+
+CFG = SMALL["B_small"]  # canonical name, sparsity B
+NAME = CFG.name
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    out = tmp_path_factory.mktemp("verify") / "release"
+    build_release([CFG, SMALL["grid_L2_s0-0_v3"]], out, progress=False)
+    return out
+
+
+@pytest.fixture
+def release(pristine, tmp_path):
+    out = tmp_path / "release"
+    shutil.copytree(pristine, out)
+    return out
+
+
+def shard(out, split):
+    return out / NAME / f"{split}-00000-of-00001.parquet"
+
+
+def test_verify_passes_on_a_build(pristine):
+    report = verify_release(pristine)
+    assert report.ok, report.format()
+    items = {(c.config, c.item) for c in report.checks}
+    for split in ("rules", "train", "test", "probe", "overlap", "card"):
+        assert (NAME, split) in items
+    res = CliRunner().invoke(main, ["verify", str(pristine)])
+    assert res.exit_code == 0, res.output
+    assert "OK: 2 config(s)" in res.output
+    res = CliRunner().invoke(main, ["verify", str(pristine), "--config", "grid_L2_s0-0_v3"])
+    assert res.exit_code == 0 and NAME not in res.output
+
+
+@pytest.mark.parametrize("cfg", [SMALL["s3_small"], SMALL["L3_small"], CFG], ids=["s3", "L3", "B"])
+def test_independent_decoder_matches_generate(cfg):
+    batch = generate(cfg, "train", 0, 100)
+    latents, tokens = decode(cfg, sample_rules(cfg), batch["label"], batch["synonyms"], batch["placements"])
+    np.testing.assert_array_equal(latents, batch["latents"])
+    np.testing.assert_array_equal(tokens, batch["tokens"])
+
+
+def _flip_token(cols):
+    informative = np.flatnonzero(cols["tokens"][3] != CFG.blank)[0]
+    cols["tokens"][3, informative] = (cols["tokens"][3, informative] + 1) % CFG.v
+
+
+def _duplicate_row(cols):
+    for c in cols:
+        cols[c][5] = cols[c][4]
+
+
+def _swap_rows(cols):
+    for c in cols:
+        cols[c][[0, 1]] = cols[c][[1, 0]]
+
+
+def _bad_label(cols):
+    cols["label"][0] = CFG.nc
+
+
+def _move_blank(cols):
+    row = cols["tokens"][7]
+    i = np.flatnonzero(row != CFG.blank)[0]
+    j = np.flatnonzero(row == CFG.blank)[0]
+    row[i], row[j] = row[j], row[i]
+
+
+def _bad_latent(cols):
+    cols["latents"][2, 1] = (cols["latents"][2, 1] + 1) % CFG.v
+
+
+def _probe_unperturbed(cols):
+    cols["synonym_tokens"][:, 0] = cols["tokens"]
+
+
+CORRUPTIONS = {
+    "flipped token": ("train", _flip_token, "train", "do not follow from the rules"),
+    "duplicate row": ("test", _duplicate_row, "test", "duplicate samples"),
+    "swapped rows": ("train", _swap_rows, "train", "are not row i of split train"),
+    "label out of range": ("test", _bad_label, "test", "label outside"),
+    "moved feature": ("train", _move_blank, "train", "do not follow from the rules"),
+    "wrong latent": ("test", _bad_latent, "test", "do not follow from the rules"),
+    "probe not perturbed": ("probe", _probe_unperturbed, "probe", "synonym_tokens[level 1] differs"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_verify_fails_on_corrupted_rows(release, kind):
+    split, change, item, message = CORRUPTIONS[kind]
+    rewrite(shard(release, split), change)
+    report = verify_release(release)
+    assert not report.ok
+    failed = {(c.config, c.item): c.problems for c in report.failures}
+    assert (NAME, item) in failed, report.format()
+    assert any(message in p for p in failed[(NAME, item)]), failed
+    assert any("content hash" in p for p in failed[(NAME, item)]) or kind == "label out of range"
+    assert ("grid_L2_s0-0_v3", item) not in failed  # the other config still passes
+    res = CliRunner().invoke(main, ["verify", str(release)])
+    assert res.exit_code == 1 and "FAILED" in res.output
+
+
+def test_verify_fails_on_overlap_between_splits(release):
+    from srhm_datasets.release.features import from_arrow
+    import pyarrow.parquet as pq
+
+    train0 = {k: v[0] for k, v in from_arrow(pq.read_table(shard(release, "train"))).items()}
+
+    def copy_train_row(cols):
+        for c in cols:
+            cols[c][0] = train0[c]
+
+    rewrite(shard(release, "test"), copy_train_row)
+    failed = {c.item: c.problems for c in verify_release(release).failures if c.config == NAME}
+    assert any("1 samples in both test and train" in p for p in failed["overlap"]), failed
+
+
+def test_verify_fails_on_rules_card_and_missing_files(release):
+    rules = release / "rules" / f"{NAME}.json"
+    doc = json.loads(rules.read_text())
+    doc["rules"][1][0][0] = doc["rules"][1][0][1]  # a repeated production tuple
+    rules.write_text(json.dumps(doc))
+    card = release / "README.md"
+    text = card.read_text()
+    h = json.loads((release / "rules" / "grid_L2_s0-0_v3.json").read_text())["splits"]["test"]["content_hash"]
+    card.write_text(text.replace(h, "sha256:" + "0" * 64).replace("num_examples: 16", "num_examples: 17", 1))
+    shard(release, "probe").unlink()
+    report = verify_release(release)
+    failed = {(c.config, c.item): " | ".join(c.problems) for c in report.failures}
+    assert "repeats a production tuple" in failed[(NAME, "rules")]
+    assert "rules_hash" in failed[(NAME, "rules")] and "differ from sample_rules" in failed[(NAME, "rules")]
+    assert "no shard" in failed[(NAME, "probe")]
+    assert "not in the card" in failed[("grid_L2_s0-0_v3", "test")]
+    assert re.search(r"split sizes .*17", failed[("grid_L2_s0-0_v3", "card")])
+    res = CliRunner().invoke(main, ["verify", str(release), "--config", "nonexistent_config"])
+    assert res.exit_code == 1 and "no rules file" in res.output
+
+
+def test_verify_fails_on_extra_shard(release):
+    extra = release / NAME / "train-00001-of-00001.parquet"
+    shutil.copy(shard(release, "train"), extra)
+    failed = {c.item: " | ".join(c.problems) for c in verify_release(release).failures if c.config == NAME}
+    assert "expected train-00000-of-00002.parquet" in failed["train"]
+    assert "600 rows in the shards, expected 300" in failed["train"]
