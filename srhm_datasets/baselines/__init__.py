@@ -1,0 +1,14 @@
+"""The paper's reference networks and training protocol (issue 6).
+
+- ``models``: CNN, LCN, FCN in the mean-field parametrisation; ``build_model``.
+- ``train``: one run on ``train[:P]`` (``TrainOptions``, ``train``, ``load_checkpoint``).
+- ``learning_curve``: runs over log-spaced P, P* estimate, plot.
+- ``cli``: ``srhm train`` and ``srhm learning-curve``.
+
+Lives inside ``srhm_datasets`` so that its import name cannot clash with another
+installed package called ``baselines``. Importing this package imports torch.
+"""
+
+from .models import ARCHS, HierarchicalNet, build_model, count_parameters
+
+__all__ = ["ARCHS", "HierarchicalNet", "build_model", "count_parameters"]

@@ -1,0 +1,108 @@
+"""``srhm train`` and ``srhm learning-curve``: thin click commands over ``train`` and ``run_learning_curve``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..cli import config_arg
+from .models import ARCHS
+
+
+def _training_options(f):
+    """Options shared by ``train`` and ``learning-curve``."""
+    options = [
+        click.option("--config", required=True, callback=config_arg, help="Catalog name or canonical config name."),
+        click.option("--arch", type=click.Choice(ARCHS), default="cnn", show_default=True),
+        click.option("--data", default=None, help="Release folder or Hub dataset repo (default: the generator)."),
+        click.option("--revision", default=None, help="Hub revision (tag, branch or commit) of --data."),
+        click.option("--width", type=int, default=512, show_default=True, help="Channels per hidden layer (H)."),
+        click.option("--lr", type=float, default=None, help="Base learning rate, multiplied by the width [default: per arch and s0, see docs]."),
+        click.option("--momentum", type=float, default=0.9, show_default=True),
+        click.option("--batch-size", type=int, default=None, help="Rows per SGD step [default: 4*nc, at most P]."),
+        click.option("--max-steps", type=int, default=None, help="Step budget [default: 20000, or from --epochs]."),
+        click.option("--epochs", type=float, default=None, help="Budget in passes over train[:P] (the smaller budget wins)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialisation and batch order."),
+        click.option("--device", default=None, help="cuda, cuda:N, mps or cpu [default: autodetect]."),
+        click.option("--encoding", type=click.Choice(["whiten", "onehot"]), default="whiten", show_default=True),
+        click.option("--amp/--no-amp", default=False, show_default=True, help="bf16 autocast (CUDA only)."),
+        click.option("--compile/--no-compile", "compile_", default=False, show_default=True, help="torch.compile (CUDA only)."),
+        click.option("--num-test", type=int, default=None, help="Test rows evaluated, at most the test split [default: min(test size, 20000)]."),
+        click.option("--eval-every", type=int, default=None, help="Steps between evaluations [default: >= one epoch]."),
+        click.option("--loss-threshold", type=float, default=1e-3, show_default=True, help="Stop when the train loss falls below."),
+        click.option("--norm", type=click.Choice(["fan_in", "channels"]), default="fan_in", show_default=True,
+                     help="Pre-activation scale 1/sqrt(C_in*S) (fan_in) or 1/sqrt(C_in) (the authors' code)."),
+        click.option("--bias/--no-bias", default=False, show_default=True),
+        click.option("--shuffle-labels", is_flag=True, help="Control: train on permuted labels."),
+        click.option("--threads", type=int, default=None, help="torch CPU threads [default: torch's]; 1 is fastest on a busy machine."),
+        click.option("--progress/--no-progress", default=True, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _options(kw, P, out):
+    from .train import TrainOptions
+
+    return TrainOptions(
+        config=kw["config"], P=P, arch=kw["arch"], out=out, data=kw["data"], revision=kw["revision"],
+        width=kw["width"], lr=kw["lr"], momentum=kw["momentum"], batch_size=kw["batch_size"],
+        max_steps=kw["max_steps"], epochs=kw["epochs"], seed=kw["seed"], device=kw["device"],
+        encoding=kw["encoding"], amp=kw["amp"], compile=kw["compile_"], shuffle_labels=kw["shuffle_labels"],
+        num_test=kw["num_test"], eval_every=kw["eval_every"], loss_threshold=kw["loss_threshold"],
+        norm=kw["norm"], bias=kw["bias"], progress=kw["progress"], threads=kw["threads"],
+    )
+
+
+@click.command()
+@_training_options
+@click.option("--P", "P", type=int, required=True, help="Training-set size: train[:P].")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (results.json, checkpoint.pt).")
+def train(**kw):
+    """Train a reference network (CNN, LCN, FCN) on train[:P] of CONFIG; write RUN_DIR/results.json.
+
+    SGD (momentum 0.9) on cross-entropy at a constant learning rate lr*width, until the
+    train loss falls below --loss-threshold or the step budget is spent; keeps the
+    checkpoint with the lowest test error. Launch with torchrun for data parallelism.
+    """
+    from .train import train as run
+
+    try:
+        results = run(_options(kw, kw["P"], kw["out"]))
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return
+    t = results["training"]
+    click.echo(
+        f"{results['dataset']['config']} {results['model']['arch']} P={results['P']}: "
+        f"best test error {results['best_test_error']:.4f}, final {results['final_test_error']:.4f}, "
+        f"stop {t['stop_reason']} after {t['steps']} steps, {t['wall_time_s']:.1f} s, "
+        f"{t['samples_per_s']:.0f} samples/s on {t['device']}"
+    )
+
+
+@click.command("learning-curve")
+@_training_options
+@click.option("--P-min", "P_min", type=int, required=True, help="Smallest training-set size.")
+@click.option("--P-max", "P_max", type=int, required=True, help="Largest training-set size (<= train split size).")
+@click.option("--points", type=int, default=8, show_default=True, help="Number of log-spaced P values.")
+@click.option("--threshold", type=float, default=0.10, show_default=True, help="Test error defining P*.")
+@click.option("--metric", type=click.Choice(["best", "final"]), default="best", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder of run folders P<P>/, summary.json, learning_curve.png.")
+def learning_curve(**kw):
+    """Train at log-spaced P (resumable), estimate P* at test error --threshold, plot error vs P."""
+    from .learning_curve import run_learning_curve
+
+    try:
+        summary = run_learning_curve(_options(kw, kw["P_max"], None), kw["out"], kw["P_min"], kw["P_max"],
+                                     kw["points"], threshold=kw["threshold"], metric=kw["metric"])
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    for r in summary["runs"]:
+        click.echo(f"P={r['P']:>8}  {summary['metric']} test error {r[summary['metric'] + '_test_error']:.4f}  ({r['stop_reason']}{', skipped' if r['skipped'] else ''})")
+    P_star = summary["P_star"]
+    click.echo(f"P* (test error {summary['threshold']:g}) = {'%.4g' % P_star if P_star is not None else summary['P_star_status']}; "
+               f"(s0+1)^2 nc m^L = {summary['prediction_cnn']}")

@@ -1,0 +1,491 @@
+"""One training run of a reference network on ``train[:P]`` of an SRHM config.
+
+Read top to bottom: options -> distributed set-up -> data -> model -> optimiser ->
+loop (SGD steps, periodic evaluation on ``test``, best checkpoint) -> results file.
+
+Protocol (paper.md section 5, reference_code.md 2.3): cross-entropy, SGD with momentum
+0.9, constant learning rate ``lr * width`` (mean-field scaling), stop when the train
+loss falls below 1e-3 or at the step budget; the test error of every evaluation is
+recorded and the parameters with the lowest test error are kept as the checkpoint.
+
+Data: ``train[:P]`` and the first ``num_test`` rows of ``test``, from the generator or
+from a release (``data=`` a local folder or a Hub dataset repo). The uint8 tokens live
+on the training device; each batch is encoded there (``srhm_datasets.torch.encode``).
+
+Distributed: under ``torchrun`` (RANK and WORLD_SIZE set, WORLD_SIZE > 1) every rank
+holds the data, all ranks draw the same global batch of ``batch_size`` rows and each
+takes its share ``batch[rank::world_size]`` (the same partition a DistributedSampler
+makes); gradients are averaged by DistributedDataParallel, evaluation counts are
+summed over ranks, and only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+from ..catalog import catalog_name
+from ..config import SRHMConfig
+from ..results import FORMAT, write_results
+from .models import ARCHS, build_model, count_parameters
+
+CHECKPOINT = "checkpoint.pt"
+MAX_TEST = 20000
+DEFAULT_MAX_STEPS = 20000
+EVAL_BATCH = 2048
+
+
+# ---------------------------------------------------------------------------------------
+# defaults of the protocol
+# ---------------------------------------------------------------------------------------
+def default_lr(arch: str, cfg: SRHMConfig) -> float:
+    """Base learning rate of the authors' scripts (``choice_lr``); the optimiser uses it times the width.
+
+    CNN, s=2, L=2: 0.01 at s0=0, 0.1 for 1<=s0<4, 0.03 for 4<=s0<6, 0.01 for s0>=6.
+    CNN, s=2, L>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.001 for s0>=6.
+    CNN, s>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.0003 for s0>=6.
+    LCN: 0.01 for s=2 and s0<4, else 0.003.
+    FCN: 0.01 for L=2, 0.003 for L>=3 (0.01 at L=1).
+    """
+    s, s0, L = cfg.s, cfg.s0, cfg.L
+    if arch == "cnn":
+        if s == 2 and L <= 2:
+            return 0.01 if s0 == 0 else 0.1 if s0 < 4 else 0.03 if s0 < 6 else 0.01
+        if s == 2:
+            return 0.01 if s0 < 4 else 0.003 if s0 < 6 else 0.001
+        return 0.01 if s0 < 4 else 0.003 if s0 < 6 else 0.0003
+    if arch == "lcn":
+        return 0.01 if (s == 2 and s0 < 4) else 0.003
+    if arch == "fcn":
+        return 0.01 if L <= 2 else 0.003
+    raise ValueError(f"invalid parameter arch={arch!r}: must be one of {ARCHS}")
+
+
+def default_batch_size(cfg: SRHMConfig, P: int) -> int:
+    """4 rows per class, as one stored file of the authors' pipeline (at most P)."""
+    return max(1, min(P, 4 * cfg.nc))
+
+
+def autodetect_device() -> str:
+    """``cuda`` if available, else ``mps``, else ``cpu``."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    """Everything that defines a run. ``None`` means the protocol default (see ``resolve``)."""
+
+    config: SRHMConfig
+    P: int
+    arch: str = "cnn"
+    out: str | None = None  # run folder; None: nothing is written
+    data: str | None = None  # release folder or Hub repo; None: the generator
+    revision: str | None = None
+    width: int = 512
+    lr: float | None = None  # base lr (times width in the optimiser)
+    momentum: float = 0.9
+    batch_size: int | None = None
+    max_steps: int | None = None
+    epochs: float | None = None
+    seed: int = 0
+    device: str | None = None
+    encoding: str = "whiten"
+    amp: bool = False
+    compile: bool = False
+    shuffle_labels: bool = False
+    num_test: int | None = None  # at most this many test rows (default 20000)
+    eval_every: int | None = None
+    loss_threshold: float = 1e-3
+    norm: str = "fan_in"
+    bias: bool = False
+    progress: bool = True
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+
+
+def _require(ok: bool, name: str, value, bound: str) -> None:
+    if not ok:
+        raise ValueError(f"invalid parameter {name}={value!r}: must satisfy {bound}")
+
+
+def resolve(opt: TrainOptions) -> TrainOptions:
+    """Validate options and fill in the defaults; raises ValueError naming parameter, value, bound."""
+    cfg = opt.config
+    sizes = cfg.split_sizes()
+    _require(opt.arch in ARCHS, "arch", opt.arch, f"one of {ARCHS}")
+    _require(isinstance(opt.P, int) and 1 <= opt.P <= sizes["train"], "P", opt.P, f"1 <= P <= train size {sizes['train']} of {cfg.name}")
+    _require(opt.encoding in ("whiten", "onehot"), "encoding", opt.encoding, "one of ('whiten', 'onehot')")
+    _require(opt.width >= 1, "width", opt.width, "width >= 1")
+    _require(0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
+    _require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")
+    opt = dataclasses.replace(opt)
+    if opt.lr is None:
+        opt.lr = default_lr(opt.arch, cfg)
+    _require(opt.lr > 0, "lr", opt.lr, "lr > 0")
+    if opt.batch_size is None:
+        opt.batch_size = default_batch_size(cfg, opt.P)
+    _require(opt.batch_size >= 1, "batch_size", opt.batch_size, "batch_size >= 1")
+    _require(opt.num_test is None or opt.num_test >= 1, "num_test", opt.num_test, "num_test >= 1")
+    opt.num_test = min(sizes["test"], MAX_TEST if opt.num_test is None else opt.num_test)  # at most the test split
+    steps_per_epoch = math.ceil(opt.P / opt.batch_size)
+    if opt.epochs is not None:
+        _require(opt.epochs > 0, "epochs", opt.epochs, "epochs > 0")
+        by_epochs = math.ceil(opt.epochs * steps_per_epoch)
+        opt.max_steps = by_epochs if opt.max_steps is None else min(opt.max_steps, by_epochs)
+    if opt.max_steps is None:
+        opt.max_steps = DEFAULT_MAX_STEPS
+    _require(opt.max_steps >= 1, "max_steps", opt.max_steps, "max_steps >= 1")
+    if opt.eval_every is None:  # at least once per epoch's worth of steps; evaluation <= ~1/3 of compute
+        opt.eval_every = max(steps_per_epoch, math.ceil(opt.num_test / (2 * opt.batch_size)), 10)
+    _require(opt.eval_every >= 1, "eval_every", opt.eval_every, "eval_every >= 1")
+    return opt
+
+
+# ---------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------
+def load_arrays(opt: TrainOptions) -> tuple[dict, dict]:
+    """Training and test arrays and the provenance of the data.
+
+    Returns ``(arrays, dataset_info)`` with arrays ``train_tokens`` [P, d] uint8/uint16,
+    ``train_label`` [P] int64, ``test_tokens`` [num_test, d], ``test_label`` [num_test];
+    ``dataset_info`` is the ``dataset`` object of the results file.
+    """
+    from ..hashing import rules_hash
+    from ..rules import sample_rules
+
+    cfg = opt.config
+    info = {
+        "source": "generator", "repo_or_dir": None, "revision": None, "resolved_commit": None,
+        "config": cfg.name, "catalog_name": catalog_name(cfg), "parameters": cfg.parameters(),
+        "rules_hash": rules_hash(sample_rules(cfg)), "train_content_hash": None,
+    }
+    if opt.data is None:
+        from ..generate import generate
+
+        train = generate(cfg, "train", 0, opt.P)
+        test = generate(cfg, "test", 0, opt.num_test)
+        arrays = {"train_tokens": train["tokens"], "train_label": train["label"],
+                  "test_tokens": test["tokens"], "test_label": test["label"]}
+        return arrays, info
+
+    info.update(source="release", repo_or_dir=str(opt.data), revision=opt.revision)
+    local = os.path.isdir(opt.data)
+    _require(not (local and opt.revision), "revision", opt.revision, f"None for a local folder ({opt.data})")
+    arrays = {}
+    for split, n in (("train", opt.P), ("test", opt.num_test)):
+        ds = _load_release_split(str(opt.data), cfg, split, opt.revision)
+        _require(len(ds) >= n, f"{split} rows of {opt.data}", len(ds), f">= {n} requested")
+        rows = ds.select(range(n)).with_format("numpy", columns=["tokens", "label"])[:]
+        tokens = np.asarray(rows["tokens"])
+        tokens = np.stack(list(tokens)) if tokens.dtype == object else tokens
+        arrays[f"{split}_tokens"] = tokens.astype(np.uint8 if cfg.v < 255 else np.uint16)
+        arrays[f"{split}_label"] = np.asarray(rows["label"], dtype=np.int64)
+    _require(arrays["train_tokens"].shape[1] == cfg.d, "tokens length", arrays["train_tokens"].shape[1], f"== d = {cfg.d} of {cfg.name}")
+    rules = _release_rules(str(opt.data), cfg, opt.revision)
+    if rules is not None:
+        if rules.get("rules") is not None:
+            info["rules_hash"] = rules_hash(rules["rules"])
+        info["train_content_hash"] = rules.get("splits", {}).get("train", {}).get("content_hash")
+    if not local:
+        info["resolved_commit"] = _hub_commit(str(opt.data), opt.revision)
+    return arrays, info
+
+
+def _names(cfg: SRHMConfig) -> list[str]:
+    """Names a release may give the config: its catalog name, then its canonical name."""
+    return [n for n in (catalog_name(cfg), cfg.name) if n]
+
+
+def _load_release_split(data: str, cfg: SRHMConfig, split: str, revision: str | None):
+    """One split as a ``datasets.Dataset``: through ``srhm_datasets.release`` when present,
+    else ``datasets.load_dataset`` under the catalog or canonical config name."""
+    try:
+        from ..release.load import load_split
+    except ImportError:
+        load_split = None
+    if load_split is not None:
+        return load_split(data, cfg.name, split, revision=revision)
+    import datasets
+
+    names = _names(cfg)
+    if os.path.isdir(data):
+        name = next((n for n in names if (Path(data) / n).is_dir()), cfg.name)
+    else:
+        available = datasets.get_dataset_config_names(data, revision=revision)
+        name = next((n for n in names if n in available), cfg.name)
+    return datasets.load_dataset(data, name, split=split, revision=revision)
+
+
+def _release_rules(data: str, cfg: SRHMConfig, revision: str | None) -> dict | None:
+    """``rules/<config>.json`` of a release, or None if it cannot be read."""
+    for name in _names(cfg):
+        local = Path(data) / "rules" / f"{name}.json"
+        if local.is_file():
+            return json.loads(local.read_text())
+    try:
+        from .. import load_rules
+
+        return load_rules(data, cfg.name, revision)
+    except Exception as err:  # release package absent, offline, or no rules file
+        warnings.warn(f"could not read rules/{cfg.name}.json of {data}: {err}")
+        return None
+
+
+def _hub_commit(repo: str, revision: str | None) -> str | None:
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().dataset_info(repo, revision=revision).sha
+    except Exception as err:
+        warnings.warn(f"could not resolve the commit of {repo}@{revision}: {err}")
+        return None
+
+
+def git_commit() -> str | None:
+    """The git commit of the package source, if it is a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# checkpoints
+# ---------------------------------------------------------------------------------------
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
+    """Rebuild a trained model from ``checkpoint.pt`` (or its run folder).
+
+    Returns ``(model, cfg, meta)``: the model in eval mode on ``device``, its SRHMConfig
+    and the checkpoint's metadata (arch, width, norm, bias, encoding, step, test_error, ...).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = SRHMConfig.from_name(ckpt["config"])
+    model = build_model(ckpt["arch"], cfg, width=ckpt["width"], norm=ckpt["norm"], bias=ckpt["bias"])
+    model.load_state_dict(ckpt["model_state"])
+    meta = {k: v for k, v in ckpt.items() if k != "model_state"}
+    return model.to(device).eval(), cfg, meta
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------
+def train(opt: TrainOptions) -> dict:
+    """Train one network; return the results dict (also written to ``opt.out`` on rank 0)."""
+    from ..torch import encode
+
+    opt = resolve(opt)
+    cfg = opt.config
+    t_start = time.time()
+    if opt.threads is not None:
+        torch.set_num_threads(opt.threads)
+
+    # -- distributed set-up ------------------------------------------------------------
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+    rank, world = 0, 1
+    device = opt.device or autodetect_device()
+    if ddp:
+        import torch.distributed as dist
+
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend=backend)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        _require(opt.batch_size % world == 0, "batch_size", opt.batch_size, f"a multiple of WORLD_SIZE = {world}")
+        if device.startswith("cuda"):
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+    master = rank == 0
+    dev_type = torch.device(device).type
+    use_amp = bool(opt.amp and dev_type == "cuda")
+    use_compile = bool(opt.compile and dev_type == "cuda")
+    if opt.amp and not use_amp:
+        warnings.warn(f"--amp ignored on device {device} (bf16 autocast is used on CUDA only)")
+    if opt.compile and not use_compile:
+        warnings.warn(f"--compile ignored on device {device} (torch.compile is used on CUDA only)")
+    if dev_type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    # -- data: uint8 tokens on the device, encoded per batch ---------------------------
+    arrays, dataset_info = load_arrays(opt)
+    train_tokens = torch.from_numpy(np.ascontiguousarray(arrays["train_tokens"])).to(device)
+    train_label = torch.from_numpy(arrays["train_label"].astype(np.int64)).to(device)
+    test_tokens = torch.from_numpy(np.ascontiguousarray(arrays["test_tokens"])).to(device)
+    test_label = torch.from_numpy(arrays["test_label"].astype(np.int64)).to(device)
+    if opt.shuffle_labels:  # control: labels independent of the inputs (test labels untouched)
+        g = torch.Generator().manual_seed(opt.seed + 1_000_003)
+        train_label = train_label[torch.randperm(opt.P, generator=g).to(device)]
+
+    # -- model and optimiser -----------------------------------------------------------
+    model = build_model(opt.arch, cfg, width=opt.width, seed=opt.seed, norm=opt.norm, bias=opt.bias).to(device)
+    raw_model = model
+    if use_compile:
+        model = torch.compile(model)
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(model, device_ids=[torch.device(device).index] if dev_type == "cuda" else None)
+    lr_effective = opt.lr * opt.width  # mean-field: learning rate times the width
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr_effective, momentum=opt.momentum)
+
+    def forward(tokens: torch.Tensor) -> torch.Tensor:
+        x = encode(tokens, cfg.v, opt.encoding)
+        with torch.autocast(device_type=dev_type, dtype=torch.bfloat16, enabled=use_amp):
+            return model(x).float()
+
+    @torch.no_grad()
+    def test_error() -> float:
+        model.eval()
+        wrong = torch.zeros((), dtype=torch.float64, device=device)
+        idx = torch.arange(rank, opt.num_test, world, device=device)
+        for chunk in idx.split(EVAL_BATCH):
+            wrong += (forward(test_tokens[chunk]).argmax(1) != test_label[chunk]).sum()
+        if ddp:
+            dist.all_reduce(wrong)
+        model.train()
+        return float(wrong.item()) / opt.num_test
+
+    def reduce_mean(value: float) -> float:
+        if not ddp:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        return float(t.item()) / world
+
+    # -- batches: a stream of epoch permutations, identical on all ranks ---------------
+    gen = torch.Generator().manual_seed(opt.seed)
+    stream, stream_pos = torch.randperm(opt.P, generator=gen), 0
+
+    def next_batch() -> torch.Tensor:
+        nonlocal stream, stream_pos
+        parts, need = [], opt.batch_size
+        while need:
+            if stream_pos == len(stream):
+                stream, stream_pos = torch.randperm(opt.P, generator=gen), 0
+            take = stream[stream_pos : stream_pos + need]
+            parts.append(take)
+            stream_pos += len(take)
+            need -= len(take)
+        batch = torch.cat(parts)
+        return batch[rank::world].to(device)
+
+    # -- training loop -----------------------------------------------------------------
+    curves = {"step": [], "train_loss": [], "test_error": []}
+    best_err, best_step, best_state = math.inf, 0, None
+    stop_reason, step = "max_steps", 0
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct_sum = torch.zeros((), dtype=torch.float64, device=device)
+    n_interval, train_time = 0, 0.0
+    progress = None
+    if master and opt.progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=opt.max_steps, desc=f"{opt.arch} P={opt.P}", unit="step", leave=False)
+    model.train()
+    t_train = time.time()
+    while step < opt.max_steps:
+        idx = next_batch()
+        logits = forward(train_tokens[idx])
+        loss = F.cross_entropy(logits, train_label[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        loss_sum += loss.detach() * len(idx)
+        correct_sum += (logits.detach().argmax(1) == train_label[idx]).sum()
+        n_interval += len(idx)
+        if step % opt.eval_every and step != opt.max_steps:
+            continue
+        # evaluation point: interval train loss (mean over the steps since the last one)
+        train_time += time.time() - t_train
+        train_loss = reduce_mean(loss_sum.item() / n_interval)
+        train_acc = reduce_mean(correct_sum.item() / n_interval)
+        loss_sum.zero_(), correct_sum.zero_()
+        n_interval = 0
+        finite = math.isfinite(train_loss)
+        err = test_error()
+        curves["step"].append(step)
+        curves["train_loss"].append(train_loss if finite else None)
+        curves["test_error"].append(err)
+        if err < best_err:
+            best_err, best_step = err, step
+            if master:
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in raw_model.state_dict().items()})
+        if progress is not None:
+            progress.n = step
+            progress.set_postfix(loss=f"{train_loss:.3g}", acc=f"{train_acc:.3f}", test_err=f"{err:.3f}")
+        if not finite:
+            stop_reason = "diverged"
+            break
+        if train_loss < opt.loss_threshold:
+            stop_reason = "loss_threshold"
+            break
+        t_train = time.time()
+    if progress is not None:
+        progress.close()
+    train_time = max(train_time, 1e-9)
+
+    # -- results -----------------------------------------------------------------------
+    results = {
+        "format": dict(FORMAT),
+        "package": {"name": "srhm-datasets", "version": __version__, "git_commit": git_commit()},
+        "dataset": dataset_info,
+        "P": opt.P,
+        "model": {
+            "arch": opt.arch, "width": opt.width, "depth": cfg.L, "n_parameters": count_parameters(raw_model),
+            "layer_names": raw_model.layer_names(), "norm": opt.norm, "bias": opt.bias,
+        },
+        "training": {
+            "seed": opt.seed, "lr": opt.lr, "lr_effective": lr_effective, "momentum": opt.momentum,
+            "batch_size": opt.batch_size, "max_steps": opt.max_steps, "steps": step,
+            "epochs": step * opt.batch_size / opt.P, "encoding": opt.encoding, "device": device,
+            "world_size": world, "amp": use_amp, "compile": use_compile, "shuffle_labels": opt.shuffle_labels,
+            "loss_threshold": opt.loss_threshold, "num_test": opt.num_test, "eval_every": opt.eval_every,
+            "wall_time_s": time.time() - t_start, "samples_per_s": step * opt.batch_size / train_time,
+            "stop_reason": stop_reason, "best_step": best_step, "curves": curves,
+        },
+        "final_test_error": curves["test_error"][-1],
+        "best_test_error": best_err,
+        "checkpoint": CHECKPOINT if opt.out is not None else None,
+    }
+    if master and opt.out is not None:
+        out = Path(opt.out)
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_save({
+            "format": "srhm-checkpoint-v1", "model_state": best_state, "arch": opt.arch, "width": opt.width,
+            "depth": cfg.L, "norm": opt.norm, "bias": opt.bias, "config": cfg.name,
+            "catalog_name": dataset_info["catalog_name"], "encoding": opt.encoding, "seed": opt.seed,
+            "P": opt.P, "step": best_step, "test_error": best_err, "package_version": __version__,
+        }, out / CHECKPOINT)
+        write_results(out / "results.json", results)
+    if ddp:
+        dist.barrier()
+        dist.destroy_process_group()
+    return results

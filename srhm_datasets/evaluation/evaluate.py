@@ -1,0 +1,497 @@
+"""Test error and sensitivity tables of a model, as the ``evaluation`` object of a results file.
+
+The ``evaluation`` object (agreed with the results schema, ``srhm_datasets/results_schema.json``)::
+
+    {"test_error": float, "num_test": int,
+     "probe": {"source": "release" | "generator", "num_points": int},
+     "layers": [layer names],
+     "sensitivity": {"synonym": {layer: [S_{k,1}, ..., S_{k,L}]},
+                     "diffeo":  {layer: [D_{k,1}, ..., D_{k,L}]}},   # null where undefined
+     "undefined": {"synonym": bool, "diffeo": bool}}
+
+Probe points come from a release's ``probe`` split (``synonym_tokens`` / ``diffeo_tokens``
+columns, the forced perturbations with key 0) or are generated afresh with
+``generate(cfg, "probe")`` and ``perturb(..., force=True, key=0)``: both give the same
+tokens, hence the same numbers. The test error is measured on the whole ``test`` split
+(or its first ``num_test`` rows).
+
+Entry points: ``evaluate_model`` (any module and config), ``evaluate_run`` (a run folder
+of ``srhm train``), ``evaluate_factory`` (a user's ``module:function`` and checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import SRHMConfig
+from ..generate import generate
+from ..perturb import perturb
+from ..torch import ENCODINGS, encode
+from .sensitivity import KINDS, as_tensor, compute_sensitivities, default_device, default_layers, undefined_kinds
+
+PROBE_SOURCES = ("release", "generator")
+RESULTS_FILE = "results.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+# ---- probe and test points ----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ProbeSet:
+    """Base probe points and their perturbed copies.
+
+    tokens [n, d], label [n]; synonym / diffeo [n, L, d] (index l-1 = level l), or None
+    where the quantity is undefined for the config (m = 1, K = 1). ``source`` is
+    "release" or "generator".
+    """
+
+    tokens: np.ndarray
+    label: np.ndarray
+    synonym: np.ndarray | None
+    diffeo: np.ndarray | None
+    source: str
+
+    @property
+    def num_points(self) -> int:
+        return int(self.tokens.shape[0])
+
+    def head(self, n: int | None) -> ProbeSet:
+        """The first n points (all when n is None)."""
+        if n is None:
+            return self
+        if not (isinstance(n, int) and 2 <= n):
+            raise ValueError(f"invalid parameter num_probe={n!r}: must be an int >= 2")
+        cut = lambda a: None if a is None else a[:n]  # noqa: E731
+        return ProbeSet(self.tokens[:n], self.label[:n], cut(self.synonym), cut(self.diffeo), self.source)
+
+    def perturbed(self) -> dict:
+        """``{"synonym": [n, L, d] or None, "diffeo": ...}`` for ``compute_sensitivities``."""
+        return {"synonym": self.synonym, "diffeo": self.diffeo}
+
+
+def generator_probe(cfg: SRHMConfig, num_points: int | None = None) -> ProbeSet:
+    """Probe points from the generator: ``generate(cfg, "probe")`` and forced key-0 perturbations."""
+    n = cfg.split_sizes()["probe"] if num_points is None else num_points
+    batch = generate(cfg, "probe", 0, n)
+    undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
+    copies = {}
+    for kind in KINDS:
+        if undefined[kind]:
+            copies[kind] = None
+        else:
+            levels = [perturb(cfg, batch, kind=kind, level=l, force=True, key=0) for l in range(1, cfg.L + 1)]
+            copies[kind] = np.stack(levels, axis=1)  # [n, L, d]
+    return ProbeSet(batch["tokens"], batch["label"], copies["synonym"], copies["diffeo"], "generator")
+
+
+def _columns(dataset, names: list[str]) -> dict[str, np.ndarray]:
+    """Numpy columns [n, ...] of a ``datasets.Dataset`` (fixed-length lists -> extra axes), via Arrow."""
+    from ..release.features import from_arrow
+
+    missing = [name for name in names if name not in dataset.column_names]
+    if missing:
+        raise ValueError(f"invalid dataset: columns {missing} missing (has {dataset.column_names})")
+    table = dataset.select_columns(names).with_format("arrow")[:]
+    return from_arrow(table)
+
+
+def _load_split(data: str, cfg: SRHMConfig, split: str, revision: str | None):
+    try:
+        from ..release import load_split
+    except (ImportError, AttributeError) as err:  # pragma: no cover - release module absent
+        raise RuntimeError(f"cannot load split {split!r} from {data!r}: srhm_datasets.release.load_split unavailable ({err})") from err
+    return load_split(data, cfg.name, split, revision=revision)
+
+
+def release_probe(data: str, cfg: SRHMConfig, revision: str | None = None, num_points: int | None = None) -> ProbeSet:
+    """Probe points from a release folder or Hub repo (``probe`` split, SPEC 6)."""
+    ds = _load_split(data, cfg, "probe", revision)
+    cols = _columns(ds, ["tokens", "label", "synonym_tokens", "diffeo_tokens"])
+    undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
+    for name in ("synonym_tokens", "diffeo_tokens"):
+        if cols[name].shape[1:] != (cfg.L, cfg.d):
+            raise ValueError(f"invalid probe column {name} shape {cols[name].shape}: expected [n, L={cfg.L}, d={cfg.d}]")
+    probe = ProbeSet(
+        cols["tokens"],
+        cols["label"],
+        None if undefined["synonym"] else cols["synonym_tokens"],
+        None if undefined["diffeo"] else cols["diffeo_tokens"],
+        "release",
+    )
+    return probe.head(num_points)
+
+
+def load_probe(cfg: SRHMConfig, source: str = "generator", data: str | None = None, revision: str | None = None,
+               num_points: int | None = None) -> ProbeSet:
+    """The probe set from ``source`` ("release" needs ``data``, a folder or Hub repo id)."""
+    if source not in PROBE_SOURCES:
+        raise ValueError(f"invalid parameter probe_source={source!r}: must be one of {PROBE_SOURCES}")
+    if source == "release":
+        if not data:
+            raise ValueError("invalid parameter data=None: probe_source='release' needs a release folder or repo (--data)")
+        return release_probe(data, cfg, revision, num_points)
+    return generator_probe(cfg, num_points)
+
+
+def load_test(cfg: SRHMConfig, data: str | None = None, revision: str | None = None,
+              num_test: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens [n, d] and labels [n] of the ``test`` split (release when ``data``, else generator)."""
+    size = cfg.split_sizes()["test"]
+    n = size if num_test is None else num_test
+    if not (isinstance(n, int) and 1 <= n <= size):
+        raise ValueError(f"invalid parameter num_test={num_test!r}: must satisfy 1 <= num_test <= {size} (test split size)")
+    if data:
+        ds = _load_split(data, cfg, "test", revision)
+        if n < len(ds):
+            ds = ds.select(range(n))
+        cols = _columns(ds, ["tokens", "label"])
+        return cols["tokens"], cols["label"]
+    batch = generate(cfg, "test", 0, n)
+    return batch["tokens"], batch["label"]
+
+
+@torch.inference_mode()
+def test_error(model: torch.nn.Module, tokens, labels, v: int, encoding: str = "whiten", batch_size: int = 4096,
+               device: torch.device | str | None = None) -> float:
+    """Classification error of ``argmax model(encode(tokens))`` against labels [n] (eval mode)."""
+    device = torch.device(device) if device is not None else default_device()
+    tokens = as_tensor(tokens)
+    labels = as_tensor(labels).long()
+    if len(tokens) == 0:
+        raise ValueError("invalid parameter tokens: empty test set")
+    was_training = model.training
+    model.eval().to(device)
+    wrong = torch.zeros((), dtype=torch.long, device=device)
+    try:
+        for a in range(0, len(tokens), batch_size):
+            x = encode(tokens[a : a + batch_size].to(device), v, encoding)
+            pred = model(x).argmax(dim=-1)
+            wrong += (pred != labels[a : a + batch_size].to(device)).sum()
+    finally:
+        model.train(was_training)
+    return int(wrong) / len(tokens)
+
+
+# ---- the evaluation object ----------------------------------------------------------------
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    cfg: SRHMConfig,
+    *,
+    layers: list[str] | None = None,
+    encoding: str = "whiten",
+    probe: ProbeSet | str = "generator",
+    data: str | None = None,
+    revision: str | None = None,
+    num_test: int | None = None,
+    num_probe: int | None = None,
+    batch_size: int = 4096,
+    device: torch.device | str | None = None,
+) -> dict:
+    """The ``evaluation`` object of any module on a config.
+
+    model: maps ``encode(tokens, cfg.v, encoding)`` ([B, v, d], or [B, d] ids) to logits
+    [B, nc]. layers: module names (forward hooks) plus "output"/"input"; default the
+    model's ``hidden_layer_names()`` (if any) and "output". probe: a ``ProbeSet`` or a
+    source name ("generator", or "release" with ``data``). data/revision: a release
+    folder or Hub repo for the test split (and the probe when probe="release"); without
+    it the test split is generated. Returns a JSON-ready dict (see the module docstring).
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"invalid parameter encoding={encoding!r}: must be one of {ENCODINGS}")
+    device = torch.device(device) if device is not None else default_device()
+    if isinstance(probe, str):
+        probe = load_probe(cfg, probe, data, revision, num_probe)
+    else:
+        probe = probe.head(num_probe)
+    layers = list(layers) if layers else default_layers(model)
+    tokens, labels = load_test(cfg, data, revision, num_test)
+    err = test_error(model, tokens, labels, cfg.v, encoding, batch_size, device)
+    table = compute_sensitivities(
+        model, probe.tokens, probe.perturbed(), cfg.v, layers=layers, encoding=encoding,
+        batch_size=batch_size, device=device, levels=cfg.L,
+    )
+    return {
+        "test_error": err,
+        "num_test": int(len(labels)),
+        "probe": {"source": probe.source, "num_points": probe.num_points},
+        "layers": list(layers),
+        "sensitivity": table.to_json(),
+        "undefined": dict(table.undefined),
+    }
+
+
+def format_evaluation(evaluation: dict, title: str | None = None) -> str:
+    """A readable text table: test error, then S and D per layer x level ("undefined" where so)."""
+    lines = [title] if title else []
+    lines.append(f"test error {evaluation['test_error']:.4f} on {evaluation['num_test']} test points; "
+                 f"probe: {evaluation['probe']['num_points']} points ({evaluation['probe']['source']})")
+    layers = evaluation["layers"]
+    width = max([len("layer")] + [len(x) for x in layers])
+    for kind, letter in (("synonym", "S"), ("diffeo", "D")):
+        table = evaluation["sensitivity"][kind]
+        L = max((len(v) for v in table.values()), default=0)
+        lines.append("")
+        if evaluation["undefined"][kind]:
+            why = "m = 1: no synonym to exchange" if kind == "synonym" else "K = 1: no other placement"
+            lines.append(f"{letter}_(k,l) {kind} sensitivity: undefined ({why})")
+            continue
+        lines.append(f"{letter}_(k,l) {kind} sensitivity")
+        lines.append(f"{'layer':<{width}}  " + "  ".join(f"{'l=' + str(l):>9}" for l in range(1, L + 1)))
+        for layer in layers:
+            cells = ["undefined" if x is None else f"{x:9.4f}" for x in table[layer]]
+            lines.append(f"{layer:<{width}}  " + "  ".join(f"{c:>9}" for c in cells))
+    return "\n".join(lines)
+
+
+# ---- results files ------------------------------------------------------------------------
+
+
+def write_results(path: str | os.PathLike, results: dict) -> Path:
+    """Validate ``results`` against the schema (``srhm_datasets.results``), then write it atomically."""
+    from ..results import write_results as _write
+
+    return _write(path, results)
+
+
+def load_state_dict(checkpoint: str | os.PathLike, map_location="cpu") -> dict:
+    """The model ``state_dict`` in a checkpoint: a bare state dict, or a dict holding one under
+    ``model_state`` (``srhm train``) / ``model_state_dict`` / ``state_dict`` / ``model`` (the first present)."""
+    obj = torch.load(checkpoint, map_location=map_location, weights_only=True)
+    if isinstance(obj, dict):
+        for key in ("model_state", "model_state_dict", "state_dict", "model", "best_state_dict"):
+            if isinstance(obj.get(key), dict):
+                return obj[key]
+        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    raise ValueError(f"invalid checkpoint {str(checkpoint)!r}: no model state dict found")
+
+
+def _run_encoding(results: dict) -> str:
+    """The input encoding a run was trained with (``training.encoding``; whiten if absent)."""
+    return (results.get("training") or {}).get("encoding") or "whiten"
+
+
+def _run_data(results: dict) -> tuple[str | None, str | None]:
+    """(release folder or repo, revision) a run was trained on; (None, None) for the generator."""
+    ds = results.get("dataset") or {}
+    if ds.get("source") != "release" or not ds.get("repo_or_dir"):
+        return None, None
+    return ds["repo_or_dir"], ds.get("resolved_commit") or ds.get("revision")
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    *,
+    data: str | None = None,
+    revision: str | None = None,
+    probe_source: str | None = None,
+    num_test: int | None = None,
+    num_probe: int | None = None,
+    batch_size: int = 4096,
+    device: torch.device | str | None = None,
+    write: bool = True,
+) -> dict:
+    """Evaluate a ``srhm train`` run folder and (``write``) store the ``evaluation`` in its results.
+
+    Rebuilds the network from the results' ``checkpoint`` (``baselines.train.load_checkpoint``:
+    the best-test-error parameters), checks the results' rules hash against the config's,
+    and evaluates it with the run's input encoding. ``data``/``revision`` default to the release the run was trained on (if
+    any); ``probe_source`` defaults to "release" when there is a release, else
+    "generator". Returns the updated results dict.
+    """
+    from ..catalog import resolve
+    from ..hashing import rules_hash
+    from ..rules import sample_rules
+
+    run_dir = Path(run_dir)
+    results_path = run_dir / RESULTS_FILE
+    if not results_path.is_file():
+        raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: no {RESULTS_FILE} in it")
+    results = json.loads(results_path.read_text())
+    cfg = resolve(results["dataset"]["config"])
+    expected = rules_hash(sample_rules(cfg))
+    if results["dataset"].get("rules_hash") not in (None, expected):
+        raise ValueError(
+            f"invalid results {str(results_path)!r}: dataset.rules_hash={results['dataset']['rules_hash']!r} "
+            f"differs from the config's {expected!r}"
+        )
+    run_data, run_revision = _run_data(results)
+    data = data or run_data
+    revision = revision or (run_revision if data == run_data else None)
+    probe_source = probe_source or ("release" if data else "generator")
+    model = _run_model(results, cfg, run_dir)
+    results["evaluation"] = evaluate_model(
+        model, cfg, encoding=_run_encoding(results), probe=probe_source, data=data, revision=revision,
+        num_test=num_test, num_probe=num_probe, batch_size=batch_size, device=device,
+    )
+    if write:
+        write_results(results_path, results)
+    return results
+
+
+def _run_model(results: dict, cfg: SRHMConfig, run_dir: Path) -> torch.nn.Module:
+    """The run's network with its checkpoint loaded (``baselines.train.load_checkpoint``)."""
+    from ..baselines.train import load_checkpoint
+
+    path = run_dir / (results.get("checkpoint") or CHECKPOINT_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: checkpoint {path.name} not found in it")
+    model, ckpt_cfg, _ = load_checkpoint(path, device="cpu")
+    if ckpt_cfg != cfg:
+        raise ValueError(f"invalid checkpoint {str(path)!r}: config {ckpt_cfg.name} differs from the results' {cfg.name}")
+    return model
+
+
+# ---- a user's model -----------------------------------------------------------------------
+
+
+def load_factory(spec: str):
+    """The callable named by ``module:function`` (module importable; the working dir is on the path)."""
+    if ":" not in spec:
+        raise ValueError(f"invalid parameter factory={spec!r}: expected 'module:function'")
+    module, attr = spec.split(":", 1)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"invalid parameter factory={spec!r}: {attr} is not callable")
+    return obj
+
+
+def build_user_model(factory: str, cfg: SRHMConfig, checkpoint: str | os.PathLike | None = None) -> torch.nn.Module:
+    """``factory(cfg)`` (must return an nn.Module), with ``checkpoint``'s state dict loaded if given."""
+    model = load_factory(factory)(cfg)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"invalid parameter factory={factory!r}: returned {type(model).__name__}, expected torch.nn.Module")
+    if checkpoint is not None:
+        model.load_state_dict(load_state_dict(checkpoint))
+    return model
+
+
+def submission_results(cfg: SRHMConfig, P: int, model: torch.nn.Module, *, name: str | None, arch: str,
+                       factory: str, layers: list[str], data: str | None, revision: str | None) -> dict:
+    """A new results object for a model evaluated outside ``srhm train`` (a leaderboard submission).
+
+    Holds what is known without a training log: format, package, dataset provenance, P,
+    the model's name/arch/factory/parameter count/layers (``width`` and ``depth`` from
+    the module's attributes of those names when it has them). ``final_test_error`` and
+    ``best_test_error`` are set from the evaluation by the caller.
+    """
+    from .. import __version__
+    from ..catalog import catalog_name
+    from ..hashing import rules_hash
+    from ..results import FORMAT
+    from ..rules import sample_rules
+
+    if not (isinstance(P, int) and not isinstance(P, bool) and P >= 1):
+        raise ValueError(f"invalid parameter P={P!r}: a submission needs its training-set size, an int >= 1 (--P)")
+    attr = lambda key: getattr(model, key) if isinstance(getattr(model, key, None), int) else None  # noqa: E731
+    return {
+        "format": dict(FORMAT),
+        "package": {"name": "srhm-datasets", "version": __version__, "git_commit": None},
+        "dataset": {
+            "source": "release" if data else "generator",
+            "repo_or_dir": data,
+            "revision": revision,
+            "resolved_commit": None,
+            "config": cfg.name,
+            "catalog_name": catalog_name(cfg),
+            "parameters": cfg.parameters(),
+            "rules_hash": rules_hash(sample_rules(cfg)),
+            "train_content_hash": None,
+        },
+        "P": P,
+        "model": {
+            "arch": arch,
+            "name": name or factory,
+            "factory": factory,
+            "width": attr("width"),
+            "depth": attr("depth"),
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "layer_names": list(layers),
+        },
+        "checkpoint": None,
+    }
+
+
+def evaluate_factory(
+    out_dir: str | os.PathLike,
+    factory: str,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    config: str | None = None,
+    P: int | None = None,
+    name: str | None = None,
+    arch: str | None = None,
+    encoding: str | None = None,
+    layers: list[str] | None = None,
+    data: str | None = None,
+    revision: str | None = None,
+    probe_source: str | None = None,
+    num_test: int | None = None,
+    num_probe: int | None = None,
+    batch_size: int = 4096,
+    device: torch.device | str | None = None,
+    write: bool = True,
+) -> dict:
+    """Evaluate a user's model ``factory(cfg)`` (+ ``checkpoint``) and write ``out_dir/results.json``.
+
+    If ``out_dir/results.json`` exists (e.g. a run folder), its config is used and only its
+    ``evaluation`` is replaced; otherwise a new results object is made from ``config`` and
+    ``P`` (both required then), ``name`` and ``arch`` (default "custom").
+    """
+    from ..catalog import resolve
+
+    out_dir = Path(out_dir)
+    path = out_dir / RESULTS_FILE
+    if path.is_file():
+        results = json.loads(path.read_text())
+        cfg = resolve(results["dataset"]["config"])
+        if config is not None and resolve(config) != cfg:
+            raise ValueError(f"invalid parameter config={config!r}: {path} is for config {cfg.name}")
+        if P is not None and P != results.get("P"):
+            raise ValueError(f"invalid parameter P={P}: {path} has P={results.get('P')}")
+        if name:
+            results["model"]["name"] = name
+    else:
+        if config is None:
+            raise ValueError(f"invalid parameter config=None: {path} does not exist, so --config is needed")
+        cfg = resolve(config)
+        results = None
+    model = build_user_model(factory, cfg, checkpoint)
+    layers = list(layers) if layers else default_layers(model)
+    if results is None:
+        results = submission_results(cfg, P, model, name=name, arch=arch or "custom", factory=factory,
+                                     layers=layers, data=data, revision=revision)
+    probe_source = probe_source or ("release" if data else "generator")
+    evaluation = evaluate_model(
+        model, cfg, layers=layers, encoding=encoding or "whiten", probe=probe_source, data=data, revision=revision,
+        num_test=num_test, num_probe=num_probe, batch_size=batch_size, device=device,
+    )
+    results["evaluation"] = evaluation
+    results.setdefault("final_test_error", evaluation["test_error"])
+    results.setdefault("best_test_error", evaluation["test_error"])
+    if write:
+        try:
+            write_results(path, results)
+        except ValueError as err:
+            if "training" in results:
+                raise
+            raise ValueError(
+                f"{err} -- the results schema does not accept this submission (a model from outside "
+                "`srhm train` has no training log); run with --no-write to print the tables"
+            ) from None
+    return results

@@ -1,0 +1,101 @@
+"""Results files of training runs (format ``srhm-results`` v1): schema, validation, I/O.
+
+One ``results.json`` per run folder, written by ``srhm train`` and completed by
+``srhm evaluate`` (the optional ``evaluation`` object). The JSON Schema lives next to
+this module (``results_schema.json``); ``validate_results`` also checks what a schema
+cannot express (curve lengths agree, one sensitivity value per level 1..L, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+FORMAT = {"name": "srhm-results", "version": 1}
+SCHEMA_PATH = Path(__file__).with_name("results_schema.json")
+FILENAME = "results.json"
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of results format v1."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _path(parts) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(parts)) or "<root>"
+
+
+def validate_results(obj: dict) -> None:
+    """Raise ``ValueError`` naming the first failing field if ``obj`` is not a valid results file."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(obj), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        parts = list(err.absolute_path)
+        if err.validator == "required" and isinstance(err.instance, dict):  # name the missing field itself
+            missing = [k for k in err.validator_value if k not in err.instance]
+            parts += missing[:1]
+        raise ValueError(f"invalid results field {_path(parts)}: {err.message}")
+    _check_semantics(obj)
+
+
+def _fail(field: str, message: str) -> None:
+    raise ValueError(f"invalid results field {field}: {message}")
+
+
+def _check_semantics(obj: dict) -> None:
+    curves = obj["training"]["curves"]
+    n = len(curves["step"])
+    for key in ("train_loss", "test_error"):
+        if len(curves[key]) != n:
+            _fail(f"training.curves.{key}", f"has {len(curves[key])} entries, expected {n} (as many as training.curves.step)")
+    if any(b <= a for a, b in zip(curves["step"], curves["step"][1:])):
+        _fail("training.curves.step", "must be strictly increasing")
+    if curves["test_error"] and not math.isclose(obj["best_test_error"], min(curves["test_error"]), abs_tol=1e-12):
+        _fail("best_test_error", f"{obj['best_test_error']} is not the minimum of training.curves.test_error ({min(curves['test_error'])})")
+    L = obj["dataset"]["parameters"]["L"]
+    if obj["model"]["depth"] != L:
+        _fail("model.depth", f"{obj['model']['depth']} != dataset.parameters.L = {L}")
+    ev = obj.get("evaluation")
+    if ev is not None:
+        for kind in ("synonym", "diffeo"):
+            for layer, values in ev["sensitivity"][kind].items():
+                if layer not in ev["layers"]:
+                    _fail(f"evaluation.sensitivity.{kind}.{layer}", f"layer {layer!r} is not in evaluation.layers {ev['layers']}")
+                if len(values) != L:
+                    _fail(f"evaluation.sensitivity.{kind}.{layer}", f"has {len(values)} values, expected L = {L} (levels 1..L)")
+
+
+def write_results(path: str | os.PathLike, obj: dict) -> Path:
+    """Validate ``obj`` and write it to ``path`` atomically (temp file + rename)."""
+    validate_results(obj)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_results(path: str | os.PathLike) -> dict:
+    """Load and validate a results file (a ``results.json`` or a run folder holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILENAME
+    obj = json.loads(path.read_text())
+    validate_results(obj)
+    return obj

@@ -1,0 +1,158 @@
+"""``evaluate_model``, ``srhm evaluate RUN_DIR`` and the ``--factory`` form."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+
+import jsonschema
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from srhm_datasets import SRHMConfig
+from srhm_datasets.baselines.models import build_model
+from srhm_datasets.catalog import resolve
+from srhm_datasets.cli import main
+from srhm_datasets.evaluation.evaluate import evaluate_model, generator_probe, release_probe
+from srhm_datasets.evaluation.oracle import RulesParser
+from srhm_datasets.results import load_schema, validate_results
+
+DEMO = resolve("demo")
+SMALL = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0, n_test=120, n_probe=60, n_train=400)
+NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)  # m = 1: P_max = 256
+NO_PLACEMENTS = SRHMConfig(L=2, s=2, s0=0, v=4, nc=4, m=4)  # K = 1: P_max = 256
+
+
+def check_evaluation_schema(evaluation: dict) -> None:
+    schema = load_schema()
+    jsonschema.validate(evaluation, {**schema["properties"]["evaluation"], "$defs": schema["$defs"]})
+
+
+def train_run(tmp_path, cfg, P=64, arch="cnn", name="run"):
+    """A tiny real ``srhm train`` run folder."""
+    out = tmp_path / name
+    args = ["train", "--config", cfg.name, "--P", str(P), "--arch", arch, "--width", "8", "--max-steps", "6",
+            "--eval-every", "3", "--device", "cpu", "--no-progress", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_evaluate_model_on_rules_oracle():
+    ev = evaluate_model(RulesParser(DEMO), DEMO, device="cpu", num_test=500)
+    check_evaluation_schema(ev)
+    assert ev["test_error"] == 0.0
+    assert ev["num_test"] == 500
+    assert ev["probe"] == {"source": "generator", "num_points": DEMO.split_sizes()["probe"]}
+    assert ev["layers"] == ["levels.0", "output"]
+    assert ev["sensitivity"]["synonym"]["output"] == [0.0, 0.0]
+    assert ev["sensitivity"]["diffeo"]["output"] == [0.0, 0.0]
+    assert ev["undefined"] == {"synonym": False, "diffeo": False}
+
+
+def test_release_probe_equals_generator_probe(tmp_path):
+    from srhm_datasets.release.build import build_release
+
+    build_release([SMALL], tmp_path / "rel", progress=False)
+    rel = release_probe(str(tmp_path / "rel"), SMALL)
+    gen = generator_probe(SMALL)
+    assert rel.source == "release" and gen.source == "generator"
+    for field in ("tokens", "label", "synonym", "diffeo"):
+        np.testing.assert_array_equal(getattr(rel, field), getattr(gen, field))
+    model = build_model("cnn", SMALL, width=8, seed=2)
+    from_release = evaluate_model(model, SMALL, probe="release", data=str(tmp_path / "rel"), device="cpu")
+    from_gen = evaluate_model(model, SMALL, probe="generator", device="cpu")
+    assert from_release["probe"]["source"] == "release"
+    assert from_release["test_error"] == from_gen["test_error"]  # the release's test split is the generator's
+    assert from_release["sensitivity"] == from_gen["sensitivity"]
+
+
+def test_evaluate_run_writes_valid_results(tmp_path):
+    run = train_run(tmp_path, DEMO)
+    before = json.loads((run / "results.json").read_text())
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--device", "cpu", "--num-probe", "100"])
+    assert result.exit_code == 0, result.output
+    assert "S_(k,l) synonym sensitivity" in result.output and "layer2" in result.output
+    results = json.loads((run / "results.json").read_text())
+    validate_results(results)
+    ev = results["evaluation"]
+    assert ev["layers"] == ["layer1", "layer2", "output"]
+    assert ev["probe"] == {"source": "generator", "num_points": 100}
+    # the checkpoint is the best one, measured on the same test rows by training
+    assert ev["num_test"] == before["training"]["num_test"]
+    assert ev["test_error"] == pytest.approx(before["best_test_error"], abs=1e-12)
+    for kind in ("synonym", "diffeo"):
+        for layer in ev["layers"]:
+            assert all(x is not None and math.isfinite(x) and x > 0 for x in ev["sensitivity"][kind][layer])
+    assert {k: v for k, v in results.items() if k != "evaluation"} == before  # nothing else touched
+
+
+@pytest.mark.parametrize("cfg,kind", [(NO_SYNONYMS, "synonym"), (NO_PLACEMENTS, "diffeo")], ids=["m=1", "K=1"])
+def test_command_says_undefined(tmp_path, cfg, kind):
+    run = train_run(tmp_path, cfg, P=50)
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    section = result.output.split(f"{kind} sensitivity")[1].splitlines()[0]
+    assert "undefined" in section
+    other = "diffeo" if kind == "synonym" else "synonym"
+    other_rows = [row for row in result.output.split(f"{other} sensitivity")[1].splitlines()
+                  if row.startswith(("layer", "output"))][1:]  # after the header row
+    assert len(other_rows) == 3 and all("undefined" not in row for row in other_rows)
+    ev = json.loads((run / "results.json").read_text())["evaluation"]
+    assert ev["undefined"][kind] is True and ev["undefined"][other] is False
+    assert all(vals == [None, None] for vals in ev["sensitivity"][kind].values())
+
+
+FACTORY = """
+import torch
+from srhm_datasets.baselines.models import build_model
+
+def make(cfg):
+    return build_model("cnn", cfg, width=8, seed=123)
+"""
+
+
+def test_factory_with_checkpoint_on_existing_run(tmp_path, monkeypatch):
+    run = train_run(tmp_path, DEMO)
+    (tmp_path / "usermodels.py").write_text(textwrap.dedent(FACTORY))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    trained = build_model("cnn", DEMO, width=8, seed=7)  # the weights the factory's seed must not win over
+    torch.save(trained.state_dict(), tmp_path / "weights.pt")
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--factory", "usermodels:make", "--checkpoint",
+                                       str(tmp_path / "weights.pt"), "--name", "my cnn", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((run / "results.json").read_text())
+    validate_results(results)
+    assert results["model"]["name"] == "my cnn"
+    direct = evaluate_model(trained, DEMO, device="cpu")
+    assert results["evaluation"] == direct
+
+
+def test_factory_errors_name_the_problem(tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "x"), "--factory", "no_such_module_xyz:make",
+                                       "--config", "demo", "--P", "10"])
+    assert result.exit_code != 0 and "no_such_module_xyz" in result.output
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "x"), "--factory", "srhm_datasets.evaluation.oracle:build"])
+    assert result.exit_code != 0 and "config" in result.output
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "nothing")])
+    assert result.exit_code != 0 and "results.json" in result.output
+
+
+def test_factory_no_write_prints_tables(tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
+                                       "--config", "demo", "--P", "1000", "--no-write", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "test error 0.0000" in result.output
+    assert not (tmp_path / "sub" / "results.json").exists()
+
+
+@pytest.mark.xfail(strict=False, reason="results schema v1 requires a training log and arch in cnn|lcn|fcn; "
+                   "schema change for outside submissions requested")
+def test_factory_new_submission_file(tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
+                                       "--config", "demo", "--P", "1000", "--name", "rules oracle", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    validate_results(json.loads((tmp_path / "sub" / "results.json").read_text()))

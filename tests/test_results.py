@@ -1,0 +1,98 @@
+"""Results files (format srhm-results v1): schema validation and atomic writing."""
+
+import copy
+import json
+
+import pytest
+
+from srhm_datasets.results import FORMAT, load_schema, read_results, validate_results, write_results
+
+VALID = {
+    "format": {"name": "srhm-results", "version": 1},
+    "package": {"name": "srhm-datasets", "version": "0.1.0", "git_commit": None},
+    "dataset": {
+        "source": "generator", "repo_or_dir": None, "revision": None, "resolved_commit": None,
+        "config": "A_L2_s2_s0-1_v4_nc4_m4_seed0", "catalog_name": "demo",
+        "parameters": {"L": 2, "s": 2, "s0": 1, "v": 4, "nc": 4, "m": 4, "sparsity": "A", "seed": 0},
+        "rules_hash": "sha256:" + "0" * 64, "train_content_hash": None,
+    },
+    "P": 100,
+    "model": {"arch": "cnn", "width": 8, "depth": 2, "n_parameters": 200, "layer_names": ["layer1", "layer2", "output"]},
+    "training": {
+        "seed": 0, "lr": 0.1, "momentum": 0.9, "batch_size": 16, "max_steps": 10, "encoding": "whiten",
+        "device": "cpu", "amp": False, "wall_time_s": 1.0, "samples_per_s": 100.0, "stop_reason": "max_steps",
+        "curves": {"step": [5, 10], "train_loss": [1.2, 0.9], "test_error": [0.6, 0.5]},
+    },
+    "final_test_error": 0.5,
+    "best_test_error": 0.5,
+    "checkpoint": "checkpoint.pt",
+}
+
+EVALUATION = {
+    "test_error": 0.5, "num_test": 1000, "probe": {"source": "generator", "num_points": 400},
+    "layers": ["layer1", "layer2", "output"],
+    "sensitivity": {
+        "synonym": {"layer1": [0.9, 0.8], "layer2": [0.3, 0.5], "output": [0.1, None]},
+        "diffeo": {"layer1": [0.7, 0.6], "layer2": [0.2, 0.4], "output": [0.1, 0.2]},
+    },
+    "undefined": {"synonym": False, "diffeo": False},
+}
+
+
+def test_schema_is_versioned():
+    schema = load_schema()
+    assert schema["properties"]["format"]["properties"]["name"]["const"] == FORMAT["name"]
+    assert schema["properties"]["format"]["properties"]["version"]["const"] == FORMAT["version"] == 1
+
+
+def test_valid_results_pass_with_and_without_evaluation():
+    validate_results(VALID)
+    with_eval = copy.deepcopy(VALID)
+    with_eval["evaluation"] = copy.deepcopy(EVALUATION)
+    validate_results(with_eval)
+
+
+def _broken(mutate):
+    obj = copy.deepcopy(VALID)
+    obj["evaluation"] = copy.deepcopy(EVALUATION)
+    mutate(obj)
+    return obj
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda o: o.pop("best_test_error"), "best_test_error"),
+        (lambda o: o["format"].update(version=2), "format.version"),
+        (lambda o: o["dataset"].update(source="pickle"), "dataset.source"),
+        (lambda o: o["dataset"].update(rules_hash="md5:abc"), "dataset.rules_hash"),
+        (lambda o: o["model"].update(arch="resnet"), "model.arch"),
+        (lambda o: o.update(P=0), "P"),
+        (lambda o: o.update(final_test_error=1.5), "final_test_error"),
+        (lambda o: o["training"].update(stop_reason="bored"), "training.stop_reason"),
+        (lambda o: o["training"]["curves"]["test_error"].append(0.4), "training.curves.test_error"),
+        (lambda o: o.update(best_test_error=0.1), "best_test_error"),
+        (lambda o: o["model"].update(depth=3), "model.depth"),
+        (lambda o: o["evaluation"].update(extra=1), "evaluation"),
+        (lambda o: o["evaluation"]["probe"].update(source="disk"), "evaluation.probe.source"),
+        (lambda o: o["evaluation"]["sensitivity"]["synonym"].update(layer1=["high", 0.1]), "evaluation.sensitivity.synonym.layer1[0]"),
+        (lambda o: o["evaluation"]["sensitivity"]["diffeo"].update(layer1=[0.1]), "evaluation.sensitivity.diffeo.layer1"),
+        (lambda o: o["evaluation"]["sensitivity"]["diffeo"].update(layer9=[0.1, 0.2]), "evaluation.sensitivity.diffeo.layer9"),
+        (lambda o: o["evaluation"]["undefined"].pop("diffeo"), "evaluation.undefined"),
+    ],
+)
+def test_broken_results_are_rejected_naming_the_field(mutate, field):
+    with pytest.raises(ValueError) as err:
+        validate_results(_broken(mutate))
+    assert f"invalid results field {field}" in str(err.value)
+
+
+def test_write_is_validated_and_atomic(tmp_path):
+    path = write_results(tmp_path / "run" / "results.json", VALID)
+    assert read_results(tmp_path / "run") == VALID
+    broken = copy.deepcopy(VALID)
+    broken["P"] = -1
+    with pytest.raises(ValueError, match="field P"):
+        write_results(path, broken)
+    assert json.loads(path.read_text()) == VALID  # the old file is untouched
+    assert sorted(p.name for p in path.parent.iterdir()) == ["results.json"]  # no temp files left

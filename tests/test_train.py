@@ -1,0 +1,184 @@
+"""Training runs on CPU: learning below chance, the shuffled-label control, checkpoints,
+the results file, the release data path, the CLI and learning curves."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from srhm_datasets import SRHMConfig, generate
+from srhm_datasets.baselines.learning_curve import estimate_p_star, log_spaced_P, run_learning_curve
+from srhm_datasets.baselines.train import TrainOptions, default_lr, load_checkpoint, resolve, train
+from srhm_datasets.catalog import resolve as resolve_config
+from srhm_datasets.cli import main
+from srhm_datasets.results import read_results
+from srhm_datasets.torch import encode
+
+torch.set_num_threads(1)
+
+DEMO = resolve_config("demo")  # L=2, s=2, s0=1, v=nc=m=4: chance error 0.75
+CHANCE = 1 - 1 / DEMO.nc
+FAST = dict(width=256, num_test=1000, progress=False, threads=1)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo_run")
+    results = train(TrainOptions(config=DEMO, P=1000, arch="cnn", max_steps=1000, out=str(out), **FAST))
+    return out, results
+
+
+def test_cnn_learns_demo_well_below_chance(demo_run):
+    out, results = demo_run
+    assert results["best_test_error"] < 0.5 * CHANCE
+    assert results["final_test_error"] < 0.5 * CHANCE
+    curve = results["training"]["curves"]
+    assert curve["test_error"][0] > curve["test_error"][-1]  # it learned during the run
+    assert results["training"]["lr_effective"] == pytest.approx(0.1 * 256)  # mean-field: lr times width
+    assert read_results(out) == json.loads((out / "results.json").read_text())  # valid on disk
+
+
+def test_checkpoint_rebuilds_the_best_model(demo_run):
+    out, results = demo_run
+    model, cfg, meta = load_checkpoint(out)
+    assert cfg == DEMO and meta["arch"] == "cnn" and meta["width"] == 256
+    test = generate(cfg, "test", 0, 1000)
+    with torch.no_grad():
+        pred = model(encode(torch.from_numpy(test["tokens"]), cfg.v, meta["encoding"])).argmax(1).numpy()
+    assert np.mean(pred != test["label"]) == pytest.approx(results["best_test_error"], abs=1e-9)
+
+
+def test_shuffled_labels_stay_near_chance():
+    results = train(TrainOptions(config=DEMO, P=1000, max_steps=600, shuffle_labels=True, **FAST))
+    assert results["training"]["shuffle_labels"] is True
+    assert results["final_test_error"] > CHANCE - 0.1
+    assert results["best_test_error"] > CHANCE - 0.12
+
+
+@pytest.mark.parametrize("arch", ["lcn", "fcn"])
+def test_other_architectures_run(arch):
+    results = train(TrainOptions(config=DEMO, P=200, arch=arch, max_steps=20, width=16, num_test=100, progress=False))
+    assert results["model"]["arch"] == arch and results["training"]["steps"] == 20
+    assert 0 <= results["final_test_error"] <= 1
+
+
+def test_stops_at_loss_threshold():
+    results = train(TrainOptions(config=DEMO, P=64, max_steps=5000, loss_threshold=0.05, eval_every=20, **FAST))
+    assert results["training"]["stop_reason"] == "loss_threshold"
+    assert results["training"]["steps"] < 5000
+    assert results["training"]["curves"]["train_loss"][-1] < 0.05
+
+
+def test_defaults_and_errors_name_the_parameter():
+    opt = resolve(TrainOptions(config=DEMO, P=100))
+    assert opt.lr == default_lr("cnn", DEMO) == 0.1 and opt.batch_size == 4 * DEMO.nc
+    assert opt.num_test == min(DEMO.split_sizes()["test"], 20000)
+    assert default_lr("cnn", SRHMConfig(L=2, s=2, s0=0, v=4, nc=4, m=4)) == 0.01
+    assert default_lr("cnn", SRHMConfig(L=3, s=2, s0=1, v=4, nc=4, m=4)) == 0.01
+    assert default_lr("lcn", DEMO) == 0.01 and default_lr("fcn", DEMO) == 0.01
+    train_size = DEMO.split_sizes()["train"]
+    with pytest.raises(ValueError, match=f"P={train_size + 1}.*{train_size}"):
+        resolve(TrainOptions(config=DEMO, P=train_size + 1))
+    with pytest.raises(ValueError, match="encoding='tokens'"):
+        resolve(TrainOptions(config=DEMO, P=10, encoding="tokens"))
+    with pytest.raises(ValueError, match="num_test=0"):
+        resolve(TrainOptions(config=DEMO, P=10, num_test=0))
+
+
+def _fake_release(root, cfg, n_train, n_test):
+    """A minimal release folder (SPEC 8 layout, tokens and label only) written with datasets."""
+    import datasets
+
+    for split, n in (("train", n_train), ("test", n_test)):
+        rows = generate(cfg, split, 0, n)
+        ds = datasets.Dataset.from_dict({"tokens": rows["tokens"].tolist(), "label": rows["label"].tolist()})
+        (root / cfg.name).mkdir(parents=True, exist_ok=True)
+        ds.to_parquet(str(root / cfg.name / f"{split}-00000-of-00001.parquet"))
+    (root / "README.md").write_text(
+        "---\nconfigs:\n"
+        f"- config_name: {cfg.name}\n  data_files:\n"
+        f"  - split: train\n    path: {cfg.name}/train-*.parquet\n"
+        f"  - split: test\n    path: {cfg.name}/test-*.parquet\n---\n"
+    )
+    (root / "rules").mkdir()
+    rules = {"config": cfg.name, "splits": {"train": {"num_rows": n_train, "content_hash": "sha256:" + "ab" * 32}}}
+    (root / "rules" / f"{cfg.name}.json").write_text(json.dumps(rules))
+
+
+def test_release_folder_gives_the_same_run_as_the_generator(tmp_path):
+    _fake_release(tmp_path / "release", DEMO, n_train=300, n_test=200)
+    common = dict(config=DEMO, P=300, max_steps=40, width=32, num_test=200, progress=False)
+    from_release = train(TrainOptions(data=str(tmp_path / "release"), out=str(tmp_path / "run"), **common))
+    from_generator = train(TrainOptions(**common))
+    ds = from_release["dataset"]
+    assert ds["source"] == "release" and ds["repo_or_dir"] == str(tmp_path / "release")
+    assert ds["train_content_hash"] == "sha256:" + "ab" * 32
+    assert ds["rules_hash"] == from_generator["dataset"]["rules_hash"]
+    assert from_release["training"]["curves"]["test_error"] == from_generator["training"]["curves"]["test_error"]
+    read_results(tmp_path / "run")
+
+
+def test_cli_train_writes_valid_results(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [
+        "train", "--config", "demo", "--P", "200", "--arch", "cnn", "--out", str(out),
+        "--width", "32", "--max-steps", "30", "--num-test", "200", "--no-progress", "--seed", "3",
+    ])
+    assert result.exit_code == 0, result.output
+    results = read_results(out)
+    assert results["P"] == 200 and results["training"]["seed"] == 3 and results["training"]["steps"] == 30
+    assert results["dataset"]["catalog_name"] == "demo" and results["checkpoint"] == "checkpoint.pt"
+    assert (out / "checkpoint.pt").is_file()
+    bad = CliRunner().invoke(main, ["train", "--config", "demo", "--P", "0", "--out", str(out)])
+    assert bad.exit_code != 0 and "P=0" in bad.output
+
+
+def test_p_star_interpolation():
+    assert log_spaced_P(10, 1000, 3) == [10, 100, 1000]
+    est = estimate_p_star([100, 1000], [0.5, 0.0], threshold=0.1)  # 0.5 -> 0.0: 80% of a decade
+    assert est["status"] == "interpolated" and est["P_star"] == pytest.approx(10 ** 2.8)
+    assert estimate_p_star([100, 1000], [0.5, 0.3])["status"] == "above_range"
+    assert estimate_p_star([100, 1000], [0.05, 0.0])["status"] == "below_range"
+    # the first downward crossing counts, in P order whatever the input order
+    assert estimate_p_star([1000, 10, 100], [0.0, 0.8, 0.1])["bracket"] == [10, 100]
+
+
+def test_learning_curve_is_resumable(tmp_path):
+    base = TrainOptions(config=DEMO, P=1, max_steps=30, width=32, num_test=200, progress=False)
+    first = run_learning_curve(base, tmp_path, P_min=50, P_max=200, points=2)
+    assert [r["P"] for r in first["runs"]] == [50, 200] and not any(r["skipped"] for r in first["runs"])
+    assert (tmp_path / "learning_curve.png").stat().st_size > 1000
+    again = run_learning_curve(base, tmp_path, P_min=50, P_max=200, points=2)
+    assert all(r["skipped"] for r in again["runs"])
+    assert [r["best_test_error"] for r in again["runs"]] == [r["best_test_error"] for r in first["runs"]]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["threshold"] == 0.1 and summary["prediction_cnn"] == 4 * 4 * 16
+    assert summary["P_star_status"] in ("interpolated", "above_range", "below_range")
+    assert math.isclose(summary["chance_error"], CHANCE)
+
+
+def test_torchrun_data_parallel_matches_one_process(tmp_path):
+    """Two gloo ranks on CPU split every batch; averaged gradients give the same run."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    srhm = shutil.which("srhm", path=os.path.dirname(sys.executable))
+    if torchrun is None or srhm is None:
+        pytest.skip("torchrun or the srhm script is not installed next to this Python")
+    args = ["train", "--config", "demo", "--P", "400", "--width", "32", "--max-steps", "40",
+            "--batch-size", "16", "--num-test", "300", "--no-progress", "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", srhm, *args, "--out", str(tmp_path / "ddp")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ddp = read_results(tmp_path / "ddp")
+    single = train(TrainOptions(config=DEMO, P=400, width=32, max_steps=40, batch_size=16, num_test=300, progress=False))
+    assert ddp["training"]["world_size"] == 2
+    assert np.allclose(ddp["training"]["curves"]["test_error"], single["training"]["curves"]["test_error"], atol=0.005)
+    assert np.allclose(ddp["training"]["curves"]["train_loss"], single["training"]["curves"]["train_loss"], rtol=1e-4)
