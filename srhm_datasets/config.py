@@ -35,7 +35,8 @@ def is_canonical_name(name: str) -> bool:
     return _NAME_RE.match(name) is not None
 
 
-def _require(ok: bool, name: str, value, bound: str) -> None:
+def require(ok: bool, name: str, value, bound: str) -> None:
+    """Raise the package's standard ValueError, naming parameter, value and bound, unless ok."""
     if not ok:
         raise ValueError(f"invalid parameter {name}={value!r}: must satisfy {bound}")
 
@@ -64,22 +65,22 @@ class SRHMConfig:
     def __post_init__(self) -> None:
         for name in ("L", "s", "s0", "v", "nc", "m", "seed"):
             value = getattr(self, name)
-            _require(isinstance(value, int) and not isinstance(value, bool), name, value, "an int")
-        _require(self.sparsity in SPARSITIES, "sparsity", self.sparsity, "one of 'A', 'B'")
-        _require(self.L >= 1, "L", self.L, "L >= 1")
-        _require(self.s >= 2, "s", self.s, "s >= 2")
-        _require(self.s0 >= 0, "s0", self.s0, "s0 >= 0")
-        _require(self.v >= 2, "v", self.v, "v >= 2")
-        _require(self.v <= MAX_V, "v", self.v, f"v <= {MAX_V} (the blank token v must fit uint16)")
-        _require(self.nc >= 2, "nc", self.nc, "nc >= 2")
-        _require(self.m >= 1, "m", self.m, "m >= 1")
-        _require(self.seed >= 0, "seed", self.seed, "seed >= 0")
+            require(isinstance(value, int) and not isinstance(value, bool), name, value, "an int")
+        require(self.sparsity in SPARSITIES, "sparsity", self.sparsity, "one of 'A', 'B'")
+        require(self.L >= 1, "L", self.L, "L >= 1")
+        require(self.s >= 2, "s", self.s, "s >= 2")
+        require(self.s0 >= 0, "s0", self.s0, "s0 >= 0")
+        require(self.v >= 2, "v", self.v, "v >= 2")
+        require(self.v <= MAX_V, "v", self.v, f"v <= {MAX_V} (the blank token v must fit uint16)")
+        require(self.nc >= 2, "nc", self.nc, "nc >= 2")
+        require(self.m >= 1, "m", self.m, "m >= 1")
+        require(self.seed >= 0, "seed", self.seed, "seed >= 0")
         tuples = self.v**self.s
-        _require(tuples < RADIX_BOUND, "v**s", tuples, f"v**s < 2**62 (v={self.v}, s={self.s})")
-        _require(self.nc * self.m <= tuples, "nc*m", self.nc * self.m, f"nc*m <= v**s = {tuples}")
-        _require(self.v * self.m <= tuples, "v*m", self.v * self.m, f"v*m <= v**s = {tuples}")
+        require(tuples < RADIX_BOUND, "v**s", tuples, f"v**s < 2**62 (v={self.v}, s={self.s})")
+        require(self.nc * self.m <= tuples, "nc*m", self.nc * self.m, f"nc*m <= v**s = {tuples}")
+        require(self.v * self.m <= tuples, "v*m", self.v * self.m, f"v*m <= v**s = {tuples}")
         K = self.placements_per_node
-        _require(
+        require(
             K <= MAX_PLACEMENTS, "placements_per_node", K, f"<= 2**24 (s={self.s}, s0={self.s0}, sparsity {self.sparsity})"
         )
         P = self.data_space_size
@@ -87,9 +88,9 @@ class SRHMConfig:
         for split in ("test", "probe", "train"):
             n = getattr(self, f"n_{split}")
             if n is not None:
-                _require(isinstance(n, int) and n >= 0, f"n_{split}", n, "an int >= 0")
+                require(isinstance(n, int) and n >= 0, f"n_{split}", n, "an int >= 0")
         total = sum(self.split_sizes().values())
-        _require(
+        require(
             total <= P and total <= MAX_ROWS,
             "n_test+n_probe+n_train",
             total,
@@ -164,7 +165,7 @@ class SRHMConfig:
         """
         sizes = self.split_sizes()
         offsets = {"test": 0, "probe": sizes["test"], "train": sizes["test"] + sizes["probe"]}
-        _require(split in offsets, "split", split, "one of 'train', 'test', 'probe'")
+        require(split in offsets, "split", split, "one of 'train', 'test', 'probe'")
         return offsets[split]
 
     # ---- names ------------------------------------------------------------------

@@ -33,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from .config import SRHMConfig
-from .prng import below, derive_key, hash_with, mix64
+from .prng import derive_key, hash_with, mix64
 
 TABLE_MAX = 2**20  # spaces up to this size use an explicit permutation table
 LIMB_BITS = 60  # limbs of multi-limb spaces stay below 2**LIMB_BITS

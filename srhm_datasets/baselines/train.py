@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import os
 import subprocess
@@ -37,7 +36,8 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..catalog import catalog_name
-from ..config import SRHMConfig
+from ..config import SRHMConfig, require
+from ..release.load import load_split
 from ..results import FORMAT, write_results
 from .models import ARCHS, build_model, count_parameters
 
@@ -118,41 +118,36 @@ class TrainOptions:
     threads: int | None = None  # torch CPU threads (None: torch's default)
 
 
-def _require(ok: bool, name: str, value, bound: str) -> None:
-    if not ok:
-        raise ValueError(f"invalid parameter {name}={value!r}: must satisfy {bound}")
-
-
 def resolve(opt: TrainOptions) -> TrainOptions:
     """Validate options and fill in the defaults; raises ValueError naming parameter, value, bound."""
     cfg = opt.config
     sizes = cfg.split_sizes()
-    _require(opt.arch in ARCHS, "arch", opt.arch, f"one of {ARCHS}")
-    _require(isinstance(opt.P, int) and 1 <= opt.P <= sizes["train"], "P", opt.P, f"1 <= P <= train size {sizes['train']} of {cfg.name}")
-    _require(opt.encoding in ("whiten", "onehot"), "encoding", opt.encoding, "one of ('whiten', 'onehot')")
-    _require(opt.width >= 1, "width", opt.width, "width >= 1")
-    _require(0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
-    _require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")
+    require(opt.arch in ARCHS, "arch", opt.arch, f"one of {ARCHS}")
+    require(isinstance(opt.P, int) and 1 <= opt.P <= sizes["train"], "P", opt.P, f"1 <= P <= train size {sizes['train']} of {cfg.name}")
+    require(opt.encoding in ("whiten", "onehot"), "encoding", opt.encoding, "one of ('whiten', 'onehot')")
+    require(opt.width >= 1, "width", opt.width, "width >= 1")
+    require(0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
+    require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")
     opt = dataclasses.replace(opt)
     if opt.lr is None:
         opt.lr = default_lr(opt.arch, cfg)
-    _require(opt.lr > 0, "lr", opt.lr, "lr > 0")
+    require(opt.lr > 0, "lr", opt.lr, "lr > 0")
     if opt.batch_size is None:
         opt.batch_size = default_batch_size(cfg, opt.P)
-    _require(opt.batch_size >= 1, "batch_size", opt.batch_size, "batch_size >= 1")
-    _require(opt.num_test is None or opt.num_test >= 1, "num_test", opt.num_test, "num_test >= 1")
+    require(opt.batch_size >= 1, "batch_size", opt.batch_size, "batch_size >= 1")
+    require(opt.num_test is None or opt.num_test >= 1, "num_test", opt.num_test, "num_test >= 1")
     opt.num_test = min(sizes["test"], MAX_TEST if opt.num_test is None else opt.num_test)  # at most the test split
     steps_per_epoch = math.ceil(opt.P / opt.batch_size)
     if opt.epochs is not None:
-        _require(opt.epochs > 0, "epochs", opt.epochs, "epochs > 0")
+        require(opt.epochs > 0, "epochs", opt.epochs, "epochs > 0")
         by_epochs = math.ceil(opt.epochs * steps_per_epoch)
         opt.max_steps = by_epochs if opt.max_steps is None else min(opt.max_steps, by_epochs)
     if opt.max_steps is None:
         opt.max_steps = DEFAULT_MAX_STEPS
-    _require(opt.max_steps >= 1, "max_steps", opt.max_steps, "max_steps >= 1")
+    require(opt.max_steps >= 1, "max_steps", opt.max_steps, "max_steps >= 1")
     if opt.eval_every is None:  # at least once per epoch's worth of steps; evaluation <= ~1/3 of compute
         opt.eval_every = max(steps_per_epoch, math.ceil(opt.num_test / (2 * opt.batch_size)), 10)
-    _require(opt.eval_every >= 1, "eval_every", opt.eval_every, "eval_every >= 1")
+    require(opt.eval_every >= 1, "eval_every", opt.eval_every, "eval_every >= 1")
     return opt
 
 
@@ -186,17 +181,17 @@ def load_arrays(opt: TrainOptions) -> tuple[dict, dict]:
 
     info.update(source="release", repo_or_dir=str(opt.data), revision=opt.revision)
     local = os.path.isdir(opt.data)
-    _require(not (local and opt.revision), "revision", opt.revision, f"None for a local folder ({opt.data})")
+    require(not (local and opt.revision), "revision", opt.revision, f"None for a local folder ({opt.data})")
     arrays = {}
     for split, n in (("train", opt.P), ("test", opt.num_test)):
-        ds = _load_release_split(str(opt.data), cfg, split, opt.revision)
-        _require(len(ds) >= n, f"{split} rows of {opt.data}", len(ds), f">= {n} requested")
+        ds = load_split(str(opt.data), cfg.name, split, revision=opt.revision)
+        require(len(ds) >= n, f"{split} rows of {opt.data}", len(ds), f">= {n} requested")
         rows = ds.select(range(n)).with_format("numpy", columns=["tokens", "label"])[:]
         tokens = np.asarray(rows["tokens"])
         tokens = np.stack(list(tokens)) if tokens.dtype == object else tokens
         arrays[f"{split}_tokens"] = tokens.astype(np.uint8 if cfg.v < 255 else np.uint16)
         arrays[f"{split}_label"] = np.asarray(rows["label"], dtype=np.int64)
-    _require(arrays["train_tokens"].shape[1] == cfg.d, "tokens length", arrays["train_tokens"].shape[1], f"== d = {cfg.d} of {cfg.name}")
+    require(arrays["train_tokens"].shape[1] == cfg.d, "tokens length", arrays["train_tokens"].shape[1], f"== d = {cfg.d} of {cfg.name}")
     rules = _release_rules(str(opt.data), cfg, opt.revision)
     if rules is not None:
         if rules.get("rules") is not None:
@@ -207,42 +202,13 @@ def load_arrays(opt: TrainOptions) -> tuple[dict, dict]:
     return arrays, info
 
 
-def _names(cfg: SRHMConfig) -> list[str]:
-    """Names a release may give the config: its catalog name, then its canonical name."""
-    return [n for n in (catalog_name(cfg), cfg.name) if n]
-
-
-def _load_release_split(data: str, cfg: SRHMConfig, split: str, revision: str | None):
-    """One split as a ``datasets.Dataset``: through ``srhm_datasets.release`` when present,
-    else ``datasets.load_dataset`` under the catalog or canonical config name."""
-    try:
-        from ..release.load import load_split
-    except ImportError:
-        load_split = None
-    if load_split is not None:
-        return load_split(data, cfg.name, split, revision=revision)
-    import datasets
-
-    names = _names(cfg)
-    if os.path.isdir(data):
-        name = next((n for n in names if (Path(data) / n).is_dir()), cfg.name)
-    else:
-        available = datasets.get_dataset_config_names(data, revision=revision)
-        name = next((n for n in names if n in available), cfg.name)
-    return datasets.load_dataset(data, name, split=split, revision=revision)
-
-
 def _release_rules(data: str, cfg: SRHMConfig, revision: str | None) -> dict | None:
-    """``rules/<config>.json`` of a release, or None if it cannot be read."""
-    for name in _names(cfg):
-        local = Path(data) / "rules" / f"{name}.json"
-        if local.is_file():
-            return json.loads(local.read_text())
-    try:
-        from .. import load_rules
+    """``rules/<config>.json`` of a release, or None (with a warning) if it cannot be read."""
+    from .. import load_rules
 
+    try:
         return load_rules(data, cfg.name, revision)
-    except Exception as err:  # release package absent, offline, or no rules file
+    except (OSError, ValueError) as err:  # no rules file, offline Hub, unreadable JSON
         warnings.warn(f"could not read rules/{cfg.name}.json of {data}: {err}")
         return None
 
@@ -317,7 +283,7 @@ def train(opt: TrainOptions) -> dict:
         if not dist.is_initialized():
             dist.init_process_group(backend=backend)
         rank, world = dist.get_rank(), dist.get_world_size()
-        _require(opt.batch_size % world == 0, "batch_size", opt.batch_size, f"a multiple of WORLD_SIZE = {world}")
+        require(opt.batch_size % world == 0, "batch_size", opt.batch_size, f"a multiple of WORLD_SIZE = {world}")
         if device.startswith("cuda"):
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
             torch.cuda.set_device(device)
