@@ -1,30 +1,73 @@
-"""``srhm demo``: the README's main job on a built-in default config.
+"""``srhm demo``: the README's main job, end to end on a built-in default config.
 
-Generates the splits of the ``demo`` config, checks that they are disjoint, and
-prints a few rows and the content hashes.
+1. build a release folder of the ``demo`` config (Parquet, rules, card) and verify it;
+2. load it back with ``datasets.load_dataset`` and check rows against the generator;
+3. train the CNN baseline briefly on ``train[:P]`` from that release;
+4. evaluate the run (test error, synonym and diffeomorphism sensitivities);
+5. render the leaderboard of the runs folder.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import numpy as np
 
-from .catalog import CATALOG
-from .generate import generate
-from .hashing import content_hash
+from .catalog import DEFAULT_CONFIG
+from .cli import config_arg
 
 
 @click.command()
-def demo():
-    """Run the main job on the default ``demo`` config."""
-    cfg = CATALOG["demo"]
-    click.echo(f"config {cfg.name}: d={cfg.d}, P_max={cfg.data_space_size}, sizes {cfg.split_sizes()}")
-    splits = {split: generate(cfg, split) for split in ("test", "probe", "train")}
-    keys = {split: {tuple(row) for row in np.column_stack([b["label"], b["synonyms"], b["placements"]])} for split, b in splits.items()}
-    total = sum(len(k) for k in keys.values())
-    union = len(set().union(*keys.values()))
-    if union != total:
-        raise click.ClickException(f"splits overlap: {total - union} repeated samples")
-    click.echo(f"{total} distinct samples across train/test/probe")
-    for split, batch in splits.items():
-        click.echo(f"{split:<6} {len(batch['label']):>6} rows  {content_hash(batch)}")
+@click.option("--config", default=DEFAULT_CONFIG, show_default=True, callback=config_arg, help="Catalog or canonical config name.")
+@click.option("--out", default="demo_run", show_default=True, type=click.Path(file_okay=False), help="Folder for release, run and leaderboard.")
+@click.option("--P", "P", default=1000, show_default=True, help="Training-set size train[:P].")
+@click.option("--arch", default="cnn", show_default=True, type=click.Choice(["cnn", "lcn", "fcn"]))
+@click.option("--width", default=256, show_default=True)
+@click.option("--max-steps", default=1000, show_default=True)
+def demo(config, out, P, arch, width, max_steps):
+    """Build, load, train, evaluate and rank on one small config (default ``demo``)."""
+    import datasets
+
+    from .baselines.train import TrainOptions, train
+    from .catalog import release_name
+    from .evaluation.evaluate import evaluate_run, format_evaluation
+    from .evaluation.leaderboard import build_leaderboard
+    from .generate import generate
+    from .release.build import build_release
+    from .release.verify import verify_release
+
+    cfg, out = config, Path(out)
+    name = release_name(cfg)
+    release, run = out / "release", out / "runs" / f"{name}-{arch}-P{P}"
+    click.echo(f"[1/5] building release {release} for {name} ({cfg.name}), P_max={cfg.data_space_size}")
+    build_release([cfg], release, overwrite=True, progress=False)
+    report = verify_release(release)
+    click.echo(f"      srhm verify: {'OK' if report.ok else 'FAILED'} ({len(report.checks)} checks)")
+    if not report.ok:
+        raise click.ClickException(report.format())
+
+    click.echo(f"[2/5] load_dataset({str(release)!r}, {name!r})")
+    ds = datasets.load_dataset(str(release), name)
+    click.echo(f"      splits {dict(ds.num_rows)}; features: {', '.join(ds['train'].features)}")
+    rows = ds["train"].select(range(100)).with_format("numpy")[:]
+    expected = generate(cfg, "train", 0, 100)
+    same = all(np.array_equal(np.stack(list(rows[c])) if rows[c].dtype == object else rows[c], expected[c]) for c in expected)
+    click.echo(f"      first 100 train rows equal generate(): {same}")
+    if not same:
+        raise click.ClickException("loaded rows differ from the generator")
+
+    click.echo(f"[3/5] training {arch} (width {width}) on train[:{P}] for at most {max_steps} steps")
+    results = train(TrainOptions(config=cfg, P=P, arch=arch, out=str(run), data=str(release), width=width,
+                                 max_steps=max_steps, progress=False))
+    click.echo(f"      best test error {results['best_test_error']:.4f} (chance {1 - 1 / cfg.nc:.2f}), "
+               f"stopped: {results['training']['stop_reason']}")
+
+    click.echo(f"[4/5] srhm evaluate {run}")
+    evaluated = evaluate_run(run)
+    click.echo(format_evaluation(evaluated["evaluation"], title=f"{name} {arch} P={P}"))
+
+    board = out / "leaderboard"
+    click.echo(f"[5/5] srhm leaderboard {run.parent} --out {board}")
+    summary = build_leaderboard(run.parent, board)
+    click.echo(f"      wrote {len(summary['files'])} files, e.g. {board / name / 'leaderboard.md'}")
