@@ -70,4 +70,4 @@ def demo(config, out, P, arch, width, max_steps):
     board = out / "leaderboard"
     click.echo(f"[5/5] srhm leaderboard {run.parent} --out {board}")
     summary = build_leaderboard(run.parent, board)
-    click.echo(f"      wrote {len(summary['files'])} files, e.g. {board / name / 'leaderboard.md'}")
+    click.echo(f"      wrote {len(summary['files'])} files, e.g. {board / 'index.md'} and {board / cfg.name / 'leaderboard.md'}")

@@ -20,7 +20,7 @@ def test_demo_builds_loads_trains_evaluates_and_ranks(tmp_path):
     assert results["dataset"]["source"] == "release"
     assert set(results["evaluation"]["sensitivity"]) == {"synonym", "diffeo"}
     assert results["best_test_error"] < 0.75  # below chance after a few hundred steps
-    assert (tmp_path / "leaderboard" / "demo" / "leaderboard.md").is_file()
+    assert (tmp_path / "leaderboard" / results["dataset"]["config"] / "leaderboard.md").is_file()
 
 
 def test_python_dash_m_runs_the_cli():
