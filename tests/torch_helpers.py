@@ -1,0 +1,19 @@
+"""Shared checks for the torch adapter tests."""
+
+import torch
+
+
+def assert_one_sgd_step_learns(x: torch.Tensor, y: torch.Tensor) -> None:
+    """A linear model on flattened x [B, v, d] takes one SGD step that changes it and lowers its loss."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(x.shape[1] * x.shape[2], int(y.max()) + 1))
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    with torch.no_grad():  # one plain SGD step (torch.optim's first use costs seconds of imports)
+        for p in model.parameters():
+            p -= 0.5 * p.grad
+    assert torch.isfinite(loss)
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    with torch.no_grad():
+        assert torch.nn.functional.cross_entropy(model(x), y) < loss  # the step helped on its batch
