@@ -1,9 +1,18 @@
-"""Results files of training runs (format ``srhm-results`` v1): schema, validation, I/O.
+"""Results files (format ``srhm-results`` v1): schema, validation, I/O.
 
-One ``results.json`` per run folder, written by ``srhm train`` and completed by
-``srhm evaluate`` (the optional ``evaluation`` object). The JSON Schema lives next to
-this module (``results_schema.json``); ``validate_results`` also checks what a schema
-cannot express (curve lengths agree, one sensitivity value per level 1..L, ...).
+Two kinds of file share the format:
+
+- a run of ``srhm train``: one ``results.json`` per run folder, with a ``training``
+  object (hyperparameters, curves, stopping reason); ``model.arch`` is cnn, lcn or fcn,
+  ``model.depth`` equals the config's L. ``srhm evaluate RUN_DIR`` adds the optional
+  ``evaluation`` object.
+- an outside submission (``srhm evaluate --factory``): no ``training`` object, any
+  ``model.arch`` label, ``model.width`` / ``model.depth`` null where they do not apply,
+  optional ``model.name`` and ``model.factory``; the ``evaluation`` object is required.
+
+The JSON Schema lives next to this module (``results_schema.json``); ``validate_results``
+also checks what a schema cannot express (curve lengths agree, one sensitivity value per
+level 1..L, ...).
 """
 
 from __future__ import annotations
@@ -42,8 +51,17 @@ def validate_results(obj: dict) -> None:
         if err.validator == "required" and isinstance(err.instance, dict):  # name the missing field itself
             missing = [k for k in err.validator_value if k not in err.instance]
             parts += missing[:1]
-        raise ValueError(f"invalid results field {_path(parts)}: {err.message}")
+        raise ValueError(f"invalid results field {_path(parts)}: {err.message}{_rule(err)}")
     _check_semantics(obj)
+
+
+def _rule(err) -> str:
+    """`` (why)`` when the error comes from a rule of one kind of file (the schema's ``allOf``
+    branches: srhm train runs, outside submissions), else ``""``."""
+    where = list(err.schema_path)
+    if len(where) >= 2 and where[0] == "allOf":
+        return f" ({load_schema()['allOf'][where[1]]['description']})"
+    return ""
 
 
 def _fail(field: str, message: str) -> None:
@@ -51,6 +69,21 @@ def _fail(field: str, message: str) -> None:
 
 
 def _check_semantics(obj: dict) -> None:
+    L = obj["dataset"]["parameters"]["L"]
+    if "training" in obj:  # a run of srhm train
+        _check_training(obj, L)
+    ev = obj.get("evaluation")
+    if ev is not None:
+        for kind in ("synonym", "diffeo"):
+            for layer, values in ev["sensitivity"][kind].items():
+                if layer not in ev["layers"]:
+                    _fail(f"evaluation.sensitivity.{kind}.{layer}", f"layer {layer!r} is not in evaluation.layers {ev['layers']}")
+                if len(values) != L:
+                    _fail(f"evaluation.sensitivity.{kind}.{layer}", f"has {len(values)} values, expected L = {L} (levels 1..L)")
+
+
+def _check_training(obj: dict, L: int) -> None:
+    """What a run of ``srhm train`` adds: consistent curves, best error = their minimum, depth = L."""
     curves = obj["training"]["curves"]
     n = len(curves["step"])
     for key in ("train_loss", "test_error"):
@@ -60,17 +93,8 @@ def _check_semantics(obj: dict) -> None:
         _fail("training.curves.step", "must be strictly increasing")
     if curves["test_error"] and not math.isclose(obj["best_test_error"], min(curves["test_error"]), abs_tol=1e-12):
         _fail("best_test_error", f"{obj['best_test_error']} is not the minimum of training.curves.test_error ({min(curves['test_error'])})")
-    L = obj["dataset"]["parameters"]["L"]
     if obj["model"]["depth"] != L:
-        _fail("model.depth", f"{obj['model']['depth']} != dataset.parameters.L = {L}")
-    ev = obj.get("evaluation")
-    if ev is not None:
-        for kind in ("synonym", "diffeo"):
-            for layer, values in ev["sensitivity"][kind].items():
-                if layer not in ev["layers"]:
-                    _fail(f"evaluation.sensitivity.{kind}.{layer}", f"layer {layer!r} is not in evaluation.layers {ev['layers']}")
-                if len(values) != L:
-                    _fail(f"evaluation.sensitivity.{kind}.{layer}", f"has {len(values)} values, expected L = {L} (levels 1..L)")
+        _fail("model.depth", f"{obj['model']['depth']} != dataset.parameters.L = {L} (a srhm train network has L hidden layers)")
 
 
 def write_results(path: str | os.PathLike, obj: dict) -> Path:

@@ -149,10 +149,26 @@ def test_factory_no_write_prints_tables(tmp_path):
     assert not (tmp_path / "sub" / "results.json").exists()
 
 
-@pytest.mark.xfail(strict=False, reason="results schema v1 requires a training log and arch in cnn|lcn|fcn; "
-                   "schema change for outside submissions requested")
 def test_factory_new_submission_file(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
-                                       "--config", "demo", "--P", "1000", "--name", "rules oracle", "--device", "cpu"])
+                                       "--config", "demo", "--P", "1000", "--name", "rules oracle", "--device", "cpu",
+                                       "--num-test", "500"])
     assert result.exit_code == 0, result.output
-    validate_results(json.loads((tmp_path / "sub" / "results.json").read_text()))
+    results = json.loads((tmp_path / "sub" / "results.json").read_text())
+    validate_results(results)
+    assert "training" not in results and results["checkpoint"] is None
+    assert results["model"]["name"] == "rules oracle" and results["model"]["arch"] == "custom"
+    assert results["model"]["factory"] == "srhm_datasets.evaluation.oracle:build"
+    assert results["model"]["n_parameters"] == 0  # the oracle holds buffers only
+    assert results["P"] == 1000 and results["dataset"]["config"] == DEMO.name
+    assert results["evaluation"]["test_error"] == 0.0 and results["evaluation"]["num_test"] == 500
+    assert results["final_test_error"] == results["best_test_error"] == 0.0
+
+    # the leaderboard ranks it under its name
+    from srhm_datasets.evaluation.leaderboard import build_leaderboard
+
+    summary = build_leaderboard(tmp_path / "sub", tmp_path / "board")
+    assert summary["rejected"] == []
+    assert [(r["model"], r["test error"], r["S_out"]) for r in summary["configs"][DEMO.name]["rows"]] == [
+        ("rules oracle", "0.0000", "0.0000")
+    ]

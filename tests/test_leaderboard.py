@@ -23,8 +23,12 @@ NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)
 
 
 def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, width=64, revision=None,
-                 rules=None, name=None, evaluation=True) -> dict:
-    """A schema-valid results object, as ``srhm train`` + ``srhm evaluate`` write it."""
+                 rules=None, name=None, evaluation=True, training=True) -> dict:
+    """A schema-valid results object, as ``srhm train`` + ``srhm evaluate`` write it.
+
+    training=False: an outside submission as ``srhm evaluate --factory`` writes it (no
+    training log, width/depth null, the factory named, no checkpoint).
+    """
     undefined = {"synonym": cfg.m == 1, "diffeo": cfg.placements_per_node == 1}
     layers = ["layer1", "layer2", "output"]
 
@@ -54,6 +58,10 @@ def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, wi
     }
     if name:
         obj["model"]["name"] = name
+    if not training:
+        del obj["training"]
+        obj["model"].update(width=None, depth=None, factory="bobmodels:make")
+        obj["checkpoint"] = None
     if evaluation:
         obj["evaluation"] = {
             "test_error": test_error, "num_test": 1000, "probe": {"source": "generator", "num_points": 400},
@@ -81,8 +89,11 @@ def example_dir(tmp_path):
         for arch, err in errs.items():
             s_out = {"cnn": 0.4, "lcn": 0.2, "fcn": 0.5}[arch]
             write(root, f"{arch}/P{P}/results.json", make_results(DEMO, P, arch, err, s_out=s_out))
-    # a submission without an evaluation object (ranked by best_test_error, S/D blank)
+    # a srhm train run sent without srhm evaluate: no evaluation object (ranked by best_test_error, S/D blank)
     write(root, "submissions/alice.json", make_results(DEMO, 1000, "cnn", 0.07, width=128, name="alice-cnn", evaluation=False))
+    # an outside submission (srhm evaluate --factory): no training log, its own arch label and name
+    write(root, "submissions/bob/results.json",
+          make_results(DEMO, 300, "transformer", 0.25, s_out=0.1, name="bob-transformer", training=False))
     # m = 1: the synonym sensitivity is undefined
     write(root, "m1/results.json", make_results(NO_SYNONYMS, 100, "cnn", 0.1))
     # rejected: rules hash of another instance, another revision, schema failure, undefined mismatch, bad JSON
@@ -97,6 +108,9 @@ def example_dir(tmp_path):
     liar["dataset"]["parameters"] = NO_SYNONYMS.parameters()
     write(root, "bad/undefined.json", liar)
     write(root, "bad/results.json", "{not json")
+    mute = make_results(DEMO, 300, "transformer", 0.01, training=False)
+    del mute["evaluation"]  # a submission without training log nor evaluation says nothing
+    write(root, "bad/no_evaluation.json", mute)
     # not a results file: ignored, not rejected
     write(root, "cnn/summary.json", {"format": {"name": "srhm-learning-curve", "version": 1}, "runs": []})
     return root
@@ -130,12 +144,14 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "leaderboard.json").read_text())
     reasons = {Path(r["path"]).relative_to(example_dir).as_posix(): r["reason"] for r in summary["rejected"]}
-    assert set(reasons) == {"bad/hash.json", "bad/revision.json", "bad/schema.json", "bad/undefined.json", "bad/results.json"}
+    assert set(reasons) == {"bad/hash.json", "bad/revision.json", "bad/schema.json", "bad/undefined.json", "bad/results.json",
+                            "bad/no_evaluation.json"}
     assert "rules_hash" in reasons["bad/hash.json"] and "differs from the rules hash" in reasons["bad/hash.json"]
     assert "v0.9.0" in reasons["bad/revision.json"]
     assert "P" in reasons["bad/schema.json"] and "schema" in reasons["bad/schema.json"]
     assert "undefined" in reasons["bad/undefined.json"]
     assert "JSON" in reasons["bad/results.json"]
+    assert "field evaluation" in reasons["bad/no_evaluation.json"]
     for rel in reasons:
         assert f"REJECTED {example_dir / rel}" in result.output
     assert [Path(p).name for p in summary["ignored"]] == ["summary.json"]
@@ -144,12 +160,15 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     ranking = [(int(r["P"]), int(r["rank"]), r["model"]) for r in rows]
     assert ranking == [
         (100, 1, "lcn w64"), (100, 2, "cnn w64"), (100, 3, "fcn w64"),
-        (300, 1, "cnn w64"), (300, 2, "lcn w64"),
+        (300, 1, "cnn w64"), (300, 2, "bob-transformer"), (300, 3, "lcn w64"),
         (1000, 1, "cnn w64"), (1000, 2, "alice-cnn"), (1000, 3, "lcn w64"), (1000, 4, "fcn w64"),
     ]
     alice = next(r for r in rows if r["model"] == "alice-cnn")
     assert alice["S_out"] == "n/a" and alice["P*"] == ""  # no evaluation, one P only
     assert alice["file"] == "submissions/alice.json"
+    bob = next(r for r in rows if r["file"] == "submissions/bob/results.json")  # ranked beside the baselines
+    assert bob["model"] == "bob-transformer" and bob["test error"] == "0.2500"
+    assert bob["S_out"] == "0.1000" and bob["P*"] == ""
     by_model = {r["model"]: r for r in rows if r["P"] == "1000"}
     expected_cnn = math.exp(math.log(300) + (0.2 - 0.1) / (0.2 - 0.05) * math.log(1000 / 300))
     assert by_model["cnn w64"]["P*"] == f"{expected_cnn:.3g}"
@@ -173,7 +192,8 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
         md = (out / config / "leaderboard.md").read_text()
         assert md.count("\n| ") == n_rows + 1
     demo_imgs = {Path(p).name for p in summary["files"] if DEMO.name in p and p.endswith(".png")}
-    assert demo_imgs == {"test_error_vs_P.png", "sensitivity_cnn_w64.png", "sensitivity_lcn_w64.png", "sensitivity_fcn_w64.png"}
+    assert demo_imgs == {"test_error_vs_P.png", "sensitivity_cnn_w64.png", "sensitivity_lcn_w64.png", "sensitivity_fcn_w64.png",
+                         "sensitivity_bob-transformer.png"}
     assert (out / "pstar_laws.png").stat().st_size > 10_000
     index = Collector()
     index.feed((out / "index.html").read_text())

@@ -96,3 +96,70 @@ def test_write_is_validated_and_atomic(tmp_path):
         write_results(path, broken)
     assert json.loads(path.read_text()) == VALID  # the old file is untouched
     assert sorted(p.name for p in path.parent.iterdir()) == ["results.json"]  # no temp files left
+
+
+def submission() -> dict:
+    """An outside submission as ``srhm evaluate --factory`` writes it: no training log, an evaluation."""
+    obj = copy.deepcopy(VALID)
+    del obj["training"]
+    obj["model"] = {"arch": "resnet", "name": "my resnet", "factory": "mymodels:make", "width": None, "depth": 18,
+                    "n_parameters": 0, "layer_names": ["output"]}
+    obj["checkpoint"] = None
+    obj["evaluation"] = copy.deepcopy(EVALUATION)
+    return obj
+
+
+def test_outside_submission_is_accepted():
+    validate_results(submission())  # any arch label, width null, depth != L, no parameters, one layer
+    bare = submission()
+    for key in ("name", "factory"):
+        del bare["model"][key]
+    bare["model"].update(arch="transformer", depth=None)
+    validate_results(bare)
+
+
+def test_submission_without_evaluation_is_rejected():
+    obj = submission()
+    del obj["evaluation"]
+    with pytest.raises(ValueError, match=r"invalid results field evaluation: 'evaluation' is a required property") as err:
+        validate_results(obj)
+    assert "without a training object" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda o: o["model"].update(factory="mymodels.make"), "model.factory"),
+        (lambda o: o["model"].update(arch=""), "model.arch"),
+        (lambda o: o["model"].update(width=0), "model.width"),
+        (lambda o: o.update(checkpoint="/abs/path.pt"), "checkpoint"),
+        (lambda o: o["evaluation"]["sensitivity"]["synonym"].update(layer2=[0.1, 0.2, 0.3]), "evaluation.sensitivity.synonym.layer2"),
+    ],
+)
+def test_broken_submissions_are_rejected(mutate, field):
+    obj = submission()
+    mutate(obj)
+    with pytest.raises(ValueError, match=f"invalid results field {field}:"):
+        validate_results(obj)
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda o: o["model"].update(arch="resnet"), "model.arch"),
+        (lambda o: o["model"].update(width=None), "model.width"),
+        (lambda o: o["model"].update(depth=None), "model.depth"),
+        (lambda o: o["model"].update(n_parameters=0), "model.n_parameters"),
+        (lambda o: o["model"].update(layer_names=["output"]), "model.layer_names"),
+    ],
+)
+def test_baseline_rules_hold_for_files_with_training(mutate, field):
+    """What a submission may do, a file with a training object (a ``srhm train`` run) may not."""
+    obj = copy.deepcopy(VALID)
+    mutate(obj)
+    with pytest.raises(ValueError, match=f"invalid results field {field}:") as err:
+        validate_results(obj)
+    assert "a file with a training object is a run of srhm train" in str(err.value)
+    del obj["training"]  # the same model, submitted with an evaluation instead of a training log
+    obj["evaluation"] = copy.deepcopy(EVALUATION)
+    validate_results(obj)

@@ -34,6 +34,7 @@ import torch
 from ..config import SRHMConfig
 from ..generate import generate
 from ..perturb import perturb
+from ..release.load import load_split
 from ..torch import ENCODINGS, encode
 from .sensitivity import KINDS, as_tensor, compute_sensitivities, default_device, default_layers, undefined_kinds
 
@@ -104,17 +105,9 @@ def _columns(dataset, names: list[str]) -> dict[str, np.ndarray]:
     return from_arrow(table)
 
 
-def _load_split(data: str, cfg: SRHMConfig, split: str, revision: str | None):
-    try:
-        from ..release import load_split
-    except (ImportError, AttributeError) as err:  # pragma: no cover - release module absent
-        raise RuntimeError(f"cannot load split {split!r} from {data!r}: srhm_datasets.release.load_split unavailable ({err})") from err
-    return load_split(data, cfg.name, split, revision=revision)
-
-
 def release_probe(data: str, cfg: SRHMConfig, revision: str | None = None, num_points: int | None = None) -> ProbeSet:
     """Probe points from a release folder or Hub repo (``probe`` split, SPEC 6)."""
-    ds = _load_split(data, cfg, "probe", revision)
+    ds = load_split(data, cfg.name, "probe", revision=revision)
     cols = _columns(ds, ["tokens", "label", "synonym_tokens", "diffeo_tokens"])
     undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
     for name in ("synonym_tokens", "diffeo_tokens"):
@@ -150,7 +143,7 @@ def load_test(cfg: SRHMConfig, data: str | None = None, revision: str | None = N
     if not (isinstance(n, int) and 1 <= n <= size):
         raise ValueError(f"invalid parameter num_test={num_test!r}: must satisfy 1 <= num_test <= {size} (test split size)")
     if data:
-        ds = _load_split(data, cfg, "test", revision)
+        ds = load_split(data, cfg.name, "test", revision=revision)
         if n < len(ds):
             ds = ds.select(range(n))
         cols = _columns(ds, ["tokens", "label"])
@@ -290,17 +283,27 @@ def _run_data(results: dict) -> tuple[str | None, str | None]:
     return ds["repo_or_dir"], ds.get("resolved_commit") or ds.get("revision")
 
 
+def _evaluate_into(results: dict, model: torch.nn.Module, cfg: SRHMConfig, *, probe_source: str | None,
+                   data: str | None, revision: str | None, **options) -> dict:
+    """Evaluate ``model`` and store the ``evaluation`` object in ``results`` (returned).
+
+    The part ``evaluate_run`` and ``evaluate_factory`` share: ``probe_source`` defaults to
+    "release" when there is a release (``data``), else "generator"; ``options`` (layers,
+    encoding, num_test, num_probe, batch_size, device) go to ``evaluate_model``.
+    """
+    probe_source = probe_source or ("release" if data else "generator")
+    results["evaluation"] = evaluate_model(model, cfg, probe=probe_source, data=data, revision=revision, **options)
+    return results
+
+
 def evaluate_run(
     run_dir: str | os.PathLike,
     *,
     data: str | None = None,
     revision: str | None = None,
     probe_source: str | None = None,
-    num_test: int | None = None,
-    num_probe: int | None = None,
-    batch_size: int = 4096,
-    device: torch.device | str | None = None,
     write: bool = True,
+    **options,
 ) -> dict:
     """Evaluate a ``srhm train`` run folder and (``write``) store the ``evaluation`` in its results.
 
@@ -308,7 +311,8 @@ def evaluate_run(
     the best-test-error parameters), checks the results' rules hash against the config's,
     and evaluates it with the run's input encoding. ``data``/``revision`` default to the release the run was trained on (if
     any); ``probe_source`` defaults to "release" when there is a release, else
-    "generator". Returns the updated results dict.
+    "generator". ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
+    ``evaluate_model``. Returns the updated results dict.
     """
     from ..catalog import resolve
     from ..hashing import rules_hash
@@ -329,12 +333,9 @@ def evaluate_run(
     run_data, run_revision = _run_data(results)
     data = data or run_data
     revision = revision or (run_revision if data == run_data else None)
-    probe_source = probe_source or ("release" if data else "generator")
     model = _run_model(results, cfg, run_dir)
-    results["evaluation"] = evaluate_model(
-        model, cfg, encoding=_run_encoding(results), probe=probe_source, data=data, revision=revision,
-        num_test=num_test, num_probe=num_probe, batch_size=batch_size, device=device,
-    )
+    _evaluate_into(results, model, cfg, probe_source=probe_source, data=data, revision=revision,
+                   encoding=_run_encoding(results), **options)
     if write:
         write_results(results_path, results)
     return results
@@ -441,17 +442,16 @@ def evaluate_factory(
     data: str | None = None,
     revision: str | None = None,
     probe_source: str | None = None,
-    num_test: int | None = None,
-    num_probe: int | None = None,
-    batch_size: int = 4096,
-    device: torch.device | str | None = None,
     write: bool = True,
+    **options,
 ) -> dict:
     """Evaluate a user's model ``factory(cfg)`` (+ ``checkpoint``) and write ``out_dir/results.json``.
 
     If ``out_dir/results.json`` exists (e.g. a run folder), its config is used and only its
-    ``evaluation`` is replaced; otherwise a new results object is made from ``config`` and
-    ``P`` (both required then), ``name`` and ``arch`` (default "custom").
+    ``evaluation`` is replaced; otherwise a new results object (a submission: no
+    ``training`` object, see ``srhm_datasets.results``) is made from ``config`` and ``P``
+    (both required then), ``name`` and ``arch`` (default "custom"). ``options``:
+    ``num_test``, ``num_probe``, ``batch_size``, ``device`` of ``evaluate_model``.
     """
     from ..catalog import resolve
 
@@ -476,22 +476,10 @@ def evaluate_factory(
     if results is None:
         results = submission_results(cfg, P, model, name=name, arch=arch or "custom", factory=factory,
                                      layers=layers, data=data, revision=revision)
-    probe_source = probe_source or ("release" if data else "generator")
-    evaluation = evaluate_model(
-        model, cfg, layers=layers, encoding=encoding or "whiten", probe=probe_source, data=data, revision=revision,
-        num_test=num_test, num_probe=num_probe, batch_size=batch_size, device=device,
-    )
-    results["evaluation"] = evaluation
-    results.setdefault("final_test_error", evaluation["test_error"])
-    results.setdefault("best_test_error", evaluation["test_error"])
+    _evaluate_into(results, model, cfg, probe_source=probe_source, data=data, revision=revision,
+                   layers=layers, encoding=encoding or "whiten", **options)
+    results.setdefault("final_test_error", results["evaluation"]["test_error"])
+    results.setdefault("best_test_error", results["evaluation"]["test_error"])
     if write:
-        try:
-            write_results(path, results)
-        except ValueError as err:
-            if "training" in results:
-                raise
-            raise ValueError(
-                f"{err} -- the results schema does not accept this submission (a model from outside "
-                "`srhm train` has no training log); run with --no-write to print the tables"
-            ) from None
+        write_results(path, results)
     return results

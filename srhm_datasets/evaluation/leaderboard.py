@@ -3,7 +3,9 @@
 Input: every ``*.json`` file under RESULTS_DIR (hidden folders and the output folder
 skipped). A file enters the leaderboard only if
 
-1. it parses and validates against the results schema (``srhm_datasets.results``);
+1. it parses and validates against the results schema (``srhm_datasets.results``):
+   runs of ``srhm train`` and outside submissions (``srhm evaluate --factory``, no
+   ``training`` object) alike, ranked side by side;
 2. its ``dataset.config`` resolves to a config and its ``dataset.rules_hash`` equals the
    hash of that config's rules (``hashing.rules_hash(sample_rules(cfg))``): results on
    another task instance are never ranked together;
