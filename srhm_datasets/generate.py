@@ -3,14 +3,16 @@
 ``expand`` turns (label, synonyms, placements) into latents and tokens top-down: at
 depth k the symbols of the s**k informative nodes select their productions
 (``rules[k][symbol, r]``) and their children's slots (``placement_slots[q]``); each
-node carries the first input position of the block it owns, so the leaves land at
-their positions with one scatter into an all-blank token matrix.
+node carries the first input position of the block it owns. The last level is one
+more gather: every (symbol, r, q) at depth L-1 has a precomputed S-token patch
+(``leaf_patches``), copied whole into an all-blank token matrix.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from .rules import placement_slots, sample_rules
 from .sampler import check_range, split_digits
 
 CHUNK = 1 << 15  # rows per internal block: bounds temporaries, unit of threading
+MAX_PATCH_TABLE = 1 << 24  # entries of the leaf patch table, above which leaves are scattered one by one
 
 COLUMNS = ("tokens", "label", "latents", "synonyms", "placements")
 
@@ -42,6 +45,25 @@ def column_dtypes(cfg: SRHMConfig) -> dict[str, np.dtype]:
     }
 
 
+@lru_cache(maxsize=64)
+def leaf_patches(cfg: SRHMConfig, dtype: np.dtype) -> np.ndarray | None:
+    """The S tokens under every depth-(L-1) node: [n_{L-1}*m*K, S], row (a*m + r)*K + q.
+
+    Row u holds the children of symbol a by production r at the slots of placement q,
+    blanks elsewhere. None when the table would exceed ``MAX_PATCH_TABLE`` entries.
+    """
+    rules = sample_rules(cfg)[cfg.L - 1].reshape(-1, cfg.s)  # row a*m + r
+    K = cfg.placements_per_node
+    if rules.shape[0] * K * cfg.S > MAX_PATCH_TABLE:
+        return None
+    u = np.arange(rules.shape[0] * K)
+    table = np.full((u.size, cfg.S), cfg.blank, dtype=dtype)
+    slots = placement_slots(cfg.s, cfg.s0, cfg.sparsity)
+    np.put_along_axis(table, slots[u % K], rules[u // K].astype(dtype), axis=1)
+    table.setflags(write=False)
+    return table
+
+
 def expand(cfg: SRHMConfig, label, synonyms, placements, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
     """Latents [n, N] (int64) and tokens [n, d] (``dtype``) of samples given by their indices.
 
@@ -49,6 +71,7 @@ def expand(cfg: SRHMConfig, label, synonyms, placements, dtype=np.int64) -> tupl
     """
     rules = [table.reshape(-1, cfg.s) for table in sample_rules(cfg)]  # row a*m + r
     slots = placement_slots(cfg.s, cfg.s0, cfg.sparsity)
+    patches = leaf_patches(cfg, np.dtype(dtype))
     synonyms = np.asarray(synonyms, dtype=np.int64)
     placements = np.asarray(placements, dtype=np.int64)
     n = synonyms.shape[0]
@@ -59,6 +82,11 @@ def expand(cfg: SRHMConfig, label, synonyms, placements, dtype=np.int64) -> tupl
     for k in range(cfg.L):
         nodes = slice(cfg.depth_nodes(k).start, cfg.depth_nodes(k).stop)
         latents[:, nodes] = symbols
+        if k == cfg.L - 1 and patches is not None:  # copy whole leaf patches
+            leaf = (symbols * cfg.m + synonyms[:, nodes]) * cfg.placements_per_node + placements[:, nodes]
+            tokens = np.full((n, cfg.d), cfg.blank, dtype=dtype)
+            tokens.reshape(-1, cfg.S)[start // cfg.S] = patches[leaf]
+            return latents, tokens
         block = cfg.S ** (cfg.L - k - 1)  # size of the block owned by one slot
         children = rules[k][symbols * cfg.m + synonyms[:, nodes]]  # [n, s**k, s]
         start = (start[:, :, None] + slots[placements[:, nodes]] * block).reshape(n, -1)

@@ -1,6 +1,7 @@
 """Rows of a split (SPEC 2-5): structure re-derived by an independent parser, chunking
 invariance, golden content hashes."""
 
+import importlib
 import itertools
 
 import numpy as np
@@ -141,3 +142,20 @@ GOLDEN = [
 def test_golden_content_hashes(name, split, start, stop, expected):
     cfg = SRHMConfig.from_name(name)
     assert content_hash(generate(cfg, split, start, stop)) == expected
+
+
+@pytest.mark.parametrize(
+    "name", ["A_L2_s2_s0-2_v10_nc10_m10_seed1", "B_L3_s3_s0-2_v10_nc10_m100_seed3", "A_L1_s2_s0-0_v300_nc300_m300_seed0"]
+)
+def test_leaf_patch_table_and_leaf_scatter_agree(name, monkeypatch):
+    module = importlib.import_module("srhm_datasets.generate")  # the package attribute is the function
+    cfg = SRHMConfig.from_name(name)
+    with_table = generate(cfg, "test", 0, 500)
+    monkeypatch.setattr(module, "MAX_PATCH_TABLE", 0)
+    module.leaf_patches.cache_clear()
+    try:
+        assert module.leaf_patches(cfg, np.dtype(np.uint8)) is None
+        without = generate(cfg, "test", 0, 500)
+    finally:
+        module.leaf_patches.cache_clear()
+    assert all(np.array_equal(with_table[c], without[c]) for c in with_table)
