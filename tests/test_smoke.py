@@ -1,11 +1,31 @@
-"""The package imports light and the CLI answers."""
+"""The core CLI commands: info, sample, and clear usage errors."""
 
 from click.testing import CliRunner
 
+from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.cli import main
 
 
-def test_info_prints_sizes():
-    result = CliRunner().invoke(main, ["info", "fig1"])
+def test_info_prints_parameters_and_exact_sizes():
+    result = CliRunner().invoke(main, ["info", "A_L4_s2_s0-1_v16_nc16_m16_seed0"])
     assert result.exit_code == 0, result.output
-    assert "7290000" in result.output
+    assert str(2**94) in result.output  # exact beyond int64
+    assert "input length d      256" in result.output
+
+
+def test_sample_shows_blanks_as_underscores_and_the_indices():
+    result = CliRunner().invoke(main, ["sample", "demo", "--n", "2", "--split", "test"])
+    assert result.exit_code == 0, result.output
+    cfg = SRHMConfig.from_name("A_L2_s2_s0-1_v4_nc4_m4_seed0")
+    batch = generate(cfg, "test", 0, 2)
+    lines = result.output.splitlines()
+    tokens = lines[1].split()[1:]
+    assert tokens == ["_" if t == cfg.blank else str(t) for t in batch["tokens"][0]]
+    assert lines[0] == f"test[0] label={batch['label'][0]}"
+    assert lines[3].split(None, 1)[1] == str(batch["synonyms"][0].tolist())
+
+
+def test_bad_config_is_a_usage_error_naming_the_bound():
+    result = CliRunner().invoke(main, ["info", "A_L2_s2_s0-1_v4_nc40_m4_seed0"])
+    assert result.exit_code == 2
+    assert "nc*m=160" in result.output and "v**s = 16" in result.output
