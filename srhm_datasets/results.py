@@ -12,7 +12,11 @@ Two kinds of file share the format:
 
 The JSON Schema lives next to this module (``results_schema.json``); ``validate_results``
 also checks what a schema cannot express (curve lengths agree, one sensitivity value per
-level 1..L, ...).
+level 1..L, one table per layer in both kinds, no NaN or infinity anywhere, ...).
+
+``atomic_write`` is the package's one way to write a file atomically (temp file in the
+same folder + ``os.replace``): results files, checkpoints, learning-curve summaries and
+leaderboard pages all go through it, so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -35,6 +39,53 @@ def load_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text())
 
 
+def atomic_write(path: str | os.PathLike, content, before_replace=None) -> Path:
+    """Write ``path`` atomically: into a temp file in the same folder, then ``os.replace``.
+
+    content: ``str`` (UTF-8 text), ``bytes``, or a callable ``content(f)`` that writes to
+    a binary file object ``f`` (``torch.save``, ``fig.savefig(f, format="png")``).
+    before_replace: called once the temp file is complete, just before the rename (e.g.
+    to retire a file that must not outlive the old content). The parent folder is
+    created. On any error the temp file is removed and an existing ``path`` is left
+    untouched. Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(content):
+                content(f)
+            else:
+                f.write(content.encode() if isinstance(content, str) else content)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"invalid results JSON: non-finite number {name} (results files hold finite numbers only)")
+
+
+def loads_results(text: str):
+    """``json.loads`` that refuses ``NaN``, ``Infinity`` and ``-Infinity`` (Python's json accepts them)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def get_field(obj: dict, dotted: str):
+    """The value at a dotted field path of a results dict (``"training.seed"``), None where absent."""
+    for key in dotted.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
 def _path(parts) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(parts)) or "<root>"
 
@@ -52,7 +103,20 @@ def validate_results(obj: dict) -> None:
             missing = [k for k in err.validator_value if k not in err.instance]
             parts += missing[:1]
         raise ValueError(f"invalid results field {_path(parts)}: {err.message}{_rule(err)}")
+    _check_finite(obj, [])
     _check_semantics(obj)
+
+
+def _check_finite(value, parts: list) -> None:
+    """Every number in the file is finite (NaN and infinities break ranking and JSON)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, parts + [key])
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_finite(item, parts + [i])
+    elif isinstance(value, float) and not math.isfinite(value):
+        _fail(_path(parts), f"{value} is not a finite number")
 
 
 def _rule(err) -> str:
@@ -75,6 +139,9 @@ def _check_semantics(obj: dict) -> None:
     ev = obj.get("evaluation")
     if ev is not None:
         for kind in ("synonym", "diffeo"):
+            missing = [layer for layer in ev["layers"] if layer not in ev["sensitivity"][kind]]
+            if missing:
+                _fail(f"evaluation.sensitivity.{kind}", f"has no table for layer(s) {missing} of evaluation.layers")
             for layer, values in ev["sensitivity"][kind].items():
                 if layer not in ev["layers"]:
                     _fail(f"evaluation.sensitivity.{kind}.{layer}", f"layer {layer!r} is not in evaluation.layers {ev['layers']}")
@@ -100,19 +167,7 @@ def _check_training(obj: dict, L: int) -> None:
 def write_results(path: str | os.PathLike, obj: dict) -> Path:
     """Validate ``obj`` and write it to ``path`` atomically (temp file + rename)."""
     validate_results(obj)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def read_results(path: str | os.PathLike) -> dict:
@@ -120,6 +175,6 @@ def read_results(path: str | os.PathLike) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / FILENAME
-    obj = json.loads(path.read_text())
+    obj = loads_results(path.read_text())
     validate_results(obj)
     return obj

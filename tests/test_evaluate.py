@@ -46,7 +46,8 @@ def test_evaluate_model_on_rules_oracle():
     check_evaluation_schema(ev)
     assert ev["test_error"] == 0.0
     assert ev["num_test"] == 500
-    assert ev["probe"] == {"source": "generator", "num_points": DEMO.split_sizes()["probe"]}
+    assert ev["probe"] == {"source": "generator", "num_points": DEMO.split_sizes()["probe"],
+                           "perturbation": {"force": True, "key": 0}}
     assert ev["layers"] == ["levels.0", "output"]
     assert ev["sensitivity"]["synonym"]["output"] == [0.0, 0.0]
     assert ev["sensitivity"]["diffeo"]["output"] == [0.0, 0.0]
@@ -80,7 +81,10 @@ def test_evaluate_run_writes_valid_results(tmp_path):
     validate_results(results)
     ev = results["evaluation"]
     assert ev["layers"] == ["layer1", "layer2", "output"]
-    assert ev["probe"] == {"source": "generator", "num_points": 100}
+    assert ev["probe"] == {"source": "generator", "num_points": 100, "perturbation": {"force": True, "key": 0}}
+    # which parameters were measured: the kept (best) checkpoint, at its training step
+    assert ev["checkpoint"] == {"file": "checkpoint.pt", "selection": "best", "step": before["training"]["best_step"]}
+    assert f"checkpoint: checkpoint.pt (best, step {before['training']['best_step']})" in result.output
     # the checkpoint is the best one, measured on the same test rows by training
     assert ev["num_test"] == before["training"]["num_test"]
     assert ev["test_error"] == pytest.approx(before["best_test_error"], abs=1e-12)
@@ -115,20 +119,28 @@ def make(cfg):
 """
 
 
-def test_factory_with_checkpoint_on_existing_run(tmp_path, monkeypatch):
+def test_factory_with_checkpoint_goes_to_its_own_folder(tmp_path, monkeypatch):
     run = train_run(tmp_path, DEMO)
     (tmp_path / "usermodels.py").write_text(textwrap.dedent(FACTORY))
     monkeypatch.syspath_prepend(str(tmp_path))
     trained = build_model("cnn", DEMO, width=8, seed=7)  # the weights the factory's seed must not win over
     torch.save(trained.state_dict(), tmp_path / "weights.pt")
-    result = CliRunner().invoke(main, ["evaluate", str(run), "--factory", "usermodels:make", "--checkpoint",
-                                       str(tmp_path / "weights.pt"), "--name", "my cnn", "--device", "cpu"])
+    args = ["--factory", "usermodels:make", "--checkpoint", str(tmp_path / "weights.pt"), "--name", "my cnn", "--device", "cpu"]
+    before = (run / "results.json").read_bytes()
+    refused = CliRunner().invoke(main, ["evaluate", str(run), *args])  # a training run's folder: refused
+    assert refused.exit_code == 2 and "holds a srhm train run" in refused.output and "its own folder" in refused.output
+    assert (run / "results.json").read_bytes() == before
+    sub = tmp_path / "sub"
+    result = CliRunner().invoke(main, ["evaluate", str(sub), *args, "--config", "demo", "--P", "64"])
     assert result.exit_code == 0, result.output
-    results = json.loads((run / "results.json").read_text())
+    results = json.loads((sub / "results.json").read_text())
     validate_results(results)
-    assert results["model"]["name"] == "my cnn"
+    assert results["model"]["name"] == "my cnn" and "training" not in results
     direct = evaluate_model(trained, DEMO, device="cpu")
-    assert results["evaluation"] == direct
+    assert results["evaluation"] == {**direct, "checkpoint": {"file": "weights.pt", "selection": "user", "step": None}}
+    # a submission's folder can be evaluated again (its evaluation is replaced)
+    again = CliRunner().invoke(main, ["evaluate", str(sub), *args])
+    assert again.exit_code == 0, again.output
 
 
 def test_factory_errors_name_the_problem(tmp_path):
@@ -151,8 +163,7 @@ def test_factory_no_write_prints_tables(tmp_path):
 
 def test_factory_new_submission_file(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
-                                       "--config", "demo", "--P", "1000", "--name", "rules oracle", "--device", "cpu",
-                                       "--num-test", "500"])
+                                       "--config", "demo", "--P", "1000", "--name", "rules oracle", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "sub" / "results.json").read_text())
     validate_results(results)
@@ -161,7 +172,7 @@ def test_factory_new_submission_file(tmp_path):
     assert results["model"]["factory"] == "srhm_datasets.evaluation.oracle:build"
     assert results["model"]["n_parameters"] == 0  # the oracle holds buffers only
     assert results["P"] == 1000 and results["dataset"]["config"] == DEMO.name
-    assert results["evaluation"]["test_error"] == 0.0 and results["evaluation"]["num_test"] == 500
+    assert results["evaluation"]["test_error"] == 0.0 and results["evaluation"]["num_test"] == DEMO.split_sizes()["test"]
     assert results["final_test_error"] == results["best_test_error"] == 0.0
 
     # the leaderboard ranks it under its name
@@ -172,3 +183,68 @@ def test_factory_new_submission_file(tmp_path):
     assert [(r["model"], r["test error"], r["S_out"]) for r in summary["configs"][DEMO.name]["rows"]] == [
         ("rules oracle", "0.0000", "0.0000")
     ]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return train_run(tmp_path_factory.mktemp("tiny"), DEMO)
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"seed": 5}, "seed=5 in the checkpoint, training.seed=0"),
+    ({"P": 65}, "P=65 in the checkpoint, P=64"),
+    ({"width": 16}, "width=16 in the checkpoint, model.width=8"),
+    ({"arch": "lcn"}, "arch='lcn' in the checkpoint, model.arch='cnn'"),
+    ({"config": NO_SYNONYMS.name}, f"config='{NO_SYNONYMS.name}' in the checkpoint"),
+    ({"step": 999}, "step=999 in the checkpoint, training.best_step="),
+])
+def test_evaluate_run_refuses_a_checkpoint_of_another_run(tiny_run, tmp_path, change, named):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    torch.save({**ckpt, **change}, run / "checkpoint.pt")
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--device", "cpu", "--num-probe", "10", "--num-test", "10"])
+    assert result.exit_code == 1 and "is not the checkpoint of this run's results.json" in result.output, result.output
+    assert named in result.output, result.output
+    assert "evaluation" not in json.loads((run / "results.json").read_text())
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--batch-size", "0"], "'--batch-size': 0 is not in the range x>=1"),
+    (["--num-probe", "0"], "'--num-probe': 0 is not in the range x>=2"),
+    (["--num-probe", "1"], "'--num-probe': 1 is not in the range x>=2"),
+    (["--num-probe", "401"], "num_probe=401: must satisfy 2 <= num_probe <= 400 (probe split size of"),
+    (["--num-test", "5000"], "num_test=5000: must satisfy 1 <= num_test <= 3276"),
+    (["--device", "foo"], "device='foo'"),
+])
+def test_cli_evaluate_bad_options_are_usage_errors(tiny_run, args, named):
+    before = (tiny_run / "results.json").read_bytes()
+    result = CliRunner().invoke(main, ["evaluate", str(tiny_run), *args])
+    assert result.exit_code == 2 and named in result.output, result.output
+    assert (tiny_run / "results.json").read_bytes() == before
+
+
+def test_num_probe_bound_is_the_same_for_release_and_generator(tmp_path):
+    from srhm_datasets.evaluation.evaluate import load_probe
+    from srhm_datasets.release.build import build_release
+
+    build_release([SMALL], tmp_path / "rel", progress=False)
+    size = SMALL.split_sizes()["probe"]
+    for source in ("release", "generator"):
+        for n in (1, size + 1):
+            with pytest.raises(ValueError, match=f"num_probe={n}: must satisfy 2 <= num_probe <= {size} \\(probe split size"):
+                load_probe(SMALL, source, data=str(tmp_path / "rel"), num_points=n)
+        assert load_probe(SMALL, source, data=str(tmp_path / "rel"), num_points=size).num_points == size
+
+
+def test_cli_factory_P_above_train_size_is_a_usage_error(tmp_path):
+    train_size = DEMO.split_sizes()["train"]
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
+                                       "--config", "demo", "--P", str(train_size + 1), "--device", "cpu"])
+    assert result.exit_code == 2 and f"P={train_size + 1}" in result.output and f"<= {train_size}" in result.output, result.output
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
+                                       "--config", "demo", "--P", "0"])
+    assert result.exit_code == 2 and "'--P': 0 is not in the range x>=1" in result.output
+    assert not (tmp_path / "sub" / "results.json").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig, sample_rules
+from srhm_datasets.baselines.train import default_lr
 from srhm_datasets.catalog import resolve
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import paper_points
@@ -23,8 +25,8 @@ NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)
 
 
 def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, width=64, revision=None,
-                 rules=None, name=None, evaluation=True, training=True) -> dict:
-    """A schema-valid results object, as ``srhm train`` + ``srhm evaluate`` write it.
+                 rules=None, name=None, evaluation=True, training=True, **training_fields) -> dict:
+    """A schema-valid results object, as ``srhm train`` (protocol defaults, lr = default_lr) + ``srhm evaluate`` write it.
 
     training=False: an outside submission as ``srhm evaluate --factory`` writes it (no
     training log, width/depth null, the factory named, no checkpoint).
@@ -48,9 +50,10 @@ def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, wi
         "P": P,
         "model": {"arch": arch, "width": width, "depth": cfg.L, "n_parameters": 1000, "layer_names": layers},
         "training": {
-            "seed": 0, "lr": 0.1, "momentum": 0.9, "batch_size": 16, "max_steps": 100, "encoding": "whiten",
+            "seed": 0, "lr": default_lr(arch, cfg) if arch in ("cnn", "lcn", "fcn") else 0.1, "momentum": 0.9, "batch_size": 16, "max_steps": 100, "encoding": "whiten",
             "device": "cpu", "amp": False, "wall_time_s": 1.0, "samples_per_s": 100.0, "stop_reason": "loss_threshold",
             "curves": {"step": [50, 100], "train_loss": [0.5, 0.0005], "test_error": [min(1.0, test_error + 0.1), test_error]},
+            **training_fields,
         },
         "final_test_error": test_error,
         "best_test_error": test_error,
@@ -64,7 +67,8 @@ def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, wi
         obj["checkpoint"] = None
     if evaluation:
         obj["evaluation"] = {
-            "test_error": test_error, "num_test": 1000, "probe": {"source": "generator", "num_points": 400},
+            "test_error": test_error, "num_test": cfg.split_sizes()["test"],
+            "probe": {"source": "generator", "num_points": cfg.split_sizes()["probe"]},
             "layers": layers,
             "sensitivity": {"synonym": table("synonym", s_out), "diffeo": table("diffeo", d_out)},
             "undefined": undefined,
@@ -102,7 +106,7 @@ def example_dir(tmp_path):
     broken = make_results(DEMO, 300, "cnn", 0.01)
     del broken["P"]
     write(root, "bad/schema.json", broken)
-    liar = make_results(DEMO, 300, "cnn", 0.01)
+    liar = make_results(DEMO, 100, "cnn", 0.01)  # P within the m = 1 config's train split (154)
     liar["dataset"]["config"] = NO_SYNONYMS.name
     liar["dataset"]["rules_hash"] = rules_hash(sample_rules(NO_SYNONYMS))
     liar["dataset"]["parameters"] = NO_SYNONYMS.parameters()
@@ -236,3 +240,111 @@ def test_paper_points_match_the_laws():
     assert (6, 3, 4, 1000, 32400, 1.35e5) in paper_points.CNN_FIG4C
     assert (10, 3, 2, 216, 763675, 6.3e5) in paper_points.LCN_FIG4B
     assert paper_points.LAW_CONSTANT == {"cnn": 2.5, "lcn": 1.0}
+
+
+@pytest.fixture
+def no_laws_plot(monkeypatch):
+    """Skip the P*-vs-laws figure (the slowest plot) in tests about something else."""
+    from srhm_datasets.evaluation import leaderboard
+
+    monkeypatch.setattr(leaderboard, "plot_pstar_laws", lambda path, ours: None)
+
+
+def _reasons(summary, root):
+    return {Path(r["path"]).relative_to(root).as_posix(): r["reason"] for r in summary["rejected"]}
+
+
+def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot, tmp_path):
+    root = tmp_path / "r"
+    sizes = DEMO.split_sizes()
+    write(root, "ok/a.json", make_results(DEMO, 100, test_error=0.3))
+    hashed = make_results(DEMO, 300, test_error=0.2)
+    hashed["dataset"]["train_content_hash"] = "sha256:" + "a" * 64
+    write(root, "ok/b.json", hashed)
+    write(root, "ok/c.json", {**hashed, "P": 1000})
+    other_rows = make_results(DEMO, 300, test_error=0.1)
+    other_rows["dataset"]["train_content_hash"] = "sha256:" + "b" * 64
+    write(root, "bad/content_hash.json", other_rows)
+    params = make_results(DEMO, 100)
+    params["dataset"]["parameters"] = {**DEMO.parameters(), "v": 5}
+    write(root, "bad/parameters.json", params)
+    write(root, "bad/P.json", make_results(DEMO, sizes["train"] + 1))
+    partial_probe = make_results(DEMO, 100)
+    partial_probe["evaluation"]["probe"]["num_points"] = 100
+    write(root, "bad/probe.json", partial_probe)
+    partial_test = make_results(DEMO, 100)
+    partial_test["evaluation"]["num_test"] = 1000
+    write(root, "bad/test.json", partial_test)
+    write(root, "ok/train_num_test.json", make_results(DEMO, 100, evaluation=False, num_test=sizes["test"]))
+    nan = json.dumps(make_results(DEMO, 100)).replace('"wall_time_s": 1.0', '"wall_time_s": NaN')
+    write(root, "bad/nan.json", nan)
+    summary = build_leaderboard(root, tmp_path / "out")
+    reasons = _reasons(summary, root)
+    assert set(reasons) == {"bad/content_hash.json", "bad/parameters.json", "bad/P.json", "bad/probe.json", "bad/test.json",
+                            "bad/nan.json"}, reasons
+    assert "train_content_hash=sha256:bbbb" in reasons["bad/content_hash.json"] and "sha256:aaaa" in reasons["bad/content_hash.json"]
+    assert "dataset.parameters" in reasons["bad/parameters.json"] and "'v': 5" in reasons["bad/parameters.json"]
+    assert f"P={sizes['train'] + 1} is not in 1..{sizes['train']}" in reasons["bad/P.json"]
+    assert "probe.num_points=100" in reasons["bad/probe.json"] and f"({sizes['probe']} points" in reasons["bad/probe.json"]
+    assert "evaluation.num_test=1000" in reasons["bad/test.json"] and f"({sizes['test']} points" in reasons["bad/test.json"]
+    assert "non-finite number NaN" in reasons["bad/nan.json"]
+    assert sorted(r["file"] for r in summary["configs"][DEMO.name]["rows"]) == [
+        "ok/a.json", "ok/b.json", "ok/c.json", "ok/train_num_test.json"]
+
+
+def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
+    root = tmp_path / "r"
+    for P, err in ((100, 0.5), (300, 0.2), (1000, 0.05)):
+        write(root, f"cnn/P{P}.json", make_results(DEMO, P, test_error=err))
+        write(root, f"shuffled/P{P}.json", make_results(DEMO, P, test_error=0.74, shuffle_labels=True))
+        write(root, f"lr/P{P}.json", make_results(DEMO, P, test_error=min(1.0, err + 0.3), lr=0.05))
+    write(root, "onehot/P300.json", make_results(DEMO, 300, test_error=0.01, encoding="onehot"))
+    summary = build_leaderboard(root, tmp_path / "out")
+    assert summary["rejected"] == []
+    curves = summary["configs"][DEMO.name]["curves"]
+    assert set(curves) == {"cnn w64", "cnn w64 (shuffled labels)", "cnn w64 lr=0.05", "cnn w64 enc=onehot"}
+    assert [tuple(pt) for pt in curves["cnn w64"]["curve"]] == [(100, 0.5), (300, 0.2), (1000, 0.05)]  # not averaged with the control
+    expected = math.exp(math.log(300) + (0.2 - 0.1) / (0.2 - 0.05) * math.log(1000 / 300))
+    assert curves["cnn w64"]["p_star"] == pytest.approx(expected)
+    control = curves["cnn w64 (shuffled labels)"]
+    assert control["control"] is True and control["p_star"] is None and control["p_star_kind"] == "control"
+    assert tuple(curves["cnn w64 lr=0.05"]["curve"][0]) == (100, 0.8)
+    rows = {(r["P"], r["model"]): r for r in summary["configs"][DEMO.name]["rows"]}
+    assert rows[("1000", "cnn w64 (shuffled labels)")]["P*"] == ""
+    assert rows[("1000", "cnn w64")]["P*"] == f"{expected:.3g}"
+    laws = [row for row in (tmp_path / "out" / "index.md").read_text().splitlines() if row.startswith("| cnn |")]
+    assert len(laws) == 1 and "| cnn w64 |" in laws[0]  # P* against the laws: real runs only, never the control
+
+
+def test_model_names_with_the_same_slug_get_their_own_plots(no_laws_plot, tmp_path):
+    root = tmp_path / "r"
+    for name in ("my model", "my_model", "MY MODEL"):
+        write(root, f"{name.replace(' ', '-')}.json", make_results(DEMO, 100, name=name, training=False))
+    summary = build_leaderboard(root, tmp_path / "out")
+    pngs = sorted(Path(p).name for p in summary["files"] if "sensitivity_" in p)
+    assert len(pngs) == 3 and len({p.lower() for p in pngs}) == 3, pngs
+    assert all((tmp_path / "out" / DEMO.name / p).is_file() for p in pngs)
+    html = (tmp_path / "out" / DEMO.name / "leaderboard.html").read_text()
+    assert all(p in html for p in pngs)
+
+
+def test_outputs_are_written_atomically(no_laws_plot, tmp_path, monkeypatch):
+    root, out = tmp_path / "r", tmp_path / "board"
+    write(root, "a.json", make_results(DEMO, 100, test_error=0.3))
+    write(root, "b.json", make_results(DEMO, 300, test_error=0.05))
+    build_leaderboard(root, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    real_replace = os.replace
+
+    # one of each writer: a PNG (all plots share one helper), Markdown, HTML, the JSON summary
+    for name in ("test_error_vs_P.png", "leaderboard.md", "index.html", "leaderboard.json"):
+        def replace(src, dst, name=name):
+            if str(dst).endswith(name):
+                raise OSError(f"disk full while replacing {dst}")
+            real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(OSError, match="disk full"):  # every output goes through a temp file + os.replace
+            build_leaderboard(root, out)
+        monkeypatch.setattr(os, "replace", real_replace)
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before, name  # old file intact, no temp files

@@ -163,3 +163,70 @@ def test_baseline_rules_hold_for_files_with_training(mutate, field):
     del obj["training"]  # the same model, submitted with an evaluation instead of a training log
     obj["evaluation"] = copy.deepcopy(EVALUATION)
     validate_results(obj)
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda o: o["training"].update(wall_time_s=float("nan")), "training.wall_time_s"),
+        (lambda o: o["training"]["curves"]["train_loss"].__setitem__(0, float("inf")), "training.curves.train_loss[0]"),
+        (lambda o: o["evaluation"]["sensitivity"]["synonym"]["layer1"].__setitem__(1, float("nan")),
+         "evaluation.sensitivity.synonym.layer1[1]"),
+        (lambda o: o["evaluation"]["sensitivity"]["diffeo"]["output"].__setitem__(0, -float("inf")),
+         "evaluation.sensitivity.diffeo.output[0]"),
+        (lambda o: o["evaluation"]["sensitivity"]["diffeo"]["layer2"].__setitem__(0, -0.1),
+         "evaluation.sensitivity.diffeo.layer2[0]"),
+        (lambda o: o["evaluation"].update(test_error=1.01), "evaluation.test_error"),
+        (lambda o: o["training"]["curves"]["test_error"].__setitem__(0, -0.1), "training.curves.test_error[0]"),
+        (lambda o: o["evaluation"]["sensitivity"]["diffeo"].pop("layer2"), "evaluation.sensitivity.diffeo"),
+        (lambda o: o["evaluation"]["sensitivity"]["synonym"].pop("output"), "evaluation.sensitivity.synonym"),
+    ],
+)
+def test_non_finite_negative_and_missing_values_are_rejected(mutate, field):
+    """NaN/inf anywhere, negative sensitivities, errors outside [0, 1], a layer without both tables."""
+    with pytest.raises(ValueError) as err:
+        validate_results(_broken(mutate))
+    assert f"invalid results field {field}:" in str(err.value)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_reading_refuses_non_finite_json_constants(tmp_path, literal):
+    text = json.dumps(VALID).replace('"wall_time_s": 1.0', f'"wall_time_s": {literal}')
+    assert literal in text and json.loads(text)["training"]["wall_time_s"] != 1.0  # plain json.loads accepts it
+    (tmp_path / "results.json").write_text(text)
+    with pytest.raises(ValueError, match=f"non-finite number {literal}"):
+        read_results(tmp_path)
+
+
+def test_evaluation_records_probe_perturbation_and_checkpoint():
+    obj = _broken(lambda o: None)
+    obj["evaluation"]["probe"]["perturbation"] = {"force": True, "key": 0}
+    obj["evaluation"]["checkpoint"] = {"file": "checkpoint.pt", "selection": "best", "step": 10}
+    validate_results(obj)
+    for mutate, field in (
+        (lambda o: o["evaluation"]["probe"]["perturbation"].update(key=-1), "evaluation.probe.perturbation.key"),
+        (lambda o: o["evaluation"]["checkpoint"].update(selection="latest"), "evaluation.checkpoint.selection"),
+        (lambda o: o["evaluation"]["checkpoint"].pop("file"), "evaluation.checkpoint.file"),
+    ):
+        broken = copy.deepcopy(obj)
+        mutate(broken)
+        with pytest.raises(ValueError, match=f"invalid results field {field}:"):
+            validate_results(broken)
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    from srhm_datasets.results import atomic_write
+
+    path = atomic_write(tmp_path / "f.bin", b"old")
+    retired = []
+
+    def fail(f):
+        f.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, fail, before_replace=lambda: retired.append(1))
+    assert path.read_bytes() == b"old" and retired == []  # nothing retired before the content was complete
+    atomic_write(path, lambda f: f.write(b"new"), before_replace=lambda: retired.append(1))
+    assert path.read_bytes() == b"new" and retired == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

@@ -17,6 +17,7 @@ from srhm_datasets.evaluation.sensitivity import (
     compute_sensitivities,
     pairwise_mean_sq_distance,
 )
+from srhm_datasets.torch import encode
 
 DEMO = resolve("demo")  # L=2, s=2, s0=1, v=nc=m=4: d=16, 400 probe points
 DEEP_B = SRHMConfig(L=3, s=2, s0=1, v=4, nc=3, m=3, sparsity="B", seed=5)
@@ -193,3 +194,56 @@ def test_gpu_matches_cpu():
     for kind in ("synonym", "diffeo"):
         for layer in cpu.layers:
             np.testing.assert_allclose(gpu.values[kind][layer], cpu.values[kind][layer], rtol=1e-4)
+
+
+def test_hooks_copy_activations_before_in_place_ops():
+    """Conv1d -> ReLU(inplace=True): the conv layer's recorded output is its own, not the ReLU'd tensor."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(DEMO.v, 6, kernel_size=2, stride=2), torch.nn.ReLU(inplace=True))
+    probe = generator_probe(DEMO, num_points=40)
+    table = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEMO.v, layers=["0", "1"], device="cpu")
+    x = encode(torch.as_tensor(probe.tokens), DEMO.v)
+    with torch.no_grad():
+        conv = model[0](x)
+    assert (conv < 0).any()  # the ReLU changes it
+    for kind in ("synonym", "diffeo"):
+        assert table.values[kind]["0"] != pytest.approx(table.values[kind]["1"], rel=1e-3), kind
+    # and the conv layer's value is that of the conv output itself
+    f = conv.reshape(len(conv), -1).double()
+    with torch.no_grad():
+        g = model[0](encode(torch.as_tensor(probe.synonym[:, 0]), DEMO.v)).reshape(len(conv), -1).double()
+    expected = ((f - g) ** 2).sum(1).mean() / pairwise_mean_sq_distance(f)
+    assert table.values["synonym"]["0"][0] == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_input_layer_is_copied_before_the_model_runs():
+    class ClearFirstHalf(torch.nn.Module):  # rewrites its input in place
+        def forward(self, x):
+            x[..., : x.shape[-1] // 2] = 0.0
+            return x
+
+    model = ClearFirstHalf()
+    probe = generator_probe(DEMO, num_points=30)
+    table = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEMO.v, layers=["input", "output"], device="cpu")
+    ident = compute_sensitivities(torch.nn.Identity(), probe.tokens, probe.perturbed(), DEMO.v, layers=["input"], device="cpu")
+    assert table.values["synonym"]["input"] == pytest.approx(ident.values["synonym"]["input"], rel=1e-9)
+    assert table.values["synonym"]["input"] != pytest.approx(table.values["synonym"]["output"], rel=1e-3)
+
+
+def test_one_device_autodetection_for_training_and_evaluation(monkeypatch):
+    """cuda, then mps, then cpu, from one function (srhm_datasets.torch.default_device) everywhere."""
+    from srhm_datasets import torch as srhm_torch
+    from srhm_datasets.baselines import train
+    from srhm_datasets.evaluation import evaluate, sensitivity
+
+    assert not hasattr(train, "autodetect_device")
+    assert sensitivity.default_device is srhm_torch.default_device  # imported, not a second definition
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert srhm_torch.default_device() == torch.device("mps")
+    assert train.check_device(None) == "mps"  # what srhm train and srhm evaluate use when --device is not given
+    assert evaluate.check_device is train.check_device
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert train.check_device(None) == "cpu"
+    with pytest.raises(ValueError, match="device='mps'.*MPS is not available"):
+        train.check_device("mps")

@@ -1,6 +1,7 @@
 """Training runs on CPU: learning below chance, the shuffled-label control, checkpoints,
 the results file, the release data path, the CLI and learning curves."""
 
+import dataclasses
 import json
 import math
 
@@ -182,3 +183,92 @@ def test_torchrun_data_parallel_matches_one_process(tmp_path):
     assert ddp["training"]["world_size"] == 2
     assert np.allclose(ddp["training"]["curves"]["test_error"], single["training"]["curves"]["test_error"], atol=0.005)
     assert np.allclose(ddp["training"]["curves"]["train_loss"], single["training"]["curves"]["train_loss"], rtol=1e-4)
+
+
+TINY = dict(width=8, max_steps=6, eval_every=3, num_test=100, progress=False, threads=1)
+
+
+def test_learning_curve_refuses_runs_made_with_other_settings(tmp_path):
+    base = TrainOptions(config=DEMO, P=1, arch="cnn", **TINY)
+    run_learning_curve(base, tmp_path, P_min=50, P_max=200, points=2, plot=False)
+    before = {p: (tmp_path / p / "results.json").read_bytes() for p in ("P50", "P200")}
+    for change, named in ((dict(arch="fcn"), "arch='cnn' (requested 'fcn')"), (dict(width=16), "width=8 (requested 16)"),
+                          (dict(lr=0.05), "lr=0.1 (requested 0.05)"), (dict(seed=1), "seed=0 (requested 1)"),
+                          (dict(shuffle_labels=True), "shuffle_labels=False (requested True)"),
+                          (dict(max_steps=7), "max_steps=6 (requested 7)"), (dict(norm="channels"), "norm='fan_in'"),
+                          (dict(bias=True), "bias=False"), (dict(encoding="onehot"), "encoding='whiten'"),
+                          (dict(batch_size=8), "batch_size=16 (requested 8)")):
+        with pytest.raises(ValueError) as err:
+            run_learning_curve(dataclasses.replace(base, **change), tmp_path, P_min=50, P_max=200, points=3, plot=False)
+        assert named in str(err.value) and "new --out" in str(err.value), str(err.value)
+    assert not (tmp_path / "P100").exists()  # nothing trained: every finished run is checked first
+    assert {p: (tmp_path / p / "results.json").read_bytes() for p in before} == before  # and none retrained
+    again = run_learning_curve(base, tmp_path, P_min=50, P_max=200, points=2, plot=False)  # same settings: reused
+    assert all(r["skipped"] for r in again["runs"])
+    result = CliRunner().invoke(main, ["learning-curve", "--config", "demo", "--arch", "fcn", "--P-min", "50", "--P-max", "200",
+                                       "--points", "5", "--width", "8", "--max-steps", "6", "--no-progress", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "arch='cnn' (requested 'fcn')" in result.output, result.output
+
+
+def test_resolve_checks_every_option(tmp_path):
+    for change, named in ((dict(loss_threshold=-1e-3), "loss_threshold=-0.001"), (dict(loss_threshold=float("nan")), "loss_threshold=nan"),
+                          (dict(threads=0), "threads=0: must satisfy threads >= 1"), (dict(device="foo"), "device='foo'"),
+                          (dict(device="tpu:0"), "device='tpu:0'"), (dict(data=str(tmp_path / "missing")), "data="),
+                          (dict(data="not a repo"), "data='not a repo'")):
+        with pytest.raises(ValueError, match="invalid parameter") as err:
+            resolve(TrainOptions(config=DEMO, P=10, **change))
+        assert named in str(err.value)
+    assert resolve(TrainOptions(config=DEMO, P=10, device="cpu", threads=1, loss_threshold=0.0)).device == "cpu"
+    assert resolve(TrainOptions(config=DEMO, P=10)).device in ("cpu", "cuda", "mps")  # autodetected, recorded
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_run_folder_never_mixes_two_runs(tmp_path, monkeypatch):
+    from srhm_datasets.baselines import train as train_module
+
+    out = tmp_path / "run"
+    train(TrainOptions(config=DEMO, P=64, seed=0, out=str(out), **TINY))
+    first = _files(out)
+    assert set(first) == {"checkpoint.pt", "results.json"}
+    # a finished run is refused without overwrite, before any training
+    with pytest.raises(ValueError, match="out=.*holds results.json.*--overwrite"):
+        train(TrainOptions(config=DEMO, P=64, seed=1, out=str(out), **TINY))
+    # a run whose results fail validation writes nothing, not even its checkpoint
+    def invalid(results):
+        raise ValueError("invalid results field P: broken on purpose")
+
+    monkeypatch.setattr(train_module, "validate_results", invalid)
+    with pytest.raises(ValueError, match="broken on purpose"):
+        train(TrainOptions(config=DEMO, P=64, seed=1, out=str(out), overwrite=True, **TINY))
+    assert _files(out) == first  # no temp files left either
+    monkeypatch.undo()
+    # --overwrite replaces both files, from the same run
+    results = train(TrainOptions(config=DEMO, P=64, seed=1, out=str(out), overwrite=True, **TINY))
+    assert set(_files(out)) == {"checkpoint.pt", "results.json"}
+    _, _, meta = load_checkpoint(out)
+    assert read_results(out) == json.loads(json.dumps(results))
+    assert meta["seed"] == results["training"]["seed"] == 1 and meta["step"] == results["training"]["best_step"]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--threads", "0"], "threads=0: must satisfy threads >= 1"),
+    (["--device", "foo"], "device='foo': must satisfy a torch device string"),
+    (["--data", "/nonexistent"], "data='/nonexistent': must satisfy an existing release folder or a Hub dataset repo id"),
+    (["--loss-threshold", "-1"], "loss_threshold=-1.0: must satisfy a finite loss_threshold >= 0"),
+])
+def test_cli_train_bad_options_are_usage_errors(tmp_path, args, named):
+    result = CliRunner().invoke(main, ["train", "--config", "demo", "--P", "10", "--out", str(tmp_path / "r"), *args])
+    assert result.exit_code == 2 and named in result.output, result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_train_overwrite_flag(tmp_path):
+    args = ["train", "--config", "demo", "--P", "32", "--width", "8", "--max-steps", "3", "--num-test", "50", "--no-progress",
+            "--threads", "1", "--out", str(tmp_path / "r")]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "--overwrite" in refused.output
+    assert CliRunner().invoke(main, [*args, "--overwrite"]).exit_code == 0

@@ -53,6 +53,7 @@ def _options(kw, P, out):
         encoding=kw["encoding"], amp=kw["amp"], compile=kw["compile_"], shuffle_labels=kw["shuffle_labels"],
         num_test=kw["num_test"], eval_every=kw["eval_every"], loss_threshold=kw["loss_threshold"],
         norm=kw["norm"], bias=kw["bias"], progress=kw["progress"], threads=kw["threads"],
+        overwrite=kw.get("overwrite", False),
     )
 
 
@@ -60,12 +61,15 @@ def _options(kw, P, out):
 @_training_options
 @click.option("--P", "P", type=int, required=True, help="Training-set size: train[:P].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (results.json, checkpoint.pt).")
+@click.option("--overwrite", is_flag=True, help="Replace a finished run already in --out (refused otherwise).")
 def train(**kw):
     """Train a reference network (CNN, LCN, FCN) on train[:P] of CONFIG; write RUN_DIR/results.json.
 
     SGD (momentum 0.9) on cross-entropy at a constant learning rate lr*width, until the
     train loss falls below --loss-threshold or the step budget is spent; keeps the
     checkpoint with the lowest test error. Launch with torchrun for data parallelism.
+    checkpoint.pt and results.json are written together once the results validate; a
+    folder that already holds a finished run is refused unless --overwrite.
     """
     from .train import train as run
 
@@ -93,7 +97,13 @@ def train(**kw):
 @click.option("--metric", type=click.Choice(["best", "final"]), default="best", show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder of run folders P<P>/, summary.json, learning_curve.png.")
 def learning_curve(**kw):
-    """Train at log-spaced P (resumable), estimate P* at test error --threshold, plot error vs P."""
+    """Train at log-spaced P (resumable), estimate P* at test error --threshold, plot error vs P.
+
+    A finished run P<P>/ in --out is reused only if it was trained with the same settings
+    (config, arch, width, lr, momentum, seed, encoding, norm, bias, shuffled labels,
+    batch size, step budget, loss threshold); otherwise the command stops and names the
+    differing setting: use a new --out for another curve.
+    """
     from .learning_curve import run_learning_curve
 
     try:

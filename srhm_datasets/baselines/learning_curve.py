@@ -3,6 +3,10 @@
 ``run_learning_curve`` trains one network per log-spaced P (run folders ``P<P>/`` under
 the output folder; finished runs, those with a ``results.json``, are skipped, so an
 interrupted curve resumes), then writes ``summary.json`` and ``learning_curve.png``.
+A finished run is reused only if it was trained with the requested settings
+(``RUN_SETTINGS``: config, arch, width, lr, momentum, seed, encoding, norm, bias,
+shuffled labels, batch size, step budget, loss threshold); otherwise nothing is trained
+and a ValueError names the differing settings (use another output folder).
 
 P* (paper.md 4.1): the P at which the test error crosses ``threshold`` (0.10, absolute,
 the paper's epsilon* = 10%), by linear interpolation of log P between the two
@@ -22,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SRHMConfig
-from ..results import read_results, write_results  # noqa: F401  (write_results re-exported for callers)
+from ..results import atomic_write, get_field, read_results, write_results  # noqa: F401  (write_results re-exported for callers)
 from .train import TrainOptions, resolve, train
 
 SUMMARY_FORMAT = {"name": "srhm-learning-curve", "version": 1}
@@ -66,6 +70,49 @@ def prediction_cnn(cfg: SRHMConfig) -> int:
     return (cfg.s0 + 1) ** 2 * cfg.nc * cfg.m**cfg.L
 
 
+#: What must agree between a finished run and the requested one for the run to be reused:
+#: setting (a TrainOptions field) -> its field in the results file.
+RUN_SETTINGS = {
+    "config": "dataset.config", "P": "P", "arch": "model.arch", "width": "model.width", "lr": "training.lr",
+    "momentum": "training.momentum", "seed": "training.seed", "encoding": "training.encoding", "norm": "model.norm",
+    "bias": "model.bias", "shuffle_labels": "training.shuffle_labels", "batch_size": "training.batch_size",
+    "max_steps": "training.max_steps", "loss_threshold": "training.loss_threshold",
+}
+
+
+def _requested(opt: TrainOptions, setting: str):
+    return opt.config.name if setting == "config" else getattr(opt, setting)
+
+
+def _same(recorded, requested) -> bool:
+    if isinstance(recorded, float) or isinstance(requested, float):
+        return (isinstance(recorded, (int, float)) and not isinstance(recorded, bool)
+                and math.isclose(recorded, requested, rel_tol=1e-12, abs_tol=0.0))
+    return recorded == requested and type(recorded) is type(requested)
+
+
+def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
+    """The results of the finished run in ``run_dir`` if it was made with the resolved options ``opt``.
+
+    None when ``run_dir`` holds no finished run (no ``results.json``). Raises ValueError
+    naming every differing setting (recorded vs requested) when it holds another run, a
+    results file without a training log, or one that fails validation.
+    """
+    if not (run_dir / "results.json").is_file():
+        return None
+    results = read_results(run_dir)
+    if "training" not in results:
+        raise ValueError(f"invalid run folder {str(run_dir)!r}: its results.json is not a srhm train run "
+                         "(no training object); use a new --out")
+    diffs = [f"{key}={get_field(results, field)!r} (requested {_requested(opt, key)!r})"
+             for key, field in RUN_SETTINGS.items() if not _same(get_field(results, field), _requested(opt, key))]
+    if diffs:
+        raise ValueError(f"invalid run folder {str(run_dir)!r}: it holds a finished run made with other settings: "
+                         f"{', '.join(diffs)}; use a new --out for this learning curve (finished runs are reused "
+                         "only when every setting agrees, never retrained over)")
+    return results
+
+
 def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: int, points: int,
                        threshold: float = 0.10, metric: str = "best", plot: bool = True) -> dict:
     """Train ``base`` (its P and out are replaced) at log-spaced P; write and return the summary."""
@@ -76,16 +123,15 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
     if P_max > train_size:
         raise ValueError(f"invalid parameter P_max={P_max}: must satisfy P_max <= train size {train_size} of {cfg.name}")
     out = Path(out)
+    plan = [(P, out / f"P{P}", resolve(dataclasses.replace(base, P=P, out=None))) for P in log_spaced_P(P_min, P_max, points)]
+    finished = {P: reusable_run(run_dir, opt) for P, run_dir, opt in plan}  # all checked before any training
     out.mkdir(parents=True, exist_ok=True)
     runs = []
-    for P in log_spaced_P(P_min, P_max, points):
-        run_dir = out / f"P{P}"
-        if (run_dir / "results.json").is_file():
-            results = read_results(run_dir)
-            skipped = True
-        else:
+    for P, run_dir, _ in plan:
+        results = finished[P]
+        skipped = results is not None
+        if not skipped:
             results = train(dataclasses.replace(base, P=P, out=str(run_dir)))
-            skipped = False
         runs.append({
             "P": P, "run": run_dir.name, "skipped": skipped,
             "best_test_error": results["best_test_error"], "final_test_error": results["final_test_error"],
@@ -98,7 +144,7 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
     est = estimate_p_star(Ps, errors, threshold)
     rel = estimate_p_star(Ps, errors, 0.1 * chance)
     x = prediction_cnn(cfg)
-    opts = resolve(dataclasses.replace(base, P=P_max))
+    opts = resolve(dataclasses.replace(base, P=P_max, out=None))
     summary = {
         "format": dict(SUMMARY_FORMAT),
         "config": cfg.name,
@@ -119,10 +165,7 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
         "P_star_over_prediction_cnn": None if est["P_star"] is None else est["P_star"] / x,
         "runs": runs,
     }
-    path = out / "summary.json"
-    tmp = path.with_name(".summary.json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     if plot:
         plot_learning_curve(summary, out / "learning_curve.png")
     return summary
@@ -153,5 +196,5 @@ def plot_learning_curve(summary: dict, path: str | Path) -> None:
     ax.set_title(summary["config"], fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)

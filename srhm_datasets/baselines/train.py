@@ -17,6 +17,13 @@ holds the data, all ranks draw the same global batch of ``batch_size`` rows and 
 takes its share ``batch[rank::world_size]`` (the same partition a DistributedSampler
 makes); gradients are averaged by DistributedDataParallel, evaluation counts are
 summed over ranks, and only rank 0 writes files.
+
+Run folder: ``checkpoint.pt`` and ``results.json`` are written together at the end, after
+the results validate: the checkpoint goes to a temp name, an old ``results.json`` is
+retired, then the checkpoint and the results are renamed into place. A folder therefore
+holds either a finished run (both files, from the same run) or no results at all; it
+never pairs a checkpoint of one run with the results of another. A folder that already
+holds a finished run is refused unless ``overwrite`` (``--overwrite``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import copy
 import dataclasses
 import math
 import os
+import re
 import subprocess
 import time
 import warnings
@@ -38,7 +46,9 @@ from .. import __version__
 from ..catalog import catalog_name
 from ..config import SRHMConfig, require
 from ..release.load import load_split
-from ..results import FORMAT, write_results
+from ..results import FILENAME as RESULTS_FILE
+from ..results import FORMAT, atomic_write, validate_results, write_results
+from ..torch_data.encoding import default_device
 from .models import ARCHS, build_model, count_parameters
 
 CHECKPOINT = "checkpoint.pt"
@@ -78,13 +88,45 @@ def default_batch_size(cfg: SRHMConfig, P: int) -> int:
     return max(1, min(P, 4 * cfg.nc))
 
 
-def autodetect_device() -> str:
-    """``cuda`` if available, else ``mps``, else ``cpu``."""
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+#: Device types ``check_device`` accepts.
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: str | torch.device | None) -> str:
+    """A validated torch device string: ``device`` itself, or ``default_device()`` (cuda, mps, cpu) when None.
+
+    Raises ValueError naming the parameter, its value and the bound: an unparsable
+    string, a type other than cpu/cuda/mps, or a device this machine does not have.
+    """
+    if device is None:
+        return str(default_device())
+    bound = "a torch device string: cpu, cuda, cuda:N or mps"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):  # torch: "Expected one of cpu, cuda, ... device type"
+        dev = None
+    require(dev is not None and dev.type in DEVICE_TYPES, "device", device, bound)
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        require(count > 0, "device", device, "an available device (this machine has no CUDA device)")
+        require(dev.index is None or dev.index < count, "device", device, f"cuda:N with N < {count} (CUDA devices here)")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        require(mps is not None and mps.is_available(), "device", device, "an available device (MPS is not available here)")
+    return str(dev)
+
+
+#: A Hub dataset repo id, ``org/name``.
+_HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_data(data: str | os.PathLike | None) -> None:
+    """``data`` is None, an existing folder, or shaped like a Hub repo id ``org/name`` (else ValueError)."""
+    if data is None or os.path.isdir(data):
+        return
+    bound = "an existing release folder or a Hub dataset repo id 'org/name'"
+    require(not os.path.exists(data), "data", str(data), f"{bound} (it is a file, not a folder)")
+    require(bool(_HUB_REPO.match(str(data))), "data", str(data), f"{bound} (no such folder)")
 
 
 @dataclasses.dataclass
@@ -116,6 +158,7 @@ class TrainOptions:
     bias: bool = False
     progress: bool = True
     threads: int | None = None  # torch CPU threads (None: torch's default)
+    overwrite: bool = False  # replace a finished run in ``out``
 
 
 def resolve(opt: TrainOptions) -> TrainOptions:
@@ -128,7 +171,16 @@ def resolve(opt: TrainOptions) -> TrainOptions:
     require(opt.width >= 1, "width", opt.width, "width >= 1")
     require(0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
     require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")
-    opt = dataclasses.replace(opt)
+    require(isinstance(opt.loss_threshold, (int, float)) and math.isfinite(opt.loss_threshold) and opt.loss_threshold >= 0,
+            "loss_threshold", opt.loss_threshold, "a finite loss_threshold >= 0")
+    require(opt.threads is None or (isinstance(opt.threads, int) and opt.threads >= 1), "threads", opt.threads, "threads >= 1")
+    check_data(opt.data)
+    if opt.out is not None:
+        out = Path(opt.out)
+        require(not out.exists() or out.is_dir(), "out", str(opt.out), "a folder (it is a file)")
+        require(opt.overwrite or not (out / RESULTS_FILE).is_file(), "out", str(opt.out),
+                f"a folder without a finished run (it holds {RESULTS_FILE}); choose another --out or pass --overwrite")
+    opt = dataclasses.replace(opt, device=check_device(opt.device))
     if opt.lr is None:
         opt.lr = default_lr(opt.arch, cfg)
     require(opt.lr > 0, "lr", opt.lr, "lr > 0")
@@ -184,7 +236,11 @@ def load_arrays(opt: TrainOptions) -> tuple[dict, dict]:
     require(not (local and opt.revision), "revision", opt.revision, f"None for a local folder ({opt.data})")
     arrays = {}
     for split, n in (("train", opt.P), ("test", opt.num_test)):
-        ds = load_split(str(opt.data), cfg.name, split, revision=opt.revision)
+        try:
+            ds = load_split(str(opt.data), cfg.name, split, revision=opt.revision)
+        except OSError as err:  # no such Hub repo, no data files, offline
+            raise ValueError(f"invalid parameter data={str(opt.data)!r}: must be a release folder or a reachable "
+                             f"Hub dataset repo with config {cfg.name} ({err})") from None
         require(len(ds) >= n, f"{split} rows of {opt.data}", len(ds), f">= {n} requested")
         rows = ds.select(range(n)).with_format("numpy", columns=["tokens", "label"])[:]
         tokens = np.asarray(rows["tokens"])
@@ -236,16 +292,16 @@ def git_commit() -> str | None:
 # ---------------------------------------------------------------------------------------
 # checkpoints
 # ---------------------------------------------------------------------------------------
-def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
-    """Rebuild a trained model from ``checkpoint.pt`` (or its run folder).
-
-    Returns ``(model, cfg, meta)``: the model in eval mode on ``device``, its SRHMConfig
-    and the checkpoint's metadata (arch, width, norm, bias, encoding, step, test_error, ...).
-    """
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The dict stored in ``checkpoint.pt`` (or its run folder), on the CPU: ``model_state`` and the metadata."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def model_from_checkpoint(ckpt: dict, device: str = "cpu"):
+    """``(model, cfg, meta)`` from a ``read_checkpoint`` dict (see ``load_checkpoint``)."""
     cfg = SRHMConfig.from_name(ckpt["config"])
     model = build_model(ckpt["arch"], cfg, width=ckpt["width"], norm=ckpt["norm"], bias=ckpt["bias"])
     model.load_state_dict(ckpt["model_state"])
@@ -253,10 +309,29 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
     return model.to(device).eval(), cfg, meta
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
+    """Rebuild a trained model from ``checkpoint.pt`` (or its run folder).
+
+    Returns ``(model, cfg, meta)``: the model in eval mode on ``device``, its SRHMConfig
+    and the checkpoint's metadata (arch, width, norm, bias, encoding, seed, P, step, test_error, ...).
+    """
+    return model_from_checkpoint(read_checkpoint(path), device)
+
+
+def write_run(out: str | os.PathLike, checkpoint: dict, results: dict) -> None:
+    """Write one run's ``checkpoint.pt`` and ``results.json`` into ``out`` as a unit.
+
+    The results are validated first (nothing is written when they fail); the checkpoint
+    is written to a temp name, then an old ``results.json`` is removed, the checkpoint
+    renamed into place, and the results written atomically. At every moment the folder
+    holds a finished run of one training (both files) or no results at all.
+    """
+    validate_results(results)
+    out = Path(out)
+    results_path = out / RESULTS_FILE
+    atomic_write(out / CHECKPOINT, lambda f: torch.save(checkpoint, f),
+                 before_replace=lambda: results_path.unlink(missing_ok=True))
+    write_results(results_path, results)
 
 
 # ---------------------------------------------------------------------------------------
@@ -275,7 +350,7 @@ def train(opt: TrainOptions) -> dict:
     # -- distributed set-up ------------------------------------------------------------
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
     rank, world = 0, 1
-    device = opt.device or autodetect_device()
+    device = opt.device  # validated, autodetected when not given (resolve)
     if ddp:
         import torch.distributed as dist
 
@@ -442,15 +517,12 @@ def train(opt: TrainOptions) -> dict:
         "checkpoint": CHECKPOINT if opt.out is not None else None,
     }
     if master and opt.out is not None:
-        out = Path(opt.out)
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic_save({
+        write_run(opt.out, {
             "format": "srhm-checkpoint-v1", "model_state": best_state, "arch": opt.arch, "width": opt.width,
             "depth": cfg.L, "norm": opt.norm, "bias": opt.bias, "config": cfg.name,
             "catalog_name": dataset_info["catalog_name"], "encoding": opt.encoding, "seed": opt.seed,
             "P": opt.P, "step": best_step, "test_error": best_err, "package_version": __version__,
-        }, out / CHECKPOINT)
-        write_results(out / "results.json", results)
+        }, results)
     if ddp:
         dist.barrier()
         dist.destroy_process_group()

@@ -16,6 +16,13 @@ def _layers(ctx, param, value):
     return names
 
 
+def _as_click_error(err: ValueError) -> click.ClickException:
+    """A bad option (the package's "invalid parameter NAME=VALUE: must satisfy BOUND") is a usage
+    error; any other ValueError (a results file or checkpoint that does not fit) a plain error."""
+    message = str(err)
+    return click.UsageError(message) if message.startswith("invalid parameter ") else click.ClickException(message)
+
+
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", "data", default=None, metavar="DIR_OR_REPO",
@@ -29,24 +36,28 @@ def _layers(ctx, param, value):
               help="With --factory: a state dict (torch.save) to load into the model.")
 @click.option("--config", "config_name", default=None, metavar="CONFIG",
               help="With --factory and no results.json yet: the config (catalog or canonical name).")
-@click.option("--P", "P", type=int, default=None, help="With --factory and no results.json yet: the training-set size.")
+@click.option("--P", "P", type=click.IntRange(min=1), default=None,
+              help="With --factory and no results.json yet: the training-set size (1 <= P <= the config's train size).")
 @click.option("--name", default=None, help="With --factory: the model's display name on the leaderboard.")
 @click.option("--arch", default=None, help="With --factory: an architecture label (default 'custom').")
 @click.option("--encoding", type=click.Choice(["whiten", "onehot", "tokens"]), default=None,
               help="Input encoding for --factory models (default whiten); runs use their own.")
 @click.option("--layers", callback=_layers, default=None, metavar="NAME,NAME,...",
               help="Layers to measure (module names, 'output', 'input'); default: the model's hidden layers and output.")
-@click.option("--num-test", type=int, default=None, help="Use only the first N test points (default: the whole test split).")
-@click.option("--num-probe", type=int, default=None, help="Use only the first N probe points (default: all).")
-@click.option("--batch-size", type=int, default=4096, show_default=True, help="Rows per forward pass.")
-@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@click.option("--num-test", type=click.IntRange(min=1), default=None,
+              help="Use only the first N test points, 1 <= N <= test split size (default: the whole test split).")
+@click.option("--num-probe", type=click.IntRange(min=2), default=None,
+              help="Use only the first N probe points, 2 <= N <= probe split size (default: all).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True, help="Rows per forward pass.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda, then mps, else cpu).")
 @click.option("--no-write", is_flag=True, help="Print only; leave results.json unchanged.")
 def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_name, P, name, arch, encoding,
              layers, num_test, num_probe, batch_size, device, no_write):
     """Add test error and the S and D tables to RUN_DIR/results.json, and print them.
 
-    RUN_DIR is a run folder of `srhm train`; or, with --factory, the folder where your
-    model's results.json is written (created if needed) for a leaderboard submission.
+    RUN_DIR is a run folder of `srhm train` (its checkpoint must match its results); or,
+    with --factory, the folder where your model's results.json is written (created if
+    needed) for a leaderboard submission: never a `srhm train` run folder.
     Undefined quantities (m = 1 for synonyms, K = 1 for diffeomorphisms) are printed as
     "undefined" and stored as null.
     """
@@ -69,7 +80,9 @@ def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_
             )
     except click.ClickException:
         raise
-    except (ValueError, FileNotFoundError, TypeError, ImportError, KeyError, RuntimeError) as err:
+    except ValueError as err:
+        raise _as_click_error(err) from None
+    except (FileNotFoundError, TypeError, ImportError, KeyError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None
     title = f"{results['dataset']['config']}  P={results.get('P')}  model={results['model'].get('name') or results['model'].get('arch')}"
     click.echo(ev.format_evaluation(results["evaluation"], title=title))
@@ -87,8 +100,12 @@ def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_
 def leaderboard(results_dir, out, revision, strict):
     """Validate every results file under RESULTS_DIR and write per-config leaderboards to --out.
 
-    Files failing the schema, with a rules hash other than their config's, or on
-    another dataset revision than the config's are rejected with the reason printed.
+    Rejected, with the reason printed: files failing the schema (NaN or infinity
+    included), with parameters or a rules hash other than their config's, P outside
+    1..train size, on another dataset revision or training content hash than the
+    config's, or evaluated on part of the probe or test split. Runs trained with
+    --shuffle-labels are ranked as controls ("... (shuffled labels)") and get no P*;
+    runs with non-default lr, norm, bias or encoding get their own learning curve.
     """
     from .leaderboard import build_leaderboard
 

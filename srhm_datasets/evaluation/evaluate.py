@@ -3,11 +3,17 @@
 The ``evaluation`` object (agreed with the results schema, ``srhm_datasets/results_schema.json``)::
 
     {"test_error": float, "num_test": int,
-     "probe": {"source": "release" | "generator", "num_points": int},
+     "probe": {"source": "release" | "generator", "num_points": int,
+               "perturbation": {"force": true, "key": 0}},
      "layers": [layer names],
      "sensitivity": {"synonym": {layer: [S_{k,1}, ..., S_{k,L}]},
                      "diffeo":  {layer: [D_{k,1}, ..., D_{k,L}]}},   # null where undefined
-     "undefined": {"synonym": bool, "diffeo": bool}}
+     "undefined": {"synonym": bool, "diffeo": bool},
+     "checkpoint": {"file": str | null, "selection": "best" | "user", "step": int | null}}
+
+``checkpoint`` (written by ``evaluate_run`` and ``evaluate_factory``, not by
+``evaluate_model``) says which parameters were measured: a run's kept checkpoint (the
+best test error during training, at ``step``) or a submission's state dict.
 
 Probe points come from a release's ``probe`` split (``synonym_tokens`` / ``diffeo_tokens``
 columns, the forced perturbations with key 0) or are generated afresh with
@@ -16,14 +22,15 @@ tokens, hence the same numbers. The test error is measured on the whole ``test``
 (or its first ``num_test`` rows).
 
 Entry points: ``evaluate_model`` (any module and config), ``evaluate_run`` (a run folder
-of ``srhm train``), ``evaluate_factory`` (a user's ``module:function`` and checkpoint).
+of ``srhm train``; its checkpoint must match its results: config, arch, width, P, seed,
+...), ``evaluate_factory`` (a user's ``module:function`` and checkpoint, written to its
+own folder, never into a training run's results).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -31,16 +38,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..baselines.train import check_device
 from ..config import SRHMConfig
 from ..generate import generate
 from ..perturb import perturb
 from ..release.load import load_split
+from ..results import get_field, read_results
 from ..torch import ENCODINGS, encode
-from .sensitivity import KINDS, as_tensor, compute_sensitivities, default_device, default_layers, undefined_kinds
+from .sensitivity import KINDS, as_tensor, compute_sensitivities, default_layers, undefined_kinds
 
 PROBE_SOURCES = ("release", "generator")
 RESULTS_FILE = "results.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+#: Options of ``perturb`` that made the probe's perturbed copies (the release's columns too).
+PROBE_PERTURBATION = {"force": True, "key": 0}
 
 
 # ---- probe and test points ----------------------------------------------------------------
@@ -66,11 +77,10 @@ class ProbeSet:
         return int(self.tokens.shape[0])
 
     def head(self, n: int | None) -> ProbeSet:
-        """The first n points (all when n is None)."""
+        """The first n points (all when n is None); 2 <= n <= num_points, else ValueError."""
         if n is None:
             return self
-        if not (isinstance(n, int) and 2 <= n):
-            raise ValueError(f"invalid parameter num_probe={n!r}: must be an int >= 2")
+        check_num_probe(n, self.num_points, "probe points available")
         cut = lambda a: None if a is None else a[:n]  # noqa: E731
         return ProbeSet(self.tokens[:n], self.label[:n], cut(self.synonym), cut(self.diffeo), self.source)
 
@@ -79,9 +89,23 @@ class ProbeSet:
         return {"synonym": self.synonym, "diffeo": self.diffeo}
 
 
+def check_num_probe(n, size: int, what: str) -> None:
+    """ValueError unless n is an int with 2 <= n <= size (a denominator needs two points)."""
+    if not (isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= size):
+        raise ValueError(f"invalid parameter num_probe={n!r}: must satisfy 2 <= num_probe <= {size} ({what})")
+
+
+def _probe_size(cfg: SRHMConfig, num_points: int | None) -> int:
+    """``num_points`` checked against the config's probe split (its size when None)."""
+    size = cfg.split_sizes()["probe"]
+    if num_points is not None:
+        check_num_probe(num_points, size, f"probe split size of {cfg.name}")
+    return size if num_points is None else num_points
+
+
 def generator_probe(cfg: SRHMConfig, num_points: int | None = None) -> ProbeSet:
     """Probe points from the generator: ``generate(cfg, "probe")`` and forced key-0 perturbations."""
-    n = cfg.split_sizes()["probe"] if num_points is None else num_points
+    n = _probe_size(cfg, num_points)
     batch = generate(cfg, "probe", 0, n)
     undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
     copies = {}
@@ -89,7 +113,7 @@ def generator_probe(cfg: SRHMConfig, num_points: int | None = None) -> ProbeSet:
         if undefined[kind]:
             copies[kind] = None
         else:
-            levels = [perturb(cfg, batch, kind=kind, level=l, force=True, key=0) for l in range(1, cfg.L + 1)]
+            levels = [perturb(cfg, batch, kind=kind, level=l, **PROBE_PERTURBATION) for l in range(1, cfg.L + 1)]
             copies[kind] = np.stack(levels, axis=1)  # [n, L, d]
     return ProbeSet(batch["tokens"], batch["label"], copies["synonym"], copies["diffeo"], "generator")
 
@@ -107,6 +131,7 @@ def _columns(dataset, names: list[str]) -> dict[str, np.ndarray]:
 
 def release_probe(data: str, cfg: SRHMConfig, revision: str | None = None, num_points: int | None = None) -> ProbeSet:
     """Probe points from a release folder or Hub repo (``probe`` split, SPEC 6)."""
+    _probe_size(cfg, num_points)  # the same bound as the generator's, before any download
     ds = load_split(data, cfg.name, "probe", revision=revision)
     cols = _columns(ds, ["tokens", "label", "synonym_tokens", "diffeo_tokens"])
     undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
@@ -156,7 +181,8 @@ def load_test(cfg: SRHMConfig, data: str | None = None, revision: str | None = N
 def test_error(model: torch.nn.Module, tokens, labels, v: int, encoding: str = "whiten", batch_size: int = 4096,
                device: torch.device | str | None = None) -> float:
     """Classification error of ``argmax model(encode(tokens))`` against labels [n] (eval mode)."""
-    device = torch.device(device) if device is not None else default_device()
+    device = torch.device(check_device(device))
+    _check_batch_size(batch_size)
     tokens = as_tensor(tokens)
     labels = as_tensor(labels).long()
     if len(tokens) == 0:
@@ -202,7 +228,8 @@ def evaluate_model(
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"invalid parameter encoding={encoding!r}: must be one of {ENCODINGS}")
-    device = torch.device(device) if device is not None else default_device()
+    device = torch.device(check_device(device))
+    _check_batch_size(batch_size)
     if isinstance(probe, str):
         probe = load_probe(cfg, probe, data, revision, num_probe)
     else:
@@ -217,11 +244,16 @@ def evaluate_model(
     return {
         "test_error": err,
         "num_test": int(len(labels)),
-        "probe": {"source": probe.source, "num_points": probe.num_points},
+        "probe": {"source": probe.source, "num_points": probe.num_points, "perturbation": dict(PROBE_PERTURBATION)},
         "layers": list(layers),
         "sensitivity": table.to_json(),
         "undefined": dict(table.undefined),
     }
+
+
+def _check_batch_size(batch_size) -> None:
+    if not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1):
+        raise ValueError(f"invalid parameter batch_size={batch_size!r}: must satisfy batch_size >= 1")
 
 
 def format_evaluation(evaluation: dict, title: str | None = None) -> str:
@@ -229,6 +261,10 @@ def format_evaluation(evaluation: dict, title: str | None = None) -> str:
     lines = [title] if title else []
     lines.append(f"test error {evaluation['test_error']:.4f} on {evaluation['num_test']} test points; "
                  f"probe: {evaluation['probe']['num_points']} points ({evaluation['probe']['source']})")
+    ckpt = evaluation.get("checkpoint")
+    if ckpt and ckpt.get("file"):
+        step = f", step {ckpt['step']}" if ckpt.get("step") is not None else ""
+        lines.append(f"checkpoint: {ckpt['file']} ({ckpt['selection']}{step})")
     layers = evaluation["layers"]
     width = max([len("layer")] + [len(x) for x in layers])
     for kind, letter in (("synonym", "S"), ("diffeo", "D")):
@@ -283,16 +319,18 @@ def _run_data(results: dict) -> tuple[str | None, str | None]:
     return ds["repo_or_dir"], ds.get("resolved_commit") or ds.get("revision")
 
 
-def _evaluate_into(results: dict, model: torch.nn.Module, cfg: SRHMConfig, *, probe_source: str | None,
-                   data: str | None, revision: str | None, **options) -> dict:
+def _evaluate_into(results: dict, model: torch.nn.Module, cfg: SRHMConfig, *, checkpoint: dict,
+                   probe_source: str | None, data: str | None, revision: str | None, **options) -> dict:
     """Evaluate ``model`` and store the ``evaluation`` object in ``results`` (returned).
 
     The part ``evaluate_run`` and ``evaluate_factory`` share: ``probe_source`` defaults to
     "release" when there is a release (``data``), else "generator"; ``options`` (layers,
-    encoding, num_test, num_probe, batch_size, device) go to ``evaluate_model``.
+    encoding, num_test, num_probe, batch_size, device) go to ``evaluate_model``;
+    ``checkpoint`` is recorded as ``evaluation.checkpoint``.
     """
     probe_source = probe_source or ("release" if data else "generator")
-    results["evaluation"] = evaluate_model(model, cfg, probe=probe_source, data=data, revision=revision, **options)
+    evaluation = evaluate_model(model, cfg, probe=probe_source, data=data, revision=revision, **options)
+    results["evaluation"] = {**evaluation, "checkpoint": checkpoint}
     return results
 
 
@@ -322,7 +360,10 @@ def evaluate_run(
     results_path = run_dir / RESULTS_FILE
     if not results_path.is_file():
         raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: no {RESULTS_FILE} in it")
-    results = json.loads(results_path.read_text())
+    results = read_results(results_path)
+    if "training" not in results:
+        raise ValueError(f"invalid parameter RUN_DIR={str(run_dir)!r}: its {RESULTS_FILE} is a submission (no training "
+                         "object), not a srhm train run; re-evaluate it with --factory")
     cfg = resolve(results["dataset"]["config"])
     expected = rules_hash(sample_rules(cfg))
     if results["dataset"].get("rules_hash") not in (None, expected):
@@ -333,25 +374,49 @@ def evaluate_run(
     run_data, run_revision = _run_data(results)
     data = data or run_data
     revision = revision or (run_revision if data == run_data else None)
-    model = _run_model(results, cfg, run_dir)
-    _evaluate_into(results, model, cfg, probe_source=probe_source, data=data, revision=revision,
-                   encoding=_run_encoding(results), **options)
+    model, checkpoint = _run_model(results, cfg, run_dir)
+    _evaluate_into(results, model, cfg, checkpoint=checkpoint, probe_source=probe_source, data=data,
+                   revision=revision, encoding=_run_encoding(results), **options)
     if write:
         write_results(results_path, results)
     return results
 
 
-def _run_model(results: dict, cfg: SRHMConfig, run_dir: Path) -> torch.nn.Module:
-    """The run's network with its checkpoint loaded (``baselines.train.load_checkpoint``)."""
-    from ..baselines.train import load_checkpoint
+#: What a run's checkpoint records and its results must agree on: checkpoint key -> field
+#: of results.json. Keys absent on either side are skipped.
+CHECKPOINT_MATCH = {
+    "config": "dataset.config", "arch": "model.arch", "width": "model.width", "P": "P", "seed": "training.seed",
+    "norm": "model.norm", "bias": "model.bias", "encoding": "training.encoding", "step": "training.best_step",
+}
+
+
+def check_checkpoint_matches(meta: dict, results: dict, path: Path) -> None:
+    """ValueError naming every field where the checkpoint's metadata and the run's results disagree."""
+    diffs = []
+    for key, field in CHECKPOINT_MATCH.items():
+        expected = get_field(results, field)
+        if key in meta and expected is not None and meta[key] != expected:
+            diffs.append(f"{key}={meta[key]!r} in the checkpoint, {field}={expected!r} in {RESULTS_FILE}")
+    if diffs:
+        raise ValueError(f"invalid checkpoint {str(path)!r}: it is not the checkpoint of this run's {RESULTS_FILE} "
+                         f"({'; '.join(diffs)}); retrain the run or restore its checkpoint")
+
+
+def _run_model(results: dict, cfg: SRHMConfig, run_dir: Path) -> tuple[torch.nn.Module, dict]:
+    """The run's network with its checkpoint loaded, after checking the checkpoint belongs to the results,
+    and the ``evaluation.checkpoint`` record (file, selection "best", step)."""
+    from ..baselines.train import model_from_checkpoint, read_checkpoint
 
     path = run_dir / (results.get("checkpoint") or CHECKPOINT_FILE)
     if not path.is_file():
         raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: checkpoint {path.name} not found in it")
-    model, ckpt_cfg, _ = load_checkpoint(path, device="cpu")
+    ckpt = read_checkpoint(path)
+    check_checkpoint_matches({k: v for k, v in ckpt.items() if k != "model_state"}, results, path)
+    model, ckpt_cfg, meta = model_from_checkpoint(ckpt, device="cpu")
     if ckpt_cfg != cfg:
         raise ValueError(f"invalid checkpoint {str(path)!r}: config {ckpt_cfg.name} differs from the results' {cfg.name}")
-    return model
+    step = meta.get("step")
+    return model, {"file": path.name, "selection": "best", "step": step if isinstance(step, int) else None}
 
 
 # ---- a user's model -----------------------------------------------------------------------
@@ -397,8 +462,10 @@ def submission_results(cfg: SRHMConfig, P: int, model: torch.nn.Module, *, name:
     from ..results import FORMAT
     from ..rules import sample_rules
 
-    if not (isinstance(P, int) and not isinstance(P, bool) and P >= 1):
-        raise ValueError(f"invalid parameter P={P!r}: a submission needs its training-set size, an int >= 1 (--P)")
+    train_size = cfg.split_sizes()["train"]
+    if not (isinstance(P, int) and not isinstance(P, bool) and 1 <= P <= train_size):
+        raise ValueError(f"invalid parameter P={P!r}: a submission needs its training-set size, "
+                         f"1 <= P <= {train_size} (train split size of {cfg.name}) (--P)")
     attr = lambda key: getattr(model, key) if isinstance(getattr(model, key, None), int) else None  # noqa: E731
     return {
         "format": dict(FORMAT),
@@ -447,18 +514,26 @@ def evaluate_factory(
 ) -> dict:
     """Evaluate a user's model ``factory(cfg)`` (+ ``checkpoint``) and write ``out_dir/results.json``.
 
-    If ``out_dir/results.json`` exists (e.g. a run folder), its config is used and only its
-    ``evaluation`` is replaced; otherwise a new results object (a submission: no
-    ``training`` object, see ``srhm_datasets.results``) is made from ``config`` and ``P``
-    (both required then), ``name`` and ``arch`` (default "custom"). ``options``:
-    ``num_test``, ``num_probe``, ``batch_size``, ``device`` of ``evaluate_model``.
+    If ``out_dir/results.json`` exists and is a submission, its config is used and only its
+    ``evaluation`` is replaced; a ``srhm train`` run folder (results with a ``training``
+    object) is refused: a submission goes to its own folder. Otherwise a new results
+    object (a submission: no ``training`` object, see ``srhm_datasets.results``) is made
+    from ``config`` and ``P`` (both required then), ``name`` and ``arch`` (default
+    "custom"). ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
+    ``evaluate_model``.
     """
     from ..catalog import resolve
 
     out_dir = Path(out_dir)
     path = out_dir / RESULTS_FILE
     if path.is_file():
-        results = json.loads(path.read_text())
+        results = read_results(path)
+        if "training" in results:
+            raise ValueError(
+                f"invalid parameter RUN_DIR={str(out_dir)!r}: it holds a srhm train run ({RESULTS_FILE} has a training "
+                "object) and --factory would file another model's evaluation under it; give your model its own folder "
+                "(with --config and --P), or run `srhm evaluate RUN_DIR` without --factory to evaluate the run"
+            )
         cfg = resolve(results["dataset"]["config"])
         if config is not None and resolve(config) != cfg:
             raise ValueError(f"invalid parameter config={config!r}: {path} is for config {cfg.name}")
@@ -476,7 +551,8 @@ def evaluate_factory(
     if results is None:
         results = submission_results(cfg, P, model, name=name, arch=arch or "custom", factory=factory,
                                      layers=layers, data=data, revision=revision)
-    _evaluate_into(results, model, cfg, probe_source=probe_source, data=data, revision=revision,
+    record = {"file": Path(checkpoint).name if checkpoint is not None else None, "selection": "user", "step": None}
+    _evaluate_into(results, model, cfg, checkpoint=record, probe_source=probe_source, data=data, revision=revision,
                    layers=layers, encoding=encoding or "whiten", **options)
     results.setdefault("final_test_error", results["evaluation"]["test_error"])
     results.setdefault("best_test_error", results["evaluation"]["test_error"])

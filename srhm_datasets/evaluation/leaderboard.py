@@ -3,17 +3,26 @@
 Input: every ``*.json`` file under RESULTS_DIR (hidden folders and the output folder
 skipped). A file enters the leaderboard only if
 
-1. it parses and validates against the results schema (``srhm_datasets.results``):
-   runs of ``srhm train`` and outside submissions (``srhm evaluate --factory``, no
-   ``training`` object) alike, ranked side by side;
-2. its ``dataset.config`` resolves to a config and its ``dataset.rules_hash`` equals the
-   hash of that config's rules (``hashing.rules_hash(sample_rules(cfg))``): results on
-   another task instance are never ranked together;
+1. it parses (no NaN or infinity) and validates against the results schema
+   (``srhm_datasets.results``): runs of ``srhm train`` and outside submissions
+   (``srhm evaluate --factory``, no ``training`` object) alike, ranked side by side;
+2. its ``dataset.config`` resolves to a config, its ``dataset.parameters`` are that
+   config's, and its ``dataset.rules_hash`` equals the hash of that config's rules
+   (``hashing.rules_hash(sample_rules(cfg))``): results on another task instance are
+   never ranked together; 1 <= ``P`` <= the config's train split size;
 3. its ``dataset.revision`` (and ``resolved_commit`` when both sides have one) is the
    config's reference revision: the one given with ``--revision``, else the most common
    among the config's files (ties: a named revision over none, then the greatest name);
+   likewise its ``dataset.train_content_hash``, when not null, is the most common
+   non-null one among the config's remaining files (the same training rows);
 4. its ``evaluation`` (if any) fits the config: L values per layer, and ``undefined``
-   exactly when m = 1 (synonym) or K = 1 (diffeo).
+   exactly when m = 1 (synonym) or K = 1 (diffeo);
+5. its ``evaluation`` (if any) was measured on the config's whole splits: it must have
+   ``probe.num_points`` = the probe split size and ``num_test`` = the test split size
+   (the strict rule: every ranked file is measured on the same points, whatever else is
+   in RESULTS_DIR; ``srhm evaluate`` without ``--num-probe``/``--num-test`` does this).
+   A run without an evaluation is ranked by its ``best_test_error`` (on
+   ``training.num_test`` rows, the whole test split by default) and shows no S/D.
 
 Others are rejected, each with a printed reason. Output, per config, ``OUT/<config>/``:
 ``leaderboard.md``, ``leaderboard.html``, ``test_error_vs_P.png``,
@@ -25,17 +34,27 @@ Ranking within a config: by P (ascending, one table per P), then test error, the
 S_out and D_out (the output layer's S_{out,1}, D_{out,1}, level 1 = the input-level
 tuples as in the paper's Fig. 1; undefined or missing ranks last), then model name. The
 test error of a file is ``evaluation.test_error`` when present, else
-``best_test_error`` (the error of the checkpoint ``srhm train`` keeps). A model (same ``model.name`` if given, else arch and width) with
-at least two P values on a config has a learning curve; its P* is the P at which the
-test error (mean over files at equal P) first reaches 10 %, interpolated linearly in
-log P between the two P around the crossing (``None`` if never reached; an upper bound
-when the smallest P is already below).
+``best_test_error`` (the error of the checkpoint ``srhm train`` keeps).
+
+A model is ``model.name`` if given, else ``<arch> w<width>`` followed by the training
+hyperparameters that make a variant when they differ from the protocol's defaults
+(``lr=`` when not ``default_lr(arch, cfg)``, ``norm=channels``, ``bias``,
+``enc=onehot``); a run trained with ``--shuffle-labels`` is a control, labelled
+``... (shuffled labels)``. A model with at least two P values on a config has a
+learning curve (controls and variants never share one with the real runs); its P* is
+the P at which the test error (mean over files at equal P) first reaches 10 %,
+interpolated linearly in log P between the two P around the crossing (``None`` if never
+reached; an upper bound when the smallest P is already below). Controls get no P*.
+
+Every output file is written atomically (``results.atomic_write``); the sensitivity plot
+of each model gets its own file name even when two names reduce to the same slug.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import html
 import json
 import math
@@ -43,6 +62,7 @@ import os
 import re
 from pathlib import Path
 
+from ..results import atomic_write
 from .paper_points import EPSILON_STAR, LAW_CONSTANT, law_x, paper_points
 from .sensitivity import undefined_kinds
 
@@ -64,6 +84,7 @@ class Entry:
     s_out: float | None
     d_out: float | None
     evaluated: bool = True
+    control: bool = False  # trained on shuffled labels
 
     def sort_key(self) -> tuple:
         inf = math.inf
@@ -98,13 +119,49 @@ def find_results(results_dir: Path, exclude: Path | None = None) -> list[Path]:
     return found
 
 
-def model_name(results: dict) -> str:
-    """``model.name`` if given, else ``<arch> w<width>``."""
+#: Label appended to the model of a run trained on shuffled labels (a control).
+CONTROL = "(shuffled labels)"
+
+
+def is_control(results: dict) -> bool:
+    """True for a ``srhm train --shuffle-labels`` run."""
+    return bool((results.get("training") or {}).get("shuffle_labels"))
+
+
+def _variant(results: dict, cfg) -> list[str]:
+    """The training hyperparameters of a run that differ from the protocol's defaults."""
+    from ..baselines.train import default_lr
+
+    training, model = results.get("training"), results.get("model") or {}
+    if not training:
+        return []
+    parts = []
+    arch, lr = model.get("arch"), training.get("lr")
+    if cfg is not None and lr is not None and arch in ("cnn", "lcn", "fcn") and not math.isclose(lr, default_lr(arch, cfg)):
+        parts.append(f"lr={lr:g}")
+    if model.get("norm", "fan_in") != "fan_in":
+        parts.append(f"norm={model['norm']}")
+    if model.get("bias"):
+        parts.append("bias")
+    if training.get("encoding", "whiten") != "whiten":
+        parts.append(f"enc={training['encoding']}")
+    return parts
+
+
+def model_name(results: dict, cfg=None) -> str:
+    """The model's display name and learning-curve key (see the module docstring).
+
+    ``model.name`` if given, else ``<arch> w<width>`` plus the non-default
+    hyperparameters (``cfg``, the config, decides the default lr); `` (shuffled labels)``
+    is appended for a control run.
+    """
     model = results.get("model") or {}
     if model.get("name"):
-        return str(model["name"])
-    width = model.get("width")
-    return f"{model.get('arch', '?')}" + (f" w{width}" if width is not None else "")
+        name = str(model["name"])
+    else:
+        width = model.get("width")
+        name = " ".join([f"{model.get('arch', '?')}" + (f" w{width}" if width is not None else "")] + _variant(results, cfg))
+    return f"{name} {CONTROL}" if is_control(results) else name
 
 
 def file_test_error(results: dict) -> float:
@@ -140,12 +197,12 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
     """An Entry, or the reason the file is rejected (revision consistency is checked later)."""
     from ..catalog import resolve
     from ..hashing import rules_hash
-    from ..results import validate_results
+    from ..results import loads_results, validate_results
     from ..rules import sample_rules
 
     try:
-        results = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        results = loads_results(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError, NaN / Infinity
         return None, f"not valid JSON ({err})"
     if not is_results_candidate(path, results):
         return None, IGNORED
@@ -157,10 +214,16 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
         cfg = resolve(results["dataset"]["config"])
     except ValueError as err:
         return None, str(err)
+    if results["dataset"]["parameters"] != cfg.parameters():
+        return None, (f"dataset.parameters={results['dataset']['parameters']} are not those of config {cfg.name} "
+                      f"({cfg.parameters()})")
     expected = rules_hash(sample_rules(cfg))
     got = results["dataset"].get("rules_hash")
     if got != expected:
         return None, f"dataset.rules_hash={got} differs from the rules hash of config {cfg.name} ({expected})"
+    sizes = cfg.split_sizes()
+    if not 1 <= results["P"] <= sizes["train"]:
+        return None, f"P={results['P']} is not in 1..{sizes['train']} (train split size of config {cfg.name})"
     ev = results.get("evaluation")
     if ev:
         undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
@@ -175,19 +238,37 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
                     return None, f"evaluation.sensitivity.{kind}.{layer} has {len(vals)} levels, config has L={cfg.L}"
                 if undefined[kind] and any(x is not None for x in vals):
                     return None, f"evaluation.sensitivity.{kind}.{layer} has numbers where the quantity is undefined"
+    why = _partial_splits(results, sizes)
+    if why:
+        return None, why
     entry = Entry(
         path=str(path),
         results=results,
         config=cfg.name,
         P=int(results["P"]),
-        model=model_name(results),
+        model=model_name(results, cfg),
         arch=str(results["model"].get("arch", "")),
         test_error=file_test_error(results),
         s_out=_output_value(results, "synonym"),
         d_out=_output_value(results, "diffeo"),
         evaluated=bool(ev),
+        control=is_control(results),
     )
     return entry, None
+
+
+def _partial_splits(results: dict, sizes: dict) -> str | None:
+    """Why a file's evaluation was not measured on the config's whole probe and test splits, or None."""
+    ev = results.get("evaluation")
+    if not ev:
+        return None
+    if ev["probe"]["num_points"] != sizes["probe"]:
+        return (f"evaluation.probe.num_points={ev['probe']['num_points']}: sensitivities must be measured on the whole "
+                f"probe split ({sizes['probe']} points; srhm evaluate without --num-probe)")
+    if ev["num_test"] != sizes["test"]:
+        return (f"evaluation.num_test={ev['num_test']}: the test error must be measured on the whole test split "
+                f"({sizes['test']} points; srhm evaluate without --num-test)")
+    return None
 
 
 def _one_line(err: Exception) -> str:
@@ -229,6 +310,27 @@ def check_revisions(entries: list[Entry], revision: str | None = None) -> tuple[
     return kept, rejected
 
 
+def check_content_hashes(entries: list[Entry]) -> tuple[list[Entry], list[Rejection]]:
+    """Keep, per config, the files whose ``dataset.train_content_hash`` (when not null) is the config's
+    most common non-null one (ties: the greatest): the same training rows, like the revision."""
+    kept, rejected = [], []
+    by_config = collections.defaultdict(list)
+    for e in entries:
+        by_config[e.config].append(e)
+    for group in by_config.values():
+        counts = collections.Counter(e.results["dataset"].get("train_content_hash") for e in group)
+        counts.pop(None, None)
+        ref = max(counts, key=lambda h: (counts[h], h)) if counts else None
+        for e in group:
+            got = e.results["dataset"].get("train_content_hash")
+            if got is not None and got != ref:
+                rejected.append(Rejection(e.path, f"dataset.train_content_hash={got} differs from the config's {ref} "
+                                                  f"(used by {counts[ref]} file(s)): trained on other rows"))
+            else:
+                kept.append(e)
+    return kept, rejected
+
+
 def collect(results_dir: str | os.PathLike, exclude: str | os.PathLike | None = None,
             revision: str | None = None) -> tuple[list[Entry], list[Rejection], list[str]]:
     """Accepted entries, rejections and ignored paths (JSON that is not a results file) under results_dir."""
@@ -246,7 +348,8 @@ def collect(results_dir: str | os.PathLike, exclude: str | os.PathLike | None = 
         else:
             entries.append(entry)
     entries, more = check_revisions(entries, revision)
-    return sorted(entries, key=lambda e: (e.config,) + e.sort_key()), rejected + more, ignored
+    entries, content = check_content_hashes(entries)
+    return sorted(entries, key=lambda e: (e.config,) + e.sort_key()), rejected + more + content, ignored
 
 
 # ---- ranking and learning curves ----------------------------------------------------------
@@ -289,15 +392,20 @@ def p_star(curve: list[tuple[int, float]], epsilon: float = EPSILON_STAR) -> tup
 
 
 def curves_and_pstar(entries: list[Entry]) -> dict[tuple[str, str], dict]:
-    """(config, model) -> {"arch", "curve", "p_star", "p_star_kind"}."""
+    """(config, model) -> {"arch", "control", "curve", "p_star", "p_star_kind"}.
+
+    A control model (shuffled labels; its own key, so never averaged with real runs) has
+    its curve but no P*: ``p_star`` None, ``p_star_kind`` "control".
+    """
     groups = collections.defaultdict(list)
     for e in entries:
         groups[(e.config, e.model)].append(e)
     out = {}
     for key, group in sorted(groups.items()):
         curve = learning_curve(group)
-        value, kind = p_star(curve)
-        out[key] = {"arch": group[0].arch, "curve": curve, "p_star": value, "p_star_kind": kind}
+        control = any(e.control for e in group)
+        value, kind = (None, "control") if control else p_star(curve)
+        out[key] = {"arch": group[0].arch, "control": control, "curve": curve, "p_star": value, "p_star_kind": kind}
     return out
 
 
@@ -309,7 +417,7 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 
 
 def _fmt_pstar(info: dict | None) -> str:
-    if not info or info["p_star_kind"] == "no curve":
+    if not info or info["p_star_kind"] in ("no curve", "control"):
         return ""
     if info["p_star"] is None:
         return f"> {max(p for p, _ in info['curve'])}"
@@ -319,6 +427,24 @@ def _fmt_pstar(info: dict | None) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
+
+
+def unique_slugs(names) -> dict[str, str]:
+    """name -> file-name slug, distinct for distinct names, also on case-insensitive file systems:
+    a name whose slug is taken gets its slug plus 8 hex digits of the name's SHA-256."""
+    out, taken = {}, set()
+    for name in sorted(set(names)):
+        slug = _slug(name)
+        if slug.lower() in taken:
+            slug = f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        taken.add(slug.lower())
+        out[name] = slug
+    return out
+
+
+def _savefig(fig, path: Path, dpi: int) -> None:
+    """``fig`` as a PNG at ``path``, written atomically."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
 
 
 #: Table columns; "file" is the results file's path relative to RESULTS_DIR.
@@ -359,7 +485,7 @@ def write_markdown(path: Path, config: str, rows: list[list[str]], images: list[
     for img in images:
         lines.append(f"![{img}]({img})")
         lines.append("")
-    path.write_text("\n".join(lines))
+    atomic_write(path, "\n".join(lines))
 
 
 _CSS = (
@@ -397,7 +523,7 @@ def write_html(path: Path, config: str, rows: list[list[str]], images: list[str]
         '<p><a href="../index.html">all configs</a></p>',
     ]
     body += [f'<figure><img src="{html.escape(img)}" alt="{html.escape(img)}"></figure>' for img in images]
-    path.write_text(_html_page(f"SRHM leaderboard {config}", body))
+    atomic_write(path, _html_page(f"SRHM leaderboard {config}", body))
 
 
 # ---- plots --------------------------------------------------------------------------------
@@ -433,7 +559,7 @@ def plot_test_error(path: Path, config: str, entries: list[Entry], curves: dict)
     ax.set_title(config, fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _savefig(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -475,7 +601,7 @@ def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]
                 ax.legend(fontsize=7)
     fig.suptitle(f"{model} on {config}", fontsize=9)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.88, wspace=0.3, hspace=0.3)
-    fig.savefig(path, dpi=90)
+    _savefig(fig, path, dpi=90)
     plt.close(fig)
     return True
 
@@ -519,7 +645,7 @@ def plot_pstar_laws(path: Path, ours: dict[str, list[dict]]) -> None:
         ax.set_title(titles[arch], fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _savefig(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -547,8 +673,9 @@ def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, re
         config_entries = [e for group in by_p.values() for e in group]
         images = ["test_error_vs_P.png"]
         plot_test_error(folder / images[0], config, config_entries, curves)
-        for model in sorted({e.model for e in config_entries}):
-            name = f"sensitivity_{_slug(model)}.png"
+        slugs = unique_slugs(e.model for e in config_entries)
+        for model in sorted(slugs):
+            name = f"sensitivity_{slugs[model]}.png"
             if plot_sensitivities(folder / name, config, model, [e for e in config_entries if e.model == model]):
                 images.append(name)
         images.append("../pstar_laws.png")
@@ -569,7 +696,7 @@ def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, re
     written.append(str(out / "pstar_laws.png"))
     _write_index(out, ranked, rejected, ours, ignored, results_dir)
     written += [str(out / "index.md"), str(out / "index.html")]
-    (out / "leaderboard.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write(out / "leaderboard.json", json.dumps(summary, indent=2) + "\n")
     written.append(str(out / "leaderboard.json"))
     return summary
 
@@ -594,7 +721,7 @@ def _write_index(out: Path, ranked: dict, rejected: list[Rejection], ours: dict,
     md += ["", f"## Rejected files ({len(rejected)})", ""]
     md += [f"- `{_rel(r.path, results_dir)}`: {r.reason}" for r in rejected] or ["none"]
     md += ["", f"Ignored {len(ignored)} JSON file(s) that are not results files."]
-    (out / "index.md").write_text("\n".join(md) + "\n")
+    atomic_write(out / "index.md", "\n".join(md) + "\n")
     body = ["<h1>SRHM leaderboards</h1>",
             _html_table(header, rows)]
     # link each config name
@@ -606,4 +733,4 @@ def _write_index(out: Path, ranked: dict, rejected: list[Rejection], ours: dict,
     body.append(f"<h2>Rejected files ({len(rejected)})</h2>")
     body.append("<ul>" + "".join(f"<li><code>{html.escape(_rel(r.path, results_dir))}</code>: {html.escape(r.reason)}</li>" for r in rejected) + "</ul>")
     body.append(f"<p>Ignored {len(ignored)} JSON file(s) that are not results files.</p>")
-    (out / "index.html").write_text(_html_page("SRHM leaderboards", body))
+    atomic_write(out / "index.html", _html_page("SRHM leaderboards", body))

@@ -22,6 +22,11 @@ same number directly (chunked ``cdist``) for checks.
 
 Layers are chosen by module name (``dict(model.named_modules())``) and read with
 forward hooks; ``"output"`` is the model's output and ``"input"`` the encoded input.
+A hook stores a float32 copy of the module's output, not a reference to it, so an
+in-place operation later in the forward pass (``ReLU(inplace=True)``, as in torchvision
+models) cannot change what was recorded; the model gets a copy of the input when
+``"input"`` is measured, for the same reason. The default device is
+``srhm_datasets.torch.default_device()`` (cuda, then mps, then cpu), as for training.
 A quantity that cannot be defined is ``None``, never a number: the whole synonym table
 when m = 1, the whole diffeo table when K = 1 (no forced change exists), and a layer
 whose activations are identical on every probe point (zero denominator). A non-finite
@@ -37,16 +42,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from ..torch import encode
+from ..torch import default_device, encode
 
 KINDS = ("synonym", "diffeo")
 #: Pseudo-layers that are not module names.
 INPUT, OUTPUT = "input", "output"
-
-
-def default_device() -> torch.device:
-    """``cuda`` when available, else ``cpu``."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _acc_dtype(device: torch.device) -> torch.dtype:
@@ -159,7 +159,9 @@ class ActivationRecorder(contextlib.AbstractContextManager):
 
     def _hook(self, name: str):
         def hook(module, args, output):
-            self._captured[name] = _first_tensor(output, name)
+            # a copy (in the float32 that features() returns anyway, so no second copy
+            # there): later in-place ops of the model would otherwise rewrite it
+            self._captured[name] = _first_tensor(output, name).detach().to(torch.float32, copy=True)
 
         return hook
 
@@ -314,7 +316,7 @@ def compute_sensitivities(
                 parts = [base[a:b]] + [copies[kind][a:b].transpose(0, 1).reshape(-1, d) for kind in kinds]
                 rows = torch.cat(parts).to(device, non_blocking=True)  # [(b-a)*per_point, d]
                 x = encode(rows, v, encoding)
-                feats = rec.features(x, model(x))
+                feats = rec.features(x, model(x.clone() if INPUT in layers else x))
                 B = b - a
                 for layer, f in feats.items():
                     f0 = f[:B]
