@@ -7,7 +7,9 @@
   release folder or a Hub repo), items ``(x [v, d], label)``; ``.loader()`` +
   ``.to_device()`` is the batched fast path.
 * :class:`SRHMStream`: an ``IterableDataset`` generating rows on the fly, sharded over
-  DataLoader workers and distributed ranks, each row exactly once.
+  DataLoader workers and distributed ranks, no row twice; by default (``even_ranks``)
+  every rank gets the same number of rows and batches (fewer than world_size rows at
+  the end dropped), ``even_ranks=False`` gives every row exactly once.
 * :func:`to_device_batch`: a token batch dict -> ``(x, label)`` on a device.
 
 Implementation in :mod:`srhm_datasets.torch_data`.

@@ -21,6 +21,7 @@ from srhm_datasets.release import build as build_mod
 from srhm_datasets.release.build import build_release, make_block
 from srhm_datasets.release.card import read_header
 from srhm_datasets.release.load import load_split
+from srhm_datasets.release.verify import verify_release
 from .release_helpers import SMALL
 
 ZERO = SRHMConfig(L=1, s=2, s0=0, v=2, nc=2, m=1)  # P_max = 2: test and probe have 0 rows
@@ -90,6 +91,8 @@ def test_rules_file_keys_and_hashes(release):
     assert srhm.load_rules(str(out), cfg.name) == doc  # canonical name finds the catalog-named file
     with pytest.raises(ValueError, match="revision"):
         srhm.load_rules(str(out), "demo", revision="v1.0.0")
+    with pytest.raises(ValueError, match=r"invalid parameter revision='v1.0.0': a local folder .* has no revisions"):
+        load_split(out, "demo", "train", revision="v1.0.0")
     with pytest.raises(FileNotFoundError, match="fig1"):
         srhm.load_rules(str(out), "fig1")
 
@@ -99,8 +102,15 @@ def test_zero_row_splits_have_no_shard_and_no_card_entry(release):
     name = ZERO.name
     assert sorted(p.name for p in (out / name).iterdir()) == ["train-00000-of-00001.parquet"]
     doc = json.loads((out / "rules" / f"{name}.json").read_text())
-    assert doc["splits"]["test"] == {"num_rows": 0, "content_hash": None}
-    assert doc["splits"]["probe"]["num_rows"] == 0
+    # a split of 0 rows has the well-defined hash of zero rows over its columns (SPEC 8)
+    empty_test = content_hash(srhm.generate(ZERO, "test", 0, 0))
+    empty_probe = content_hash(make_block(ZERO, "probe", 0, 0))
+    assert set(make_block(ZERO, "probe", 0, 0)) > {"synonym_tokens", "diffeo_tokens"}
+    assert doc["splits"]["test"] == {"num_rows": 0, "content_hash": empty_test}
+    assert doc["splits"]["probe"] == {"num_rows": 0, "content_hash": empty_probe} and empty_probe != empty_test
+    assert f"| `{name}` | test | 0 | `{empty_test}` |" in (out / "README.md").read_text()
+    report = verify_release(out, [name])
+    assert report.ok, report.format()
     header = read_header(out / "README.md")
     entry = next(c for c in header["configs"] if c["config_name"] == name)
     assert [f["split"] for f in entry["data_files"]] == ["train"]
@@ -200,6 +210,48 @@ def test_interrupted_build_leaves_nothing_complete(tmp_path, monkeypatch):
         build_release([cfg, SMALL["m1"]], out, progress=False, overwrite=True)
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert [p.name for p in tmp_path.iterdir()] == ["release"]
+
+
+def test_release_folder_mode_follows_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        build_release([ZERO], tmp_path / "r1", progress=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r1").stat().st_mode & 0o777 == 0o750  # not mkdtemp's 0700
+    build_release([ZERO], tmp_path / "r2", progress=False)
+    assert (tmp_path / "r2").stat().st_mode & 0o777 == 0o777 & ~old
+
+
+def test_stale_partial_folders_of_killed_builds_are_removed(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a finished process: its pid no longer exists
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # killed but not yet reaped
+    stat = Path(f"/proc/{zombie.pid}/stat")
+    for _ in range(300):
+        if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.01)
+    host = build_mod._host_tag()
+    assert host == "".join(c if c.isalnum() or c in "_." else "_" for c in socket.gethostname())[:64]
+    stale = tmp_path / f".release.partial-{dead.pid}-{host}-abc_123x"
+    alive = tmp_path / f".release.partial-{os.getppid()}-{host}-zzz"  # a running process (our parent)
+    other_host = tmp_path / f".release.partial-{dead.pid}-elsewhere.example-qqq"
+    other_name = tmp_path / f".other.partial-{dead.pid}-{host}-abc"
+    stale_zombie = tmp_path / f".release.partial-{zombie.pid}-{host}-zzz9"
+    for d in (stale, stale_zombie, alive, other_host, other_name):
+        (d / "cfg").mkdir(parents=True)
+    build_release([ZERO], tmp_path / "release", progress=False)
+    zombie.wait()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["release", alive.name, other_host.name, other_name.name])
+    assert build_mod.remove_stale_partials(tmp_path / "release") == []
 
 
 def test_cli_build_and_errors(tmp_path):

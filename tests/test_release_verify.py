@@ -162,3 +162,90 @@ def test_verify_fails_on_extra_shard(release):
     failed = {c.item: " | ".join(c.problems) for c in verify_release(release).failures if c.config == NAME}
     assert "expected train-00000-of-00002.parquet" in failed["train"]
     assert "600 rows in the shards, expected 300" in failed["train"]
+
+
+def _edit_card(out, old, new, count=1):
+    card = out / "README.md"
+    text = card.read_text()
+    assert old in text, old
+    card.write_text(text.replace(old, new, count))
+
+
+def _edit_rules(out, change):
+    path = out / "rules" / f"{NAME}.json"
+    doc = json.loads(path.read_text())
+    doc = change(doc) or doc
+    path.write_text(json.dumps(doc))
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+UNREADABLE = {
+    "garbage parquet": (lambda out: shard(out, "train").write_bytes(b"garbage"), NAME, "train", "not a readable Parquet file"),
+    "truncated parquet": (lambda out: _truncate(shard(out, "test")), NAME, "test", "not a readable Parquet file"),
+    "card yaml broken": (lambda out: _edit_card(out, "configs:", "configs: [ "), "(release)", "card", "README.md header unreadable"),
+    "card yaml a list": (
+        lambda out: (out / "README.md").write_text("---\n- a\n- b\n---\nbody\n"), "(release)", "card", "not a mapping"),
+    "rules splits a list": (lambda out: _edit_rules(out, lambda d: d.update(splits=[])), NAME, "rules", "splits is list"),
+    "rules split entry a list": (
+        lambda out: _edit_rules(out, lambda d: d["splits"].update(train=[])), NAME, "rules", "splits.train is list"),
+    "rules parameters a string": (
+        lambda out: _edit_rules(out, lambda d: d.update(parameters="x")), NAME, "rules", "parameters is str"),
+    "rules a list": (lambda out: _edit_rules(out, lambda d: [d]), NAME, "rules", "not a JSON object"),
+    "rules tables ragged": (
+        lambda out: _edit_rules(out, lambda d: d["rules"][0].append([1])), NAME, "rules", "rule tables malformed"),
+}
+
+
+@pytest.mark.parametrize("kind", list(UNREADABLE))
+def test_verify_reports_unreadable_inputs_without_traceback(release, kind):
+    corrupt, config, item, message = UNREADABLE[kind]
+    corrupt(release)
+    report = verify_release(release)
+    failed = {(c.config, c.item): " | ".join(c.problems) for c in report.failures}
+    assert message in failed.get((config, item), ""), report.format()
+    res = CliRunner().invoke(main, ["verify", str(release)])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
+    assert "FAIL" in res.output and message in res.output and "Traceback" not in res.output
+
+
+def test_verify_checks_card_rows_default_license_and_croissant(release):
+    doc = json.loads((release / "rules" / f"{NAME}.json").read_text())
+    train, test = doc["splits"]["train"]["content_hash"], doc["splits"]["test"]["content_hash"]
+    # swap the train and test hashes of the card's table: both still appear in the card
+    _edit_card(release, f"| train | 300 | `{train}` |", f"| train | 300 | `{test}` |")
+    _edit_card(release, f"| test | 50 | `{test}` |", f"| test | 50 | `{train}` |")
+    _edit_card(release, "  default: true\n", "")
+    _edit_card(release, "license: cc-by-4.0\n", "")
+    croissant = json.loads((release / "croissant.json").read_text())
+    croissant["distribution"] = [d for d in croissant["distribution"] if d["@id"] != f"{NAME}/probe"]
+    (release / "croissant.json").write_text(json.dumps(croissant))
+    report = verify_release(release)
+    failed = {(c.config, c.item): " | ".join(c.problems) for c in report.failures}
+    assert f"not in the card's row for {NAME} train (it has {test})" in failed[(NAME, "train")]
+    assert f"not in the card's row for {NAME} test (it has {train})" in failed[(NAME, "test")]
+    assert "no license" in failed[("(release)", "card")]
+    assert "default: true on exactly one config, has []" in failed[("(release)", "card")]
+    assert f"no file set naming {NAME}/probe-00000-of-00001.parquet" in failed[(NAME, "croissant")]
+    assert ("grid_L2_s0-0_v3", "croissant") not in failed
+    (release / "croissant.json").unlink()
+    failed = {(c.config, c.item): " | ".join(c.problems) for c in verify_release(release).failures}
+    assert "croissant.json missing" in failed[("grid_L2_s0-0_v3", "croissant")]
+
+
+def test_verify_default_config_must_be_demo_when_present(tmp_path):
+    from .release_helpers import SMALL as small
+
+    out = tmp_path / "release"
+    build_release([small["grid_L2_s0-0_v3"], small["demo"]], out, progress=False)
+    assert verify_release(out, ["grid_L2_s0-0_v3"]).ok
+    text = (out / "README.md").read_text()
+    text = text.replace("  default: true\n", "").replace(
+        "- config_name: grid_L2_s0-0_v3\n", "- config_name: grid_L2_s0-0_v3\n  default: true\n", 1
+    )
+    (out / "README.md").write_text(text)
+    failed = {(c.config, c.item): " | ".join(c.problems) for c in verify_release(out, ["grid_L2_s0-0_v3"]).failures}
+    assert "default: true on 'demo'" in failed[("(release)", "card")]

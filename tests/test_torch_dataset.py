@@ -106,7 +106,7 @@ def test_prefix_subset_and_errors(train):
         SRHMDataset(hf)  # a bare Dataset has no config name
     with pytest.raises(ValueError, match=r"d=36 but tokens have length 16"):
         SRHMDataset(hf, "fig1")
-    with pytest.raises(ValueError, match="kind='x'"):
+    with pytest.raises(ValueError, match="invalid parameter encoding='x'"):
         SRHMDataset(hf, CFG, encoding="x")
 
 
@@ -117,6 +117,37 @@ def test_selected_and_shuffled_datasets():
     ds = SRHMDataset(hf, CFG)
     assert np.array_equal(ds.get_batch(np.arange(50))["tokens"].numpy(), np.array(hf["tokens"], dtype=np.uint8))
     assert ds.targets.tolist() == hf["label"]
+
+
+def test_batches_gathered_without_copying_the_columns(tmp_path):
+    """A multi-chunk memory-mapped split: batches and items come straight from the Arrow
+    buffers; no process holds a copy of the tokens (or latents) column, rows still equal generate()."""
+    import tracemalloc
+
+    import pyarrow as pa
+
+    n = 12000
+    write_release(tmp_path / "rel", CFG, "demo", {"train": (n, 3)})
+    ds = SRHMDataset(tmp_path / "rel", "demo", load_kwargs={"cache_dir": str(tmp_path / "cache")}, return_latents=True)
+    assert ds.hf_dataset.data.column("tokens").num_chunks > 3  # HF writes its cache in small record batches
+    ref = generate(CFG, "train", 0, n)
+    idx = np.random.default_rng(0).permutation(n)[:64]  # a small batch: its own output stays small
+    arrow_before = pa.total_allocated_bytes()
+    tracemalloc.start()
+    try:
+        batch = ds.get_batch(idx)
+        item = ds[n - 1]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    token_bytes = n * CFG.d  # 192 kB: a copy of the column would show up in either count
+    assert pa.total_allocated_bytes() - arrow_before < token_bytes // 8
+    assert peak < token_bytes // 4, peak
+    for k in COLS:
+        assert np.array_equal(batch[k].numpy(), ref[k][idx]), k
+    assert torch.equal(item[0], encode(torch.from_numpy(ref["tokens"][-1]), 4, "whiten")) and item[1] == ref["label"][-1]
+    assert np.array_equal(ds.targets, ref["label"])
+    assert np.array_equal(ds.get_batch(slice(None))["tokens"].numpy(), ref["tokens"])
 
 
 def test_item_path_with_workers(train):
@@ -210,3 +241,6 @@ def test_release_builder_folder(tmp_path):
         assert len(ds) == len(ref["label"])
         assert np.array_equal(ds.get_batch(slice(None))["tokens"].numpy(), ref["tokens"])
         assert np.array_equal(ds.targets, ref["label"])
+    # the probe split's HF config is "<name>_probe": config=None infers the config from it
+    probe = datasets.load_dataset(str(tmp_path / "out"), "demo_probe", split="probe", cache_dir=str(tmp_path / "cache"))
+    assert SRHMDataset(probe, split="probe").config == CFG

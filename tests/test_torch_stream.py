@@ -73,7 +73,9 @@ def test_workers_item_mode(num_workers):
 def test_simulated_ranks_with_workers(world_size):
     per_rank = []
     for rank in range(world_size):
-        stream = SRHMStream(CFG, "train", START, STOP, batch_size=96, return_latents=True, rank=rank, world_size=world_size)
+        stream = SRHMStream(
+            CFG, "train", START, STOP, batch_size=96, return_latents=True, rank=rank, world_size=world_size, even_ranks=False
+        )
         alone = as_rows(list(stream))  # no workers
         with_workers = as_rows(list(DataLoader(stream, batch_size=None, num_workers=2)))
         assert np.array_equal(alone, with_workers)
@@ -84,6 +86,39 @@ def test_simulated_ranks_with_workers(world_size):
     assert np.array_equal(sorted_rows(rows), sorted_rows(ref_rows()))  # ... and no gap
     counts = [len(r) for r in per_rank]
     assert max(counts) - min(counts) <= 96
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_even_ranks_equal_lengths_no_duplicates(world_size):
+    """even_ranks=True (default): every rank the same rows and batches, no duplicate, only
+    the last (stop - start) % world_size rows dropped; the same with 2 workers."""
+    n = STOP - START
+    per_rank, lengths = [], set()
+    for rank in range(world_size):
+        stream = SRHMStream(CFG, "train", START, STOP, batch_size=96, return_latents=True, rank=rank, world_size=world_size)
+        batches = list(stream)
+        assert len(batches) == len(stream) and stream._rank_counts()[1] == n // world_size
+        lengths.add((len(batches), sum(len(b["label"]) for b in batches)))
+        with_workers = list(DataLoader(stream, batch_size=None, num_workers=2))
+        assert np.array_equal(as_rows(with_workers), as_rows(batches))
+        per_rank.append(as_rows(batches))
+    assert len(lengths) == 1  # equal batches and rows on every rank: DDP does not hang
+    rows = np.concatenate(per_rank)
+    kept = n - n % world_size
+    assert np.array_equal(sorted_rows(rows), sorted_rows(ref_rows(START, START + kept)))  # no duplicate, no gap
+    # the QA case: 500 rows, batches of 32, 3 ranks -> 5 + a shorter 6th batch each, 2 rows dropped
+    assert [len(SRHMStream(CFG, stop=500, batch_size=32, rank=r, world_size=3)) for r in range(3)] == [6, 6, 6]
+    assert [len(SRHMStream(CFG, stop=500, batch_size=32, rank=r, world_size=3, even_ranks=False)) for r in range(3)] == [6, 5, 5]
+    item = SRHMStream(CFG, "test", 0, 50, chunk_size=8, rank=1, world_size=3, encoding="tokens")
+    assert len(item) == len(list(item)) == 16
+    # resuming keeps the layout
+    full = SRHMStream(CFG, "train", START, STOP, batch_size=32, rank=1, world_size=world_size, return_latents=True)
+    seen = list(full)
+    resumed = SRHMStream(CFG, "train", 0, STOP, batch_size=32, rank=1, world_size=world_size, return_latents=True)
+    resumed.load_state_dict(full.state_dict(2 * 32))
+    assert np.array_equal(as_rows(list(resumed)), as_rows(seen[2:]))
+    with pytest.raises(ValueError, match="even_ranks"):
+        SRHMStream(CFG, even_ranks=None)
 
 
 def test_torch_distributed_detected(monkeypatch):
@@ -133,8 +168,9 @@ def test_resume_from_state():
 def test_lengths_and_errors():
     for R in (1, 2, 3):
         for rank in range(R):
-            s = SRHMStream(CFG, "train", 5, 100, chunk_size=7, rank=rank, world_size=R)
-            assert len(s) == sum(1 for _ in s)
+            for even in (True, False):
+                s = SRHMStream(CFG, "train", 5, 100, chunk_size=7, rank=rank, world_size=R, even_ranks=even)
+                assert len(s) == sum(1 for _ in s)
     limit = CFG.split_sizes()["test"]
     with pytest.raises(ValueError, match=rf"stop={limit + 1}.*<= {limit}"):
         SRHMStream(CFG, "test", 0, limit + 1)
@@ -146,6 +182,8 @@ def test_lengths_and_errors():
         SRHMStream(CFG, rank=2, world_size=2)
     with pytest.raises(ValueError, match=r"batch_size=0"):
         SRHMStream(CFG, batch_size=0)
+    with pytest.raises(ValueError, match=r"invalid parameter encoding='foo'"):
+        SRHMStream(CFG, encoding="foo")
 
 
 def test_big_space_endless_starts_anywhere():

@@ -13,17 +13,23 @@ Layout written::
 ``row_group_rows`` rows (one Parquet row group each), so memory is bounded by a few
 blocks whatever the split size. With ``workers > 1`` a process pool generates
 blocks ahead (at most ``2 * workers`` in flight) and the parent writes and hashes
-them in order. Everything is written into a hidden temporary folder next to
-``out`` and renamed into place at the end: an interrupted build leaves no folder
-that looks complete (and removes its temporary folder when it can).
+them in order. Everything is written into a hidden temporary folder
+``.<out>.partial-<pid>-<host>-<random>`` next to ``out`` and renamed into place at the
+end (with the permissions of a folder made under the umask): an interrupted build
+leaves no folder that looks complete and removes its temporary folder when it can. A
+killed build cannot, so each build first removes the partial folders of the same
+``out`` name left by processes of this host that no longer exist.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import multiprocessing
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -38,7 +44,7 @@ from ..generate import column_dtypes, generate
 from ..hashing import SplitHasher
 from ..perturb import perturb
 from .features import PROBE_COLUMNS, PROBE_KINDS, arrow_schema, to_arrow
-from .rules_file import SPLITS, dumps, rules_document
+from .rules_file import SPLITS, dumps, empty_content_hash, rules_document
 
 #: Target uncompressed (Arrow) bytes of one row group: small enough for the Hub viewer.
 ROW_GROUP_BYTES = 16 << 20
@@ -196,7 +202,7 @@ def build_config(cfg: SRHMConfig, root: Path, pool=None, progress: bool = True) 
             if res is not None:
                 results[split] = res
     splits = {
-        s: {"num_rows": sizes[s], "content_hash": results[s].content_hash if s in results else None}
+        s: {"num_rows": sizes[s], "content_hash": results[s].content_hash if s in results else empty_content_hash(s)}
         for s in SPLITS
     }
     probe = {
@@ -250,7 +256,8 @@ def build_release(
     if out.exists() and not overwrite:
         raise FileExistsError(f"invalid parameter out={str(out)!r}: already exists (pass overwrite=True / --overwrite)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    remove_stale_partials(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(out)}{os.getpid()}-{_host_tag()}-", dir=out.parent))
     pool = None
     try:
         if workers > 1:
@@ -259,6 +266,7 @@ def build_release(
         results = [build_config(cfg, tmp, pool, progress) for cfg in configs]
         write_croissant(tmp, results, release_version, repo_id)
         write_card(tmp, results, release_version, repo_id)  # last: a folder with README.md is complete
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a release folder is an ordinary one
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -267,6 +275,67 @@ def build_release(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return results
+
+
+def _umask() -> int:
+    """The process umask (from /proc on Linux, else read by setting and restoring it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _host_tag() -> str:
+    """This host's name as it appears in partial folder names (letters, digits, ``_`` and ``.``)."""
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:64] or "host"
+
+
+def _partial_prefix(out: Path) -> str:
+    return f".{out.name}.partial-"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return True  # unknown: keep the folder
+    try:  # a killed process not yet reaped (a zombie) still answers kill(pid, 0)
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def remove_stale_partials(out: str | Path) -> list[Path]:
+    """Remove the temporary folders of killed builds of ``out``; returns those removed.
+
+    A build writes into ``.<out>.partial-<pid>-<host>-<random>``; a folder whose process
+    no longer exists on this host (and is not this process) is stale. Folders of other
+    hosts (a shared filesystem) and of running processes are kept.
+    """
+    out = Path(out).absolute()
+    pattern = re.compile(rf"^{re.escape(_partial_prefix(out))}(?P<pid>\d+)-(?P<host>[A-Za-z0-9_.]+)-[^-]+$")
+    removed = []
+    for path in out.parent.glob(f"{glob.escape(_partial_prefix(out))}*"):
+        m = pattern.match(path.name)
+        if m is None or not path.is_dir() or path.is_symlink():
+            continue
+        pid = int(m["pid"])
+        if m["host"] != _host_tag() or pid == os.getpid() or _process_exists(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
@@ -280,4 +349,4 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["build_release", "build_config", "make_block", "shard_ranges", "row_group_rows", "ConfigResult"]
+__all__ = ["build_release", "build_config", "make_block", "shard_ranges", "row_group_rows", "ConfigResult", "remove_stale_partials"]

@@ -133,7 +133,7 @@ def _hash_table(results) -> str:
     rows = ["| config | split | rows | content hash |", "| --- | --- | --- | --- |"]
     for r in results:
         for split, info in r.rules["splits"].items():
-            rows.append(f"| `{r.name}` | {split} | {info['num_rows']} | `{info['content_hash'] or '(empty split)'}` |")
+            rows.append(f"| `{r.name}` | {split} | {info['num_rows']} | `{info['content_hash']}` |")
         rows.append(f"| `{r.name}` | rules | | `{r.rules['rules_hash']}` |")
     return "\n".join(rows)
 

@@ -27,14 +27,23 @@ def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
     return name + PROBE_SUFFIX if split == "probe" else name
 
 
+def check_local_revision(repo_or_dir: str | Path, revision: str | None) -> None:
+    """Raise ``ValueError`` when a ``revision`` is given for a local folder (it has none)."""
+    path = Path(repo_or_dir)
+    if revision is not None and path.is_dir():
+        raise ValueError(f"invalid parameter revision={revision!r}: a local folder ({path}) has no revisions")
+
+
 def load_split(repo_or_dir: str | Path, config: str, split: str, revision: str | None = None, **kwargs):
     """``datasets.load_dataset`` of one split: ``train``, ``test`` or ``probe``.
 
     ``config``: catalog name (e.g. ``fig1``) or canonical name; ``revision``: Hub tag,
-    branch or commit (ignored for a local folder). Extra kwargs go to ``load_dataset``.
+    branch or commit, for a Hub repo only (a local folder has no revisions: ``ValueError``,
+    as in ``load_rules``). Extra kwargs go to ``load_dataset``.
     """
     if split not in ("train", "test", "probe"):
         raise ValueError(f"invalid parameter split={split!r}: must be one of 'train', 'test', 'probe'")
+    check_local_revision(repo_or_dir, revision)
     import datasets
 
     name = hf_config_name(repo_or_dir, config, split)

@@ -3,7 +3,8 @@
 The file is one JSON object: format and generator versions, the canonical config
 name, the SPEC 1 parameters, derived sizes (``data_space_size`` as a decimal
 string), the blank id, the rule tables ``rules[k][a][r]`` (an s-tuple), their
-``rules_hash``, and per split ``{"num_rows", "content_hash"}``.
+``rules_hash``, and per split ``{"num_rows", "content_hash"}`` (a split of 0 rows has
+the hash of zero rows, :func:`empty_content_hash`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,22 @@ def rules_document(cfg: SRHMConfig, splits: dict[str, dict], probe: dict | None 
     return doc
 
 
+def empty_content_hash(split: str) -> str:
+    """The content hash (SPEC 8) of 0 rows of ``split``: every column of the split hashed empty.
+
+    What ``content_hash(generate(cfg, split, 0, 0))`` gives (plus the probe columns for
+    ``probe``); the rules file and the card carry it for a split of 0 rows.
+    """
+    import numpy as np
+
+    from ..hashing import SplitHasher
+    from .features import split_columns
+
+    hasher = SplitHasher()
+    hasher.update({name: np.zeros(0, dtype=np.int64) for name in split_columns(split)})
+    return hasher.hexdigest()
+
+
 def dumps(doc: dict) -> str:
     """Stable text of a rules document: one sorted top-level key per line, values compact."""
     lines = [f"  {json.dumps(k)}: {json.dumps(doc[k], sort_keys=True, separators=(',', ':'))}" for k in sorted(doc)]
@@ -88,8 +105,9 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
     path = Path(repo_or_dir)
     names = candidate_names(config_name)
     if path.is_dir():
-        if revision is not None:
-            raise ValueError(f"invalid parameter revision={revision!r}: a local folder ({path}) has no revisions")
+        from .load import check_local_revision
+
+        check_local_revision(path, revision)
         for name in names:
             f = path / "rules" / f"{name}.json"
             if f.is_file():
@@ -110,4 +128,4 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
     )
 
 
-__all__ = ["rules_document", "load_rules", "config_from_rules", "dumps"]
+__all__ = ["rules_document", "load_rules", "config_from_rules", "dumps", "empty_content_hash"]

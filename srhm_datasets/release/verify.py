@@ -11,11 +11,18 @@ Per config (one ``rules/<name>.json`` each):
   decoder written independently of ``generate``; (label, synonyms, placements)
   equal to the sampler's row i of the split; probe columns equal to the forced
   perturbations (or the unperturbed tokens where undefined); row counts; the
-  content hash against the rules file and the card.
+  content hash against the rules file and against the split's own row of the card's
+  hash table (a split of 0 rows: no shard, the hash of zero rows).
 * no duplicate (label, synonyms, placements) within or across splits.
-* the card: configs, data_files, features, split sizes, hashes in the body.
+* the card: configs, data_files, features, split sizes, the rules hash row; for the
+  whole release, a ``license`` and ``default: true`` on exactly one config (the
+  catalog's default config ``demo`` when the release has it).
+* ``croissant.json``: present, JSON, a file set naming every shard and a record set
+  with the split's columns.
 
-The result is a ``Report``; ``Report.ok`` is False on any failure.
+Corrupt inputs (unreadable Parquet, a card whose YAML does not parse, rules files of
+the wrong shape) are failures with a reason, never an exception. The result is a
+``Report``; ``Report.ok`` is False on any failure.
 """
 
 from __future__ import annotations
@@ -24,11 +31,16 @@ import dataclasses
 import itertools
 import json
 import re
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
+
+from ..catalog import DEFAULT_CONFIG
 
 from ..hashing import SplitHasher, rules_hash
 from ..perturb import perturb
@@ -36,12 +48,26 @@ from ..rules import sample_rules
 from ..sampler import split_digits
 from .build import PROBE_FORCE, PROBE_KEY, probe_defined
 from .card import PROBE_SUFFIX, read_header
-from .features import PROBE_COLUMNS, PROBE_KINDS, arrow_schema, from_arrow, yaml_features
-from .rules_file import FORMAT, SPLITS, candidate_names, config_from_rules
+from .features import PROBE_COLUMNS, PROBE_KINDS, arrow_schema, from_arrow, hf_features, split_columns, yaml_features
+from .rules_file import FORMAT, SPLITS, candidate_names, config_from_rules, empty_content_hash
 
 REQUIRED_KEYS = ("format", "generator", "config", "parameters", "sizes", "blank", "rules", "rules_hash", "splits")
 BATCH_ROWS = 1 << 15
 SHARD_RE = re.compile(r"^(?P<split>\w+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
+#: The ``Check.config`` of release-wide checks (the card's license and default config).
+RELEASE = "(release)"
+#: Types of the rules file's required keys (``bool`` is not an int here).
+KEY_TYPES = {
+    "format": dict, "generator": dict, "config": str, "parameters": dict, "sizes": dict,
+    "blank": int, "rules": list, "rules_hash": str, "splits": dict,
+}
+#: A row of the card's content hash table: | `config` | split (or rules) | rows | `sha256:...` |
+HASH_ROW = re.compile(
+    r"^\|\s*`(?P<config>[^`|]+)`\s*\|\s*(?P<item>\w+)\s*\|\s*(?P<rows>\d*)\s*\|\s*`(?P<hash>[^`|]*)`\s*\|\s*$",
+    re.MULTILINE,
+)
+#: Errors reading a Parquet file that mean a corrupt or truncated shard.
+PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError, EOFError)
 
 
 @dataclasses.dataclass
@@ -77,12 +103,12 @@ class Report:
         """A human-readable report: one line per check, problems indented, a summary."""
         lines = [f"srhm verify {self.folder}"]
         for c in self.checks:
-            lines.append(f"  {'ok  ' if c.ok else 'FAIL'}  {c.config:<28} {c.item:<8} {c.detail}")
+            lines.append(f"  {'ok  ' if c.ok else 'FAIL'}  {c.config:<28} {c.item:<9} {c.detail}")
             lines.extend(f"          - {p}" for p in c.problems[:20])
             if len(c.problems) > 20:
                 lines.append(f"          - ... {len(c.problems) - 20} more")
         n_fail = len(self.failures)
-        configs = len({c.config for c in self.checks})
+        configs = len({c.config for c in self.checks} - {RELEASE, "-"})
         lines.append(
             f"{'OK' if self.ok else 'FAILED'}: {configs} config(s), {len(self.checks)} checks, {n_fail} failed"
         )
@@ -142,16 +168,41 @@ def decode(cfg, tables: list[np.ndarray], label, synonyms, placements) -> tuple[
 # ---- checks --------------------------------------------------------------------
 
 
-def _check_rules(name: str, doc: dict) -> tuple[Check, object, list | None]:
+def _type_problems(doc: dict) -> list[str]:
+    """Wrong types of the required keys and of the per-split entries of a rules document."""
+    problems = []
+    for key, typ in KEY_TYPES.items():
+        value = doc[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            problems.append(f"{key} is {type(value).__name__} {json.dumps(value)[:60]}, expected {typ.__name__}")
+    if isinstance(doc["splits"], dict):
+        for split, info in doc["splits"].items():
+            if not isinstance(info, dict):
+                problems.append(f"splits.{split} is {type(info).__name__}, expected an object")
+                continue
+            rows, digest = info.get("num_rows"), info.get("content_hash")
+            if "num_rows" in info and (not isinstance(rows, int) or isinstance(rows, bool)):
+                problems.append(f"splits.{split}.num_rows is {type(rows).__name__}, expected int")
+            if "content_hash" in info and not isinstance(digest, str):
+                problems.append(f"splits.{split}.content_hash is {json.dumps(digest)}, expected \"sha256:<hex>\"")
+    return problems
+
+
+def _check_rules(name: str, doc) -> tuple[Check, object, list | None]:
     problems: list[str] = []
+    if not isinstance(doc, dict):
+        return Check(name, "rules", [f"not a JSON object but a {type(doc).__name__}"]), None, None
     missing = [k for k in REQUIRED_KEYS if k not in doc]
     if missing:
         return Check(name, "rules", [f"missing keys {missing}"]), None, None
+    wrong = _type_problems(doc)
+    if wrong:
+        return Check(name, "rules", wrong), None, None
     if doc["format"] != FORMAT:
         problems.append(f"format {doc['format']} != {FORMAT}")
     try:
         cfg = config_from_rules(doc)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         return Check(name, "rules", [f"config {doc['config']!r}: {err}"]), None, None
     if doc["parameters"] != cfg.parameters():
         problems.append(f"parameters {doc['parameters']} != those of {cfg.name}: {cfg.parameters()}")
@@ -182,8 +233,12 @@ def _check_rules(name: str, doc: dict) -> tuple[Check, object, list | None]:
     except (ValueError, TypeError) as err:
         problems.append(f"rule tables malformed: {err}")
         tables = None
-    if doc["rules_hash"] != rules_hash(doc["rules"]):
-        problems.append(f"rules_hash {doc['rules_hash']} != hash of the tables {rules_hash(doc['rules'])}")
+    try:
+        computed = rules_hash(doc["rules"])
+    except (ValueError, TypeError) as err:
+        computed = f"(unhashable tables: {err})"
+    if doc["rules_hash"] != computed:
+        problems.append(f"rules_hash {doc['rules_hash']} != hash of the tables {computed}")
     for split in SPLITS:
         info = doc["splits"].get(split)
         if info is None or "num_rows" not in info or "content_hash" not in info:
@@ -202,7 +257,23 @@ def _shards(folder: Path, name: str, split: str) -> tuple[list[Path], list[str]]
     return files, problems
 
 
-def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, card_hashes: set, keys: dict) -> Check:
+def _card_row_problems(card_table: dict, name: str, item: str, digest: str, rows: int | None) -> list[str]:
+    """Problems of the card's hash-table row for (config, split or ``rules``)."""
+    entries = card_table.get((name, item), [])
+    if not entries:
+        return [f"hash {digest} not in the card: its hash table has no row for {name} {item}"]
+    problems = []
+    if len(entries) > 1:
+        problems.append(f"the card's hash table has {len(entries)} rows for {name} {item}")
+    got = {h for _, h in entries}
+    if got != {digest}:
+        problems.append(f"hash {digest} not in the card's row for {name} {item} (it has {', '.join(sorted(got))})")
+    if rows is not None and {r for r, _ in entries} != {str(rows)}:
+        problems.append(f"the card's row for {name} {item} says {entries[0][0] or 'no'} rows, expected {rows}")
+    return problems
+
+
+def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, card_table: dict, keys: dict) -> Check:
     n_expected = cfg.split_sizes()[split]
     info = doc["splits"].get(split, {})
     problems: list[str] = []
@@ -213,9 +284,11 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
     if n_expected == 0:
         if files:
             problems.append(f"a 0-row split must have no shard, found {[f.name for f in files]}")
-        if info.get("content_hash") is not None:
-            problems.append("a 0-row split must have content_hash null")
-        return Check(name, split, problems, "0 rows (no shard)")
+        digest = empty_content_hash(split)
+        if info.get("content_hash") != digest:
+            problems.append(f"content hash {digest} (of 0 rows) != rules file {info.get('content_hash')}")
+        problems += _card_row_problems(card_table, name, split, digest, 0)
+        return Check(name, split, problems, f"0 rows (no shard), {digest[:19]}...")
     if not files:
         return Check(name, split, problems + [f"no shard {name}/{split}-*.parquet"], "")
     schema = arrow_schema(cfg, split)
@@ -224,12 +297,18 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
     split_keys = []
     at = 0
     for f in files:
-        pf = pq.ParquetFile(f)
-        got = pf.schema_arrow
+        try:
+            pf = pq.ParquetFile(f)
+            got = pf.schema_arrow
+        except PARQUET_ERRORS as err:
+            problems.append(f"{f.name}: not a readable Parquet file ({type(err).__name__}: {err})")
+            continue
         if [(x.name, x.type) for x in got] != [(x.name, x.type) for x in schema]:
             problems.append(f"{f.name}: schema {[(x.name, str(x.type)) for x in got]} != declared {[(x.name, str(x.type)) for x in schema]}")
             continue
-        for rb in pf.iter_batches(batch_size=BATCH_ROWS):
+        if _features_of(got) != hf_features(cfg, split):
+            problems.append(f"{f.name}: the features in its 'huggingface' metadata differ from the declared ones")
+        for rb in _record_batches(pf, f.name, problems):
             cols = from_arrow(rb)
             a, b = at, at + rb.num_rows
             at = b
@@ -268,8 +347,7 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
     digest = hasher.hexdigest()
     if info.get("content_hash") != digest:
         problems.append(f"content hash {digest} != rules file {info.get('content_hash')}")
-    if digest not in card_hashes:
-        problems.append(f"content hash {digest} not in the card")
+    problems += [f"content {p}" for p in _card_row_problems(card_table, name, split, digest, n_expected)]
     if split_keys:
         k = np.concatenate(split_keys)
         dups = len(k) - len(_unique_rows(k))
@@ -277,6 +355,35 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
             problems.append(f"{dups} duplicate samples (label, synonyms, placements) within the split")
         keys[split] = k
     return Check(name, split, problems, f"{at} rows, {len(files)} shard(s), {digest[:19]}...")
+
+
+def _features_of(schema):
+    """The ``datasets.Features`` a Parquet schema's ``huggingface`` metadata declares (None if none)."""
+    import datasets
+
+    meta = (schema.metadata or {}).get(b"huggingface")
+    if meta is None:
+        return None
+    try:
+        return datasets.Features.from_dict(json.loads(meta)["info"]["features"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _record_batches(pf, file_name: str, problems: list[str]):
+    """The record batches of a Parquet file; a read error ends them with a problem."""
+    batches = pf.iter_batches(batch_size=BATCH_ROWS)
+    read = 0
+    while True:
+        try:
+            rb = next(batches, None)
+        except PARQUET_ERRORS as err:
+            problems.append(f"{file_name}: unreadable after {read} rows ({type(err).__name__}: {err})")
+            return
+        if rb is None:
+            return
+        read += rb.num_rows
+        yield rb
 
 
 def _unique_rows(k: np.ndarray) -> np.ndarray:
@@ -295,12 +402,27 @@ def _check_overlap(name: str, keys: dict) -> Check:
     return Check(name, "overlap", problems, f"splits {', '.join(splits)} disjoint" if not problems else "")
 
 
-def _check_card(folder: Path, name: str, cfg, doc: dict, header: dict | None) -> Check:
+def _named_entries(header: dict, key: str, problems: list[str]) -> dict:
+    """``header[key]`` (a list of mappings with ``config_name``) by config name."""
+    entries = header.get(key, [])
+    if not isinstance(entries, list):
+        problems.append(f"card {key} is a {type(entries).__name__}, expected a list")
+        return {}
+    out = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("config_name"), str):
+            problems.append(f"card {key} entry {str(entry)[:60]!r} has no config_name")
+            continue
+        out[entry["config_name"]] = entry
+    return out
+
+
+def _check_card(folder: Path, name: str, cfg, doc: dict, header: dict | None, card_table: dict) -> Check:
     if header is None:
-        return Check(name, "card", ["README.md missing or without YAML header"])
+        return Check(name, "card", ["README.md missing or without a readable YAML header"])
     problems = []
-    configs = {c["config_name"]: c for c in header.get("configs", [])}
-    infos = {c["config_name"]: c for c in header.get("dataset_info", [])}
+    configs = _named_entries(header, "configs", problems)
+    infos = _named_entries(header, "dataset_info", problems)
     sizes = cfg.split_sizes()
     groups = {name: [s for s in ("train", "test") if sizes[s]], name + PROBE_SUFFIX: ["probe"] if sizes["probe"] else []}
     for hf_name, splits in groups.items():
@@ -318,11 +440,93 @@ def _check_card(folder: Path, name: str, cfg, doc: dict, header: dict | None) ->
         feats = yaml_features(cfg, splits[0])
         if info.get("features") != feats:
             problems.append(f"config {hf_name}: features differ from the declared ones")
-        got = {s["name"]: s.get("num_examples") for s in info.get("splits", [])}
+        splits_info = info.get("splits", [])
+        got = {s.get("name"): s.get("num_examples") for s in splits_info if isinstance(s, dict)} if isinstance(splits_info, list) else splits_info
         want = {s: sizes[s] for s in splits}
         if got != want:
             problems.append(f"config {hf_name}: split sizes {got} != {want}")
-    return Check(name, "card", problems, "configs, data_files, features, sizes")
+        elif isinstance(splits_info, list):
+            num_bytes = sum(s.get("num_bytes") or 0 for s in splits_info if isinstance(s, dict))
+            if info.get("dataset_size") != num_bytes:
+                problems.append(f"config {hf_name}: dataset_size {info.get('dataset_size')} != the splits' num_bytes {num_bytes}")
+            on_disk = sum(f.stat().st_size for s in splits for f in _shards(folder, name, s)[0])
+            if info.get("download_size") != on_disk:
+                problems.append(f"config {hf_name}: download_size {info.get('download_size')} != the shards' {on_disk} bytes")
+    problems += _card_row_problems(card_table, name, "rules", doc["rules_hash"], None)
+    return Check(name, "card", problems, "configs, data_files, features, sizes, hash table")
+
+
+def _check_release_card(header: dict | None, all_names: list[str], read_problem: str | None) -> Check:
+    """Release-wide card fields: ``license``, and ``default: true`` on one config (``demo`` if present)."""
+    if header is None:
+        return Check(RELEASE, "card", [read_problem or "README.md missing or without a YAML header"])
+    problems = []
+    license_ = header.get("license")
+    if not license_ or not isinstance(license_, (str, list)):
+        problems.append("the card's header has no license")
+    configs = _named_entries(header, "configs", problems)
+    defaults = sorted(n for n, c in configs.items() if c.get("default") is True)
+    if DEFAULT_CONFIG in all_names:
+        if defaults != [DEFAULT_CONFIG]:
+            problems.append(f"the card must declare default: true on {DEFAULT_CONFIG!r} (and no other config), has {defaults}")
+    elif len(defaults) != 1:
+        problems.append(f"the card must declare default: true on exactly one config, has {defaults}")
+    return Check(RELEASE, "card", problems, f"license {license_}, {len(defaults)} default config")
+
+
+def _load_croissant(folder: Path):
+    """``croissant.json`` as a dict, or a string saying why not."""
+    path = folder / "croissant.json"
+    if not path.is_file():
+        return "croissant.json missing"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return f"croissant.json unreadable: {err}"
+    return doc if isinstance(doc, dict) else f"croissant.json is a {type(doc).__name__}, not a JSON-LD object"
+
+
+def _check_croissant(folder: Path, name: str, croissant) -> Check:
+    """Every shard of the config is in a file set of ``croissant.json``, every split has its record set."""
+    if isinstance(croissant, str):
+        return Check(name, "croissant", [croissant])
+    problems = []
+    globs = []
+    for entry in croissant.get("distribution", []) if isinstance(croissant.get("distribution"), list) else []:
+        if isinstance(entry, dict):
+            for key in ("includes", "contentUrl"):
+                value = entry.get(key)
+                globs += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    records = {
+        r.get("@id"): r for r in croissant.get("recordSet", []) if isinstance(r, dict)
+    } if isinstance(croissant.get("recordSet"), list) else {}
+    named = 0
+    for split in SPLITS:
+        files, _ = _shards(folder, name, split)
+        if not files:
+            continue
+        for f in files:
+            rel = f"{name}/{f.name}"
+            if any(fnmatchcase(rel, g) for g in globs):
+                named += 1
+            else:
+                problems.append(f"croissant.json has no file set naming {rel}")
+        record = records.get(f"{name}_{split}")
+        fields = record.get("field") if record else None
+        got = [x.get("name") for x in fields if isinstance(x, dict)] if isinstance(fields, list) else None
+        if record is None:
+            problems.append(f"croissant.json has no record set {name}_{split}")
+        elif got != list(split_columns(split)):
+            problems.append(f"croissant.json record set {name}_{split} has fields {got}, expected {list(split_columns(split))}")
+    return Check(name, "croissant", problems, f"{named} shard(s) named")
+
+
+def _guarded(config: str, item: str, check, *args) -> Check:
+    """Run a check; an exception no check foresaw (a corrupt input) becomes a failure, not a traceback."""
+    try:
+        return check(*args)
+    except Exception as err:  # noqa: BLE001 - reported, with its type and message
+        return Check(config, item, [f"could not be checked ({type(err).__name__}: {err})"])
 
 
 def verify_release(folder: str | Path, configs: list[str] | None = None) -> Report:
@@ -343,26 +547,39 @@ def verify_release(folder: str | Path, configs: list[str] | None = None) -> Repo
         if not names:
             report.checks.append(Check("-", "rules", [f"no rules/*.json in {folder}"]))
     card = folder / "README.md"
-    try:
-        header = read_header(card) if card.is_file() else None
-        body = card.read_text(encoding="utf-8") if card.is_file() else ""
-    except (ValueError, OSError) as err:
-        header, body = None, ""
-        report.checks.append(Check("-", "card", [f"README.md unreadable: {err}"]))
-    card_hashes = set(re.findall(r"sha256:[0-9a-f]{64}", body))
+    header, body, read_problem = None, "", None
+    if card.is_file():
+        try:
+            body = card.read_text(encoding="utf-8")
+            header = read_header(card)
+        except (ValueError, OSError, yaml.YAMLError) as err:
+            read_problem = f"README.md header unreadable ({type(err).__name__}: {' '.join(str(err).split())})"
+        if header is not None and not isinstance(header, dict):
+            read_problem = f"README.md header is a YAML {type(header).__name__}, not a mapping"
+            header = None
+    card_table: dict = {}
+    for m in HASH_ROW.finditer(body):
+        card_table.setdefault((m["config"], m["item"]), []).append((m["rows"], m["hash"]))
+    all_names = sorted(p.stem for p in rules_dir.glob("*.json"))
+    report.checks.append(_guarded(RELEASE, "card", _check_release_card, header, all_names, read_problem))
+    croissant = _load_croissant(folder)
     for name in names:
         try:
             doc = json.loads((rules_dir / f"{name}.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:
             report.checks.append(Check(name, "rules", [f"unreadable: {err}"]))
             continue
-        check, cfg, tables = _check_rules(name, doc)
+        try:
+            check, cfg, tables = _check_rules(name, doc)
+        except Exception as err:  # noqa: BLE001 - a rules file of a shape no check foresaw
+            check, cfg, tables = Check(name, "rules", [f"could not be checked ({type(err).__name__}: {err})"]), None, None
         report.checks.append(check)
         if cfg is None:
             continue
         keys: dict = {}
         for split in SPLITS:
-            report.checks.append(_check_split(folder, name, cfg, tables, doc, split, card_hashes, keys))
-        report.checks.append(_check_overlap(name, keys))
-        report.checks.append(_check_card(folder, name, cfg, doc, header))
+            report.checks.append(_guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table, keys))
+        report.checks.append(_guarded(name, "overlap", _check_overlap, name, keys))
+        report.checks.append(_guarded(name, "card", _check_card, folder, name, cfg, doc, header, card_table))
+        report.checks.append(_guarded(name, "croissant", _check_croissant, folder, name, croissant))
     return report

@@ -19,10 +19,13 @@ ENCODINGS = ("onehot", "whiten", "tokens")
 _NUMPY_FLOATS = {torch.float32: (np.float32, np.uint32), torch.float64: (np.float64, np.uint64)}
 
 
-def check_encoding(kind: str) -> str:
-    """Return ``kind`` if it is one of :data:`ENCODINGS`, else raise ``ValueError``."""
+def check_encoding(kind: str, param: str = "kind") -> str:
+    """Return ``kind`` if it is one of :data:`ENCODINGS`, else raise ``ValueError``.
+
+    ``param``: the caller's parameter name, used in the message (``encoding`` for the adapters).
+    """
     if kind not in ENCODINGS:
-        raise ValueError(f"invalid parameter kind={kind!r}: must be one of {ENCODINGS}")
+        raise ValueError(f"invalid parameter {param}={kind!r}: must be one of {ENCODINGS}")
     return kind
 
 
@@ -118,7 +121,7 @@ def to_device_batch(
     tensors on ``device``. ``device=None`` picks :func:`default_device`. The integer
     tokens are moved before encoding, so only B*d bytes cross to the device.
     """
-    check_encoding(encoding)
+    check_encoding(encoding, "encoding")
     device = torch.device(device) if device is not None else default_device()
     non_blocking = non_blocking and device.type != "cpu"
     tokens = batch["tokens"].to(device, non_blocking=non_blocking)

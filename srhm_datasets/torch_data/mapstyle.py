@@ -10,13 +10,15 @@ Two paths over the same rows:
   training device.
 
 The Arrow table of a ``datasets.Dataset`` is memory-mapped when loaded from a release, so
-pickling the dataset to DataLoader workers is cheap; each process builds its numpy views
-of the columns lazily on first access (zero-copy for a single Arrow chunk, else one
-``n*d``-byte copy of the tokens).
+pickling the dataset to DataLoader workers is cheap; each process builds, lazily on first
+access, a small per-chunk table of byte offsets into the Arrow buffers and gathers every
+batch straight from them (one numpy gather per batch and column, whatever the number of
+chunks): no process holds a copy of the columns.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 from typing import Iterator
 
@@ -68,31 +70,140 @@ def load_split(source, config=None, split: str = "train", revision: str | None =
             "a release folder or a Hub repo id"
         )
     if config is None:
+        from ..release.load import check_local_revision
+
+        check_local_revision(os.fspath(source), revision)
         return datasets.load_dataset(os.fspath(source), split=split, revision=revision, **load_kwargs)
     name = config if isinstance(config, str) else release_name(config)
     return load_release_split(os.fspath(source), name, split, revision=revision, **load_kwargs)
 
 
-def _column_matrix(table, name: str, n: int, width: int | None) -> np.ndarray:
-    """A list column of an Arrow table as a numpy matrix [n, width] (fixed length rows)."""
-    column = table.column(name)
-    array = column.chunk(0) if column.num_chunks == 1 else pa.concat_arrays(column.chunks)
-    if pa.types.is_fixed_size_list(array.type):
-        width = array.type.list_size if width is None else width
-        if array.type.list_size != width:
-            raise ValueError(f"invalid column {name!r}: rows have length {array.type.list_size}, expected {width}")
-    elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
-        lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False) if n else np.zeros(0)
-        if width is None:
-            width = int(lengths[0]) if n else 0
-        if n and not (lengths.min() == lengths.max() == width):
-            raise ValueError(
-                f"invalid column {name!r}: row lengths in [{lengths.min()}, {lengths.max()}], expected all {width}"
-            )
-    else:
-        raise ValueError(f"invalid column {name!r}: type {array.type} is not a list of ints")
-    values = array.flatten().to_numpy(zero_copy_only=False)
-    return values.reshape(n, width)
+def _compact_labels(column, nc: int) -> np.ndarray:
+    """The label column as a numpy array of the smallest unsigned type holding 0..nc-1."""
+    dtype = np.uint8 if nc <= 1 << 8 else np.uint16 if nc <= 1 << 16 else np.int64
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    out = np.empty(len(column), dtype=dtype)
+    at = 0
+    for chunk in chunks:
+        if chunk.null_count:
+            raise ValueError(f"invalid column 'label': {chunk.null_count} null rows")
+        values = chunk.to_numpy(zero_copy_only=False)
+        if len(values) and (values.min() < 0 or values.max() >= nc):
+            raise ValueError(f"invalid column 'label': values in [{values.min()}, {values.max()}], expected [0, nc={nc})")
+        out[at : at + len(values)] = values
+        at += len(values)
+    return out
+
+
+def _config_of_hf_name(name: str | None) -> SRHMConfig | None:
+    """The config an HF config name stands for: a catalog / canonical name, or one with the
+    release's ``_probe`` suffix (the HF config holding a release's probe split); else None."""
+    from ..release.card import PROBE_SUFFIX
+
+    candidates = [name] if name else []
+    if name and name.endswith(PROBE_SUFFIX):
+        candidates.append(name[: -len(PROBE_SUFFIX)])
+    for candidate in candidates:
+        try:
+            return as_config(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+class _RowGather:
+    """Gather rows of one Arrow column (scalars or fixed-width lists) without copying the column.
+
+    The column stays in its Arrow buffers (memory-mapped for a loaded release): for each
+    chunk we keep only the byte offset of its first row inside the chunk's root buffer
+    (the memory map, or the allocation it came from), and :meth:`take` copies just the
+    requested rows, with one numpy gather per distinct root buffer (one for a loaded
+    release, whatever the number of chunks). Memory held: O(chunks), not O(rows).
+    """
+
+    def __init__(self, column, name: str, width: int | None):
+        chunks = [c for c in column.chunks if len(c)] if isinstance(column, pa.ChunkedArray) else [column]
+        typ = column.type
+        self.scalar = not (pa.types.is_fixed_size_list(typ) or pa.types.is_list(typ) or pa.types.is_large_list(typ))
+        if self.scalar and not pa.types.is_integer(typ):
+            raise ValueError(f"invalid column {name!r}: type {typ} is not an int or a list of ints")
+        if pa.types.is_fixed_size_list(typ):
+            width = typ.list_size if width is None else width
+            if typ.list_size != width:
+                raise ValueError(f"invalid column {name!r}: rows have length {typ.list_size}, expected {width}")
+        self.width = 1 if self.scalar else width
+        flats = []
+        for chunk in chunks:
+            if chunk.null_count:
+                raise ValueError(f"invalid column {name!r}: {chunk.null_count} null rows")
+            if self.scalar:
+                flats.append(chunk)
+                continue
+            if not pa.types.is_fixed_size_list(typ):
+                lengths = pc.list_value_length(chunk).to_numpy(zero_copy_only=False)
+                if width is None:
+                    width = self.width = int(lengths[0])
+                if not (lengths.min() == lengths.max() == width):
+                    raise ValueError(
+                        f"invalid column {name!r}: row lengths in [{lengths.min()}, {lengths.max()}], expected all {width}"
+                    )
+            flats.append(chunk.flatten())
+        value_type = typ if self.scalar else typ.value_type
+        if not pa.types.is_integer(value_type):
+            raise ValueError(f"invalid column {name!r}: type {typ} is not a list of ints")
+        self.dtype = np.dtype(value_type.to_pandas_dtype())
+        self.width = self.width or 0
+        self.row_bytes = self.width * self.dtype.itemsize
+        self.starts = np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64)
+        roots: dict[int, int] = {}
+        self.windows, root_of, base = [], [], []
+        for flat in flats:
+            data = flat.buffers()[1]
+            root = data
+            while root.parent is not None:
+                root = root.parent
+            key = (root.address, root.size)
+            if key not in roots:
+                roots[key] = len(self.windows)
+                view = np.frombuffer(root, dtype=np.uint8)
+                self.windows.append(np.lib.stride_tricks.sliding_window_view(view, self.row_bytes))
+            root_of.append(roots[key])
+            base.append(data.address - root.address + flat.offset * self.dtype.itemsize)
+        self.root_of = np.array(root_of, dtype=np.int64)
+        self.base = np.array(base, dtype=np.int64)
+        self._lists = (self.starts.tolist(), base, root_of)  # for the one-row path
+
+    def row(self, i: int) -> np.ndarray:
+        """Physical row ``i`` (in range) as a read-only view [width] ([] for scalars) of the Arrow buffer."""
+        starts, base, root_of = self._lists
+        c = bisect.bisect_right(starts, i) - 1 if len(base) > 1 else 0
+        out = self.windows[root_of[c]][base[c] + (i - starts[c]) * self.row_bytes].view(self.dtype)
+        return out[0] if self.scalar else out
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (int64 physical row indices, in range) as a new array [B, width] ([B] for scalars)."""
+        if rows.size == 0 or not self.windows:
+            return np.empty((rows.size,) if self.scalar else (rows.size, self.width), dtype=self.dtype)
+        if len(self.base) == 1:
+            offsets = self.base[0] + rows * self.row_bytes
+            chunk = None
+        else:
+            chunk = np.searchsorted(self.starts, rows, side="right") - 1
+            offsets = self.base[chunk] + (rows - self.starts[chunk]) * self.row_bytes
+        if len(self.windows) == 1:
+            raw = self.windows[0][offsets]
+        else:  # chunks in several allocations (e.g. concatenated in-memory tables): one gather each
+            raw = np.empty((rows.size, self.row_bytes), dtype=np.uint8)
+            root = self.root_of[chunk]
+            for k in np.unique(root):
+                mask = root == k
+                raw[mask] = self.windows[k][offsets[mask]]
+        out = raw.view(self.dtype)
+        return out[:, 0] if self.scalar else out
+
+    def nbytes_held(self) -> int:
+        """Bytes this object allocated itself (its per-chunk tables; the rows stay in Arrow)."""
+        return self.starts.nbytes + self.base.nbytes + self.root_of.nbytes
 
 
 class SRHMDataset(Dataset):
@@ -134,7 +245,7 @@ class SRHMDataset(Dataset):
         dtype: torch.dtype = torch.float32,
         load_kwargs: dict | None = None,
     ):
-        self.encoding = check_encoding(encoding)
+        self.encoding = check_encoding(encoding, "encoding")
         self.split = split
         self.revision = revision
         self.return_latents = bool(return_latents)
@@ -142,10 +253,7 @@ class SRHMDataset(Dataset):
         ds = load_split(source, config, split, revision, **(load_kwargs or {}))
         if config is None:
             name = getattr(ds.info, "config_name", None)
-            try:
-                config = as_config(name) if name else None
-            except ValueError:
-                config = None
+            config = _config_of_hf_name(name)
             if config is None:
                 raise ValueError(
                     f"invalid parameter config=None: the dataset's config_name={name!r} is not a config; "
@@ -169,7 +277,9 @@ class SRHMDataset(Dataset):
                 f"{len(self.classes)} classes"
             )
         self._arrays = None
+        self._rows = None
         self._arrays_pid = None
+        self._targets = None
 
     # ---- columns (lazy, per process) -----------------------------------------------
     def _check_width(self) -> None:
@@ -180,27 +290,50 @@ class SRHMDataset(Dataset):
                 f"invalid parameter config={self.config.name!r}: d={self.config.d} but tokens have length {length}"
             )
 
-    def _columns(self) -> dict[str, np.ndarray]:
-        """Numpy views of the columns: tokens [n, d], label [n], latents [n, N]."""
+    def _columns(self) -> dict:
+        """Per-process column access: ``_RowGather`` objects (tokens, latents) over the Arrow
+        table, the labels, and ``rows`` (the Dataset's indices mapping [n] int64, or None).
+
+        Nothing of size n*d is copied: token (and latent) batches are gathered straight from
+        the (memory-mapped) Arrow buffers, whatever the number of chunks. Only the labels are
+        held, compactly (one byte per row when nc <= 256): they are read at random for every
+        batch, and the page-cache pages of a memory map make that gather several times slower.
+        """
         if self._arrays is None or self._arrays_pid != os.getpid():
             ds = self._hf
             table = ds.data
-            n_phys = table.num_rows
-            arrays = {"tokens": _column_matrix(table, "tokens", n_phys, self.config.d)}
-            arrays["label"] = table.column("label").to_numpy().astype(np.int64, copy=False)
+            arrays = {
+                "tokens": _RowGather(table.column("tokens"), "tokens", self.config.d),
+                "label": _compact_labels(table.column("label"), self.config.nc),
+            }
             if self.return_latents:
                 for name in LATENT_COLUMNS:
-                    arrays[name] = _column_matrix(table, name, n_phys, self.config.num_nodes)
+                    arrays[name] = _RowGather(table.column(name), name, self.config.num_nodes)
             indices = getattr(ds, "_indices", None)  # a select()/shuffle()d Dataset maps rows
+            rows = None
             if indices is not None:
-                rows = indices.column(0).to_numpy().astype(np.int64, copy=False)
-                arrays = {k: a[rows[: self._length]] for k, a in arrays.items()}
-            self._arrays, self._arrays_pid = arrays, os.getpid()
+                rows = indices.column(0).to_numpy().astype(np.int64, copy=False)[: self._length]
+            self._arrays, self._rows, self._arrays_pid = arrays, rows, os.getpid()
         return self._arrays
+
+    def _take(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """Column ``name`` at dataset rows ``idx`` (int64, validated), as a new numpy array."""
+        cols = self._columns()
+        rows = idx if self._rows is None else self._rows[idx]
+        if name == "label":
+            return cols["label"][rows].astype(np.int64)
+        return cols[name].take(rows)
+
+    def _row(self, name: str, index: int):
+        """Column ``name`` at dataset row ``index`` (validated): a numpy row, or an int label."""
+        cols = self._columns()
+        i = index if self._rows is None else int(self._rows[index])
+        return int(cols["label"][i]) if name == "label" else cols[name].row(i)
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_arrays"] = None  # rebuilt lazily in the worker from the (memory-mapped) table
+        state["_arrays"] = state["_rows"] = None  # rebuilt lazily in the worker from the (memory-mapped) table
+        state["_targets"] = None
         return state
 
     # ---- torchvision-style attributes ------------------------------------------------
@@ -221,8 +354,10 @@ class SRHMDataset(Dataset):
 
     @property
     def targets(self) -> np.ndarray:
-        """Labels [n] int64 of the kept rows."""
-        return self._columns()["label"][: self._length]
+        """Labels [n] int64 of the kept rows (gathered on first access, then cached)."""
+        if self._targets is None:
+            self._targets = self._take("label", np.arange(self._length, dtype=np.int64)).astype(np.int64, copy=False)
+        return self._targets
 
     @property
     def hf_dataset(self):
@@ -246,12 +381,11 @@ class SRHMDataset(Dataset):
         if not -self._length <= index < self._length:
             raise IndexError(f"invalid parameter index={index}: must satisfy -{self._length} <= index < {self._length}")
         index %= self._length
-        cols = self._columns()
-        x = encode(torch_tokens(cols["tokens"][index]), self.v, self.encoding, self.dtype)
-        label = int(cols["label"][index])
+        x = encode(torch_tokens(self._row("tokens", index)), self.v, self.encoding, self.dtype)
+        label = self._row("label", index)
         if not self.return_latents:
             return x, label
-        return x, label, {k: torch_ints(cols[k][index]) for k in LATENT_COLUMNS}
+        return x, label, {k: torch_ints(self._row(k, index)) for k in LATENT_COLUMNS}
 
     # ---- fast path ------------------------------------------------------------------
     def get_batch(self, indices) -> dict[str, torch.Tensor]:
@@ -269,10 +403,9 @@ class SRHMDataset(Dataset):
         if idx.size and (idx.min() < 0 or idx.max() >= self._length):
             bad = idx.min() if idx.min() < 0 else idx.max()
             raise IndexError(f"invalid parameter indices: contains {bad}, must satisfy 0 <= index < {self._length}")
-        cols = self._columns()
-        batch = {"tokens": torch_tokens(cols["tokens"].take(idx, axis=0)), "label": torch.from_numpy(cols["label"].take(idx))}
+        batch = {"tokens": torch_tokens(self._take("tokens", idx)), "label": torch_ints(self._take("label", idx))}
         if self.return_latents:
-            batch.update({k: torch_ints(cols[k].take(idx, axis=0)) for k in LATENT_COLUMNS})
+            batch.update({k: torch_ints(self._take(k, idx)) for k in LATENT_COLUMNS})
         return batch
 
     def batches(self) -> "SRHMBatches":

@@ -5,7 +5,12 @@ Rows ``start..stop-1`` of a split are cut into chunks of ``chunk_size`` consecut
 distributed ranks, worker w of rank r generates chunks j = w*R + r, w*R + r + W*R, ...
 So:
 
-* every row is produced exactly once over all ranks and workers (no duplicate, no gap);
+* every row is produced at most once over all ranks and workers (no duplicate); with
+  ``even_ranks=False`` exactly once (no gap either), with ``even_ranks=True`` (the
+  default) every rank gets the same number of rows and of chunks (batches), so DDP
+  steps stay in lockstep, and the last ``(stop - start) % R`` rows (fewer than R) are
+  dropped, as ``DistributedSampler(drop_last=True)`` does: the rows that do not fill
+  a whole round of R chunks are shared equally, one shorter chunk per rank;
 * rank r receives chunks r, r + R, r + 2R, ... and, because ``DataLoader`` reads its
   workers round-robin, in that order whatever W is: the stream a rank sees does not
   depend on the number of workers (in item mode, when the DataLoader's batch size is
@@ -71,6 +76,17 @@ class SRHMStream(IterableDataset):
     rank, world_size: distributed shard; default those of an initialised
         ``torch.distributed`` (resolved when the stream is built or pickled to
         workers), else 0 / 1.
+    even_ranks: True (default): every rank receives the same number of rows,
+        ``(stop - start) // world_size``, in the same number of chunks (batches), so
+        no rank waits for another on a collective (DDP's all-reduce) at the end. The
+        ``(stop - start) % world_size`` rows at the end of the range (fewer than
+        ``world_size``) are dropped. Rows are dealt in rounds of ``world_size`` whole
+        chunks; the rows after the last whole round (fewer than
+        ``world_size * chunk_size``) are split into one shorter chunk per rank of
+        ``((stop - start) // world_size) % chunk_size`` rows. False: every row of the
+        range exactly once, the last chunk possibly shorter and ranks possibly one
+        chunk apart (rank r gets ``len(stream)`` of its own). With ``world_size = 1``
+        both are the same.
     dtype: float dtype of the encodings.
 
     Resuming: ``state_dict(rows_consumed)`` gives the state after every rank received
@@ -92,12 +108,16 @@ class SRHMStream(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         dtype: torch.dtype = torch.float32,
+        even_ranks: bool = True,
     ):
         super().__init__()
+        if not isinstance(even_ranks, bool):
+            raise ValueError(f"invalid parameter even_ranks={even_ranks!r}: must be True or False")
+        self.even_ranks = even_ranks
         self.cfg = as_config(cfg)
         self.split = split
         self.limit = split_limit(self.cfg, split)
-        self.encoding = check_encoding(encoding)
+        self.encoding = check_encoding(encoding, "encoding")
         self.return_latents = bool(return_latents)
         self.dtype = dtype
         for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
@@ -146,9 +166,17 @@ class SRHMStream(IterableDataset):
         return resolve_world(self._rank, self._world_size)
 
     # ---- sizes ---------------------------------------------------------------------
+    def _even_split(self) -> tuple[int, int]:
+        """``even_ranks``: (whole chunks per rank, rows of each rank's last shorter chunk)."""
+        _, R = self.world
+        return divmod((self.stop - self.start) // R, self.chunk_size)
+
     def _rank_counts(self) -> tuple[int, int]:
         """(chunks, rows) this rank receives."""
         rank, R = self.world
+        if self.even_ranks:
+            whole, tail = self._even_split()
+            return whole + (tail > 0), whole * self.chunk_size + tail
         n = self.stop - self.start
         chunks = -(-n // self.chunk_size)
         mine = (chunks - rank + R - 1) // R if chunks > rank else 0
@@ -156,6 +184,22 @@ class SRHMStream(IterableDataset):
         if mine and (chunks - 1) % R == rank:
             rows -= chunks * self.chunk_size - n  # the last, shorter chunk is this rank's
         return mine, rows
+
+    def _chunk(self, i: int, rank: int) -> tuple[int, int] | None:
+        """Rows [a, b) of chunk i of ``rank`` (global chunk i*R + rank), None past the end."""
+        _, R = self.world
+        c = self.chunk_size
+        if self.even_ranks:
+            whole, tail = self._even_split()
+            if i < whole:
+                a = self.start + (i * R + rank) * c
+                return a, a + c
+            if i == whole and tail:
+                a = self.start + whole * R * c + rank * tail
+                return a, a + tail
+            return None
+        a = self.start + (i * R + rank) * c
+        return (a, min(a + c, self.stop)) if a < self.stop else None
 
     def __len__(self) -> int:
         """Items (rows) in item mode, batches in batch mode, that this rank receives."""
@@ -171,14 +215,11 @@ class SRHMStream(IterableDataset):
         """(first row, stop row) of the chunks of this process (rank and worker), in order."""
         info = get_worker_info()
         worker, W = (info.id, info.num_workers) if info is not None else (0, 1)
-        rank, R = self.world
-        j, step = worker * R + rank, W * R
-        while True:
-            a = self.start + j * self.chunk_size
-            if a >= self.stop:
-                return
-            yield a, min(a + self.chunk_size, self.stop)
-            j += step
+        rank, _ = self.world
+        i = worker
+        while (rows := self._chunk(i, rank)) is not None:
+            yield rows
+            i += W
 
     def _batch(self, a: int, b: int) -> dict[str, torch.Tensor]:
         rows = generate(self._gen_cfg, self.split, a, b, workers=1)
@@ -232,11 +273,15 @@ class SRHMStream(IterableDataset):
             "start": start,
             "stop": None if self.endless else self.stop,
             "chunk_size": self.chunk_size,
+            "even_ranks": self.even_ranks,
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from ``state`` (from :meth:`state_dict`): sets ``start``."""
-        for key, mine in (("config", self.cfg.name), ("split", self.split), ("chunk_size", self.chunk_size)):
+        checked = [("config", self.cfg.name), ("split", self.split), ("chunk_size", self.chunk_size)]
+        if "even_ranks" in state:  # states written before the option have no such key
+            checked.append(("even_ranks", self.even_ranks))
+        for key, mine in checked:
             if state.get(key) != mine:
                 raise ValueError(f"invalid parameter state[{key!r}]={state.get(key)!r}: must be {mine!r}")
         if state.get("stop") != (None if self.endless else self.stop):
@@ -248,5 +293,5 @@ class SRHMStream(IterableDataset):
         return (
             f"SRHMStream(cfg={self.cfg.name!r}, split={self.split!r}, start={self.start}, stop={self.stop}, "
             f"encoding={self.encoding!r}, batch_size={self.batch_size}, chunk_size={self.chunk_size}, "
-            f"rank={rank}, world_size={R})"
+            f"rank={rank}, world_size={R}, even_ranks={self.even_ranks})"
         )
