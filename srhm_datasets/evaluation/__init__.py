@@ -3,7 +3,9 @@
 - ``sensitivity``: S_{k,l} and D_{k,l} of any ``torch.nn.Module`` (``compute_sensitivities``).
 - ``evaluate``: probe sets, test error, ``evaluate_model`` and ``evaluate_run`` (the
   ``evaluation`` object of a results file).
-- ``leaderboard``: validation, ranking, Markdown/HTML tables and plots.
+- ``leaderboard``: ``build_leaderboard`` (``srhm leaderboard``), from ``board_entries``
+  (find, accept or reject results files, rank, learning curves and P*), ``board_render``
+  (Markdown/HTML pages) and ``board_plots`` (PNG figures).
 - ``paper_points``: the paper's P* points (CNN and LCN, sparsity A, s = 2).
 
 Submodules import torch/matplotlib; this package itself imports nothing heavy.

@@ -1,0 +1,419 @@
+"""The leaderboard's entries: find results files, accept or reject them, rank them, learning curves and P*.
+
+These are the rules ``srhm leaderboard`` (``leaderboard.build_leaderboard``) enforces.
+
+Input: every ``*.json`` file under RESULTS_DIR (hidden folders and the output folder
+skipped). A file enters the leaderboard only if
+
+1. it parses (no NaN or infinity) and validates against the results schema
+   (``srhm_datasets.results``): runs of ``srhm train`` and outside submissions
+   (``srhm evaluate --factory``, no ``training`` object) alike, ranked side by side;
+2. its ``dataset.config`` resolves to a config, its ``dataset.parameters`` are that
+   config's, and its ``dataset.rules_hash`` equals the hash of that config's rules
+   (``hashing.rules_hash(sample_rules(cfg))``): results on another task instance are
+   never ranked together; 1 <= ``P`` <= the config's train split size;
+3. its ``dataset.revision`` (and ``resolved_commit`` when both sides have one) is the
+   config's reference revision: the one given with ``--revision``, else the most common
+   among the config's files (ties: a named revision over none, then the greatest name);
+   likewise its ``dataset.train_content_hash``, when not null, is the most common
+   non-null one among the config's remaining files (the same training rows);
+4. its ``evaluation`` (if any) fits the config: L values per layer, and ``undefined``
+   exactly when m = 1 (synonym) or K = 1 (diffeo);
+5. its ``evaluation`` (if any) was measured on the config's whole splits: it must have
+   ``probe.num_points`` = the probe split size and ``num_test`` = the test split size
+   (the strict rule: every ranked file is measured on the same points, whatever else is
+   in RESULTS_DIR; ``srhm evaluate`` without ``--num-probe``/``--num-test`` does this).
+   A run without an evaluation is ranked by its ``best_test_error`` (on
+   ``training.num_test`` rows, the whole test split by default) and shows no S/D.
+
+Others are rejected, each with a reason (a ``Rejection``); JSON files that are not
+results files are listed as ignored, not rejected.
+
+Ranking within a config: by P (ascending, one table per P), then test error, then
+S_out and D_out (the output layer's S_{out,1}, D_{out,1}, level 1 = the input-level
+tuples as in the paper's Fig. 1; undefined or missing ranks last), then model name. The
+test error of a file is ``evaluation.test_error`` when present, else
+``best_test_error`` (the error of the checkpoint ``srhm train`` keeps).
+
+A model is ``model.name`` if given, else ``<arch> w<width>`` followed by the training
+hyperparameters that make a variant when they differ from the protocol's defaults
+(``lr=`` when not ``default_lr(arch, cfg)``, ``norm=channels``, ``bias``,
+``enc=onehot``); a run trained with ``--shuffle-labels`` is a control, labelled
+``... (shuffled labels)``. A model with at least two P values on a config has a
+learning curve (controls and variants never share one with the real runs); its P* is
+the P at which the test error (mean over files at equal P) first reaches 10 %,
+interpolated linearly in log P between the two P around the crossing (``None`` if never
+reached; an upper bound when the smallest P is already below). Controls get no P*.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import os
+from pathlib import Path
+
+from .paper_points import EPSILON_STAR, law_x
+from .sensitivity import undefined_kinds
+
+#: The level used for the S_out / D_out columns (l = 1: input-level tuples, as Fig. 1).
+RANK_LEVEL = 1
+
+
+@dataclasses.dataclass
+class Entry:
+    """One accepted results file."""
+
+    path: str
+    results: dict
+    config: str  # canonical config name
+    P: int
+    model: str  # display name / learning-curve key
+    arch: str
+    test_error: float
+    s_out: float | None
+    d_out: float | None
+    evaluated: bool = True
+    control: bool = False  # trained on shuffled labels
+
+    def sort_key(self) -> tuple:
+        inf = math.inf
+        return (
+            self.P,
+            self.test_error,
+            inf if self.s_out is None else self.s_out,
+            inf if self.d_out is None else self.d_out,
+            self.model,
+            self.path,
+        )
+
+
+@dataclasses.dataclass
+class Rejection:
+    path: str
+    reason: str
+
+
+# ---- reading and validating -------------------------------------------------------------
+
+
+def find_results(results_dir: Path, exclude: Path | None = None) -> list[Path]:
+    """``*.json`` files under results_dir, sorted, skipping hidden folders and ``exclude``."""
+    found = []
+    for root, dirs, files in os.walk(results_dir):
+        root_path = Path(root)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and (exclude is None or (root_path / d).resolve() != exclude)
+        )
+        found += [root_path / f for f in sorted(files) if f.endswith(".json") and not f.startswith(".")]
+    return found
+
+
+#: Label appended to the model of a run trained on shuffled labels (a control).
+CONTROL = "(shuffled labels)"
+
+
+def is_control(results: dict) -> bool:
+    """True for a ``srhm train --shuffle-labels`` run."""
+    return bool((results.get("training") or {}).get("shuffle_labels"))
+
+
+def _variant(results: dict, cfg) -> list[str]:
+    """The training hyperparameters of a run that differ from the protocol's defaults."""
+    from ..baselines.train import default_lr
+
+    training, model = results.get("training"), results.get("model") or {}
+    if not training:
+        return []
+    parts = []
+    arch, lr = model.get("arch"), training.get("lr")
+    if cfg is not None and lr is not None and arch in ("cnn", "lcn", "fcn") and not math.isclose(lr, default_lr(arch, cfg)):
+        parts.append(f"lr={lr:g}")
+    if model.get("norm", "fan_in") != "fan_in":
+        parts.append(f"norm={model['norm']}")
+    if model.get("bias"):
+        parts.append("bias")
+    if training.get("encoding", "whiten") != "whiten":
+        parts.append(f"enc={training['encoding']}")
+    return parts
+
+
+def model_name(results: dict, cfg=None) -> str:
+    """The model's display name and learning-curve key (see the module docstring).
+
+    ``model.name`` if given, else ``<arch> w<width>`` plus the non-default
+    hyperparameters (``cfg``, the config, decides the default lr); `` (shuffled labels)``
+    is appended for a control run.
+    """
+    model = results.get("model") or {}
+    if model.get("name"):
+        name = str(model["name"])
+    else:
+        width = model.get("width")
+        name = " ".join([f"{model.get('arch', '?')}" + (f" w{width}" if width is not None else "")] + _variant(results, cfg))
+    return f"{name} {CONTROL}" if is_control(results) else name
+
+
+def file_test_error(results: dict) -> float:
+    """``evaluation.test_error`` (the checkpoint's, whole test split) if present, else ``best_test_error``
+    (the checkpoint ``srhm train`` keeps is the one with the best test error)."""
+    ev = results.get("evaluation")
+    if ev and ev.get("test_error") is not None:
+        return float(ev["test_error"])
+    return float(results["best_test_error"])
+
+
+def _output_value(results: dict, kind: str) -> float | None:
+    ev = results.get("evaluation") or {}
+    vals = ((ev.get("sensitivity") or {}).get(kind) or {}).get("output")
+    if not vals or len(vals) < RANK_LEVEL:
+        return None
+    return vals[RANK_LEVEL - 1]
+
+
+#: Reason given for JSON files that are not results files (listed, not rejected).
+IGNORED = "ignored"
+
+
+def is_results_candidate(path: Path, obj) -> bool:
+    """A ``results.json``, or any JSON object declaring ``format.name == "srhm-results"``."""
+    if path.name == "results.json":
+        return True
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    return isinstance(fmt, dict) and fmt.get("name") == "srhm-results"
+
+
+def _check_file(path: Path) -> tuple[Entry | None, str | None]:
+    """An Entry, or the reason the file is rejected (revision consistency is checked later)."""
+    from ..catalog import resolve
+    from ..hashing import rules_hash
+    from ..results import loads_results, validate_results
+    from ..rules import sample_rules
+
+    try:
+        results = loads_results(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError, NaN / Infinity
+        return None, f"not valid JSON ({err})"
+    if not is_results_candidate(path, results):
+        return None, IGNORED
+    try:
+        validate_results(results)
+    except Exception as err:  # the schema's message says which field is wrong
+        return None, f"fails the results schema: {_one_line(err)}"
+    try:
+        cfg = resolve(results["dataset"]["config"])
+    except ValueError as err:
+        return None, str(err)
+    if results["dataset"]["parameters"] != cfg.parameters():
+        return None, (f"dataset.parameters={results['dataset']['parameters']} are not those of config {cfg.name} "
+                      f"({cfg.parameters()})")
+    expected = rules_hash(sample_rules(cfg))
+    got = results["dataset"].get("rules_hash")
+    if got != expected:
+        return None, f"dataset.rules_hash={got} differs from the rules hash of config {cfg.name} ({expected})"
+    sizes = cfg.split_sizes()
+    if not 1 <= results["P"] <= sizes["train"]:
+        return None, f"P={results['P']} is not in 1..{sizes['train']} (train split size of config {cfg.name})"
+    ev = results.get("evaluation")
+    if ev:
+        undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
+        for kind in ("synonym", "diffeo"):
+            if bool(ev["undefined"][kind]) != undefined[kind]:
+                return None, (
+                    f"evaluation.undefined.{kind}={ev['undefined'][kind]} but the config has "
+                    f"m={cfg.m}, K={cfg.placements_per_node} (undefined exactly when {'m' if kind == 'synonym' else 'K'} = 1)"
+                )
+            for layer, vals in ev["sensitivity"][kind].items():
+                if len(vals) != cfg.L:
+                    return None, f"evaluation.sensitivity.{kind}.{layer} has {len(vals)} levels, config has L={cfg.L}"
+                if undefined[kind] and any(x is not None for x in vals):
+                    return None, f"evaluation.sensitivity.{kind}.{layer} has numbers where the quantity is undefined"
+    why = _partial_splits(results, sizes)
+    if why:
+        return None, why
+    entry = Entry(
+        path=str(path),
+        results=results,
+        config=cfg.name,
+        P=int(results["P"]),
+        model=model_name(results, cfg),
+        arch=str(results["model"].get("arch", "")),
+        test_error=file_test_error(results),
+        s_out=_output_value(results, "synonym"),
+        d_out=_output_value(results, "diffeo"),
+        evaluated=bool(ev),
+        control=is_control(results),
+    )
+    return entry, None
+
+
+def _partial_splits(results: dict, sizes: dict) -> str | None:
+    """Why a file's evaluation was not measured on the config's whole probe and test splits, or None."""
+    ev = results.get("evaluation")
+    if not ev:
+        return None
+    if ev["probe"]["num_points"] != sizes["probe"]:
+        return (f"evaluation.probe.num_points={ev['probe']['num_points']}: sensitivities must be measured on the whole "
+                f"probe split ({sizes['probe']} points; srhm evaluate without --num-probe)")
+    if ev["num_test"] != sizes["test"]:
+        return (f"evaluation.num_test={ev['num_test']}: the test error must be measured on the whole test split "
+                f"({sizes['test']} points; srhm evaluate without --num-test)")
+    return None
+
+
+def _one_line(err: Exception) -> str:
+    text = getattr(err, "message", None) or str(err)
+    return " ".join(str(text).split())[:300]
+
+
+def dataset_revision(entry: Entry) -> tuple[str | None, str | None]:
+    """The entry's ``(dataset.revision, dataset.resolved_commit)``, each None when absent."""
+    ds = entry.results["dataset"]
+    return ds.get("revision"), ds.get("resolved_commit")
+
+
+def check_revisions(entries: list[Entry], revision: str | None = None) -> tuple[list[Entry], list[Rejection]]:
+    """Keep, per config, the files on its reference revision (see the module docstring)."""
+    kept, rejected = [], []
+    by_config = collections.defaultdict(list)
+    for e in entries:
+        by_config[e.config].append(e)
+    for config, group in by_config.items():
+        if revision is not None:
+            ref = revision
+        else:
+            counts = collections.Counter(dataset_revision(e)[0] for e in group)
+            ref = max(counts, key=lambda r: (counts[r], r is not None, r or ""))
+        commits = collections.Counter(
+            dataset_revision(e)[1] for e in group if dataset_revision(e)[0] == ref and dataset_revision(e)[1]
+        )
+        ref_commit = max(commits, key=lambda c: (commits[c], c)) if commits else None
+        n_ref = sum(1 for e in group if dataset_revision(e)[0] == ref)
+        for e in group:
+            rev, commit = dataset_revision(e)
+            if rev != ref:
+                why = "given with --revision" if revision is not None else f"used by {n_ref} file(s) of this config"
+                rejected.append(Rejection(e.path, f"dataset.revision={rev!r} differs from the config's revision {ref!r} ({why})"))
+            elif commit and ref_commit and commit != ref_commit:
+                rejected.append(Rejection(
+                    e.path, f"dataset.resolved_commit={commit} differs from {ref_commit} for revision {ref!r} (the tag moved?)"
+                ))
+            else:
+                kept.append(e)
+    return kept, rejected
+
+
+def check_content_hashes(entries: list[Entry]) -> tuple[list[Entry], list[Rejection]]:
+    """Keep, per config, the files whose ``dataset.train_content_hash`` (when not null) is the config's
+    most common non-null one (ties: the greatest): the same training rows, like the revision."""
+    kept, rejected = [], []
+    by_config = collections.defaultdict(list)
+    for e in entries:
+        by_config[e.config].append(e)
+    for group in by_config.values():
+        counts = collections.Counter(e.results["dataset"].get("train_content_hash") for e in group)
+        counts.pop(None, None)
+        ref = max(counts, key=lambda h: (counts[h], h)) if counts else None
+        for e in group:
+            got = e.results["dataset"].get("train_content_hash")
+            if got is not None and got != ref:
+                rejected.append(Rejection(e.path, f"dataset.train_content_hash={got} differs from the config's {ref} "
+                                                  f"(used by {counts[ref]} file(s)): trained on other rows"))
+            else:
+                kept.append(e)
+    return kept, rejected
+
+
+def collect(results_dir: str | os.PathLike, exclude: str | os.PathLike | None = None,
+            revision: str | None = None) -> tuple[list[Entry], list[Rejection], list[str]]:
+    """Accepted entries, rejections and ignored paths (JSON that is not a results file) under results_dir."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"invalid parameter RESULTS_DIR={str(results_dir)!r}: not a folder")
+    exclude = Path(exclude).resolve() if exclude is not None else None
+    entries, rejected, ignored = [], [], []
+    for path in find_results(results_dir, exclude):
+        entry, reason = _check_file(path)
+        if reason == IGNORED:
+            ignored.append(str(path))
+        elif entry is None:
+            rejected.append(Rejection(str(path), reason))
+        else:
+            entries.append(entry)
+    entries, more = check_revisions(entries, revision)
+    entries, content = check_content_hashes(entries)
+    return sorted(entries, key=lambda e: (e.config,) + e.sort_key()), rejected + more + content, ignored
+
+
+# ---- ranking and learning curves ----------------------------------------------------------
+
+
+def rank(entries: list[Entry]) -> dict[str, dict[int, list[Entry]]]:
+    """config -> P -> entries in rank order."""
+    out: dict[str, dict[int, list[Entry]]] = {}
+    for e in sorted(entries, key=lambda e: (e.config,) + e.sort_key()):
+        out.setdefault(e.config, {}).setdefault(e.P, []).append(e)
+    return out
+
+
+def learning_curve(entries: list[Entry]) -> list[tuple[int, float]]:
+    """(P, mean test error) sorted by P, for the entries of one model on one config."""
+    by_p = collections.defaultdict(list)
+    for e in entries:
+        by_p[e.P].append(e.test_error)
+    return [(p, sum(v) / len(v)) for p, v in sorted(by_p.items())]
+
+
+def p_star(curve: list[tuple[int, float]], epsilon: float = EPSILON_STAR) -> tuple[float | None, str]:
+    """P* of a learning curve: (value, "interpolated" | "upper bound" | "not reached" | "no curve").
+
+    The same estimate as ``srhm learning-curve`` (``baselines.learning_curve.estimate_p_star``):
+    log P interpolated linearly in the error between the two P around the first crossing
+    of ``epsilon``. "upper bound": already below at the smallest P (value = that P).
+    Fewer than two P values: (None, "no curve").
+    """
+    from ..baselines.learning_curve import estimate_p_star
+
+    if len(curve) < 2:
+        return None, "no curve"
+    est = estimate_p_star([p for p, _ in curve], [e for _, e in curve], threshold=epsilon)
+    if est["status"] == "interpolated":
+        return float(est["P_star"]), "interpolated"
+    if est["status"] == "below_range":
+        return float(curve[0][0]), "upper bound"
+    return None, "not reached"
+
+
+def curves_and_pstar(entries: list[Entry]) -> dict[tuple[str, str], dict]:
+    """(config, model) -> {"arch", "control", "curve", "p_star", "p_star_kind"}.
+
+    A control model (shuffled labels; its own key, so never averaged with real runs) has
+    its curve but no P*: ``p_star`` None, ``p_star_kind`` "control".
+    """
+    groups = collections.defaultdict(list)
+    for e in entries:
+        groups[(e.config, e.model)].append(e)
+    out = {}
+    for key, group in sorted(groups.items()):
+        curve = learning_curve(group)
+        control = any(e.control for e in group)
+        value, kind = (None, "control") if control else p_star(curve)
+        out[key] = {"arch": group[0].arch, "control": control, "curve": curve, "p_star": value, "p_star_kind": kind}
+    return out
+
+
+def our_pstar_points(curves: dict) -> dict[str, list[dict]]:
+    """arch -> [{"config", "model", "x", "p_star", "kind"}] for CNN/LCN with a P* value."""
+    from ..catalog import resolve
+
+    out: dict[str, list[dict]] = {"cnn": [], "lcn": []}
+    for (config, model), info in curves.items():
+        if info["arch"] not in out or info["p_star"] is None:
+            continue
+        cfg = resolve(config)
+        x = law_x(info["arch"], cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)
+        out[info["arch"]].append({"config": config, "model": model, "x": x, "p_star": info["p_star"],
+                                  "kind": info["p_star_kind"]})
+    return out
+

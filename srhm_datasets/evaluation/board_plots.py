@@ -1,0 +1,132 @@
+"""The leaderboard's figures, drawn with matplotlib's Agg backend and written atomically as PNG.
+
+- ``plot_test_error``: test error vs P (log) of every model on one config, the learning
+  curve (mean at equal P) as a line, each file as a dot, the 10 % line of P*;
+- ``plot_sensitivities``: S_{k,l} and D_{k,l} vs P of one model, one panel per layer k,
+  one line per level l (mean at equal P);
+- ``plot_pstar_laws``: our P* against the paper's laws and points (CNN and LCN).
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+from ..results import atomic_write
+from .board_entries import Entry
+from .paper_points import EPSILON_STAR, LAW_CONSTANT, paper_points
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _null_locator():
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
+
+
+def _savefig(fig, path: Path, dpi: int) -> None:
+    """``fig`` as a PNG at ``path``, written atomically."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+
+
+def plot_test_error(path: Path, config: str, entries: list[Entry], curves: dict) -> None:
+    """Test error vs P of ``entries`` (all on ``config``); ``curves`` is ``board_entries.curves_and_pstar``'s."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for model in sorted({e.model for e in entries}):
+        pts = [(e.P, e.test_error) for e in entries if e.model == model]
+        curve = curves[(config, model)]["curve"]
+        line, = ax.plot([p for p, _ in curve], [v for _, v in curve], marker="o", label=model)
+        ax.scatter([p for p, _ in pts], [v for _, v in pts], s=10, color=line.get_color(), alpha=0.5)
+    ax.axhline(EPSILON_STAR, color="grey", ls="--", lw=1, label="10 % (P*)")
+    ax.set_xscale("log")
+    ax.set_xlabel("P (training-set size)")
+    ax.set_ylabel("test error")
+    ax.set_title(config, fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _savefig(fig, path, dpi=100)
+    plt.close(fig)
+
+
+def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]) -> bool:
+    """S_{k,l} (top row) and D_{k,l} (bottom) vs P, one column per layer, one line per level.
+
+    Returns False (no file) when no entry of the model has an evaluation.
+    """
+    evaluated = sorted((e for e in entries if e.results.get("evaluation")), key=lambda e: e.P)
+    if not evaluated:
+        return False
+    layers: list[str] = []
+    for e in evaluated:
+        layers += [x for x in e.results["evaluation"]["layers"] if x not in layers]
+    L = max(len(v) for e in evaluated for v in e.results["evaluation"]["sensitivity"]["synonym"].values())
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(layers), figsize=(3 * len(layers) + 1, 5.5), squeeze=False, sharex=True)
+    for row, (kind, letter) in enumerate((("synonym", "S"), ("diffeo", "D"))):
+        for col, layer in enumerate(layers):
+            ax = axes[row][col]
+            for level in range(1, L + 1):
+                by_p = collections.defaultdict(list)
+                for e in evaluated:
+                    vals = e.results["evaluation"]["sensitivity"][kind].get(layer)
+                    if vals and vals[level - 1] is not None:
+                        by_p[e.P].append(vals[level - 1])
+                if by_p:
+                    ps = sorted(by_p)
+                    ax.plot(ps, [sum(by_p[p]) / len(by_p[p]) for p in ps], marker="o", ms=3, label=f"l={level}")
+            if not ax.lines:
+                ax.text(0.5, 0.5, "undefined", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_locator(_null_locator())
+            ax.set_ylim(bottom=0)
+            ax.set_title(f"{letter}_(k,l), k = {layer}", fontsize=8)
+            if row == 1:
+                ax.set_xlabel("P")
+            if ax.lines and col == 0:
+                ax.legend(fontsize=7)
+    fig.suptitle(f"{model} on {config}", fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.88, wspace=0.3, hspace=0.3)
+    _savefig(fig, path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def plot_pstar_laws(path: Path, ours: dict[str, list[dict]]) -> None:
+    """P* against the paper's laws: CNN (Eq. 4) and LCN (Eq. 3); paper's points in grey.
+
+    ``ours`` is ``board_entries.our_pstar_points``'s output (arch -> points with "x", "p_star").
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))
+    titles = {"cnn": "CNN: x = (s0+1)^2 n_c m^L (Eq. 4)", "lcn": "LCN: x = s^(L/2) (s0+1)^L n_c m^L (Eq. 3)"}
+    for ax, arch in zip(axes, ("cnn", "lcn")):
+        paper = paper_points(arch)
+        ax.scatter([p["x"] for p in paper], [p["p_star"] for p in paper], s=18, color="0.6",
+                   label=f"paper (Fig. 4{'C' if arch == 'cnn' else 'B'}, read off)")
+        mine = ours.get(arch, [])
+        if mine:
+            ax.scatter([p["x"] for p in mine], [p["p_star"] for p in mine], s=60, marker="*", color="C3",
+                       label="this leaderboard", zorder=3)
+        xs = [p["x"] for p in paper] + [p["x"] for p in mine]
+        lo, hi = min(xs) / 2, max(xs) * 2
+        c = LAW_CONSTANT[arch]
+        ax.plot([lo, hi], [c * lo, c * hi], "k--", lw=1, label=f"P* = {c:g} x")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("x (paper's law)")
+        ax.set_ylabel("P* (10 % test error)")
+        ax.set_title(titles[arch], fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _savefig(fig, path, dpi=100)
+    plt.close(fig)
+
