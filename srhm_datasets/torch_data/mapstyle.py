@@ -6,204 +6,30 @@ Two paths over the same rows:
   ``DataLoader`` / ``DistributedSampler`` setup;
 * batched (the fast path): ``SRHMDataset.loader(batch_size)`` yields dicts of integer
   token batches ``tokens [B, d]`` (uint8), ``label [B]``, gathered with one numpy
-  fancy-index per batch, and :meth:`SRHMDataset.to_device` encodes them on the
-  training device.
+  fancy-index per batch (:class:`SRHMBatches` over a batch sampler, by default an
+  :class:`~.batch_sampler.SRHMBatchSampler`), and :meth:`SRHMDataset.to_device` encodes
+  them on the training device.
 
 The Arrow table of a ``datasets.Dataset`` is memory-mapped when loaded from a release, so
 pickling the dataset to DataLoader workers is cheap; each process builds, lazily on first
-access, a small per-chunk table of byte offsets into the Arrow buffers and gathers every
-batch straight from them (one numpy gather per batch and column, whatever the number of
-chunks): no process holds a copy of the columns.
+access, a :class:`~.arrow_rows.RowGather` per token / latent column (a small per-chunk
+table of byte offsets into the Arrow buffers) and gathers every batch straight from them
+(one numpy gather per batch and column, whatever the number of chunks): no process holds
+a copy of those columns, only the labels, compactly (:func:`~.arrow_rows.compact_labels`).
 """
 
 from __future__ import annotations
 
-import bisect
 import os
-from typing import Iterator
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
-from ..catalog import release_name, resolve
-from ..config import SRHMConfig
+from .arrow_rows import RowGather, compact_labels
+from .batch_sampler import SRHMBatchSampler
 from .encoding import check_encoding, encode, to_device_batch, torch_ints, torch_tokens
-from .world import resolve_world
-
-LATENT_COLUMNS = ("latents", "synonyms", "placements")
-
-
-def as_config(config) -> SRHMConfig:
-    """An ``SRHMConfig`` from a config, a catalog name or a canonical config name."""
-    if isinstance(config, SRHMConfig):
-        return config
-    if isinstance(config, str):
-        return resolve(config)
-    raise ValueError(f"invalid parameter config={config!r}: must be an SRHMConfig, a catalog name or a canonical name")
-
-
-def load_split(source, config=None, split: str = "train", revision: str | None = None, **load_kwargs):
-    """The ``datasets.Dataset`` of one split.
-
-    source: a ``datasets.Dataset`` (returned as is), a ``datasets.DatasetDict`` (its
-    ``split``), or a local release folder / Hub repo id, loaded with
-    ``srhm_datasets.release.load.load_split`` (which knows that a release keeps
-    ``probe`` in its own HF config); ``config`` is a name or an ``SRHMConfig``, or None
-    for the repository's default config.
-    """
-    import datasets
-
-    from ..release.load import load_split as load_release_split
-
-    if isinstance(source, datasets.Dataset):
-        return source
-    if isinstance(source, datasets.DatasetDict):
-        if split not in source:
-            raise ValueError(f"invalid parameter split={split!r}: must be one of {sorted(source)}")
-        return source[split]
-    if not isinstance(source, (str, os.PathLike)):
-        raise ValueError(
-            f"invalid parameter source={source!r}: must be a datasets.Dataset, a DatasetDict, "
-            "a release folder or a Hub repo id"
-        )
-    if config is None:
-        from ..release.load import check_local_revision
-
-        check_local_revision(os.fspath(source), revision)
-        return datasets.load_dataset(os.fspath(source), split=split, revision=revision, **load_kwargs)
-    name = config if isinstance(config, str) else release_name(config)
-    return load_release_split(os.fspath(source), name, split, revision=revision, **load_kwargs)
-
-
-def _compact_labels(column, nc: int) -> np.ndarray:
-    """The label column as a numpy array of the smallest unsigned type holding 0..nc-1."""
-    dtype = np.uint8 if nc <= 1 << 8 else np.uint16 if nc <= 1 << 16 else np.int64
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    out = np.empty(len(column), dtype=dtype)
-    at = 0
-    for chunk in chunks:
-        if chunk.null_count:
-            raise ValueError(f"invalid column 'label': {chunk.null_count} null rows")
-        values = chunk.to_numpy(zero_copy_only=False)
-        if len(values) and (values.min() < 0 or values.max() >= nc):
-            raise ValueError(f"invalid column 'label': values in [{values.min()}, {values.max()}], expected [0, nc={nc})")
-        out[at : at + len(values)] = values
-        at += len(values)
-    return out
-
-
-def _config_of_hf_name(name: str | None) -> SRHMConfig | None:
-    """The config an HF config name stands for: a catalog / canonical name, or one with the
-    release's ``_probe`` suffix (the HF config holding a release's probe split); else None."""
-    from ..release.card import PROBE_SUFFIX
-
-    candidates = [name] if name else []
-    if name and name.endswith(PROBE_SUFFIX):
-        candidates.append(name[: -len(PROBE_SUFFIX)])
-    for candidate in candidates:
-        try:
-            return as_config(candidate)
-        except ValueError:
-            continue
-    return None
-
-
-class _RowGather:
-    """Gather rows of one Arrow column (scalars or fixed-width lists) without copying the column.
-
-    The column stays in its Arrow buffers (memory-mapped for a loaded release): for each
-    chunk we keep only the byte offset of its first row inside the chunk's root buffer
-    (the memory map, or the allocation it came from), and :meth:`take` copies just the
-    requested rows, with one numpy gather per distinct root buffer (one for a loaded
-    release, whatever the number of chunks). Memory held: O(chunks), not O(rows).
-    """
-
-    def __init__(self, column, name: str, width: int | None):
-        chunks = [c for c in column.chunks if len(c)] if isinstance(column, pa.ChunkedArray) else [column]
-        typ = column.type
-        self.scalar = not (pa.types.is_fixed_size_list(typ) or pa.types.is_list(typ) or pa.types.is_large_list(typ))
-        if self.scalar and not pa.types.is_integer(typ):
-            raise ValueError(f"invalid column {name!r}: type {typ} is not an int or a list of ints")
-        if pa.types.is_fixed_size_list(typ):
-            width = typ.list_size if width is None else width
-            if typ.list_size != width:
-                raise ValueError(f"invalid column {name!r}: rows have length {typ.list_size}, expected {width}")
-        self.width = 1 if self.scalar else width
-        flats = []
-        for chunk in chunks:
-            if chunk.null_count:
-                raise ValueError(f"invalid column {name!r}: {chunk.null_count} null rows")
-            if self.scalar:
-                flats.append(chunk)
-                continue
-            if not pa.types.is_fixed_size_list(typ):
-                lengths = pc.list_value_length(chunk).to_numpy(zero_copy_only=False)
-                if width is None:
-                    width = self.width = int(lengths[0])
-                if not (lengths.min() == lengths.max() == width):
-                    raise ValueError(
-                        f"invalid column {name!r}: row lengths in [{lengths.min()}, {lengths.max()}], expected all {width}"
-                    )
-            flats.append(chunk.flatten())
-        value_type = typ if self.scalar else typ.value_type
-        if not pa.types.is_integer(value_type):
-            raise ValueError(f"invalid column {name!r}: type {typ} is not a list of ints")
-        self.dtype = np.dtype(value_type.to_pandas_dtype())
-        self.width = self.width or 0
-        self.row_bytes = self.width * self.dtype.itemsize
-        self.starts = np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64)
-        roots: dict[int, int] = {}
-        self.windows, root_of, base = [], [], []
-        for flat in flats:
-            data = flat.buffers()[1]
-            root = data
-            while root.parent is not None:
-                root = root.parent
-            key = (root.address, root.size)
-            if key not in roots:
-                roots[key] = len(self.windows)
-                view = np.frombuffer(root, dtype=np.uint8)
-                self.windows.append(np.lib.stride_tricks.sliding_window_view(view, self.row_bytes))
-            root_of.append(roots[key])
-            base.append(data.address - root.address + flat.offset * self.dtype.itemsize)
-        self.root_of = np.array(root_of, dtype=np.int64)
-        self.base = np.array(base, dtype=np.int64)
-        self._lists = (self.starts.tolist(), base, root_of)  # for the one-row path
-
-    def row(self, i: int) -> np.ndarray:
-        """Physical row ``i`` (in range) as a read-only view [width] ([] for scalars) of the Arrow buffer."""
-        starts, base, root_of = self._lists
-        c = bisect.bisect_right(starts, i) - 1 if len(base) > 1 else 0
-        out = self.windows[root_of[c]][base[c] + (i - starts[c]) * self.row_bytes].view(self.dtype)
-        return out[0] if self.scalar else out
-
-    def take(self, rows: np.ndarray) -> np.ndarray:
-        """Rows ``rows`` (int64 physical row indices, in range) as a new array [B, width] ([B] for scalars)."""
-        if rows.size == 0 or not self.windows:
-            return np.empty((rows.size,) if self.scalar else (rows.size, self.width), dtype=self.dtype)
-        if len(self.base) == 1:
-            offsets = self.base[0] + rows * self.row_bytes
-            chunk = None
-        else:
-            chunk = np.searchsorted(self.starts, rows, side="right") - 1
-            offsets = self.base[chunk] + (rows - self.starts[chunk]) * self.row_bytes
-        if len(self.windows) == 1:
-            raw = self.windows[0][offsets]
-        else:  # chunks in several allocations (e.g. concatenated in-memory tables): one gather each
-            raw = np.empty((rows.size, self.row_bytes), dtype=np.uint8)
-            root = self.root_of[chunk]
-            for k in np.unique(root):
-                mask = root == k
-                raw[mask] = self.windows[k][offsets[mask]]
-        out = raw.view(self.dtype)
-        return out[:, 0] if self.scalar else out
-
-    def nbytes_held(self) -> int:
-        """Bytes this object allocated itself (its per-chunk tables; the rows stay in Arrow)."""
-        return self.starts.nbytes + self.base.nbytes + self.root_of.nbytes
+from .splits import LATENT_COLUMNS, as_config, config_of_hf_name, load_split
 
 
 class SRHMDataset(Dataset):
@@ -253,7 +79,7 @@ class SRHMDataset(Dataset):
         ds = load_split(source, config, split, revision, **(load_kwargs or {}))
         if config is None:
             name = getattr(ds.info, "config_name", None)
-            config = _config_of_hf_name(name)
+            config = config_of_hf_name(name)
             if config is None:
                 raise ValueError(
                     f"invalid parameter config=None: the dataset's config_name={name!r} is not a config; "
@@ -291,7 +117,7 @@ class SRHMDataset(Dataset):
             )
 
     def _columns(self) -> dict:
-        """Per-process column access: ``_RowGather`` objects (tokens, latents) over the Arrow
+        """Per-process column access: ``RowGather`` objects (tokens, latents) over the Arrow
         table, the labels, and ``rows`` (the Dataset's indices mapping [n] int64, or None).
 
         Nothing of size n*d is copied: token (and latent) batches are gathered straight from
@@ -303,12 +129,12 @@ class SRHMDataset(Dataset):
             ds = self._hf
             table = ds.data
             arrays = {
-                "tokens": _RowGather(table.column("tokens"), "tokens", self.config.d),
-                "label": _compact_labels(table.column("label"), self.config.nc),
+                "tokens": RowGather(table.column("tokens"), "tokens", self.config.d),
+                "label": compact_labels(table.column("label"), self.config.nc),
             }
             if self.return_latents:
                 for name in LATENT_COLUMNS:
-                    arrays[name] = _RowGather(table.column(name), name, self.config.num_nodes)
+                    arrays[name] = RowGather(table.column(name), name, self.config.num_nodes)
             indices = getattr(ds, "_indices", None)  # a select()/shuffle()d Dataset maps rows
             rows = None
             if indices is not None:
@@ -412,17 +238,10 @@ class SRHMDataset(Dataset):
         """A map-style view whose item for a list of indices is :meth:`get_batch`."""
         return SRHMBatches(self)
 
-    def batch_sampler(
-        self,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        drop_last: bool = False,
-        rank: int | None = None,
-        world_size: int | None = None,
-    ) -> "SRHMBatchSampler":
-        """An :class:`SRHMBatchSampler` over this dataset's rows (see there)."""
-        return SRHMBatchSampler(len(self), batch_size, shuffle, seed, drop_last, rank, world_size)
+    def batch_sampler(self, batch_size: int, **options) -> SRHMBatchSampler:
+        """An :class:`SRHMBatchSampler` over this dataset's rows; ``options`` are its keyword
+        arguments (``shuffle``, ``seed``, ``drop_last``, ``rank``, ``world_size``)."""
+        return SRHMBatchSampler(len(self), batch_size, **options)
 
     def loader(
         self,
@@ -452,7 +271,9 @@ class SRHMDataset(Dataset):
         if sampler is not None:
             batches = BatchSampler(sampler, batch_size, drop_last)
         else:
-            batches = self.batch_sampler(batch_size, shuffle, seed, drop_last, rank, world_size)
+            batches = self.batch_sampler(
+                batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last, rank=rank, world_size=world_size
+            )
         if pin_memory is None:
             pin_memory = torch.cuda.is_available()
         return DataLoader(
@@ -490,68 +311,3 @@ class SRHMBatches(Dataset):
 
     def __getitem__(self, indices) -> dict[str, torch.Tensor]:
         return self.dataset.get_batch(indices)
-
-
-class SRHMBatchSampler(Sampler):
-    """Batches of row indices (int64 numpy arrays [B]), sharded like ``DistributedSampler``.
-
-    Each epoch the rows 0..num_rows-1 are ordered (a seeded permutation of
-    ``seed + epoch`` when ``shuffle``, else in order), padded by wrapping around to a
-    multiple of ``world_size`` (as ``DistributedSampler`` does, so every rank takes the
-    same number of steps), and rank r takes positions r, r + world_size, ...; its rows
-    are then cut into batches of ``batch_size`` (the last one shorter unless
-    ``drop_last``). ``rank`` / ``world_size`` default to an initialised
-    ``torch.distributed``, else 0 / 1. ``set_epoch(e)`` changes the shuffle.
-    """
-
-    def __init__(
-        self,
-        num_rows: int,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        drop_last: bool = False,
-        rank: int | None = None,
-        world_size: int | None = None,
-    ):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"invalid parameter batch_size={batch_size!r}: must be an int >= 1")
-        if not isinstance(num_rows, int) or num_rows < 0:
-            raise ValueError(f"invalid parameter num_rows={num_rows!r}: must be an int >= 0")
-        self.num_rows = num_rows
-        self.batch_size = batch_size
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.drop_last = bool(drop_last)
-        self.rank, self.world_size = resolve_world(rank, world_size)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the permutation of this epoch (with ``shuffle``)."""
-        self.epoch = int(epoch)
-
-    @property
-    def rows_per_rank(self) -> int:
-        """Rows this rank takes per epoch (padding included)."""
-        return -(-self.num_rows // self.world_size) if self.num_rows else 0
-
-    def rank_indices(self) -> np.ndarray:
-        """The row indices [rows_per_rank] of this rank for the current epoch, in order."""
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_rows)
-        else:
-            order = np.arange(self.num_rows, dtype=np.int64)
-        total = self.rows_per_rank * self.world_size
-        if total > self.num_rows:
-            order = np.resize(order, total)  # wrap around, like DistributedSampler's padding
-        return order[self.rank :: self.world_size].astype(np.int64, copy=False)
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        rows = self.rank_indices()
-        stop = len(rows) - len(rows) % self.batch_size if self.drop_last else len(rows)
-        for a in range(0, stop, self.batch_size):
-            yield rows[a : a + self.batch_size]
-
-    def __len__(self) -> int:
-        n = self.rows_per_rank
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

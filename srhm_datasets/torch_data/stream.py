@@ -35,7 +35,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from ..config import MAX_ROWS, SRHMConfig
 from ..generate import generate
 from .encoding import check_encoding, encode, to_device_batch, torch_ints, torch_tokens
-from .mapstyle import LATENT_COLUMNS, as_config
+from .splits import LATENT_COLUMNS, as_config
 from .world import resolve_world
 
 SPLITS = ("train", "test", "probe")

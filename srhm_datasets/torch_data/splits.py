@@ -1,0 +1,75 @@
+"""What the torch datasets read: a config and a published split (SPEC 8).
+
+* :func:`as_config`: an ``SRHMConfig`` from a config or a catalog / canonical name;
+* :func:`config_of_hf_name`: the config an HF config name stands for, or None;
+* :func:`load_split`: the ``datasets.Dataset`` of one split of a release;
+* :data:`LATENT_COLUMNS`: the latent columns of a split (SPEC 4), the extras of
+  ``return_latents``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..catalog import release_name, resolve
+from ..config import SRHMConfig
+
+LATENT_COLUMNS = ("latents", "synonyms", "placements")
+
+
+def as_config(config) -> SRHMConfig:
+    """An ``SRHMConfig`` from a config, a catalog name or a canonical config name."""
+    if isinstance(config, SRHMConfig):
+        return config
+    if isinstance(config, str):
+        return resolve(config)
+    raise ValueError(f"invalid parameter config={config!r}: must be an SRHMConfig, a catalog name or a canonical name")
+
+
+def config_of_hf_name(name: str | None) -> SRHMConfig | None:
+    """The config an HF config name stands for: a catalog / canonical name, or one with the
+    release's ``_probe`` suffix (the HF config holding a release's probe split); else None."""
+    from ..release.card import PROBE_SUFFIX
+
+    candidates = [name] if name else []
+    if name and name.endswith(PROBE_SUFFIX):
+        candidates.append(name[: -len(PROBE_SUFFIX)])
+    for candidate in candidates:
+        try:
+            return as_config(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+def load_split(source, config=None, split: str = "train", revision: str | None = None, **load_kwargs):
+    """The ``datasets.Dataset`` of one split.
+
+    source: a ``datasets.Dataset`` (returned as is), a ``datasets.DatasetDict`` (its
+    ``split``), or a local release folder / Hub repo id, loaded with
+    ``srhm_datasets.release.load.load_split`` (which knows that a release keeps
+    ``probe`` in its own HF config); ``config`` is a name or an ``SRHMConfig``, or None
+    for the repository's default config.
+    """
+    import datasets
+
+    from ..release.load import load_split as load_release_split
+
+    if isinstance(source, datasets.Dataset):
+        return source
+    if isinstance(source, datasets.DatasetDict):
+        if split not in source:
+            raise ValueError(f"invalid parameter split={split!r}: must be one of {sorted(source)}")
+        return source[split]
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(
+            f"invalid parameter source={source!r}: must be a datasets.Dataset, a DatasetDict, "
+            "a release folder or a Hub repo id"
+        )
+    if config is None:
+        from ..release.load import check_local_revision
+
+        check_local_revision(os.fspath(source), revision)
+        return datasets.load_dataset(os.fspath(source), split=split, revision=revision, **load_kwargs)
+    name = config if isinstance(config, str) else release_name(config)
+    return load_release_split(os.fspath(source), name, split, revision=revision, **load_kwargs)
