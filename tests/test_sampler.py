@@ -143,3 +143,17 @@ def test_prefixes_of_train_are_uniform(cfg, P):
 def test_chi_square_check_can_fail():
     skewed = np.concatenate([np.zeros(600, dtype=np.int64), np.arange(400) % 10])
     assert not chi_square_ok(skewed, 10)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [SRHMConfig(L=2, s=2, s0=2, v=10, nc=10, m=10, seed=1), SRHMConfig(L=4, s=2, s0=1, v=16, nc=16, m=16)],
+)
+def test_consecutive_rows_are_independent(cfg):
+    # Consecutive global indices differ only in their low limb; after the Feistel rounds
+    # the labels (and root placements) of rows i and i+1 must look independent.
+    batch = generate(cfg, "train", 0, 40_000)
+    label, root_q = batch["label"], batch["placements"][:, 0].astype(np.int64)
+    assert chi_square_ok(label[:-1] * cfg.nc + label[1:], cfg.nc**2)
+    K = cfg.placements_per_node
+    assert chi_square_ok(root_q[:-1] * K + root_q[1:], K * K)
