@@ -7,7 +7,6 @@ when invoked (``LazyGroup``), so ``srhm info`` answers at once.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import click
 
@@ -27,23 +26,14 @@ LAZY_COMMANDS = {
 }
 
 
-def _available() -> dict[str, str]:
-    """The lazy commands whose module exists (others are planned, not yet built)."""
-    def exists(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            return False
-
-    return {name: target for name, target in LAZY_COMMANDS.items() if exists(target.split(":")[0])}
-
-
 class LazyGroup(click.Group):
+    """A click group that imports a ``LAZY_COMMANDS`` module only when its command runs."""
+
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(_available()))
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
 
     def get_command(self, ctx, name):
-        if name in _available():
+        if name in LAZY_COMMANDS:
             module, attr = LAZY_COMMANDS[name].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)

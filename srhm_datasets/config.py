@@ -84,7 +84,6 @@ class SRHMConfig:
             K <= MAX_PLACEMENTS, "placements_per_node", K, f"<= 2**24 (s={self.s}, s0={self.s0}, sparsity {self.sparsity})"
         )
         P = self.data_space_size
-        defaults = self._default_sizes()
         for split in ("test", "probe", "train"):
             n = getattr(self, f"n_{split}")
             if n is not None:
@@ -94,7 +93,7 @@ class SRHMConfig:
             total <= P and total <= MAX_ROWS,
             "n_test+n_probe+n_train",
             total,
-            f"<= data_space_size = {P} (and < 2**62); defaults would be {defaults}",
+            f"<= data_space_size = {P} (and < 2**62); defaults would be {self._sizes(None, None, None)}",
         )
 
     # ---- derived sizes (SPEC 1) -------------------------------------------------
@@ -141,22 +140,17 @@ class SRHMConfig:
         return range(first, first + self.s**k)
 
     # ---- splits (SPEC 5) --------------------------------------------------------
-    def _default_sizes(self) -> dict[str, int]:
+    def _sizes(self, n_test: int | None, n_probe: int | None, n_train: int | None) -> dict[str, int]:
+        """SPEC 5 sizes, each replaced by its argument unless None; train takes what test and probe leave."""
         P = self.data_space_size
-        test = min(20000, P // 5)
-        probe = min(100 * self.nc, P // 5)
-        return {"train": min(2**20, P - test - probe), "test": test, "probe": probe}
+        test = min(20000, P // 5) if n_test is None else n_test
+        probe = min(100 * self.nc, P // 5) if n_probe is None else n_probe
+        train = max(0, min(2**20, P - test - probe)) if n_train is None else n_train
+        return {"train": train, "test": test, "probe": probe}
 
     def split_sizes(self) -> dict[str, int]:
         """Rows per split: SPEC 5 defaults, replaced by any override."""
-        sizes = self._default_sizes()
-        for split in sizes:
-            n = getattr(self, f"n_{split}")
-            if n is not None:
-                sizes[split] = n
-        if self.n_train is None:  # train takes what remains after overridden test/probe
-            sizes["train"] = max(0, min(2**20, self.data_space_size - sizes["test"] - sizes["probe"]))
-        return sizes
+        return self._sizes(self.n_test, self.n_probe, self.n_train)
 
     def split_offset(self, split: str) -> int:
         """First global index of a split: test at 0, probe after test, train last.

@@ -41,9 +41,9 @@ def perturb_indices(
         raise ValueError(f"invalid parameter kind={kind!r}: must be one of {KINDS}")
     if not (isinstance(level, int) and 1 <= level <= cfg.L):
         raise ValueError(f"invalid parameter level={level!r}: must satisfy 1 <= level <= L = {cfg.L}")
-    column, radix = ("synonyms", cfg.m) if kind == "synonym" else ("placements", cfg.placements_per_node)
+    name = "m" if kind == "synonym" else "placements_per_node"  # the radix of the changed index
+    radix = getattr(cfg, name)
     if force and radix == 1:
-        name = "m" if kind == "synonym" else "placements_per_node"
         raise ValueError(
             f"invalid parameter {name}={radix}: a forced {kind} change needs {name} >= 2 "
             "(use force=False for the plain redraw)"

@@ -58,7 +58,7 @@ def _feistel(limbs: list[np.ndarray], radices: list[int], key: int) -> list[np.n
     t = len(limbs)
     rounds = max(6, ROUNDS_PER_LIMB * t)
     round_keys = [np.uint64(derive_key(key, "round", rnd)) for rnd in range(rounds)]
-    limbs = [x.copy() for x in limbs]
+    limbs = list(limbs)  # rounds rebind limbs[j]; the caller's arrays are never written
     with np.errstate(over="ignore"):
         for rnd in range(rounds):
             j = rnd % t
@@ -78,9 +78,8 @@ def permute_int(index: np.ndarray, n: int, key: int) -> np.ndarray:
         return _table(n, key)[index]
     a = math.isqrt(n - 1) + 1
     b = -(-n // a)
-    x = index.astype(np.uint64)
-    todo = np.arange(x.size)
-    out = x.copy()
+    out = index.astype(np.uint64)
+    todo = np.arange(out.size)
     ua = np.uint64(a)
     while todo.size:  # cycle walking: re-apply until the value falls in [0, n)
         lo, hi = _feistel([out[todo] % ua, out[todo] // ua], [a, b], key)

@@ -115,24 +115,33 @@ def probe_defined(cfg: SRHMConfig) -> dict[str, bool]:
     return {"synonym_tokens": cfg.m >= 2, "diffeo_tokens": cfg.placements_per_node >= 2}
 
 
-def make_block(cfg: SRHMConfig, split: str, start: int, stop: int, threads: int | None = None) -> dict[str, np.ndarray]:
-    """Rows start..stop-1 of a split as numpy columns; probe adds [n, L, d] perturbed tokens.
+def probe_columns(cfg: SRHMConfig, batch: dict) -> dict[str, np.ndarray]:
+    """The probe columns of the rows in ``batch`` (label, synonyms, placements, tokens [n, d]).
 
-    Where a forced change is impossible the probe column repeats the unperturbed tokens.
+    Each is [n, L, d] tokens, index l-1 the forced perturbation at level l, or the
+    unperturbed tokens where that change is impossible (``probe_defined``).
     """
+    defined = probe_defined(cfg)
+    tokens = batch["tokens"]
+    columns = {}
+    for column in PROBE_COLUMNS:
+        out = np.empty((tokens.shape[0], cfg.L, cfg.d), dtype=tokens.dtype)
+        for level in range(1, cfg.L + 1):
+            if defined[column]:
+                out[:, level - 1] = perturb(
+                    cfg, batch, kind=PROBE_KINDS[column], level=level, force=PROBE_FORCE, key=PROBE_KEY
+                )
+            else:
+                out[:, level - 1] = tokens
+        columns[column] = out
+    return columns
+
+
+def make_block(cfg: SRHMConfig, split: str, start: int, stop: int, threads: int | None = None) -> dict[str, np.ndarray]:
+    """Rows start..stop-1 of a split as numpy columns; probe adds ``probe_columns`` ([n, L, d] each)."""
     batch = generate(cfg, split, start, stop, workers=threads)
     if split == "probe":
-        defined = probe_defined(cfg)
-        for column in PROBE_COLUMNS:
-            out = np.empty((stop - start, cfg.L, cfg.d), dtype=batch["tokens"].dtype)
-            for level in range(1, cfg.L + 1):
-                if defined[column]:
-                    out[:, level - 1] = perturb(
-                        cfg, batch, kind=PROBE_KINDS[column], level=level, force=PROBE_FORCE, key=PROBE_KEY
-                    )
-                else:
-                    out[:, level - 1] = batch["tokens"]
-            batch[column] = out
+        batch.update(probe_columns(cfg, batch))
     return batch
 
 

@@ -68,11 +68,12 @@ def hf_configs(result) -> list[tuple[str, list[str]]]:
 
 
 def default_config(results) -> str:
+    """The release's default HF config: ``DEFAULT_CONFIG`` when built, else the first config."""
     names = [r.name for r in results]
     return DEFAULT_CONFIG if DEFAULT_CONFIG in names else names[0]
 
 
-def card_header(results, release_version: str | None = None) -> dict:
+def card_header(results) -> dict:
     """The YAML header of the card as a dict (``configs`` and ``dataset_info`` included)."""
     default = default_config(results)
     configs, infos = [], []
@@ -161,7 +162,7 @@ def render_card(results, release_version: str | None = None, repo_id: str | None
     from .. import __version__
 
     version = release_version or RELEASE_VERSION
-    header = yaml.safe_dump(card_header(results, version), sort_keys=False, allow_unicode=True, width=1000)
+    header = yaml.safe_dump(card_header(results), sort_keys=False, allow_unicode=True, width=1000)
     template = string.Template(resources.files("srhm_datasets").joinpath("cards/dataset_card.md").read_text("utf-8"))
     return template.substitute(
         yaml=header,

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..catalog import CATALOG
+from ..catalog import CATALOG, DEFAULT_CONFIG
 from ..cli import config_arg
 
 
@@ -25,7 +25,7 @@ def build(configs, out, all_configs, workers, overwrite, repo_id, release_versio
 
     if all_configs and configs:
         raise click.UsageError("give CONFIG names or --all, not both")
-    cfgs = list(CATALOG.values()) if all_configs else (list(configs) or [CATALOG["demo"]])
+    cfgs = list(CATALOG.values()) if all_configs else (list(configs) or [CATALOG[DEFAULT_CONFIG]])
     try:
         results = build_release(cfgs, out, workers=workers, overwrite=overwrite, progress=not quiet,
                                 release_version=release_version, repo_id=repo_id)
@@ -35,7 +35,7 @@ def build(configs, out, all_configs, workers, overwrite, repo_id, release_versio
         raise click.UsageError(str(err)) from None
     for res in results:
         for split, info in res.rules["splits"].items():
-            click.echo(f"{res.name:<28} {split:<6} {info['num_rows']:>9} rows  {info['content_hash'] or '(empty)'}")
+            click.echo(f"{res.name:<28} {split:<6} {info['num_rows']:>9} rows  {info['content_hash']}")
     click.echo(f"wrote {out}")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..catalog import release_name, resolve
 from .card import PROBE_SUFFIX
-from .rules_file import candidate_names
+from .rules_file import SPLITS, candidate_names
 
 
 def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
@@ -41,7 +41,7 @@ def load_split(repo_or_dir: str | Path, config: str, split: str, revision: str |
     branch or commit, for a Hub repo only (a local folder has no revisions: ``ValueError``,
     as in ``load_rules``). Extra kwargs go to ``load_dataset``.
     """
-    if split not in ("train", "test", "probe"):
+    if split not in SPLITS:
         raise ValueError(f"invalid parameter split={split!r}: must be one of 'train', 'test', 'probe'")
     check_local_revision(repo_or_dir, revision)
     import datasets

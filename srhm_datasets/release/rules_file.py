@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..catalog import catalog_name, release_name, resolve
 from ..config import SRHMConfig
-from ..hashing import rules_hash
+from ..hashing import content_hash, rules_hash
 from ..rules import sample_rules
 
 FORMAT = {"name": "srhm-rules", "version": 1}
@@ -61,14 +63,9 @@ def empty_content_hash(split: str) -> str:
     What ``content_hash(generate(cfg, split, 0, 0))`` gives (plus the probe columns for
     ``probe``); the rules file and the card carry it for a split of 0 rows.
     """
-    import numpy as np
+    from .features import split_columns  # imports pyarrow, which load_rules does not need
 
-    from ..hashing import SplitHasher
-    from .features import split_columns
-
-    hasher = SplitHasher()
-    hasher.update({name: np.zeros(0, dtype=np.int64) for name in split_columns(split)})
-    return hasher.hexdigest()
+    return content_hash({name: np.zeros(0, dtype=np.int64) for name in split_columns(split)})
 
 
 def dumps(doc: dict) -> str:

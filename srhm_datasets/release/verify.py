@@ -41,14 +41,12 @@ import pyarrow.parquet as pq
 import yaml
 
 from ..catalog import DEFAULT_CONFIG
-
 from ..hashing import SplitHasher, rules_hash
-from ..perturb import perturb
 from ..rules import sample_rules
 from ..sampler import split_digits
-from .build import PROBE_FORCE, PROBE_KEY, probe_defined
+from .build import probe_columns, probe_defined
 from .card import PROBE_SUFFIX, read_header
-from .features import PROBE_COLUMNS, PROBE_KINDS, arrow_schema, from_arrow, hf_features, split_columns, yaml_features
+from .features import PROBE_COLUMNS, arrow_schema, from_arrow, hf_features, split_columns, yaml_features
 from .rules_file import FORMAT, SPLITS, candidate_names, config_from_rules, empty_content_hash
 
 REQUIRED_KEYS = ("format", "generator", "config", "parameters", "sizes", "blank", "rules", "rules_hash", "splits")
@@ -333,13 +331,10 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
                     first = a + int(np.flatnonzero(~same)[0])
                     problems.append(f"{where}: {(~same).sum()} rows are not row i of split {split} (first row {first})")
             if split == "probe":
+                want = probe_columns(cfg, cols)
                 for column in PROBE_COLUMNS:
                     for level in range(1, cfg.L + 1):
-                        if defined[column]:
-                            want = perturb(cfg, cols, kind=PROBE_KINDS[column], level=level, force=PROBE_FORCE, key=PROBE_KEY)
-                        else:
-                            want = cols["tokens"]
-                        if not np.array_equal(cols[column][:, level - 1], want):
+                        if not np.array_equal(cols[column][:, level - 1], want[column][:, level - 1]):
                             problems.append(f"{where}: {column}[level {level}] differs from the {'forced perturbation' if defined[column] else 'unperturbed tokens'}")
             split_keys.append(np.column_stack([label, syn, pl]).astype(np.uint32))
     if at != n_expected:
@@ -534,6 +529,7 @@ def verify_release(folder: str | Path, configs: list[str] | None = None) -> Repo
     folder = Path(folder)
     report = Report(str(folder))
     rules_dir = folder / "rules"
+    all_names = sorted(p.stem for p in rules_dir.glob("*.json"))
     if configs:
         names = []
         for c in configs:
@@ -543,7 +539,7 @@ def verify_release(folder: str | Path, configs: list[str] | None = None) -> Repo
             else:
                 names.append(found)
     else:
-        names = sorted(p.stem for p in rules_dir.glob("*.json"))
+        names = all_names
         if not names:
             report.checks.append(Check("-", "rules", [f"no rules/*.json in {folder}"]))
     card = folder / "README.md"
@@ -560,7 +556,6 @@ def verify_release(folder: str | Path, configs: list[str] | None = None) -> Repo
     card_table: dict = {}
     for m in HASH_ROW.finditer(body):
         card_table.setdefault((m["config"], m["item"]), []).append((m["rows"], m["hash"]))
-    all_names = sorted(p.stem for p in rules_dir.glob("*.json"))
     report.checks.append(_guarded(RELEASE, "card", _check_release_card, header, all_names, read_problem))
     croissant = _load_croissant(folder)
     for name in names:
