@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SRHMConfig
-from ..results import atomic_write, get_field, read_results, write_results  # noqa: F401  (write_results re-exported for callers)
+from ..config import SRHMConfig, require
+from ..results import atomic_write, get_field, read_results
 from .train import TrainOptions, resolve, train
 
 SUMMARY_FORMAT = {"name": "srhm-learning-curve", "version": 1}
@@ -36,8 +36,7 @@ def log_spaced_P(P_min: int, P_max: int, points: int) -> list[int]:
     """``points`` distinct integers from P_min to P_max, evenly spaced in log P."""
     if not (1 <= P_min <= P_max):
         raise ValueError(f"invalid parameters P_min={P_min!r}, P_max={P_max!r}: must satisfy 1 <= P_min <= P_max")
-    if points < 1:
-        raise ValueError(f"invalid parameter points={points!r}: must satisfy points >= 1")
+    require(points >= 1, "points", points, "points >= 1")
     if points == 1:
         return [P_max]
     grid = np.exp(np.linspace(math.log(P_min), math.log(P_max), points))
@@ -144,14 +143,13 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
     est = estimate_p_star(Ps, errors, threshold)
     rel = estimate_p_star(Ps, errors, 0.1 * chance)
     x = prediction_cnn(cfg)
-    opts = resolve(dataclasses.replace(base, P=P_max, out=None))
     summary = {
         "format": dict(SUMMARY_FORMAT),
         "config": cfg.name,
         "parameters": cfg.parameters(),
         "arch": base.arch,
         "width": base.width,
-        "lr": opts.lr,
+        "lr": plan[-1][2].lr,  # as resolved for the last run, P = P_max
         "data": base.data,
         "revision": base.revision,
         "metric": metric,

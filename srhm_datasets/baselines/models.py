@@ -45,7 +45,8 @@ def _randn(shape, generator: torch.Generator) -> nn.Parameter:
 class PatchConv(nn.Module):
     """Non-overlapping 1-d convolution, filter = stride = ``patch``, optionally unshared.
 
-    x: [B, C_in, n*patch] -> ReLU(W * x / sqrt(fan_in) + b): [B, C_out, n].
+    x: [B, C_in, n*patch] -> ReLU(W * x / sqrt(fan_in) + 0.1 b): [B, C_out, n], fan_in = C_in * patch
+    (``norm="fan_in"``) or C_in (``norm="channels"``).
     Shared (CNN): W [C_out, C_in, patch]. Unshared (LCN): W [n, C_out, C_in, patch].
     """
 
@@ -76,7 +77,7 @@ class PatchConv(nn.Module):
 
 
 class Dense(nn.Module):
-    """Fully connected layer: x [B, n_in] -> ReLU(W x / sqrt(n_in) + b) [B, n_out]."""
+    """Fully connected layer: x [B, n_in] -> ReLU(W x / sqrt(n_in) + 0.1 b) [B, n_out]."""
 
     def __init__(self, n_in: int, n_out: int, bias: bool, generator: torch.Generator):
         super().__init__()

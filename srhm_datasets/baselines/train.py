@@ -9,8 +9,9 @@ loss falls below 1e-3 or at the step budget; the test error of every evaluation 
 recorded and the parameters with the lowest test error are kept as the checkpoint.
 
 Data: ``train[:P]`` and the first ``num_test`` rows of ``test``, from the generator or
-from a release (``data=`` a local folder or a Hub dataset repo). The uint8 tokens live
-on the training device; each batch is encoded there (``srhm_datasets.torch.encode``).
+from a release (``data=`` a local folder or a Hub dataset repo). The integer tokens
+(uint8, int32 when v >= 255) live on the training device; each batch is encoded there
+(``srhm_datasets.torch.encode``).
 
 Distributed: under ``torchrun`` (RANK and WORLD_SIZE set, WORLD_SIZE > 1) every rank
 holds the data, all ranks draw the same global batch of ``batch_size`` rows and each
@@ -48,7 +49,7 @@ from ..config import SRHMConfig, require
 from ..release.load import load_split
 from ..results import FILENAME as RESULTS_FILE
 from ..results import FORMAT, atomic_write, validate_results, write_results
-from ..torch_data.encoding import default_device
+from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
 from .models import ARCHS, build_model, count_parameters
 
 CHECKPOINT = "checkpoint.pt"
@@ -86,34 +87,6 @@ def default_lr(arch: str, cfg: SRHMConfig) -> float:
 def default_batch_size(cfg: SRHMConfig, P: int) -> int:
     """4 rows per class, as one stored file of the authors' pipeline (at most P)."""
     return max(1, min(P, 4 * cfg.nc))
-
-
-#: Device types ``check_device`` accepts.
-DEVICE_TYPES = ("cpu", "cuda", "mps")
-
-
-def check_device(device: str | torch.device | None) -> str:
-    """A validated torch device string: ``device`` itself, or ``default_device()`` (cuda, mps, cpu) when None.
-
-    Raises ValueError naming the parameter, its value and the bound: an unparsable
-    string, a type other than cpu/cuda/mps, or a device this machine does not have.
-    """
-    if device is None:
-        return str(default_device())
-    bound = "a torch device string: cpu, cuda, cuda:N or mps"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):  # torch: "Expected one of cpu, cuda, ... device type"
-        dev = None
-    require(dev is not None and dev.type in DEVICE_TYPES, "device", device, bound)
-    if dev.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        require(count > 0, "device", device, "an available device (this machine has no CUDA device)")
-        require(dev.index is None or dev.index < count, "device", device, f"cuda:N with N < {count} (CUDA devices here)")
-    if dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        require(mps is not None and mps.is_available(), "device", device, "an available device (MPS is not available here)")
-    return str(dev)
 
 
 #: A Hub dataset repo id, ``org/name``.
@@ -232,8 +205,6 @@ def load_arrays(opt: TrainOptions) -> tuple[dict, dict]:
         return arrays, info
 
     info.update(source="release", repo_or_dir=str(opt.data), revision=opt.revision)
-    local = os.path.isdir(opt.data)
-    require(not (local and opt.revision), "revision", opt.revision, f"None for a local folder ({opt.data})")
     arrays = {}
     for split, n in (("train", opt.P), ("test", opt.num_test)):
         try:
@@ -253,7 +224,7 @@ def load_arrays(opt: TrainOptions) -> tuple[dict, dict]:
         if rules.get("rules") is not None:
             info["rules_hash"] = rules_hash(rules["rules"])
         info["train_content_hash"] = rules.get("splits", {}).get("train", {}).get("content_hash")
-    if not local:
+    if not os.path.isdir(opt.data):
         info["resolved_commit"] = _hub_commit(str(opt.data), opt.revision)
     return arrays, info
 
@@ -339,8 +310,6 @@ def write_run(out: str | os.PathLike, checkpoint: dict, results: dict) -> None:
 # ---------------------------------------------------------------------------------------
 def train(opt: TrainOptions) -> dict:
     """Train one network; return the results dict (also written to ``opt.out`` on rank 0)."""
-    from ..torch import encode
-
     opt = resolve(opt)
     cfg = opt.config
     t_start = time.time()
@@ -376,10 +345,10 @@ def train(opt: TrainOptions) -> dict:
 
     # -- data: uint8 tokens on the device, encoded per batch ---------------------------
     arrays, dataset_info = load_arrays(opt)
-    train_tokens = torch.from_numpy(np.ascontiguousarray(arrays["train_tokens"])).to(device)
-    train_label = torch.from_numpy(arrays["train_label"].astype(np.int64)).to(device)
-    test_tokens = torch.from_numpy(np.ascontiguousarray(arrays["test_tokens"])).to(device)
-    test_label = torch.from_numpy(arrays["test_label"].astype(np.int64)).to(device)
+    train_tokens = torch_tokens(arrays["train_tokens"]).to(device)
+    train_label = torch_ints(arrays["train_label"]).to(device)
+    test_tokens = torch_tokens(arrays["test_tokens"]).to(device)
+    test_label = torch_ints(arrays["test_label"]).to(device)
     if opt.shuffle_labels:  # control: labels independent of the inputs (test labels untouched)
         g = torch.Generator().manual_seed(opt.seed + 1_000_003)
         train_label = train_label[torch.randperm(opt.P, generator=g).to(device)]

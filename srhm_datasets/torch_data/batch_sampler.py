@@ -51,7 +51,7 @@ class SRHMBatchSampler(Sampler):
     @property
     def rows_per_rank(self) -> int:
         """Rows this rank takes per epoch (padding included)."""
-        return -(-self.num_rows // self.world_size) if self.num_rows else 0
+        return -(-self.num_rows // self.world_size)
 
     def rank_indices(self) -> np.ndarray:
         """The row indices [rows_per_rank] of this rank for the current epoch, in order."""

@@ -12,6 +12,8 @@ import math
 import numpy as np
 import torch
 
+from ..config import require
+
 #: Encoding kinds accepted by :func:`encode` and the adapters.
 ENCODINGS = ("onehot", "whiten", "tokens")
 
@@ -100,6 +102,34 @@ def default_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+#: Device types ``check_device`` accepts.
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: str | torch.device | None) -> str:
+    """A validated torch device string: ``device`` itself, or ``default_device()`` (cuda, mps, cpu) when None.
+
+    Raises ValueError naming the parameter, its value and the bound: an unparsable
+    string, a type other than cpu/cuda/mps, or a device this machine does not have.
+    """
+    if device is None:
+        return str(default_device())
+    bound = "a torch device string: cpu, cuda, cuda:N or mps"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):  # torch: "Expected one of cpu, cuda, ... device type"
+        dev = None
+    require(dev is not None and dev.type in DEVICE_TYPES, "device", device, bound)
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        require(count > 0, "device", device, "an available device (this machine has no CUDA device)")
+        require(dev.index is None or dev.index < count, "device", device, f"cuda:N with N < {count} (CUDA devices here)")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        require(mps is not None and mps.is_available(), "device", device, "an available device (MPS is not available here)")
+    return str(dev)
 
 
 def to_device_batch(

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
+from ..config import require
 from .arrow_rows import RowGather, compact_labels
 from .batch_sampler import SRHMBatchSampler
 from .encoding import check_encoding, encode, to_device_batch, torch_ints, torch_tokens
@@ -90,8 +91,8 @@ class SRHMDataset(Dataset):
         if missing:
             raise ValueError(f"invalid parameter source: columns {missing} missing (has {ds.column_names})")
         n = len(ds)
-        if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or not 0 <= stop <= n):
-            raise ValueError(f"invalid parameter stop={stop!r}: must satisfy 0 <= stop <= {n} (rows of split {split!r})")
+        require(stop is None or (isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= n),
+                "stop", stop, f"0 <= stop <= {n} (rows of split {split!r})")
         self._length = n if stop is None else stop
         self._hf = ds
         self._check_width()
@@ -182,7 +183,7 @@ class SRHMDataset(Dataset):
     def targets(self) -> np.ndarray:
         """Labels [n] int64 of the kept rows (gathered on first access, then cached)."""
         if self._targets is None:
-            self._targets = self._take("label", np.arange(self._length, dtype=np.int64)).astype(np.int64, copy=False)
+            self._targets = self._take("label", np.arange(self._length, dtype=np.int64))
         return self._targets
 
     @property

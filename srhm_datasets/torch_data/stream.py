@@ -32,7 +32,7 @@ import dataclasses
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ..config import MAX_ROWS, SRHMConfig
+from ..config import MAX_ROWS, SRHMConfig, require
 from ..generate import generate
 from .encoding import check_encoding, encode, to_device_batch, torch_ints, torch_tokens
 from .splits import LATENT_COLUMNS, as_config
@@ -139,13 +139,10 @@ class SRHMStream(IterableDataset):
     # ---- range and world -------------------------------------------------------------
     def _set_range(self, start: int) -> None:
         stop = self.stop
-        if isinstance(stop, bool) or not isinstance(stop, int) or not 0 <= stop <= self.limit:
-            raise ValueError(
-                f"invalid parameter stop={stop!r}: must satisfy 0 <= stop <= {self.limit} "
-                f"(rows of split {self.split!r} of {self.cfg.name} a stream can produce)"
-            )
-        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= stop:
-            raise ValueError(f"invalid parameter start={start!r}: must satisfy 0 <= start <= stop = {stop}")
+        require(isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= self.limit, "stop", stop,
+                f"0 <= stop <= {self.limit} (rows of split {self.split!r} of {self.cfg.name} a stream can produce)")
+        require(isinstance(start, int) and not isinstance(start, bool) and 0 <= start <= stop, "start", start,
+                f"0 <= start <= stop = {stop}")
         self.start = start
         size = self.cfg.split_sizes()[self.split]
         # Rows past the published train size: the same permutation with a larger n_train.
