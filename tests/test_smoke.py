@@ -1,5 +1,8 @@
 """The core CLI commands: info, sample, and clear usage errors."""
 
+import subprocess
+import sys
+
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig, generate
@@ -29,3 +32,14 @@ def test_bad_config_is_a_usage_error_naming_the_bound():
     result = CliRunner().invoke(main, ["info", "A_L2_s2_s0-1_v4_nc40_m4_seed0"])
     assert result.exit_code == 2
     assert "nc*m=160" in result.output and "v**s = 16" in result.output
+
+
+def test_info_stays_light():
+    # srhm info must answer without importing torch, datasets or pyarrow.
+    code = (
+        "import sys; from click.testing import CliRunner; from srhm_datasets.cli import main; "
+        "r = CliRunner().invoke(main, ['info', 'demo']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in ('torch', 'datasets', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
