@@ -15,7 +15,6 @@ import random
 import time
 import tracemalloc
 
-
 from srhm_datasets import SRHMConfig, generate, sample_rules
 from srhm_datasets.rules import placement_slots
 

@@ -1,8 +1,8 @@
 """Loader throughput: a published split -> encoded batches [B, v, d], fast path vs naive.
 
 For each config (the paper's Fig. 1 config, d=36, and an L=3 s0=2 config, d=216) a
-release folder is built in a temporary directory (``srhm_datasets.release`` when
-available, else Parquet shards written with ``datasets``' ``to_parquet``), loaded with
+release folder is built in a temporary directory (``srhm_datasets.release.build_release``,
+or with ``--rows`` that many train rows written with ``datasets``' ``to_parquet``), loaded with
 ``datasets.load_dataset`` through ``SRHMDataset``, and read shuffled in batches of B:
 
 * ``naive``: ``DataLoader(ds, batch_size=B, shuffle=True)``: index one row, one-hot it
@@ -35,7 +35,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from srhm_datasets import SRHMConfig, generate
-from srhm_datasets.catalog import CATALOG
+from srhm_datasets.catalog import CATALOG, release_name
+from srhm_datasets.release.build import build_release
+from srhm_datasets.release.features import hf_features
 from srhm_datasets.torch import SRHMDataset, SRHMStream
 
 CONFIGS = {
@@ -45,39 +47,28 @@ CONFIGS = {
 
 
 def build_with_parquet(cfg: SRHMConfig, root: Path, name: str, rows: int) -> None:
-    """A SPEC 8 folder with one train config: README YAML + <name>/train-*.parquet."""
+    """A SPEC 8 folder with one train config: README YAML + <name>/train-*.parquet (the release's features)."""
     import datasets
 
-    ints = lambda n, dt: datasets.List(datasets.Value(dt), length=n)  # noqa: E731
-    data = generate(cfg, "train", 0, rows)
-    feats = datasets.Features(
-        {
-            "tokens": ints(cfg.d, "uint8"),
-            "label": datasets.ClassLabel(num_classes=cfg.nc),
-            **{k: ints(cfg.num_nodes, data[k].dtype.name) for k in ("latents", "synonyms", "placements")},
-        }
-    )
     (root / name).mkdir(parents=True)
-    datasets.Dataset.from_dict(data, features=feats).to_parquet(str(root / name / "train-00000-of-00001.parquet"))
+    ds = datasets.Dataset.from_dict(generate(cfg, "train", 0, rows), features=hf_features(cfg, "train"))
+    ds.to_parquet(str(root / name / "train-00000-of-00001.parquet"))
     (root / "README.md").write_text(
         f"---\nconfigs:\n- config_name: {name}\n  data_files:\n  - split: train\n    path: {name}/train-*.parquet\n---\n"
     )
 
 
 def build(cfg: SRHMConfig, root: Path, rows: int | None) -> tuple[Path, str, str]:
-    """Build a release folder; returns (folder, config name, how it was built)."""
-    try:
-        if rows is not None:
-            raise ImportError  # the release builder writes whole splits
-        from srhm_datasets.catalog import release_name
-        from srhm_datasets.release.build import build_release
+    """Build a release folder; returns (folder, config name, how it was built).
 
+    rows None: the whole release (``build_release``); else only that many train rows
+    (the release builder writes whole splits).
+    """
+    if rows is None:
         build_release([cfg], root / "release", progress=False)
         return root / "release", release_name(cfg), "srhm_datasets.release.build_release"
-    except ImportError:
-        n = rows or cfg.split_sizes()["train"]
-        build_with_parquet(cfg, root / "release", "bench", n)
-        return root / "release", "bench", f"datasets.to_parquet ({n} rows)"
+    build_with_parquet(cfg, root / "release", release_name(cfg), rows)
+    return root / "release", release_name(cfg), f"datasets.to_parquet ({rows} rows)"
 
 
 def measure(batches, seconds: float, max_samples: int) -> float:

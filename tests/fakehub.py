@@ -17,6 +17,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
 import httpx2
@@ -253,8 +254,7 @@ def install(monkeypatch, hf_home) -> FakeHub:
     """Route huggingface_hub/datasets to a new FakeHub with a fresh HF_HOME; undone by monkeypatch."""
     import datasets.config as dconfig
     import huggingface_hub.constants as hconst
-    from huggingface_hub import HfFileSystem
-    from huggingface_hub import hf_api
+    from huggingface_hub import HfFileSystem, hf_api
     from huggingface_hub.utils import _http
 
     hub = FakeHub()
@@ -280,8 +280,8 @@ def install(monkeypatch, hf_home) -> FakeHub:
         "HF_ENDPOINT": ENDPOINT,
         "HUB_DATASETS_URL": ENDPOINT + "/datasets/{repo_id}/resolve/{revision}/{path}",
         "HF_CACHE_HOME": hf_home,
-        "HF_DATASETS_CACHE": __import__("pathlib").Path(hf_home) / "datasets",
-        "HF_MODULES_CACHE": __import__("pathlib").Path(hf_home) / "modules",
+        "HF_DATASETS_CACHE": Path(hf_home) / "datasets",
+        "HF_MODULES_CACHE": Path(hf_home) / "modules",
         "HF_HUB_OFFLINE": False,
         "HF_DATASETS_OFFLINE": False,
     }.items():

@@ -1,9 +1,11 @@
-"""Shared helpers for the release tests: small configs and Parquet rewriting."""
+"""Shared helpers for the release tests: small configs, a split's rows, Parquet rewriting."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from srhm_datasets.config import SRHMConfig
@@ -22,6 +24,11 @@ SMALL = {
 }
 
 
+def rows(ds) -> dict[str, np.ndarray]:
+    """Every column of a ``datasets.Dataset`` as a numpy array [n, ...]."""
+    return {k: np.asarray(v) for k, v in ds.with_format("numpy")[:].items()}
+
+
 def rewrite(path: Path, change) -> None:
     """Rewrite a Parquet shard after ``change(columns)`` edits its numpy columns in place."""
     table = pq.read_table(path)
@@ -33,8 +40,6 @@ def rewrite(path: Path, change) -> None:
 
 
 def _cfg_of(path: Path) -> SRHMConfig:
-    import json
-
     root = path.parent.parent
     doc = json.loads((root / "rules" / f"{path.parent.name}.json").read_text())
     return SRHMConfig.from_name(doc["config"])

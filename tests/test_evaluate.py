@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import textwrap
 
 import jsonschema
@@ -16,8 +17,9 @@ from srhm_datasets import SRHMConfig
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.catalog import resolve
 from srhm_datasets.cli import main
-from srhm_datasets.evaluation.evaluate import evaluate_model, generator_probe, release_probe
+from srhm_datasets.evaluation.evaluate import evaluate_model, generator_probe, load_probe, release_probe
 from srhm_datasets.evaluation.oracle import RulesParser
+from srhm_datasets.release.build import build_release
 from srhm_datasets.results import load_schema, validate_results
 
 DEMO = resolve("demo")
@@ -41,6 +43,20 @@ def train_run(tmp_path, cfg, P=64, arch="cnn", name="run"):
     return out
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One ``train_run`` of DEMO for the module; a test that changes it works on a copy."""
+    return train_run(tmp_path_factory.mktemp("tiny"), DEMO)
+
+
+@pytest.fixture(scope="module")
+def small_release(tmp_path_factory):
+    """A release folder of SMALL, as a string (read-only)."""
+    out = tmp_path_factory.mktemp("small") / "rel"
+    build_release([SMALL], out, progress=False)
+    return str(out)
+
+
 def test_evaluate_model_on_rules_oracle():
     ev = evaluate_model(RulesParser(DEMO), DEMO, device="cpu", num_test=500)
     check_evaluation_schema(ev)
@@ -54,25 +70,23 @@ def test_evaluate_model_on_rules_oracle():
     assert ev["undefined"] == {"synonym": False, "diffeo": False}
 
 
-def test_release_probe_equals_generator_probe(tmp_path):
-    from srhm_datasets.release.build import build_release
-
-    build_release([SMALL], tmp_path / "rel", progress=False)
-    rel = release_probe(str(tmp_path / "rel"), SMALL)
+def test_release_probe_equals_generator_probe(small_release):
+    rel = release_probe(small_release, SMALL)
     gen = generator_probe(SMALL)
     assert rel.source == "release" and gen.source == "generator"
     for field in ("tokens", "label", "synonym", "diffeo"):
         np.testing.assert_array_equal(getattr(rel, field), getattr(gen, field))
     model = build_model("cnn", SMALL, width=8, seed=2)
-    from_release = evaluate_model(model, SMALL, probe="release", data=str(tmp_path / "rel"), device="cpu")
+    from_release = evaluate_model(model, SMALL, probe="release", data=small_release, device="cpu")
     from_gen = evaluate_model(model, SMALL, probe="generator", device="cpu")
     assert from_release["probe"]["source"] == "release"
     assert from_release["test_error"] == from_gen["test_error"]  # the release's test split is the generator's
     assert from_release["sensitivity"] == from_gen["sensitivity"]
 
 
-def test_evaluate_run_writes_valid_results(tmp_path):
-    run = train_run(tmp_path, DEMO)
+def test_evaluate_run_writes_valid_results(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
     before = json.loads((run / "results.json").read_text())
     result = CliRunner().invoke(main, ["evaluate", str(run), "--device", "cpu", "--num-probe", "100"])
     assert result.exit_code == 0, result.output
@@ -119,17 +133,16 @@ def make(cfg):
 """
 
 
-def test_factory_with_checkpoint_goes_to_its_own_folder(tmp_path, monkeypatch):
-    run = train_run(tmp_path, DEMO)
+def test_factory_with_checkpoint_goes_to_its_own_folder(tiny_run, tmp_path, monkeypatch):
     (tmp_path / "usermodels.py").write_text(textwrap.dedent(FACTORY))
     monkeypatch.syspath_prepend(str(tmp_path))
     trained = build_model("cnn", DEMO, width=8, seed=7)  # the weights the factory's seed must not win over
     torch.save(trained.state_dict(), tmp_path / "weights.pt")
     args = ["--factory", "usermodels:make", "--checkpoint", str(tmp_path / "weights.pt"), "--name", "my cnn", "--device", "cpu"]
-    before = (run / "results.json").read_bytes()
-    refused = CliRunner().invoke(main, ["evaluate", str(run), *args])  # a training run's folder: refused
+    before = (tiny_run / "results.json").read_bytes()
+    refused = CliRunner().invoke(main, ["evaluate", str(tiny_run), *args])  # a training run's folder: refused
     assert refused.exit_code == 2 and "holds a srhm train run" in refused.output and "its own folder" in refused.output
-    assert (run / "results.json").read_bytes() == before
+    assert (tiny_run / "results.json").read_bytes() == before
     sub = tmp_path / "sub"
     result = CliRunner().invoke(main, ["evaluate", str(sub), *args, "--config", "demo", "--P", "64"])
     assert result.exit_code == 0, result.output
@@ -141,6 +154,7 @@ def test_factory_with_checkpoint_goes_to_its_own_folder(tmp_path, monkeypatch):
     # a submission's folder can be evaluated again (its evaluation is replaced)
     again = CliRunner().invoke(main, ["evaluate", str(sub), *args])
     assert again.exit_code == 0, again.output
+    assert json.loads((sub / "results.json").read_text()) == results  # same config, P, name and numbers
 
 
 def test_factory_errors_name_the_problem(tmp_path):
@@ -185,11 +199,6 @@ def test_factory_new_submission_file(tmp_path):
     ]
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    return train_run(tmp_path_factory.mktemp("tiny"), DEMO)
-
-
 @pytest.mark.parametrize("change, named", [
     ({"seed": 5}, "seed=5 in the checkpoint, training.seed=0"),
     ({"P": 65}, "P=65 in the checkpoint, P=64"),
@@ -199,8 +208,6 @@ def tiny_run(tmp_path_factory):
     ({"step": 999}, "step=999 in the checkpoint, training.best_step="),
 ])
 def test_evaluate_run_refuses_a_checkpoint_of_another_run(tiny_run, tmp_path, change, named):
-    import shutil
-
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
@@ -226,17 +233,13 @@ def test_cli_evaluate_bad_options_are_usage_errors(tiny_run, args, named):
     assert (tiny_run / "results.json").read_bytes() == before
 
 
-def test_num_probe_bound_is_the_same_for_release_and_generator(tmp_path):
-    from srhm_datasets.evaluation.evaluate import load_probe
-    from srhm_datasets.release.build import build_release
-
-    build_release([SMALL], tmp_path / "rel", progress=False)
+def test_num_probe_bound_is_the_same_for_release_and_generator(small_release):
     size = SMALL.split_sizes()["probe"]
     for source in ("release", "generator"):
         for n in (1, size + 1):
             with pytest.raises(ValueError, match=f"num_probe={n}: must satisfy 2 <= num_probe <= {size} \\(probe split size"):
-                load_probe(SMALL, source, data=str(tmp_path / "rel"), num_points=n)
-        assert load_probe(SMALL, source, data=str(tmp_path / "rel"), num_points=size).num_points == size
+                load_probe(SMALL, source, data=small_release, num_points=n)
+        assert load_probe(SMALL, source, data=small_release, num_points=size).num_points == size
 
 
 def test_cli_factory_P_above_train_size_is_a_usage_error(tmp_path):

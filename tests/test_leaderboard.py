@@ -17,11 +17,14 @@ from srhm_datasets.catalog import resolve
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import paper_points
 from srhm_datasets.evaluation.leaderboard import build_leaderboard, p_star
+from srhm_datasets.evaluation.sensitivity import undefined_kinds
 from srhm_datasets.hashing import rules_hash
 from srhm_datasets.results import validate_results
 
 DEMO = resolve("demo")  # L = 2
 NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)
+#: P* of the curve (100, 0.5), (300, 0.2), (1000, 0.05): 10 % crossed between 300 and 1000, linear in log P.
+CNN_P_STAR = math.exp(math.log(300) + (0.2 - 0.1) / (0.2 - 0.05) * math.log(1000 / 300))
 
 
 def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, width=64, revision=None,
@@ -31,7 +34,7 @@ def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, wi
     training=False: an outside submission as ``srhm evaluate --factory`` writes it (no
     training log, width/depth null, the factory named, no checkpoint).
     """
-    undefined = {"synonym": cfg.m == 1, "diffeo": cfg.placements_per_node == 1}
+    undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
     layers = ["layer1", "layer2", "output"]
 
     def table(kind, out_value):
@@ -85,8 +88,22 @@ def write(root: Path, rel: str, obj) -> Path:
 
 
 @pytest.fixture
-def example_dir(tmp_path):
-    root = tmp_path / "results"
+def no_laws_plot(monkeypatch):
+    """Skip the P*-vs-laws figure (the slowest plot) in tests about something else."""
+    from srhm_datasets.evaluation import leaderboard
+
+    monkeypatch.setattr(leaderboard, "plot_pstar_laws", lambda path, ours: None)
+
+
+def _reasons(summary, root):
+    """Rejected file (path relative to root) -> reason."""
+    return {Path(r["path"]).relative_to(root).as_posix(): r["reason"] for r in summary["rejected"]}
+
+
+@pytest.fixture(scope="module")
+def example_dir(tmp_path_factory):
+    """A RESULTS_DIR of accepted, rejected and ignored files (read-only: the tests write elsewhere)."""
+    root = tmp_path_factory.mktemp("example") / "results"
     # demo: three architectures at three P; lcn and cnn tie at P=100 and are split by S_out
     for P, errs in ((100, {"cnn": 0.5, "lcn": 0.5, "fcn": 0.7}), (300, {"cnn": 0.2, "lcn": 0.3}),
                     (1000, {"cnn": 0.05, "lcn": 0.08, "fcn": 0.6})):
@@ -147,7 +164,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     result = CliRunner().invoke(main, ["leaderboard", str(example_dir), "--out", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "leaderboard.json").read_text())
-    reasons = {Path(r["path"]).relative_to(example_dir).as_posix(): r["reason"] for r in summary["rejected"]}
+    reasons = _reasons(summary, example_dir)
     assert set(reasons) == {"bad/hash.json", "bad/revision.json", "bad/schema.json", "bad/undefined.json", "bad/results.json",
                             "bad/no_evaluation.json"}
     assert "rules_hash" in reasons["bad/hash.json"] and "differs from the rules hash" in reasons["bad/hash.json"]
@@ -174,8 +191,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     assert bob["model"] == "bob-transformer" and bob["test error"] == "0.2500"
     assert bob["S_out"] == "0.1000" and bob["P*"] == ""
     by_model = {r["model"]: r for r in rows if r["P"] == "1000"}
-    expected_cnn = math.exp(math.log(300) + (0.2 - 0.1) / (0.2 - 0.05) * math.log(1000 / 300))
-    assert by_model["cnn w64"]["P*"] == f"{expected_cnn:.3g}"
+    assert by_model["cnn w64"]["P*"] == f"{CNN_P_STAR:.3g}"
     assert by_model["fcn w64"]["P*"] == "> 1000"
     m1_rows = summary["configs"][NO_SYNONYMS.name]["rows"]
     assert len(m1_rows) == 1 and m1_rows[0]["S_out"] == "undefined" and m1_rows[0]["D_out"] != "undefined"
@@ -211,7 +227,7 @@ def test_revision_option_picks_the_reference(example_dir, tmp_path):
     assert summary["configs"][DEMO.name]["revision"] == "v0.9.0"
 
 
-def test_strict_exit_status(tmp_path):
+def test_strict_exit_status(no_laws_plot, tmp_path):
     root = tmp_path / "r"
     write(root, "ok/results.json", make_results(DEMO, 100, "cnn", 0.3))
     assert CliRunner().invoke(main, ["leaderboard", str(root), "--out", str(tmp_path / "s"), "--strict"]).exit_code == 0
@@ -229,7 +245,10 @@ def test_p_star_estimates():
 
 
 def test_paper_points_match_the_laws():
-    paper_points._check()  # every transcribed x equals the law's formula, d = (s(s0+1))^L
+    for arch in ("cnn", "lcn"):  # every transcribed x equals the law's formula, d = (s(s0+1))^L
+        for p in paper_points.paper_points(arch):
+            assert math.isclose(paper_points.law_x(arch, p["L"], 2, p["s0"], p["v"], p["v"]), p["x"], rel_tol=1e-3, abs_tol=1), p
+            assert p["d"] == (2 * (p["s0"] + 1)) ** p["L"], p
     assert len(paper_points.paper_points("cnn")) == 31 and len(paper_points.paper_points("lcn")) == 27
     assert paper_points.law_x("fcn", 2, 2, 1, 4, 4) is None
     cnn = paper_points.paper_points("cnn")
@@ -240,18 +259,6 @@ def test_paper_points_match_the_laws():
     assert (6, 3, 4, 1000, 32400, 1.35e5) in paper_points.CNN_FIG4C
     assert (10, 3, 2, 216, 763675, 6.3e5) in paper_points.LCN_FIG4B
     assert paper_points.LAW_CONSTANT == {"cnn": 2.5, "lcn": 1.0}
-
-
-@pytest.fixture
-def no_laws_plot(monkeypatch):
-    """Skip the P*-vs-laws figure (the slowest plot) in tests about something else."""
-    from srhm_datasets.evaluation import leaderboard
-
-    monkeypatch.setattr(leaderboard, "plot_pstar_laws", lambda path, ours: None)
-
-
-def _reasons(summary, root):
-    return {Path(r["path"]).relative_to(root).as_posix(): r["reason"] for r in summary["rejected"]}
 
 
 def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot, tmp_path):
@@ -304,14 +311,13 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     curves = summary["configs"][DEMO.name]["curves"]
     assert set(curves) == {"cnn w64", "cnn w64 (shuffled labels)", "cnn w64 lr=0.05", "cnn w64 enc=onehot"}
     assert [tuple(pt) for pt in curves["cnn w64"]["curve"]] == [(100, 0.5), (300, 0.2), (1000, 0.05)]  # not averaged with the control
-    expected = math.exp(math.log(300) + (0.2 - 0.1) / (0.2 - 0.05) * math.log(1000 / 300))
-    assert curves["cnn w64"]["p_star"] == pytest.approx(expected)
+    assert curves["cnn w64"]["p_star"] == pytest.approx(CNN_P_STAR)
     control = curves["cnn w64 (shuffled labels)"]
     assert control["control"] is True and control["p_star"] is None and control["p_star_kind"] == "control"
     assert tuple(curves["cnn w64 lr=0.05"]["curve"][0]) == (100, 0.8)
     rows = {(r["P"], r["model"]): r for r in summary["configs"][DEMO.name]["rows"]}
     assert rows[("1000", "cnn w64 (shuffled labels)")]["P*"] == ""
-    assert rows[("1000", "cnn w64")]["P*"] == f"{expected:.3g}"
+    assert rows[("1000", "cnn w64")]["P*"] == f"{CNN_P_STAR:.3g}"
     laws = [row for row in (tmp_path / "out" / "index.md").read_text().splitlines() if row.startswith("| cnn |")]
     assert len(laws) == 1 and "| cnn w64 |" in laws[0]  # P* against the laws: real runs only, never the control
 

@@ -22,7 +22,7 @@ from srhm_datasets.release.build import build_release, make_block
 from srhm_datasets.release.card import read_header
 from srhm_datasets.release.load import load_split
 from srhm_datasets.release.verify import verify_release
-from .release_helpers import SMALL
+from .release_helpers import SMALL, rows
 
 ZERO = SRHMConfig(L=1, s=2, s0=0, v=2, nc=2, m=1)  # P_max = 2: test and probe have 0 rows
 
@@ -32,10 +32,6 @@ def release(tmp_path_factory):
     out = tmp_path_factory.mktemp("rel") / "release"
     results = build_release(list(SMALL.values()) + [ZERO], out, progress=False)
     return out, {r.name: r for r in results}
-
-
-def _rows(ds) -> dict:
-    return {k: np.asarray(v) for k, v in ds.with_format("numpy")[:].items()}
 
 
 @pytest.mark.parametrize("key", ["demo", "grid_L2_s0-0_v3", "B_small", "s3_small", "L3_small", "wide_v", "m1"])
@@ -54,13 +50,13 @@ def test_load_dataset_features_counts_rows(release, key):
         for col in ("latents", "synonyms", "placements"):
             assert f[col] == datasets.List(datasets.Value(str(dtypes[col])), length=cfg.num_nodes)
         assert ds.num_rows == cfg.split_sizes()[split]
-        got, want = _rows(ds), srhm.generate(cfg, split)
+        got, want = rows(ds), srhm.generate(cfg, split)
         for col in want:
             np.testing.assert_array_equal(got[col], want[col], err_msg=f"{name} {split} {col}")
     probe = load_split(out, cfg.name, "probe")  # canonical name works too
     assert probe.num_rows == cfg.split_sizes()["probe"]
     assert probe.features["synonym_tokens"] == datasets.List(datasets.List(datasets.Value(tok), length=cfg.d), length=cfg.L)
-    got, want = _rows(probe), make_block(cfg, "probe", 0, probe.num_rows)
+    got, want = rows(probe), make_block(cfg, "probe", 0, probe.num_rows)
     base = srhm.generate(cfg, "probe")
     for level in range(1, cfg.L + 1):
         if cfg.m >= 2:

@@ -15,7 +15,7 @@ from srhm_datasets.release.build import build_release
 from srhm_datasets.release.load import load_split
 from srhm_datasets.release.publish import TagExistsError, publish_release
 from . import fakehub
-from .release_helpers import SMALL
+from .release_helpers import SMALL, rows
 
 REPO = "srhm-org/srhm"
 TOKEN = "hf_fake_token_for_tests"
@@ -29,10 +29,6 @@ def hub(monkeypatch, tmp_path):
     fake = fakehub.install(monkeypatch, tmp_path / "hf_home")
     yield fake
     fakehub.uninstall()
-
-
-def _rows(ds):
-    return {k: np.asarray(v) for k, v in ds.with_format("numpy")[:].items()}
 
 
 def test_publish_round_trip_with_versions(hub, tmp_path, monkeypatch):
@@ -54,11 +50,11 @@ def test_publish_round_trip_with_versions(hub, tmp_path, monkeypatch):
         dd = datasets.load_dataset(REPO, "grid_L2_s0-0_v3", revision=rev)
         assert dd["train"].features["label"] == datasets.ClassLabel(names=["0", "1", "2"])
         for split in ("train", "test"):
-            got, want = _rows(dd[split]), srhm.generate(cfg, split)
+            got, want = rows(dd[split]), srhm.generate(cfg, split)
             for col in want:
                 np.testing.assert_array_equal(got[col], want[col], err_msg=f"{rev} {split} {col}")
     probe = load_split(REPO, "grid_L2_s0-0_v3", "probe", revision="v1.0.0")
-    np.testing.assert_array_equal(_rows(probe)["label"], srhm.generate(V1, "probe")["label"])
+    np.testing.assert_array_equal(rows(probe)["label"], srhm.generate(V1, "probe")["label"])
 
     assert srhm.load_rules(REPO, "grid_L2_s0-0_v3", revision="v1.0.0") == old_rules
     assert old_rules["config"] == V1.name

@@ -7,14 +7,17 @@ import re
 import shutil
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from srhm_datasets.cli import main
-from srhm_datasets.release.build import build_release
-from srhm_datasets.release.verify import decode, verify_release
 from srhm_datasets.generate import generate
+from srhm_datasets.release.build import build_release
+from srhm_datasets.release.features import from_arrow
+from srhm_datasets.release.verify import decode, verify_release
 from srhm_datasets.rules import sample_rules
+
 from .release_helpers import SMALL, rewrite
 
 CFG = SMALL["B_small"]  # canonical name, sparsity B
@@ -37,6 +40,11 @@ def release(pristine, tmp_path):
 
 def shard(out, split):
     return out / NAME / f"{split}-00000-of-00001.parquet"
+
+
+def failures(report) -> dict[tuple[str, str], str]:
+    """(config, item) -> the problems of each failed check, joined by " | "."""
+    return {(c.config, c.item): " | ".join(c.problems) for c in report.failures}
 
 
 def test_verify_passes_on_a_build(pristine):
@@ -111,19 +119,16 @@ def test_verify_fails_on_corrupted_rows(release, kind):
     rewrite(shard(release, split), change)
     report = verify_release(release)
     assert not report.ok
-    failed = {(c.config, c.item): c.problems for c in report.failures}
+    failed = failures(report)
     assert (NAME, item) in failed, report.format()
-    assert any(message in p for p in failed[(NAME, item)]), failed
-    assert any("content hash" in p for p in failed[(NAME, item)]) or kind == "label out of range"
+    assert message in failed[(NAME, item)], failed
+    assert "content hash" in failed[(NAME, item)] or kind == "label out of range"
     assert ("grid_L2_s0-0_v3", item) not in failed  # the other config still passes
     res = CliRunner().invoke(main, ["verify", str(release)])
     assert res.exit_code == 1 and "FAILED" in res.output
 
 
 def test_verify_fails_on_overlap_between_splits(release):
-    from srhm_datasets.release.features import from_arrow
-    import pyarrow.parquet as pq
-
     train0 = {k: v[0] for k, v in from_arrow(pq.read_table(shard(release, "train"))).items()}
 
     def copy_train_row(cols):
@@ -131,8 +136,8 @@ def test_verify_fails_on_overlap_between_splits(release):
             cols[c][0] = train0[c]
 
     rewrite(shard(release, "test"), copy_train_row)
-    failed = {c.item: c.problems for c in verify_release(release).failures if c.config == NAME}
-    assert any("1 samples in both test and train" in p for p in failed["overlap"]), failed
+    failed = failures(verify_release(release))
+    assert "1 samples in both test and train" in failed[(NAME, "overlap")], failed
 
 
 def test_verify_fails_on_rules_card_and_missing_files(release):
@@ -146,7 +151,7 @@ def test_verify_fails_on_rules_card_and_missing_files(release):
     card.write_text(text.replace(h, "sha256:" + "0" * 64).replace("num_examples: 16", "num_examples: 17", 1))
     shard(release, "probe").unlink()
     report = verify_release(release)
-    failed = {(c.config, c.item): " | ".join(c.problems) for c in report.failures}
+    failed = failures(report)
     assert "repeats a production tuple" in failed[(NAME, "rules")]
     assert "rules_hash" in failed[(NAME, "rules")] and "differ from sample_rules" in failed[(NAME, "rules")]
     assert "no shard" in failed[(NAME, "probe")]
@@ -159,9 +164,9 @@ def test_verify_fails_on_rules_card_and_missing_files(release):
 def test_verify_fails_on_extra_shard(release):
     extra = release / NAME / "train-00001-of-00001.parquet"
     shutil.copy(shard(release, "train"), extra)
-    failed = {c.item: " | ".join(c.problems) for c in verify_release(release).failures if c.config == NAME}
-    assert "expected train-00000-of-00002.parquet" in failed["train"]
-    assert "600 rows in the shards, expected 300" in failed["train"]
+    failed = failures(verify_release(release))
+    assert "expected train-00000-of-00002.parquet" in failed[(NAME, "train")]
+    assert "600 rows in the shards, expected 300" in failed[(NAME, "train")]
 
 
 def _edit_card(out, old, new, count=1):
@@ -205,7 +210,7 @@ def test_verify_reports_unreadable_inputs_without_traceback(release, kind):
     corrupt, config, item, message = UNREADABLE[kind]
     corrupt(release)
     report = verify_release(release)
-    failed = {(c.config, c.item): " | ".join(c.problems) for c in report.failures}
+    failed = failures(report)
     assert message in failed.get((config, item), ""), report.format()
     res = CliRunner().invoke(main, ["verify", str(release)])
     assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
@@ -224,7 +229,7 @@ def test_verify_checks_card_rows_default_license_and_croissant(release):
     croissant["distribution"] = [d for d in croissant["distribution"] if d["@id"] != f"{NAME}/probe"]
     (release / "croissant.json").write_text(json.dumps(croissant))
     report = verify_release(release)
-    failed = {(c.config, c.item): " | ".join(c.problems) for c in report.failures}
+    failed = failures(report)
     assert f"not in the card's row for {NAME} train (it has {test})" in failed[(NAME, "train")]
     assert f"not in the card's row for {NAME} test (it has {train})" in failed[(NAME, "test")]
     assert "no license" in failed[("(release)", "card")]
@@ -232,20 +237,18 @@ def test_verify_checks_card_rows_default_license_and_croissant(release):
     assert f"no file set naming {NAME}/probe-00000-of-00001.parquet" in failed[(NAME, "croissant")]
     assert ("grid_L2_s0-0_v3", "croissant") not in failed
     (release / "croissant.json").unlink()
-    failed = {(c.config, c.item): " | ".join(c.problems) for c in verify_release(release).failures}
+    failed = failures(verify_release(release))
     assert "croissant.json missing" in failed[("grid_L2_s0-0_v3", "croissant")]
 
 
 def test_verify_default_config_must_be_demo_when_present(tmp_path):
-    from .release_helpers import SMALL as small
-
     out = tmp_path / "release"
-    build_release([small["grid_L2_s0-0_v3"], small["demo"]], out, progress=False)
+    build_release([SMALL["grid_L2_s0-0_v3"], SMALL["demo"]], out, progress=False)
     assert verify_release(out, ["grid_L2_s0-0_v3"]).ok
     text = (out / "README.md").read_text()
     text = text.replace("  default: true\n", "").replace(
         "- config_name: grid_L2_s0-0_v3\n", "- config_name: grid_L2_s0-0_v3\n  default: true\n", 1
     )
     (out / "README.md").write_text(text)
-    failed = {(c.config, c.item): " | ".join(c.problems) for c in verify_release(out, ["grid_L2_s0-0_v3"]).failures}
+    failed = failures(verify_release(out, ["grid_L2_s0-0_v3"]))
     assert "default: true on 'demo'" in failed[("(release)", "card")]

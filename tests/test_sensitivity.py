@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from srhm_datasets import SRHMConfig, generate, perturb
+from srhm_datasets.baselines.models import build_model
 from srhm_datasets.catalog import resolve
 from srhm_datasets.evaluation.evaluate import generator_probe
 from srhm_datasets.evaluation.oracle import RulesParser
@@ -69,8 +70,6 @@ def test_rules_oracle_is_invariant_at_output(cfg):
     probe = generator_probe(cfg)
     model = RulesParser(cfg)
     x = torch.as_tensor(probe.tokens)
-    from srhm_datasets.torch import encode
-
     assert (model(encode(x, cfg.v, "whiten")).argmax(1).numpy() == probe.label).all()
     table = compute_sensitivities(model, probe.tokens, probe.perturbed(), cfg.v, device="cpu")
     assert table.layers == model.hidden_layer_names() + ["output"]
@@ -110,8 +109,6 @@ def test_probe_copies_are_the_forced_key0_perturbations():
 
 
 def test_random_init_cnn_finite_and_positive():
-    from srhm_datasets.baselines.models import build_model
-
     cfg = DEMO
     probe = generator_probe(cfg, num_points=200)
     for arch in ("cnn", "lcn", "fcn"):
@@ -126,8 +123,6 @@ def test_random_init_cnn_finite_and_positive():
 
 
 def test_batch_size_does_not_change_values():
-    from srhm_datasets.baselines.models import build_model
-
     cfg = DEMO
     probe = generator_probe(cfg, num_points=90)
     model = build_model("cnn", cfg, width=16, seed=0)
@@ -185,8 +180,6 @@ def test_model_mode_is_restored():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_matches_cpu():
-    from srhm_datasets.baselines.models import build_model
-
     probe = generator_probe(DEMO)
     model = build_model("cnn", DEMO, width=64, seed=3)
     cpu = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEMO.v, device="cpu")

@@ -55,7 +55,7 @@ import os
 from pathlib import Path
 
 from .paper_points import EPSILON_STAR, law_x
-from .sensitivity import undefined_kinds
+from .sensitivity import KINDS, undefined_kinds
 
 #: The level used for the S_out / D_out columns (l = 1: input-level tuples, as Fig. 1).
 RANK_LEVEL = 1
@@ -218,7 +218,7 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
     ev = results.get("evaluation")
     if ev:
         undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
-        for kind in ("synonym", "diffeo"):
+        for kind in KINDS:
             if bool(ev["undefined"][kind]) != undefined[kind]:
                 return None, (
                     f"evaluation.undefined.{kind}={ev['undefined'][kind]} but the config has "
@@ -273,13 +273,18 @@ def dataset_revision(entry: Entry) -> tuple[str | None, str | None]:
     return ds.get("revision"), ds.get("resolved_commit")
 
 
+def _group(entries: list[Entry], key) -> dict:
+    """``key(entry)`` -> the entries with that key, in their order (keys in order of first appearance)."""
+    groups = collections.defaultdict(list)
+    for e in entries:
+        groups[key(e)].append(e)
+    return groups
+
+
 def check_revisions(entries: list[Entry], revision: str | None = None) -> tuple[list[Entry], list[Rejection]]:
     """Keep, per config, the files on its reference revision (see the module docstring)."""
     kept, rejected = [], []
-    by_config = collections.defaultdict(list)
-    for e in entries:
-        by_config[e.config].append(e)
-    for config, group in by_config.items():
+    for group in _group(entries, lambda e: e.config).values():
         if revision is not None:
             ref = revision
         else:
@@ -308,10 +313,7 @@ def check_content_hashes(entries: list[Entry]) -> tuple[list[Entry], list[Reject
     """Keep, per config, the files whose ``dataset.train_content_hash`` (when not null) is the config's
     most common non-null one (ties: the greatest): the same training rows, like the revision."""
     kept, rejected = [], []
-    by_config = collections.defaultdict(list)
-    for e in entries:
-        by_config[e.config].append(e)
-    for group in by_config.values():
+    for group in _group(entries, lambda e: e.config).values():
         counts = collections.Counter(e.results["dataset"].get("train_content_hash") for e in group)
         counts.pop(None, None)
         ref = max(counts, key=lambda h: (counts[h], h)) if counts else None
@@ -359,10 +361,8 @@ def rank(entries: list[Entry]) -> dict[str, dict[int, list[Entry]]]:
 
 def learning_curve(entries: list[Entry]) -> list[tuple[int, float]]:
     """(P, mean test error) sorted by P, for the entries of one model on one config."""
-    by_p = collections.defaultdict(list)
-    for e in entries:
-        by_p[e.P].append(e.test_error)
-    return [(p, sum(v) / len(v)) for p, v in sorted(by_p.items())]
+    by_p = _group(entries, lambda e: e.P)
+    return [(p, sum(e.test_error for e in group) / len(group)) for p, group in sorted(by_p.items())]
 
 
 def p_star(curve: list[tuple[int, float]], epsilon: float = EPSILON_STAR) -> tuple[float | None, str]:
@@ -391,11 +391,8 @@ def curves_and_pstar(entries: list[Entry]) -> dict[tuple[str, str], dict]:
     A control model (shuffled labels; its own key, so never averaged with real runs) has
     its curve but no P*: ``p_star`` None, ``p_star_kind`` "control".
     """
-    groups = collections.defaultdict(list)
-    for e in entries:
-        groups[(e.config, e.model)].append(e)
     out = {}
-    for key, group in sorted(groups.items()):
+    for key, group in sorted(_group(entries, lambda e: (e.config, e.model)).items()):
         curve = learning_curve(group)
         control = any(e.control for e in group)
         value, kind = (None, "control") if control else p_star(curve)

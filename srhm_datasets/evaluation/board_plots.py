@@ -26,12 +26,6 @@ def _pyplot():
     return plt
 
 
-def _null_locator():
-    from matplotlib.ticker import NullLocator
-
-    return NullLocator()
-
-
 def _savefig(fig, path: Path, dpi: int) -> None:
     """``fig`` as a PNG at ``path``, written atomically."""
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
@@ -70,6 +64,8 @@ def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]
         layers += [x for x in e.results["evaluation"]["layers"] if x not in layers]
     L = max(len(v) for e in evaluated for v in e.results["evaluation"]["sensitivity"]["synonym"].values())
     plt = _pyplot()
+    from matplotlib.ticker import NullLocator
+
     fig, axes = plt.subplots(2, len(layers), figsize=(3 * len(layers) + 1, 5.5), squeeze=False, sharex=True)
     for row, (kind, letter) in enumerate((("synonym", "S"), ("diffeo", "D"))):
         for col, layer in enumerate(layers):
@@ -86,7 +82,7 @@ def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]
             if not ax.lines:
                 ax.text(0.5, 0.5, "undefined", ha="center", va="center", transform=ax.transAxes)
             ax.set_xscale("log")
-            ax.xaxis.set_minor_locator(_null_locator())
+            ax.xaxis.set_minor_locator(NullLocator())
             ax.set_ylim(bottom=0)
             ax.set_title(f"{letter}_(k,l), k = {layer}", fontsize=8)
             if row == 1:

@@ -63,6 +63,12 @@ def _config_caption(config: str) -> str:
     return f"{config}" + (f" (catalog: {alias})" if alias else "") + f": {params}, d={cfg.d}, K={cfg.placements_per_node}"
 
 
+def _md_table(header: tuple | list, rows: list[list[str]]) -> list[str]:
+    """The lines of a Markdown table: header, separator, one line per row (cells as given)."""
+    line = lambda cells: "| " + " | ".join(cells) + " |"  # noqa: E731
+    return [line(header), "|" + "---|" * len(header)] + [line(row) for row in rows]
+
+
 def write_markdown(path: Path, config: str, rows: list[list[str]], images: list[str], revision: str | None) -> None:
     """``config``'s page at ``path``: caption, dataset revision, ranking rule, the table of
     ``rows`` (``table_rows``), then ``images`` (paths relative to the page)."""
@@ -70,10 +76,7 @@ def write_markdown(path: Path, config: str, rows: list[list[str]], images: list[
              f"Dataset revision: {revision if revision else 'generator (no release revision)'}.", "",
              f"Ranked by test error at fixed P, then S_out = S_(output,{RANK_LEVEL}), then D_out = D_(output,{RANK_LEVEL}). "
              "P*: training-set size at 10 % test error on the model's learning curve (blank without one).", ""]
-    lines.append("| " + " | ".join(COLUMNS) + " |")
-    lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
-    for row in rows:
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    lines += _md_table(COLUMNS, [[cell.replace("|", "\\|") for cell in row] for row in rows])
     lines.append("")
     for img in images:
         lines.append(f"![{img}]({img})")
@@ -97,10 +100,14 @@ def _html_page(title: str, body: list[str]) -> str:
     )
 
 
-def _html_table(header: tuple | list, rows: list[list[str]]) -> str:
+def _html_table(header: tuple | list, rows: list[list[str]], href=None) -> str:
+    """An HTML table of text cells (escaped); ``href(cell)``, when given, links each row's first cell."""
+    def first(cell: str) -> str:
+        return f'<a href="{html.escape(href(cell))}">{html.escape(cell)}</a>' if href else html.escape(cell)
+
     out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
     for row in rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+        out.append("<tr>" + "".join(f"<td>{first(c) if i == 0 else html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>")
     out += ["</tbody>", "</table>"]
     return "\n".join(out)
 
@@ -130,21 +137,15 @@ def write_index(out: Path, ranked: dict, rejected: list[Rejection], ours: dict, 
     pstar_rows = [[arch, p["config"], p["model"], f"{p['x']:.4g}", f"{p['p_star']:.3g}", f"{p['p_star'] / p['x']:.2f}"]
                   for arch, pts in ours.items() for p in pts]
     pstar_header = ("arch", "config", "model", "x (law)", "P*", "P*/x")
-    md = ["# SRHM leaderboards", "", "| " + " | ".join(header) + " |", "|---|---|---|"]
-    md += [f"| [{c}]({c}/leaderboard.md) | {n} | {ps} |" for c, n, ps in rows]
+    md = ["# SRHM leaderboards", ""] + _md_table(header, [[f"[{c}]({c}/leaderboard.md)", n, ps] for c, n, ps in rows])
     md += ["", "## P* against the paper's laws", "", "![pstar_laws.png](pstar_laws.png)", ""]
     if pstar_rows:
-        md += ["| " + " | ".join(pstar_header) + " |", "|" + "---|" * len(pstar_header)]
-        md += ["| " + " | ".join(r) + " |" for r in pstar_rows]
+        md += _md_table(pstar_header, pstar_rows)
     md += ["", f"## Rejected files ({len(rejected)})", ""]
     md += [f"- `{_rel(r.path, results_dir)}`: {r.reason}" for r in rejected] or ["none"]
     md += ["", f"Ignored {len(ignored)} JSON file(s) that are not results files."]
     atomic_write(out / "index.md", "\n".join(md) + "\n")
-    body = ["<h1>SRHM leaderboards</h1>",
-            _html_table(header, rows)]
-    # link each config name
-    for c in ranked:
-        body[-1] = body[-1].replace(f"<td>{html.escape(c)}</td>", f'<td><a href="{html.escape(c)}/leaderboard.html">{html.escape(c)}</a></td>', 1)
+    body = ["<h1>SRHM leaderboards</h1>", _html_table(header, rows, href=lambda config: f"{config}/leaderboard.html")]
     body += ["<h2>P* against the paper's laws</h2>", '<figure><img src="pstar_laws.png" alt="pstar_laws.png"></figure>']
     if pstar_rows:
         body.append(_html_table(pstar_header, pstar_rows))

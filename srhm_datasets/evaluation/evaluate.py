@@ -38,20 +38,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..baselines.train import check_device
-from ..config import SRHMConfig
+from ..torch_data.encoding import check_device
+from ..config import SRHMConfig, require
 from ..generate import generate
-from ..perturb import perturb
+from ..release.build import PROBE_FORCE, PROBE_KEY, make_block, probe_defined
 from ..release.load import load_split
-from ..results import get_field, read_results
-from ..torch import ENCODINGS, encode
-from .sensitivity import KINDS, as_tensor, compute_sensitivities, default_layers, undefined_kinds
+from ..results import get_field, read_results, write_results
+from ..torch import encode
+from ..torch_data.encoding import check_encoding
+from .sensitivity import as_tensor, check_batch_size, compute_sensitivities, default_layers
 
 PROBE_SOURCES = ("release", "generator")
 RESULTS_FILE = "results.json"
 CHECKPOINT_FILE = "checkpoint.pt"
-#: Options of ``perturb`` that made the probe's perturbed copies (the release's columns too).
-PROBE_PERTURBATION = {"force": True, "key": 0}
+#: Options of ``perturb`` that made the probe's perturbed copies: the release builder's own.
+PROBE_PERTURBATION = {"force": PROBE_FORCE, "key": PROBE_KEY}
 
 
 # ---- probe and test points ----------------------------------------------------------------
@@ -91,8 +92,8 @@ class ProbeSet:
 
 def check_num_probe(n, size: int, what: str) -> None:
     """ValueError unless n is an int with 2 <= n <= size (a denominator needs two points)."""
-    if not (isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= size):
-        raise ValueError(f"invalid parameter num_probe={n!r}: must satisfy 2 <= num_probe <= {size} ({what})")
+    require(isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= size, "num_probe", n,
+            f"2 <= num_probe <= {size} ({what})")
 
 
 def _probe_size(cfg: SRHMConfig, num_points: int | None) -> int:
@@ -103,19 +104,18 @@ def _probe_size(cfg: SRHMConfig, num_points: int | None) -> int:
     return size if num_points is None else num_points
 
 
+def _probe_set(cfg: SRHMConfig, cols: dict[str, np.ndarray], source: str) -> ProbeSet:
+    """The ``ProbeSet`` of probe-split columns (tokens [n, d], label [n], synonym_tokens /
+    diffeo_tokens [n, L, d]); a copy column whose forced change is impossible becomes None."""
+    defined = probe_defined(cfg)
+    copy = lambda column: cols[column] if defined[column] else None  # noqa: E731
+    return ProbeSet(cols["tokens"], cols["label"], copy("synonym_tokens"), copy("diffeo_tokens"), source)
+
+
 def generator_probe(cfg: SRHMConfig, num_points: int | None = None) -> ProbeSet:
-    """Probe points from the generator: ``generate(cfg, "probe")`` and forced key-0 perturbations."""
-    n = _probe_size(cfg, num_points)
-    batch = generate(cfg, "probe", 0, n)
-    undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
-    copies = {}
-    for kind in KINDS:
-        if undefined[kind]:
-            copies[kind] = None
-        else:
-            levels = [perturb(cfg, batch, kind=kind, level=l, **PROBE_PERTURBATION) for l in range(1, cfg.L + 1)]
-            copies[kind] = np.stack(levels, axis=1)  # [n, L, d]
-    return ProbeSet(batch["tokens"], batch["label"], copies["synonym"], copies["diffeo"], "generator")
+    """Probe points from the generator: the rows the release builder writes (``release.build.make_block``:
+    ``generate(cfg, "probe")`` and its forced key-0 perturbations)."""
+    return _probe_set(cfg, make_block(cfg, "probe", 0, _probe_size(cfg, num_points)), "generator")
 
 
 def _columns(dataset, names: list[str]) -> dict[str, np.ndarray]:
@@ -134,18 +134,10 @@ def release_probe(data: str, cfg: SRHMConfig, revision: str | None = None, num_p
     _probe_size(cfg, num_points)  # the same bound as the generator's, before any download
     ds = load_split(data, cfg.name, "probe", revision=revision)
     cols = _columns(ds, ["tokens", "label", "synonym_tokens", "diffeo_tokens"])
-    undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
     for name in ("synonym_tokens", "diffeo_tokens"):
         if cols[name].shape[1:] != (cfg.L, cfg.d):
             raise ValueError(f"invalid probe column {name} shape {cols[name].shape}: expected [n, L={cfg.L}, d={cfg.d}]")
-    probe = ProbeSet(
-        cols["tokens"],
-        cols["label"],
-        None if undefined["synonym"] else cols["synonym_tokens"],
-        None if undefined["diffeo"] else cols["diffeo_tokens"],
-        "release",
-    )
-    return probe.head(num_points)
+    return _probe_set(cfg, cols, "release").head(num_points)
 
 
 def load_probe(cfg: SRHMConfig, source: str = "generator", data: str | None = None, revision: str | None = None,
@@ -165,8 +157,7 @@ def load_test(cfg: SRHMConfig, data: str | None = None, revision: str | None = N
     """Tokens [n, d] and labels [n] of the ``test`` split (release when ``data``, else generator)."""
     size = cfg.split_sizes()["test"]
     n = size if num_test is None else num_test
-    if not (isinstance(n, int) and 1 <= n <= size):
-        raise ValueError(f"invalid parameter num_test={num_test!r}: must satisfy 1 <= num_test <= {size} (test split size)")
+    require(isinstance(n, int) and 1 <= n <= size, "num_test", num_test, f"1 <= num_test <= {size} (test split size)")
     if data:
         ds = load_split(data, cfg.name, "test", revision=revision)
         if n < len(ds):
@@ -182,7 +173,7 @@ def test_error(model: torch.nn.Module, tokens, labels, v: int, encoding: str = "
                device: torch.device | str | None = None) -> float:
     """Classification error of ``argmax model(encode(tokens))`` against labels [n] (eval mode)."""
     device = torch.device(check_device(device))
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     tokens = as_tensor(tokens)
     labels = as_tensor(labels).long()
     if len(tokens) == 0:
@@ -226,10 +217,9 @@ def evaluate_model(
     folder or Hub repo for the test split (and the probe when probe="release"); without
     it the test split is generated. Returns a JSON-ready dict (see the module docstring).
     """
-    if encoding not in ENCODINGS:
-        raise ValueError(f"invalid parameter encoding={encoding!r}: must be one of {ENCODINGS}")
+    check_encoding(encoding, "encoding")
     device = torch.device(check_device(device))
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     if isinstance(probe, str):
         probe = load_probe(cfg, probe, data, revision, num_probe)
     else:
@@ -249,11 +239,6 @@ def evaluate_model(
         "sensitivity": table.to_json(),
         "undefined": dict(table.undefined),
     }
-
-
-def _check_batch_size(batch_size) -> None:
-    if not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1):
-        raise ValueError(f"invalid parameter batch_size={batch_size!r}: must satisfy batch_size >= 1")
 
 
 def format_evaluation(evaluation: dict, title: str | None = None) -> str:
@@ -286,16 +271,10 @@ def format_evaluation(evaluation: dict, title: str | None = None) -> str:
 # ---- results files ------------------------------------------------------------------------
 
 
-def write_results(path: str | os.PathLike, results: dict) -> Path:
-    """Validate ``results`` against the schema (``srhm_datasets.results``), then write it atomically."""
-    from ..results import write_results as _write
-
-    return _write(path, results)
-
-
 def load_state_dict(checkpoint: str | os.PathLike, map_location="cpu") -> dict:
     """The model ``state_dict`` in a checkpoint: a bare state dict, or a dict holding one under
-    ``model_state`` (``srhm train``) / ``model_state_dict`` / ``state_dict`` / ``model`` (the first present)."""
+    ``model_state`` (``srhm train``) / ``model_state_dict`` / ``state_dict`` / ``model`` / ``best_state_dict``
+    (the first present)."""
     obj = torch.load(checkpoint, map_location=map_location, weights_only=True)
     if isinstance(obj, dict):
         for key in ("model_state", "model_state_dict", "state_dict", "model", "best_state_dict"):

@@ -116,7 +116,7 @@ def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, re
         summary["configs"][config] = {
             "revision": rev,
             "rows": [dict(zip(COLUMNS, r)) for r in rows],
-            "curves": {m: {k: v for k, v in info.items()} for (c, m), info in curves.items() if c == config},
+            "curves": {m: dict(info) for (c, m), info in curves.items() if c == config},
         }
     ours = our_pstar_points(curves)
     plot_pstar_laws(out / "pstar_laws.png", ours)

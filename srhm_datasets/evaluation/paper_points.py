@@ -14,7 +14,6 @@ Each row: (v, L, s0, d, x, P*) with x the law's prediction in the paper's units:
 from __future__ import annotations
 
 import json
-import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -62,10 +61,3 @@ def paper_points(arch: str) -> list[dict]:
         {"v": v, "nc": v, "m": v, "L": L, "s": 2, "s0": s0, "d": d, "x": float(x), "p_star": float(p)}
         for v, L, s0, d, x, p in table
     ]
-
-
-def _check() -> None:  # the transcribed x agree with the laws (used by the tests)
-    for arch in ("cnn", "lcn"):
-        for p in paper_points(arch):
-            assert math.isclose(law_x(arch, p["L"], 2, p["s0"], p["v"], p["v"]), p["x"], rel_tol=1e-3, abs_tol=1), p
-            assert p["d"] == (2 * (p["s0"] + 1)) ** p["L"], p

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from ..config import require
 from ..torch import default_device, encode
 
 KINDS = ("synonym", "diffeo")
@@ -51,6 +52,12 @@ INPUT, OUTPUT = "input", "output"
 
 def _acc_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
+
+
+def check_batch_size(batch_size) -> None:
+    """ValueError unless ``batch_size`` (rows per forward pass) is an int >= 1."""
+    require(isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1, "batch_size",
+            batch_size, "batch_size >= 1")
 
 
 def undefined_kinds(m: int, placements_per_node: int) -> dict[str, bool]:
@@ -297,8 +304,7 @@ def compute_sensitivities(
         L = int(levels)
     elif levels is not None and levels != L:
         raise ValueError(f"invalid parameter levels={levels}: the perturbed copies have L={L} levels")
-    if batch_size < 1:
-        raise ValueError(f"invalid parameter batch_size={batch_size}: must be >= 1")
+    check_batch_size(batch_size)
     kinds = list(copies)
     per_point = 1 + L * len(kinds)  # forward rows per base point
     chunk = max(1, batch_size // per_point)
