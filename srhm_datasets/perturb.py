@@ -33,6 +33,14 @@ def fingerprint(batch: dict) -> np.ndarray:
     return h
 
 
+def forced_change_possible(cfg: SRHMConfig) -> dict[str, bool]:
+    """Per kind, whether a forced change exists: synonym needs m >= 2, diffeo needs K >= 2.
+
+    Where it does not, the probe columns hold unperturbed tokens and S (resp. D) is undefined.
+    """
+    return {"synonym": cfg.m >= 2, "diffeo": cfg.placements_per_node >= 2}
+
+
 def perturb_indices(
     cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = True, key: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +51,7 @@ def perturb_indices(
         raise ValueError(f"invalid parameter level={level!r}: must satisfy 1 <= level <= L = {cfg.L}")
     name = "m" if kind == "synonym" else "placements_per_node"  # the radix of the changed index
     radix = getattr(cfg, name)
-    if force and radix == 1:
+    if force and not forced_change_possible(cfg)[kind]:
         raise ValueError(
             f"invalid parameter {name}={radix}: a forced {kind} change needs {name} >= 2 "
             "(use force=False for the plain redraw)"

@@ -34,7 +34,7 @@ def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, wi
     training=False: an outside submission as ``srhm evaluate --factory`` writes it (no
     training log, width/depth null, the factory named, no checkpoint).
     """
-    undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
+    undefined = undefined_kinds(cfg)
     layers = ["layer1", "layer2", "output"]
 
     def table(kind, out_value):

@@ -217,7 +217,7 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
         return None, f"P={results['P']} is not in 1..{sizes['train']} (train split size of config {cfg.name})"
     ev = results.get("evaluation")
     if ev:
-        undefined = undefined_kinds(cfg.m, cfg.placements_per_node)
+        undefined = undefined_kinds(cfg)
         for kind in KINDS:
             if bool(ev["undefined"][kind]) != undefined[kind]:
                 return None, (

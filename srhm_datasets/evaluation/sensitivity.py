@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from ..config import require
+from ..perturb import forced_change_possible
 from ..torch import default_device, encode
 
 KINDS = ("synonym", "diffeo")
@@ -60,9 +61,9 @@ def check_batch_size(batch_size) -> None:
             batch_size, "batch_size >= 1")
 
 
-def undefined_kinds(m: int, placements_per_node: int) -> dict[str, bool]:
-    """Which sensitivities are undefined for a config: synonym iff m == 1, diffeo iff K == 1."""
-    return {"synonym": m == 1, "diffeo": placements_per_node == 1}
+def undefined_kinds(cfg) -> dict[str, bool]:
+    """Which sensitivities are undefined for a config: those with no forced change (m == 1, K == 1)."""
+    return {kind: not possible for kind, possible in forced_change_possible(cfg).items()}
 
 
 # ---- the denominator ---------------------------------------------------------------------

@@ -42,7 +42,7 @@ from ..catalog import release_name
 from ..config import SRHMConfig
 from ..generate import column_dtypes, generate
 from ..hashing import SplitHasher
-from ..perturb import perturb
+from ..perturb import forced_change_possible, perturb
 from .features import PROBE_COLUMNS, PROBE_KINDS, arrow_schema, to_arrow
 from .rules_file import SPLITS, dumps, empty_content_hash, rules_document
 
@@ -111,8 +111,9 @@ def shard_ranges(cfg: SRHMConfig, split: str, num_rows: int) -> list[tuple[int, 
 
 
 def probe_defined(cfg: SRHMConfig) -> dict[str, bool]:
-    """Whether each probe column's forced change is possible (m >= 2, K >= 2)."""
-    return {"synonym_tokens": cfg.m >= 2, "diffeo_tokens": cfg.placements_per_node >= 2}
+    """Per probe column, whether its forced change is possible (``forced_change_possible``)."""
+    possible = forced_change_possible(cfg)
+    return {column: possible[kind] for column, kind in PROBE_KINDS.items()}
 
 
 def probe_columns(cfg: SRHMConfig, batch: dict) -> dict[str, np.ndarray]:
