@@ -43,3 +43,13 @@ def test_info_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_spec_command_has_help():
+    commands = ["info", "sample", "build", "verify", "publish", "train", "evaluate", "leaderboard", "learning-curve", "demo"]
+    listing = CliRunner().invoke(main, ["--help"]).output
+    for name in commands:
+        assert name in listing
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage: " in result.output
