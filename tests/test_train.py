@@ -156,9 +156,20 @@ def test_learning_curve_is_resumable(tmp_path):
     assert all(r["skipped"] for r in again["runs"])
     assert [r["best_test_error"] for r in again["runs"]] == [r["best_test_error"] for r in first["runs"]]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["threshold"] == 0.1 and summary["prediction_cnn"] == 4 * 4 * 16
+    assert summary["threshold"] == 0.1 and summary["law_x"] == 4 * 4 * 16 and summary["law"] == "(s0+1)^2 nc m^L"
     assert summary["P_star_status"] in ("interpolated", "above_range", "below_range")
     assert math.isclose(summary["chance_error"], CHANCE)
+
+
+@pytest.mark.parametrize("arch, law", [("lcn", "s^(L/2) (s0+1)^L nc m^L = 512"), ("fcn", "no law for this arch")])
+def test_cli_learning_curve_reports_p_star_and_the_arch_law(tmp_path, arch, law):
+    result = CliRunner().invoke(main, ["learning-curve", "--config", "demo", "--arch", arch, "--P-min", "50", "--P-max", "100",
+                                       "--points", "2", "--width", "16", "--max-steps", "20", "--num-test", "100",
+                                       "--no-progress", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("P=") == 2 and law in result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["arch"] == arch and (summary["law_x"] == 512 if arch == "lcn" else summary["law_x"] is None)
 
 
 def test_torchrun_data_parallel_matches_one_process(tmp_path):

@@ -114,5 +114,5 @@ def learning_curve(**kw):
     for r in summary["runs"]:
         click.echo(f"P={r['P']:>8}  {summary['metric']} test error {r[summary['metric'] + '_test_error']:.4f}  ({r['stop_reason']}{', skipped' if r['skipped'] else ''})")
     P_star = summary["P_star"]
-    click.echo(f"P* (test error {summary['threshold']:g}) = {'%.4g' % P_star if P_star is not None else summary['P_star_status']}; "
-               f"(s0+1)^2 nc m^L = {summary['prediction_cnn']}")
+    law = f"{summary['law']} = {summary['law_x']:.4g}" if summary["law_x"] is not None else "no law for this arch"
+    click.echo(f"P* (test error {summary['threshold']:g}) = {'%.4g' % P_star if P_star is not None else summary['P_star_status']}; {law}")

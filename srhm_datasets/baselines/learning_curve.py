@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SRHMConfig, require
+from ..config import require
+from ..evaluation.paper_points import LAW_NAMES, law_x
 from ..results import atomic_write, get_field, read_results
 from .train import TrainOptions, resolve, train
 
@@ -62,11 +63,6 @@ def estimate_p_star(Ps, errors, threshold: float = 0.10) -> dict:
             P_star = math.exp(math.log(p0) + t * (math.log(p1) - math.log(p0)))
             return {"P_star": P_star, "bracket": [p0, p1], "status": "interpolated"}
     return {"P_star": None, "bracket": [pairs[-1][0], None], "status": "above_range"}
-
-
-def prediction_cnn(cfg: SRHMConfig) -> int:
-    """The paper's CNN scale (s0+1)**2 * nc * m**L (Eq. 4 without the constant C1)."""
-    return (cfg.s0 + 1) ** 2 * cfg.nc * cfg.m**cfg.L
 
 
 #: What must agree between a finished run and the requested one for the run to be reused:
@@ -142,7 +138,7 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
     chance = 1.0 - 1.0 / cfg.nc
     est = estimate_p_star(Ps, errors, threshold)
     rel = estimate_p_star(Ps, errors, 0.1 * chance)
-    x = prediction_cnn(cfg)
+    x = law_x(base.arch, cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)  # None for the FCN (no law)
     summary = {
         "format": dict(SUMMARY_FORMAT),
         "config": cfg.name,
@@ -159,8 +155,9 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
         "P_star_status": est["status"],
         "P_star_bracket": est["bracket"],
         "P_star_rel_chance": rel["P_star"],
-        "prediction_cnn": x,
-        "P_star_over_prediction_cnn": None if est["P_star"] is None else est["P_star"] / x,
+        "law": LAW_NAMES.get(base.arch),
+        "law_x": x,
+        "P_star_over_law_x": None if est["P_star"] is None or x is None else est["P_star"] / x,
         "runs": runs,
     }
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -185,7 +182,8 @@ def plot_learning_curve(summary: dict, path: str | Path) -> None:
     ax.axhline(summary["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {summary['threshold']:g}")
     if summary["P_star"] is not None:
         ax.axvline(summary["P_star"], color="C3", lw=0.8, label=f"P* = {summary['P_star']:.3g}")
-    ax.axvline(summary["prediction_cnn"], color="C2", ls="-.", lw=0.8, label="(s0+1)^2 nc m^L")
+    if summary["law_x"] is not None:
+        ax.axvline(summary["law_x"], color="C2", ls="-.", lw=0.8, label=summary["law"])
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylim(-0.02, 1.0)

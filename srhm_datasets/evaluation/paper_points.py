@@ -40,6 +40,10 @@ LAW_CONSTANT = {arch: float(_doc()["tables"][arch]["fit_constant"]) for arch in 
 EPSILON_STAR = 0.10
 
 
+#: The paper's laws for P*, as text (see ``law_x``).
+LAW_NAMES = {"cnn": "(s0+1)^2 nc m^L", "lcn": "s^(L/2) (s0+1)^L nc m^L"}
+
+
 def law_x(arch: str, L: int, s: int, s0: int, nc: int, m: int) -> float | None:
     """The paper's predicted scale x of P* for an architecture (None for FCN: no law).
 
