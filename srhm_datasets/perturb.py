@@ -83,6 +83,5 @@ def perturb(cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = T
     Returns tokens in the dtype of ``batch["tokens"]`` when present, else int64.
     """
     synonyms, placements = perturb_indices(cfg, batch, kind, level, force, key)
-    _, tokens = expand(cfg, batch["label"], synonyms, placements)
     dtype = np.asarray(batch["tokens"]).dtype if "tokens" in batch else np.int64
-    return tokens.astype(dtype)
+    return expand(cfg, batch["label"], synonyms, placements, dtype=dtype)[1]
