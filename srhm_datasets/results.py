@@ -14,9 +14,9 @@ The JSON Schema lives next to this module (``results_schema.json``); ``validate_
 also checks what a schema cannot express (curve lengths agree, one sensitivity value per
 level 1..L, one table per layer in both kinds, no NaN or infinity anywhere, ...).
 
-``atomic_write`` is the package's one way to write a file atomically (temp file in the
-same folder + ``os.replace``): results files, checkpoints, learning-curve summaries and
-leaderboard pages all go through it, so a reader never sees half a file.
+Results files are written with ``files.atomic_write`` (temp file in the same folder +
+``os.replace``), as are checkpoints, learning-curve summaries and leaderboard pages, so a
+reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
+
+from .files import atomic_write
 
 FORMAT = {"name": "srhm-results", "version": 1}
 SCHEMA_PATH = Path(__file__).with_name("results_schema.json")
@@ -37,35 +38,6 @@ FILENAME = "results.json"
 def load_schema() -> dict:
     """The JSON Schema (draft 2020-12) of results format v1."""
     return json.loads(SCHEMA_PATH.read_text())
-
-
-def atomic_write(path: str | os.PathLike, content, before_replace=None) -> Path:
-    """Write ``path`` atomically: into a temp file in the same folder, then ``os.replace``.
-
-    content: ``str`` (UTF-8 text), ``bytes``, or a callable ``content(f)`` that writes to
-    a binary file object ``f`` (``torch.save``, ``fig.savefig(f, format="png")``).
-    before_replace: called once the temp file is complete, just before the rename (e.g.
-    to retire a file that must not outlive the old content). The parent folder is
-    created. On any error the temp file is removed and an existing ``path`` is left
-    untouched. Returns ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if callable(content):
-                content(f)
-            else:
-                f.write(content.encode() if isinstance(content, str) else content)
-        if before_replace is not None:
-            before_replace()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _reject_constant(name: str):

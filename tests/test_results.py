@@ -215,7 +215,7 @@ def test_evaluation_records_probe_perturbation_and_checkpoint():
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
-    from srhm_datasets.results import atomic_write
+    from srhm_datasets.files import atomic_write
 
     path = atomic_write(tmp_path / "f.bin", b"old")
     retired = []

@@ -27,7 +27,8 @@ import numpy as np
 
 from ..config import require
 from ..evaluation.paper_points import LAW_NAMES, law_x
-from ..results import atomic_write, get_field, read_results
+from ..files import atomic_write
+from ..results import get_field, read_results
 from .train import TrainOptions, resolve, train
 
 SUMMARY_FORMAT = {"name": "srhm-learning-curve", "version": 1}

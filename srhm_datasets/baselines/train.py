@@ -48,7 +48,8 @@ from ..catalog import catalog_name
 from ..config import SRHMConfig, require
 from ..release.load import load_split
 from ..results import FILENAME as RESULTS_FILE
-from ..results import FORMAT, atomic_write, validate_results, write_results
+from ..files import atomic_write
+from ..results import FORMAT, validate_results, write_results
 from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
 from .models import ARCHS, build_model, count_parameters
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
-from ..results import atomic_write
+from ..files import atomic_write
 from .board_entries import Entry
 from .paper_points import EPSILON_STAR, LAW_CONSTANT, paper_points
 

@@ -5,7 +5,7 @@ A config's table has the ``COLUMNS``, one row per accepted file in rank order
 evaluation); P* is blank without a learning curve and for a control, "<= P" for an
 upper bound and "> P" (the largest P) when 10 % is never reached. The index lists the configs, our P* against the
 paper's laws and every rejected file with its reason. Every page is written atomically
-(``results.atomic_write``).
+(``files.atomic_write``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import html
 import os
 from pathlib import Path
 
-from ..results import atomic_write
+from ..files import atomic_write
 from .board_entries import RANK_LEVEL, Entry, Rejection
 
 

@@ -13,7 +13,7 @@ Rejected files are listed with their reason. Output, per config, ``OUT/<config>/
 level); at the top: ``index.md``, ``index.html``, ``pstar_laws.png`` (our P* against the
 paper's laws and points) and ``leaderboard.json`` (everything in machine form).
 
-Every output file is written atomically (``results.atomic_write``); the sensitivity plot
+Every output file is written atomically (``files.atomic_write``); the sensitivity plot
 of each model gets its own file name even when two names reduce to the same slug.
 
 The public names of the parts are re-exported here (``__all__``), so imports from this
@@ -29,7 +29,7 @@ import os
 import re
 from pathlib import Path
 
-from ..results import atomic_write
+from ..files import atomic_write
 from .board_entries import (
     CONTROL,
     IGNORED,

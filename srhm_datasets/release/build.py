@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 
 from ..catalog import release_name
 from ..config import SRHMConfig
+from ..files import replace_dir, umask
 from ..generate import column_dtypes, generate
 from ..hashing import SplitHasher
 from ..perturb import forced_change_possible, perturb
@@ -276,8 +277,8 @@ def build_release(
         results = [build_config(cfg, tmp, pool, progress) for cfg in configs]
         write_croissant(tmp, results, release_version, repo_id)
         write_card(tmp, results, release_version, repo_id)  # last: a folder with README.md is complete
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a release folder is an ordinary one
-        _replace_dir(tmp, out)
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; a release folder is an ordinary one
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -285,20 +286,6 @@ def build_release(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return results
-
-
-def _umask() -> int:
-    """The process umask (from /proc on Linux, else read by setting and restoring it)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _host_tag() -> str:
@@ -346,17 +333,6 @@ def remove_stale_partials(out: str | Path) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished ``tmp`` to ``out``, replacing an old ``out`` by renames only."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / "release")
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 __all__ = ["build_release", "build_config", "make_block", "shard_ranges", "row_group_rows", "ConfigResult", "remove_stale_partials"]
