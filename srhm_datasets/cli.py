@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .catalog import resolve
+from .config import format_count
 
 #: command name -> "module:attribute" of a click command, imported on first use.
 LAZY_COMMANDS = {
@@ -69,7 +70,8 @@ def info(config):
     click.echo(f"{'internal nodes N':<20}{cfg.num_nodes}")
     click.echo(f"{'placements K':<20}{cfg.placements_per_node}")
     P = cfg.data_space_size
-    click.echo(f"{'data space P_max':<20}{P} (~2^{P.bit_length() - 1})")
+    formula = f"{cfg.nc}*{cfg.m * cfg.placements_per_node}**{cfg.num_nodes}"
+    click.echo(f"{'data space P_max':<20}{format_count(P)} = {formula} (~2^{P.bit_length() - 1})")
     for split, n in cfg.split_sizes().items():
         click.echo(f"{'rows ' + split:<20}{n}")
 

@@ -8,37 +8,138 @@ the name is also the Hugging Face config name and the folder of its Parquet shar
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
+import numbers
 import re
 from functools import cached_property
 
-#: Radices must stay below this so that limb arithmetic never overflows int64.
+# Bounds beyond SPEC 1. Each keeps one derived size that allocates memory or time
+# small; SRHMConfig checks them in an order where every check only uses quantities
+# already bounded, so an invalid config is refused before anything large is computed.
+#: Radices must stay below this so that limb arithmetic never overflows int64 (v**s < 2**62).
 RADIX_BOUND = 2**62
 #: Largest vocabulary: the blank token ``v`` must fit in uint16.
 MAX_V = 2**16 - 1
-#: Placement tables [K, s] are materialised, so K is bounded.
-MAX_PLACEMENTS = 2**24
-#: Split sizes are global indices of the permuted data space and must fit int64.
+#: Largest s: v**s < 2**62 with v >= 2.
+MAX_S = 61
+#: Input length d = S**L: one row's tokens stay <= 64 KiB (the catalog's largest d is 9261).
+MAX_D = 2**16
+#: Entries of the placement table [K, s] (int64, materialised): 32 MiB.
+MAX_PLACEMENT_ENTRIES = 2**22
+#: Entries of the rule tables, (nc + (L-1)*v)*m*s (int64, materialised and written to
+#: the rules file as JSON): 32 MiB.
+MAX_RULE_ENTRIES = 2**22
+#: log2(P_max): the sampler packs the digits into about log2(P_max)/60 limbs and a row
+#: costs O(limbs**2) hashes; P_max in decimal has at most 19,729 digits.
+MAX_SPACE_BITS = 2**16
+#: Tokens of all splits of a config, (n_test+n_probe+n_train)*d: 1 TiB of uint8 tokens.
+#: SPEC 5's default sizes (about 2**20 rows) stay valid for every d <= MAX_D.
+MAX_SPLIT_TOKENS = 2**40
+#: Global indices of the permuted data space are int64.
 MAX_ROWS = 2**62
+#: Seeds are 64-bit.
+MAX_SEED = 2**64 - 1
+#: Integers with more digits than this are shown compactly by ``format_count``.
+EXACT_DIGITS = 30
 
 SPARSITIES = ("A", "B")
+SPLITS = ("train", "test", "probe")
 
 _NAME_RE = re.compile(
     r"^(?P<sparsity>[AB])_L(?P<L>\d+)_s(?P<s>\d+)_s0-(?P<s0>\d+)_v(?P<v>\d+)"
     r"_nc(?P<nc>\d+)_m(?P<m>\d+)_seed(?P<seed>\d+)"
-    r"(?:_test(?P<n_test>\d+))?(?:_probe(?P<n_probe>\d+))?(?:_train(?P<n_train>\d+))?$"
+    r"(?:_test(?P<n_test>\d+))?(?:_probe(?P<n_probe>\d+))?(?:_train(?P<n_train>\d+))?$",
+    re.ASCII,
 )
+#: Digits of one number in a canonical name (MAX_SEED has 20).
+_MAX_NAME_DIGITS = 20
 
 
 def is_canonical_name(name: str) -> bool:
     """Whether a string has the form of ``SRHMConfig.name`` (values not yet validated)."""
-    return _NAME_RE.match(name) is not None
+    return isinstance(name, str) and _NAME_RE.match(name) is not None
+
+
+def decimal_digits(n: int) -> int:
+    """Number of decimal digits of an int n >= 0, without converting it to text."""
+    k = max(1, int((max(n.bit_length(), 1) - 1) * math.log10(2)) + 1)  # within one of the answer
+    while n >= 10**k:
+        k += 1
+    while k > 1 and n < 10 ** (k - 1):
+        k -= 1
+    return k
+
+
+def decimal_string(n: int) -> str:
+    """The exact decimal text of an int of any size (``str(n)`` refuses more than 4300 digits)."""
+    return str(decimal.Decimal(n))
+
+
+def format_count(n: int) -> str:
+    """An int for people: exact up to 30 digits, else ``~1.18e4932 (4933 digits)``.
+
+    Beyond 2**(2**17) (far above any P_max) only the power of two: ``~2^1000000``.
+    """
+    if abs(n).bit_length() > 2 * MAX_SPACE_BITS:  # keep the decimal arithmetic below small
+        return f"{'-' if n < 0 else ''}~2^{abs(n).bit_length() - 1}"
+    digits = decimal_digits(abs(n))
+    if digits <= EXACT_DIGITS:
+        return str(n)
+    lead = abs(n) // 10 ** (digits - 3)
+    sign = "-" if n < 0 else ""
+    return f"{sign}~{lead // 100}.{lead % 100:02d}e{digits - 1} ({digits} digits)"
+
+
+def _show(value) -> str:
+    """repr of a parameter value for an error message, huge ints compact."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return format_count(int(value))
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def require(ok: bool, name: str, value, bound: str) -> None:
     """Raise the package's standard ValueError, naming parameter, value and bound, unless ok."""
     if not ok:
-        raise ValueError(f"invalid parameter {name}={value!r}: must satisfy {bound}")
+        raise ValueError(f"invalid parameter {name}={_show(value)}: must satisfy {bound}")
+
+
+def require_int(name: str, value, low: int | None = None, high: int | None = None, why: str = "") -> int:
+    """``value`` as a Python int, checked low <= value <= high (either may be None).
+
+    Python and numpy integers are accepted; bools, floats, strings and None raise the
+    package's ValueError naming the parameter and the bound (``why`` is appended to it).
+    """
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    limits = (f"{low} <= " if low is not None else "") + name + (f" <= {_show(high)}" if high is not None else "")
+    bound = "an int" + (f", {limits}" if limits != name else "") + (f" ({why})" if why else "")
+    require(ok, name, value, bound)
+    value = int(value)
+    require((low is None or value >= low) and (high is None or value <= high), name, value, bound)
+    return value
+
+
+def require_choice(name: str, value, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``choices``, else the package's ValueError."""
+    require(isinstance(value, str) and value in choices, name, value, f"one of {choices}")
+    return value
+
+
+def placement_count(s: int, s0: int, sparsity: str) -> int:
+    """K, the placements per node: (s0+1)**s for sparsity A, comb(s(s0+1), s) for B (SPEC 3).
+
+    Raises ValueError unless the placement table [K, s] has at most 2**22 entries.
+    Arguments must already be bounded ints (s <= 61, s0 < 2**15).
+    """
+    K = (s0 + 1) ** s if sparsity == "A" else math.comb(s * (s0 + 1), s)
+    require(
+        K * s <= MAX_PLACEMENT_ENTRIES,
+        "placements_per_node*s",
+        K * s,
+        f"<= 2**22 (the placement table [K, s] is materialised; s={s}, s0={s0}, sparsity {sparsity})",
+    )
+    return K
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +148,9 @@ class SRHMConfig:
 
     ``n_test``, ``n_probe`` and ``n_train`` default to SPEC 5's sizes when None.
     Construction validates everything and raises ``ValueError`` naming the
-    parameter, its value and the bound it breaks.
+    parameter, its value and the bound it breaks, before any large number is
+    computed (module constants ``MAX_*`` give the bounds beyond SPEC 1 and why).
+    numpy integers are accepted and stored as Python ints.
     """
 
     L: int
@@ -63,37 +166,65 @@ class SRHMConfig:
     n_train: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("L", "s", "s0", "v", "nc", "m", "seed"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool), name, value, "an int")
-        require(self.sparsity in SPARSITIES, "sparsity", self.sparsity, "one of 'A', 'B'")
-        require(self.L >= 1, "L", self.L, "L >= 1")
-        require(self.s >= 2, "s", self.s, "s >= 2")
-        require(self.s0 >= 0, "s0", self.s0, "s0 >= 0")
-        require(self.v >= 2, "v", self.v, "v >= 2")
-        require(self.v <= MAX_V, "v", self.v, f"v <= {MAX_V} (the blank token v must fit uint16)")
-        require(self.nc >= 2, "nc", self.nc, "nc >= 2")
-        require(self.m >= 1, "m", self.m, "m >= 1")
-        require(self.seed >= 0, "seed", self.seed, "seed >= 0")
-        tuples = self.v**self.s
-        require(tuples < RADIX_BOUND, "v**s", tuples, f"v**s < 2**62 (v={self.v}, s={self.s})")
-        require(self.nc * self.m <= tuples, "nc*m", self.nc * self.m, f"nc*m <= v**s = {tuples}")
-        require(self.v * self.m <= tuples, "v*m", self.v * self.m, f"v*m <= v**s = {tuples}")
-        K = self.placements_per_node
-        require(
-            K <= MAX_PLACEMENTS, "placements_per_node", K, f"<= 2**24 (s={self.s}, s0={self.s0}, sparsity {self.sparsity})"
-        )
-        P = self.data_space_size
+        self._check_parameters()
+        self._check_sizes()
+        self._check_splits()
+
+    def _set(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)  # frozen: normalise once, while constructing
+
+    def _check_parameters(self) -> None:
+        """Each parameter alone: type, SPEC 1's lower bound, and a cap implied by the size bounds."""
+        caps = {
+            "L": (1, int(math.log2(MAX_D)), "d = S**L >= 2**L must be <= 2**16"),
+            "s": (2, MAX_S, "v**s < 2**62 with v >= 2"),
+            "s0": (0, MAX_D // 2 - 1, "d >= S = s*(s0+1) must be <= 2**16"),
+            "v": (2, MAX_V, "the blank token v must fit uint16"),
+            "nc": (2, MAX_RULE_ENTRIES // 2, "the rule tables hold nc*m*s >= 2*nc of at most 2**22 entries"),
+            "m": (1, MAX_RULE_ENTRIES // 4, "the rule tables hold nc*m*s >= 4*m of at most 2**22 entries"),
+            "seed": (0, MAX_SEED, "a 64-bit seed"),
+        }
+        for name, (low, high, why) in caps.items():
+            self._set(name, require_int(name, getattr(self, name), low, high, why))
+        require_choice("sparsity", self.sparsity, SPARSITIES)
         for split in ("test", "probe", "train"):
             n = getattr(self, f"n_{split}")
             if n is not None:
-                require(isinstance(n, int) and n >= 0, f"n_{split}", n, "an int >= 0")
+                self._set(f"n_{split}", require_int(f"n_{split}", n, 0, MAX_SPLIT_TOKENS, "at most 2**40 tokens"))
+
+    def _check_sizes(self) -> None:
+        """Derived sizes, each computed only from quantities already bounded."""
+        tuples = self.v**self.s  # < 2**(16*61)
+        require(tuples < RADIX_BOUND, "v**s", tuples, f"v**s < 2**62 (v={self.v}, s={self.s})")
+        require(self.nc * self.m <= tuples, "nc*m", self.nc * self.m, f"nc*m <= v**s = {tuples}")
+        require(self.v * self.m <= tuples, "v*m", self.v * self.m, f"v*m <= v**s = {tuples}")
+        K = placement_count(self.s, self.s0, self.sparsity)
+        rule_entries = (self.nc + (self.L - 1) * self.v) * self.m * self.s
+        require(
+            rule_entries <= MAX_RULE_ENTRIES,
+            "(nc+(L-1)*v)*m*s",
+            rule_entries,
+            "<= 2**22 (entries of the rule tables, materialised and written to the rules file)",
+        )
+        require(self.d <= MAX_D, "d", self.d, f"d = S**L <= 2**16 (S={self.S}, L={self.L})")
+        bits = math.log2(self.nc) + self.num_nodes * math.log2(self.m * K)
+        require(
+            bits <= MAX_SPACE_BITS,
+            "log2(P_max)",
+            round(bits, 1),
+            f"<= 2**16 (P_max = nc*(m*K)**N = {self.nc}*{self.m * K}**{self.num_nodes}; "
+            "the sampler's cost per row grows with its square)",
+        )
+
+    def _check_splits(self) -> None:
+        """Split sizes: together at most P_max rows and 2**40 tokens."""
         total = sum(self.split_sizes().values())
         require(
-            total <= P and total <= MAX_ROWS,
+            total <= self.data_space_size and total * self.d <= MAX_SPLIT_TOKENS,
             "n_test+n_probe+n_train",
             total,
-            f"<= data_space_size = {P} (and < 2**62); defaults would be {self._sizes(None, None, None)}",
+            f"<= data_space_size = {format_count(self.data_space_size)} and (n_test+n_probe+n_train)*d <= 2**40 "
+            f"(d={self.d}); defaults would be {self._sizes(None, None, None)}",
         )
 
     # ---- derived sizes (SPEC 1) -------------------------------------------------
@@ -120,13 +251,15 @@ class SRHMConfig:
     @property
     def placements_per_node(self) -> int:
         """K: (s0+1)**s for sparsity A, comb(S, s) for sparsity B."""
-        if self.sparsity == "A":
-            return (self.s0 + 1) ** self.s
-        return math.comb(self.S, self.s)
+        return placement_count(self.s, self.s0, self.sparsity)
 
     @cached_property
     def data_space_size(self) -> int:
-        """P_max = nc * (m*K)**N, an exact Python int (often far beyond 2**64)."""
+        """P_max = nc * (m*K)**N, an exact Python int (often far beyond 2**64, at most 2**65536).
+
+        Print it with ``format_count`` (or ``decimal_string`` for the exact text): ``str`` refuses
+        ints of more than 4300 digits.
+        """
         return self.nc * (self.m * self.placements_per_node) ** self.num_nodes
 
     @property
@@ -135,7 +268,8 @@ class SRHMConfig:
         return self.v
 
     def depth_nodes(self, k: int) -> range:
-        """Heap indices of the nodes at depth k (0 <= k <= L-1)."""
+        """Heap indices of the nodes at depth k (0 <= k <= L-1); ValueError for any other k."""
+        k = require_int("k", k, 0, self.L - 1)
         first = (self.s**k - 1) // (self.s - 1)
         return range(first, first + self.s**k)
 
@@ -157,9 +291,9 @@ class SRHMConfig:
 
         Train comes last so that it can grow without moving the other splits.
         """
+        require_choice("split", split, SPLITS)
         sizes = self.split_sizes()
         offsets = {"test": 0, "probe": sizes["test"], "train": sizes["test"] + sizes["probe"]}
-        require(split in offsets, "split", split, "one of 'train', 'test', 'probe'")
         return offsets[split]
 
     # ---- names ------------------------------------------------------------------
@@ -179,13 +313,17 @@ class SRHMConfig:
     @classmethod
     def from_name(cls, name: str) -> SRHMConfig:
         """Inverse of ``name``; raises ValueError on anything else."""
-        match = _NAME_RE.match(name)
+        match = _NAME_RE.match(name) if isinstance(name, str) else None
         if match is None:
             raise ValueError(
-                f"invalid parameter name={name!r}: expected a canonical config name such as "
+                f"invalid parameter name={_show(name)}: expected a canonical config name such as "
                 "'A_L2_s2_s0-2_v10_nc10_m10_seed1'"
             )
-        fields = {k: (v if k == "sparsity" else int(v)) for k, v in match.groupdict().items() if v is not None}
+        fields = {k: v for k, v in match.groupdict().items() if v is not None}
+        for key, text in fields.items():
+            if key != "sparsity":
+                require(len(text) <= _MAX_NAME_DIGITS, key, text, f"at most {_MAX_NAME_DIGITS} digits (in name)")
+                fields[key] = int(text)
         return cls(**fields)
 
     def parameters(self) -> dict:

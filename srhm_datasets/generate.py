@@ -11,16 +11,18 @@ more gather: every (symbol, r, q) at depth L-1 has a precomputed S-token patch
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 
-from .config import SRHMConfig
+from .config import SPLITS, SRHMConfig, require, require_choice, require_int
 from .rules import placement_slots, sample_rules
-from .sampler import check_range, split_digits
+from .sampler import check_config, check_range, split_digits
 
 CHUNK = 1 << 15  # rows per internal block: bounds temporaries, unit of threading
+CHUNK_ENTRIES = 1 << 24  # ... and at most this many digits + tokens per block (wide rows give short blocks)
 MAX_PATCH_TABLE = 1 << 24  # entries of the leaf patch table, above which leaves are scattered one by one
 
 COLUMNS = ("tokens", "label", "latents", "synonyms", "placements")
@@ -45,6 +47,57 @@ def column_dtypes(cfg: SRHMConfig) -> dict[str, np.dtype]:
     }
 
 
+def column_shapes(cfg: SRHMConfig, n: int) -> dict[str, tuple[int, ...]]:
+    """Shape of each column of ``n`` rows: tokens [n, d], label [n], the rest [n, N]."""
+    wide = (n, cfg.num_nodes)
+    return {"tokens": (n, cfg.d), "label": (n,), "latents": wide, "synonyms": wide, "placements": wide}
+
+
+def column_bounds(cfg: SRHMConfig) -> dict[str, int]:
+    """Largest value of each column: tokens v (the blank), label nc-1, latents max(nc, v)-1, ..."""
+    return {
+        "tokens": cfg.v,
+        "label": cfg.nc - 1,
+        "latents": max(cfg.nc, cfg.v) - 1,
+        "synonyms": cfg.m - 1,
+        "placements": cfg.placements_per_node - 1,
+    }
+
+
+def check_batch(cfg: SRHMConfig, batch, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The named columns of a batch as integer arrays, checked against cfg (SPEC 4).
+
+    Each must be present, integer-typed, shaped as ``column_shapes`` (n from the label,
+    or the first column) and within 0..``column_bounds``: a batch of another config is
+    refused. Raises ValueError naming the column, e.g. ``batch['tokens']``. Cost: one
+    vectorised min and max per column.
+    """
+    require(isinstance(batch, Mapping), "batch", batch, "a dict of column arrays")
+    arrays = {}
+    for name in columns:
+        require(name in batch, "batch", sorted(map(str, batch)), f"a dict with the column {name!r}")
+        arrays[name] = check_column(cfg, name, batch[name])
+    n = arrays[columns[0]].shape[0] if arrays[columns[0]].ndim else 0
+    for name, values in arrays.items():
+        shape = column_shapes(cfg, n)[name]
+        require(values.shape == shape, f"batch[{name!r}].shape", values.shape, f"== {shape} for {cfg.name}")
+    return arrays
+
+
+def check_column(cfg: SRHMConfig, name: str, values) -> np.ndarray:
+    """One column as an integer array whose values lie in 0..column_bounds(cfg)[name]."""
+    try:
+        values = np.asarray(values)
+    except (TypeError, ValueError):  # ragged nested lists
+        values = np.asarray(None)
+    require(values.dtype.kind in "iu", f"batch[{name!r}].dtype", str(values.dtype), "an integer dtype")
+    high = column_bounds(cfg)[name]
+    if values.size:
+        require(int(values.min()) >= 0, f"min(batch[{name!r}])", int(values.min()), ">= 0")
+        require(int(values.max()) <= high, f"max(batch[{name!r}])", int(values.max()), f"<= {high} for {cfg.name}")
+    return values
+
+
 @lru_cache(maxsize=64)
 def leaf_patches(cfg: SRHMConfig, dtype: np.dtype) -> np.ndarray | None:
     """The S tokens under every depth-(L-1) node: [n_{L-1}*m*K, S], row (a*m + r)*K + q.
@@ -65,10 +118,30 @@ def leaf_patches(cfg: SRHMConfig, dtype: np.dtype) -> np.ndarray | None:
 
 
 def expand(cfg: SRHMConfig, label, synonyms, placements, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
-    """Latents [n, N] (int64) and tokens [n, d] (``dtype``) of samples given by their indices.
+    """Latents [n, N] (int64) and tokens [n, d] (``dtype``) of samples given by their indices (SPEC 3-4).
 
-    label: [n]; synonyms, placements: [n, N] in heap order.
+    label: [n] in [0, nc); synonyms: [n, N] in [0, m); placements: [n, N] in [0, K), in
+    heap order; ``dtype``: an integer dtype that holds v. Raises ValueError naming the
+    argument whose shape, dtype or values do not fit cfg.
     """
+    check_config(cfg)
+    batch = check_batch(cfg, {"label": label, "synonyms": synonyms, "placements": placements}, ("label", "synonyms", "placements"))
+    return _expand(cfg, batch["label"], batch["synonyms"], batch["placements"], token_dtype(cfg, dtype))
+
+
+def token_dtype(cfg: SRHMConfig, dtype) -> np.dtype:
+    """``dtype`` as a numpy integer dtype that holds the blank v, else ValueError naming ``dtype``."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    ok = dtype is not None and dtype.kind in "iu" and np.iinfo(dtype).max >= cfg.v
+    require(ok, "dtype", dtype, f"an integer dtype that holds v = {cfg.v}")
+    return dtype
+
+
+def _expand(cfg: SRHMConfig, label, synonyms, placements, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``expand`` without the checks: arguments known to fit cfg."""
     rules = [table.reshape(-1, cfg.s) for table in sample_rules(cfg)]  # row a*m + r
     slots = placement_slots(cfg.s, cfg.s0, cfg.sparsity)
     patches = leaf_patches(cfg, np.dtype(dtype))
@@ -99,7 +172,7 @@ def expand(cfg: SRHMConfig, label, synonyms, placements, dtype=np.int64) -> tupl
 def _fill(cfg: SRHMConfig, split: str, start: int, stop: int, out: dict, at: int) -> None:
     digits = split_digits(cfg, split, start, stop)
     label, synonyms, placements = digits[:, 0], digits[:, 1::2], digits[:, 2::2]
-    latents, tokens = expand(cfg, label, synonyms, placements, dtype=out["tokens"].dtype)
+    latents, tokens = _expand(cfg, label, synonyms, placements, out["tokens"].dtype)
     rows = slice(at, at + stop - start)
     for name, values in zip(COLUMNS, (tokens, label, latents, synonyms, placements)):
         out[name][rows] = values
@@ -112,16 +185,21 @@ def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = Non
     latents / synonyms / placements [n, N] in the smallest unsigned dtype, heap order.
     Row i is a pure function of (cfg, split, i): any chunking or number of
     ``workers`` (threads; default: all cores) gives the same rows.
+    The arrays returned are the only allocation that grows with stop - start; internal
+    blocks hold at most ``CHUNK`` rows and ``CHUNK_ENTRIES`` values.
+    Raises ValueError naming the argument: cfg not an SRHMConfig, split not one of
+    train/test/probe, start/stop not ints with 0 <= start <= stop <= the split's size,
+    workers not None or an int >= 1.
     """
-    if stop is None:
-        stop = cfg.split_sizes().get(split, 0)
-    check_range(cfg, split, start, stop)
+    check_config(cfg)
+    stop = cfg.split_sizes()[require_choice("split", split, SPLITS)] if stop is None else stop
+    start, stop = check_range(cfg, split, start, stop)
+    workers = (os.cpu_count() or 1) if workers is None else require_int("workers", workers, 1)
     n = stop - start
     dtypes = column_dtypes(cfg)
-    shapes = {"tokens": (n, cfg.d), "label": (n,), "latents": (n, cfg.num_nodes)}
-    out = {c: np.empty(shapes.get(c, (n, cfg.num_nodes)), dtype=dtypes[c]) for c in COLUMNS}
-    chunks = [(a, min(a + CHUNK, stop)) for a in range(start, stop, CHUNK)]
-    workers = workers or os.cpu_count() or 1
+    out = {c: np.empty(shape, dtype=dtypes[c]) for c, shape in column_shapes(cfg, n).items()}
+    rows = max(1, min(CHUNK, CHUNK_ENTRIES // (cfg.d + 2 * cfg.num_nodes + 1)))
+    chunks = [(a, min(a + rows, stop)) for a in range(start, stop, rows)]
     if workers == 1 or len(chunks) <= 1:
         for a, b in chunks:
             _fill(cfg, split, a, b, out, a - start)

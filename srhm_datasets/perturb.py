@@ -14,23 +14,47 @@ of (sample, level, kind, seed, key), independent of the batch it sits in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from .config import SRHMConfig
-from .generate import expand
-from .prng import below, derive_key, hash_with, mix64
+from .config import SRHMConfig, require, require_choice, require_int
+from .generate import _expand, check_batch, token_dtype
+from .prng import MAX_KEY, below, derive_key, hash_with, mix64
+from .sampler import check_config
 
 KINDS = ("synonym", "diffeo")
 
 
+#: The batch columns a perturbation reads.
+INDEX_COLUMNS = ("label", "synonyms", "placements")
+
+
 def fingerprint(batch: dict) -> np.ndarray:
-    """A uint64 hash per sample of its (label, synonyms, placements)."""
+    """A uint64 hash [n] per sample of its (label [n], synonyms [n, N], placements [n, N])."""
     h = hash_with(0, np.asarray(batch["label"]))
     with np.errstate(over="ignore"):
         for column in ("synonyms", "placements"):
             for col in np.asarray(batch[column], dtype=np.uint64).T:
                 h = mix64(h ^ col)
     return h
+
+
+def check_perturbation(cfg: SRHMConfig, batch, kind: str, level: int, force: bool, key: int) -> dict[str, np.ndarray]:
+    """The batch's index columns (and tokens when present), every argument checked against cfg.
+
+    Raises ValueError naming the argument: cfg not an SRHMConfig; a batch column missing,
+    misshapen or out of range for cfg (a batch of another config); kind not in KINDS;
+    level not an int in 1..L; force not a bool; key not an int in [0, 2**64).
+    """
+    check_config(cfg)
+    present = tuple(c for c in ("tokens", "latents") if isinstance(batch, Mapping) and c in batch)
+    arrays = check_batch(cfg, batch, INDEX_COLUMNS + present)
+    require_choice("kind", kind, KINDS)
+    require_int("level", level, 1, cfg.L, "levels 1..L act on depths L-1..0")
+    require(isinstance(force, (bool, np.bool_)), "force", force, "a bool")
+    require_int("key", key, 0, MAX_KEY)
+    return arrays
 
 
 def forced_change_possible(cfg: SRHMConfig) -> dict[str, bool]:
@@ -44,11 +68,12 @@ def forced_change_possible(cfg: SRHMConfig) -> dict[str, bool]:
 def perturb_indices(
     cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = True, key: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """New (synonyms, placements), each int64 [n, N], of the perturbed samples."""
-    if kind not in KINDS:
-        raise ValueError(f"invalid parameter kind={kind!r}: must be one of {KINDS}")
-    if not (isinstance(level, int) and 1 <= level <= cfg.L):
-        raise ValueError(f"invalid parameter level={level!r}: must satisfy 1 <= level <= L = {cfg.L}")
+    """New (synonyms, placements), each int64 [n, N], of the perturbed samples.
+
+    Arguments as for ``perturb``; raises ValueError as ``check_perturbation`` does.
+    """
+    batch = check_perturbation(cfg, batch, kind, level, force, key)
+    level = int(level)
     name = "m" if kind == "synonym" else "placements_per_node"  # the radix of the changed index
     radix = getattr(cfg, name)
     if force and not forced_change_possible(cfg)[kind]:
@@ -81,7 +106,10 @@ def perturb(cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = T
     ``generate``). ``kind`` is "synonym" or "diffeo"; ``force`` forces the change at
     depth L - l; ``key`` selects an independent perturbation of the same samples.
     Returns tokens in the dtype of ``batch["tokens"]`` when present, else int64.
+    Raises ValueError naming the argument when the batch does not fit cfg (shapes:
+    tokens [n, d], label [n], synonyms/placements/latents [n, N]; values below v+1, nc,
+    m, K) or an argument is out of range; see ``check_perturbation``.
     """
     synonyms, placements = perturb_indices(cfg, batch, kind, level, force, key)
-    dtype = np.asarray(batch["tokens"]).dtype if "tokens" in batch else np.int64
-    return expand(cfg, batch["label"], synonyms, placements, dtype=dtype)[1]
+    dtype = token_dtype(cfg, np.asarray(batch["tokens"]).dtype if "tokens" in batch else np.int64)
+    return _expand(cfg, np.asarray(batch["label"], dtype=np.int64), synonyms, placements, dtype)[1]

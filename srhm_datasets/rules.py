@@ -14,9 +14,19 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import SRHMConfig
+from .config import (
+    MAX_D,
+    MAX_S,
+    RADIX_BOUND,
+    SPARSITIES,
+    SRHMConfig,
+    placement_count,
+    require,
+    require_choice,
+    require_int,
+)
 from .prng import derive_key
-from .sampler import permute_int
+from .sampler import check_config, permute_int
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -25,7 +35,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def tuple_digits(codes: np.ndarray, v: int, s: int) -> np.ndarray:
-    """Base-v digits [..., s] of tuple codes, child 0 the most significant."""
+    """Base-v digits [..., s] (int64) of tuple codes, child 0 the most significant; v**s < 2**62."""
+    v, s = require_int("v", v, 1), require_int("s", s, 1, MAX_S)
+    require(v**s < RADIX_BOUND, "v**s", v**s, "< 2**62")
     powers = v ** np.arange(s - 1, -1, -1, dtype=np.int64)
     return (np.asarray(codes, dtype=np.int64)[..., None] // powers) % v
 
@@ -41,18 +53,28 @@ def _rules(cfg: SRHMConfig) -> tuple[np.ndarray, ...]:
 
 
 def sample_rules(cfg: SRHMConfig) -> list[np.ndarray]:
-    """The rule tables of a config: L read-only int64 arrays of shape [n_k, m, s]."""
-    return list(_rules(cfg))
+    """The rule tables of a config (SPEC 2): L read-only int64 arrays of shape [n_k, m, s].
+
+    Raises ValueError unless cfg is an SRHMConfig.
+    """
+    return list(_rules(check_config(cfg)))
 
 
-@lru_cache(maxsize=64)
 def placement_slots(s: int, s0: int, sparsity: str) -> np.ndarray:
-    """Slot of each child per placement index: int64 [K, s], read-only.
+    """Slot of each child per placement index (SPEC 3): int64 [K, s], read-only.
 
     A: child i sits at slot i*(s0+1) + o_i, q = sum_i o_i (s0+1)**(s-1-i).
     B: the q-th order-preserving s-subset of the S = s(s0+1) slots, in the order of
     ``itertools.combinations(range(S), s)``.
+    Raises ValueError for arguments outside SRHMConfig's bounds (table of at most 2**22 entries).
     """
+    s, s0 = require_int("s", s, 2, MAX_S), require_int("s0", s0, 0, MAX_D // 2 - 1)
+    placement_count(s, s0, require_choice("sparsity", sparsity, SPARSITIES))
+    return _placement_slots(s, s0, sparsity)
+
+
+@lru_cache(maxsize=64)
+def _placement_slots(s: int, s0: int, sparsity: str) -> np.ndarray:
     if sparsity == "A":
         q = np.arange((s0 + 1) ** s)
         offsets = tuple_digits(q, s0 + 1, s)

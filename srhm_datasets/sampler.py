@@ -32,7 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import SRHMConfig
+from .config import MAX_ROWS, RADIX_BOUND, SPLITS, SRHMConfig, format_count, require, require_choice, require_int
 from .prng import derive_key, hash_with, mix64
 
 TABLE_MAX = 2**20  # spaces up to this size use an explicit permutation table
@@ -71,9 +71,23 @@ def _feistel(limbs: list[np.ndarray], radices: list[int], key: int) -> list[np.n
     return limbs
 
 
+def check_indices(name: str, index, n: int) -> np.ndarray:
+    """``index`` as an int64 array, else ValueError naming it unless every value lies in [0, n)."""
+    index = np.asarray(index)
+    require(index.dtype.kind in "iu", f"{name}.dtype", str(index.dtype), "an integer dtype")
+    if index.size:
+        require(int(index.min()) >= 0, f"min({name})", int(index.min()), ">= 0")
+        require(int(index.max()) < n, f"max({name})", int(index.max()), f"< {format_count(n)}")
+    return index.astype(np.int64, copy=False)
+
+
 def permute_int(index: np.ndarray, n: int, key: int) -> np.ndarray:
-    """A keyed bijection of [0, n), n < 2**62, applied to an int64 array of indices."""
-    index = np.asarray(index, dtype=np.int64)
+    """A keyed bijection of [0, n), 1 <= n < 2**62, applied to an integer array of indices in [0, n).
+
+    Returns int64 of the same shape. Raises ValueError naming ``n`` or ``index`` when out of range.
+    """
+    n = require_int("n", n, 1, RADIX_BOUND - 1)
+    index = check_indices("index", index, n)
     if n <= TABLE_MAX:
         return _table(n, key)[index]
     a = math.isqrt(n - 1) + 1
@@ -121,9 +135,13 @@ def _factor(n: int) -> list[int]:
     return out + ([n] if n > 1 else [])
 
 
-@lru_cache(maxsize=64)
 def layout(cfg: SRHMConfig) -> Layout:
     """The limb layout of a config's data space (one limb when P_max < 2**62)."""
+    return _layout(check_config(cfg))
+
+
+@lru_cache(maxsize=64)
+def _layout(cfg: SRHMConfig) -> Layout:
     radices = _digit_radices(cfg)
     P = cfg.data_space_size
     if P < 2**62:
@@ -180,10 +198,11 @@ def permuted_digits(cfg: SRHMConfig, g: np.ndarray) -> np.ndarray:
     """Digit vectors [n, 1 + 2N] of the samples at global indices g (int64 array).
 
     Columns: label, then (synonym r, placement q) of each internal node in heap order.
+    Raises ValueError unless 0 <= g < min(P_max, 2**62).
     """
     lay = layout(cfg)
     key = derive_key(cfg.seed, "sampler")
-    g = np.asarray(g, dtype=np.int64)
+    g = check_indices("g", g, min(cfg.data_space_size, MAX_ROWS))
     if len(lay.radices) == 1:
         limbs = [permute_int(g, lay.radices[0], key).astype(np.uint64)]
     else:
@@ -191,20 +210,29 @@ def permuted_digits(cfg: SRHMConfig, g: np.ndarray) -> np.ndarray:
     return _peel(limbs, lay)
 
 
-def check_range(cfg: SRHMConfig, split: str, start: int, stop: int) -> None:
-    """Raise ValueError unless rows start..stop-1 exist in the split."""
-    sizes = cfg.split_sizes()
-    if split not in sizes:
-        raise ValueError(f"invalid parameter split={split!r}: must be one of {tuple(sizes)}")
-    if not (0 <= start <= stop <= sizes[split]):
+def check_config(cfg) -> SRHMConfig:
+    """``cfg`` if it is an SRHMConfig, else the package's ValueError naming ``cfg``."""
+    require(isinstance(cfg, SRHMConfig), "cfg", cfg, "an SRHMConfig")
+    return cfg
+
+
+def check_range(cfg: SRHMConfig, split: str, start: int, stop: int) -> tuple[int, int]:
+    """(start, stop) as Python ints; ValueError unless rows start..stop-1 exist in the split.
+
+    numpy integers are accepted; bools, floats and None are not.
+    """
+    size = cfg.split_sizes()[require_choice("split", split, SPLITS)]
+    start, stop = require_int("start", start), require_int("stop", stop)
+    if not (0 <= start <= stop <= size):
         raise ValueError(
             f"invalid parameters start={start}, stop={stop}: must satisfy 0 <= start <= stop <= "
-            f"{sizes[split]} (the rows of split {split!r} of {cfg.name})"
+            f"{size} (the rows of split {split!r} of {cfg.name})"
         )
+    return start, stop
 
 
 def split_digits(cfg: SRHMConfig, split: str, start: int, stop: int) -> np.ndarray:
     """Digit vectors of rows start..stop-1 of a split (see ``permuted_digits``)."""
-    check_range(cfg, split, start, stop)
+    start, stop = check_range(check_config(cfg), split, start, stop)
     offset = cfg.split_offset(split)
     return permuted_digits(cfg, np.arange(offset + start, offset + stop, dtype=np.int64))
