@@ -22,6 +22,7 @@ from srhm_datasets.release.build import build_release, make_block
 from srhm_datasets.release.card import read_header
 from srhm_datasets.release.load import load_split
 from srhm_datasets.release.verify import verify_release
+
 from .release_helpers import SMALL, rows
 
 ZERO = SRHMConfig(L=1, s=2, s0=0, v=2, nc=2, m=1)  # P_max = 2: test and probe have 0 rows
@@ -71,7 +72,7 @@ def test_load_dataset_features_counts_rows(release, key):
 
 
 def test_rules_file_keys_and_hashes(release):
-    out, results = release
+    out, _ = release
     doc = srhm.load_rules(str(out), "demo")
     for key in ("format", "generator", "config", "parameters", "sizes", "blank", "rules", "splits", "rules_hash"):
         assert key in doc
@@ -157,15 +158,16 @@ def test_streaming_shards_row_groups_and_determinism(tmp_path, monkeypatch):
     monkeypatch.setattr(build_mod, "MIN_GROUP_ROWS", 16)
     monkeypatch.setattr(build_mod, "ROW_GROUP_BYTES", 300 * build_mod.row_bytes(cfg, "train"))
     monkeypatch.setattr(build_mod, "SHARD_BYTES", 1700 * build_mod.row_bytes(cfg, "train"))
+    monkeypatch.setattr(build_mod, "MIN_TRAIN_SHARDS", 2)  # 3 shards by bytes: ceil(5000 / 1700)
     sizes = []
     real = build_mod.make_block
     monkeypatch.setattr(build_mod, "make_block", lambda c, s, a, b, **k: sizes.append(b - a) or real(c, s, a, b, **k))
     build_release([cfg], tmp_path / "a", progress=False)
     assert max(sizes) == 300  # never more than one row group in memory per block
     files = sorted(p.name for p in (tmp_path / "a" / cfg.name).glob("train-*"))
-    assert files == [f"train-{i:05d}-of-00004.parquet" for i in range(4)]
+    assert files == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]
     groups = [pq.ParquetFile(tmp_path / "a" / cfg.name / f).metadata.num_row_groups for f in files]
-    assert groups == [5, 5, 5, 2]  # 1500-row shards of 300-row groups, then 500 rows
+    assert groups == [5, 6, 6]  # 17 row groups of 300 rows (the last 200) spread evenly
     doc = srhm.load_rules(str(tmp_path / "a"), cfg.name)
     assert doc["splits"]["train"]["content_hash"] == content_hash(srhm.generate(cfg, "train"))
     # rebuilding, and building with worker processes, gives the same hashes and bytes

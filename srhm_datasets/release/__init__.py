@@ -12,7 +12,7 @@ Submodules (import what you need; this package itself imports nothing heavy):
 
 from __future__ import annotations
 
-__all__ = ["build_release", "verify_release", "publish_release", "load_rules", "load_split"]
+__all__ = ["build_release", "load_rules", "load_split", "publish_release", "verify_release"]
 
 
 def __getattr__(name: str):

@@ -5,7 +5,7 @@ Layout written::
     README.md                                  card (written last)
     croissant.json
     rules/<config>.json
-    <config>/train-00000-of-000NN.parquet      NN = ceil(train bytes / SHARD_BYTES)
+    <config>/train-00000-of-000NN.parquet      NN: see ``shard_ranges``
     <config>/test-00000-of-00001.parquet
     <config>/probe-00000-of-00001.parquet
 
@@ -19,18 +19,29 @@ end (with the permissions of a folder made under the umask): an interrupted buil
 leaves no folder that looks complete and removes its temporary folder when it can. A
 killed build cannot, so each build first removes the partial folders of the same
 ``out`` name left by processes of this host that no longer exist.
+
+Safety (``srhm_datasets.files``): ``out`` is checked before any work; the current
+folder, its parents and folders srhm did not write are refused, and ``overwrite``
+replaces only a release folder srhm built (it carries the marker ``.srhm-owner.json``
+listing its entries) holding nothing else. SIGTERM and SIGINT end the build through
+the same clean-up path as any error: worker processes are terminated and the
+temporary folder removed (``BuildInterrupted``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
+import itertools
 import multiprocessing
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -40,10 +51,12 @@ import pyarrow.parquet as pq
 
 from ..catalog import release_name
 from ..config import SRHMConfig
-from ..files import replace_dir, umask
+from ..files import MARKER as MARKER_NAME
+from ..files import check_output_folder, mark_owned, read_marker, replace_dir, umask
 from ..generate import column_dtypes, generate
 from ..hashing import SplitHasher
 from ..perturb import forced_change_possible, perturb
+from .arguments import check_release_version, check_repo_id, require_path, require_type
 from .features import PROBE_COLUMNS, PROBE_KINDS, arrow_schema, to_arrow
 from .rules_file import SPLITS, dumps, empty_content_hash, rules_document
 
@@ -51,10 +64,14 @@ from .rules_file import SPLITS, dumps, empty_content_hash, rules_document
 ROW_GROUP_BYTES = 16 << 20
 #: Bounds on rows per row group (and per generated block).
 MIN_GROUP_ROWS, MAX_GROUP_ROWS = 1024, 1 << 17
-#: Target uncompressed bytes of one train shard.
-SHARD_BYTES = 1 << 30
+#: Most uncompressed (Arrow) bytes of one train shard: about 100 MB on disk at the catalog's
+#: least compressible rows (fig1, 5x), less for sparser configs.
+SHARD_BYTES = 512 << 20
+#: Train is written in at least this many shards when it has that many row groups, so that
+#: streaming ``DataLoader`` workers and ranks (which split shards) all get some.
+MIN_TRAIN_SHARDS = 16
 #: Parquet writer options (deterministic for a given pyarrow version).
-PARQUET_OPTIONS = dict(compression="zstd", write_page_index=True, write_statistics=True)
+PARQUET_OPTIONS = {"compression": "zstd", "write_page_index": True, "write_statistics": True}
 #: Perturbation parameters of the probe columns (SPEC 6).
 PROBE_FORCE, PROBE_KEY = True, 0
 
@@ -97,7 +114,9 @@ def row_group_rows(cfg: SRHMConfig, split: str) -> int:
 def shard_ranges(cfg: SRHMConfig, split: str, num_rows: int) -> list[tuple[int, int]]:
     """Row ranges [start, stop) of a split's shards; test and probe have one shard.
 
-    Train shards hold whole row groups and at most about ``SHARD_BYTES`` each.
+    Train shards hold whole row groups, as evenly as possible: ``max(MIN_TRAIN_SHARDS,
+    ceil(bytes / SHARD_BYTES))`` shards, but never more shards than row groups. The
+    content hash does not depend on the shards (SPEC 8).
     """
     if num_rows == 0:
         return []
@@ -105,10 +124,10 @@ def shard_ranges(cfg: SRHMConfig, split: str, num_rows: int) -> list[tuple[int, 
         return [(0, num_rows)]
     group = row_group_rows(cfg, split)
     groups = -(-num_rows // group)
-    per_shard = max(1, SHARD_BYTES // (group * row_bytes(cfg, split)))
-    shards = -(-groups // per_shard)
-    step = -(-groups // shards) * group
-    return [(a, min(a + step, num_rows)) for a in range(0, num_rows, step)]
+    by_bytes = -(-num_rows * row_bytes(cfg, split) // SHARD_BYTES)
+    shards = min(groups, max(MIN_TRAIN_SHARDS, by_bytes))
+    starts = [i * groups // shards * group for i in range(shards)] + [num_rows]
+    return list(itertools.pairwise(starts))
 
 
 def probe_defined(cfg: SRHMConfig) -> dict[str, bool]:
@@ -174,7 +193,11 @@ def _blocks(cfg: SRHMConfig, split: str, ranges: list[tuple[int, int]], pool):
 
 
 def write_split(cfg: SRHMConfig, split: str, root: Path, name: str, pool=None, progress=None) -> SplitResult | None:
-    """Write a split's shards under ``root/name/``; None for a 0-row split (no shard)."""
+    """Write a split's shards under ``root/name/``; None for a 0-row split (no shard).
+
+    Blocks of one row group are generated in one pass over the split (ahead in ``pool``
+    across shard boundaries) and each goes to the shard that holds it.
+    """
     n = cfg.split_sizes()[split]
     shards = shard_ranges(cfg, split, n)
     if not shards:
@@ -182,20 +205,23 @@ def write_split(cfg: SRHMConfig, split: str, root: Path, name: str, pool=None, p
     group = row_group_rows(cfg, split)
     schema = arrow_schema(cfg, split)
     hasher = SplitHasher()
-    files, num_bytes = [], 0
+    files = [f"{name}/{split}-{i:05d}-of-{len(shards):05d}.parquet" for i in range(len(shards))]
+    shard_at = {a: i for i, (a, _) in enumerate(shards)}
+    ranges = [(x, min(x + group, n)) for x in range(0, n, group)]
+    num_bytes = 0
     (root / name).mkdir(parents=True, exist_ok=True)
-    for i, (a, b) in enumerate(shards):
-        rel = f"{name}/{split}-{i:05d}-of-{len(shards):05d}.parquet"
-        ranges = [(x, min(x + group, b)) for x in range(a, b, group)]
-        with pq.ParquetWriter(root / rel, schema, **PARQUET_OPTIONS) as writer:
-            for block in _blocks(cfg, split, ranges, pool):
-                table = to_arrow(cfg, block, split)
-                writer.write_table(table, row_group_size=table.num_rows)
-                hasher.update(block)
-                num_bytes += table.nbytes
-                if progress is not None:
-                    progress.update(table.num_rows)
-        files.append(rel)
+    with contextlib.ExitStack() as stack:
+        writer = None
+        for (a, _), block in zip(ranges, _blocks(cfg, split, ranges, pool)):
+            if a in shard_at:
+                stack.close()
+                writer = stack.enter_context(pq.ParquetWriter(root / files[shard_at[a]], schema, **PARQUET_OPTIONS))
+            table = to_arrow(cfg, block, split)
+            writer.write_table(table, row_group_size=table.num_rows)
+            hasher.update(block)
+            num_bytes += table.nbytes
+            if progress is not None:
+                progress.update(table.num_rows)
     size = sum((root / f).stat().st_size for f in files)
     return SplitResult(split, n, num_bytes, hasher.hexdigest(), files, size)
 
@@ -230,14 +256,42 @@ def build_config(cfg: SRHMConfig, root: Path, pool=None, progress: bool = True) 
 
 
 def _check_configs(configs) -> list[SRHMConfig]:
+    if isinstance(configs, (str, SRHMConfig)) or not hasattr(configs, "__iter__"):
+        raise TypeError(f"invalid parameter configs={configs!r}: must be a list of SRHMConfig")
     configs = list(configs)
     if not configs:
         raise ValueError("invalid parameter configs=[]: must name at least one config")
+    for cfg in configs:
+        require_type(cfg, SRHMConfig, "configs", "a list of SRHMConfig (resolve names with srhm_datasets.resolve)")
     names = [release_name(c) for c in configs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"invalid parameter configs: {dup} given more than once (each config once)")
     return configs
+
+
+def check_out(out, overwrite: bool) -> Path:
+    """The absolute release folder ``out``, checked before any work (``files.check_output_folder``).
+
+    ``FileExistsError`` for a non-empty ``out`` without ``overwrite``; ``ValueError`` naming
+    ``out`` for a path inside a file, the current folder or a parent of it, a folder srhm
+    did not build, and (with ``overwrite``) a release holding entries srhm did not write.
+    """
+    require_path(out, "out")
+    out = Path(out).absolute()
+    parent = next(p for p in out.parents if p.exists())
+    if not parent.is_dir():
+        raise ValueError(f"invalid parameter out={str(out)!r}: must be a path inside a folder ({parent} is a file)")
+    try:
+        check_output_folder(out, "release", replace=overwrite)
+    except ValueError as err:
+        if read_marker(out) is None and (out / "README.md").is_file() and (out / "rules").is_dir():
+            raise ValueError(f"{err} (releases built before srhm wrote {MARKER_NAME} have none either: rebuild into a "
+                             "new folder, or move the old one away yourself)") from None
+        raise
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"invalid parameter out={str(out)!r}: already exists (pass overwrite=True / --overwrite)")
+    return out
 
 
 def build_release(
@@ -253,39 +307,117 @@ def build_release(
     """Build the release folder ``out`` for ``configs`` (SRHMConfig objects), atomically.
 
     ``workers``: processes generating blocks (1 = in this process, with threads).
-    ``overwrite``: replace an existing ``out`` (else it is an error). ``repo_id``
-    and ``release_version`` only fill the card's examples. Returns the
-    per-config results. Rebuilding gives identical content hashes.
+    ``overwrite``: replace an existing release folder srhm built (else a non-empty
+    ``out`` is a ``FileExistsError``); anything else at ``out`` is refused (``check_out``).
+    ``repo_id`` (``ORG/NAME``) and ``release_version`` (``X.Y.Z``) only fill the card's
+    examples and ``croissant.json``. Every argument is checked before any work
+    (``TypeError``/``ValueError`` naming it). SIGTERM/SIGINT raise ``BuildInterrupted``
+    after worker processes are ended and the temporary folder removed; ``OSError`` (disk
+    full, read-only) likewise leaves ``out`` untouched. Returns the per-config results.
+    Rebuilding gives identical content hashes.
     """
     from .card import write_card
     from .croissant import write_croissant
 
     configs = _check_configs(configs)
-    if not (isinstance(workers, int) and workers >= 1):
+    require_type(workers, int, "workers", "an int >= 1")
+    if workers < 1:
         raise ValueError(f"invalid parameter workers={workers!r}: must satisfy workers >= 1")
-    out = Path(out).absolute()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"invalid parameter out={str(out)!r}: already exists (pass overwrite=True / --overwrite)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(out)}{os.getpid()}-{_host_tag()}-", dir=out.parent))
-    pool = None
-    try:
-        if workers > 1:
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            pool.srhm_workers = workers  # blocks generated ahead: 2 * workers
-        results = [build_config(cfg, tmp, pool, progress) for cfg in configs]
-        write_croissant(tmp, results, release_version, repo_id)
-        write_card(tmp, results, release_version, repo_id)  # last: a folder with README.md is complete
-        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; a release folder is an ordinary one
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    for flag, value in (("overwrite", overwrite), ("progress", progress)):
+        require_type(value, bool, flag, "a bool")
+    if release_version is not None:
+        check_release_version(release_version)
+    if repo_id is not None:
+        check_repo_id(repo_id, "repo_id")
+    out = check_out(out, overwrite)
+    with _interrupts_raise() as deferred:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(out)}{os.getpid()}-{_host_tag()}-", dir=out.parent))
+        pool = None
+        try:
+            if workers > 1:
+                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_ignore_sigint)
+                pool.srhm_workers = workers  # blocks generated ahead: 2 * workers
+            results = [build_config(cfg, tmp, pool, progress) for cfg in configs]
+            write_croissant(tmp, results, release_version, repo_id)
+            write_card(tmp, results, release_version, repo_id)  # last: a folder with README.md is complete
+            os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; a release folder is an ordinary one
+            mark_owned(tmp, "release")
+            with deferred():  # a signal here waits for the renames: never an old release half moved away
+                replace_dir(tmp, out)
+        except BaseException:
+            _stop_pool(pool, terminate=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _stop_pool(pool, terminate=False)
     return results
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """A build ended by a signal (``signum``: SIGTERM or SIGINT); its clean-up has run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _interrupts_raise():
+    """SIGTERM and SIGINT raise ``BuildInterrupted`` while active (main thread only; old handlers restored).
+
+    Yields ``deferred``: a context inside which a signal is held and raised at its end.
+    A signal the process ignores (SIGINT of a background job) stays ignored.
+    """
+    state = {"defer": False, "pending": None}
+
+    def handler(signum, frame):
+        if state["defer"]:
+            state["pending"] = signum
+        else:
+            raise BuildInterrupted(signum)
+
+    @contextlib.contextmanager
+    def deferred():
+        state["defer"] = True
+        try:
+            yield
+        finally:
+            state["defer"] = False
+        if state["pending"] is not None:
+            raise BuildInterrupted(state["pending"])
+
+    if threading.current_thread() is not threading.main_thread():
+        yield contextlib.nullcontext
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s, previous in old.items():
+        if previous is not signal.SIG_IGN:
+            signal.signal(s, handler)
+    try:
+        yield deferred
+    finally:
+        for s, previous in old.items():
+            signal.signal(s, previous)
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool, terminate: bool) -> None:
+    """Shut ``pool`` down and wait for its workers; ``terminate``: end them now (error or interrupt)."""
+    if pool is None:
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    if terminate:
+        for process in processes:
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for process in processes:
+        process.join()
 
 
 def _host_tag() -> str:
@@ -335,4 +467,7 @@ def remove_stale_partials(out: str | Path) -> list[Path]:
     return removed
 
 
-__all__ = ["build_release", "build_config", "make_block", "shard_ranges", "row_group_rows", "ConfigResult", "remove_stale_partials"]
+__all__ = [
+    "BuildInterrupted", "ConfigResult", "build_config", "build_release", "check_out", "make_block",
+    "remove_stale_partials", "row_group_rows", "shard_ranges",
+]

@@ -20,8 +20,12 @@ from ..cli import config_arg
 @click.option("--release-version", default=None, help="Release version for the card (default: the catalog's).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(configs, out, all_configs, workers, overwrite, repo_id, release_version, quiet):
-    """Write a release folder (SPEC 8) for CONFIG... (catalog or canonical names; default: demo)."""
-    from .build import build_release
+    """Write a release folder (SPEC 8) for CONFIG... (catalog or canonical names; default: demo).
+
+    --overwrite replaces only a release folder srhm built; SIGTERM/SIGINT end the
+    workers and remove the temporary folder (exit 128 + signal number).
+    """
+    from .build import BuildInterrupted, build_release
 
     if all_configs and configs:
         raise click.UsageError("give CONFIG names or --all, not both")
@@ -31,12 +35,34 @@ def build(configs, out, all_configs, workers, overwrite, repo_id, release_versio
                                 release_version=release_version, repo_id=repo_id)
     except FileExistsError as err:
         raise click.BadParameter(str(err), param_hint="--out") from None
-    except ValueError as err:
-        raise click.UsageError(str(err)) from None
+    except (ValueError, TypeError) as err:
+        raise click.UsageError(str(_cli_names(err))) from None
+    except BuildInterrupted as err:
+        click.echo(f"srhm build: {err}; worker processes ended and the temporary folder removed", err=True)
+        sys.exit(128 + err.signum)
+    except OSError as err:  # disk full, read-only or vanished folder: nothing was written
+        raise click.ClickException(
+            f"could not write the release ({_os_error(err)}); nothing was written and the temporary folder "
+            f"was removed: free space or choose another --out"
+        ) from None
     for res in results:
         for split, info in res.rules["splits"].items():
             click.echo(f"{res.name:<28} {split:<6} {info['num_rows']:>9} rows  {info['content_hash']}")
     click.echo(f"wrote {out}")
+
+
+def _cli_names(err: Exception) -> str:
+    """An API error message with the CLI's option names (``repo_id=`` -> ``--repo=``)."""
+    text = str(err)
+    for api, cli in (("repo_id=", "--repo="), ("release_version=", "--release-version="), ("out=", "--out=")):
+        text = text.replace(f"parameter {api}", f"parameter {cli}")
+    return text
+
+
+def _os_error(err: OSError) -> str:
+    """One line for an ``OSError``: its reason and the path it concerns."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return f"{reason}: {err.filename}" if err.filename else reason
 
 
 @click.command()

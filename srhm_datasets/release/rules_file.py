@@ -125,4 +125,4 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
     )
 
 
-__all__ = ["rules_document", "load_rules", "config_from_rules", "dumps", "empty_content_hash"]
+__all__ = ["config_from_rules", "dumps", "empty_content_hash", "load_rules", "rules_document"]

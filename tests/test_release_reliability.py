@@ -1,0 +1,274 @@
+"""Release layer reliability (issue 11): owned folders, interruption, bad input, outside-world failures, shards."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import srhm_datasets as srhm
+from srhm_datasets.catalog import CATALOG, release_name
+from srhm_datasets.cli import main
+from srhm_datasets.config import SRHMConfig
+from srhm_datasets.files import MARKER, read_marker
+from srhm_datasets.hashing import content_hash
+from srhm_datasets.release import build as build_mod
+from srhm_datasets.release.build import build_release
+from srhm_datasets.release.verify import verify_release
+
+from .release_helpers import SMALL
+
+ZERO = SMALL["grid_L2_s0-0_v3"]  # tiny: 49 train rows
+
+
+# ---- kind 1: destructive writes -------------------------------------------------------
+
+
+def test_overwrite_of_the_current_folder_is_refused_and_keeps_its_files(tmp_path, monkeypatch):
+    here = tmp_path / "c"
+    here.mkdir()
+    (here / "keep.txt").write_text("x")
+    monkeypatch.chdir(here)
+    res = CliRunner().invoke(main, ["build", "demo", "--out", ".", "--overwrite", "--quiet"])
+    assert res.exit_code == 2 and "current folder or one of its parents" in res.output
+    assert (here / "keep.txt").read_text() == "x" and sorted(os.listdir(here)) == ["keep.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["c"]  # no temporary folder next to it either
+
+
+def test_overwrite_of_a_folder_srhm_did_not_build_is_refused(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.md").write_text("mine")
+    with pytest.raises(ValueError, match=r"invalid parameter out=.*non-empty folder that srhm did not write"):
+        build_release([ZERO], out, overwrite=True, progress=False)
+    assert sorted(os.listdir(out)) == ["notes.md"]
+    assert sorted(os.listdir(tmp_path)) == ["mine"]
+
+
+def test_overwrite_of_a_release_holding_a_foreign_file_is_refused(tmp_path):
+    out = tmp_path / "r"
+    build_release([ZERO], out, progress=False)
+    (out / "my-analysis.ipynb").write_text("{}")
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(ValueError, match=r"out=.*entries srhm did not write \(my-analysis.ipynb\)"):
+        build_release([ZERO], out, overwrite=True, progress=False)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_a_release_srhm_built_is_replaced_and_marked(tmp_path):
+    out = tmp_path / "r"
+    build_release([ZERO], out, progress=False)
+    marker = read_marker(out)
+    assert marker["kind"] == "release"
+    assert set(marker["entries"]) == {"README.md", "croissant.json", "rules", release_name(ZERO)}
+    with pytest.raises(FileExistsError, match="overwrite"):  # without --overwrite: still an error
+        build_release([ZERO], out, progress=False)
+    build_release([SMALL["m1"]], out, overwrite=True, progress=False)
+    assert sorted(p.name for p in (out / "rules").iterdir()) == [f"{release_name(SMALL['m1'])}.json"]
+    assert not (out / release_name(ZERO)).exists() and verify_release(out).ok
+    assert sorted(os.listdir(tmp_path)) == ["r"]
+
+
+def test_an_empty_folder_is_built_into(tmp_path):
+    (tmp_path / "r").mkdir()
+    build_release([ZERO], tmp_path / "r", progress=False)
+    assert (tmp_path / "r" / "README.md").is_file()
+
+
+def test_an_unmarked_old_release_is_refused_with_a_hint(tmp_path):
+    out = tmp_path / "r"
+    build_release([ZERO], out, progress=False)
+    (out / MARKER).unlink()  # as built by a version that wrote no marker
+    with pytest.raises(ValueError, match=r"did not write.*releases built before srhm wrote .*rebuild into a new folder"):
+        build_release([ZERO], out, overwrite=True, progress=False)
+    assert (out / "README.md").is_file()
+
+
+# ---- kind 6: interruption ---------------------------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    """Live (non-zombie) child processes of ``pid``, from /proc."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
+    srhm_cli = Path(sys.executable).with_name("srhm")
+    proc = subprocess.Popen([str(srhm_cli), "build", "grid_L3_s0-2_v10", "--out", "r", "--workers", "2", "--quiet"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        workers: set[int] = set()
+        for _ in range(1200):  # until both workers run and the partial folder exists (the build takes minutes)
+            workers = _children(proc.pid)
+            if len(workers) >= 2 and list(tmp_path.glob(".r.partial-*")) and proc.poll() is None:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and len(workers) >= 2, "the build did not start its workers"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum
+    assert err.strip().splitlines()[-1] == (f"srhm build: interrupted by {signal.Signals(signum).name}; "
+                                            "worker processes ended and the temporary folder removed")
+    assert "Traceback" not in err
+    for _ in range(200):  # orphans would be reparented: check the recorded pids themselves
+        if not any(_alive(p) for p in workers):
+            break
+        time.sleep(0.05)
+    assert not [p for p in workers if _alive(p)]
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_signal_during_the_final_rename_waits_for_it(tmp_path, monkeypatch):
+    """The old release is never left half moved away: the signal is raised once the renames are done."""
+    out = tmp_path / "r"
+    build_release([ZERO], out, progress=False)
+    real = build_mod.replace_dir
+
+    def interrupted_replace(tmp, dest):
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered while the renames run
+        real(tmp, dest)
+
+    monkeypatch.setattr(build_mod, "replace_dir", interrupted_replace)
+    with pytest.raises(build_mod.BuildInterrupted, match="SIGTERM"):
+        build_release([SMALL["m1"]], out, overwrite=True, progress=False)
+    assert verify_release(out).ok and (out / "rules" / f"{release_name(SMALL['m1'])}.json").is_file()
+    assert sorted(os.listdir(tmp_path)) == ["r"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is restored
+
+
+# ---- kinds 5, 8, 9: bad input before any work --------------------------------------------
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "message"), [
+    ({"configs": "demo"}, TypeError, "configs='demo'"),
+    ({"configs": ["demo"]}, TypeError, "configs='demo'.*SRHMConfig"),
+    ({"configs": ZERO}, TypeError, "configs=SRHMConfig"),
+    ({"out": 3}, TypeError, "out=3: a int, must be a path"),
+    ({"workers": 2.0}, TypeError, "workers=2.0"),
+    ({"workers": True}, TypeError, "workers=True"),
+    ({"overwrite": "yes"}, TypeError, "overwrite='yes'"),
+    ({"repo_id": "not a repo"}, ValueError, "repo_id='not a repo': must satisfy a Hub repo id ORG/NAME"),
+    ({"repo_id": "no-slash"}, ValueError, "repo_id='no-slash'"),
+    ({"repo_id": 7}, TypeError, "repo_id=7"),
+    ({"release_version": "v1.0.0"}, ValueError, "release_version='v1.0.0': must satisfy the form X.Y.Z"),
+    ({"release_version": "1.0\nfoo"}, ValueError, "release_version='1.0\\\\nfoo'"),
+])
+def test_build_arguments_are_checked_before_any_work(tmp_path, monkeypatch, kwargs, exc, message):
+    monkeypatch.setattr(build_mod, "make_block", lambda *a, **k: pytest.fail("work started"))
+    args = {"configs": [ZERO], "out": tmp_path / "r", "progress": False, **kwargs}
+    with pytest.raises(exc, match=message):
+        build_release(args.pop("configs"), args.pop("out"), **args)
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_build_refuses_free_text_for_the_card(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["build", "demo", "--out", str(tmp_path / "r"), "--repo", "not a repo"])
+    assert res.exit_code == 2 and "invalid parameter --repo='not a repo'" in res.output
+    res = runner.invoke(main, ["build", "demo", "--out", str(tmp_path / "r"), "--release-version", "latest"])
+    assert res.exit_code == 2 and "invalid parameter --release-version='latest'" in res.output
+    assert os.listdir(tmp_path) == []
+
+
+# ---- kind 7: the disk -------------------------------------------------------------------------
+
+
+def test_cli_build_out_inside_a_file_is_refused_before_work(tmp_path):
+    (tmp_path / "f").write_text("x")
+    res = CliRunner().invoke(main, ["build", "demo", "--out", str(tmp_path / "f" / "r"), "--quiet"])
+    assert res.exit_code == 2 and "must be a path inside a folder" in res.output
+    assert os.listdir(tmp_path) == ["f"]
+
+
+@pytest.mark.parametrize("where", ["parquet", "rename"])
+def test_cli_build_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, where):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "r"))
+
+    if where == "parquet":
+        monkeypatch.setattr(build_mod, "to_arrow", full)
+    else:
+        monkeypatch.setattr(build_mod, "replace_dir", full)
+    res = CliRunner().invoke(main, ["build", "grid_L2_s0-0_v3", "--out", str(tmp_path / "r"), "--quiet"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        f"Error: could not write the release (No space left on device: {tmp_path / 'r'}); nothing was written "
+        + "and the temporary folder was removed: free space or choose another --out"
+    ]
+    assert os.listdir(tmp_path) == []
+
+
+# ---- streaming parallelism ----------------------------------------------------------------------
+
+
+def _check_shards(cfg, n: int) -> list[tuple[int, int]]:
+    """Shards of a train split of n rows: whole row groups, contiguous, even, at most SHARD_BYTES (+ a group) each."""
+    shards = build_mod.shard_ranges(cfg, "train", n)
+    group = build_mod.row_group_rows(cfg, "train")
+    groups = -(-n // group)
+    assert min(groups, 16) <= len(shards) <= groups
+    assert [a for a, _ in shards[1:]] == [b for _, b in shards[:-1]] and shards[0][0] == 0 and shards[-1][1] == n
+    assert all(a % group == 0 for a, _ in shards)
+    sizes = [b - a for a, b in shards]
+    assert max(sizes) - min(sizes) <= group  # even: one row group apart at most
+    assert max(sizes) * build_mod.row_bytes(cfg, "train") <= build_mod.SHARD_BYTES + group * build_mod.row_bytes(cfg, "train")
+    return shards
+
+
+def test_train_shards_at_least_sixteen_when_there_are_row_groups_for_them():
+    for name, cfg in CATALOG.items():
+        shards = _check_shards(cfg, cfg.split_sizes()["train"])
+        if cfg.split_sizes()["train"] >= 16 * build_mod.MAX_GROUP_ROWS:
+            assert len(shards) >= 16, name
+    assert len(_check_shards(CATALOG["fig1"], 1 << 20)) == 8  # fig1: 8 row groups of 2^17 rows, one file each
+    assert len(_check_shards(CATALOG["demo"], CATALOG["demo"].split_sizes()["train"])) == 1  # one row group
+
+
+def test_large_train_gets_shards_by_bytes(monkeypatch):
+    cfg = CATALOG["fig1"]
+    group_bytes = build_mod.row_group_rows(cfg, "train") * build_mod.row_bytes(cfg, "train")
+    monkeypatch.setattr(build_mod, "SHARD_BYTES", 2 * group_bytes)
+    assert len(_check_shards(cfg, 40 * build_mod.row_group_rows(cfg, "train"))) == 20  # more than 16
+
+
+def test_streaming_load_has_a_shard_per_worker(tmp_path, monkeypatch):
+    cfg = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=7, n_test=50, n_probe=10, n_train=4000)
+    monkeypatch.setattr(build_mod, "MIN_GROUP_ROWS", 16)
+    monkeypatch.setattr(build_mod, "ROW_GROUP_BYTES", 200 * build_mod.row_bytes(cfg, "train"))  # 20 row groups
+    build_release([cfg], tmp_path / "r", progress=False)
+    files = sorted((tmp_path / "r" / cfg.name).glob("train-*.parquet"))
+    assert len(files) == 16
+    assert sum(pq.ParquetFile(f).metadata.num_row_groups for f in files) == 20
+    stream = datasets.load_dataset(str(tmp_path / "r"), cfg.name, split="train", streaming=True)
+    assert stream.num_shards == 16
+    doc = srhm.load_rules(str(tmp_path / "r"), cfg.name)
+    assert doc["splits"]["train"]["content_hash"] == content_hash(srhm.generate(cfg, "train"))
+    assert verify_release(tmp_path / "r").ok
