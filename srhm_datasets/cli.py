@@ -7,6 +7,9 @@ when invoked (``LazyGroup``), so ``srhm info`` answers at once.
 from __future__ import annotations
 
 import importlib
+import os
+import signal
+import threading
 
 import click
 
@@ -50,10 +53,45 @@ def config_arg(ctx, param, value):
         raise click.BadParameter(str(err), ctx=ctx, param=param) from None
 
 
+def _exit_on_signal(signum, frame):
+    """SIGTERM / SIGHUP in the srhm process: leave through ``SystemExit(128 + signum)``, so every
+    ``finally`` and ``except BaseException`` runs (temp files removed, DataLoader workers shut
+    down, nothing half-written). A child that inherited the handler (a forked worker) dies
+    of the signal as before."""
+    if os.getpid() != _MAIN_PID[0]:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    name = signal.Signals(signum).name
+    click.echo(f"srhm: stopped by {name}; partial output removed, finished files kept", err=True)
+    raise SystemExit(128 + signum)
+
+
+_MAIN_PID = [os.getpid()]
+#: Signals that end a command cleanly (SIGINT already raises KeyboardInterrupt: "Aborted!", exit 1).
+EXIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def install_signal_handlers(ctx: click.Context) -> None:
+    """``_exit_on_signal`` for ``EXIT_SIGNALS`` while the command runs (main thread only), restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _MAIN_PID[0] = os.getpid()
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in EXIT_SIGNALS}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    ctx.call_on_close(restore)
+
+
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="srhm")
-def main():
+@click.pass_context
+def main(ctx):
     """Sparse Random Hierarchy Model datasets: generate, release, load, train, evaluate."""
+    install_signal_handlers(ctx)
 
 
 @main.command()

@@ -5,31 +5,41 @@
 3. train the CNN baseline briefly on ``train[:P]`` from that release;
 4. evaluate the run (test error, synonym and diffeomorphism sensitivities);
 5. render the leaderboard of the runs folder.
+
+Every option is checked before step 1 (the training options with ``baselines.train.resolve``).
+``--out`` is a folder srhm owns as a demo (``files.check_output_folder``, kind ``demo``:
+new, empty, or an earlier demo's holding only ``release/``, ``runs/`` and
+``leaderboard/``); running the demo again replaces its own release, run and board, so the
+command can be repeated as is.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
 import click
 import numpy as np
 
 from .catalog import DEFAULT_CONFIG
 from .cli import config_arg
+from .files import check_output_folder, mark_owned
+
+#: What ``srhm demo`` writes in its ``--out`` folder.
+DEMO_ENTRIES = ("release", "runs", "leaderboard")
 
 
 @click.command()
 @click.option("--config", default=DEFAULT_CONFIG, show_default=True, callback=config_arg, help="Catalog or canonical config name.")
 @click.option("--out", default="demo_run", show_default=True, type=click.Path(file_okay=False), help="Folder for release, run and leaderboard.")
-@click.option("--P", "P", default=1000, show_default=True, help="Training-set size train[:P].")
+@click.option("--P", "P", default=1000, show_default=True, type=click.IntRange(min=1), help="Training-set size train[:P].")
 @click.option("--arch", default="cnn", show_default=True, type=click.Choice(["cnn", "lcn", "fcn"]))
-@click.option("--width", default=256, show_default=True)
-@click.option("--max-steps", default=1000, show_default=True)
+@click.option("--width", default=256, show_default=True, type=click.IntRange(min=1), help="Channels per hidden layer.")
+@click.option("--max-steps", default=1000, show_default=True, type=click.IntRange(min=1), help="Step budget.")
 def demo(config, out, P, arch, width, max_steps):
     """Build, load, train, evaluate and rank on one small config (default ``demo``)."""
     import datasets
 
-    from .baselines.train import TrainOptions, train
+    from .baselines.train import TrainOptions, resolve, train
     from .catalog import release_name
     from .evaluation.evaluate import evaluate_run, format_evaluation
     from .evaluation.leaderboard import build_leaderboard
@@ -37,8 +47,15 @@ def demo(config, out, P, arch, width, max_steps):
     from .release.build import build_release
     from .release.verify import verify_release
 
-    cfg, out = config, Path(out)
+    cfg = config
     name = release_name(cfg)
+    options = TrainOptions(config=cfg, P=P, arch=arch, width=width, max_steps=max_steps, progress=False)
+    try:
+        resolve(options)  # every training option, before anything is built
+        out = check_output_folder(out, "demo", replace=True)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    mark_owned(out, "demo", list(DEMO_ENTRIES))
     release, run = out / "release", out / "runs" / f"{name}-{arch}-P{P}"
     click.echo(f"[1/5] building release {release} for {name} ({cfg.name}), P_max={cfg.data_space_size}")
     build_release([cfg], release, overwrite=True, progress=False)
@@ -58,8 +75,7 @@ def demo(config, out, P, arch, width, max_steps):
         raise click.ClickException("loaded rows differ from the generator")
 
     click.echo(f"[3/5] training {arch} (width {width}) on train[:{P}] for at most {max_steps} steps")
-    results = train(TrainOptions(config=cfg, P=P, arch=arch, out=str(run), data=str(release), width=width,
-                                 max_steps=max_steps, progress=False))
+    results = train(dataclasses.replace(options, out=str(run), data=str(release), overwrite=True))
     click.echo(f"      best test error {results['best_test_error']:.4f} (chance {1 - 1 / cfg.nc:.2f}), "
                f"stopped: {results['training']['stop_reason']}")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 #: Name of the marker file of a folder the package wrote.
 MARKER = ".srhm-owner.json"
 #: Kinds of folder the package writes.
-FOLDER_KINDS = ("release", "run", "learning-curve", "leaderboard", "sweep")
+FOLDER_KINDS = ("release", "run", "learning-curve", "leaderboard", "sweep", "demo")
 
 
 def umask() -> int:

@@ -15,6 +15,7 @@ from srhm_datasets.baselines.learning_curve import estimate_p_star, log_spaced_P
 from srhm_datasets.baselines.train import TrainOptions, default_lr, load_checkpoint, resolve, train
 from srhm_datasets.catalog import resolve as resolve_config
 from srhm_datasets.cli import main
+from srhm_datasets.files import MARKER
 from srhm_datasets.results import read_results
 from srhm_datasets.torch import encode
 
@@ -243,7 +244,7 @@ def test_run_folder_never_mixes_two_runs(tmp_path, monkeypatch):
     out = tmp_path / "run"
     train(TrainOptions(config=DEMO, P=64, seed=0, out=str(out), **TINY))
     first = _files(out)
-    assert set(first) == {"checkpoint.pt", "results.json"}
+    assert set(first) == {"checkpoint.pt", "results.json", MARKER}
     # a finished run is refused without overwrite, before any training
     with pytest.raises(ValueError, match="out=.*holds results.json.*--overwrite"):
         train(TrainOptions(config=DEMO, P=64, seed=1, out=str(out), **TINY))
@@ -258,7 +259,7 @@ def test_run_folder_never_mixes_two_runs(tmp_path, monkeypatch):
     monkeypatch.undo()
     # --overwrite replaces both files, from the same run
     results = train(TrainOptions(config=DEMO, P=64, seed=1, out=str(out), overwrite=True, **TINY))
-    assert set(_files(out)) == {"checkpoint.pt", "results.json"}
+    assert set(_files(out)) == {"checkpoint.pt", "results.json", MARKER}
     _, _, meta = load_checkpoint(out)
     assert read_results(out) == json.loads(json.dumps(results))
     assert meta["seed"] == results["training"]["seed"] == 1 and meta["step"] == results["training"]["best_step"]

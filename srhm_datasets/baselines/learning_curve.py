@@ -25,20 +25,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import require
+from ..config import SRHMConfig, require
 from ..evaluation.paper_points import LAW_NAMES, law_x
-from ..files import atomic_write
+from ..files import atomic_write, check_output_folder, mark_owned, read_marker
 from ..results import get_field, read_results
-from .train import TrainOptions, resolve, train
+from .train import TrainOptions, is_int, is_real, resolve, train
 
 SUMMARY_FORMAT = {"name": "srhm-learning-curve", "version": 1}
+#: Most P values of one curve (each is a training run).
+MAX_POINTS = 100
 
 
 def log_spaced_P(P_min: int, P_max: int, points: int) -> list[int]:
     """``points`` distinct integers from P_min to P_max, evenly spaced in log P."""
-    if not (1 <= P_min <= P_max):
-        raise ValueError(f"invalid parameters P_min={P_min!r}, P_max={P_max!r}: must satisfy 1 <= P_min <= P_max")
-    require(points >= 1, "points", points, "points >= 1")
+    for key, value in (("P_min", P_min), ("P_max", P_max), ("points", points)):
+        require(is_int(value) and value >= 1, key, value, f"an int {key} >= 1")
+    require(P_min <= P_max, "P_min", P_min, f"P_min <= P_max = {P_max}")
+    require(points <= MAX_POINTS, "points", points, f"points <= {MAX_POINTS} (one training run each)")
     if points == 1:
         return [P_max]
     grid = np.exp(np.linspace(math.log(P_min), math.log(P_max), points))
@@ -72,12 +75,16 @@ RUN_SETTINGS = {
     "config": "dataset.config", "P": "P", "arch": "model.arch", "width": "model.width", "lr": "training.lr",
     "momentum": "training.momentum", "seed": "training.seed", "encoding": "training.encoding", "norm": "model.norm",
     "bias": "model.bias", "shuffle_labels": "training.shuffle_labels", "batch_size": "training.batch_size",
-    "max_steps": "training.max_steps", "loss_threshold": "training.loss_threshold",
+    "max_steps": "training.max_steps", "loss_threshold": "training.loss_threshold", "num_test": "training.num_test",
+    "eval_every": "training.eval_every", "data": "dataset.repo_or_dir", "revision": "dataset.revision",
 }
 
 
 def _requested(opt: TrainOptions, setting: str):
-    return opt.config.name if setting == "config" else getattr(opt, setting)
+    if setting == "config":
+        return opt.config.name
+    value = getattr(opt, setting)
+    return str(value) if setting == "data" and value is not None else value
 
 
 def _same(recorded, requested) -> bool:
@@ -109,19 +116,54 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
     return results
 
 
+#: Entries a learning-curve folder holds besides its run folders ``P<P>/``.
+SUMMARY_FILE, PLOT_FILE = "summary.json", "learning_curve.png"
+METRICS = ("best", "final")
+
+
+def check_curve_options(P_min, P_max, points, threshold, metric, plot, train_size: int, name: str) -> None:
+    """The learning-curve arguments, checked before anything is trained (ValueError naming the parameter)."""
+    log_spaced_P(P_min, P_max, points)  # checks P_min, P_max, points
+    require(P_max <= train_size, "P_max", P_max, f"P_max <= train size {train_size} of {name}")
+    require(is_real(threshold) and 0 < threshold < 1, "threshold", threshold, "0 < threshold < 1 (a test error)")
+    require(metric in METRICS, "metric", metric, f"one of {METRICS}")
+    require(isinstance(plot, bool), "plot", plot, "True or False")
+
+
+def check_curve_folder(out: Path, Ps: list[int]) -> None:
+    """``out`` may hold this learning curve: a new or empty folder, or one srhm wrote as a learning
+    curve, whose entries this curve writes (runs ``P<P>/``, summary, plot) are all srhm's."""
+    check_output_folder(out, "learning-curve", replace=False)
+    owned = set((read_marker(out) or {}).get("entries", []))
+    ours = [SUMMARY_FILE, PLOT_FILE] + [f"P{P}" for P in Ps]
+    foreign = [name for name in ours if (out / name).exists() and name not in owned]
+    require(not foreign, "out", str(out), f"a learning-curve folder whose {foreign} srhm wrote (they are not "
+            "recorded in its marker); move them away or choose another --out")
+
+
 def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: int, points: int,
                        threshold: float = 0.10, metric: str = "best", plot: bool = True) -> dict:
-    """Train ``base`` (its P and out are replaced) at log-spaced P; write and return the summary."""
-    if metric not in ("best", "final"):
-        raise ValueError(f"invalid parameter metric={metric!r}: must be one of ('best', 'final')")
-    cfg = base.config
-    train_size = cfg.split_sizes()["train"]
-    if P_max > train_size:
-        raise ValueError(f"invalid parameter P_max={P_max}: must satisfy P_max <= train size {train_size} of {cfg.name}")
+    """Train ``base`` (its P and out are replaced) at log-spaced P; write and return the summary.
+
+    Every argument and the folder ``out`` are checked before anything is trained (ValueError
+    naming the parameter). ``out`` is marked as a srhm learning curve; an old summary and
+    plot are removed before the first new run, so an interrupted curve never shows a
+    summary of other runs; finished runs are kept and reused on the next call.
+    """
+    cfg = base.config if isinstance(base, TrainOptions) else None
+    require(isinstance(cfg, SRHMConfig), "base", base, "TrainOptions with an SRHMConfig")
+    check_curve_options(P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name)
     out = Path(out)
-    plan = [(P, out / f"P{P}", resolve(dataclasses.replace(base, P=P, out=None))) for P in log_spaced_P(P_min, P_max, points)]
+    Ps = log_spaced_P(P_min, P_max, points)
+    check_curve_folder(out, Ps)
+    plan = [(P, out / f"P{P}", resolve(dataclasses.replace(base, P=P, out=None))) for P in Ps]
+    for _, run_dir, _ in plan:
+        check_output_folder(run_dir, "run", replace=False, parameter="out")
     finished = {P: reusable_run(run_dir, opt) for P, run_dir, opt in plan}  # all checked before any training
-    out.mkdir(parents=True, exist_ok=True)
+    mark_owned(out, "learning-curve", [SUMMARY_FILE, PLOT_FILE] + [run_dir.name for _, run_dir, _ in plan])
+    if any(results is None for results in finished.values()):
+        for name in (SUMMARY_FILE, PLOT_FILE):  # stale once a new run starts
+            (out / name).unlink(missing_ok=True)
     runs = []
     for P, run_dir, _ in plan:
         results = finished[P]
@@ -161,9 +203,9 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
         "P_star_over_law_x": None if est["P_star"] is None or x is None else est["P_star"] / x,
         "runs": runs,
     }
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     if plot:
-        plot_learning_curve(summary, out / "learning_curve.png")
+        plot_learning_curve(summary, out / PLOT_FILE)
     return summary
 
 

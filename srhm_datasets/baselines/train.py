@@ -33,6 +33,7 @@ import copy
 import dataclasses
 import math
 import os
+import pickle
 import re
 import subprocess
 import time
@@ -46,12 +47,12 @@ import torch.nn.functional as F
 from .. import __version__
 from ..catalog import catalog_name
 from ..config import SRHMConfig, require
+from ..files import atomic_write, check_output_folder, mark_owned
 from ..release.load import load_split
 from ..results import FILENAME as RESULTS_FILE
-from ..files import atomic_write
 from ..results import FORMAT, validate_results, write_results
 from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
-from .models import ARCHS, build_model, count_parameters
+from .models import ARCHS, NORMS, build_model, count_parameters
 
 CHECKPOINT = "checkpoint.pt"
 MAX_TEST = 20000
@@ -135,45 +136,96 @@ class TrainOptions:
     overwrite: bool = False  # replace a finished run in ``out``
 
 
-def resolve(opt: TrainOptions) -> TrainOptions:
-    """Validate options and fill in the defaults; raises ValueError naming parameter, value, bound."""
+#: Seeds are drawn from 0 <= seed < SEED_BOUND (torch generators take 64-bit seeds; the
+#: shuffled-label control adds an offset).
+SEED_BOUND = 2**62
+
+
+def is_int(value) -> bool:
+    """An ``int`` that is not a ``bool`` (``True`` is an int to Python, not a count to us)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """A finite int or float that is not a ``bool``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_flags(opt: TrainOptions) -> None:
+    for name in ("amp", "compile", "shuffle_labels", "bias", "progress", "overwrite"):
+        value = getattr(opt, name)
+        require(isinstance(value, bool), name, value, "True or False")
+
+
+def _check_optional_counts(opt: TrainOptions) -> None:
+    for name in ("batch_size", "max_steps", "num_test", "eval_every", "threads"):
+        value = getattr(opt, name)
+        require(value is None or (is_int(value) and value >= 1), name, value, f"{name} >= 1 (an int, or None for the default)")
+
+
+def check_options(opt: TrainOptions) -> None:
+    """Check every field of ``opt`` (type and bound) before any work; ValueError naming the field.
+
+    Raises ``TypeError`` when ``config`` is not an SRHMConfig. Checks nothing that needs
+    the data (the data source's shape is checked when it is read).
+    """
+    if not isinstance(opt.config, SRHMConfig):
+        raise TypeError(f"invalid parameter config={opt.config!r}: must be an SRHMConfig (use catalog.resolve(name))")
     cfg = opt.config
     sizes = cfg.split_sizes()
     require(opt.arch in ARCHS, "arch", opt.arch, f"one of {ARCHS}")
-    require(isinstance(opt.P, int) and 1 <= opt.P <= sizes["train"], "P", opt.P, f"1 <= P <= train size {sizes['train']} of {cfg.name}")
+    require(is_int(opt.P) and 1 <= opt.P <= sizes["train"], "P", opt.P,
+            f"1 <= P <= train size {sizes['train']} of {cfg.name}")
     require(opt.encoding in ("whiten", "onehot"), "encoding", opt.encoding, "one of ('whiten', 'onehot')")
-    require(opt.width >= 1, "width", opt.width, "width >= 1")
-    require(0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
+    require(opt.norm in NORMS, "norm", opt.norm, f"one of {NORMS}")
+    require(is_int(opt.width) and opt.width >= 1, "width", opt.width, "an int width >= 1")
+    require(is_real(opt.momentum) and 0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
+    require(opt.lr is None or (is_real(opt.lr) and opt.lr > 0), "lr", opt.lr, "None or a finite lr > 0")
+    require(opt.epochs is None or (is_real(opt.epochs) and opt.epochs > 0), "epochs", opt.epochs,
+            "None or a finite epochs > 0")
+    require(is_int(opt.seed) and 0 <= opt.seed < SEED_BOUND, "seed", opt.seed, "an int 0 <= seed < 2**62")
+    require(is_real(opt.loss_threshold) and opt.loss_threshold >= 0, "loss_threshold", opt.loss_threshold,
+            "a finite loss_threshold >= 0")
+    _check_optional_counts(opt)
+    _check_flags(opt)
+    for name in ("out", "data"):
+        value = getattr(opt, name)
+        require(value is None or isinstance(value, (str, os.PathLike)), name, value, "None, a str or a path")
+    require(opt.revision is None or isinstance(opt.revision, str), "revision", opt.revision, "None or a str")
     require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")
-    require(isinstance(opt.loss_threshold, (int, float)) and math.isfinite(opt.loss_threshold) and opt.loss_threshold >= 0,
-            "loss_threshold", opt.loss_threshold, "a finite loss_threshold >= 0")
-    require(opt.threads is None or (isinstance(opt.threads, int) and opt.threads >= 1), "threads", opt.threads, "threads >= 1")
     check_data(opt.data)
+
+
+def check_run_folder(out, overwrite: bool) -> Path:
+    """The run folder ``out`` may receive a run: refused (ValueError naming ``out``) when it is the
+    current folder or a parent of it, a folder srhm did not write, another kind of srhm folder, a
+    finished run without ``overwrite``, or (with ``overwrite``) a run folder holding other files."""
+    path = check_output_folder(out, "run", replace=overwrite)
+    require(overwrite or not (path / RESULTS_FILE).is_file(), "out", str(out),
+            f"a folder without a finished run (it holds {RESULTS_FILE}); choose another --out or pass --overwrite")
+    return path
+
+
+def resolve(opt: TrainOptions) -> TrainOptions:
+    """Validate options and fill in the defaults; raises ValueError naming parameter, value, bound."""
+    check_options(opt)
+    cfg = opt.config
     if opt.out is not None:
-        out = Path(opt.out)
-        require(not out.exists() or out.is_dir(), "out", str(opt.out), "a folder (it is a file)")
-        require(opt.overwrite or not (out / RESULTS_FILE).is_file(), "out", str(opt.out),
-                f"a folder without a finished run (it holds {RESULTS_FILE}); choose another --out or pass --overwrite")
+        check_run_folder(opt.out, opt.overwrite)
     opt = dataclasses.replace(opt, device=check_device(opt.device))
     if opt.lr is None:
         opt.lr = default_lr(opt.arch, cfg)
-    require(opt.lr > 0, "lr", opt.lr, "lr > 0")
     if opt.batch_size is None:
         opt.batch_size = default_batch_size(cfg, opt.P)
-    require(opt.batch_size >= 1, "batch_size", opt.batch_size, "batch_size >= 1")
-    require(opt.num_test is None or opt.num_test >= 1, "num_test", opt.num_test, "num_test >= 1")
-    opt.num_test = min(sizes["test"], MAX_TEST if opt.num_test is None else opt.num_test)  # at most the test split
+    opt.num_test = min(cfg.split_sizes()["test"], MAX_TEST if opt.num_test is None else opt.num_test)
     steps_per_epoch = math.ceil(opt.P / opt.batch_size)
     if opt.epochs is not None:
-        require(opt.epochs > 0, "epochs", opt.epochs, "epochs > 0")
         by_epochs = math.ceil(opt.epochs * steps_per_epoch)
         opt.max_steps = by_epochs if opt.max_steps is None else min(opt.max_steps, by_epochs)
     if opt.max_steps is None:
         opt.max_steps = DEFAULT_MAX_STEPS
-    require(opt.max_steps >= 1, "max_steps", opt.max_steps, "max_steps >= 1")
     if opt.eval_every is None:  # at least once per epoch's worth of steps; evaluation <= ~1/3 of compute
         opt.eval_every = max(steps_per_epoch, math.ceil(opt.num_test / (2 * opt.batch_size)), 10)
-    require(opt.eval_every >= 1, "eval_every", opt.eval_every, "eval_every >= 1")
     return opt
 
 
@@ -264,21 +316,55 @@ def git_commit() -> str | None:
 # ---------------------------------------------------------------------------------------
 # checkpoints
 # ---------------------------------------------------------------------------------------
+#: What ``torch.load(weights_only=True)`` raises for a damaged or foreign file.
+TORCH_LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, KeyError)
+#: Keys every checkpoint of ``srhm train`` holds besides ``model_state``.
+CHECKPOINT_KEYS = ("config", "arch", "width", "norm", "bias")
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
-    """The dict stored in ``checkpoint.pt`` (or its run folder), on the CPU: ``model_state`` and the metadata."""
+    """The dict stored in ``checkpoint.pt`` (or its run folder), on the CPU: ``model_state`` and the metadata.
+
+    Raises FileNotFoundError when there is no such file, ValueError when it is not a
+    checkpoint of ``srhm train`` (unreadable, or without ``model_state`` and ``CHECKPOINT_KEYS``).
+    """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
-    return torch.load(path, map_location="cpu", weights_only=True)
+    if not path.is_file():
+        raise FileNotFoundError(f"invalid parameter checkpoint={str(path)!r}: no such file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except TORCH_LOAD_ERRORS as err:  # a damaged or non-torch file
+        raise ValueError(f"invalid checkpoint {str(path)!r}: not readable by torch.load ({err})") from None
+    missing = [k for k in ("model_state",) + CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ValueError(f"invalid checkpoint {str(path)!r}: not a srhm train checkpoint (missing {missing})")
+    return ckpt
+
+
+def load_state_checked(model: torch.nn.Module, state: dict, what: str) -> None:
+    """``model.load_state_dict(state)``, a ValueError naming ``what`` when the state dict does not fit
+    the model (another config's or architecture's parameters: missing keys or other shapes)."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[:3]
+        raise ValueError(f"invalid checkpoint {what}: its parameters do not fit the model "
+                         f"(another config or architecture?): {' '.join(first)}") from None
 
 
 def model_from_checkpoint(ckpt: dict, device: str = "cpu"):
-    """``(model, cfg, meta)`` from a ``read_checkpoint`` dict (see ``load_checkpoint``)."""
+    """``(model, cfg, meta)`` from a ``read_checkpoint`` dict (see ``load_checkpoint``).
+
+    ValueError when the stored config is unknown or the parameters do not fit the network
+    the metadata describes.
+    """
     cfg = SRHMConfig.from_name(ckpt["config"])
     model = build_model(ckpt["arch"], cfg, width=ckpt["width"], norm=ckpt["norm"], bias=ckpt["bias"])
-    model.load_state_dict(ckpt["model_state"])
+    load_state_checked(model, ckpt["model_state"], f"of config {cfg.name}")
     meta = {k: v for k, v in ckpt.items() if k != "model_state"}
-    return model.to(device).eval(), cfg, meta
+    return model.to(check_device(device)).eval(), cfg, meta
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
@@ -301,6 +387,7 @@ def write_run(out: str | os.PathLike, checkpoint: dict, results: dict) -> None:
     validate_results(results)
     out = Path(out)
     results_path = out / RESULTS_FILE
+    mark_owned(out, "run", [CHECKPOINT, RESULTS_FILE])
     atomic_write(out / CHECKPOINT, lambda f: torch.save(checkpoint, f),
                  before_replace=lambda: results_path.unlink(missing_ok=True))
     write_results(results_path, results)

@@ -38,15 +38,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..torch_data.encoding import check_device
 from ..config import SRHMConfig, require
+from ..files import check_output_folder, mark_owned
 from ..generate import generate
 from ..release.build import PROBE_FORCE, PROBE_KEY, make_block, probe_defined
 from ..release.load import load_split
 from ..results import get_field, read_results, write_results
 from ..torch import encode
-from ..torch_data.encoding import check_encoding
-from .sensitivity import as_tensor, check_batch_size, compute_sensitivities, default_layers
+from ..torch_data.encoding import check_device, check_encoding
+from .sensitivity import ActivationRecorder, as_tensor, check_batch_size, compute_sensitivities, default_layers
 
 PROBE_SOURCES = ("release", "generator")
 RESULTS_FILE = "results.json"
@@ -194,6 +194,66 @@ def test_error(model: torch.nn.Module, tokens, labels, v: int, encoding: str = "
 # ---- the evaluation object ----------------------------------------------------------------
 
 
+def check_evaluation_options(cfg: SRHMConfig, *, probe=None, data=None, revision=None, encoding: str = "whiten",
+                             layers=None, num_test=None, num_probe=None, batch_size=4096, device=None) -> str:
+    """Check the options of an evaluation on ``cfg`` before any data is read or generated.
+
+    ValueError naming the parameter, its value and the bound: ``probe`` (a ProbeSet of
+    ``cfg``'s input length, or a source in ``PROBE_SOURCES``; "release" needs ``data``),
+    ``data`` / ``revision`` (None or str / path), ``encoding``, ``layers`` (None or a
+    non-empty list of names), ``num_test`` (1..test size), ``num_probe`` (2..probe size),
+    ``batch_size`` (>= 1), ``device`` (an available device). Returns the device string.
+    """
+    if not isinstance(cfg, SRHMConfig):
+        raise TypeError(f"invalid parameter cfg={cfg!r}: must be an SRHMConfig")
+    if isinstance(probe, ProbeSet):
+        require(probe.tokens.ndim == 2 and probe.tokens.shape[1] == cfg.d, "probe", f"ProbeSet {probe.tokens.shape}",
+                f"probe tokens [n, d={cfg.d}] of {cfg.name}")
+    else:
+        require(probe is None or probe in PROBE_SOURCES, "probe_source", probe, f"one of {PROBE_SOURCES}")
+        require(probe != "release" or bool(data), "data", data, "a release folder or repo when probe_source='release'")
+    require(data is None or isinstance(data, (str, os.PathLike)), "data", data, "None, a folder or a Hub repo id")
+    require(revision is None or isinstance(revision, str), "revision", revision, "None or a str")
+    check_encoding(encoding, "encoding")
+    require(layers is None or (isinstance(layers, (list, tuple)) and len(layers) > 0
+                               and all(isinstance(x, str) and x for x in layers)),
+            "layers", layers, "None or a non-empty list of layer names")
+    test_size = cfg.split_sizes()["test"]
+    require(num_test is None or (_is_int(num_test) and 1 <= num_test <= test_size), "num_test", num_test,
+            f"1 <= num_test <= {test_size} (test split size)")
+    if not isinstance(probe, ProbeSet):
+        _probe_size(cfg, num_probe)
+    elif num_probe is not None:
+        check_num_probe(num_probe, probe.num_points, "probe points available")
+    check_batch_size(batch_size)
+    return check_device(device)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_model_fits(model, cfg: SRHMConfig, encoding: str, device) -> None:
+    """``model`` maps two encoded test rows of ``cfg`` to logits [2, nc]; else a ValueError saying it
+    was built for another config (other v, d or nc) instead of a wrong number later."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"invalid parameter model={type(model).__name__}: must be a torch.nn.Module")
+    rows = generate(cfg, "test", 0, min(2, cfg.split_sizes()["test"]), workers=1)["tokens"]
+    x = encode(torch.from_numpy(rows).to(device), cfg.v, encoding)
+    was_training = model.training
+    try:
+        with torch.inference_mode():
+            out = model.eval().to(device)(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        raise ValueError(f"invalid parameter model: it does not accept inputs of {cfg.name} "
+                         f"(encoded [B, v={cfg.v}, d={cfg.d}], encoding {encoding!r}): {err}") from None
+    finally:
+        model.train(was_training)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    require(shape == (len(x), cfg.nc), "model", f"output {shape}",
+            f"logits [B, nc={cfg.nc}] for {cfg.name} (a model of another config?)")
+
+
 def evaluate_model(
     model: torch.nn.Module,
     cfg: SRHMConfig,
@@ -216,15 +276,21 @@ def evaluate_model(
     source name ("generator", or "release" with ``data``). data/revision: a release
     folder or Hub repo for the test split (and the probe when probe="release"); without
     it the test split is generated. Returns a JSON-ready dict (see the module docstring).
+
+    Every option is checked first (``check_evaluation_options``), then that the model
+    fits the config (``check_model_fits``: logits [B, nc]) and that the layers exist,
+    before the test split is read: ValueError naming what does not fit.
     """
-    check_encoding(encoding, "encoding")
-    device = torch.device(check_device(device))
-    check_batch_size(batch_size)
+    device = torch.device(check_evaluation_options(
+        cfg, probe=probe, data=data, revision=revision, encoding=encoding, layers=layers, num_test=num_test,
+        num_probe=num_probe, batch_size=batch_size, device=device))
+    check_model_fits(model, cfg, encoding, device)
+    layers = list(layers) if layers else default_layers(model)
+    ActivationRecorder(model, layers)  # unknown layer names: ValueError now, not after the test error
     if isinstance(probe, str):
         probe = load_probe(cfg, probe, data, revision, num_probe)
     else:
         probe = probe.head(num_probe)
-    layers = list(layers) if layers else default_layers(model)
     tokens, labels = load_test(cfg, data, revision, num_test)
     err = test_error(model, tokens, labels, cfg.v, encoding, batch_size, device)
     table = compute_sensitivities(
@@ -275,7 +341,14 @@ def load_state_dict(checkpoint: str | os.PathLike, map_location="cpu") -> dict:
     """The model ``state_dict`` in a checkpoint: a bare state dict, or a dict holding one under
     ``model_state`` (``srhm train``) / ``model_state_dict`` / ``state_dict`` / ``model`` / ``best_state_dict``
     (the first present)."""
-    obj = torch.load(checkpoint, map_location=map_location, weights_only=True)
+    from ..baselines.train import TORCH_LOAD_ERRORS
+
+    try:
+        obj = torch.load(checkpoint, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except TORCH_LOAD_ERRORS as err:  # a damaged or non-torch file
+        raise ValueError(f"invalid checkpoint {str(checkpoint)!r}: not readable by torch.load ({err})") from None
     if isinstance(obj, dict):
         for key in ("model_state", "model_state_dict", "state_dict", "model", "best_state_dict"):
             if isinstance(obj.get(key), dict):
@@ -353,12 +426,21 @@ def evaluate_run(
     run_data, run_revision = _run_data(results)
     data = data or run_data
     revision = revision or (run_revision if data == run_data else None)
+    check_evaluation_options(cfg, probe=probe_source, data=data, revision=revision, **options)
+    if write:
+        check_output_folder(run_dir, "run", replace=False, parameter="RUN_DIR")
     model, checkpoint = _run_model(results, cfg, run_dir)
     _evaluate_into(results, model, cfg, checkpoint=checkpoint, probe_source=probe_source, data=data,
                    revision=revision, encoding=_run_encoding(results), **options)
     if write:
-        write_results(results_path, results)
+        _write_into(run_dir, results)
     return results
+
+
+def _write_into(folder: Path, results: dict) -> None:
+    """``folder/results.json``, after recording it in the folder's marker as srhm's (a run folder)."""
+    mark_owned(folder, "run", [RESULTS_FILE])
+    write_results(folder / RESULTS_FILE, results)
 
 
 #: What a run's checkpoint records and its results must agree on: checkpoint key -> field
@@ -408,9 +490,12 @@ def load_factory(spec: str):
     module, attr = spec.split(":", 1)
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    obj = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"invalid parameter factory={spec!r}: {err}") from None
     if not callable(obj):
         raise ValueError(f"invalid parameter factory={spec!r}: {attr} is not callable")
     return obj
@@ -422,8 +507,17 @@ def build_user_model(factory: str, cfg: SRHMConfig, checkpoint: str | os.PathLik
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"invalid parameter factory={factory!r}: returned {type(model).__name__}, expected torch.nn.Module")
     if checkpoint is not None:
-        model.load_state_dict(load_state_dict(checkpoint))
+        from ..baselines.train import load_state_checked
+
+        load_state_checked(model, load_state_dict(checkpoint), f"{str(checkpoint)!r} for factory {factory!r} on {cfg.name}")
     return model
+
+
+def submission_P(cfg: SRHMConfig, P) -> None:
+    """ValueError unless ``P`` (a submission's training-set size) is an int 1 <= P <= train size."""
+    train_size = cfg.split_sizes()["train"]
+    require(_is_int(P) and 1 <= P <= train_size, "P", P,
+            f"1 <= P <= {train_size} (train split size of {cfg.name}); a submission needs its training-set size (--P)")
 
 
 def submission_results(cfg: SRHMConfig, P: int, model: torch.nn.Module, *, name: str | None, arch: str,
@@ -441,10 +535,7 @@ def submission_results(cfg: SRHMConfig, P: int, model: torch.nn.Module, *, name:
     from ..results import FORMAT
     from ..rules import sample_rules
 
-    train_size = cfg.split_sizes()["train"]
-    if not (isinstance(P, int) and not isinstance(P, bool) and 1 <= P <= train_size):
-        raise ValueError(f"invalid parameter P={P!r}: a submission needs its training-set size, "
-                         f"1 <= P <= {train_size} (train split size of {cfg.name}) (--P)")
+    submission_P(cfg, P)
     attr = lambda key: getattr(model, key) if isinstance(getattr(model, key, None), int) else None  # noqa: E731
     return {
         "format": dict(FORMAT),
@@ -504,6 +595,8 @@ def evaluate_factory(
     from ..catalog import resolve
 
     out_dir = Path(out_dir)
+    if write:  # before anything: the folder must be new, empty, or a run folder srhm wrote
+        check_output_folder(out_dir, "run", replace=False, parameter="RUN_DIR")
     path = out_dir / RESULTS_FILE
     if path.is_file():
         results = read_results(path)
@@ -525,6 +618,10 @@ def evaluate_factory(
             raise ValueError(f"invalid parameter config=None: {path} does not exist, so --config is needed")
         cfg = resolve(config)
         results = None
+    check_evaluation_options(cfg, probe=probe_source, data=data, revision=revision, encoding=encoding or "whiten",
+                             layers=layers, **options)
+    if results is None:
+        submission_P(cfg, P)
     model = build_user_model(factory, cfg, checkpoint)
     layers = list(layers) if layers else default_layers(model)
     if results is None:
@@ -536,5 +633,5 @@ def evaluate_factory(
     results.setdefault("final_test_error", results["evaluation"]["test_error"])
     results.setdefault("best_test_error", results["evaluation"]["test_error"])
     if write:
-        write_results(path, results)
+        _write_into(out_dir, results)
     return results

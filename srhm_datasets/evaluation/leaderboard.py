@@ -13,7 +13,10 @@ Rejected files are listed with their reason. Output, per config, ``OUT/<config>/
 level); at the top: ``index.md``, ``index.html``, ``pstar_laws.png`` (our P* against the
 paper's laws and points) and ``leaderboard.json`` (everything in machine form).
 
-Every output file is written atomically (``files.atomic_write``); the sensitivity plot
+The board is rendered into a hidden folder beside OUT and renamed into place as a whole
+(``files.replace_dir``), after OUT was checked to be new, empty, or a board srhm wrote
+(``files.check_output_folder``); every output file is written atomically
+(``files.atomic_write``); the sensitivity plot
 of each model gets its own file name even when two names reduce to the same slug.
 
 The public names of the parts are re-exported here (``__all__``), so imports from this
@@ -27,9 +30,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
-from ..files import atomic_write
+from ..config import require
+from ..files import atomic_write, check_output_folder, mark_owned, replace_dir, umask
 from .board_entries import (
     CONTROL,
     IGNORED,
@@ -79,15 +85,42 @@ def unique_slugs(names) -> dict[str, str]:
     return out
 
 
+def check_board_options(results_dir: Path, out: Path, revision) -> Path:
+    """The leaderboard's arguments, checked before anything is read or written: ``results_dir`` an
+    existing folder, ``revision`` None or a str, ``out`` a folder srhm may replace with a board
+    (``files.check_output_folder``: not the current folder or a parent, new, empty, or a
+    leaderboard srhm rendered holding nothing else). Returns ``out`` absolute."""
+    require(results_dir.is_dir(), "results_dir", str(results_dir), "an existing folder of results files")
+    require(revision is None or isinstance(revision, str), "revision", revision, "None or a str")
+    return check_output_folder(out, "leaderboard", replace=True)
+
+
 def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, revision: str | None = None) -> dict:
     """Validate, rank and render every results file under results_dir into out.
 
     Returns the summary also written to ``out/leaderboard.json``: ``configs`` (per config:
     ``rows`` in rank order, ``curves``), ``rejected`` ([{path, reason}]), ``files``
-    (paths written).
+    (paths written). The board is rendered into a hidden temporary folder beside ``out``,
+    marked as srhm's, and renamed into place (``files.replace_dir``): ``out`` holds the
+    old board or the new one, never a mix, also when the work is interrupted. ValueError
+    (see ``check_board_options``) before anything is written.
     """
     results_dir, out = Path(results_dir), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_board_options(results_dir, out, revision)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        stage.chmod(0o777 & ~umask())  # mkdtemp makes 0700; the board follows the umask like its files
+        summary = _render(results_dir, out, stage, revision)
+        mark_owned(stage, "leaderboard")
+        replace_dir(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # gone already after a successful rename
+    return summary
+
+
+def _render(results_dir: Path, out: Path, stage: Path, revision: str | None) -> dict:
+    """Write the board for ``out`` into the folder ``stage``; the summary names the files under ``out``."""
     entries, rejected, ignored = collect(results_dir, exclude=out, revision=revision)
     ranked = rank(entries)
     curves = curves_and_pstar(entries)
@@ -95,7 +128,7 @@ def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, re
     summary: dict = {"configs": {}, "rejected": [dataclasses.asdict(r) for r in rejected], "ignored": ignored,
                      "files": written}
     for config, by_p in ranked.items():
-        folder = out / config
+        folder = stage / config
         folder.mkdir(exist_ok=True)
         config_entries = [e for group in by_p.values() for e in group]
         images = ["test_error_vs_P.png"]
@@ -110,8 +143,8 @@ def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, re
         rows = table_rows(by_p, curves, config, results_dir)
         write_markdown(folder / "leaderboard.md", config, rows, images, rev)
         write_html(folder / "leaderboard.html", config, rows, images, rev)
-        written += [str(folder / f) for f in ("leaderboard.md", "leaderboard.html")] + [
-            str(folder / i) for i in images if not i.startswith("../")
+        written += [str(out / config / f) for f in ("leaderboard.md", "leaderboard.html")] + [
+            str(out / config / i) for i in images if not i.startswith("../")
         ]
         summary["configs"][config] = {
             "revision": rev,
@@ -119,11 +152,8 @@ def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, re
             "curves": {m: dict(info) for (c, m), info in curves.items() if c == config},
         }
     ours = our_pstar_points(curves)
-    plot_pstar_laws(out / "pstar_laws.png", ours)
-    written.append(str(out / "pstar_laws.png"))
-    write_index(out, ranked, rejected, ours, ignored, results_dir)
-    written += [str(out / "index.md"), str(out / "index.html")]
-    atomic_write(out / "leaderboard.json", json.dumps(summary, indent=2) + "\n")
-    written.append(str(out / "leaderboard.json"))
+    plot_pstar_laws(stage / "pstar_laws.png", ours)
+    write_index(stage, ranked, rejected, ours, ignored, results_dir)
+    written += [str(out / name) for name in ("pstar_laws.png", "index.md", "index.html", "leaderboard.json")]
+    atomic_write(stage / "leaderboard.json", json.dumps(summary, indent=2) + "\n")
     return summary
-
