@@ -25,7 +25,7 @@ config maps back to exactly one catalog name.
 
 from __future__ import annotations
 
-from .config import SRHMConfig, is_canonical_name
+from .config import SRHMConfig, check_config, is_canonical_name, require
 
 #: Version of the data release this catalog describes.
 RELEASE_VERSION = "1.0.0"
@@ -69,7 +69,8 @@ DEFAULT_CONFIG = "demo"
 
 
 def resolve(name: str) -> SRHMConfig:
-    """The config for a catalog name or a canonical config name."""
+    """The config for a catalog name or a canonical config name; ValueError naming CONFIG otherwise."""
+    require(isinstance(name, str), "CONFIG", name, "a str")
     if name in CATALOG:
         return CATALOG[name]
     if not is_canonical_name(name):
@@ -83,6 +84,7 @@ def resolve(name: str) -> SRHMConfig:
 
 def catalog_name(cfg: SRHMConfig) -> str | None:
     """The catalog name of a config, if it has one."""
+    check_config(cfg)
     return next((name for name, c in CATALOG.items() if c == cfg), None)
 
 

@@ -126,6 +126,12 @@ def require_choice(name: str, value, choices: tuple[str, ...]) -> str:
     return value
 
 
+def check_config(cfg) -> SRHMConfig:
+    """``cfg`` if it is an SRHMConfig, else the package's ValueError naming ``cfg``."""
+    require(isinstance(cfg, SRHMConfig), "cfg", cfg, "an SRHMConfig")
+    return cfg
+
+
 def placement_count(s: int, s0: int, sparsity: str) -> int:
     """K, the placements per node: (s0+1)**s for sparsity A, comb(s(s0+1), s) for B (SPEC 3).
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 import numpy as np
+
+from .config import require
 
 
 class SplitHasher:
@@ -21,17 +24,32 @@ class SplitHasher:
         self._columns: dict[str, hashlib._Hash] = {}
 
     def update(self, columns: dict) -> None:
-        """Feed the next rows: a dict column name -> array-like [rows, ...]."""
+        """Feed the next rows: a dict column name -> integer array-like [rows, ...].
+
+        Raises ValueError for a non-dict, a column that is not integer (or bool) typed
+        (floats would be truncated silently), or a set of columns other than the first call's.
+        """
+        require(isinstance(columns, Mapping), "columns", columns, "a dict of column arrays")
         if self._columns and set(columns) != set(self._columns):
             raise ValueError(f"invalid columns {sorted(columns)}: expected {sorted(self._columns)}")
         for name, values in columns.items():
-            data = np.ascontiguousarray(np.asarray(values), dtype="<i8")
+            values = _integer_array(name, values)
+            data = np.ascontiguousarray(values, dtype="<i8")
             self._columns.setdefault(name, hashlib.sha256()).update(data.tobytes())
 
     def hexdigest(self) -> str:
         """``sha256:<hex>`` of the rows fed so far."""
         text = "".join(f"{name}:{self._columns[name].hexdigest()}\n" for name in sorted(self._columns))
         return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _integer_array(name: str, values) -> np.ndarray:
+    try:
+        values = np.asarray(values)
+    except (TypeError, ValueError):  # ragged nested lists
+        values = np.asarray(None)
+    require(values.dtype.kind in "iub", f"columns[{name!r}].dtype", str(values.dtype), "an integer dtype")
+    return values
 
 
 def content_hash(columns: dict) -> str:

@@ -18,10 +18,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .config import SRHMConfig, require, require_choice, require_int
+from .config import SRHMConfig, check_config, require, require_choice, require_int
 from .generate import _expand, check_batch, token_dtype
 from .prng import MAX_KEY, below, derive_key, hash_with, mix64
-from .sampler import check_config
 
 KINDS = ("synonym", "diffeo")
 

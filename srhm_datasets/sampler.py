@@ -32,7 +32,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import MAX_ROWS, RADIX_BOUND, SPLITS, SRHMConfig, format_count, require, require_choice, require_int
+from .config import (
+    MAX_ROWS,
+    RADIX_BOUND,
+    SPLITS,
+    SRHMConfig,
+    check_config,
+    format_count,
+    require,
+    require_choice,
+    require_int,
+)
 from .prng import derive_key, hash_with, mix64
 
 TABLE_MAX = 2**20  # spaces up to this size use an explicit permutation table
@@ -208,12 +218,6 @@ def permuted_digits(cfg: SRHMConfig, g: np.ndarray) -> np.ndarray:
     else:
         limbs = _feistel(_split_index(g, lay.radices), list(lay.radices), key)
     return _peel(limbs, lay)
-
-
-def check_config(cfg) -> SRHMConfig:
-    """``cfg`` if it is an SRHMConfig, else the package's ValueError naming ``cfg``."""
-    require(isinstance(cfg, SRHMConfig), "cfg", cfg, "an SRHMConfig")
-    return cfg
 
 
 def check_range(cfg: SRHMConfig, split: str, start: int, stop: int) -> tuple[int, int]:

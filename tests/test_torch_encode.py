@@ -8,6 +8,7 @@ import torch
 
 from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.torch import ENCODINGS, encode, to_device_batch
+from srhm_datasets.torch_data.encoding import torch_tokens
 
 # v = 3, so the blank is 3; d = 5. Columns: 0, blank, 2, 1, blank.
 TOKENS = torch.tensor([[0, 3, 2, 1, 3], [3, 3, 1, 1, 0]], dtype=torch.uint8)
@@ -102,8 +103,44 @@ def test_to_device_batch_cpu():
 def test_errors_name_parameter():
     with pytest.raises(ValueError, match=r"kind='embed'.*one of"):
         encode(TOKENS, 3, "embed")
-    with pytest.raises(ValueError, match=r"v=1.*>= 2"):
+    with pytest.raises(ValueError, match=r"v=1.*2 <= v"):
         encode(TOKENS, 1, "whiten")
     with pytest.raises(ValueError, match="integer"):
         encode(TOKENS.float(), 3, "onehot")
     assert set(ENCODINGS) == {"onehot", "whiten", "tokens"}
+
+
+def test_tokens_of_another_config_are_refused():
+    # v=10 tokens (values up to 10) fed to a v=4 encoder, or d=36 rows to a d=16 config:
+    # before, onehot silently read every token > 3 as a blank column.
+    wide = torch.tensor([[0, 9, 10, 3]], dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"max\(tokens\)=10: must satisfy <= v = 4"):
+        encode(wide, 4, "onehot")
+    with pytest.raises(ValueError, match=r"min\(tokens\)=-1"):
+        encode(torch.tensor([[-1, 0]]), 4, "tokens")
+    with pytest.raises(ValueError, match=r"tokens.shape=\(1, 4\): must satisfy \[..., d\] with d = 16"):
+        encode(torch.zeros(1, 4, dtype=torch.uint8), 4, "whiten", d=16)
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda: encode(TOKENS.float(), 3, "tokens"), "tokens.dtype='torch.float32'"),  # was silently .long()
+        (lambda: encode(TOKENS, 3, "whiten", torch.int64), "dtype=torch.int64"),  # was all zeros
+        (lambda: encode(TOKENS, 3.0, "onehot"), "v=3.0"),
+        (lambda: encode(["a", "b"], 3, "onehot"), "tokens=['a', 'b']"),  # was torch's bare ValueError
+        (lambda: encode(TOKENS, 3, ["onehot"]), "kind=['onehot']"),
+        (lambda: to_device_batch({"tokens": TOKENS.numpy(), "label": torch.tensor([1, 0])}, 3), "batch['tokens']"),
+        (lambda: to_device_batch({"tokens": TOKENS}, 3), "batch="),  # was KeyError
+        (lambda: to_device_batch({"tokens": TOKENS, "label": torch.tensor([1, 0])}, 3, device="tpu"), "device='tpu'"),
+        (lambda: torch_tokens(TOKENS), "tokens="),  # was AttributeError
+    ],
+)
+def test_wrong_types_are_our_value_errors(call, fragment):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert fragment in str(err.value) and "must satisfy" in str(err.value)
+
+
+def test_numpy_integer_v_is_accepted():
+    assert torch.equal(encode(TOKENS, np.int64(3), "onehot"), ONEHOT)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from ..config import require
+from ..config import MAX_V, require, require_choice, require_int
 
 #: Encoding kinds accepted by :func:`encode` and the adapters.
 ENCODINGS = ("onehot", "whiten", "tokens")
@@ -26,13 +26,12 @@ def check_encoding(kind: str, param: str = "kind") -> str:
 
     ``param``: the caller's parameter name, used in the message (``encoding`` for the adapters).
     """
-    if kind not in ENCODINGS:
-        raise ValueError(f"invalid parameter {param}={kind!r}: must be one of {ENCODINGS}")
-    return kind
+    return require_choice(param, kind, ENCODINGS)
 
 
 def whiten_absent(v: int) -> float:
-    """The value of an absent channel in the ``whiten`` encoding, -1/sqrt(v-1)."""
+    """The value of an absent channel in the ``whiten`` encoding, -1/sqrt(v-1); v an int >= 2."""
+    v = require_int("v", v, 2, MAX_V)
     return -1.0 / math.sqrt(v - 1)
 
 
@@ -60,7 +59,37 @@ def _encode_numpy(tokens: torch.Tensor, v: int, kind: str, dtype: torch.dtype) -
     return torch.from_numpy(bits.view(np_float))
 
 
-def encode(tokens: torch.Tensor, v: int, kind: str = "whiten", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def check_tokens(tokens, v: int, d: int | None = None) -> torch.Tensor:
+    """Integer tokens [..., d] with values in 0..v (v = blank) as a tensor, else ValueError naming ``tokens``.
+
+    ``d``, when given, is the config's input length: tokens of another config are refused.
+    One min and one max reduction (a device sync for tokens on an accelerator).
+    """
+    try:
+        tokens = torch.as_tensor(tokens)
+    except (TypeError, ValueError, RuntimeError):
+        require(False, "tokens", tokens, "an integer tensor or array [..., d]")
+    require(tokens.ndim >= 1, "tokens.shape", tuple(tokens.shape), "[..., d] (at least one dimension)")
+    bad_dtype = tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool
+    require(not bad_dtype, "tokens.dtype", str(tokens.dtype), "an integer dtype")
+    if d is not None:
+        require(tokens.shape[-1] == d, "tokens.shape", tuple(tokens.shape), f"[..., d] with d = {d}")
+    if tokens.numel():
+        low, high = torch.aminmax(tokens if tokens.dtype.is_signed or tokens.dtype == torch.uint8 else tokens.long())
+        require(int(low) >= 0, "min(tokens)", int(low), ">= 0")
+        require(int(high) <= v, "max(tokens)", int(high), f"<= v = {v} (the blank)")
+    return tokens
+
+
+def check_float_dtype(dtype) -> torch.dtype:
+    """``dtype`` if it is a floating torch dtype, else ValueError naming ``dtype``."""
+    require(isinstance(dtype, torch.dtype) and dtype.is_floating_point, "dtype", dtype, "a floating torch dtype")
+    return dtype
+
+
+def encode(
+    tokens: torch.Tensor, v: int, kind: str = "whiten", dtype: torch.dtype = torch.float32, *, d: int | None = None
+) -> torch.Tensor:
     """Encode integer tokens [B, d] (blank = v) on their own device (SPEC 7).
 
     onehot: [B, v, d], 1 at the symbol's channel, a blank is the zero column.
@@ -71,17 +100,18 @@ def encode(tokens: torch.Tensor, v: int, kind: str = "whiten", dtype: torch.dtyp
     [v, d]). ``dtype`` is the float dtype of onehot / whiten (float32, bfloat16, ...);
     values are exact: 0, 1, and the dtype's rounding of -1/sqrt(v-1). The result lives
     on ``tokens.device``; numpy arrays are accepted and treated as CPU tensors.
+    ``d``: the config's input length, to refuse tokens of another config by shape.
+
+    Raises ValueError naming the parameter: kind not in ENCODINGS, v not an int in
+    2..65535, dtype not a floating dtype, tokens not integer, of the wrong length, or
+    with values outside 0..v (tokens of another config; one min/max reduction).
     """
     check_encoding(kind)
-    tokens = torch.as_tensor(tokens)
+    v = require_int("v", v, 2, MAX_V)
+    check_float_dtype(dtype)
+    tokens = check_tokens(tokens, v, d)
     if kind == "tokens":
         return tokens.long()
-    if not isinstance(v, int) or v < 2:
-        raise ValueError(f"invalid parameter v={v!r}: must be an int >= 2")
-    if tokens.ndim < 1:
-        raise ValueError(f"invalid parameter tokens (shape {tuple(tokens.shape)}): must have shape [..., d]")
-    if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
-        raise ValueError(f"invalid parameter tokens (dtype {tokens.dtype}): must be an integer tensor")
     if tokens.device.type == "cpu" and dtype in _NUMPY_FLOATS and tokens.dtype not in (torch.uint32, torch.uint64):
         return _encode_numpy(tokens, v, kind, dtype)
     compare = tokens if tokens.dtype == torch.uint8 and v <= 256 else tokens.long()
@@ -150,9 +180,14 @@ def to_device_batch(
     carries latent columns, ``(x, label, extras)`` with extras a dict of those [B, N]
     tensors on ``device``. ``device=None`` picks :func:`default_device`. The integer
     tokens are moved before encoding, so only B*d bytes cross to the device.
+    Raises ValueError naming the parameter: batch not a dict of tensors with ``tokens``
+    and ``label``, an unknown encoding or device, or tokens that ``encode`` refuses.
     """
     check_encoding(encoding, "encoding")
-    device = torch.device(device) if device is not None else default_device()
+    require(isinstance(batch, dict) and {"tokens", "label"} <= set(batch), "batch", batch, "a dict with tokens and label")
+    for key, value in batch.items():
+        require(isinstance(value, torch.Tensor), f"batch[{key!r}]", type(value).__name__, "a torch.Tensor")
+    device = torch.device(check_device(device))
     non_blocking = non_blocking and device.type != "cpu"
     tokens = batch["tokens"].to(device, non_blocking=non_blocking)
     label = batch["label"].to(device, non_blocking=non_blocking)
@@ -165,7 +200,9 @@ def torch_tokens(tokens: np.ndarray) -> torch.Tensor:
     """A numpy token matrix as a torch tensor: uint8 stays uint8, uint16 becomes int32.
 
     (torch's uint16 support is limited; int32 holds every token id.)
+    Raises ValueError unless tokens is an unsigned integer numpy array.
     """
+    require(isinstance(tokens, np.ndarray) and tokens.dtype.kind == "u", "tokens", tokens, "a uint8/uint16 numpy array")
     if tokens.dtype == np.uint16:
         tokens = tokens.astype(np.int32)
     tokens = np.ascontiguousarray(tokens)
