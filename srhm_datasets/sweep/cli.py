@@ -1,0 +1,129 @@
+"""``srhm sweep FILE --out DIR`` and ``srhm sweep status DIR`` (a click group, loaded lazily by ``srhm``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .spec import EXECUTORS
+
+
+class SweepGroup(click.Group):
+    """A group whose default command is ``run``: ``srhm sweep FILE ...`` is ``srhm sweep run FILE ...``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _sbatch(ctx, param, values):
+    """``--sbatch KEY=VALUE`` (repeatable) -> {KEY: VALUE}."""
+    options = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (an sbatch option without its dashes, e.g. qos=high)",
+                                     ctx=ctx, param=param)
+        options[key.strip().lstrip("-")] = value
+    return options or None
+
+
+@click.group(cls=SweepGroup)
+def sweep():
+    """Run a grid of learning curves (a sweep file) locally or on SLURM; report on a sweep folder.
+
+    \b
+    srhm sweep FILE --out DIR [--executor local|slurm] [--wait]   run what is missing
+    srhm sweep status DIR                                          done / running / failed / pending
+    """
+
+
+@sweep.command("run")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Sweep folder (runs, job records, logs, leaderboard, P* summary); resumed when it exists.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="local: a process pool here (blocks). slurm: one job array through submitit (returns after submitting).")
+@click.option("--wait", is_flag=True, help="slurm: wait for the jobs to leave the queue, then evaluate and summarise.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="local: worker processes [default: sweep file, else CPUs].")
+@click.option("--partition", default=None, help="slurm: partition [default: sweep file, else the cluster's].")
+@click.option("--time-min", type=click.IntRange(min=1), default=None, help="slurm: time limit per job, minutes [default: 60].")
+@click.option("--cpus-per-task", type=click.IntRange(min=1), default=None, help="slurm: CPUs per job [default: 1].")
+@click.option("--gpus-per-node", type=click.IntRange(min=0), default=None, help="slurm: GPUs per job [default: 0].")
+@click.option("--mem-gb", type=click.FloatRange(min=0, min_open=True), default=None, help="slurm: memory per job, GB.")
+@click.option("--account", default=None, help="slurm: account to charge.")
+@click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
+              help="slurm: most jobs of the array running at once [default: 64].")
+@click.option("--sbatch", "sbatch", multiple=True, callback=_sbatch, metavar="KEY=VALUE",
+              help="slurm: extra sbatch option, repeatable (e.g. --sbatch qos=high --sbatch constraint=a100).")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="slurm --wait: seconds between looks at the queue.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def run(file, out, executor, wait, workers, poll, progress, **slurm):
+    """Run the sweep of FILE in --out: skip what is done, run the rest, then evaluate and summarise.
+
+    Every job is one learning curve (config x arch x width x lr x seed of the sweep file).
+    Finished runs with the same settings are skipped; a killed or failed job is redone
+    (reported first, with its error or the end of its SLURM log); a job alive in the SLURM
+    queue is left alone. Once every job is done, every run is evaluated (S and D) and
+    --out gets leaderboard/ and pstar.md.
+    """
+    from .run import run_sweep
+
+    given = [f"--{k.replace('_', '-')}" for k, v in slurm.items() if v is not None]
+    if executor == "local" and (given or wait):
+        raise click.UsageError(f"{', '.join(given + ['--wait'] * wait)} go(es) with --executor slurm")
+    if executor == "slurm" and workers is not None:
+        raise click.UsageError("--workers goes with --executor local")
+    options = {"workers": workers} if executor == "local" else slurm
+    try:
+        report = run_sweep(file, out, executor=executor, wait=wait, options=options, progress_bar=progress, poll_s=poll)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    for s in report.before:
+        if s.state == "failed":
+            click.echo(f"redo {s.job.id}: {s.reason}")
+    if report.slurm_ids:
+        click.echo(f"submitted {len(report.slurm_ids)} job(s) to SLURM: {', '.join(report.slurm_ids)}; logs in {out / 'logs'}")
+    elif report.executor == "local":
+        click.echo(f"ran {len(report.started)} job(s) on the local pool")
+    for job_id, error in report.errors.items():
+        click.echo(f"FAILED {job_id}: {error.strip().splitlines()[-1]}", err=True)
+    _print_counts(report.after)
+    if report.finished is not None:
+        click.echo((Path(report.finished["pstar"])).read_text(encoding="utf-8"))
+        click.echo(f"leaderboard: {report.finished['leaderboard']}; P* summary: {report.finished['pstar']}")
+    elif not any(s.live for s in report.after):
+        click.echo(f"not every job is done: see `srhm sweep status {out}`; rerun this command to redo the failed ones")
+    if any(s.state == "failed" for s in report.after):
+        raise SystemExit(1)
+
+
+@sweep.command("status")
+@click.argument("out", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def status(out):
+    """Print every job of the sweep folder OUT: done / running / failed / pending, with the reason."""
+    from .run import sweep_status
+
+    try:
+        found = sweep_status(out)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    for s in found:
+        click.echo(f"{s.state:<8} {s.job.id}  {s.reason}")
+    _print_counts(found)
+
+
+def _print_counts(found) -> None:
+    from .plan import STATES
+
+    counts = {state: sum(s.state == state for s in found) for state in STATES}
+    click.echo(", ".join(f"{n} {state}" for state, n in counts.items()) + f" ({len(found)} jobs)")
+
+
+__all__ = ["sweep"]
+
+if __name__ == "__main__":  # python -m srhm_datasets.sweep.cli
+    sweep()

@@ -1,0 +1,151 @@
+"""Sweep files: every kind of bad field is one clear error before anything runs; jobs, ids, fingerprints."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from srhm_datasets.sweep.cli import sweep
+from srhm_datasets.sweep.plan import expand, job_id
+from srhm_datasets.sweep.spec import SweepFileError, executor_options, load_sweep, parse_sweep
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "srhm_datasets" / "sweep" / "examples"
+GOOD = "configs: [demo]\nP: {min: 100, max: 400, points: 2}\n"
+
+# (what is wrong, sweep file text, the field the single error names, a fragment of its bound)
+BAD = [
+    ("not YAML", "configs: [demo\n", "FILE=", "valid YAML"),
+    ("not a mapping", "- demo\n", "<sweep file>='list'", "a YAML mapping"),
+    ("unknown field", GOOD + "seed: 3\n", "seed=3", "a known field of the sweep file"),
+    ("unknown nested field", GOOD + "train: {max_step: 10}\n", "train.max_step=10", "a known field of train"),
+    ("key given twice", GOOD + "archs: [cnn]\narchs: [lcn]\n", "FILE=", "key 'archs' given twice"),
+    ("configs missing", "P: {min: 1, max: 2, points: 2}\n", "configs=None", "(required)"),
+    ("configs empty", "configs: []\nP: {min: 1, max: 2, points: 2}\n", "configs=[]", "a non-empty list"),
+    ("unknown config", "configs: [nosuch]\nP: {min: 1, max: 2, points: 2}\n", "CONFIG='nosuch'", "a catalog name"),
+    ("config listed twice", "configs: [demo, grid_L2_s0-1_v4, demo]\nP: {min: 1, max: 2, points: 2}\n",
+     "configs[2]='demo'", "repeats configs[0]"),
+    ("wrong type", GOOD + "widths: 512\n", "widths=512", "a non-empty list"),
+    ("not a choice", GOOD + "archs: [cnn, cnx]\n", "archs[1]='cnx'", "one of ('cnn', 'lcn', 'fcn')"),
+    ("out of bound", GOOD + "widths: [0]\n", "widths[0]=0", "an int >= 1"),
+    ("repeated item", GOOD + "seeds: [0, 1, 0]\n", "seeds[2]=0", "distinct items"),
+    ("number written as text", GOOD + "train: {loss_threshold: 1e-3}\n", "train.loss_threshold='1e-3'", "write 1.0e-3"),
+    ("boolean expected", GOOD + "train: {bias: 1}\n", "train.bias=1", "true or false"),
+    ("bad lr", GOOD + "lrs: [null, -0.1]\n", "lrs[1]=-0.1", "lr > 0"),
+    ("P missing", "configs: [demo]\n", "configs[0].P=None", "here or at the top level"),
+    ("P incomplete", "configs: [demo]\nP: {min: 10, max: 20}\n", "P.points=None", "(required)"),
+    ("P min above max", "configs: [demo]\nP: {min: 500, max: 100, points: 3}\n", "P.min=500", "min <= max = 100"),
+    ("P above the train size", "configs: [demo]\nP: {min: 100, max: 99999, points: 3}\n", "P.max=99999",
+     "train size 12708 of demo"),
+    ("grid unknown parameter", ("configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v, m: v, q: 1}}]\n"
+     "P: {min: 1, max: 2, points: 2}\n"), "configs[0].grid.q=1", "a known field"),
+    ("grid parameter missing", "configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v}}]\nP: {min: 1, max: 2, points: 2}\n",
+     "configs[0].grid.m=None", "(required)"),
+    ("grid bad tie", "configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v, m: w}}]\nP: {min: 1, max: 2, points: 2}\n",
+     "configs[0].grid.m='w'", "'v' / 'v^k'"),
+    ("grid impossible config", ("configs: [{grid: {L: 2, s: 2, s0: 1, v: 3, nc: v, m: v^2}}]\n"
+     "P: {min: 1, max: 2, points: 2}\n"), "nc*m=27", "nc*m <= v**s = 9"),
+    ("entry of no known shape", "configs: [{P: {min: 1, max: 2, points: 2}}]\n", "configs[0]=", "'name' or 'grid'"),
+    ("evaluation beyond the split", GOOD + "evaluate: {num_probe: 100000}\n", "num_probe=100000",
+     "2 <= num_probe <= 400"),
+    ("bad executor option", GOOD + "executor: {slurm: {time_min: 0}}\n", "executor.slurm.time_min=0", "an int >= 1"),
+    ("unknown executor", GOOD + "executor: {pbs: {}}\n", "executor.pbs={}", "one of ('local', 'slurm')"),
+    ("bad sbatch options", GOOD + "executor: {slurm: {sbatch: [qos]}}\n", "executor.slurm.sbatch=['qos']", "a mapping"),
+]
+
+
+@pytest.mark.parametrize("what,text,field,bound", BAD, ids=[b[0] for b in BAD])
+def test_bad_sweep_file_is_one_clear_error(tmp_path, what, text, field, bound):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    with pytest.raises(SweepFileError) as info:
+        load_sweep(path)
+    assert len(info.value.errors) == 1, info.value.errors
+    error = info.value.errors[0]
+    assert field in error and bound in error, error
+    assert "nothing was run" in str(info.value)
+
+
+def test_every_bad_field_is_reported_at_once(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("configs: [demo]\nP: {min: 1, max: 2, points: 0}\narchs: [x]\nwidths: [0]\ntrain: {momentum: 1}\n")
+    with pytest.raises(SweepFileError) as info:
+        load_sweep(path)
+    assert [e.split("=")[0] for e in info.value.errors] == [
+        "invalid parameter archs[0]", "invalid parameter widths[0]", "invalid parameter train.momentum",
+        "invalid parameter P.points"]
+
+
+def test_bad_sweep_file_runs_nothing_and_writes_nothing(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(GOOD + "widths: [0]\n")
+    result = CliRunner().invoke(sweep, [str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "widths[0]=0" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_good_file_gets_defaults_and_jobs(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("configs:\n  - demo\n  - {grid: {L: 2, s: 2, s0: [0, 1], v: 4, nc: v, m: v, seed: 2}, "
+                    "P: {min: 50, max: 100, points: 2}}\nP: {min: 100, max: 400, points: 2}\n"
+                    "archs: [cnn, lcn]\nseeds: [0, 1]\nlrs: [null, 0.01]\n")
+    s = load_sweep(path)
+    assert s.name == "sweep" and s.widths == (512,) and s.train["momentum"] == 0.9 and s.evaluate["enabled"] is True
+    assert [e.label for e in s.configs] == ["demo", "grid_L2_s0-0_v4", "grid_L2_s0-1_v4"]
+    assert [e.P for e in s.configs] == [(100, 400, 2), (50, 100, 2), (50, 100, 2)]
+    jobs = expand(s)
+    assert len(jobs) == 3 * 2 * 1 * 2 * 2 == len({j.id for j in jobs})
+    assert jobs[0].id == "demo-cnn-w512-lrdefault-seed0" and jobs[1].id == "demo-cnn-w512-lrdefault-seed1"
+    assert jobs[2].id == "demo-cnn-w512-lr0.01-seed0"
+
+
+def test_executor_options_from_the_command_line_override_the_file(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(GOOD + "executor: {slurm: {partition: gpu, time_min: 30, sbatch: {qos: low, constraint: a100}}}\n")
+    s = load_sweep(path)
+    opts = executor_options(s, "slurm", {"time_min": 90, "partition": None, "sbatch": {"qos": "high"}})
+    assert opts["partition"] == "gpu" and opts["time_min"] == 90
+    assert opts["sbatch"] == {"qos": "high", "constraint": "a100"}
+    with pytest.raises(SweepFileError, match=r"executor.slurm.cpus_per_task=0"):
+        executor_options(s, "slurm", {"cpus_per_task": 0})
+    with pytest.raises(ValueError, match=r"invalid parameter executor='pbs'"):
+        executor_options(s, "pbs")
+
+
+def _sweep(**fields):
+    doc = {"configs": ["demo"], "P": {"min": 100, "max": 400, "points": 2}, **fields}
+    return parse_sweep(doc, "h")
+
+
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=4, unique=True),
+       st.lists(st.sampled_from([None, 0.01, 0.1, 0.003]), min_size=1, max_size=3, unique=True),
+       st.lists(st.sampled_from([16, 64, 512]), min_size=1, max_size=3, unique=True))
+def test_job_ids_are_unique_and_do_not_depend_on_the_rest_of_the_grid(seeds, lrs, widths):
+    jobs = expand(_sweep(seeds=seeds, lrs=lrs, widths=widths, archs=["cnn", "lcn"]))
+    assert len({j.id for j in jobs}) == len(jobs) == 2 * len(seeds) * len(lrs) * len(widths)
+    for job in jobs:  # the same grid point alone has the same id and fingerprint
+        alone = expand(_sweep(seeds=[job.seed], lrs=[job.lr], widths=[job.width], archs=[job.arch]))
+        assert [(j.id, j.fingerprint) for j in alone] == [(job.id, job.fingerprint)]
+        assert job.id == job_id("demo", job.arch, job.width, job.lr, job.seed)
+
+
+def test_fingerprint_covers_run_settings_only():
+    base = expand(_sweep())[0]
+    same = [dataclasses.replace(base, train={**base.train, "threads": 3, "device": "cpu"}),
+            dataclasses.replace(base, P=(10, 20, 5), curve={**base.curve, "threshold": 0.2},
+                                evaluate={**base.evaluate, "num_probe": 10})]
+    other = [dataclasses.replace(base, train={**base.train, "max_steps": 10}), dataclasses.replace(base, seed=1),
+             dataclasses.replace(base, lr=0.5), dataclasses.replace(base, train={**base.train, "num_test": 100})]
+    assert all(j.fingerprint == base.fingerprint for j in same)
+    assert len({base.fingerprint, *(j.fingerprint for j in other)}) == 1 + len(other)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_examples_are_valid(path):
+    s = load_sweep(path)
+    assert yaml.safe_load(path.read_text())["configs"] and expand(s)
