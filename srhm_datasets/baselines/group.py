@@ -1,0 +1,417 @@
+"""Train G runs of ``srhm train`` at once: one stacked model, one forward and backward per step.
+
+``train_group(options)`` trains the runs described by a list of ``TrainOptions`` as the
+members of one :class:`~.stacked.StackedNet`. Members share the network (arch, width, norm,
+bias), the data source and the optimiser settings (``GROUP_SHARED``); they may differ in
+``P``, ``seed``, ``out``, the step budget, the evaluation schedule, the loss threshold and
+the label shuffling. Every member follows the trajectory of the single run
+``train(options[g])`` (equal up to floating-point rounding of batched products; the tests
+check it in float64) and writes the same run folder (``checkpoint.pt``, ``results.json``),
+with one more field, ``training.group``, naming the group it was trained in.
+
+How each member stays its own run:
+
+- initialisation: the single networks are built with their seeds and stacked
+  (``stacked.build_stacked``);
+- batches: member g draws from ``train[:P_g]`` with the batch stream of ``train.py``
+  (epoch permutations from ``torch.Generator().manual_seed(seed_g)``, consecutive
+  ``batch_size`` slices, an epoch's tail continuing into the next permutation);
+- loss: the SUM over members of each member's mean cross-entropy, so the gradient with
+  respect to member g's slice of a stacked parameter is member g's own gradient (no
+  operation of the stacked forward mixes members);
+- optimiser: ``torch.optim.SGD`` (momentum, no weight decay, no Nesterov) is elementwise
+  per parameter entry: ``buf = momentum * buf + grad; p -= lr * buf``. Applied to the
+  stacked tensors it performs, entry by entry, exactly the updates of G independent
+  optimisers (same lr and momentum, which ``GROUP_SHARED`` requires);
+- evaluation: member g is evaluated on the test rows at its own steps (every
+  ``eval_every_g`` steps and at its last step) and stops on its own criterion (train loss
+  below its threshold, divergence, or its step budget), exactly as ``train.py`` decides;
+- a stopped member is frozen: its momentum buffer is zeroed and its gradient masked, so
+  its parameters no longer change (``p -= lr * 0``); when at most half the members of the
+  stack are still training, the stacked tensors (parameters, momentum buffers, batch
+  indices, labels) are rebuilt without the stopped ones, so they cost nothing afterwards.
+
+Device: the train tokens of the largest P (uint8), the members' labels and the test rows
+are moved to the device once; batch indices are drawn on the host ``CHUNK_STEPS`` steps
+ahead and moved in one copy; inputs are encoded on the device. The host waits for the
+device only at evaluation points. ``amp`` and ``compile`` act on CUDA as in ``train.py``.
+Not distributed: under ``torchrun`` with WORLD_SIZE > 1 use ``train``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from .. import __version__
+from ..config import require
+from ..results import FORMAT
+from ..torch_data.encoding import encode, torch_ints, torch_tokens
+from .stacked import build_stacked
+from .train import CHECKPOINT, EVAL_BATCH, TrainOptions, git_commit, load_arrays, resolve, write_run
+
+#: Options every member of a group must share (after ``resolve``).
+GROUP_SHARED = ("config", "data", "revision", "arch", "width", "norm", "bias", "lr", "momentum", "batch_size",
+                "encoding", "device", "amp", "compile", "num_test", "threads")
+#: Steps of batch indices drawn ahead and moved to the device in one copy.
+CHUNK_STEPS = 64
+#: Offset of the shuffled-label generator's seed (as ``train.py``).
+SHUFFLE_SEED_OFFSET = 1_000_003
+
+
+# ---------------------------------------------------------------------------------------
+# options
+# ---------------------------------------------------------------------------------------
+def group_key(opt: TrainOptions) -> tuple:
+    """The values of ``GROUP_SHARED`` of resolved options: runs with equal keys can share a group."""
+    return tuple(getattr(opt, name) for name in GROUP_SHARED)
+
+
+def check_group(options: list[TrainOptions]) -> list[TrainOptions]:
+    """Resolve every member's options and check they can be trained as one group.
+
+    Raises ValueError (naming the parameter, value and bound) when the list is empty, an
+    option is invalid (``train.resolve``), members differ in a ``GROUP_SHARED`` setting,
+    two members write the same ``out`` folder, or the process runs under ``torchrun``
+    with WORLD_SIZE > 1. Returns the resolved options, in order.
+    """
+    require(isinstance(options, (list, tuple)) and len(options) >= 1, "options", options, "a non-empty list of TrainOptions")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    require(world == 1, "WORLD_SIZE", world, "1 (group training is not distributed; use train under torchrun)")
+    resolved = [resolve(opt) for opt in options]
+    first = resolved[0]
+    for g, opt in enumerate(resolved[1:], start=1):
+        for name in GROUP_SHARED:
+            require(getattr(opt, name) == getattr(first, name), f"options[{g}].{name}", getattr(opt, name),
+                    f"equal to options[0].{name} = {getattr(first, name)!r} (members of a group share {GROUP_SHARED})")
+    outs = [str(Path(opt.out).absolute()) for opt in resolved if opt.out is not None]
+    dup = sorted({o for o in outs if outs.count(o) > 1})
+    require(not dup, "out", dup[:1], "one run folder per member (two members write the same folder)")
+    return resolved
+
+
+def plan_groups(options: list[TrainOptions], group_size: int) -> list[list[int]]:
+    """Indices of ``options`` split into groups of at most ``group_size`` runs that can share a group.
+
+    Runs are grouped by ``group_key`` (after ``resolve``), in their order; raises ValueError
+    for ``group_size < 1``.
+    """
+    require(isinstance(group_size, int) and group_size >= 1, "group_size", group_size, "an int >= 1")
+    by_key: dict[tuple, list[int]] = {}
+    for i, opt in enumerate(options):
+        by_key.setdefault(group_key(resolve(dataclasses.replace(opt, out=None))), []).append(i)
+    return [idx[k:k + group_size] for idx in by_key.values() for k in range(0, len(idx), group_size)]
+
+
+# ---------------------------------------------------------------------------------------
+# batches: the stream of train.py
+# ---------------------------------------------------------------------------------------
+class BatchStream:
+    """The batch indices a single run with ``seed`` draws from ``train[:P]`` (``train.py``'s stream).
+
+    An endless concatenation of permutations ``torch.randperm(P, generator)`` of a
+    generator seeded with ``seed``; ``take(n)`` returns its next ``n`` entries (int64, CPU),
+    so ``take(k * batch_size).view(k, batch_size)`` are the run's next ``k`` batches.
+    """
+
+    def __init__(self, P: int, seed: int):
+        self.P = P
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm, self.pos = torch.randperm(P, generator=self.gen), 0
+
+    def take(self, n: int) -> torch.Tensor:
+        parts = [self.perm[:0]]
+        while n:
+            if self.pos == self.P:
+                self.perm, self.pos = torch.randperm(self.P, generator=self.gen), 0
+            part = self.perm[self.pos:self.pos + n]
+            parts.append(part)
+            self.pos += len(part)
+            n -= len(part)
+        return torch.cat(parts)
+
+
+def member_labels(train_label: torch.Tensor, opt: TrainOptions) -> torch.Tensor:
+    """The labels of ``train[:P]`` member ``opt`` trains on: shuffled as ``train.py`` does for the control."""
+    labels = train_label[:opt.P]
+    if opt.shuffle_labels:
+        g = torch.Generator().manual_seed(opt.seed + SHUFFLE_SEED_OFFSET)
+        labels = labels[torch.randperm(opt.P, generator=g).to(labels.device)]
+    return labels
+
+
+# ---------------------------------------------------------------------------------------
+# results: the record of one run, as srhm train writes it
+# ---------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Member:
+    """The state of one member of a group during training."""
+
+    opt: TrainOptions
+    index: int
+    stream: BatchStream
+    curves: dict = dataclasses.field(default_factory=lambda: {"step": [], "train_loss": [], "test_error": []})
+    best_err: float = math.inf
+    best_step: int = 0
+    best_state: dict | None = None
+    last_eval: int = 0
+    stop_reason: str | None = None
+    steps: int = 0
+    train_time: float = 0.0
+    wall_time: float = 0.0
+    results: dict | None = None
+
+
+def run_results(m: Member, env: dict) -> dict:
+    """The results dict (format srhm-results v1) of member ``m``; ``env`` holds what members share:
+    ``dataset``, ``git_commit``, ``device``, ``amp``, ``compile``, ``n_parameters``, ``layer_names``,
+    ``group`` (the ``training.group`` object without ``index``)."""
+    opt, cfg = m.opt, m.opt.config
+    return {
+        "format": dict(FORMAT),
+        "package": {"name": "srhm-datasets", "version": __version__, "git_commit": env["git_commit"]},
+        "dataset": env["dataset"],
+        "P": opt.P,
+        "model": {
+            "arch": opt.arch, "width": opt.width, "depth": cfg.L, "n_parameters": env["n_parameters"],
+            "layer_names": env["layer_names"], "norm": opt.norm, "bias": opt.bias,
+        },
+        "training": {
+            "seed": opt.seed, "lr": opt.lr, "lr_effective": opt.lr * opt.width, "momentum": opt.momentum,
+            "batch_size": opt.batch_size, "max_steps": opt.max_steps, "steps": m.steps,
+            "epochs": m.steps * opt.batch_size / opt.P, "encoding": opt.encoding, "device": env["device"],
+            "world_size": 1, "amp": env["amp"], "compile": env["compile"], "shuffle_labels": opt.shuffle_labels,
+            "loss_threshold": opt.loss_threshold, "num_test": opt.num_test, "eval_every": opt.eval_every,
+            "wall_time_s": m.wall_time, "samples_per_s": m.steps * opt.batch_size / max(m.train_time, 1e-9),
+            "stop_reason": m.stop_reason, "best_step": m.best_step, "curves": m.curves,
+            "group": dict(env["group"], index=m.index),
+        },
+        "final_test_error": m.curves["test_error"][-1],
+        "best_test_error": m.best_err,
+        "checkpoint": CHECKPOINT if opt.out is not None else None,
+    }
+
+
+def run_checkpoint(m: Member, catalog_name: str | None) -> dict:
+    """The ``checkpoint.pt`` dict of member ``m``: its best parameters as a single network's state_dict."""
+    opt = m.opt
+    return {
+        "format": "srhm-checkpoint-v1", "model_state": m.best_state, "arch": opt.arch, "width": opt.width,
+        "depth": opt.config.L, "norm": opt.norm, "bias": opt.bias, "config": opt.config.name,
+        "catalog_name": catalog_name, "encoding": opt.encoding, "seed": opt.seed,
+        "P": opt.P, "step": m.best_step, "test_error": m.best_err, "package_version": __version__,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# the group
+# ---------------------------------------------------------------------------------------
+def _device_flags(opt: TrainOptions) -> tuple[str, bool, bool]:
+    """``(device type, use_amp, use_compile)``: amp and compile act on CUDA only (a warning elsewhere)."""
+    dev_type = torch.device(opt.device).type
+    use_amp, use_compile = bool(opt.amp and dev_type == "cuda"), bool(opt.compile and dev_type == "cuda")
+    for flag, used in (("amp", use_amp), ("compile", use_compile)):
+        if getattr(opt, flag) and not used:
+            warnings.warn(f"--{flag} ignored on device {opt.device} (used on CUDA only)")
+    if dev_type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return dev_type, use_amp, use_compile
+
+
+class GroupTrainer:
+    """The training loop of a group (see the module docstring); ``run()`` returns the members' results."""
+
+    def __init__(self, options: list[TrainOptions]):
+        self.t_start = time.time()
+        opts = check_group(options)
+        first = self.first = opts[0]
+        if first.threads is not None:
+            torch.set_num_threads(first.threads)
+        self.cfg, self.device = first.config, first.device
+        self.dev_type, self.use_amp, self.use_compile = _device_flags(first)
+        # -- data: the largest P's train rows, every member's labels, the test rows, on the device once
+        arrays, dataset_info = load_arrays(dataclasses.replace(first, P=max(o.P for o in opts)))
+        self.tokens = torch_tokens(arrays["train_tokens"]).to(self.device)
+        train_label = torch_ints(arrays["train_label"]).to(self.device)
+        self.test_tokens = torch_tokens(arrays["test_tokens"]).to(self.device)
+        self.test_label = torch_ints(arrays["test_label"]).to(self.device)
+        label_dtype = torch.uint8 if self.cfg.nc <= 256 else torch.int64
+        self.labels = torch.zeros(len(opts), len(self.tokens), dtype=label_dtype, device=self.device)  # [G, P_max]
+        for g, opt in enumerate(opts):
+            self.labels[g, :opt.P] = member_labels(train_label, opt).to(label_dtype)
+        # -- members, model, optimiser
+        self.members = [Member(opt, g, BatchStream(opt.P, opt.seed)) for g, opt in enumerate(opts)]
+        self.slots = list(self.members)  # the member of each row of the stack
+        self.raw = build_stacked(first.arch, self.cfg, [o.seed for o in opts], width=first.width,
+                                 norm=first.norm, bias=first.bias).to(self.device)
+        self.dtype = self.raw.output.beta.dtype
+        self.model = torch.compile(self.raw) if self.use_compile else self.raw
+        self.optimizer = self._optimizer()
+        self.frozen = torch.zeros(len(opts), dtype=torch.bool, device=self.device)  # rows stopped, still stacked
+        self.frozen_rows: set[int] = set()
+        self.loss_sum = torch.zeros(len(opts), dtype=torch.float64, device=self.device)
+        self.chunk, self.chunk_pos = None, CHUNK_STEPS
+        self.step, self.train_time = 0, 0.0
+        self.env = {
+            "dataset": dataset_info, "git_commit": git_commit(), "device": self.device, "amp": self.use_amp,
+            "compile": self.use_compile, "n_parameters": sum(p[0].numel() for p in self.raw.parameters()),
+            "layer_names": self.raw.layer_names(),
+            "group": {"size": len(opts), "members": [{"P": o.P, "seed": o.seed} for o in opts]},
+        }
+
+    def _optimizer(self, old: torch.optim.Optimizer | None = None, old_params=None, rows=None) -> torch.optim.SGD:
+        """SGD on the stacked parameters (lr times the width, as train.py); with ``old``, carry its
+        momentum buffers over for the kept ``rows``."""
+        opt = self.first
+        optimizer = torch.optim.SGD(self.raw.parameters(), lr=opt.lr * opt.width, momentum=opt.momentum)
+        if old is not None:
+            for p_old, p_new in zip(old_params, self.raw.parameters()):
+                buf = old.state.get(p_old, {}).get("momentum_buffer")
+                if buf is not None:
+                    optimizer.state[p_new]["momentum_buffer"] = buf.index_select(0, rows)
+        return optimizer
+
+    # -- one step ----------------------------------------------------------------------
+    def _next_indices(self) -> torch.Tensor:
+        """The batch indices of this step, [G_stack, batch_size] int64 on the device."""
+        if self.chunk_pos == CHUNK_STEPS:
+            B = self.first.batch_size
+            host = torch.stack([m.stream.take(CHUNK_STEPS * B).view(CHUNK_STEPS, B) for m in self.slots], dim=1)
+            if self.dev_type == "cuda":
+                host = host.pin_memory()
+            self.chunk, self.chunk_pos = host.to(self.device, non_blocking=True), 0
+        self.chunk_pos += 1
+        return self.chunk[self.chunk_pos - 1]
+
+    def _encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        return encode(tokens, self.cfg.v, self.first.encoding, self.dtype)
+
+    def _logits(self, model, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=self.dev_type, dtype=torch.bfloat16, enabled=self.use_amp):
+            return model(x).float()
+
+    def train_step(self) -> None:
+        idx = self._next_indices()
+        G, B = idx.shape
+        logits = self._logits(self.model, self._encode(self.tokens[idx]))  # [G, B, nc]
+        labels = self.labels.gather(1, idx).long()
+        losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(G, B).mean(1)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()  # the sum: each member's slice receives its own mean loss's gradient
+        if self.frozen_rows:
+            for p in self.raw.parameters():  # frozen rows: no update (their momentum buffers are zero)
+                p.grad.masked_fill_(self.frozen.view(-1, *[1] * (p.dim() - 1)), 0)
+        self.optimizer.step()
+        self.loss_sum += losses.detach() * B
+        self.step += 1
+
+    # -- evaluation and stopping ---------------------------------------------------------
+    @torch.no_grad()
+    def test_errors(self, rows: list[int]) -> list[float]:
+        """Test error of the stack's members ``rows`` on the first ``num_test`` test rows."""
+        index = torch.tensor(rows, device=self.device)
+        params = {name: p.index_select(0, index) for name, p in self.raw.named_parameters()}
+        wrong = torch.zeros(len(rows), dtype=torch.float64, device=self.device)
+        for chunk in torch.arange(self.first.num_test, device=self.device).split(EVAL_BATCH):
+            x = self._encode(self.test_tokens[chunk]).expand(len(rows), -1, -1, -1)
+            logits = self._logits(lambda x: functional_call(self.raw, params, (x,)), x)
+            wrong += (logits.argmax(-1) != self.test_label[chunk]).sum(1)
+        return (wrong / self.first.num_test).tolist()
+
+    def evaluate(self, rows: list[int]) -> None:
+        """Evaluation point of the members in ``rows``: curves, best checkpoint, stopping, writing."""
+        losses = self.loss_sum.tolist()
+        for row, err in zip(rows, self.test_errors(rows)):
+            m = self.slots[row]
+            train_loss = losses[row] / ((self.step - m.last_eval) * m.opt.batch_size)
+            m.last_eval = self.step
+            finite = math.isfinite(train_loss)
+            m.curves["step"].append(self.step)
+            m.curves["train_loss"].append(train_loss if finite else None)
+            m.curves["test_error"].append(err)
+            if err < m.best_err:
+                m.best_err, m.best_step, m.best_state = err, self.step, self.raw.member_state(row)
+            if not finite:
+                self.finish(m, "diverged")
+            elif train_loss < m.opt.loss_threshold:
+                self.finish(m, "loss_threshold")
+            elif self.step == m.opt.max_steps:
+                self.finish(m, "max_steps")
+        self.loss_sum[rows] = 0
+
+    def finish(self, m: Member, reason: str) -> None:
+        """Member ``m`` stops: record, write its run folder (when it has one)."""
+        m.stop_reason, m.steps, m.train_time = reason, self.step, self.train_time
+        m.wall_time = time.time() - self.t_start
+        m.results = run_results(m, self.env)
+        if m.opt.out is not None:
+            write_run(m.opt.out, run_checkpoint(m, self.env["dataset"]["catalog_name"]), m.results)
+        m.best_state = None
+
+    def freeze_or_drop(self) -> None:
+        """Stopped members leave the update (masked); when at most half the stack trains, the stack is rebuilt."""
+        active = [r for r, m in enumerate(self.slots) if m.stop_reason is None]
+        if not active or len(active) > len(self.slots) / 2:
+            newly = [r for r, m in enumerate(self.slots) if m.stop_reason is not None and r not in self.frozen_rows]
+            for r in newly:
+                self.frozen[r] = True
+                self.frozen_rows.add(r)
+                for p in self.raw.parameters():
+                    state = self.optimizer.state.get(p, {})
+                    if state.get("momentum_buffer") is not None:
+                        state["momentum_buffer"][r].zero_()
+            return
+        rows = torch.tensor(active, device=self.device)
+        old_params = list(self.raw.parameters())
+        self.raw.select_(rows)
+        self.optimizer = self._optimizer(self.optimizer, old_params, rows)
+        self.slots = [self.slots[r] for r in active]
+        self.frozen, self.frozen_rows = self.frozen[rows], set()
+        self.loss_sum, self.labels = self.loss_sum[rows], self.labels[rows]
+        self.chunk = self.chunk[:, rows]
+
+    def run(self) -> list[dict]:
+        first = self.first
+        progress = None
+        if first.progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=max(m.opt.max_steps for m in self.members), unit="step", leave=False,
+                            desc=f"{first.arch} group of {len(self.members)}")
+        t_train = time.time()
+        while any(m.stop_reason is None for m in self.slots):
+            self.train_step()
+            due = [r for r, m in enumerate(self.slots) if m.stop_reason is None and
+                   (self.step % m.opt.eval_every == 0 or self.step == m.opt.max_steps)]
+            if not due:
+                continue
+            self.train_time += time.time() - t_train
+            self.evaluate(due)
+            self.freeze_or_drop()
+            if progress is not None:
+                progress.n = self.step
+                progress.set_postfix(training=sum(m.stop_reason is None for m in self.members))
+            t_train = time.time()
+        if progress is not None:
+            progress.close()
+        return [m.results for m in self.members]
+
+
+def train_group(options: list[TrainOptions]) -> list[dict]:
+    """Train the runs ``options`` as one group; return their results dicts, in order.
+
+    Each member's results (and run folder, when its ``out`` is set) are those of
+    ``train(options[g])`` up to floating-point rounding, plus ``training.group``
+    (``size``, ``index``, ``members``: the P and seed of every member). Raises ValueError
+    before any work when the options are invalid or cannot share a group (``check_group``).
+    """
+    return GroupTrainer(options).run()
