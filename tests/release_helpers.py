@@ -43,3 +43,16 @@ def _cfg_of(path: Path) -> SRHMConfig:
     root = path.parent.parent
     doc = json.loads((root / "rules" / f"{path.parent.name}.json").read_text())
     return SRHMConfig.from_name(doc["config"])
+
+
+def write_rules(root: Path, cfg: SRHMConfig, name: str, splits: dict[str, dict]) -> None:
+    """``rules/<name>.json`` of a hand-written test release: the config and, per split, the row
+    count and content hash of its columns (what ``load_split`` checks the loaded rows against)."""
+    from srhm_datasets.hashing import content_hash
+
+    doc = {"config": cfg.name, "splits": {
+        split: {"num_rows": len(columns["label"]), "content_hash": content_hash(columns)}
+        for split, columns in splits.items()
+    }}
+    (root / "rules").mkdir(parents=True, exist_ok=True)
+    (root / "rules" / f"{name}.json").write_text(json.dumps(doc))

@@ -13,6 +13,7 @@ from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.catalog import CATALOG
 from srhm_datasets.torch import SRHMBatchSampler, SRHMDataset, encode
 
+from .release_helpers import write_rules
 from .torch_helpers import assert_one_sgd_step_learns
 
 CFG = CATALOG["demo"]  # v=4, d=16, N=3; train 12708 rows, test 3276
@@ -37,8 +38,9 @@ def features(cfg: SRHMConfig) -> datasets.Features:
 def write_release(root, cfg: SRHMConfig, name: str, splits: dict) -> None:
     """A SPEC 8 folder: README YAML configs + <name>/<split>-0000k-of-0000n.parquet."""
     lines = ["---", "configs:", f"- config_name: {name}", "  data_files:"]
+    written = {}
     for split, (stop, shards) in splits.items():
-        rows = generate(cfg, split, 0, stop)
+        rows = written[split] = generate(cfg, split, 0, stop)
         bounds = np.linspace(0, stop, shards + 1).astype(int)
         for k in range(shards):
             part = {c: a[bounds[k] : bounds[k + 1]] for c, a in rows.items()}
@@ -47,6 +49,7 @@ def write_release(root, cfg: SRHMConfig, name: str, splits: dict) -> None:
             datasets.Dataset.from_dict(part, features=features(cfg)).to_parquet(str(path))
         lines += [f"  - split: {split}", f"    path: {name}/{split}-*.parquet"]
     (root / "README.md").write_text("\n".join(lines + ["---", "", "test release"]) + "\n")
+    write_rules(root, cfg, name, written)  # load_split checks the rows against it
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,11 @@ from srhm_datasets.baselines.train import TrainOptions, default_lr, load_checkpo
 from srhm_datasets.catalog import resolve as resolve_config
 from srhm_datasets.cli import main
 from srhm_datasets.files import MARKER
+from srhm_datasets.hashing import content_hash
 from srhm_datasets.results import read_results
 from srhm_datasets.torch import encode
+
+from .release_helpers import write_rules
 
 torch.set_num_threads(1)
 
@@ -94,8 +97,10 @@ def _fake_release(root, cfg, n_train, n_test):
     """A minimal release folder (SPEC 8 layout, tokens and label only) written with datasets."""
     import datasets
 
+    written = {}
     for split, n in (("train", n_train), ("test", n_test)):
         rows = generate(cfg, split, 0, n)
+        written[split] = {"tokens": rows["tokens"], "label": rows["label"]}
         ds = datasets.Dataset.from_dict({"tokens": rows["tokens"].tolist(), "label": rows["label"].tolist()})
         (root / cfg.name).mkdir(parents=True, exist_ok=True)
         ds.to_parquet(str(root / cfg.name / f"{split}-00000-of-00001.parquet"))
@@ -105,9 +110,7 @@ def _fake_release(root, cfg, n_train, n_test):
         f"  - split: train\n    path: {cfg.name}/train-*.parquet\n"
         f"  - split: test\n    path: {cfg.name}/test-*.parquet\n---\n"
     )
-    (root / "rules").mkdir()
-    rules = {"config": cfg.name, "splits": {"train": {"num_rows": n_train, "content_hash": "sha256:" + "ab" * 32}}}
-    (root / "rules" / f"{cfg.name}.json").write_text(json.dumps(rules))
+    write_rules(root, cfg, cfg.name, written)  # load_split checks the rows against it
 
 
 def test_release_folder_gives_the_same_run_as_the_generator(tmp_path):
@@ -117,7 +120,8 @@ def test_release_folder_gives_the_same_run_as_the_generator(tmp_path):
     from_generator = train(TrainOptions(**common))
     ds = from_release["dataset"]
     assert ds["source"] == "release" and ds["repo_or_dir"] == str(tmp_path / "release")
-    assert ds["train_content_hash"] == "sha256:" + "ab" * 32
+    assert ds["train_content_hash"] == content_hash({"tokens": generate(DEMO, "train", 0, 300)["tokens"],
+                                                     "label": generate(DEMO, "train", 0, 300)["label"]})
     assert ds["rules_hash"] == from_generator["dataset"]["rules_hash"]
     assert from_release["training"]["curves"]["test_error"] == from_generator["training"]["curves"]["test_error"]
     read_results(tmp_path / "run")

@@ -1,12 +1,29 @@
-"""``load_split``: one split of a release config as a ``datasets.Dataset``, in one call."""
+"""``load_split``: one split of a release config as a ``datasets.Dataset``, in one call, with its provenance proven.
+
+``datasets.load_dataset`` may return rows of another revision than the one asked for
+(offline, it falls back to the most recent cached copy of a config with only a log
+line). ``load_split`` therefore checks the rows it got against ``rules/<config>.json``
+*of the same revision* (fetched by ``huggingface_hub`` for exactly that revision): the
+row count and the split's content hash (SPEC 8, over every row: about 1 s for fig1's
+1M train rows, as long again as ``load_dataset`` from its cache), and refuses a mismatch with a ``ValueError``
+naming both. A streamed split (``streaming=True``) cannot be hashed before it is read:
+its first rows are compared with the generator's rows of the rules file's config instead.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..catalog import release_name, resolve
+from .arguments import require_path, require_type
 from .card import PROBE_SUFFIX
 from .rules_file import SPLITS, candidate_names
+
+#: Rows per batch when hashing a loaded split.
+HASH_BATCH_ROWS = 1 << 16
+#: Rows of a streamed split compared with the generator.
+STREAM_CHECK_ROWS = 64
 
 
 def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
@@ -34,17 +51,123 @@ def check_local_revision(repo_or_dir: str | Path, revision: str | None) -> None:
         raise ValueError(f"invalid parameter revision={revision!r}: a local folder ({path}) has no revisions")
 
 
-def load_split(repo_or_dir: str | Path, config: str, split: str, revision: str | None = None, **kwargs):
-    """``datasets.load_dataset`` of one split: ``train``, ``test`` or ``probe``.
-
-    ``config``: catalog name (e.g. ``fig1``) or canonical name; ``revision``: Hub tag,
-    branch or commit, for a Hub repo only (a local folder has no revisions: ``ValueError``,
-    as in ``load_rules``). Extra kwargs go to ``load_dataset``.
-    """
+def check_load_arguments(repo_or_dir, config, split, revision) -> None:
+    """Types and values of ``load_split``'s arguments (``TypeError``/``ValueError`` naming the parameter)."""
+    require_path(repo_or_dir, "repo_or_dir")
+    if config is not None:
+        require_type(config, str, "config", "a config name (str) or None for the default config")
+    require_type(split, str, "split", "'train', 'test' or 'probe'")
     if split not in SPLITS:
         raise ValueError(f"invalid parameter split={split!r}: must be one of 'train', 'test', 'probe'")
+    if revision is not None:
+        require_type(revision, str, "revision", "a Hub tag, branch or commit (str) or None")
     check_local_revision(repo_or_dir, revision)
+
+
+def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision: str | None = None, **kwargs):
+    """``datasets.load_dataset`` of one split (``train``, ``test`` or ``probe``), checked against its rules file.
+
+    ``config``: catalog name (e.g. ``fig1``) or canonical name, or None for the
+    release's default config; ``revision``: Hub tag, branch or commit, for a Hub repo
+    only (a local folder has no revisions: ``ValueError``, as in ``load_rules``). Extra
+    kwargs go to ``load_dataset``. Returns a ``datasets.Dataset`` (``IterableDataset``
+    with ``streaming=True``) whose rows are proven to be those of ``revision``
+    (:func:`check_provenance`); ``ValueError`` otherwise.
+    """
+    check_load_arguments(repo_or_dir, config, split, revision)
     import datasets
 
-    name = hf_config_name(repo_or_dir, config, split)
-    return datasets.load_dataset(str(repo_or_dir), name, split=split, revision=revision, **kwargs)
+    source = os.fspath(repo_or_dir)
+    if config is None:
+        ds = datasets.load_dataset(source, split=split, revision=revision, **kwargs)
+        config = ds.info.config_name.removesuffix(PROBE_SUFFIX)
+    else:
+        ds = datasets.load_dataset(source, hf_config_name(source, config, split), split=split, revision=revision,
+                                   **kwargs)
+    check_provenance(ds, source, config, split, revision)
+    return ds
+
+
+def _expected(source: str, config: str, split: str, revision: str | None) -> tuple[dict, dict]:
+    """(rules document, its ``splits[split]`` entry) of ``revision``; ``ValueError`` if unreadable."""
+    from .rules_file import load_rules
+
+    try:
+        doc = load_rules(source, config, revision=revision)
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"cannot prove that the {split} rows of {config} in {source} are those of revision {revision or 'main'}: "
+            f"its rules/{config}.json is unreadable ({type(err).__name__}: {err})"
+        ) from None
+    entry = doc.get("splits", {}).get(split) if isinstance(doc, dict) else None
+    if not isinstance(entry, dict) or "num_rows" not in entry or "content_hash" not in entry:
+        raise ValueError(f"rules/{config}.json of {source} at revision {revision or 'main'} has no splits.{split} "
+                         "row count and content hash")
+    return doc, entry
+
+
+def check_provenance(ds, source: str, config: str, split: str, revision: str | None) -> None:
+    """Refuse (``ValueError``) rows that are not those of ``split`` of ``config`` at ``revision``.
+
+    A ``datasets.Dataset``: its row count and content hash (every column, SPEC 8) must
+    equal ``splits[split]`` of the rules file of that revision. An ``IterableDataset``:
+    its first ``STREAM_CHECK_ROWS`` rows must equal the generator's rows of the rules
+    file's config (a different seed, config or generator gives other rows).
+    """
+    import datasets
+
+    doc, entry = _expected(source, config, split, revision)
+    where = f"{split} of {config} in {source} at revision {revision or 'main'}"
+    hint = ("datasets returned rows of another revision (e.g. its offline cache of a newer release); "
+            "load it online once, or clear the datasets cache of this repo")
+    if isinstance(ds, datasets.IterableDataset):
+        _check_stream_head(ds, doc, split, where, hint)
+        return
+    if len(ds) != entry["num_rows"]:
+        raise ValueError(f"{where}: got {len(ds)} rows, its rules file expects {entry['num_rows']}; {hint}")
+    got = dataset_content_hash(ds)
+    if got != entry["content_hash"]:
+        raise ValueError(f"{where}: got content hash {got}, its rules file expects {entry['content_hash']}; {hint}")
+
+
+def dataset_content_hash(ds) -> str:
+    """The content hash (SPEC 8) of every column of a ``datasets.Dataset``, read in Arrow batches.
+
+    List columns (fixed-size or not) are hashed as their values row after row, as SPEC 8 says.
+    """
+    from ..hashing import SplitHasher
+
+    hasher = SplitHasher()
+    for batch in ds.with_format("arrow").iter(batch_size=HASH_BATCH_ROWS):
+        hasher.update({name: _flat_values(batch.column(name)) for name in batch.column_names})
+    return hasher.hexdigest()
+
+
+def _flat_values(column):
+    """The values of an Arrow column, list levels flattened, as numpy [n_values]."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    while pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type):
+        column = column.flatten()
+    return column.to_numpy(zero_copy_only=False)
+
+
+def _check_stream_head(ds, doc: dict, split: str, where: str, hint: str) -> None:
+    import numpy as np
+
+    from ..generate import generate
+    from .rules_file import config_from_rules
+
+    cfg = config_from_rules(doc)
+    n = min(STREAM_CHECK_ROWS, cfg.split_sizes()[split])
+    if n == 0:
+        return
+    want = generate(cfg, split, 0, n)
+    rows = list(ds.take(n))
+    same = len(rows) == n and all(
+        np.array_equal(np.asarray([row[c] for row in rows]), want[c]) for c in want if c in rows[0]
+    )
+    if not same:
+        raise ValueError(f"{where}: its first {n} rows are not those of {cfg.name} (its rules file's config); {hint}")

@@ -48,8 +48,9 @@ def load_split(source, config=None, split: str = "train", revision: str | None =
     source: a ``datasets.Dataset`` (returned as is), a ``datasets.DatasetDict`` (its
     ``split``), or a local release folder / Hub repo id, loaded with
     ``srhm_datasets.release.load.load_split`` (which knows that a release keeps
-    ``probe`` in its own HF config); ``config`` is a name or an ``SRHMConfig``, or None
-    for the repository's default config.
+    ``probe`` in its own HF config, and checks the rows against the rules file of the same
+    revision); ``config`` is a name or an ``SRHMConfig``, or None for the repository's
+    default config.
     """
     import datasets
 
@@ -66,10 +67,5 @@ def load_split(source, config=None, split: str = "train", revision: str | None =
             f"invalid parameter source={source!r}: must be a datasets.Dataset, a DatasetDict, "
             "a release folder or a Hub repo id"
         )
-    if config is None:
-        from ..release.load import check_local_revision
-
-        check_local_revision(os.fspath(source), revision)
-        return datasets.load_dataset(os.fspath(source), split=split, revision=revision, **load_kwargs)
-    name = config if isinstance(config, str) else release_name(config)
+    name = config if isinstance(config, str) or config is None else release_name(config)
     return load_release_split(os.fspath(source), name, split, revision=revision, **load_kwargs)
