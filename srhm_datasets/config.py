@@ -33,10 +33,9 @@ MAX_RULE_ENTRIES = 2**22
 #: log2(P_max): the sampler packs the digits into about log2(P_max)/60 limbs and a row
 #: costs O(limbs**2) hashes; P_max in decimal has at most 19,729 digits.
 MAX_SPACE_BITS = 2**16
-#: Tokens of all splits of a config, (n_test+n_probe+n_train)*d: 1 TiB of uint8 tokens.
-#: SPEC 5's default sizes (about 2**20 rows) stay valid for every d <= MAX_D.
-MAX_SPLIT_TOKENS = 2**40
-#: Global indices of the permuted data space are int64.
+#: Split sizes are ranges of global indices of the permuted data space, which are int64.
+#: They allocate nothing by themselves (an endless stream uses rows up to here); ``generate``
+#: allocates the rows its caller asks for.
 MAX_ROWS = 2**62
 #: Seeds are 64-bit.
 MAX_SEED = 2**64 - 1
@@ -196,7 +195,7 @@ class SRHMConfig:
         for split in ("test", "probe", "train"):
             n = getattr(self, f"n_{split}")
             if n is not None:
-                self._set(f"n_{split}", require_int(f"n_{split}", n, 0, MAX_SPLIT_TOKENS, "at most 2**40 tokens"))
+                self._set(f"n_{split}", require_int(f"n_{split}", n, 0, MAX_ROWS, "global indices are int64"))
 
     def _check_sizes(self) -> None:
         """Derived sizes, each computed only from quantities already bounded."""
@@ -223,14 +222,14 @@ class SRHMConfig:
         )
 
     def _check_splits(self) -> None:
-        """Split sizes: together at most P_max rows and 2**40 tokens."""
+        """Split sizes: together at most P_max rows and 2**62 (global indices are int64)."""
         total = sum(self.split_sizes().values())
         require(
-            total <= self.data_space_size and total * self.d <= MAX_SPLIT_TOKENS,
+            total <= self.data_space_size and total <= MAX_ROWS,
             "n_test+n_probe+n_train",
             total,
-            f"<= data_space_size = {format_count(self.data_space_size)} and (n_test+n_probe+n_train)*d <= 2**40 "
-            f"(d={self.d}); defaults would be {self._sizes(None, None, None)}",
+            f"<= data_space_size = {format_count(self.data_space_size)} (and <= 2**62); "
+            f"defaults would be {self._sizes(None, None, None)}",
         )
 
     # ---- derived sizes (SPEC 1) -------------------------------------------------

@@ -57,7 +57,8 @@ def test_issue_example_is_refused_at_once():
         ({"v": 2**11, "nc": 2, "m": 2**10}, "(nc+(L-1)*v)*m*s=4198400: must satisfy <= 2**22"),
         ({"L": 4, "s0": 15}, "d=1048576: must satisfy d = S**L <= 2**16"),
         ({"L": 16, "s0": 0, "v": 16, "nc": 16, "m": 16}, "log2(P_max)=262144.0: must satisfy <= 2**16"),
-        ({"L": 4, "s0": 1, "v": 16, "nc": 16, "m": 16, "n_train": 2**33}, "(n_test+n_probe+n_train)*d <= 2**40"),
+        ({"n_train": 2**62 + 1}, "n_train=4611686018427387905: must satisfy an int, 0 <= n_train <= 4611686018427387904"),
+        ({"L": 4, "s0": 1, "v": 16, "nc": 16, "m": 16, "n_test": 2**62}, "n_test+n_probe+n_train=4611686018428438080: must satisfy <= data_space_size = 19807040628566084398385987584 (and <= 2**62)"),
     ],
 )
 def test_each_bound_names_parameter_value_and_bound(change, fragment):
