@@ -272,3 +272,133 @@ def test_streaming_load_has_a_shard_per_worker(tmp_path, monkeypatch):
     doc = srhm.load_rules(str(tmp_path / "r"), cfg.name)
     assert doc["splits"]["train"]["content_hash"] == content_hash(srhm.generate(cfg, "train"))
     assert verify_release(tmp_path / "r").ok
+
+
+# ---- kind 7: the network, the token, damaged files -----------------------------------------------
+
+SECRET = "hf_secret_token_never_printed"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def small_release(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pub") / "r"
+    build_release([ZERO], out, progress=False)
+    return out
+
+
+def test_cli_publish_without_network_is_one_line_naming_the_step(small_release, tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}", "HF_TOKEN": SECRET,
+           "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "2"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("srhm")), "publish", str(small_release), "--repo", "org/srhm",
+         "--tag", "v1.0.0", "--no-verify"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: Hub step 'create_repo' for org/srhm failed (")
+    assert lines[0].endswith(f"); check the network connection and HF_ENDPOINT ({env['HF_ENDPOINT']})")
+    assert SECRET not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+
+
+def _no_token(monkeypatch, tmp_path):
+    import huggingface_hub.constants as hconst
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(hconst, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(hconst, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-stored-tokens"))
+
+
+def test_cli_publish_checks_token_and_arguments_before_verify(small_release, tmp_path, monkeypatch):
+    from srhm_datasets.release import verify as verify_mod
+
+    monkeypatch.setattr(verify_mod, "verify_release", lambda *a, **k: pytest.fail("verified first"))
+    _no_token(monkeypatch, tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(main, ["publish", str(small_release), "--repo", "org/srhm", "--tag", "v1.0.0"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        "Error: no Hugging Face token: run `hf auth login` or set HF_TOKEN to a token with write access to the "
+        + "repo; nothing was uploaded"]
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    for args, message in ((["--repo", "not a repo", "--tag", "v1.0.0"], "invalid parameter --repo='not a repo'"),
+                          (["--repo", "org/srhm", "--tag", "1.0"], "invalid parameter --tag='1.0'")):
+        res = runner.invoke(main, ["publish", str(small_release), *args])
+        assert res.exit_code == 2 and message in res.output and SECRET not in res.output
+
+
+def test_publish_hub_error_names_the_step_and_never_the_token(small_release, monkeypatch):
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from srhm_datasets.release.publish import HubError, publish_release
+
+    url = "https://hub.example/api/repos/create"
+    response = httpx2.Response(401, request=httpx2.Request("POST", url))
+
+    class Api:
+        token = SECRET
+        endpoint = "https://hub.example"
+
+        def create_repo(self, *a, **k):
+            raise HfHubHTTPError(f"401 Client Error: Unauthorized for url {url}", response=response)
+
+    with pytest.raises(HubError, match=r"Hub step 'create_repo' for org/srhm failed \(HfHubHTTPError: 401 .*\); "
+                                       r"check that the token has write access to org/srhm") as info:
+        publish_release(small_release, "org/srhm", "v1.0.0", api=Api())
+    assert SECRET not in str(info.value)
+
+
+def test_cli_verify_reports_damaged_files_one_line_each(tmp_path):
+    out = tmp_path / "r"
+    build_release([ZERO, SMALL["m1"]], out, progress=False)
+    shard = next((out / release_name(ZERO)).glob("train-*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:100])
+    (out / "rules" / f"{release_name(SMALL['m1'])}.json").write_text("{oops")
+    res = CliRunner().invoke(main, ["verify", str(out)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    problems = [line.strip() for line in res.output.splitlines() if line.strip().startswith("- ")]
+    assert problems[0].startswith("- unreadable: Expecting property name")
+    assert problems[1].startswith(f"- {shard.name}: not a readable Parquet file (ArrowInvalid: ")
+    assert res.output.strip().splitlines()[-1].startswith("FAILED: 2 config(s)")
+
+
+# ---- kind 9: wrong types at the edge ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: verify_release(3), "folder=3"),
+    (lambda: verify_release(".", "demo"), "configs='demo'"),
+    (lambda: verify_release(".", [1]), "configs=1"),
+    (lambda: srhm.load_rules(None, "demo"), "repo_or_dir=None"),
+    (lambda: srhm.load_rules(".", 3), "config_name=3"),
+    (lambda: srhm.load_rules("org/srhm", "demo", revision=1), "revision=1"),
+])
+def test_wrong_types_name_the_parameter(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "message"), [
+    ({"folder": 1}, TypeError, "folder=1"),
+    ({"repo_id": None}, TypeError, "repo=None"),
+    ({"repo_id": "a/b/c"}, ValueError, "repo='a/b/c'"),
+    ({"tag": 1}, TypeError, "tag=1"),
+    ({"private": "no"}, TypeError, "private='no'"),
+])
+def test_publish_arguments_name_the_parameter(small_release, kwargs, exc, message):
+    from srhm_datasets.release.publish import publish_release
+
+    class Api:  # any call to it would fail the test
+        token = SECRET
+        endpoint = "https://hub.example"
+
+    args = {"folder": small_release, "repo_id": "org/srhm", "tag": "v1.0.0", **kwargs}
+    with pytest.raises(exc, match=message):
+        publish_release(args.pop("folder"), args.pop("repo_id"), args.pop("tag"), api=Api(), **args)

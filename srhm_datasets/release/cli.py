@@ -85,11 +85,20 @@ def verify(folder, configs):
 @click.option("--verify/--no-verify", "run_verify", default=True, show_default=True,
               help="Run `srhm verify` on FOLDER before uploading.")
 def publish(folder, repo_id, tag, private, run_verify):
-    """Upload a release FOLDER to the Hub in one commit and tag it (token: login or HF_TOKEN)."""
-    from huggingface_hub.errors import HfHubHTTPError
+    """Upload a release FOLDER to the Hub in one commit and tag it (token: login or HF_TOKEN).
 
-    from .publish import TagExistsError, publish_release
+    The arguments and the token are checked before the (slow) verification; a failed Hub
+    call is one line naming the step and what to do (exit 1); the token is never printed.
+    """
+    from .publish import HubError, TagExistsError, check_publish, publish_release
 
+    try:
+        check_publish(folder, repo_id, tag)
+    except (ValueError, TypeError) as err:
+        raise click.UsageError(str(err).replace("parameter repo=", "parameter --repo=").replace(
+            "parameter tag=", "parameter --tag=")) from None
+    except HubError as err:
+        raise click.ClickException(str(err)) from None
     if run_verify:
         from .verify import verify_release
 
@@ -99,11 +108,7 @@ def publish(folder, repo_id, tag, private, run_verify):
             raise click.ClickException("verification failed; nothing uploaded")
     try:
         result = publish_release(folder, repo_id, tag, private=private)
-    except TagExistsError as err:
+    except (TagExistsError, HubError) as err:
         raise click.ClickException(str(err)) from None
-    except HfHubHTTPError as err:  # messages carry status and URL, never the token
-        raise click.ClickException(f"Hub request failed: {err}") from None
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from None
     click.echo(f"published {repo_id} commit {result.commit} tagged {result.tag}")
     click.echo(result.url)

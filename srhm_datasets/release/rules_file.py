@@ -97,8 +97,15 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
 
     ``config_name`` is the release's config name (catalog name, e.g. ``fig1``) or a
     canonical name. A local folder takes no ``revision``; for a Hub repo ``revision``
-    (tag, branch or commit) pins the file, default the main branch.
+    (tag, branch or commit) pins the file, default the main branch. ``TypeError`` naming
+    the parameter for arguments of the wrong type.
     """
+    from .arguments import require_path, require_type
+
+    require_path(repo_or_dir, "repo_or_dir")
+    require_type(config_name, str, "config_name", "a config name (str)")
+    if revision is not None:
+        require_type(revision, str, "revision", "a Hub tag, branch or commit (str) or None")
     path = Path(repo_or_dir)
     names = candidate_names(config_name)
     if path.is_dir():

@@ -44,6 +44,7 @@ from ..catalog import DEFAULT_CONFIG
 from ..hashing import SplitHasher, rules_hash
 from ..rules import sample_rules
 from ..sampler import split_digits
+from .arguments import require_path, require_type
 from .build import probe_columns, probe_defined
 from .card import PROBE_SUFFIX, read_header
 from .features import PROBE_COLUMNS, arrow_schema, from_arrow, hf_features, split_columns, yaml_features
@@ -525,7 +526,17 @@ def _guarded(config: str, item: str, check, *args) -> Check:
 
 
 def verify_release(folder: str | Path, configs: list[str] | None = None) -> Report:
-    """Verify a release folder; ``configs`` restricts to some config names (catalog or canonical)."""
+    """Verify a release folder; ``configs`` restricts to some config names (catalog or canonical).
+
+    ``TypeError`` naming the parameter for a folder that is not a path or ``configs``
+    that is not a list of names; everything about the folder's content is a failure in
+    the ``Report``, never an exception.
+    """
+    require_path(folder, "folder")
+    if configs is not None:
+        require_type(configs, (list, tuple), "configs", "a list of config names or None")
+        for name in configs:
+            require_type(name, str, "configs", "a list of config names (str) or None")
     folder = Path(folder)
     report = Report(str(folder))
     rules_dir = folder / "rules"
