@@ -208,3 +208,16 @@ def test_one_training_step(batch_mode):
         x, y = next(iter(DataLoader(SRHMStream(CFG, chunk_size=128), batch_size=128)))
     assert x.shape == (128, CFG.v, CFG.d)
     assert_one_sgd_step_learns(x.cpu(), y.cpu())
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_load_state_dict_reaches_persistent_workers(num_workers):
+    """Re-positioning a stream that already runs under persistent workers moves the workers' next pass
+    (before: the workers kept their copy and repeated the whole range)."""
+    stream = SRHMStream(CFG, "test", stop=128, batch_size=16)
+    loader = DataLoader(stream, batch_size=None, num_workers=num_workers, persistent_workers=True)
+    first = torch.cat([batch["label"] for batch in loader])
+    stream.load_state_dict(stream.state_dict(64))
+    second = torch.cat([batch["label"] for batch in loader])  # the same worker processes
+    assert len(first) == 128 and torch.equal(second, first[64:])
+    assert len(stream) == 4 and stream.start == 64

@@ -32,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from ..config import SRHMConfig
+from ..config import SRHMConfig, require
 
 ARCHS = ("cnn", "lcn", "fcn")
 NORMS = ("fan_in", "channels")
@@ -121,12 +121,14 @@ class HierarchicalNet(nn.Module):
     def __init__(self, arch: str, cfg: SRHMConfig, width: int = 512, seed: int = 0,
                  norm: str = "fan_in", bias: bool = False):
         super().__init__()
-        if arch not in ARCHS:
-            raise ValueError(f"invalid parameter arch={arch!r}: must be one of {ARCHS}")
-        if norm not in NORMS:
-            raise ValueError(f"invalid parameter norm={norm!r}: must be one of {NORMS}")
-        if not (isinstance(width, int) and width >= 1):
-            raise ValueError(f"invalid parameter width={width!r}: must be an int >= 1")
+        if not isinstance(cfg, SRHMConfig):
+            raise TypeError(f"invalid parameter cfg={cfg!r}: must be an SRHMConfig (use catalog.resolve(name))")
+        require(arch in ARCHS, "arch", arch, f"one of {ARCHS}")
+        require(norm in NORMS, "norm", norm, f"one of {NORMS}")
+        require(isinstance(width, int) and not isinstance(width, bool) and width >= 1, "width", width, "an int width >= 1")
+        require(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63, "seed", seed,
+                "an int 0 <= seed < 2**63")
+        require(isinstance(bias, bool), "bias", bias, "True or False")
         self.arch, self.width, self.depth, self.norm = arch, width, cfg.L, norm
         self.v, self.d, self.nc, self.S = cfg.v, cfg.d, cfg.nc, cfg.S
         g = torch.Generator().manual_seed(int(seed))

@@ -111,7 +111,9 @@ def leaderboard(results_dir, out, revision, strict):
 
     try:
         summary = build_leaderboard(results_dir, out, revision=revision)
-    except (ValueError, FileNotFoundError) as err:
+    except ValueError as err:
+        raise _as_click_error(err) from None
+    except FileNotFoundError as err:
         raise click.ClickException(str(err)) from None
     for r in summary["rejected"]:
         click.echo(f"REJECTED {r['path']}: {r['reason']}", err=True)

@@ -29,7 +29,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 from ..config import require
 from .arrow_rows import RowGather, compact_labels
 from .batch_sampler import SRHMBatchSampler
-from .encoding import check_encoding, encode, to_device_batch, torch_ints, torch_tokens
+from .encoding import check_encoding, check_float_dtype, encode, to_device_batch, torch_ints, torch_tokens
 from .splits import LATENT_COLUMNS, as_config, config_of_hf_name, load_split
 
 
@@ -76,17 +76,20 @@ class SRHMDataset(Dataset):
         self.split = split
         self.revision = revision
         self.return_latents = bool(return_latents)
-        self.dtype = dtype
+        self.dtype = check_float_dtype(dtype)
+        config = None if config is None else as_config(config)  # before any download
         ds = load_split(source, config, split, revision, **(load_kwargs or {}))
-        if config is None:
-            name = getattr(ds.info, "config_name", None)
-            config = config_of_hf_name(name)
-            if config is None:
-                raise ValueError(
-                    f"invalid parameter config=None: the dataset's config_name={name!r} is not a config; "
-                    "pass config= (an SRHMConfig, a catalog name or a canonical name)"
-                )
-        self.config = as_config(config)
+        name = getattr(ds.info, "config_name", None)
+        named = config_of_hf_name(name)
+        if config is None and named is None:
+            raise ValueError(
+                f"invalid parameter config=None: the dataset's config_name={name!r} is not a config; "
+                "pass config= (an SRHMConfig, a catalog name or a canonical name)"
+            )
+        if config is not None and named is not None and named != config:
+            raise ValueError(f"invalid parameter config={config.name!r}: the dataset holds rows of config {named.name} "
+                             f"(its config_name {name!r}); pass that config or the dataset of {config.name}")
+        self.config = config or named
         missing = [c for c in ("tokens", "label") + (LATENT_COLUMNS if self.return_latents else ()) if c not in ds.column_names]
         if missing:
             raise ValueError(f"invalid parameter source: columns {missing} missing (has {ds.column_names})")

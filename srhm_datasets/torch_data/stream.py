@@ -34,7 +34,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..config import MAX_ROWS, SRHMConfig, require
 from ..generate import generate
-from .encoding import check_encoding, encode, to_device_batch, torch_ints, torch_tokens
+from .encoding import check_encoding, check_float_dtype, encode, to_device_batch, torch_ints, torch_tokens
 from .splits import LATENT_COLUMNS, as_config
 from .world import resolve_world
 
@@ -91,8 +91,9 @@ class SRHMStream(IterableDataset):
 
     Resuming: ``state_dict(rows_consumed)`` gives the state after every rank received
     ``rows_consumed`` rows (a multiple of the chunk size); a new stream with
-    ``load_state_dict(state)`` continues exactly where those left off. Or pass
-    ``start`` directly.
+    ``load_state_dict(state)`` continues exactly where those left off, and so does this
+    stream at the next pass of a ``DataLoader`` it runs in, persistent workers included
+    (``start`` is kept in shared memory). Or pass ``start`` directly.
     """
 
     def __init__(
@@ -119,7 +120,7 @@ class SRHMStream(IterableDataset):
         self.limit = split_limit(self.cfg, split)
         self.encoding = check_encoding(encoding, "encoding")
         self.return_latents = bool(return_latents)
-        self.dtype = dtype
+        self.dtype = check_float_dtype(dtype)
         for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"invalid parameter {name}={value!r}: must be None or an int >= 1")
@@ -131,6 +132,9 @@ class SRHMStream(IterableDataset):
         self.chunk_size = batch_size or chunk_size or 1024
         self.endless = stop is None and split == "train"
         self.stop = self.limit if stop is None else stop
+        # the first row, in shared memory: DataLoader workers (persistent ones included) read it
+        # at every pass, so load_state_dict in the main process reaches them (see load_state_dict)
+        self._start = torch.zeros((), dtype=torch.int64).share_memory_()
         self._set_range(start)
         resolve_world(rank, world_size)  # validates explicit values early
         self._rank, self._world_size = rank, world_size
@@ -143,10 +147,15 @@ class SRHMStream(IterableDataset):
                 f"0 <= stop <= {self.limit} (rows of split {self.split!r} of {self.cfg.name} a stream can produce)")
         require(isinstance(start, int) and not isinstance(start, bool) and 0 <= start <= stop, "start", start,
                 f"0 <= start <= stop = {stop}")
-        self.start = start
+        self._start.fill_(start)
         size = self.cfg.split_sizes()[self.split]
         # Rows past the published train size: the same permutation with a larger n_train.
         self._gen_cfg = dataclasses.replace(self.cfg, n_train=stop) if stop > size else self.cfg
+
+    @property
+    def start(self) -> int:
+        """First row of the range (moved by :meth:`load_state_dict`)."""
+        return int(self._start)
 
     def _pin_world(self) -> None:
         dist = torch.distributed
@@ -163,16 +172,16 @@ class SRHMStream(IterableDataset):
         return resolve_world(self._rank, self._world_size)
 
     # ---- sizes ---------------------------------------------------------------------
-    def _even_split(self) -> tuple[int, int]:
-        """``even_ranks``: (whole chunks per rank, rows of each rank's last shorter chunk)."""
+    def _even_split(self, start: int) -> tuple[int, int]:
+        """``even_ranks``: (whole chunks per rank, rows of each rank's last shorter chunk) from row ``start``."""
         _, R = self.world
-        return divmod((self.stop - self.start) // R, self.chunk_size)
+        return divmod((self.stop - start) // R, self.chunk_size)
 
     def _rank_counts(self) -> tuple[int, int]:
         """(chunks, rows) this rank receives."""
         rank, R = self.world
         if self.even_ranks:
-            whole, tail = self._even_split()
+            whole, tail = self._even_split(self.start)
             return whole + (tail > 0), whole * self.chunk_size + tail
         n = self.stop - self.start
         chunks = -(-n // self.chunk_size)
@@ -182,20 +191,21 @@ class SRHMStream(IterableDataset):
             rows -= chunks * self.chunk_size - n  # the last, shorter chunk is this rank's
         return mine, rows
 
-    def _chunk(self, i: int, rank: int) -> tuple[int, int] | None:
-        """Rows [a, b) of chunk i of ``rank`` (global chunk i*R + rank), None past the end."""
+    def _chunk(self, i: int, rank: int, start: int) -> tuple[int, int] | None:
+        """Rows [a, b) of chunk i of ``rank`` (global chunk i*R + rank) of the range from ``start``,
+        None past the end."""
         _, R = self.world
         c = self.chunk_size
         if self.even_ranks:
-            whole, tail = self._even_split()
+            whole, tail = self._even_split(start)
             if i < whole:
-                a = self.start + (i * R + rank) * c
+                a = start + (i * R + rank) * c
                 return a, a + c
             if i == whole and tail:
-                a = self.start + whole * R * c + rank * tail
+                a = start + whole * R * c + rank * tail
                 return a, a + tail
             return None
-        a = self.start + (i * R + rank) * c
+        a = start + (i * R + rank) * c
         return (a, min(a + c, self.stop)) if a < self.stop else None
 
     def __len__(self) -> int:
@@ -213,8 +223,9 @@ class SRHMStream(IterableDataset):
         info = get_worker_info()
         worker, W = (info.id, info.num_workers) if info is not None else (0, 1)
         rank, _ = self.world
+        start = self.start  # read once: a pass keeps the range it began with
         i = worker
-        while (rows := self._chunk(i, rank)) is not None:
+        while (rows := self._chunk(i, rank, start)) is not None:
             yield rows
             i += W
 
@@ -274,7 +285,16 @@ class SRHMStream(IterableDataset):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue from ``state`` (from :meth:`state_dict`): sets ``start``."""
+        """Continue from ``state`` (from :meth:`state_dict`): sets ``start``.
+
+        Also for a stream already running in a ``DataLoader`` (``persistent_workers=True``
+        included): ``start`` lives in shared memory and every worker reads it when a pass
+        begins, so the next ``iter(loader)`` continues from ``state``; a pass in progress
+        finishes as it began. ValueError when ``state`` is of another stream (config,
+        split, chunk size, ranks, stop).
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"invalid parameter state={state!r}: must be a dict from SRHMStream.state_dict()")
         checked = [("config", self.cfg.name), ("split", self.split), ("chunk_size", self.chunk_size)]
         if "even_ranks" in state:  # states written before the option have no such key
             checked.append(("even_ranks", self.even_ranks))
