@@ -126,8 +126,12 @@ def lock_owner(out: Path) -> int | None:
 # ---------------------------------------------------------------------------------------
 # the state of every job
 # ---------------------------------------------------------------------------------------
-def statuses(out: Path, jobs: list[Job]) -> list[JobStatus]:
-    """Every job's state; the SLURM queue is read only when some job was submitted there."""
+def statuses(out: Path, jobs: list[Job], holding_lock: bool = False) -> list[JobStatus]:
+    """Every job's state; the SLURM queue is read only when some job was submitted there.
+
+    holding_lock: the caller holds DIR's lock, so no other process runs local jobs there
+    (a local attempt that is not done has ended).
+    """
     slurm = any(a["executor"] == "slurm" for job in jobs for a in (read_record(out, job) or {}).get("attempts", []))
     queue = None
     if slurm:
@@ -135,7 +139,7 @@ def statuses(out: Path, jobs: list[Job]) -> list[JobStatus]:
             queue = read_queue()
         except RuntimeError:
             queue = None  # jobs whose state cannot be read are taken as alive, never resubmitted
-    owner = lock_owner(out)
+    owner = None if holding_lock else lock_owner(out)
     return [job_status(out, job, queue, owner) for job in jobs]
 
 
@@ -186,7 +190,7 @@ def run_sweep(sweep_file: str | os.PathLike, out: str | os.PathLike, executor: s
     mark_owned(out, "sweep", ENTRIES)
     with sweep_lock(out):
         write_plan(out, sweep, jobs)
-        before = statuses(out, jobs)
+        before = statuses(out, jobs, holding_lock=True)
         todo = [s.job for s in before if s.state != "done" and not s.live]
         errors, slurm_ids = {}, []
         if todo and executor == "local":
@@ -197,7 +201,7 @@ def run_sweep(sweep_file: str | os.PathLike, out: str | os.PathLike, executor: s
         if executor == "slurm" and wait:
             alive = [s.job for s in before if s.live] + todo
             wait_slurm(out, alive, slurm_ids + _live_slurm_ids(out, before), progress=progress_bar, poll_s=poll_s)
-        after = statuses(out, jobs)
+        after = statuses(out, jobs, holding_lock=True)
         finished = finalize(out, jobs) if all(s.state == "done" for s in after) else None
     return SweepReport(out, executor, before, [j.id for j in todo], slurm_ids, errors, after, finished)
 

@@ -1,0 +1,168 @@
+"""Sweeps on the local process pool, with the real trainer and evaluator: results equal learning
+curves run by hand, a second call runs nothing, a killed run is redone, failures are reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from srhm_datasets.baselines.learning_curve import run_learning_curve
+from srhm_datasets.baselines.train import TrainOptions
+from srhm_datasets.catalog import resolve
+from srhm_datasets.evaluation.evaluate import evaluate_run
+from srhm_datasets.files import MARKER
+from srhm_datasets.sweep.cli import sweep
+from srhm_datasets.sweep.plan import read_record
+from srhm_datasets.sweep.run import run_sweep, sweep_lock, sweep_status
+
+from .sweep_helpers import TINY_CURVE, TINY_OPTIONS, comparable, sweep_runs, write_sweep
+
+JOBS = ["demo-cnn-w16-lrdefault-seed0", "demo-cnn-w16-lrdefault-seed1"]
+
+
+@pytest.fixture(scope="module")
+def done_sweep(tmp_path_factory):
+    """A tiny sweep run once on the local pool: (sweep file, folder, report)."""
+    root = tmp_path_factory.mktemp("sweep")
+    path = write_sweep(root / "tiny.yaml")
+    report = run_sweep(path, root / "out", progress_bar=False)
+    return path, root / "out", report
+
+
+def _copy(out: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    return copy
+
+
+def _mtimes(out: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in sorted((out / "runs").glob("*/P*/results.json"))}
+
+
+def test_sweep_runs_every_job_and_writes_its_folder(done_sweep):
+    _, out, report = done_sweep
+    assert sorted(report.started) == JOBS and report.errors == {}
+    assert [s.state for s in report.after] == ["done", "done"]
+    assert json.loads((out / MARKER).read_text())["kind"] == "sweep"
+    for name in ("plan.json", "sweep.yaml", "pstar.json", "pstar.md", "leaderboard/index.md"):
+        assert (out / name).is_file(), name
+    runs = sweep_runs(out)
+    assert set(runs) == {f"{j}/P{P}" for j in JOBS for P in (60, 200)}
+    assert all(r["sensitivity"] is not None for r in runs.values())  # every run evaluated (S and D)
+    pstar = json.loads((out / "pstar.json").read_text())
+    assert [c["job"] for c in pstar["curves"]] == JOBS and pstar["groups"][0]["seeds"] == [0, 1]
+    board = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
+    assert board["rejected"] == [] and sum(len(c["rows"]) for c in board["configs"].values()) == 4
+
+
+def test_sweep_results_equal_learning_curves_run_by_hand(done_sweep, tmp_path):
+    _, out, _ = done_sweep
+    for seed, job in zip((0, 1), JOBS):
+        base = TrainOptions(config=resolve("demo"), P=1, seed=seed, **TINY_OPTIONS)
+        summary = run_learning_curve(base, tmp_path / job, *TINY_CURVE, plot=False)
+        for run in summary["runs"]:
+            evaluate_run(tmp_path / job / run["run"])
+            assert comparable(tmp_path / job / run["run"]) == comparable(out / "runs" / job / run["run"])
+
+
+def test_second_call_runs_nothing(done_sweep):
+    path, out, _ = done_sweep
+    before = _mtimes(out)
+    report = run_sweep(path, out, progress_bar=False)
+    assert report.started == [] and [s.state for s in report.before] == ["done", "done"]
+    assert _mtimes(out) == before and report.finished is not None
+
+
+def test_run_killed_midway_is_redone_and_nothing_half_written_counts(done_sweep, tmp_path):
+    path, done, _ = done_sweep
+    out = _copy(done, tmp_path)
+    expected = sweep_runs(out)
+    killed = out / "runs" / JOBS[1] / "P200"
+    (killed / "results.json").unlink()  # killed before its results were renamed into place
+    (killed / ".results.json.x1y2.tmp").write_text('{"format": {"name": "srhm-res')  # half-written
+    states = {s.job.id: s for s in sweep_status(out)}
+    assert states[JOBS[0]].state == "done"
+    assert states[JOBS[1]].state == "failed" and "1/2 runs finished" in states[JOBS[1]].reason
+    others = _mtimes(out)
+    report = run_sweep(path, out, progress_bar=False)
+    assert report.started == [JOBS[1]] and report.errors == {}
+    assert sweep_runs(out) == expected  # redone, same numbers
+    assert {k: v for k, v in _mtimes(out).items() if k in others} == others  # nothing else retrained
+    assert len(read_record(out, report.after[1].job)["attempts"]) == 2
+
+
+def test_status_command_names_each_state(done_sweep, tmp_path):
+    _path, done, _ = done_sweep
+    out = _copy(done, tmp_path)
+    shutil.rmtree(out / "runs" / JOBS[0])
+    (out / "jobs" / f"{JOBS[0]}.json").unlink()  # as if never started
+    result = CliRunner().invoke(sweep, ["status", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"pending  {JOBS[0]}  not started (0/2 runs finished")
+    assert lines[1].startswith(f"done     {JOBS[1]}  2/2 runs finished, 2 evaluated")
+    assert lines[-1] == "1 done, 0 running, 0 failed, 1 pending (2 jobs)"
+
+
+def test_failed_job_is_reported_and_redone_next_call(tmp_path):
+    empty = tmp_path / "not-a-release"
+    empty.mkdir()
+    path = write_sweep(tmp_path / "bad-data.yaml", seeds=[0], train={"data": str(empty)})
+    result = CliRunner().invoke(sweep, [str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 1
+    assert "FAILED demo-cnn-w16-lrdefault-seed0: ValueError: invalid parameter data=" in result.output
+    (status,) = sweep_status(tmp_path / "out")
+    assert status.state == "failed" and "local job raised ValueError: invalid parameter data=" in status.reason
+    result = CliRunner().invoke(sweep, [str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.output.startswith("redo demo-cnn-w16-lrdefault-seed0: local job raised ValueError")
+    assert len(read_record(tmp_path / "out", status.job)["attempts"]) == 2
+
+
+def test_changed_settings_conflict_before_anything_runs(done_sweep, tmp_path):
+    _, done, _ = done_sweep
+    out = _copy(done, tmp_path)
+    before = _mtimes(out)
+    path = write_sweep(tmp_path / "changed.yaml", train={"max_steps": 50})
+    with pytest.raises(ValueError, match=r"max_steps=40 \(requested 50\)"):
+        run_sweep(path, out, progress_bar=False)
+    assert _mtimes(out) == before
+    assert json.loads((out / "plan.json").read_text())["sweep"]["train"]["max_steps"] == 40  # plan untouched
+
+
+def test_grown_grid_runs_only_the_new_points(done_sweep, tmp_path):
+    _, done, _ = done_sweep
+    out = _copy(done, tmp_path)
+    before = _mtimes(out)
+    path = write_sweep(tmp_path / "grown.yaml", seeds=[0, 1], P={"min": 60, "max": 200, "points": 3})
+    report = run_sweep(path, out, progress_bar=False, options={"workers": 1})
+    assert sorted(report.started) == JOBS  # each curve gets its new P, nothing retrained
+    assert {k: v for k, v in _mtimes(out).items() if k in before} == before
+    assert len(_mtimes(out)) == 6
+
+
+def test_one_call_per_folder_at_a_time(done_sweep, tmp_path):
+    path, done, _ = done_sweep
+    out = _copy(done, tmp_path)
+    busy = rf"must not be in use by another srhm sweep \(process {os.getpid()}"
+    with sweep_lock(out), pytest.raises(ValueError, match=busy):
+        run_sweep(path, out, progress_bar=False)
+
+
+def test_folder_not_a_sweep_is_refused(done_sweep, tmp_path):
+    path, _, _ = done_sweep
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"invalid parameter out=.*srhm did not write"):
+        run_sweep(path, tmp_path / "mine", progress_bar=False)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
+def test_slurm_options_need_the_slurm_executor(done_sweep):
+    path, out, _ = done_sweep
+    result = CliRunner().invoke(sweep, [str(path), "--out", str(out), "--partition", "gpu"])
+    assert result.exit_code == 2 and "--partition go(es) with --executor slurm" in result.output
