@@ -32,6 +32,7 @@ import socket
 from pathlib import Path
 
 from ..baselines.learning_curve import run_learning_curve
+from ..catalog import release_name
 from ..files import atomic_write, check_output_folder, mark_owned, umask
 from .executors import read_queue, run_local, submit_slurm, wait_slurm
 from .plan import (
@@ -235,14 +236,14 @@ def finalize(out: Path, jobs: list[Job]) -> dict:
 def pstar_summary(out: Path, jobs: list[Job]) -> dict:
     """P* of every job's curve (its ``summary.json``) and, per (config, arch, width, lr), over its seeds.
 
-    ``curves``: one row per job (config, arch, width, lr as resolved, seed, P*, status,
+    ``curves``: one row per job (config: catalog name else canonical name, arch, width, lr as resolved, seed, P*, status,
     bracket, law x, P*/x). ``groups``: per grid point without the seed, the seeds, the
     geometric mean of the interpolated P* (None when no seed crossed) and their min and max.
     """
     curves = []
     for job in jobs:
         s = json.loads((job.folder(out) / "summary.json").read_text(encoding="utf-8"))
-        curves.append({"job": job.id, "config": s["config"], "arch": s["arch"], "width": s["width"], "lr": s["lr"],
+        curves.append({"job": job.id, "config": release_name(job.config), "arch": s["arch"], "width": s["width"], "lr": s["lr"],
                        "seed": job.seed, "P_star": s["P_star"], "status": s["P_star_status"],
                        "bracket": s["P_star_bracket"], "law_x": s["law_x"], "P_star_over_law_x": s["P_star_over_law_x"]})
     groups: dict[tuple, list[dict]] = {}
