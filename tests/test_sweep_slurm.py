@@ -28,6 +28,9 @@ def _wait_running(slurm_id: str, timeout: float = 120) -> None:
 def test_slurm_sweep_equals_local_and_a_cancelled_job_is_redone(slurm_cluster, tmp_path):  # noqa: F811
     path = write_sweep(tmp_path / "tiny.yaml")
     out = tmp_path / "slurm"
+    refused = CliRunner().invoke(sweep, [str(path), "--out", str(out), "--executor", "slurm", "--partition", "nosuch"])
+    assert refused.exit_code == 1 and "sbatch refused the job array" in refused.output
+    assert "invalid partition" in refused.output.lower() and not (out / "jobs").exists()  # nothing recorded
     report = run_sweep(path, out, executor="slurm", progress_bar=False)  # returns after submitting
     assert report.started == JOBS and len(report.slurm_ids) == 2 and report.finished is None
     assert all(s.live for s in report.after)

@@ -82,6 +82,8 @@ def run(file, out, executor, wait, workers, poll, progress, **slurm):
         report = run_sweep(file, out, executor=executor, wait=wait, options=options, progress_bar=progress, poll_s=poll)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    except RuntimeError as err:  # SLURM refused the submission
+        raise click.ClickException(str(err)) from None
     for s in report.before:
         if s.state == "failed":
             click.echo(f"redo {s.job.id}: {s.reason}")

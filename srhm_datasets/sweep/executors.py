@@ -113,14 +113,20 @@ def submitit_parameters(options: dict, name: str) -> dict:
 
 
 def submit_slurm(out: Path, jobs: list[Job], fn: Callable, options: dict, name: str) -> list[dict]:
-    """Submit the jobs as one SLURM job array; record and return each job's attempt (ids, log paths)."""
+    """Submit the jobs as one SLURM job array; record and return each job's attempt (ids, log paths).
+
+    Raises RuntimeError with sbatch's message when SLURM refuses the array (nothing is recorded).
+    """
     import submitit
 
     check_slurm()
     jobs = [with_threads(job, options["cpus_per_task"]) for job in jobs]
     executor = submitit.AutoExecutor(folder=Path(out) / LOGS / "%j", cluster="slurm")
     executor.update_parameters(**submitit_parameters(options, name))
-    submitted = executor.map_array(fn, [str(out)] * len(jobs), jobs)
+    try:
+        submitted = executor.map_array(fn, [str(out)] * len(jobs), jobs)
+    except submitit.core.utils.FailedJobError as err:  # sbatch refused (partition, account, limits, ...)
+        raise RuntimeError(f"sbatch refused the job array: {str(err).strip()}") from None
     return [add_attempt(out, job, {"executor": "slurm", "slurm_job_id": str(s.job_id), "stdout": str(s.paths.stdout),
                                    "stderr": str(s.paths.stderr)})
             for job, s in zip(jobs, submitted)]

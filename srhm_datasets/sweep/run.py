@@ -34,7 +34,7 @@ from pathlib import Path
 from ..baselines.learning_curve import run_learning_curve
 from ..catalog import release_name
 from ..files import atomic_write, check_output_folder, mark_owned, umask
-from .executors import read_queue, run_local, submit_slurm, wait_slurm
+from .executors import check_slurm, read_queue, run_local, submit_slurm, wait_slurm
 from .plan import (
     ENTRIES,
     LEADERBOARD,
@@ -180,12 +180,15 @@ def run_sweep(sweep_file: str | os.PathLike, out: str | os.PathLike, executor: s
 
     executor: "local" (blocks) or "slurm" (returns after submitting unless ``wait``);
     options: overrides of the sweep file's ``executor.<executor>`` options (None values
-    ignored; ``sbatch`` is merged). Raises ValueError (a bad sweep file, DIR, option or
-    a conflict with runs in DIR) before anything runs.
+    ignored; ``sbatch`` is merged). Raises ValueError (a bad sweep file, DIR, option,
+    no SLURM clients, or a conflict with runs in DIR) before anything runs; RuntimeError
+    when SLURM refuses the submission.
     """
     sweep = load_sweep(sweep_file)
     opts = executor_options(sweep, executor, options)
     out = check_output_folder(out, "sweep", replace=False, parameter="out")
+    if executor == "slurm":
+        check_slurm()
     jobs = expand(sweep)
     check_conflicts(out, jobs)
     mark_owned(out, "sweep", ENTRIES)
