@@ -11,9 +11,11 @@ import srhm_datasets as srhm
 from srhm_datasets import catalog
 from srhm_datasets.cli import main
 from srhm_datasets.config import SRHMConfig
+from srhm_datasets.files import MARKER
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.load import load_split
 from srhm_datasets.release.publish import TagExistsError, publish_release
+
 from . import fakehub
 from .release_helpers import SMALL, rows
 
@@ -36,6 +38,7 @@ def test_publish_round_trip_with_versions(hub, tmp_path, monkeypatch):
     build_release([V1, EXTRA], r1, progress=False)
     res1 = publish_release(r1, REPO, "v1.0.0")
     assert res1.tag == "v1.0.0" and hub.repos[("datasets", REPO)].tags["v1.0.0"] == res1.commit
+    assert (r1 / MARKER).is_file() and MARKER not in hub.repos[("datasets", REPO)].commits[res1.commit]
     old_rules = srhm.load_rules(REPO, "grid_L2_s0-0_v3", revision="v1.0.0")
 
     monkeypatch.setitem(catalog.CATALOG, "grid_L2_s0-0_v3", V2)  # changed data under the same name

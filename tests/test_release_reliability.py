@@ -123,9 +123,9 @@ def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         workers: set[int] = set()
-        for _ in range(1200):  # until both workers run and the partial folder exists (the build takes minutes)
+        for _ in range(2400):  # until blocks flow from the workers into a shard (the whole build takes minutes)
             workers = _children(proc.pid)
-            if len(workers) >= 2 and list(tmp_path.glob(".r.partial-*")) and proc.poll() is None:
+            if len(workers) >= 2 and list(tmp_path.glob(".r.partial-*/*/train-00000-*")) and proc.poll() is None:
                 break
             time.sleep(0.05)
         assert proc.poll() is None and len(workers) >= 2, "the build did not start its workers"
@@ -134,7 +134,7 @@ def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 128 + signum
+    assert proc.returncode == 128 + signum, err
     assert err.strip().splitlines()[-1] == (f"srhm build: interrupted by {signal.Signals(signum).name}; "
                                             "worker processes ended and the temporary folder removed")
     assert "Traceback" not in err
@@ -142,8 +142,8 @@ def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
         if not any(_alive(p) for p in workers):
             break
         time.sleep(0.05)
-    assert not [p for p in workers if _alive(p)]
-    assert os.listdir(tmp_path) == []
+    assert not [p for p in workers if _alive(p)], err
+    assert os.listdir(tmp_path) == [], err
 
 
 def test_a_signal_during_the_final_rename_waits_for_it(tmp_path, monkeypatch):
