@@ -21,6 +21,7 @@ import click
 import numpy as np
 
 from .catalog import DEFAULT_CONFIG
+from .config import format_count
 from .cli import config_arg
 from .files import check_output_folder, mark_owned
 
@@ -57,7 +58,7 @@ def demo(config, out, P, arch, width, max_steps):
         raise click.UsageError(str(err)) from None
     mark_owned(out, "demo", list(DEMO_ENTRIES))
     release, run = out / "release", out / "runs" / f"{name}-{arch}-P{P}"
-    click.echo(f"[1/5] building release {release} for {name} ({cfg.name}), P_max={cfg.data_space_size}")
+    click.echo(f"[1/5] building release {release} for {name} ({cfg.name}), P_max={format_count(cfg.data_space_size)}")
     build_release([cfg], release, overwrite=True, progress=False)
     report = verify_release(release)
     click.echo(f"      srhm verify: {'OK' if report.ok else 'FAILED'} ({len(report.checks)} checks)")

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import srhm_datasets as srhm
 from srhm_datasets.catalog import release_name
 from srhm_datasets.cli import main
-from srhm_datasets.config import SRHMConfig
+from srhm_datasets.config import SRHMConfig, decimal_string
 from srhm_datasets.generate import column_dtypes
 from srhm_datasets.hashing import content_hash
 from srhm_datasets.release import build as build_mod
@@ -80,7 +80,7 @@ def test_rules_file_keys_and_hashes(release):
     assert doc["generator"] == {"name": "srhm_datasets", "version": srhm.__version__}
     cfg = SMALL["demo"]
     assert doc["config"] == cfg.name and doc["parameters"] == cfg.parameters() and doc["blank"] == cfg.v
-    assert doc["sizes"]["data_space_size"] == str(cfg.data_space_size)
+    assert doc["sizes"]["data_space_size"] == decimal_string(cfg.data_space_size)
     assert [np.asarray(t).shape for t in doc["rules"]] == [t.shape for t in srhm.sample_rules(cfg)]
     for split in ("train", "test", "probe"):
         cols = make_block(cfg, split, 0, cfg.split_sizes()[split])
@@ -268,3 +268,14 @@ def test_cli_build_and_errors(tmp_path):
     assert res.exit_code == 2 and "--workers" in res.output
     assert not (tmp_path / "x").exists()
     assert os.listdir(tmp_path) == ["r"]
+
+
+def test_rules_document_of_a_space_beyond_4300_digits():
+    """P_max = 2**16384 (4933 digits): str() refuses it, the rules file holds its exact decimal."""
+    from decimal import Decimal
+
+    from srhm_datasets.release.rules_file import dumps, rules_document
+
+    cfg = SRHMConfig.from_name("A_L12_s2_s0-0_v16_nc16_m16_seed0")
+    doc = json.loads(dumps(rules_document(cfg, {})))
+    assert int(Decimal(doc["sizes"]["data_space_size"])) == cfg.data_space_size == 2**16384

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..catalog import DEFAULT_CONFIG, RELEASE_VERSION
+from ..config import decimal_string
 from .features import yaml_features
 
 PRETTY_NAME = "Sparse Random Hierarchy Model (SRHM) datasets"
@@ -124,7 +125,7 @@ def _params_table(results) -> str:
         c, sz = r.cfg, r.cfg.split_sizes()
         rows.append(
             f"| `{r.name}` | `{c.name}` | {c.L} | {c.s} | {c.s0} | {c.v} | {c.nc} | {c.m} | {c.sparsity} | {c.seed} "
-            f"| {c.d} | {c.num_nodes} | {c.placements_per_node} | {c.data_space_size} "
+            f"| {c.d} | {c.num_nodes} | {c.placements_per_node} | {decimal_string(c.data_space_size)} "
             f"| {sz['train']} | {sz['test']} | {sz['probe']} |"
         )
     return "\n".join(rows)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import catalog_name, release_name, resolve
-from ..config import SRHMConfig
+from ..config import SRHMConfig, decimal_string
 from ..hashing import content_hash, rules_hash
 from ..rules import sample_rules
 
@@ -43,7 +43,7 @@ def rules_document(cfg: SRHMConfig, splits: dict[str, dict], probe: dict | None 
             "d": cfg.d,
             "num_nodes": cfg.num_nodes,
             "placements_per_node": cfg.placements_per_node,
-            "data_space_size": str(cfg.data_space_size),
+            "data_space_size": decimal_string(cfg.data_space_size),
             "patch_size": cfg.S,
             "num_informative": cfg.num_informative,
         },

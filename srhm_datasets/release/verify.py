@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from ..catalog import DEFAULT_CONFIG
+from ..config import decimal_string
 from ..hashing import SplitHasher, rules_hash
 from ..rules import sample_rules
 from ..sampler import split_digits
@@ -206,7 +207,7 @@ def _check_rules(name: str, doc) -> tuple[Check, object, list | None]:
     if doc["parameters"] != cfg.parameters():
         problems.append(f"parameters {doc['parameters']} != those of {cfg.name}: {cfg.parameters()}")
     sizes = {"d": cfg.d, "num_nodes": cfg.num_nodes, "placements_per_node": cfg.placements_per_node,
-             "data_space_size": str(cfg.data_space_size)}
+             "data_space_size": decimal_string(cfg.data_space_size)}
     for key, value in sizes.items():
         if doc["sizes"].get(key) != value:
             problems.append(f"sizes.{key} = {doc['sizes'].get(key)!r}, expected {value!r}")
