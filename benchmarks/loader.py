@@ -47,7 +47,7 @@ CONFIGS = {
 
 
 def build_with_parquet(cfg: SRHMConfig, root: Path, name: str, rows: int) -> None:
-    """A SPEC 8 folder with one train config: README YAML + <name>/train-*.parquet (the release's features)."""
+    """A format.md §8 folder with one train config: README YAML + <name>/train-*.parquet (the release's features)."""
     import datasets
 
     (root / name).mkdir(parents=True)

@@ -1,6 +1,6 @@
 """srhm_datasets: the Sparse Random Hierarchy Model, generated deterministically.
 
-Public names (SPEC 9). Heavy libraries (torch, datasets) are imported only by the
+Public names (format.md §9). Heavy libraries (torch, datasets) are imported only by the
 submodules that need them, so importing this package is cheap.
 """
 

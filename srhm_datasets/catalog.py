@@ -5,7 +5,7 @@ config name (``SRHMConfig.name``). A catalog name is also the Hugging Face confi
 name of a release: its Parquet shards sit under ``<catalog name>/`` and its rules in
 ``rules/<catalog name>.json`` (whose ``config`` key holds the canonical name).
 
-Entries (sizes are SPEC 5's defaults: train up to 2**20 rows, the paper's largest
+Entries (sizes are format.md §5's defaults: train up to 2**20 rows, the paper's largest
 training sets being about 10**6):
 
 * ``demo``: tiny and fast, the release's default config.

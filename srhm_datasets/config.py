@@ -1,4 +1,4 @@
-"""SRHMConfig: the parameters of SPEC 1, their validation, derived sizes and names.
+"""SRHMConfig: the parameters of format.md §1, their validation, derived sizes and names.
 
 A config is a frozen value: equal configs generate identical data. Its canonical
 name (``cfg.name``) encodes every field, so ``SRHMConfig.from_name(cfg.name) == cfg``;
@@ -14,7 +14,7 @@ import numbers
 import re
 from functools import cached_property
 
-# Bounds beyond SPEC 1. Each keeps one derived size that allocates memory or time
+# Bounds beyond format.md §1. Each keeps one derived size that allocates memory or time
 # small; SRHMConfig checks them in an order where every check only uses quantities
 # already bounded, so an invalid config is refused before anything large is computed.
 #: Radices must stay below this so that limb arithmetic never overflows int64 (v**s < 2**62).
@@ -132,7 +132,7 @@ def check_config(cfg) -> SRHMConfig:
 
 
 def placement_count(s: int, s0: int, sparsity: str) -> int:
-    """K, the placements per node: (s0+1)**s for sparsity A, comb(s(s0+1), s) for B (SPEC 3).
+    """K, the placements per node: (s0+1)**s for sparsity A, comb(s(s0+1), s) for B (format.md §3).
 
     Raises ValueError unless the placement table [K, s] has at most 2**22 entries.
     Arguments must already be bounded ints (s <= 61, s0 < 2**15).
@@ -149,12 +149,12 @@ def placement_count(s: int, s0: int, sparsity: str) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class SRHMConfig:
-    """Parameters of one SRHM instance (SPEC 1) and optional split-size overrides.
+    """Parameters of one SRHM instance (format.md §1) and optional split-size overrides.
 
-    ``n_test``, ``n_probe`` and ``n_train`` default to SPEC 5's sizes when None.
+    ``n_test``, ``n_probe`` and ``n_train`` default to format.md §5's sizes when None.
     Construction validates everything and raises ``ValueError`` naming the
     parameter, its value and the bound it breaks, before any large number is
-    computed (module constants ``MAX_*`` give the bounds beyond SPEC 1 and why).
+    computed (module constants ``MAX_*`` give the bounds beyond format.md §1 and why).
     numpy integers are accepted and stored as Python ints.
     """
 
@@ -179,7 +179,7 @@ class SRHMConfig:
         object.__setattr__(self, name, value)  # frozen: normalise once, while constructing
 
     def _check_parameters(self) -> None:
-        """Each parameter alone: type, SPEC 1's lower bound, and a cap implied by the size bounds."""
+        """Each parameter alone: type, format.md §1's lower bound, and a cap implied by the size bounds."""
         caps = {
             "L": (1, int(math.log2(MAX_D)), "d = S**L >= 2**L must be <= 2**16"),
             "s": (2, MAX_S, "v**s < 2**62 with v >= 2"),
@@ -232,7 +232,7 @@ class SRHMConfig:
             f"defaults would be {self._sizes(None, None, None)}",
         )
 
-    # ---- derived sizes (SPEC 1) -------------------------------------------------
+    # ---- derived sizes (format.md §1) -------------------------------------------------
     @property
     def S(self) -> int:
         """Patch size s*(s0+1)."""
@@ -278,9 +278,9 @@ class SRHMConfig:
         first = (self.s**k - 1) // (self.s - 1)
         return range(first, first + self.s**k)
 
-    # ---- splits (SPEC 5) --------------------------------------------------------
+    # ---- splits (format.md §5) --------------------------------------------------------
     def _sizes(self, n_test: int | None, n_probe: int | None, n_train: int | None) -> dict[str, int]:
-        """SPEC 5 sizes, each replaced by its argument unless None; train takes what test and probe leave."""
+        """format.md §5 sizes, each replaced by its argument unless None; train takes what test and probe leave."""
         P = self.data_space_size
         test = min(20000, P // 5) if n_test is None else n_test
         probe = min(100 * self.nc, P // 5) if n_probe is None else n_probe
@@ -288,7 +288,7 @@ class SRHMConfig:
         return {"train": train, "test": test, "probe": probe}
 
     def split_sizes(self) -> dict[str, int]:
-        """Rows per split: SPEC 5 defaults, replaced by any override."""
+        """Rows per split: format.md §5 defaults, replaced by any override."""
         return self._sizes(self.n_test, self.n_probe, self.n_train)
 
     def split_offset(self, split: str) -> int:
@@ -332,6 +332,6 @@ class SRHMConfig:
         return cls(**fields)
 
     def parameters(self) -> dict:
-        """The SPEC 1 parameters as a plain dict (the rules file's ``parameters``)."""
+        """The format.md §1 parameters as a plain dict (the rules file's ``parameters``)."""
         keys = ("L", "s", "s0", "v", "nc", "m", "sparsity", "seed")
         return {k: getattr(self, k) for k in keys}

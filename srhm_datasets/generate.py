@@ -1,4 +1,4 @@
-"""Rows of a split (SPEC 3-5): permuted digits, then one gather per level.
+"""Rows of a split (format.md §3-§5): permuted digits, then one gather per level.
 
 ``expand`` turns (label, synonyms, placements) into latents and tokens top-down: at
 depth k the symbols of the s**k informative nodes select their productions
@@ -37,7 +37,7 @@ def smallest_uint(max_value: int) -> np.dtype:
 
 
 def column_dtypes(cfg: SRHMConfig) -> dict[str, np.dtype]:
-    """Numpy dtype of each column of ``generate`` (SPEC 4)."""
+    """Numpy dtype of each column of ``generate`` (format.md §4)."""
     return {
         "tokens": np.dtype(np.uint8 if cfg.v < 255 else np.uint16),
         "label": np.dtype(np.int64),
@@ -65,7 +65,7 @@ def column_bounds(cfg: SRHMConfig) -> dict[str, int]:
 
 
 def check_batch(cfg: SRHMConfig, batch, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The named columns of a batch as integer arrays, checked against cfg (SPEC 4).
+    """The named columns of a batch as integer arrays, checked against cfg (format.md §4).
 
     Each must be present, integer-typed, shaped as ``column_shapes`` (n from the label,
     or the first column) and within 0..``column_bounds``: a batch of another config is
@@ -118,7 +118,7 @@ def leaf_patches(cfg: SRHMConfig, dtype: np.dtype) -> np.ndarray | None:
 
 
 def expand(cfg: SRHMConfig, label, synonyms, placements, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
-    """Latents [n, N] (int64) and tokens [n, d] (``dtype``) of samples given by their indices (SPEC 3-4).
+    """Latents [n, N] (int64) and tokens [n, d] (``dtype``) of samples given by their indices (format.md §3-§4).
 
     label: [n] in [0, nc); synonyms: [n, N] in [0, m); placements: [n, N] in [0, K), in
     heap order; ``dtype``: an integer dtype that holds v. Raises ValueError naming the
@@ -179,7 +179,7 @@ def _fill(cfg: SRHMConfig, split: str, start: int, stop: int, out: dict, at: int
 
 
 def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = None, workers: int | None = None) -> dict:
-    """Rows start..stop-1 of a split as a dict of numpy arrays (SPEC 4, 9).
+    """Rows start..stop-1 of a split as a dict of numpy arrays (format.md §4, §9).
 
     tokens [n, d] (uint8 if v < 255 else uint16, blank = v), label [n] int64,
     latents / synonyms / placements [n, N] in the smallest unsigned dtype, heap order.

@@ -1,4 +1,4 @@
-"""The content hash of a split (SPEC 8), one implementation for every caller.
+"""The content hash of a split (format.md §8), one implementation for every caller.
 
 For each column, in sorted name order: h_col = sha256 of its values as little-endian
 int64, row-major, rows in split order (list columns flattened row after row). The

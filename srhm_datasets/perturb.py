@@ -1,4 +1,4 @@
-"""Synonym exchange and diffeomorphism at level l (SPEC 6).
+"""Synonym exchange and diffeomorphism at level l (format.md §6).
 
 Level l acts on depth k = L - l. A synonym exchange gives every node at depth k a new
 production index (forced different from the old one unless ``force=False``) and

@@ -1,4 +1,4 @@
-"""Production rules (SPEC 2) and placement tables (SPEC 3).
+"""Production rules (format.md §2) and placement tables (format.md §3).
 
 ``rules[k]`` has shape [n_k, m, s] (n_0 = nc, n_k = v for k >= 1): ``rules[k][a, r]`` is
 the r-th production of symbol a at depth k, an s-tuple of symbols in [0, v). The
@@ -53,7 +53,7 @@ def _rules(cfg: SRHMConfig) -> tuple[np.ndarray, ...]:
 
 
 def sample_rules(cfg: SRHMConfig) -> list[np.ndarray]:
-    """The rule tables of a config (SPEC 2): L read-only int64 arrays of shape [n_k, m, s].
+    """The rule tables of a config (format.md §2): L read-only int64 arrays of shape [n_k, m, s].
 
     Raises ValueError unless cfg is an SRHMConfig.
     """
@@ -61,7 +61,7 @@ def sample_rules(cfg: SRHMConfig) -> list[np.ndarray]:
 
 
 def placement_slots(s: int, s0: int, sparsity: str) -> np.ndarray:
-    """Slot of each child per placement index (SPEC 3): int64 [K, s], read-only.
+    """Slot of each child per placement index (format.md §3): int64 [K, s], read-only.
 
     A: child i sits at slot i*(s0+1) + o_i, q = sum_i o_i (s0+1)**(s-1-i).
     B: the q-th order-preserving s-subset of the S = s(s0+1) slots, in the order of

@@ -1,4 +1,4 @@
-"""A keyed pseudorandom permutation of the data space, and split offsets (SPEC 5).
+"""A keyed pseudorandom permutation of the data space, and split offsets (format.md §5).
 
 A sample is the digit vector (label, r_0, q_0, r_1, q_1, ..., r_{N-1}, q_{N-1}) with
 radices (nc, m, K, m, K, ...): the data space is their product, of size P_max. Row i

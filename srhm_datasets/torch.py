@@ -1,4 +1,4 @@
-"""torch adapters (SPEC 7, 9): encodings on the tokens' device, map-style and streaming data.
+"""torch adapters (format.md §7, §9): encodings on the tokens' device, map-style and streaming data.
 
 * :func:`encode`: integer tokens [B, d] -> [B, v, d] float (onehot / whiten) or [B, d]
   ids (tokens), built on the tokens' device. The fast path: ship uint8 token batches to

@@ -1,4 +1,4 @@
-"""SRHMConfig: validation messages, derived sizes, canonical names (SPEC 1, 9)."""
+"""SRHMConfig: validation messages, derived sizes, canonical names (format.md §1, §9)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Bounds beyond SPEC 1 (issue 11, kind 3): every derived size is checked before it is computed."""
+"""Bounds beyond format.md §1 (issue 11, kind 3): every derived size is checked before it is computed."""
 
 import decimal
 import math

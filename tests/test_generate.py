@@ -1,4 +1,4 @@
-"""Rows of a split (SPEC 2-5): structure re-derived by an independent parser, chunking
+"""Rows of a split (format.md §2-§5): structure re-derived by an independent parser, chunking
 invariance, golden content hashes."""
 
 import importlib
@@ -16,7 +16,7 @@ from .strategies import small_configs
 
 
 def parse(cfg: SRHMConfig, rules, tokens) -> tuple[int, list, list, list]:
-    """Bottom-up parse of one token string, written from SPEC 2-4 alone.
+    """Bottom-up parse of one token string, written from format.md §2-§4 alone.
 
     Returns (label, latents, synonyms, placements) in heap order; asserts on any
     structure the grammar cannot produce.
@@ -126,7 +126,7 @@ def test_bad_ranges_are_clear_errors():
         generate(cfg, "test", 0, 99999)
 
 
-# Golden content hashes (SPEC 8 hash of generate's columns). A change here is a new
+# Golden content hashes (format.md §8 hash of generate's columns). A change here is a new
 # generator version: published data would change. Update only on purpose.
 GOLDEN = [
     ("A_L2_s2_s0-1_v4_nc4_m4_seed0", "train", 0, 1000, "sha256:3448c1d3f76edb7a48697334eaac4abde5ddd5efc65fb02ead28b0fea7d427c3"),

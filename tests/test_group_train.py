@@ -13,10 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import srhm_datasets.baselines.train as train_module
-from srhm_datasets.baselines.group import BatchStream, GroupTrainer, check_group, plan_groups, train_group
+from srhm_datasets.baselines.group import (
+    BatchStream,
+    GroupTrainer,
+    check_group,
+    default_group_size,
+    plan_groups,
+    train_group,
+)
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.baselines.stacked import build_stacked
-from srhm_datasets.baselines.train import TrainOptions, read_checkpoint, train
+from srhm_datasets.baselines.train import TrainOptions, read_checkpoint, resolve, train
 from srhm_datasets.catalog import resolve as resolve_config
 from srhm_datasets.results import read_results, validate_results
 from srhm_datasets.torch_data.encoding import encode
@@ -134,6 +141,12 @@ def test_plan_groups_splits_by_shared_settings_and_size():
     assert plan_groups(opts, 1) == [[0], [2], [3], [1], [4]]
     with pytest.raises(ValueError, match="group_size=0"):
         plan_groups(opts, 0)
+
+
+def test_default_group_size_keeps_the_cpu_state_small():
+    wide = resolve(TrainOptions(config=DEMO, P=100, device="cpu"))  # width 512: 1.06M scalars, 12.1 MiB of state
+    assert default_group_size(wide) == 3
+    assert default_group_size(dataclasses.replace(wide, width=64)) == 16
 
 
 @given(P=st.integers(1, 40), seed=st.integers(0, 2**31), sizes=st.lists(st.integers(0, 50), max_size=8))

@@ -1,4 +1,4 @@
-"""Synonym exchange and diffeomorphism (SPEC 6)."""
+"""Synonym exchange and diffeomorphism (format.md §6)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Release build (SPEC 8): load_dataset on built folders, card, croissant, streaming, atomicity."""
+"""Release build (format.md §8): load_dataset on built folders, card, croissant, streaming, atomicity."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_zero_row_splits_have_no_shard_and_no_card_entry(release):
     name = ZERO.name
     assert sorted(p.name for p in (out / name).iterdir()) == ["train-00000-of-00001.parquet"]
     doc = json.loads((out / "rules" / f"{name}.json").read_text())
-    # a split of 0 rows has the well-defined hash of zero rows over its columns (SPEC 8)
+    # a split of 0 rows has the well-defined hash of zero rows over its columns (format.md §8)
     empty_test = content_hash(srhm.generate(ZERO, "test", 0, 0))
     empty_probe = content_hash(make_block(ZERO, "probe", 0, 0))
     assert set(make_block(ZERO, "probe", 0, 0)) > {"synonym_tokens", "diffeo_tokens"}

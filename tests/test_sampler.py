@@ -1,4 +1,4 @@
-"""The keyed permutation of the data space (SPEC 5): bijective, disjoint, uniform."""
+"""The keyed permutation of the data space (format.md §5): bijective, disjoint, uniform."""
 
 import dataclasses
 import math

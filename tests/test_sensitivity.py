@@ -27,7 +27,7 @@ NO_PLACEMENTS = SRHMConfig(L=2, s=2, s0=0, v=4, nc=4, m=4)  # K = 1
 
 
 def whiten_np(tokens: np.ndarray, v: int) -> np.ndarray:
-    """[n, d] -> [n, v, d] float64, SPEC 7's whitening, written independently of encode()."""
+    """[n, d] -> [n, v, d] float64, format.md §7's whitening, written independently of encode()."""
     x = np.full(tokens.shape[:1] + (v,) + tokens.shape[1:], -1.0 / math.sqrt(v - 1))
     n_idx, d_idx = np.nonzero(tokens < v)
     x[n_idx, tokens[n_idx, d_idx], d_idx] = 1.0

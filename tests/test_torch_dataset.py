@@ -1,4 +1,4 @@
-"""SRHMDataset: map-style over a release folder (SPEC 8 layout) equals generate() rows."""
+"""SRHMDataset: map-style over a release folder (format.md §8 layout) equals generate() rows."""
 
 from contextlib import nullcontext
 
@@ -21,7 +21,7 @@ N_TRAIN = 3000  # rows written to the release fixture (a prefix of train, enough
 
 
 def features(cfg: SRHMConfig) -> datasets.Features:
-    """SPEC 4 features."""
+    """format.md §4 features."""
     ints = lambda n, dt: datasets.List(datasets.Value(dt), length=n)  # noqa: E731
     small = "uint8"
     return datasets.Features(
@@ -36,7 +36,7 @@ def features(cfg: SRHMConfig) -> datasets.Features:
 
 
 def write_release(root, cfg: SRHMConfig, name: str, splits: dict) -> None:
-    """A SPEC 8 folder: README YAML configs + <name>/<split>-0000k-of-0000n.parquet."""
+    """A format.md §8 folder: README YAML configs + <name>/<split>-0000k-of-0000n.parquet."""
     lines = ["---", "configs:", f"- config_name: {name}", "  data_files:"]
     written = {}
     for split, (stop, shards) in splits.items():

@@ -1,4 +1,4 @@
-"""SPEC 7 encodings: exact values on hand-written tokens, real rows of both sparsities."""
+"""format.md §7 encodings: exact values on hand-written tokens, real rows of both sparsities."""
 
 import math
 
@@ -68,7 +68,7 @@ def test_input_types_and_shapes():
 
 
 def reference_encode(tokens: np.ndarray, v: int, kind: str) -> np.ndarray:
-    """Per-element loop, written from SPEC 7."""
+    """Per-element loop, written from format.md §7."""
     a = np.float32(-1 / math.sqrt(v - 1))
     out = np.zeros((tokens.shape[0], v, tokens.shape[1]), dtype=np.float32)
     for b in range(tokens.shape[0]):

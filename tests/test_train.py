@@ -94,7 +94,7 @@ def test_defaults_and_errors_name_the_parameter():
 
 
 def _fake_release(root, cfg, n_train, n_test):
-    """A minimal release folder (SPEC 8 layout, tokens and label only) written with datasets."""
+    """A minimal release folder (format.md §8 layout, tokens and label only) written with datasets."""
     import datasets
 
     written = {}

@@ -55,6 +55,7 @@ from .. import __version__
 from ..config import require
 from ..results import FORMAT
 from ..torch_data.encoding import encode, torch_ints, torch_tokens
+from .models import build_model, count_parameters
 from .stacked import build_stacked
 from .train import CHECKPOINT, EVAL_BATCH, TrainOptions, git_commit, load_arrays, resolve, write_run
 
@@ -65,6 +66,14 @@ GROUP_SHARED = ("config", "data", "revision", "arch", "width", "norm", "bias", "
 CHUNK_STEPS = 64
 #: Offset of the shuffled-label generator's seed (as ``train.py``).
 SHUFFLE_SEED_OFFSET = 1_000_003
+#: Largest default group.
+MAX_GROUP = 16
+#: On a CPU, the stacked training state of a default group (parameters, gradients, momentum
+#: buffers: 12 bytes a scalar) stays within this many bytes: a step of a width-512 network is
+#: bound by memory traffic over that state, and once it outgrows the last-level cache (32 MiB
+#: on the machine measured; 3-4 demo CNNs were fastest there) more members make each one
+#: slower (benchmarks/train.py).
+CPU_GROUP_STATE_BYTES = 48 * 2**20
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,6 +118,16 @@ def plan_groups(options: list[TrainOptions], group_size: int) -> list[list[int]]
     for i, opt in enumerate(options):
         by_key.setdefault(group_key(resolve(dataclasses.replace(opt, out=None))), []).append(i)
     return [idx[k:k + group_size] for idx in by_key.values() for k in range(0, len(idx), group_size)]
+
+
+def default_group_size(opt: TrainOptions) -> int:
+    """A group size for runs like the resolved ``opt``: ``MAX_GROUP`` on CUDA (a step there is
+    launch-bound); on other devices as many members as keep the stacked state within
+    ``CPU_GROUP_STATE_BYTES``, at least 1 and at most ``MAX_GROUP``."""
+    if torch.device(opt.device).type == "cuda":
+        return MAX_GROUP
+    n = count_parameters(build_model(opt.arch, opt.config, width=opt.width, norm=opt.norm, bias=opt.bias))
+    return max(1, min(MAX_GROUP, CPU_GROUP_STATE_BYTES // (12 * n)))
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The paper's reference networks: CNN, LCN and FCN in the mean-field parametrisation.
 
-Every model maps an encoded input ``x`` of shape ``[B, v, d]`` (channels first, SPEC 7)
+Every model maps an encoded input ``x`` of shape ``[B, v, d]`` (channels first, format.md §7)
 to logits ``[B, nc]``. Hidden layers are named ``layer1 .. layerL`` and the readout
 ``output``; each is a submodule, so a forward hook on ``model.get_submodule(name)``
 receives:

@@ -130,7 +130,7 @@ def _columns(dataset, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def release_probe(data: str, cfg: SRHMConfig, revision: str | None = None, num_points: int | None = None) -> ProbeSet:
-    """Probe points from a release folder or Hub repo (``probe`` split, SPEC 6)."""
+    """Probe points from a release folder or Hub repo (``probe`` split, format.md §6)."""
     _probe_size(cfg, num_points)  # the same bound as the generator's, before any download
     ds = load_split(data, cfg.name, "probe", revision=revision)
     cols = _columns(ds, ["tokens", "label", "synonym_tokens", "diffeo_tokens"])

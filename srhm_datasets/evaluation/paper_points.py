@@ -1,8 +1,7 @@
 """The paper's P* points (Tomasini & Wyart 2024), as read off its figures.
 
 Data: ``paper_points.json`` next to this module (also readable without Python).
-Source: the project's notes (``notes/paper.md``), reference tables A and B, read off
-Fig. 4C (CNN) and Fig. 4B (LCN) by pixel position, about +-20 %. Sparsity A, s = 2,
+Source: the paper's Fig. 4C (CNN) and Fig. 4B (LCN) by pixel position, about +-20 %. Sparsity A, s = 2,
 n_c = m = v (maximal m = v**(s-1)); P* is the training-set size at test error 10 %.
 
 Each row: (v, L, s0, d, x, P*) with x the law's prediction in the paper's units:

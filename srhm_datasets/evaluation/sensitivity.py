@@ -6,7 +6,7 @@ l = 1..L::
     S_{k,l} = mean_i ||f_k(x_i) - f_k(p_l x_i)||^2  /  mean_{i,j} ||f_k(x_i) - f_k(x_j)||^2
     D_{k,l} = mean_i ||f_k(x_i) - f_k(t_l x_i)||^2  /  mean_{i,j} ||f_k(x_i) - f_k(x_j)||^2
 
-with p_l the synonym exchange and t_l the diffeomorphism at level l (SPEC 6), the
+with p_l the synonym exchange and t_l the diffeomorphism at level l (format.md §6), the
 numerator over the n probe points and their perturbed copies, and the denominator over
 **all n^2 ordered pairs** of unperturbed probe points, i = j included (the official
 code's convention, ``reference_code.md`` sections 1.4 and 2.2).

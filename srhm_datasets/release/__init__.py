@@ -1,10 +1,10 @@
-"""A versioned Hugging Face release of SRHM configs (SPEC 8).
+"""A versioned Hugging Face release of SRHM configs (format.md §8).
 
 Submodules (import what you need; this package itself imports nothing heavy):
 
 * ``build``: ``build_release(configs, out)`` writes Parquet shards, rules files, the
   card and ``croissant.json`` atomically, streaming in bounded memory.
-* ``verify``: ``verify_release(folder)`` re-derives every row and checks SPEC 5.
+* ``verify``: ``verify_release(folder)`` re-derives every row and checks format.md §8.9.
 * ``publish``: ``publish_release(folder, repo_id, tag)`` uploads one commit and tags it.
 * ``rules_file``: ``load_rules`` (local folder or Hub revision).
 * ``load``: ``load_split(repo_or_dir, config, split, revision=None)``.

@@ -1,4 +1,4 @@
-"""Write a release folder (SPEC 8): Parquet shards, rules files, card, croissant.json.
+"""Write a release folder (format.md §8): Parquet shards, rules files, card, croissant.json.
 
 Layout written::
 
@@ -72,7 +72,7 @@ SHARD_BYTES = 512 << 20
 MIN_TRAIN_SHARDS = 16
 #: Parquet writer options (deterministic for a given pyarrow version).
 PARQUET_OPTIONS = {"compression": "zstd", "write_page_index": True, "write_statistics": True}
-#: Perturbation parameters of the probe columns (SPEC 6).
+#: Perturbation parameters of the probe columns (format.md §6).
 PROBE_FORCE, PROBE_KEY = True, 0
 
 
@@ -116,7 +116,7 @@ def shard_ranges(cfg: SRHMConfig, split: str, num_rows: int) -> list[tuple[int, 
 
     Train shards hold whole row groups, as evenly as possible: ``max(MIN_TRAIN_SHARDS,
     ceil(bytes / SHARD_BYTES))`` shards, but never more shards than row groups. The
-    content hash does not depend on the shards (SPEC 8).
+    content hash does not depend on the shards (format.md §8).
     """
     if num_rows == 0:
         return []

@@ -20,7 +20,7 @@ from ..cli import config_arg
 @click.option("--release-version", default=None, help="Release version for the card (default: the catalog's).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(configs, out, all_configs, workers, overwrite, repo_id, release_version, quiet):
-    """Write a release folder (SPEC 8) for CONFIG... (catalog or canonical names; default: demo).
+    """Write a release folder (format.md §8) for CONFIG... (catalog or canonical names; default: demo).
 
     --overwrite replaces only a release folder srhm built; SIGTERM/SIGINT end the
     workers and remove the temporary folder (exit 128 + signal number).
@@ -69,7 +69,7 @@ def _os_error(err: OSError) -> str:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--config", "configs", multiple=True, help="Only this config (repeatable; catalog or canonical name).")
 def verify(folder, configs):
-    """Re-derive every row of a release FOLDER and check SPEC 5; exit 1 on any failure."""
+    """Re-derive every row of a release FOLDER and check it against format.md §8.9; exit 1 on any failure."""
     from .verify import verify_release
 
     report = verify_release(folder, list(configs) or None)

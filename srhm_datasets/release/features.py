@@ -1,4 +1,4 @@
-"""Column types of a published split (SPEC 4, 6), in Arrow and in ``datasets`` terms.
+"""Column types of a published split (format.md §4, §6), in Arrow and in ``datasets`` terms.
 
 One source for the Parquet schema, the card's ``dataset_info.features`` and the
 checks of ``verify``. Columns, in order: ``tokens`` [d] (uint8 if v < 255 else

@@ -4,7 +4,7 @@
 (offline, it falls back to the most recent cached copy of a config with only a log
 line). ``load_split`` therefore checks the rows it got against ``rules/<config>.json``
 *of the same revision* (fetched by ``huggingface_hub`` for exactly that revision): the
-row count and the split's content hash (SPEC 8, over every row: about 1 s for fig1's
+row count and the split's content hash (format.md §8, over every row: about 1 s for fig1's
 1M train rows, as long again as ``load_dataset`` from its cache), and refuses a mismatch with a ``ValueError``
 naming both. A streamed split (``streaming=True``) cannot be hashed before it is read:
 its first rows are compared with the generator's rows of the rules file's config instead.
@@ -109,7 +109,7 @@ def _expected(source: str, config: str, split: str, revision: str | None) -> tup
 def check_provenance(ds, source: str, config: str, split: str, revision: str | None) -> None:
     """Refuse (``ValueError``) rows that are not those of ``split`` of ``config`` at ``revision``.
 
-    A ``datasets.Dataset``: its row count and content hash (every column, SPEC 8) must
+    A ``datasets.Dataset``: its row count and content hash (every column, format.md §8) must
     equal ``splits[split]`` of the rules file of that revision. An ``IterableDataset``:
     its first ``STREAM_CHECK_ROWS`` rows must equal the generator's rows of the rules
     file's config (a different seed, config or generator gives other rows).
@@ -131,9 +131,9 @@ def check_provenance(ds, source: str, config: str, split: str, revision: str | N
 
 
 def dataset_content_hash(ds) -> str:
-    """The content hash (SPEC 8) of every column of a ``datasets.Dataset``, read in Arrow batches.
+    """The content hash (format.md §8) of every column of a ``datasets.Dataset``, read in Arrow batches.
 
-    List columns (fixed-size or not) are hashed as their values row after row, as SPEC 8 says.
+    List columns (fixed-size or not) are hashed as their values row after row, as format.md §8 says.
     """
     from ..hashing import SplitHasher
 

@@ -1,7 +1,7 @@
-"""``rules/<config>.json`` (SPEC 8): writing its content, and ``load_rules``.
+"""``rules/<config>.json`` (format.md §8): writing its content, and ``load_rules``.
 
 The file is one JSON object: format and generator versions, the canonical config
-name, the SPEC 1 parameters, derived sizes (``data_space_size`` as a decimal
+name, the format.md §1 parameters, derived sizes (``data_space_size`` as a decimal
 string), the blank id, the rule tables ``rules[k][a][r]`` (an s-tuple), their
 ``rules_hash``, and per split ``{"num_rows", "content_hash"}`` (a split of 0 rows has
 the hash of zero rows, :func:`empty_content_hash`).
@@ -58,7 +58,7 @@ def rules_document(cfg: SRHMConfig, splits: dict[str, dict], probe: dict | None 
 
 
 def empty_content_hash(split: str) -> str:
-    """The content hash (SPEC 8) of 0 rows of ``split``: every column of the split hashed empty.
+    """The content hash (format.md §8) of 0 rows of ``split``: every column of the split hashed empty.
 
     What ``content_hash(generate(cfg, split, 0, 0))`` gives (plus the probe columns for
     ``probe``); the rules file and the card carry it for a split of 0 rows.

@@ -1,4 +1,4 @@
-"""``verify_release``: re-derive every row of a release folder and check SPEC 4, 5, 6 and 8.
+"""``verify_release``: re-derive every row of a release folder and check format.md §8.9.
 
 Per config (one ``rules/<name>.json`` each):
 
@@ -119,7 +119,7 @@ class Report:
 
 
 def _slot_of(cfg, q: np.ndarray, i: int) -> np.ndarray:
-    """Slot (0..S-1) of child i for placement indices q (SPEC 3), computed directly."""
+    """Slot (0..S-1) of child i for placement indices q (format.md §3), computed directly."""
     if cfg.sparsity == "A":
         base = cfg.s0 + 1
         offset = (q // base ** (cfg.s - 1 - i)) % base

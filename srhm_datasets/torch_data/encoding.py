@@ -1,4 +1,4 @@
-"""Encodings for networks (SPEC 7) and moving token batches to the training device.
+"""Encodings for networks (format.md §7) and moving token batches to the training device.
 
 The fast path of every adapter ships small integer token batches ``[B, d]`` (uint8 when
 v < 255) and builds the float input ``[B, v, d]`` with :func:`encode` on the device
@@ -90,7 +90,7 @@ def check_float_dtype(dtype) -> torch.dtype:
 def encode(
     tokens: torch.Tensor, v: int, kind: str = "whiten", dtype: torch.dtype = torch.float32, *, d: int | None = None
 ) -> torch.Tensor:
-    """Encode integer tokens [B, d] (blank = v) on their own device (SPEC 7).
+    """Encode integer tokens [B, d] (blank = v) on their own device (format.md §7).
 
     onehot: [B, v, d], 1 at the symbol's channel, a blank is the zero column.
     whiten: [B, v, d], present 1, absent -1/sqrt(v-1); a blank column is all -1/sqrt(v-1).

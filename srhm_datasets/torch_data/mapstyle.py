@@ -1,4 +1,4 @@
-"""Map-style torch access to a published split (SPEC 4, 7, 8).
+"""Map-style torch access to a published split (format.md §4, §7, §8).
 
 Two paths over the same rows:
 
@@ -39,13 +39,13 @@ class SRHMDataset(Dataset):
     Parameters
     ----------
     source: a ``datasets.Dataset``, a ``DatasetDict``, a local release folder or a Hub
-        repo id (SPEC 8), see :func:`load_split`.
+        repo id (format.md §8), see :func:`load_split`.
     config: ``SRHMConfig``, catalog name or canonical name. Needed for a folder / repo
         (the Hugging Face config to load) and to know v; optional when the dataset's
         ``info.config_name`` resolves to a config.
     split: ``train``, ``test`` or ``probe``.
     revision: Hub revision (a release tag such as ``v1.0.0``) or None.
-    encoding: ``whiten`` (paper default), ``onehot`` or ``tokens`` (SPEC 7).
+    encoding: ``whiten`` (paper default), ``onehot`` or ``tokens`` (format.md §7).
     stop: keep rows 0..stop-1 only (``train[:P]``: the training set of size P); None
         keeps the whole split.
     return_latents: items become ``(x, label, extras)`` with extras a dict of

@@ -1,9 +1,9 @@
-"""What the torch datasets read: a config and a published split (SPEC 8).
+"""What the torch datasets read: a config and a published split (format.md §8).
 
 * :func:`as_config`: an ``SRHMConfig`` from a config or a catalog / canonical name;
 * :func:`config_of_hf_name`: the config an HF config name stands for, or None;
 * :func:`load_split`: the ``datasets.Dataset`` of one split of a release;
-* :data:`LATENT_COLUMNS`: the latent columns of a split (SPEC 4), the extras of
+* :data:`LATENT_COLUMNS`: the latent columns of a split (format.md §4), the extras of
   ``return_latents``.
 """
 

@@ -1,4 +1,4 @@
-"""On-the-fly SRHM rows as a torch ``IterableDataset`` (SPEC 5, 9).
+"""On-the-fly SRHM rows as a torch ``IterableDataset`` (format.md §5, §9).
 
 Rows ``start..stop-1`` of a split are cut into chunks of ``chunk_size`` consecutive rows
 (chunk j holds rows ``start + j*chunk_size ..``). With W DataLoader workers and R
@@ -61,7 +61,7 @@ class SRHMStream(IterableDataset):
     start, stop: the row range; ``stop=None`` is the end of the split for test / probe
         and the end of the data space for train (an endless stream, see module doc).
         ``stop`` may exceed the published ``train`` size (same permutation, new rows).
-    encoding: ``whiten``, ``onehot`` or ``tokens`` (SPEC 7), for item mode and
+    encoding: ``whiten``, ``onehot`` or ``tokens`` (format.md §7), for item mode and
         :meth:`to_device`.
     batch_size: None (item mode): yields ``(x [v, d] float, label int)`` encoded on
         the CPU, one chunk at a time. An int (batch mode, the fast path): yields dicts
