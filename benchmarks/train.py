@@ -1,0 +1,138 @@
+"""Group training throughput and the README's learning curve, one run at a time vs as one group.
+
+1. ``throughput``: member-samples/s of ``baselines.group.GroupTrainer.train_step`` (one SGD
+   step of every member: batch gather, encoding, forward, backward, optimiser) for
+   G = 1, 2, 4, 8, 16 members, on ``demo`` and ``fig1``, CNN and LCN, width 512 (``--width``),
+   batch 4*nc. Evaluation is left out (it is the same work either way). ``state MiB`` is the
+   stacked parameters, gradients and momentum buffers (3 x 4 bytes a scalar).
+2. ``learning-curve``: wall time of the README's example
+   (``srhm learning-curve --config demo --arch cnn --P-min 100 --P-max 3000 --points 6``),
+   run by ``learning_curve.run_learning_curve`` (one run after another) and by
+   ``group.train_group`` (the six runs as one group), in the same process, same threads; the
+   P* of both and the peak resident memory (ru_maxrss) after each are printed.
+
+Usage::
+
+    .venv/bin/python benchmarks/train.py [--threads 1] [--steps 30] [--skip-curve] [--json out.json]
+
+The machine's other load changes the numbers (a shared 2-core machine: state so when quoting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from srhm_datasets.baselines.group import GroupTrainer, plan_groups, train_group
+from srhm_datasets.baselines.learning_curve import estimate_p_star, log_spaced_P, run_learning_curve
+from srhm_datasets.baselines.train import TrainOptions
+from srhm_datasets.catalog import resolve
+
+GROUP_SIZES = (1, 2, 4, 8, 16)
+CURVE = {"config": "demo", "arch": "cnn", "P_min": 100, "P_max": 3000, "points": 6}
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (Linux: ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: int) -> dict:
+    """Member-samples/s of ``steps`` group steps (after 3 warm-up steps) of G members on ``config``."""
+    cfg = resolve(config)
+    options = [TrainOptions(config=cfg, P=min(2000, cfg.split_sizes()["train"]), arch=arch, width=width, seed=g,
+                            num_test=100, progress=False, threads=threads) for g in range(G)]
+    trainer = GroupTrainer(options)
+    for _ in range(3):
+        trainer.train_step()
+    float(trainer.loss_sum.sum())  # wait for the device
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    float(trainer.loss_sum.sum())
+    seconds = time.perf_counter() - t0
+    B = trainer.first.batch_size
+    state = 3 * 4 * sum(p.numel() for p in trainer.raw.parameters()) / 2**20
+    return {"config": config, "arch": arch, "G": G, "width": width, "batch": B, "ms_per_step": 1e3 * seconds / steps,
+            "member_samples_per_s": G * B * steps / seconds, "state_mib": state}
+
+
+def learning_curve(threads: int, root: Path, group_sizes: list[int]) -> dict:
+    """The README's demo learning curve one run at a time, then in groups of each size: wall time, P*, memory."""
+    cfg = resolve(CURVE["config"])
+    base = TrainOptions(config=cfg, P=CURVE["P_max"], arch=CURVE["arch"], progress=False, threads=threads)
+    t0 = time.perf_counter()
+    summary = run_learning_curve(base, root / "one-at-a-time", CURVE["P_min"], CURVE["P_max"], CURVE["points"], plot=False)
+    out = {"one at a time": {"wall_s": time.perf_counter() - t0, "P_star": summary["P_star"],
+                             "peak_rss_mib": peak_rss_mib(), "steps": [r["steps"] for r in summary["runs"]]}}
+    Ps = log_spaced_P(CURVE["P_min"], CURVE["P_max"], CURVE["points"])
+    for size in group_sizes:
+        options = [dataclasses.replace(base, P=P, out=str(root / f"groups-of-{size}" / f"P{P}")) for P in Ps]
+        t0 = time.perf_counter()
+        results = [None] * len(options)
+        for group in plan_groups(options, size):
+            for i, r in zip(group, train_group([options[i] for i in group])):
+                results[i] = r
+        out[f"groups of {size}"] = {
+            "wall_s": time.perf_counter() - t0, "peak_rss_mib": peak_rss_mib(),
+            "P_star": estimate_p_star(Ps, [r["best_test_error"] for r in results])["P_star"],
+            "steps": [r["training"]["steps"] for r in results]}
+    for row in out.values():
+        row["speedup"] = out["one at a time"]["wall_s"] / row["wall_s"]
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per throughput point")
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--configs", default="demo,fig1")
+    parser.add_argument("--archs", default="cnn,lcn")
+    parser.add_argument("--skip-curve", action="store_true", help="only the throughput table")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the learning curve")
+    parser.add_argument("--curve-groups", default="6,2", help="group sizes for the learning curve")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)")
+    rows = []
+    if not args.skip_throughput:
+        print("| config | arch | G | ms/step | member-samples/s | x G=1 | state MiB |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for config in args.configs.split(",") if not args.skip_throughput else []:
+        for arch in args.archs.split(","):
+            base = None
+            for G in GROUP_SIZES:
+                row = throughput(config, arch, G, args.width, args.steps, args.threads)
+                base = base or row["member_samples_per_s"]
+                rows.append(row)
+                print(f"| {config} | {arch} | {G} | {row['ms_per_step']:.1f} | {row['member_samples_per_s']:,.0f} | "
+                      f"{row['member_samples_per_s'] / base:.2f} | {row['state_mib']:.0f} |", flush=True)
+    out = {"threads": args.threads, "throughput": rows}
+    if not args.skip_curve:
+        with tempfile.TemporaryDirectory() as tmp:
+            curve = learning_curve(args.threads, Path(tmp), [int(g) for g in args.curve_groups.split(",")])
+        out["learning_curve"] = curve
+        print(f"\nlearning curve {CURVE}, {args.threads} thread(s):")
+        print("| runs | wall s | speed-up | P* | steps per P | peak RSS MiB |")
+        print("| --- | ---: | ---: | ---: | --- | ---: |")
+        for name, c in curve.items():
+            p_star = "not reached" if c["P_star"] is None else f"{c['P_star']:.0f}"
+            print(f"| {name} | {c['wall_s']:.1f} | {c['speedup']:.2f} | {p_star} | {c['steps']} | {c['peak_rss_mib']:.0f} |")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
