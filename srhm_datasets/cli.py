@@ -13,9 +13,9 @@ import threading
 
 import click
 
-from . import __version__
-from .catalog import resolve
+from .cli_args import config_arg
 from .config import format_count
+from .version import __version__
 
 #: command name -> "module:attribute" of a click command, imported on first use.
 LAZY_COMMANDS = {
@@ -41,16 +41,6 @@ class LazyGroup(click.Group):
             module, attr = LAZY_COMMANDS[name].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
-
-
-def config_arg(ctx, param, value):
-    """click callback: turn a CONFIG string into an SRHMConfig, as a usage error if bad."""
-    try:
-        if isinstance(value, tuple):
-            return tuple(resolve(v) for v in value)
-        return None if value is None else resolve(value)
-    except ValueError as err:
-        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
 
 
 def _exit_on_signal(signum, frame):

@@ -21,8 +21,8 @@ import click
 import numpy as np
 
 from .catalog import DEFAULT_CONFIG
+from .cli_args import config_arg
 from .config import format_count
-from .cli import config_arg
 from .files import check_output_folder, mark_owned
 
 #: What ``srhm demo`` writes in its ``--out`` folder.

@@ -17,8 +17,9 @@ from srhm_datasets.cli import main
 from srhm_datasets.config import SRHMConfig, decimal_string
 from srhm_datasets.generate import column_dtypes
 from srhm_datasets.hashing import content_hash
+from srhm_datasets.probe import make_block
 from srhm_datasets.release import build as build_mod
-from srhm_datasets.release.build import build_release, make_block
+from srhm_datasets.release.build import build_release
 from srhm_datasets.release.card import read_header
 from srhm_datasets.release.load import load_split
 from srhm_datasets.release.verify import verify_release

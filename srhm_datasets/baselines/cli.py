@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ..cli import config_arg
+from ..cli_args import config_arg
 from .models import ARCHS
 
 

@@ -41,7 +41,7 @@ import torch
 from ..config import SRHMConfig, require
 from ..files import check_output_folder, mark_owned
 from ..generate import generate
-from ..release.build import PROBE_FORCE, PROBE_KEY, make_block, probe_defined
+from ..probe import PROBE_FORCE, PROBE_KEY, make_block, probe_defined
 from ..release.load import load_split
 from ..results import get_field, read_results, write_results
 from ..torch import encode

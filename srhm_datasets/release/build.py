@@ -46,18 +46,17 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 
 from ..catalog import release_name
 from ..config import SRHMConfig
 from ..files import MARKER as MARKER_NAME
 from ..files import check_output_folder, mark_owned, read_marker, replace_dir, umask
-from ..generate import column_dtypes, generate
+from ..generate import column_dtypes
 from ..hashing import SplitHasher
-from ..perturb import forced_change_possible, perturb
+from ..probe import make_block, probe_document
 from .arguments import check_release_version, check_repo_id, require_path, require_type
-from .features import PROBE_COLUMNS, PROBE_KINDS, arrow_schema, to_arrow
+from .features import arrow_schema, to_arrow
 from .rules_file import SPLITS, dumps, empty_content_hash, rules_document
 
 #: Target uncompressed (Arrow) bytes of one row group: small enough for the Hub viewer.
@@ -72,8 +71,6 @@ SHARD_BYTES = 512 << 20
 MIN_TRAIN_SHARDS = 16
 #: Parquet writer options (deterministic for a given pyarrow version).
 PARQUET_OPTIONS = {"compression": "zstd", "write_page_index": True, "write_statistics": True}
-#: Perturbation parameters of the probe columns (format.md §6).
-PROBE_FORCE, PROBE_KEY = True, 0
 
 
 @dataclasses.dataclass
@@ -128,42 +125,6 @@ def shard_ranges(cfg: SRHMConfig, split: str, num_rows: int) -> list[tuple[int, 
     shards = min(groups, max(MIN_TRAIN_SHARDS, by_bytes))
     starts = [i * groups // shards * group for i in range(shards)] + [num_rows]
     return list(itertools.pairwise(starts))
-
-
-def probe_defined(cfg: SRHMConfig) -> dict[str, bool]:
-    """Per probe column, whether its forced change is possible (``forced_change_possible``)."""
-    possible = forced_change_possible(cfg)
-    return {column: possible[kind] for column, kind in PROBE_KINDS.items()}
-
-
-def probe_columns(cfg: SRHMConfig, batch: dict) -> dict[str, np.ndarray]:
-    """The probe columns of the rows in ``batch`` (label, synonyms, placements, tokens [n, d]).
-
-    Each is [n, L, d] tokens, index l-1 the forced perturbation at level l, or the
-    unperturbed tokens where that change is impossible (``probe_defined``).
-    """
-    defined = probe_defined(cfg)
-    tokens = batch["tokens"]
-    columns = {}
-    for column in PROBE_COLUMNS:
-        out = np.empty((tokens.shape[0], cfg.L, cfg.d), dtype=tokens.dtype)
-        for level in range(1, cfg.L + 1):
-            if defined[column]:
-                out[:, level - 1] = perturb(
-                    cfg, batch, kind=PROBE_KINDS[column], level=level, force=PROBE_FORCE, key=PROBE_KEY
-                )
-            else:
-                out[:, level - 1] = tokens
-        columns[column] = out
-    return columns
-
-
-def make_block(cfg: SRHMConfig, split: str, start: int, stop: int, threads: int | None = None) -> dict[str, np.ndarray]:
-    """Rows start..stop-1 of a split as numpy columns; probe adds ``probe_columns`` ([n, L, d] each)."""
-    batch = generate(cfg, split, start, stop, workers=threads)
-    if split == "probe":
-        batch.update(probe_columns(cfg, batch))
-    return batch
 
 
 def _worker_block(args):
@@ -242,14 +203,7 @@ def build_config(cfg: SRHMConfig, root: Path, pool=None, progress: bool = True) 
         s: {"num_rows": sizes[s], "content_hash": results[s].content_hash if s in results else empty_content_hash(s)}
         for s in SPLITS
     }
-    probe = {
-        "levels": list(range(1, cfg.L + 1)),
-        "level_index": "column[l - 1] holds level l (l = 1 acts on depth L - 1, l = L under the root)",
-        "force": PROBE_FORCE,
-        "key": PROBE_KEY,
-        "defined": probe_defined(cfg),
-    }
-    doc = rules_document(cfg, splits, probe)
+    doc = rules_document(cfg, splits, probe_document(cfg))
     (root / "rules").mkdir(exist_ok=True)
     (root / "rules" / f"{name}.json").write_text(dumps(doc), encoding="utf-8")
     return ConfigResult(name, cfg, results, doc)
@@ -468,6 +422,6 @@ def remove_stale_partials(out: str | Path) -> list[Path]:
 
 
 __all__ = [
-    "BuildInterrupted", "ConfigResult", "build_config", "build_release", "check_out", "make_block",
+    "BuildInterrupted", "ConfigResult", "build_config", "build_release", "check_out",
     "remove_stale_partials", "row_group_rows", "shard_ranges",
 ]

@@ -16,13 +16,14 @@ import yaml
 
 from ..catalog import DEFAULT_CONFIG, RELEASE_VERSION
 from ..config import decimal_string
+from ..probe import PROBE_SUFFIX
+from ..version import __version__
 from .features import yaml_features
 
 PRETTY_NAME = "Sparse Random Hierarchy Model (SRHM) datasets"
 LICENSE = "cc-by-4.0"
 TAGS = ["synthetic", "srhm", "random-hierarchy-model", "hierarchical-data", "learning-theory", "sample-complexity"]
 REPO_PLACEHOLDER = "ORG/srhm"
-PROBE_SUFFIX = "_probe"
 
 BIBTEX = """@inproceedings{tomasini2024srhm,
   title     = {How Deep Networks Learn Sparse and Hierarchical Data: the Sparse Random Hierarchy Model},
@@ -160,8 +161,6 @@ def _undefined_notes(results) -> str:
 
 def render_card(results, release_version: str | None = None, repo_id: str | None = None) -> str:
     """The card text for built configs (``results`` from ``build_config``)."""
-    from .. import __version__
-
     version = release_version or RELEASE_VERSION
     header = yaml.safe_dump(card_header(results), sort_keys=False, allow_unicode=True, width=1000)
     template = string.Template(resources.files("srhm_datasets").joinpath("cards/dataset_card.md").read_text("utf-8"))

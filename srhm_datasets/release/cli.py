@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..catalog import CATALOG, DEFAULT_CONFIG
-from ..cli import config_arg
+from ..cli_args import config_arg
 
 
 @click.command()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..catalog import RELEASE_VERSION
 from ..generate import column_dtypes
+from ..probe import PROBE_COLUMNS, split_columns
 from .card import BIBTEX, PRETTY_NAME, REPO_PLACEHOLDER
-from .features import PROBE_COLUMNS, split_columns
 
 CONTEXT = {
     "@language": "en", "@vocab": "https://schema.org/", "citeAs": "cr:citeAs", "column": "cr:column",

@@ -15,16 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..config import SRHMConfig
-from ..generate import COLUMNS, column_dtypes
-
-PROBE_COLUMNS = ("synonym_tokens", "diffeo_tokens")
-#: perturbation kind of each probe column
-PROBE_KINDS = {"synonym_tokens": "synonym", "diffeo_tokens": "diffeo"}
-
-
-def split_columns(split: str) -> tuple[str, ...]:
-    """Column names of a split, in Parquet order."""
-    return COLUMNS + (PROBE_COLUMNS if split == "probe" else ())
+from ..generate import column_dtypes
+from ..probe import PROBE_COLUMNS
 
 
 def class_names(cfg: SRHMConfig) -> list[str]:

@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from ..catalog import release_name, resolve
+from ..probe import PROBE_SUFFIX
 from .arguments import require_path, require_type
-from .card import PROBE_SUFFIX
-from .rules_file import SPLITS, candidate_names
+from .rules_file import SPLITS, candidate_names, check_local_revision
 
 #: Rows per batch when hashing a loaded split.
 HASH_BATCH_ROWS = 1 << 16
@@ -42,13 +42,6 @@ def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
         except ValueError:
             name = config
     return name + PROBE_SUFFIX if split == "probe" else name
-
-
-def check_local_revision(repo_or_dir: str | Path, revision: str | None) -> None:
-    """Raise ``ValueError`` when a ``revision`` is given for a local folder (it has none)."""
-    path = Path(repo_or_dir)
-    if revision is not None and path.is_dir():
-        raise ValueError(f"invalid parameter revision={revision!r}: a local folder ({path}) has no revisions")
 
 
 def check_load_arguments(repo_or_dir, config, split, revision) -> None:

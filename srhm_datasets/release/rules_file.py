@@ -17,7 +17,9 @@ import numpy as np
 from ..catalog import catalog_name, release_name, resolve
 from ..config import SRHMConfig, decimal_string
 from ..hashing import content_hash, rules_hash
+from ..probe import split_columns
 from ..rules import sample_rules
+from ..version import __version__
 
 FORMAT = {"name": "srhm-rules", "version": 1}
 SPLITS = ("train", "test", "probe")
@@ -29,8 +31,6 @@ def rules_document(cfg: SRHMConfig, splits: dict[str, dict], probe: dict | None 
     ``splits``: split name -> {"num_rows": int, "content_hash": "sha256:<hex>"}.
     ``probe``: how the probe columns were made (levels, force, key, defined-ness).
     """
-    from .. import __version__
-
     tables = [t.tolist() for t in sample_rules(cfg)]
     doc = {
         "format": dict(FORMAT),
@@ -63,8 +63,6 @@ def empty_content_hash(split: str) -> str:
     What ``content_hash(generate(cfg, split, 0, 0))`` gives (plus the probe columns for
     ``probe``); the rules file and the card carry it for a split of 0 rows.
     """
-    from .features import split_columns  # imports pyarrow, which load_rules does not need
-
     return content_hash({name: np.zeros(0, dtype=np.int64) for name in split_columns(split)})
 
 
@@ -72,6 +70,13 @@ def dumps(doc: dict) -> str:
     """Stable text of a rules document: one sorted top-level key per line, values compact."""
     lines = [f"  {json.dumps(k)}: {json.dumps(doc[k], sort_keys=True, separators=(',', ':'))}" for k in sorted(doc)]
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def check_local_revision(repo_or_dir: str | Path, revision: str | None) -> None:
+    """Raise ``ValueError`` when a ``revision`` is given for a local folder (it has none)."""
+    path = Path(repo_or_dir)
+    if revision is not None and path.is_dir():
+        raise ValueError(f"invalid parameter revision={revision!r}: a local folder ({path}) has no revisions")
 
 
 def config_from_rules(doc: dict) -> SRHMConfig:
@@ -109,8 +114,6 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
     path = Path(repo_or_dir)
     names = candidate_names(config_name)
     if path.is_dir():
-        from .load import check_local_revision
-
         check_local_revision(path, revision)
         for name in names:
             f = path / "rules" / f"{name}.json"

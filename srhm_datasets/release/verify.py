@@ -43,12 +43,12 @@ import yaml
 from ..catalog import DEFAULT_CONFIG
 from ..config import decimal_string
 from ..hashing import SplitHasher, rules_hash
+from ..probe import PROBE_COLUMNS, PROBE_SUFFIX, probe_columns, probe_defined, split_columns
 from ..rules import sample_rules
 from ..sampler import split_digits
 from .arguments import require_path, require_type
-from .build import probe_columns, probe_defined
-from .card import PROBE_SUFFIX, read_header
-from .features import PROBE_COLUMNS, arrow_schema, from_arrow, hf_features, split_columns, yaml_features
+from .card import read_header
+from .features import arrow_schema, from_arrow, hf_features, yaml_features
 from .rules_file import FORMAT, SPLITS, candidate_names, config_from_rules, empty_content_hash
 
 REQUIRED_KEYS = ("format", "generator", "config", "parameters", "sizes", "blank", "rules", "rules_hash", "splits")

@@ -13,6 +13,7 @@ import os
 
 from ..catalog import release_name, resolve
 from ..config import SRHMConfig
+from ..probe import PROBE_SUFFIX
 
 LATENT_COLUMNS = ("latents", "synonyms", "placements")
 
@@ -29,8 +30,6 @@ def as_config(config) -> SRHMConfig:
 def config_of_hf_name(name: str | None) -> SRHMConfig | None:
     """The config an HF config name stands for: a catalog / canonical name, or one with the
     release's ``_probe`` suffix (the HF config holding a release's probe split); else None."""
-    from ..release.card import PROBE_SUFFIX
-
     candidates = [name] if name else []
     if name and name.endswith(PROBE_SUFFIX):
         candidates.append(name[: -len(PROBE_SUFFIX)])
