@@ -78,6 +78,8 @@ class Check:
     item: str
     problems: list[str]
     detail: str = ""
+    #: A split's sample keys [n, 1 + 2N] uint32 (label, synonyms, placements), for the overlap check.
+    keys: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -273,7 +275,11 @@ def _card_row_problems(card_table: dict, name: str, item: str, digest: str, rows
     return problems
 
 
-def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, card_table: dict, keys: dict) -> Check:
+def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, card_table: dict) -> Check:
+    """Every row of one split: schema, ranges, rules, row index, probe columns, hash, duplicates.
+
+    The returned check carries the split's sample keys (``Check.keys``) for ``_check_overlap``.
+    """
     n_expected = cfg.split_sizes()[split]
     info = doc["splits"].get(split, {})
     problems: list[str] = []
@@ -282,20 +288,42 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
     files, shard_problems = _shards(folder, name, split)
     problems += shard_problems
     if n_expected == 0:
-        if files:
-            problems.append(f"a 0-row split must have no shard, found {[f.name for f in files]}")
-        digest = empty_content_hash(split)
-        if info.get("content_hash") != digest:
-            problems.append(f"content hash {digest} (of 0 rows) != rules file {info.get('content_hash')}")
-        problems += _card_row_problems(card_table, name, split, digest, 0)
-        return Check(name, split, problems, f"0 rows (no shard), {digest[:19]}...")
+        return _check_empty_split(name, split, info, files, card_table, problems)
     if not files:
         return Check(name, split, problems + [f"no shard {name}/{split}-*.parquet"], "")
+    hasher, split_keys, at = SplitHasher(), [], 0
+    for cols in _split_columns(files, cfg, split, problems):
+        a, at = at, at + len(cols["label"])
+        hasher.update(cols)
+        problems += _row_problems(cfg, tables, split, cols, a, n_expected)
+        split_keys.append(np.column_stack([cols["label"], cols["synonyms"], cols["placements"]]).astype(np.uint32))
+    if at != n_expected:
+        problems.append(f"{at} rows in the shards, expected {n_expected}")
+    digest = hasher.hexdigest()
+    if info.get("content_hash") != digest:
+        problems.append(f"content hash {digest} != rules file {info.get('content_hash')}")
+    problems += [f"content {p}" for p in _card_row_problems(card_table, name, split, digest, n_expected)]
+    keys = np.concatenate(split_keys) if split_keys else None
+    if keys is not None and len(keys) != len(_unique_rows(keys)):
+        problems.append(f"{len(keys) - len(_unique_rows(keys))} duplicate samples (label, synonyms, placements) within the split")
+    return Check(name, split, problems, f"{at} rows, {len(files)} shard(s), {digest[:19]}...", keys=keys)
+
+
+def _check_empty_split(name: str, split: str, info: dict, files: list[Path], card_table: dict, problems: list[str]) -> Check:
+    """A split of 0 rows: no shard, and the hash of zero rows in the rules file and the card."""
+    if files:
+        problems.append(f"a 0-row split must have no shard, found {[f.name for f in files]}")
+    digest = empty_content_hash(split)
+    if info.get("content_hash") != digest:
+        problems.append(f"content hash {digest} (of 0 rows) != rules file {info.get('content_hash')}")
+    problems += _card_row_problems(card_table, name, split, digest, 0)
+    return Check(name, split, problems, f"0 rows (no shard), {digest[:19]}...")
+
+
+def _split_columns(files: list[Path], cfg, split: str, problems: list[str]):
+    """The numpy columns of a split's shards, batch by batch; unreadable or mistyped shards become problems."""
     schema = arrow_schema(cfg, split)
-    hasher = SplitHasher()
-    defined = probe_defined(cfg)
-    split_keys = []
-    at = 0
+    declared = [(x.name, x.type) for x in schema]
     for f in files:
         try:
             pf = pq.ParquetFile(f)
@@ -303,55 +331,45 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
         except PARQUET_ERRORS as err:
             problems.append(f"{f.name}: not a readable Parquet file ({type(err).__name__}: {err})")
             continue
-        if [(x.name, x.type) for x in got] != [(x.name, x.type) for x in schema]:
+        if [(x.name, x.type) for x in got] != declared:
             problems.append(f"{f.name}: schema {[(x.name, str(x.type)) for x in got]} != declared {[(x.name, str(x.type)) for x in schema]}")
             continue
         if _features_of(got) != hf_features(cfg, split):
             problems.append(f"{f.name}: the features in its 'huggingface' metadata differ from the declared ones")
         for rb in _record_batches(pf, f.name, problems):
-            cols = from_arrow(rb)
-            a, b = at, at + rb.num_rows
-            at = b
-            hasher.update(cols)
-            where = f"rows {a}..{b - 1}"
-            label, syn, pl = cols["label"], cols["synonyms"], cols["placements"]
-            if label.min() < 0 or label.max() >= cfg.nc:
-                problems.append(f"{where}: label outside [0, nc={cfg.nc})")
-                continue
-            if syn.max() >= cfg.m or pl.max() >= cfg.placements_per_node:
-                problems.append(f"{where}: synonym >= m or placement >= K")
-                continue
-            if tables is not None:
-                latents, tokens = decode(cfg, tables, label, syn, pl)
-                bad = np.flatnonzero((latents != cols["latents"]).any(1) | (tokens != cols["tokens"]).any(1))
-                if bad.size:
-                    problems.append(f"{where}: {bad.size} rows whose latents/tokens do not follow from the rules (first row {a + bad[0]})")
-            if b <= n_expected:
-                digits = split_digits(cfg, split, a, b)
-                same = (digits[:, 0] == label) & (digits[:, 1::2] == syn).all(1) & (digits[:, 2::2] == pl).all(1)
-                if not same.all():
-                    first = a + int(np.flatnonzero(~same)[0])
-                    problems.append(f"{where}: {(~same).sum()} rows are not row i of split {split} (first row {first})")
-            if split == "probe":
-                want = probe_columns(cfg, cols)
-                for column in PROBE_COLUMNS:
-                    for level in range(1, cfg.L + 1):
-                        if not np.array_equal(cols[column][:, level - 1], want[column][:, level - 1]):
-                            problems.append(f"{where}: {column}[level {level}] differs from the {'forced perturbation' if defined[column] else 'unperturbed tokens'}")
-            split_keys.append(np.column_stack([label, syn, pl]).astype(np.uint32))
-    if at != n_expected:
-        problems.append(f"{at} rows in the shards, expected {n_expected}")
-    digest = hasher.hexdigest()
-    if info.get("content_hash") != digest:
-        problems.append(f"content hash {digest} != rules file {info.get('content_hash')}")
-    problems += [f"content {p}" for p in _card_row_problems(card_table, name, split, digest, n_expected)]
-    if split_keys:
-        k = np.concatenate(split_keys)
-        dups = len(k) - len(_unique_rows(k))
-        if dups:
-            problems.append(f"{dups} duplicate samples (label, synonyms, placements) within the split")
-        keys[split] = k
-    return Check(name, split, problems, f"{at} rows, {len(files)} shard(s), {digest[:19]}...")
+            yield from_arrow(rb)
+
+
+def _row_problems(cfg, tables, split: str, cols: dict, a: int, n_expected: int) -> list[str]:
+    """Problems of rows a.. of a split: value ranges, tokens and latents against the rules
+    (``tables``, None when the rules file failed), the row index (row i of the split), probe columns."""
+    b = a + len(cols["label"])
+    where = f"rows {a}..{b - 1}"
+    label, syn, pl = cols["label"], cols["synonyms"], cols["placements"]
+    if label.min() < 0 or label.max() >= cfg.nc:
+        return [f"{where}: label outside [0, nc={cfg.nc})"]
+    if syn.max() >= cfg.m or pl.max() >= cfg.placements_per_node:
+        return [f"{where}: synonym >= m or placement >= K"]
+    problems = []
+    if tables is not None:
+        latents, tokens = decode(cfg, tables, label, syn, pl)
+        bad = np.flatnonzero((latents != cols["latents"]).any(1) | (tokens != cols["tokens"]).any(1))
+        if bad.size:
+            problems.append(f"{where}: {bad.size} rows whose latents/tokens do not follow from the rules (first row {a + bad[0]})")
+    if b <= n_expected:
+        digits = split_digits(cfg, split, a, b)
+        same = (digits[:, 0] == label) & (digits[:, 1::2] == syn).all(1) & (digits[:, 2::2] == pl).all(1)
+        if not same.all():
+            first = a + int(np.flatnonzero(~same)[0])
+            problems.append(f"{where}: {(~same).sum()} rows are not row i of split {split} (first row {first})")
+    if split == "probe":
+        defined, want = probe_defined(cfg), probe_columns(cfg, cols)
+        for column in PROBE_COLUMNS:
+            for level in range(1, cfg.L + 1):
+                if not np.array_equal(cols[column][:, level - 1], want[column][:, level - 1]):
+                    expected = "forced perturbation" if defined[column] else "unperturbed tokens"
+                    problems.append(f"{where}: {column}[level {level}] differs from the {expected}")
+    return problems
 
 
 def _features_of(schema):
@@ -389,6 +407,7 @@ def _unique_rows(k: np.ndarray) -> np.ndarray:
 
 
 def _check_overlap(name: str, keys: dict) -> Check:
+    """No sample in two splits (``keys``: split -> sample keys)."""
     problems = []
     splits = sorted(keys)
     for x, y in itertools.combinations(splits, 2):
@@ -527,7 +546,7 @@ def _guarded(config: str, item: str, check, *args) -> Check:
 
 
 def verify_release(folder: str | Path, configs: list[str] | None = None) -> Report:
-    """Verify a release folder; ``configs`` restricts to some config names (catalog or canonical).
+    """Verify a release folder (format.md §8.9); ``configs`` restricts to some config names (catalog or canonical).
 
     ``TypeError`` naming the parameter for a folder that is not a path or ``configs``
     that is not a list of names; everything about the folder's content is a failure in
@@ -540,21 +559,35 @@ def verify_release(folder: str | Path, configs: list[str] | None = None) -> Repo
             require_type(name, str, "configs", "a list of config names (str) or None")
     folder = Path(folder)
     report = Report(str(folder))
-    rules_dir = folder / "rules"
-    all_names = sorted(p.stem for p in rules_dir.glob("*.json"))
-    if configs:
-        names = []
-        for c in configs:
-            found = next((n for n in candidate_names(c) if (rules_dir / f"{n}.json").is_file()), None)
-            if found is None:
-                report.checks.append(Check(c, "rules", [f"no rules file for {c!r} in {rules_dir}"]))
-            else:
-                names.append(found)
-    else:
-        names = all_names
-        if not names:
+    all_names = sorted(p.stem for p in (folder / "rules").glob("*.json"))
+    names = _selected_configs(folder, all_names, configs, report)
+    header, card_table, read_problem = _read_card(folder / "README.md")
+    report.checks.append(_guarded(RELEASE, "card", _check_release_card, header, all_names, read_problem))
+    croissant = _load_croissant(folder)
+    for name in names:
+        report.checks += _verify_config(folder, name, header, card_table, croissant)
+    return report
+
+
+def _selected_configs(folder: Path, all_names: list[str], configs, report: Report) -> list[str]:
+    """The rules-file names to verify: all, or those of ``configs`` (a missing one is a failed check)."""
+    if not configs:
+        if not all_names:
             report.checks.append(Check("-", "rules", [f"no rules/*.json in {folder}"]))
-    card = folder / "README.md"
+        return all_names
+    names = []
+    for c in configs:
+        found = next((n for n in candidate_names(c) if (folder / "rules" / f"{n}.json").is_file()), None)
+        if found is None:
+            report.checks.append(Check(c, "rules", [f"no rules file for {c!r} in {folder / 'rules'}"]))
+        else:
+            names.append(found)
+    return names
+
+
+def _read_card(card: Path) -> tuple[dict | None, dict, str | None]:
+    """The card's YAML header (None if absent or unreadable), its hash table
+    ``{(config, item): [(rows, hash), ...]}`` and the problem reading it, if any."""
     header, body, read_problem = None, "", None
     if card.is_file():
         try:
@@ -568,25 +601,27 @@ def verify_release(folder: str | Path, configs: list[str] | None = None) -> Repo
     card_table: dict = {}
     for m in HASH_ROW.finditer(body):
         card_table.setdefault((m["config"], m["item"]), []).append((m["rows"], m["hash"]))
-    report.checks.append(_guarded(RELEASE, "card", _check_release_card, header, all_names, read_problem))
-    croissant = _load_croissant(folder)
-    for name in names:
-        try:
-            doc = json.loads((rules_dir / f"{name}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            report.checks.append(Check(name, "rules", [f"unreadable: {err}"]))
-            continue
-        try:
-            check, cfg, tables = _check_rules(name, doc)
-        except Exception as err:  # noqa: BLE001 - a rules file of a shape no check foresaw
-            check, cfg, tables = Check(name, "rules", [f"could not be checked ({type(err).__name__}: {err})"]), None, None
-        report.checks.append(check)
-        if cfg is None:
-            continue
-        keys: dict = {}
-        for split in SPLITS:
-            report.checks.append(_guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table, keys))
-        report.checks.append(_guarded(name, "overlap", _check_overlap, name, keys))
-        report.checks.append(_guarded(name, "card", _check_card, folder, name, cfg, doc, header, card_table))
-        report.checks.append(_guarded(name, "croissant", _check_croissant, folder, name, croissant))
-    return report
+    return header, card_table, read_problem
+
+
+def _verify_config(folder: Path, name: str, header, card_table: dict, croissant) -> list[Check]:
+    """The checks of one config: its rules file, each split, their overlap, its card entries, croissant."""
+    try:
+        doc = json.loads((folder / "rules" / f"{name}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return [Check(name, "rules", [f"unreadable: {err}"])]
+    try:
+        check, cfg, tables = _check_rules(name, doc)
+    except Exception as err:  # noqa: BLE001 - a rules file of a shape no check foresaw
+        check, cfg, tables = Check(name, "rules", [f"could not be checked ({type(err).__name__}: {err})"]), None, None
+    if cfg is None:
+        return [check]
+    splits = [_guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table) for split in SPLITS]
+    keys = {c.item: c.keys for c in splits if c.keys is not None}
+    return [
+        check,
+        *splits,
+        _guarded(name, "overlap", _check_overlap, name, keys),
+        _guarded(name, "card", _check_card, folder, name, cfg, doc, header, card_table),
+        _guarded(name, "croissant", _check_croissant, folder, name, croissant),
+    ]
