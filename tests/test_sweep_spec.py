@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,20 @@ def test_fingerprint_covers_run_settings_only():
 def test_shipped_examples_are_valid(path):
     s = load_sweep(path)
     assert yaml.safe_load(path.read_text())["configs"] and expand(s)
+
+
+def test_submitit_is_imported_without_closing_the_callers_log_handlers(tmp_path):
+    """submitit's import-time dictConfig closed every logging handler of the process (pytest's too)."""
+    script = (
+        "import logging, sys\n"
+        f"handler = logging.FileHandler({str(tmp_path / 'log.txt')!r})\n"
+        "logging.getLogger().addHandler(handler)\n"
+        "from srhm_datasets.sweep.executors import import_submitit\n"
+        "assert 'submitit' not in sys.modules\n"
+        "import_submitit()\n"
+        "assert not handler.stream.closed and logging.getLogger().handlers == [handler]\n"
+        "logging.getLogger().warning('still logging')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "log.txt").read_text() == "still logging\n"

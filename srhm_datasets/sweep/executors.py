@@ -112,13 +112,32 @@ def submitit_parameters(options: dict, name: str) -> dict:
     return {**params, **{k: v for k, v in optional.items() if v is not None}}
 
 
+def import_submitit():
+    """``submitit``, imported without its logging set-up.
+
+    At import submitit calls ``logging.config.dictConfig``, which closes every handler
+    already installed in the process (a caller's log files; pytest's). With
+    ``SUBMITIT_LOG_LEVEL=NOCONFIG`` during the import it leaves logging alone; its
+    warnings still reach stderr through logging's last-resort handler.
+    """
+    old = os.environ.get("SUBMITIT_LOG_LEVEL")
+    os.environ["SUBMITIT_LOG_LEVEL"] = "NOCONFIG"
+    try:
+        import submitit
+    finally:
+        if old is None:
+            del os.environ["SUBMITIT_LOG_LEVEL"]
+        else:
+            os.environ["SUBMITIT_LOG_LEVEL"] = old
+    return submitit
+
+
 def submit_slurm(out: Path, jobs: list[Job], fn: Callable, options: dict, name: str) -> list[dict]:
     """Submit the jobs as one SLURM job array; record and return each job's attempt (ids, log paths).
 
     Raises RuntimeError with sbatch's message when SLURM refuses the array (nothing is recorded).
     """
-    import submitit
-
+    submitit = import_submitit()
     check_slurm()
     jobs = [with_threads(job, options["cpus_per_task"]) for job in jobs]
     executor = submitit.AutoExecutor(folder=Path(out) / LOGS / "%j", cluster="slurm")
@@ -163,4 +182,4 @@ def wait_slurm(out: Path, jobs: list[Job], slurm_ids: list[str], progress: bool 
             time.sleep(poll_s)
 
 
-__all__ = ["check_slurm", "read_queue", "run_local", "submit_slurm", "submitit_parameters", "wait_slurm"]
+__all__ = ["check_slurm", "import_submitit", "read_queue", "run_local", "submit_slurm", "submitit_parameters", "wait_slurm"]
