@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "learning-curve": "srhm_datasets.baselines.cli:learning_curve",
     "evaluate": "srhm_datasets.evaluation.cli:evaluate",
     "leaderboard": "srhm_datasets.evaluation.cli:leaderboard",
+    "sweep": "srhm_datasets.sweep.cli:sweep",
 }
 
 
