@@ -66,10 +66,10 @@ def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: 
             "member_samples_per_s": G * B * steps / seconds, "state_mib": state}
 
 
-def learning_curve(threads: int, root: Path, group_sizes: list[int]) -> dict:
+def learning_curve(threads: int, root: Path, group_sizes: list[int], width: int) -> dict:
     """The README's demo learning curve one run at a time, then in groups of each size: wall time, P*, memory."""
     cfg = resolve(CURVE["config"])
-    base = TrainOptions(config=cfg, P=CURVE["P_max"], arch=CURVE["arch"], progress=False, threads=threads)
+    base = TrainOptions(config=cfg, P=CURVE["P_max"], arch=CURVE["arch"], width=width, progress=False, threads=threads)
     t0 = time.perf_counter()
     summary = run_learning_curve(base, root / "one-at-a-time", CURVE["P_min"], CURVE["P_max"], CURVE["points"], plot=False)
     out = {"one at a time": {"wall_s": time.perf_counter() - t0, "P_star": summary["P_star"],
@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--archs", default="cnn,lcn")
     parser.add_argument("--skip-curve", action="store_true", help="only the throughput table")
     parser.add_argument("--skip-throughput", action="store_true", help="only the learning curve")
-    parser.add_argument("--curve-groups", default="6,2", help="group sizes for the learning curve")
+    parser.add_argument("--curve-groups", default="6,3", help="group sizes for the learning curve")
+    parser.add_argument("--curve-width", type=int, default=512, help="network width of the learning curve")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -121,9 +122,9 @@ def main(argv=None) -> int:
     out = {"threads": args.threads, "throughput": rows}
     if not args.skip_curve:
         with tempfile.TemporaryDirectory() as tmp:
-            curve = learning_curve(args.threads, Path(tmp), [int(g) for g in args.curve_groups.split(",")])
+            curve = learning_curve(args.threads, Path(tmp), [int(g) for g in args.curve_groups.split(",")], args.curve_width)
         out["learning_curve"] = curve
-        print(f"\nlearning curve {CURVE}, {args.threads} thread(s):")
+        print(f"\nlearning curve {CURVE}, width {args.curve_width}, {args.threads} thread(s):")
         print("| runs | wall s | speed-up | P* | steps per P | peak RSS MiB |")
         print("| --- | ---: | ---: | ---: | --- | ---: |")
         for name, c in curve.items():

@@ -145,8 +145,9 @@ def test_plan_groups_splits_by_shared_settings_and_size():
 
 def test_default_group_size_keeps_the_cpu_state_small():
     wide = resolve(TrainOptions(config=DEMO, P=100, device="cpu"))  # width 512: 1.06M scalars, 12.1 MiB of state
-    assert default_group_size(wide) == 3
-    assert default_group_size(dataclasses.replace(wide, width=64)) == 16
+    assert default_group_size(wide) == 1
+    assert default_group_size(dataclasses.replace(wide, width=256)) == 16  # 3.1 MiB a member
+    assert default_group_size(dataclasses.replace(wide, width=256, config=resolve_config("fig1"))) == 13  # 4.7 MiB
 
 
 @given(P=st.integers(1, 40), seed=st.integers(0, 2**31), sizes=st.lists(st.integers(0, 50), max_size=8))

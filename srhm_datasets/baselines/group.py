@@ -7,7 +7,9 @@ bias), the data source and the optimiser settings (``GROUP_SHARED``); they may d
 the label shuffling. Every member follows the trajectory of the single run
 ``train(options[g])`` (equal up to floating-point rounding of batched products; the tests
 check it in float64) and writes the same run folder (``checkpoint.pt``, ``results.json``),
-with one more field, ``training.group``, naming the group it was trained in.
+with one more field, ``training.group``, naming the group it was trained in. Its clock
+fields are the group's: ``wall_time_s`` runs from the group's start to the member's stop,
+``samples_per_s`` is the member's samples over the group's training time until then.
 
 How each member stays its own run:
 
@@ -68,12 +70,15 @@ CHUNK_STEPS = 64
 SHUFFLE_SEED_OFFSET = 1_000_003
 #: Largest default group.
 MAX_GROUP = 16
-#: On a CPU, the stacked training state of a default group (parameters, gradients, momentum
-#: buffers: 12 bytes a scalar) stays within this many bytes: a step of a width-512 network is
-#: bound by memory traffic over that state, and once it outgrows the last-level cache (32 MiB
-#: on the machine measured; 3-4 demo CNNs were fastest there) more members make each one
-#: slower (benchmarks/train.py).
-CPU_GROUP_STATE_BYTES = 48 * 2**20
+#: On a CPU a step is bound by memory traffic over the members' training state (parameters,
+#: gradients, momentum buffers: 12 bytes a scalar), which stacking cannot share; it removes the
+#: per-step overhead, which pays only for small members. Measured (benchmarks/train.py, 2-core
+#: EPYC, 32 MiB L3, demo CNN, G = 16): 4.6x member-samples/s at width 128, 2.1x at width 256,
+#: none at width 512 (12 MiB a member: 0.75-1.1x for G = 2..16). So on a CPU a member of more
+#: than CPU_MEMBER_STATE_BYTES trains alone, and a default group's state stays within
+#: CPU_GROUP_STATE_BYTES.
+CPU_MEMBER_STATE_BYTES = 8 * 2**20
+CPU_GROUP_STATE_BYTES = 64 * 2**20
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,13 +126,14 @@ def plan_groups(options: list[TrainOptions], group_size: int) -> list[list[int]]
 
 
 def default_group_size(opt: TrainOptions) -> int:
-    """A group size for runs like the resolved ``opt``: ``MAX_GROUP`` on CUDA (a step there is
-    launch-bound); on other devices as many members as keep the stacked state within
-    ``CPU_GROUP_STATE_BYTES``, at least 1 and at most ``MAX_GROUP``."""
+    """A group size for runs like the resolved ``opt``: ``MAX_GROUP`` on CUDA (a step of these small
+    networks is launch-bound there); elsewhere 1 when a member's training state exceeds
+    ``CPU_MEMBER_STATE_BYTES``, else as many members (at most ``MAX_GROUP``) as keep the stacked
+    state within ``CPU_GROUP_STATE_BYTES``."""
     if torch.device(opt.device).type == "cuda":
         return MAX_GROUP
-    n = count_parameters(build_model(opt.arch, opt.config, width=opt.width, norm=opt.norm, bias=opt.bias))
-    return max(1, min(MAX_GROUP, CPU_GROUP_STATE_BYTES // (12 * n)))
+    state = 12 * count_parameters(build_model(opt.arch, opt.config, width=opt.width, norm=opt.norm, bias=opt.bias))
+    return 1 if state > CPU_MEMBER_STATE_BYTES else min(MAX_GROUP, CPU_GROUP_STATE_BYTES // state)
 
 
 # ---------------------------------------------------------------------------------------
