@@ -9,11 +9,10 @@ of it.
   starts clean in each), blocking, with a tqdm bar over runs (finished ``results.json``
   files). An exception in a job is stored in its record with its traceback; the other
   jobs go on.
-- :func:`submit_slurm`: one ``submitit`` job array (``map_array``), logs under
-  ``DIR/logs/<slurm job id>/``; returns after submitting. :func:`wait_slurm` polls the
-  queue (``squeue``) until the jobs have left it. :func:`read_queue` is the queue
-  (``squeue -r``: one line per array task), which tells the jobs that are still alive
-  without SLURM's accounting database (``sacct``), which small clusters often lack.
+- :func:`submit_slurm`: one ``submitit`` job array (``srhm_datasets.executors.submit_array``,
+  shared with ``srhm build --executor slurm``), logs under ``DIR/logs/<slurm job id>/``;
+  returns after submitting. :func:`wait_slurm` polls the queue (``read_queue``: ``squeue``)
+  until the jobs have left it.
 
 Torch CPU threads per job: the sweep's ``train.threads``, else the CPUs of the machine
 divided among the local workers, or the job's ``cpus_per_task`` on SLURM.
@@ -22,12 +21,8 @@ divided among the local workers, or the job's ``cpus_per_task`` on SLURM.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import multiprocessing
 import os
-import shutil
-import subprocess
-import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -36,11 +31,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..config import require
+from ..executors import check_slurm, import_submitit, read_queue, submit_array, wait_queue
 from ..results import FILENAME as RESULTS_FILE
 from .plan import LOGS, Job, add_attempt, run_dir, update_last_attempt
-
-#: squeue states of a job that is still alive (pending, running or finishing).
-SLURM_ALIVE = ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "REQUEUED", "RESIZING")
 
 
 def with_threads(job: Job, threads: int) -> Job:
@@ -93,93 +86,22 @@ def run_local(out: Path, jobs: list[Job], fn: Callable, workers: int | None = No
 
 
 # ---------------------------------------------------------------------------------------
-# SLURM: submitit job arrays
+# SLURM: submitit job arrays (``srhm_datasets.executors``)
 # ---------------------------------------------------------------------------------------
-def check_slurm() -> None:
-    """ValueError unless SLURM's clients (sbatch, squeue, srun) are on PATH."""
-    missing = [cmd for cmd in ("sbatch", "squeue", "srun") if shutil.which(cmd) is None]
-    require(not missing, "executor", "slurm", f"SLURM's clients on PATH (missing: {', '.join(missing)})")
-
-
-def submitit_parameters(options: dict, name: str) -> dict:
-    """``update_parameters`` keywords of a submitit AutoExecutor from the sweep's ``executor.slurm`` options."""
-    params = {"name": name, "timeout_min": options["time_min"], "cpus_per_task": options["cpus_per_task"],
-              "slurm_array_parallelism": options["array_parallelism"]}
-    optional = {"gpus_per_node": options["gpus_per_node"] or None, "mem_gb": options["mem_gb"],
-                "slurm_partition": options["partition"], "slurm_account": options["account"],
-                "slurm_additional_parameters": dict(options["sbatch"]) or None,
-                "slurm_setup": list(options["setup"]) or None}
-    return {**params, **{k: v for k, v in optional.items() if v is not None}}
-
-
-def import_submitit():
-    """``submitit``, imported without its logging set-up.
-
-    At import submitit calls ``logging.config.dictConfig``, which closes every handler
-    already installed in the process (a caller's log files; pytest's). With
-    ``SUBMITIT_LOG_LEVEL=NOCONFIG`` during the import it leaves logging alone; its
-    warnings still reach stderr through logging's last-resort handler.
-    """
-    old = os.environ.get("SUBMITIT_LOG_LEVEL")
-    os.environ["SUBMITIT_LOG_LEVEL"] = "NOCONFIG"
-    try:
-        import submitit
-    finally:
-        if old is None:
-            del os.environ["SUBMITIT_LOG_LEVEL"]
-        else:
-            os.environ["SUBMITIT_LOG_LEVEL"] = old
-    return submitit
-
-
 def submit_slurm(out: Path, jobs: list[Job], fn: Callable, options: dict, name: str) -> list[dict]:
     """Submit the jobs as one SLURM job array; record and return each job's attempt (ids, log paths).
 
     Raises RuntimeError with sbatch's message when SLURM refuses the array (nothing is recorded).
     """
-    submitit = import_submitit()
-    check_slurm()
     jobs = [with_threads(job, options["cpus_per_task"]) for job in jobs]
-    executor = submitit.AutoExecutor(folder=Path(out) / LOGS / "%j", cluster="slurm")
-    executor.update_parameters(**submitit_parameters(options, name))
-    try:
-        submitted = executor.map_array(fn, [str(out)] * len(jobs), jobs)
-    except submitit.core.utils.FailedJobError as err:  # sbatch refused (partition, account, limits, ...)
-        raise RuntimeError(f"sbatch refused the job array: {str(err).strip()}") from None
-    return [add_attempt(out, job, {"executor": "slurm", "slurm_job_id": str(s.job_id), "stdout": str(s.paths.stdout),
-                                   "stderr": str(s.paths.stderr)})
-            for job, s in zip(jobs, submitted)]
-
-
-def read_queue() -> dict[str, tuple[str, str]]:
-    """This user's jobs in the SLURM queue: job id (``123`` or ``123_4``) -> (state, reason).
-
-    Raises RuntimeError when ``squeue`` fails (no controller, no SLURM).
-    """
-    cmd = ["squeue", "--noheader", "--array", "--user", getpass.getuser(), "--format", "%i|%T|%r"]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise RuntimeError(f"cannot read the SLURM queue ({' '.join(cmd)}): {err}") from None
-    if done.returncode != 0:
-        raise RuntimeError(f"cannot read the SLURM queue ({' '.join(cmd)}): {done.stderr.strip()}")
-    queue = {}
-    for line in done.stdout.splitlines():
-        job, state, reason = (line.split("|") + ["", ""])[:3]
-        if state in SLURM_ALIVE:
-            queue[job.strip()] = (state, reason)
-    return queue
+    attempts = submit_array(fn, [(str(out), job) for job in jobs], options, name, Path(out) / LOGS)
+    return [add_attempt(out, job, attempt) for job, attempt in zip(jobs, attempts)]
 
 
 def wait_slurm(out: Path, jobs: list[Job], slurm_ids: list[str], progress: bool = True, poll_s: float = 10.0) -> None:
     """Block until none of ``slurm_ids`` is in the queue; a tqdm bar counts the jobs' finished runs."""
     with _bar(out, jobs, progress, "sweep (SLURM)") as bar:
-        while True:
-            alive = set(slurm_ids) & set(read_queue())
-            bar.update(finished_runs(out, jobs) - bar.n)
-            if not alive:
-                return
-            time.sleep(poll_s)
+        wait_queue(slurm_ids, lambda: bar.update(finished_runs(out, jobs) - bar.n), poll_s)
 
 
-__all__ = ["check_slurm", "import_submitit", "read_queue", "run_local", "submit_slurm", "submitit_parameters", "wait_slurm"]
+__all__ = ["check_slurm", "import_submitit", "read_queue", "run_local", "submit_slurm", "wait_slurm"]

@@ -39,6 +39,7 @@ from pathlib import Path
 from ..baselines.learning_curve import log_spaced_P, reusable_run
 from ..baselines.train import TrainOptions, resolve
 from ..config import SRHMConfig
+from ..executors import log_tail
 from ..files import atomic_write
 from ..results import FILENAME as RESULTS_FILE
 from ..results import read_results
@@ -327,20 +328,6 @@ def _slurm_status(job: Job, attempt: dict, queue: dict | None, prog: Progress, c
         return JobStatus(job, "pending", f"queued as SLURM job {slurm_id}: {state} ({why}) ({counts})", prog, True)
     tail = log_tail(attempt)
     return JobStatus(job, "failed", f"SLURM job {slurm_id} ended before the job finished ({counts}); {tail}", prog, False)
-
-
-def log_tail(attempt: dict, lines: int = 15) -> str:
-    """The last lines of a SLURM job's stderr log (else its stdout), or why there is none."""
-    for key in ("stderr", "stdout"):
-        path = attempt.get(key)
-        try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace").strip() if path else ""
-        except OSError:
-            continue
-        if text:
-            tail = "\n".join("    | " + line for line in text.splitlines()[-lines:])
-            return f"end of {path}:\n{tail}"
-    return f"no log written ({attempt.get('stderr')}): cancelled or failed before it started"
 
 
 __all__ = ["ENTRIES", "STATES", "Job", "JobStatus", "Progress", "expand", "job_id", "job_status", "progress",
