@@ -28,10 +28,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from .files import atomic_write
+from .protocol import RESULTS_FILE as FILENAME
 
 FORMAT = {"name": "srhm-results", "version": 1}
 SCHEMA_PATH = Path(__file__).with_name("results_schema.json")
-FILENAME = "results.json"
 
 
 @lru_cache(maxsize=1)

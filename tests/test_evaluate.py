@@ -17,8 +17,9 @@ from srhm_datasets import SRHMConfig
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.catalog import resolve
 from srhm_datasets.cli import main
-from srhm_datasets.evaluation.evaluate import evaluate_model, generator_probe, load_probe, release_probe
+from srhm_datasets.evaluation.measure import evaluate_model
 from srhm_datasets.evaluation.oracle import RulesParser
+from srhm_datasets.evaluation.probes import generator_probe, load_probe, release_probe
 from srhm_datasets.release.build import build_release
 from srhm_datasets.results import load_schema, validate_results
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -12,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig, sample_rules
-from srhm_datasets.baselines.train import default_lr
 from srhm_datasets.catalog import resolve
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import paper_points
+from srhm_datasets.evaluation.kinds import undefined_kinds
 from srhm_datasets.evaluation.leaderboard import build_leaderboard, p_star
-from srhm_datasets.evaluation.sensitivity import undefined_kinds
 from srhm_datasets.hashing import rules_hash
+from srhm_datasets.protocol import default_lr, law_x
 from srhm_datasets.results import validate_results
 
 DEMO = resolve("demo")  # L = 2
@@ -247,10 +249,10 @@ def test_p_star_estimates():
 def test_paper_points_match_the_laws():
     for arch in ("cnn", "lcn"):  # every transcribed x equals the law's formula, d = (s(s0+1))^L
         for p in paper_points.paper_points(arch):
-            assert math.isclose(paper_points.law_x(arch, p["L"], 2, p["s0"], p["v"], p["v"]), p["x"], rel_tol=1e-3, abs_tol=1), p
+            assert math.isclose(law_x(arch, p["L"], 2, p["s0"], p["v"], p["v"]), p["x"], rel_tol=1e-3, abs_tol=1), p
             assert p["d"] == (2 * (p["s0"] + 1)) ** p["L"], p
     assert len(paper_points.paper_points("cnn")) == 31 and len(paper_points.paper_points("lcn")) == 27
-    assert paper_points.law_x("fcn", 2, 2, 1, 4, 4) is None
+    assert law_x("fcn", 2, 2, 1, 4, 4) is None
     cnn = paper_points.paper_points("cnn")
     ratios = [p["p_star"] / p["x"] for p in cnn]
     assert 1.5 < min(ratios) and max(ratios) < 7  # the table's P*/x column: 1.7 .. 6.3
@@ -354,3 +356,16 @@ def test_outputs_are_written_atomically(no_laws_plot, tmp_path, monkeypatch):
             build_leaderboard(root, out)
         monkeypatch.setattr(os, "replace", real_replace)
         assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before, name  # old file intact, no temp files
+
+
+def test_leaderboard_imports_no_torch(example_dir, tmp_path):
+    """srhm leaderboard labels lr variants and estimates P* from ``protocol``: torch is never imported
+    (before: board_entries imported evaluation.sensitivity and baselines.train, both torch)."""
+    code = (
+        "import sys; from click.testing import CliRunner; from srhm_datasets.cli import main; "
+        f"r = CliRunner().invoke(main, ['leaderboard', {str(example_dir)!r}, '--out', {str(tmp_path / 'board')!r}]); "
+        "assert r.exit_code == 0, r.output; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert (tmp_path / "board" / "index.html").is_file()

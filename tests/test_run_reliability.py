@@ -26,6 +26,7 @@ from srhm_datasets.baselines.train import CHECKPOINT, TrainOptions, read_checkpo
 from srhm_datasets.catalog import resolve
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import evaluate as ev
+from srhm_datasets.evaluation import measure, submission
 from srhm_datasets.evaluation.leaderboard import build_leaderboard
 from srhm_datasets.files import MARKER
 
@@ -162,10 +163,10 @@ def test_learning_curve_checks_every_argument_before_any_work(tmp_path, monkeypa
     ({"probe": "release"}, "data=None"),
 ])
 def test_evaluate_model_checks_options_and_layers_before_reading_data(monkeypatch, change, named):
-    monkeypatch.setattr(ev, "load_probe", lambda *a, **k: pytest.fail("work started"))
-    monkeypatch.setattr(ev, "load_test", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(measure, "load_probe", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(measure, "load_test", lambda *a, **k: pytest.fail("work started"))
     with pytest.raises(ValueError, match="invalid parameter") as err:
-        ev.evaluate_model(build_model("cnn", DEMO, width=8), DEMO, **change)
+        measure.evaluate_model(build_model("cnn", DEMO, width=8), DEMO, **change)
     assert named in str(err.value)
 
 
@@ -257,9 +258,9 @@ def test_evaluate_refuses_a_checkpoint_with_parameters_of_another_config(tmp_pat
         ev.evaluate_run(run, num_test=50, num_probe=20, device="cpu")
     state = tmp_path / "other.pt"
     torch.save(build_model("cnn", OTHER, width=8).state_dict(), state)
-    monkeypatch.setattr(ev, "load_factory", lambda spec: lambda cfg: build_model("cnn", cfg, width=8))
+    monkeypatch.setattr(submission, "load_factory", lambda spec: lambda cfg: build_model("cnn", cfg, width=8))
     with pytest.raises(ValueError, match="do not fit the model"):  # before: torch's RuntimeError
-        ev.build_user_model("mine:model", DEMO, state)
+        submission.build_user_model("mine:model", DEMO, state)
 
 
 def test_learning_curve_refuses_runs_on_other_data_or_test_rows(tmp_path):

@@ -11,8 +11,8 @@ import torch
 from srhm_datasets import SRHMConfig, generate, perturb
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.catalog import resolve
-from srhm_datasets.evaluation.evaluate import generator_probe
 from srhm_datasets.evaluation.oracle import RulesParser
+from srhm_datasets.evaluation.probes import generator_probe
 from srhm_datasets.evaluation.sensitivity import (
     PairwiseMoments,
     compute_sensitivities,
@@ -227,7 +227,7 @@ def test_one_device_autodetection_for_training_and_evaluation(monkeypatch):
     """cuda, then mps, then cpu, from one function (srhm_datasets.torch.default_device) everywhere."""
     from srhm_datasets import torch as srhm_torch
     from srhm_datasets.baselines import train
-    from srhm_datasets.evaluation import evaluate, sensitivity
+    from srhm_datasets.evaluation import measure, sensitivity
 
     assert not hasattr(train, "autodetect_device")
     assert sensitivity.default_device is srhm_torch.default_device  # imported, not a second definition
@@ -235,7 +235,7 @@ def test_one_device_autodetection_for_training_and_evaluation(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert srhm_torch.default_device() == torch.device("mps")
     assert train.check_device(None) == "mps"  # what srhm train and srhm evaluate use when --device is not given
-    assert evaluate.check_device is train.check_device
+    assert measure.check_device is train.check_device
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert train.check_device(None) == "cpu"
     with pytest.raises(ValueError, match="device='mps'.*MPS is not available"):

@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 
 DEMO = resolve_config("demo")  # L=2, s=2, s0=1, v=nc=m=4: chance error 0.75
 CHANCE = 1 - 1 / DEMO.nc
-FAST = dict(width=256, num_test=1000, progress=False, threads=1)
+FAST = {"width": 256, "num_test": 1000, "progress": False, "threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def _fake_release(root, cfg, n_train, n_test):
 
 def test_release_folder_gives_the_same_run_as_the_generator(tmp_path):
     _fake_release(tmp_path / "release", DEMO, n_train=300, n_test=200)
-    common = dict(config=DEMO, P=300, max_steps=40, width=32, num_test=200, progress=False)
+    common = {"config": DEMO, "P": 300, "max_steps": 40, "width": 32, "num_test": 200, "progress": False}
     from_release = train(TrainOptions(data=str(tmp_path / "release"), out=str(tmp_path / "run"), **common))
     from_generator = train(TrainOptions(**common))
     ds = from_release["dataset"]
@@ -192,7 +192,7 @@ def test_torchrun_data_parallel_matches_one_process(tmp_path):
             "--batch-size", "16", "--num-test", "300", "--no-progress", "--threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", srhm, *args, "--out", str(tmp_path / "ddp")],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     ddp = read_results(tmp_path / "ddp")
     single = train(TrainOptions(config=DEMO, P=400, width=32, max_steps=40, batch_size=16, num_test=300, progress=False))
@@ -201,19 +201,19 @@ def test_torchrun_data_parallel_matches_one_process(tmp_path):
     assert np.allclose(ddp["training"]["curves"]["train_loss"], single["training"]["curves"]["train_loss"], rtol=1e-4)
 
 
-TINY = dict(width=8, max_steps=6, eval_every=3, num_test=100, progress=False, threads=1)
+TINY = {"width": 8, "max_steps": 6, "eval_every": 3, "num_test": 100, "progress": False, "threads": 1}
 
 
 def test_learning_curve_refuses_runs_made_with_other_settings(tmp_path):
     base = TrainOptions(config=DEMO, P=1, arch="cnn", **TINY)
     run_learning_curve(base, tmp_path, P_min=50, P_max=200, points=2, plot=False)
     before = {p: (tmp_path / p / "results.json").read_bytes() for p in ("P50", "P200")}
-    for change, named in ((dict(arch="fcn"), "arch='cnn' (requested 'fcn')"), (dict(width=16), "width=8 (requested 16)"),
-                          (dict(lr=0.05), "lr=0.1 (requested 0.05)"), (dict(seed=1), "seed=0 (requested 1)"),
-                          (dict(shuffle_labels=True), "shuffle_labels=False (requested True)"),
-                          (dict(max_steps=7), "max_steps=6 (requested 7)"), (dict(norm="channels"), "norm='fan_in'"),
-                          (dict(bias=True), "bias=False"), (dict(encoding="onehot"), "encoding='whiten'"),
-                          (dict(batch_size=8), "batch_size=16 (requested 8)")):
+    for change, named in (({"arch": "fcn"}, "arch='cnn' (requested 'fcn')"), ({"width": 16}, "width=8 (requested 16)"),
+                          ({"lr": 0.05}, "lr=0.1 (requested 0.05)"), ({"seed": 1}, "seed=0 (requested 1)"),
+                          ({"shuffle_labels": True}, "shuffle_labels=False (requested True)"),
+                          ({"max_steps": 7}, "max_steps=6 (requested 7)"), ({"norm": "channels"}, "norm='fan_in'"),
+                          ({"bias": True}, "bias=False"), ({"encoding": "onehot"}, "encoding='whiten'"),
+                          ({"batch_size": 8}, "batch_size=16 (requested 8)")):
         with pytest.raises(ValueError) as err:
             run_learning_curve(dataclasses.replace(base, **change), tmp_path, P_min=50, P_max=200, points=3, plot=False)
         assert named in str(err.value) and "new --out" in str(err.value), str(err.value)
@@ -227,10 +227,10 @@ def test_learning_curve_refuses_runs_made_with_other_settings(tmp_path):
 
 
 def test_resolve_checks_every_option(tmp_path):
-    for change, named in ((dict(loss_threshold=-1e-3), "loss_threshold=-0.001"), (dict(loss_threshold=float("nan")), "loss_threshold=nan"),
-                          (dict(threads=0), "threads=0: must satisfy threads >= 1"), (dict(device="foo"), "device='foo'"),
-                          (dict(device="tpu:0"), "device='tpu:0'"), (dict(data=str(tmp_path / "missing")), "data="),
-                          (dict(data="not a repo"), "data='not a repo'")):
+    for change, named in (({"loss_threshold": -1e-3}, "loss_threshold=-0.001"), ({"loss_threshold": float("nan")}, "loss_threshold=nan"),
+                          ({"threads": 0}, "threads=0: must satisfy threads >= 1"), ({"device": "foo"}, "device='foo'"),
+                          ({"device": "tpu:0"}, "device='tpu:0'"), ({"data": str(tmp_path / "missing")}, "data="),
+                          ({"data": "not a repo"}, "data='not a repo'")):
         with pytest.raises(ValueError, match="invalid parameter") as err:
             resolve(TrainOptions(config=DEMO, P=10, **change))
         assert named in str(err.value)
@@ -243,7 +243,7 @@ def _files(folder):
 
 
 def test_run_folder_never_mixes_two_runs(tmp_path, monkeypatch):
-    from srhm_datasets.baselines import train as train_module
+    from srhm_datasets.baselines import checkpoint as checkpoint_module
 
     out = tmp_path / "run"
     train(TrainOptions(config=DEMO, P=64, seed=0, out=str(out), **TINY))
@@ -256,7 +256,7 @@ def test_run_folder_never_mixes_two_runs(tmp_path, monkeypatch):
     def invalid(results):
         raise ValueError("invalid results field P: broken on purpose")
 
-    monkeypatch.setattr(train_module, "validate_results", invalid)
+    monkeypatch.setattr(checkpoint_module, "validate_results", invalid)
     with pytest.raises(ValueError, match="broken on purpose"):
         train(TrainOptions(config=DEMO, P=64, seed=1, out=str(out), overwrite=True, **TINY))
     assert _files(out) == first  # no temp files left either

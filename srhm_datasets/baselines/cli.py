@@ -1,4 +1,9 @@
-"""``srhm train`` and ``srhm learning-curve``: thin click commands over ``train`` and ``run_learning_curve``."""
+"""``srhm train`` and ``srhm learning-curve``: thin click commands over ``train`` and ``run_learning_curve``.
+
+Defaults and choices come from ``protocol`` (``TrainOptions``' fields, ``ARCHS``, ``NORMS``,
+``ENCODINGS``), so this module imports no torch: the commands import ``train`` and
+``learning_curve`` (torch) when they run, for the start-up time of ``srhm --help``.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +12,50 @@ import os
 import click
 
 from ..cli_args import config_arg
-from .models import ARCHS
+from ..protocol import (
+    ARCHS,
+    DEFAULT_MAX_STEPS,
+    ENCODINGS,
+    EPSILON_STAR,
+    MAX_TEST,
+    NORMS,
+    TrainOptions,
+    option_default,
+)
+
+
+def _default(name: str):
+    """The default of ``TrainOptions.<name>``."""
+    return option_default(TrainOptions, name)
 
 
 def _training_options(f):
     """Options shared by ``train`` and ``learning-curve``."""
     options = [
         click.option("--config", required=True, callback=config_arg, help="Catalog name or canonical config name."),
-        click.option("--arch", type=click.Choice(ARCHS), default="cnn", show_default=True),
+        click.option("--arch", type=click.Choice(ARCHS), default=_default("arch"), show_default=True),
         click.option("--data", default=None, help="Release folder or Hub dataset repo (default: the generator)."),
         click.option("--revision", default=None, help="Hub revision (tag, branch or commit) of --data."),
-        click.option("--width", type=int, default=512, show_default=True, help="Channels per hidden layer (H)."),
+        click.option("--width", type=int, default=_default("width"), show_default=True, help="Channels per hidden layer (H)."),
         click.option("--lr", type=float, default=None, help="Base learning rate, multiplied by the width [default: per arch and s0, see docs]."),
-        click.option("--momentum", type=float, default=0.9, show_default=True),
+        click.option("--momentum", type=float, default=_default("momentum"), show_default=True),
         click.option("--batch-size", type=int, default=None, help="Rows per SGD step [default: 4*nc, at most P]."),
-        click.option("--max-steps", type=int, default=None, help="Step budget [default: 20000, or from --epochs]."),
+        click.option("--max-steps", type=int, default=None, help=f"Step budget [default: {DEFAULT_MAX_STEPS}, or from --epochs]."),
         click.option("--epochs", type=float, default=None, help="Budget in passes over train[:P] (the smaller budget wins)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialisation and batch order."),
+        click.option("--seed", type=int, default=_default("seed"), show_default=True, help="Seed of the initialisation and batch order."),
         click.option("--device", default=None, help="cuda, cuda:N, mps or cpu [default: autodetect]."),
-        click.option("--encoding", type=click.Choice(["whiten", "onehot"]), default="whiten", show_default=True),
-        click.option("--amp/--no-amp", default=False, show_default=True, help="bf16 autocast (CUDA only)."),
-        click.option("--compile/--no-compile", "compile_", default=False, show_default=True, help="torch.compile (CUDA only)."),
-        click.option("--num-test", type=int, default=None, help="Test rows evaluated, at most the test split [default: min(test size, 20000)]."),
+        click.option("--encoding", type=click.Choice(ENCODINGS), default=_default("encoding"), show_default=True),
+        click.option("--amp/--no-amp", default=_default("amp"), show_default=True, help="bf16 autocast (CUDA only)."),
+        click.option("--compile/--no-compile", "compile_", default=_default("compile"), show_default=True, help="torch.compile (CUDA only)."),
+        click.option("--num-test", type=int, default=None, help=f"Test rows evaluated, at most the test split [default: min(test size, {MAX_TEST})]."),
         click.option("--eval-every", type=int, default=None, help="Steps between evaluations [default: >= one epoch]."),
-        click.option("--loss-threshold", type=float, default=1e-3, show_default=True, help="Stop when the train loss falls below."),
-        click.option("--norm", type=click.Choice(["fan_in", "channels"]), default="fan_in", show_default=True,
+        click.option("--loss-threshold", type=float, default=_default("loss_threshold"), show_default=True, help="Stop when the train loss falls below."),
+        click.option("--norm", type=click.Choice(NORMS), default=_default("norm"), show_default=True,
                      help="Pre-activation scale 1/sqrt(C_in*S) (fan_in) or 1/sqrt(C_in) (the authors' code)."),
-        click.option("--bias/--no-bias", default=False, show_default=True),
+        click.option("--bias/--no-bias", default=_default("bias"), show_default=True),
         click.option("--shuffle-labels", is_flag=True, help="Control: train on permuted labels."),
         click.option("--threads", type=int, default=None, help="torch CPU threads [default: torch's]; 1 is fastest on a busy machine."),
-        click.option("--progress/--no-progress", default=True, show_default=True),
+        click.option("--progress/--no-progress", default=_default("progress"), show_default=True),
     ]
     for option in reversed(options):
         f = option(f)
@@ -44,8 +63,6 @@ def _training_options(f):
 
 
 def _options(kw, P, out):
-    from .train import TrainOptions
-
     return TrainOptions(
         config=kw["config"], P=P, arch=kw["arch"], out=out, data=kw["data"], revision=kw["revision"],
         width=kw["width"], lr=kw["lr"], momentum=kw["momentum"], batch_size=kw["batch_size"],
@@ -93,7 +110,7 @@ def train(**kw):
 @click.option("--P-min", "P_min", type=int, required=True, help="Smallest training-set size.")
 @click.option("--P-max", "P_max", type=int, required=True, help="Largest training-set size (<= train split size).")
 @click.option("--points", type=int, default=8, show_default=True, help="Number of log-spaced P values.")
-@click.option("--threshold", type=float, default=0.10, show_default=True, help="Test error defining P*.")
+@click.option("--threshold", type=float, default=EPSILON_STAR, show_default=True, help="Test error defining P*.")
 @click.option("--metric", type=click.Choice(["best", "final"]), default="best", show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder of run folders P<P>/, summary.json, learning_curve.png.")
 def learning_curve(**kw):
@@ -115,4 +132,4 @@ def learning_curve(**kw):
         click.echo(f"P={r['P']:>8}  {summary['metric']} test error {r[summary['metric'] + '_test_error']:.4f}  ({r['stop_reason']}{', skipped' if r['skipped'] else ''})")
     P_star = summary["P_star"]
     law = f"{summary['law']} = {summary['law_x']:.4g}" if summary["law_x"] is not None else "no law for this arch"
-    click.echo(f"P* (test error {summary['threshold']:g}) = {'%.4g' % P_star if P_star is not None else summary['P_star_status']}; {law}")
+    click.echo(f"P* (test error {summary['threshold']:g}) = {f'{P_star:.4g}' if P_star is not None else summary['P_star_status']}; {law}")

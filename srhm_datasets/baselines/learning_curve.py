@@ -23,61 +23,27 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from ..config import SRHMConfig, require
-from ..evaluation.paper_points import LAW_NAMES, law_x
 from ..files import atomic_write, check_output_folder, mark_owned, read_marker
+from ..protocol import (
+    EPSILON_STAR,
+    LAW_NAMES,
+    PLOT_FILE,
+    RESULTS_FILE,
+    RUN_SETTINGS,
+    SUMMARY_FILE,
+    SUMMARY_FORMAT,
+    TrainOptions,
+    estimate_p_star,
+    is_real,
+    law_x,
+    log_spaced_P,
+)
 from ..results import get_field, read_results
-from .train import TrainOptions, is_int, is_real, resolve, train
+from .train import resolve, train
 
-SUMMARY_FORMAT = {"name": "srhm-learning-curve", "version": 1}
-#: Most P values of one curve (each is a training run).
-MAX_POINTS = 100
-
-
-def log_spaced_P(P_min: int, P_max: int, points: int) -> list[int]:
-    """``points`` distinct integers from P_min to P_max, evenly spaced in log P."""
-    for key, value in (("P_min", P_min), ("P_max", P_max), ("points", points)):
-        require(is_int(value) and value >= 1, key, value, f"an int {key} >= 1")
-    require(P_min <= P_max, "P_min", P_min, f"P_min <= P_max = {P_max}")
-    require(points <= MAX_POINTS, "points", points, f"points <= {MAX_POINTS} (one training run each)")
-    if points == 1:
-        return [P_max]
-    grid = np.exp(np.linspace(math.log(P_min), math.log(P_max), points))
-    return sorted({int(round(p)) for p in grid})
-
-
-def estimate_p_star(Ps, errors, threshold: float = 0.10) -> dict:
-    """P* where ``errors`` (test error at sizes ``Ps``) first falls to ``threshold``.
-
-    Returns ``{"P_star": float | None, "bracket": [P_lo, P_hi] | None, "status": ...}``:
-    status ``interpolated`` (crossing between two points, log-P interpolation),
-    ``below_range`` (already <= threshold at the smallest P: P* <= P_min),
-    ``above_range`` (never reached: P* > P_max), or ``no_data``.
-    """
-    pairs = sorted(zip(Ps, errors))
-    if not pairs:
-        return {"P_star": None, "bracket": None, "status": "no_data"}
-    if pairs[0][1] <= threshold:
-        return {"P_star": None, "bracket": [None, pairs[0][0]], "status": "below_range"}
-    for (p0, e0), (p1, e1) in zip(pairs, pairs[1:]):
-        if e0 > threshold >= e1:
-            t = (e0 - threshold) / (e0 - e1)
-            P_star = math.exp(math.log(p0) + t * (math.log(p1) - math.log(p0)))
-            return {"P_star": P_star, "bracket": [p0, p1], "status": "interpolated"}
-    return {"P_star": None, "bracket": [pairs[-1][0], None], "status": "above_range"}
-
-
-#: What must agree between a finished run and the requested one for the run to be reused:
-#: setting (a TrainOptions field) -> its field in the results file.
-RUN_SETTINGS = {
-    "config": "dataset.config", "P": "P", "arch": "model.arch", "width": "model.width", "lr": "training.lr",
-    "momentum": "training.momentum", "seed": "training.seed", "encoding": "training.encoding", "norm": "model.norm",
-    "bias": "model.bias", "shuffle_labels": "training.shuffle_labels", "batch_size": "training.batch_size",
-    "max_steps": "training.max_steps", "loss_threshold": "training.loss_threshold", "num_test": "training.num_test",
-    "eval_every": "training.eval_every", "data": "dataset.repo_or_dir", "revision": "dataset.revision",
-}
+__all__ = ["check_curve_folder", "check_curve_options", "estimate_p_star", "log_spaced_P", "plot_learning_curve",
+           "reusable_run", "run_learning_curve"]
 
 
 def _requested(opt: TrainOptions, setting: str):
@@ -101,7 +67,7 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
     naming every differing setting (recorded vs requested) when it holds another run, a
     results file without a training log, or one that fails validation.
     """
-    if not (run_dir / "results.json").is_file():
+    if not (run_dir / RESULTS_FILE).is_file():
         return None
     results = read_results(run_dir)
     if "training" not in results:
@@ -116,8 +82,6 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
     return results
 
 
-#: Entries a learning-curve folder holds besides its run folders ``P<P>/``.
-SUMMARY_FILE, PLOT_FILE = "summary.json", "learning_curve.png"
 METRICS = ("best", "final")
 
 
@@ -142,7 +106,7 @@ def check_curve_folder(out: Path, Ps: list[int]) -> None:
 
 
 def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: int, points: int,
-                       threshold: float = 0.10, metric: str = "best", plot: bool = True) -> dict:
+                       threshold: float = EPSILON_STAR, metric: str = "best", plot: bool = True) -> dict:
     """Train ``base`` (its P and out are replaced) at log-spaced P; write and return the summary.
 
     Every argument and the folder ``out`` are checked before anything is trained (ValueError
@@ -154,59 +118,63 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
     require(isinstance(cfg, SRHMConfig), "base", base, "TrainOptions with an SRHMConfig")
     check_curve_options(P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name)
     out = Path(out)
-    Ps = log_spaced_P(P_min, P_max, points)
-    check_curve_folder(out, Ps)
-    plan = [(P, out / f"P{P}", resolve(dataclasses.replace(base, P=P, out=None))) for P in Ps]
-    for _, run_dir, _ in plan:
-        check_output_folder(run_dir, "run", replace=False, parameter="out")
-    finished = {P: reusable_run(run_dir, opt) for P, run_dir, opt in plan}  # all checked before any training
-    mark_owned(out, "learning-curve", [SUMMARY_FILE, PLOT_FILE] + [run_dir.name for _, run_dir, _ in plan])
-    if any(results is None for results in finished.values()):
-        for name in (SUMMARY_FILE, PLOT_FILE):  # stale once a new run starts
-            (out / name).unlink(missing_ok=True)
-    runs = []
-    for P, run_dir, _ in plan:
-        results = finished[P]
-        skipped = results is not None
-        if not skipped:
-            results = train(dataclasses.replace(base, P=P, out=str(run_dir)))
-        runs.append({
-            "P": P, "run": run_dir.name, "skipped": skipped,
-            "best_test_error": results["best_test_error"], "final_test_error": results["final_test_error"],
-            "stop_reason": results["training"]["stop_reason"], "steps": results["training"].get("steps"),
-            "wall_time_s": results["training"]["wall_time_s"],
-        })
-    Ps = [r["P"] for r in runs]
-    errors = [r[f"{metric}_test_error"] for r in runs]
-    chance = 1.0 - 1.0 / cfg.nc
-    est = estimate_p_star(Ps, errors, threshold)
-    rel = estimate_p_star(Ps, errors, 0.1 * chance)
-    x = law_x(base.arch, cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)  # None for the FCN (no law)
-    summary = {
-        "format": dict(SUMMARY_FORMAT),
-        "config": cfg.name,
-        "parameters": cfg.parameters(),
-        "arch": base.arch,
-        "width": base.width,
-        "lr": plan[-1][2].lr,  # as resolved for the last run, P = P_max
-        "data": base.data,
-        "revision": base.revision,
-        "metric": metric,
-        "threshold": threshold,
-        "chance_error": chance,
-        "P_star": est["P_star"],
-        "P_star_status": est["status"],
-        "P_star_bracket": est["bracket"],
-        "P_star_rel_chance": rel["P_star"],
-        "law": LAW_NAMES.get(base.arch),
-        "law_x": x,
-        "P_star_over_law_x": None if est["P_star"] is None or x is None else est["P_star"] / x,
-        "runs": runs,
-    }
+    plan = plan_curve(base, out, log_spaced_P(P_min, P_max, points))
+    runs = [_run_entry(P, run_dir, finished, base) for P, run_dir, _, finished in plan]
+    summary = curve_summary(base, plan[-1][2].lr, runs, threshold, metric)
     atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     if plot:
         plot_learning_curve(summary, out / PLOT_FILE)
     return summary
+
+
+def plan_curve(base: TrainOptions, out: Path, Ps: list[int]) -> list[tuple[int, Path, TrainOptions, dict | None]]:
+    """``(P, run folder, resolved options, results of a reusable finished run or None)`` per P.
+
+    Checks the curve folder, every run folder and every finished run before anything is
+    written (ValueError); then marks ``out`` as a learning curve and, when a run is still to
+    train, removes the stale summary and plot.
+    """
+    check_curve_folder(out, Ps)
+    plan = [(P, out / f"P{P}", resolve(dataclasses.replace(base, P=P, out=None))) for P in Ps]
+    for _, run_dir, _ in plan:
+        check_output_folder(run_dir, "run", replace=False, parameter="out")
+    plan = [(P, run_dir, opt, reusable_run(run_dir, opt)) for P, run_dir, opt in plan]  # all checked first
+    mark_owned(out, "learning-curve", [SUMMARY_FILE, PLOT_FILE] + [run_dir.name for _, run_dir, _, _ in plan])
+    if any(finished is None for *_, finished in plan):
+        for name in (SUMMARY_FILE, PLOT_FILE):  # stale once a new run starts
+            (out / name).unlink(missing_ok=True)
+    return plan
+
+
+def _run_entry(P: int, run_dir: Path, finished: dict | None, base: TrainOptions) -> dict:
+    """The summary's entry of the run at ``P``: the finished run's (skipped), or a new training's."""
+    results = finished if finished is not None else train(dataclasses.replace(base, P=P, out=str(run_dir)))
+    return {
+        "P": P, "run": run_dir.name, "skipped": finished is not None,
+        "best_test_error": results["best_test_error"], "final_test_error": results["final_test_error"],
+        "stop_reason": results["training"]["stop_reason"], "steps": results["training"].get("steps"),
+        "wall_time_s": results["training"]["wall_time_s"],
+    }
+
+
+def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: float, metric: str) -> dict:
+    """The ``summary.json`` object (format ``SUMMARY_FORMAT``, format.md §10.3): the runs, P* at
+    ``threshold`` and at 10 % of chance error, and the paper's law; ``lr`` as resolved at P_max."""
+    cfg = base.config
+    Ps = [r["P"] for r in runs]
+    errors = [r[f"{metric}_test_error"] for r in runs]
+    chance = 1.0 - 1.0 / cfg.nc
+    est = estimate_p_star(Ps, errors, threshold)
+    x = law_x(base.arch, cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)  # None for the FCN (no law)
+    return {
+        "format": dict(SUMMARY_FORMAT), "config": cfg.name, "parameters": cfg.parameters(), "arch": base.arch,
+        "width": base.width, "lr": lr, "data": base.data, "revision": base.revision, "metric": metric,
+        "threshold": threshold, "chance_error": chance, "P_star": est["P_star"], "P_star_status": est["status"],
+        "P_star_bracket": est["bracket"], "P_star_rel_chance": estimate_p_star(Ps, errors, 0.1 * chance)["P_star"],
+        "law": LAW_NAMES.get(base.arch), "law_x": x,
+        "P_star_over_law_x": None if est["P_star"] is None or x is None else est["P_star"] / x,
+        "runs": runs,
+    }
 
 
 def plot_learning_curve(summary: dict, path: str | Path) -> None:

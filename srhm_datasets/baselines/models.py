@@ -33,9 +33,7 @@ import torch
 from torch import nn
 
 from ..config import SRHMConfig, require
-
-ARCHS = ("cnn", "lcn", "fcn")
-NORMS = ("fan_in", "channels")
+from ..protocol import ARCHS, NORMS
 
 
 def _randn(shape, generator: torch.Generator) -> nn.Parameter:

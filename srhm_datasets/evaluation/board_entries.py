@@ -54,8 +54,13 @@ import math
 import os
 from pathlib import Path
 
-from .paper_points import EPSILON_STAR, law_x
-from .sensitivity import KINDS, undefined_kinds
+from ..catalog import resolve
+from ..config import SRHMConfig
+from ..hashing import rules_hash
+from ..protocol import ARCHS, CONTROL, EPSILON_STAR, RESULTS_FILE, default_lr, estimate_p_star, is_control, law_x
+from ..results import loads_results, validate_results
+from ..rules import sample_rules
+from .kinds import KINDS, undefined_kinds
 
 #: The level used for the S_out / D_out columns (l = 1: input-level tuples, as Fig. 1).
 RANK_LEVEL = 1
@@ -110,25 +115,14 @@ def find_results(results_dir: Path, exclude: Path | None = None) -> list[Path]:
     return found
 
 
-#: Label appended to the model of a run trained on shuffled labels (a control).
-CONTROL = "(shuffled labels)"
-
-
-def is_control(results: dict) -> bool:
-    """True for a ``srhm train --shuffle-labels`` run."""
-    return bool((results.get("training") or {}).get("shuffle_labels"))
-
-
 def _variant(results: dict, cfg) -> list[str]:
     """The training hyperparameters of a run that differ from the protocol's defaults."""
-    from ..baselines.train import default_lr
-
     training, model = results.get("training"), results.get("model") or {}
     if not training:
         return []
     parts = []
     arch, lr = model.get("arch"), training.get("lr")
-    if cfg is not None and lr is not None and arch in ("cnn", "lcn", "fcn") and not math.isclose(lr, default_lr(arch, cfg)):
+    if cfg is not None and lr is not None and arch in ARCHS and not math.isclose(lr, default_lr(arch, cfg)):
         parts.append(f"lr={lr:g}")
     if model.get("norm", "fan_in") != "fan_in":
         parts.append(f"norm={model['norm']}")
@@ -178,7 +172,7 @@ IGNORED = "ignored"
 
 def is_results_candidate(path: Path, obj) -> bool:
     """A ``results.json``, or any JSON object declaring ``format.name == "srhm-results"``."""
-    if path.name == "results.json":
+    if path.name == RESULTS_FILE:
         return True
     fmt = obj.get("format") if isinstance(obj, dict) else None
     return isinstance(fmt, dict) and fmt.get("name") == "srhm-results"
@@ -186,52 +180,18 @@ def is_results_candidate(path: Path, obj) -> bool:
 
 def _check_file(path: Path) -> tuple[Entry | None, str | None]:
     """An Entry, or the reason the file is rejected (revision consistency is checked later)."""
-    from ..catalog import resolve
-    from ..hashing import rules_hash
-    from ..results import loads_results, validate_results
-    from ..rules import sample_rules
-
-    try:
-        results = loads_results(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError, NaN / Infinity
-        return None, f"not valid JSON ({err})"
-    if not is_results_candidate(path, results):
-        return None, IGNORED
-    try:
-        validate_results(results)
-    except Exception as err:  # the schema's message says which field is wrong
-        return None, f"fails the results schema: {_one_line(err)}"
+    results, why = _read_results(path)
+    if why:
+        return None, why
     try:
         cfg = resolve(results["dataset"]["config"])
     except ValueError as err:
         return None, str(err)
-    if results["dataset"]["parameters"] != cfg.parameters():
-        return None, (f"dataset.parameters={results['dataset']['parameters']} are not those of config {cfg.name} "
-                      f"({cfg.parameters()})")
-    expected = rules_hash(sample_rules(cfg))
-    got = results["dataset"].get("rules_hash")
-    if got != expected:
-        return None, f"dataset.rules_hash={got} differs from the rules hash of config {cfg.name} ({expected})"
     sizes = cfg.split_sizes()
-    if not 1 <= results["P"] <= sizes["train"]:
-        return None, f"P={results['P']} is not in 1..{sizes['train']} (train split size of config {cfg.name})"
-    ev = results.get("evaluation")
-    if ev:
-        undefined = undefined_kinds(cfg)
-        for kind in KINDS:
-            if bool(ev["undefined"][kind]) != undefined[kind]:
-                return None, (
-                    f"evaluation.undefined.{kind}={ev['undefined'][kind]} but the config has "
-                    f"m={cfg.m}, K={cfg.placements_per_node} (undefined exactly when {'m' if kind == 'synonym' else 'K'} = 1)"
-                )
-            for layer, vals in ev["sensitivity"][kind].items():
-                if len(vals) != cfg.L:
-                    return None, f"evaluation.sensitivity.{kind}.{layer} has {len(vals)} levels, config has L={cfg.L}"
-                if undefined[kind] and any(x is not None for x in vals):
-                    return None, f"evaluation.sensitivity.{kind}.{layer} has numbers where the quantity is undefined"
-    why = _partial_splits(results, sizes)
+    why = _dataset_mismatch(results, cfg) or _evaluation_mismatch(results, cfg) or _partial_splits(results, sizes)
     if why:
         return None, why
+    ev = results.get("evaluation")
     entry = Entry(
         path=str(path),
         results=results,
@@ -246,6 +206,55 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
         control=is_control(results),
     )
     return entry, None
+
+
+def _read_results(path: Path) -> tuple[dict | None, str | None]:
+    """The validated results object of ``path``, or why not: not JSON (NaN included), ``IGNORED``
+    (JSON that is not a results file), or the schema's message."""
+    try:
+        results = loads_results(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError, NaN / Infinity
+        return None, f"not valid JSON ({err})"
+    if not is_results_candidate(path, results):
+        return None, IGNORED
+    try:
+        validate_results(results)
+    except Exception as err:  # noqa: BLE001 (the schema's message says which field is wrong)
+        return None, f"fails the results schema: {_one_line(err)}"
+    return results, None
+
+
+def _dataset_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
+    """Why the file's dataset is not ``cfg``'s task (parameters, rules hash) or its P is out of range, or None."""
+    if results["dataset"]["parameters"] != cfg.parameters():
+        return (f"dataset.parameters={results['dataset']['parameters']} are not those of config {cfg.name} "
+                f"({cfg.parameters()})")
+    expected = rules_hash(sample_rules(cfg))
+    got = results["dataset"].get("rules_hash")
+    if got != expected:
+        return f"dataset.rules_hash={got} differs from the rules hash of config {cfg.name} ({expected})"
+    train_size = cfg.split_sizes()["train"]
+    if not 1 <= results["P"] <= train_size:
+        return f"P={results['P']} is not in 1..{train_size} (train split size of config {cfg.name})"
+    return None
+
+
+def _evaluation_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
+    """Why the file's evaluation does not fit ``cfg`` (undefined kinds, L levels per layer), or None."""
+    ev = results.get("evaluation")
+    if not ev:
+        return None
+    undefined = undefined_kinds(cfg)
+    for kind in KINDS:
+        if bool(ev["undefined"][kind]) != undefined[kind]:
+            return (f"evaluation.undefined.{kind}={ev['undefined'][kind]} but the config has "
+                    f"m={cfg.m}, K={cfg.placements_per_node} (undefined exactly when {'m' if kind == 'synonym' else 'K'} = 1)")
+        for layer, vals in ev["sensitivity"][kind].items():
+            if len(vals) != cfg.L:
+                return f"evaluation.sensitivity.{kind}.{layer} has {len(vals)} levels, config has L={cfg.L}"
+            if undefined[kind] and any(x is not None for x in vals):
+                return f"evaluation.sensitivity.{kind}.{layer} has numbers where the quantity is undefined"
+    return None
 
 
 def _partial_splits(results: dict, sizes: dict) -> str | None:
@@ -368,13 +377,11 @@ def learning_curve(entries: list[Entry]) -> list[tuple[int, float]]:
 def p_star(curve: list[tuple[int, float]], epsilon: float = EPSILON_STAR) -> tuple[float | None, str]:
     """P* of a learning curve: (value, "interpolated" | "upper bound" | "not reached" | "no curve").
 
-    The same estimate as ``srhm learning-curve`` (``baselines.learning_curve.estimate_p_star``):
+    The same estimate as ``srhm learning-curve`` (``protocol.estimate_p_star``):
     log P interpolated linearly in the error between the two P around the first crossing
     of ``epsilon``. "upper bound": already below at the smallest P (value = that P).
     Fewer than two P values: (None, "no curve").
     """
-    from ..baselines.learning_curve import estimate_p_star
-
     if len(curve) < 2:
         return None, "no curve"
     est = estimate_p_star([p for p, _ in curve], [e for _, e in curve], threshold=epsilon)
@@ -402,8 +409,6 @@ def curves_and_pstar(entries: list[Entry]) -> dict[tuple[str, str], dict]:
 
 def our_pstar_points(curves: dict) -> dict[str, list[dict]]:
     """arch -> [{"config", "model", "x", "p_star", "kind"}] for CNN/LCN with a P* value."""
-    from ..catalog import resolve
-
     out: dict[str, list[dict]] = {"cnn": [], "lcn": []}
     for (config, model), info in curves.items():
         if info["arch"] not in out or info["p_star"] is None:

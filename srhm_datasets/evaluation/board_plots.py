@@ -13,8 +13,9 @@ import collections
 from pathlib import Path
 
 from ..files import atomic_write
+from ..protocol import EPSILON_STAR
 from .board_entries import Entry
-from .paper_points import EPSILON_STAR, LAW_CONSTANT, paper_points
+from .paper_points import LAW_CONSTANT, paper_points
 
 
 def _pyplot():

@@ -14,6 +14,7 @@ import html
 import os
 from pathlib import Path
 
+from ..catalog import catalog_name, resolve
 from ..files import atomic_write
 from .board_entries import RANK_LEVEL, Entry, Rejection
 
@@ -55,8 +56,6 @@ def table_rows(ranked: dict[int, list[Entry]], pstar: dict, config: str, base: P
 
 
 def _config_caption(config: str) -> str:
-    from ..catalog import catalog_name, resolve
-
     cfg = resolve(config)
     alias = catalog_name(cfg)
     params = ", ".join(f"{k}={v}" for k, v in cfg.parameters().items())
@@ -65,7 +64,7 @@ def _config_caption(config: str) -> str:
 
 def _md_table(header: tuple | list, rows: list[list[str]]) -> list[str]:
     """The lines of a Markdown table: header, separator, one line per row (cells as given)."""
-    line = lambda cells: "| " + " | ".join(cells) + " |"  # noqa: E731
+    line = lambda cells: "| " + " | ".join(cells) + " |"
     return [line(header), "|" + "---|" * len(header)] + [line(row) for row in rows]
 
 
@@ -74,8 +73,8 @@ def write_markdown(path: Path, config: str, rows: list[list[str]], images: list[
     ``rows`` (``table_rows``), then ``images`` (paths relative to the page)."""
     lines = [f"# Leaderboard: {config}", "", _config_caption(config), "",
              f"Dataset revision: {revision if revision else 'generator (no release revision)'}.", "",
-             f"Ranked by test error at fixed P, then S_out = S_(output,{RANK_LEVEL}), then D_out = D_(output,{RANK_LEVEL}). "
-             "P*: training-set size at 10 % test error on the model's learning curve (blank without one).", ""]
+             (f"Ranked by test error at fixed P, then S_out = S_(output,{RANK_LEVEL}), then D_out = D_(output,{RANK_LEVEL}). "
+             "P*: training-set size at 10 % test error on the model's learning curve (blank without one)."), ""]
     lines += _md_table(COLUMNS, [[cell.replace("|", "\\|") for cell in row] for row in rows])
     lines.append("")
     for img in images:
@@ -117,9 +116,9 @@ def write_html(path: Path, config: str, rows: list[list[str]], images: list[str]
     body = [
         f"<h1>Leaderboard: {html.escape(config)}</h1>",
         f"<p>{html.escape(_config_caption(config))}</p>",
-        f"<p>Dataset revision: {html.escape(revision or 'generator (no release revision)')}. "
+        (f"<p>Dataset revision: {html.escape(revision or 'generator (no release revision)')}. "
         f"Ranked by test error at fixed P, then S<sub>out</sub> = S<sub>output,{RANK_LEVEL}</sub>, then "
-        f"D<sub>out</sub> = D<sub>output,{RANK_LEVEL}</sub>. P*: training-set size at 10 % test error.</p>",
+        f"D<sub>out</sub> = D<sub>output,{RANK_LEVEL}</sub>. P*: training-set size at 10 % test error.</p>"),
         _html_table(COLUMNS, rows),
         '<p><a href="../index.html">all configs</a></p>',
     ]

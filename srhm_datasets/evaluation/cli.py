@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..protocol import RESULTS_FILE
+
 
 def _layers(ctx, param, value):
     if value is None:
@@ -63,7 +65,7 @@ def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_
     """
     from . import evaluate as ev
 
-    options = dict(num_test=num_test, num_probe=num_probe, batch_size=batch_size, device=device)
+    options = {"num_test": num_test, "num_probe": num_probe, "batch_size": batch_size, "device": device}
     try:
         if factory is None:
             for flag, value in (("--checkpoint", checkpoint), ("--config", config_name), ("--P", P), ("--name", name),
@@ -87,7 +89,7 @@ def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_
     title = f"{results['dataset']['config']}  P={results.get('P')}  model={results['model'].get('name') or results['model'].get('arch')}"
     click.echo(ev.format_evaluation(results["evaluation"], title=title))
     if not no_write:
-        click.echo(f"\nwrote {run_dir / ev.RESULTS_FILE}")
+        click.echo(f"\nwrote {run_dir / RESULTS_FILE}")
 
 
 @click.command()

@@ -4,7 +4,8 @@ Data: ``paper_points.json`` next to this module (also readable without Python).
 Source: the paper's Fig. 4C (CNN) and Fig. 4B (LCN) by pixel position, about +-20 %. Sparsity A, s = 2,
 n_c = m = v (maximal m = v**(s-1)); P* is the training-set size at test error 10 %.
 
-Each row: (v, L, s0, d, x, P*) with x the law's prediction in the paper's units:
+Each row: (v, L, s0, d, x, P*) with x the law's prediction in the paper's units
+(``protocol.law_x``; the threshold of P* is ``protocol.EPSILON_STAR``):
 
 - CNN (Eq. 4): x = (s0+1)**2 * n_c * m**L;          dashed fit P* = 2.5 x.
 - LCN (Eq. 3): x = s**(L/2) * (s0+1)**L * n_c * m**L; dashed fit P* = 1.0 x.
@@ -34,25 +35,6 @@ CNN_FIG4C = _rows("cnn")
 LCN_FIG4B = _rows("lcn")
 #: P* ~= C x: the dashed lines of the figures.
 LAW_CONSTANT = {arch: float(_doc()["tables"][arch]["fit_constant"]) for arch in ("cnn", "lcn")}
-
-#: Threshold defining P*: absolute test error (paper section 4.1, Fig. 4A).
-EPSILON_STAR = 0.10
-
-
-#: The paper's laws for P*, as text (see ``law_x``).
-LAW_NAMES = {"cnn": "(s0+1)^2 nc m^L", "lcn": "s^(L/2) (s0+1)^L nc m^L"}
-
-
-def law_x(arch: str, L: int, s: int, s0: int, nc: int, m: int) -> float | None:
-    """The paper's predicted scale x of P* for an architecture (None for FCN: no law).
-
-    CNN: (s0+1)**2 nc m**L (Eq. 4). LCN: s**(L/2) (s0+1)**L nc m**L (Eq. 3).
-    """
-    if arch == "cnn":
-        return float((s0 + 1) ** 2 * nc * m**L)
-    if arch == "lcn":
-        return float(s ** (L / 2) * (s0 + 1) ** L * nc * m**L)
-    return None
 
 
 def paper_points(arch: str) -> list[dict]:

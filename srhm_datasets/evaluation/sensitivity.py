@@ -38,15 +38,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterable, Sequence
+from typing import Self
 
 import numpy as np
 import torch
 
 from ..config import require
-from ..perturb import forced_change_possible
 from ..torch import default_device, encode
+from .kinds import KINDS
 
-KINDS = ("synonym", "diffeo")
 #: Pseudo-layers that are not module names.
 INPUT, OUTPUT = "input", "output"
 
@@ -59,11 +59,6 @@ def check_batch_size(batch_size) -> None:
     """ValueError unless ``batch_size`` (rows per forward pass) is an int >= 1."""
     require(isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1, "batch_size",
             batch_size, "batch_size >= 1")
-
-
-def undefined_kinds(cfg) -> dict[str, bool]:
-    """Which sensitivities are undefined for a config: those with no forced change (m == 1, K == 1)."""
-    return {kind: not possible for kind, possible in forced_change_possible(cfg).items()}
 
 
 # ---- the denominator ---------------------------------------------------------------------
@@ -155,7 +150,7 @@ class ActivationRecorder(contextlib.AbstractContextManager):
         self._modules = {name: modules[name] for name in hooked}
         self._handles: list = []
 
-    def __enter__(self) -> ActivationRecorder:
+    def __enter__(self) -> Self:
         for name, module in self._modules.items():
             self._handles.append(module.register_forward_hook(self._hook(name)))
         return self

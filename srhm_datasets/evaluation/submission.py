@@ -1,0 +1,111 @@
+"""A user's model as a leaderboard submission (``srhm evaluate --factory``; format.md §12.1).
+
+``load_factory`` imports ``module:function``; ``build_user_model`` calls it with the config
+and loads a checkpoint's state dict; ``submission_results`` makes the results object of a
+model evaluated outside ``srhm train`` (no ``training`` object); ``read_submission`` reads
+back an earlier submission, refusing a ``srhm train`` run folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from ..baselines.checkpoint import load_state_checked, load_state_dict
+from ..catalog import resolve
+from ..config import SRHMConfig, require
+from ..protocol import RESULTS_FILE, is_int
+from ..provenance import dataset_info, package_info
+from ..results import FORMAT, read_results
+
+
+def load_factory(spec: str):
+    """The callable named by ``module:function`` (module importable; the working dir is on the path)."""
+    if ":" not in spec:
+        raise ValueError(f"invalid parameter factory={spec!r}: expected 'module:function'")
+    module, attr = spec.split(":", 1)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"invalid parameter factory={spec!r}: {err}") from None
+    if not callable(obj):
+        raise ValueError(f"invalid parameter factory={spec!r}: {attr} is not callable")  # noqa: TRY004 (a bad option)
+    return obj
+
+
+def build_user_model(factory: str, cfg: SRHMConfig, checkpoint: str | os.PathLike | None = None) -> torch.nn.Module:
+    """``factory(cfg)`` (must return an nn.Module), with ``checkpoint``'s state dict loaded if given."""
+    model = load_factory(factory)(cfg)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"invalid parameter factory={factory!r}: returned {type(model).__name__}, expected torch.nn.Module")
+    if checkpoint is not None:
+        load_state_checked(model, load_state_dict(checkpoint), f"{str(checkpoint)!r} for factory {factory!r} on {cfg.name}")
+    return model
+
+
+def submission_P(cfg: SRHMConfig, P) -> None:
+    """ValueError unless ``P`` (a submission's training-set size) is an int 1 <= P <= train size."""
+    train_size = cfg.split_sizes()["train"]
+    require(is_int(P) and 1 <= P <= train_size, "P", P,
+            f"1 <= P <= {train_size} (train split size of {cfg.name}); a submission needs its training-set size (--P)")
+
+
+def submission_results(cfg: SRHMConfig, P: int, model: torch.nn.Module, *, name: str | None, arch: str,
+                       factory: str, layers: list[str], data: str | None, revision: str | None) -> dict:
+    """A new results object for a model evaluated outside ``srhm train`` (a leaderboard submission).
+
+    Holds what is known without a training log: format, package, dataset provenance, P,
+    the model's name/arch/factory/parameter count/layers (``width`` and ``depth`` from
+    the module's attributes of those names when it has them). ``final_test_error`` and
+    ``best_test_error`` are set from the evaluation by the caller.
+    """
+    submission_P(cfg, P)
+    attr = lambda key: getattr(model, key) if isinstance(getattr(model, key, None), int) else None
+    return {
+        "format": dict(FORMAT),
+        "package": package_info(None),
+        "dataset": dataset_info(cfg, data, revision),
+        "P": P,
+        "model": {
+            "arch": arch,
+            "name": name or factory,
+            "factory": factory,
+            "width": attr("width"),
+            "depth": attr("depth"),
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "layer_names": list(layers),
+        },
+        "checkpoint": None,
+    }
+
+
+def read_submission(out_dir: Path, config: str | None, P: int | None, name: str | None) -> tuple[dict, SRHMConfig]:
+    """``(results, cfg)`` of the submission in ``out_dir/results.json``, renamed to ``name`` if given.
+
+    ValueError when the file is a ``srhm train`` run (a submission goes to its own folder) or
+    ``config`` / ``P``, when given, differ from the file's.
+    """
+    path = out_dir / RESULTS_FILE
+    results = read_results(path)
+    if "training" in results:
+        raise ValueError(
+            f"invalid parameter RUN_DIR={str(out_dir)!r}: it holds a srhm train run ({RESULTS_FILE} has a training "
+            "object) and --factory would file another model's evaluation under it; give your model its own folder "
+            "(with --config and --P), or run `srhm evaluate RUN_DIR` without --factory to evaluate the run"
+        )
+    cfg = resolve(results["dataset"]["config"])
+    if config is not None and resolve(config) != cfg:
+        raise ValueError(f"invalid parameter config={config!r}: {path} is for config {cfg.name}")
+    if P is not None and P != results.get("P"):
+        raise ValueError(f"invalid parameter P={P}: {path} has P={results.get('P')}")
+    if name:
+        results["model"]["name"] = name
+    return results, cfg

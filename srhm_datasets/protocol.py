@@ -1,0 +1,208 @@
+"""The training protocol's facts, shared by ``baselines`` and ``evaluation`` (format.md §10, §12).
+
+Python and numpy only (no torch, pyarrow or matplotlib), so that ``srhm leaderboard`` can label
+a learning-rate variant and estimate P* without importing torch. One definition each of:
+
+- the networks (``ARCHS``, ``NORMS``, ``ENCODINGS``) and the protocol defaults (format.md §10.2):
+  ``default_lr``, ``default_batch_size``, ``DEFAULT_WIDTH``, ``DEFAULT_MOMENTUM``,
+  ``DEFAULT_LOSS_THRESHOLD``, ``DEFAULT_MAX_STEPS``, ``MAX_TEST``;
+- the run folder (format.md §10.3): ``CHECKPOINT_FILE``, ``RESULTS_FILE``, ``SUMMARY_FILE``,
+  ``PLOT_FILE``, ``CHECKPOINT_FORMAT``, ``SUMMARY_FORMAT``, what a reusable run must agree on
+  (``RUN_SETTINGS``) and what a checkpoint must share with its results (``CHECKPOINT_MATCH``,
+  format.md §12.3);
+- P* and the paper's laws (format.md §10.3): ``EPSILON_STAR``, ``log_spaced_P``,
+  ``estimate_p_star``, ``LAW_NAMES``, ``law_x``;
+- controls (format.md §12.4): ``CONTROL``, ``is_control``;
+- the options of a run, ``TrainOptions``, whose defaults are the CLI's (``option_default``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+
+from .config import SRHMConfig, require
+
+#: Reference networks (format.md §10.1), pre-activation scales and input encodings (§7).
+ARCHS = ("cnn", "lcn", "fcn")
+NORMS = ("fan_in", "channels")
+ENCODINGS = ("whiten", "onehot")
+
+#: Protocol defaults (format.md §10.2).
+DEFAULT_WIDTH = 512
+DEFAULT_MOMENTUM = 0.9
+DEFAULT_LOSS_THRESHOLD = 1e-3
+DEFAULT_MAX_STEPS = 20000
+#: Most test rows a run evaluates (the first ``min(test size, MAX_TEST)``).
+MAX_TEST = 20000
+
+#: Files of a run folder and of a learning-curve folder (format.md §10.3).
+CHECKPOINT_FILE = "checkpoint.pt"
+RESULTS_FILE = "results.json"
+SUMMARY_FILE = "summary.json"
+PLOT_FILE = "learning_curve.png"
+#: ``format`` of a checkpoint of ``srhm train`` and of a learning curve's ``summary.json``.
+CHECKPOINT_FORMAT = "srhm-checkpoint-v1"
+SUMMARY_FORMAT = {"name": "srhm-learning-curve", "version": 1}
+
+#: Threshold defining P*: absolute test error (paper section 4.1, Fig. 4A; format.md §10.3).
+EPSILON_STAR = 0.10
+#: Most P values of one learning curve (each is a training run).
+MAX_POINTS = 100
+
+#: What must agree between a finished run and the requested one for the run to be reused:
+#: setting (a TrainOptions field) -> its field in the results file.
+RUN_SETTINGS = {
+    "config": "dataset.config", "P": "P", "arch": "model.arch", "width": "model.width", "lr": "training.lr",
+    "momentum": "training.momentum", "seed": "training.seed", "encoding": "training.encoding", "norm": "model.norm",
+    "bias": "model.bias", "shuffle_labels": "training.shuffle_labels", "batch_size": "training.batch_size",
+    "max_steps": "training.max_steps", "loss_threshold": "training.loss_threshold", "num_test": "training.num_test",
+    "eval_every": "training.eval_every", "data": "dataset.repo_or_dir", "revision": "dataset.revision",
+}
+
+#: What a run's checkpoint records and its results must agree on (format.md §12.3): checkpoint
+#: key -> field of results.json. Keys absent on either side are skipped.
+CHECKPOINT_MATCH = {
+    "config": "dataset.config", "arch": "model.arch", "width": "model.width", "P": "P", "seed": "training.seed",
+    "norm": "model.norm", "bias": "model.bias", "encoding": "training.encoding", "step": "training.best_step",
+}
+
+#: The paper's laws for P*, as text (see ``law_x``).
+LAW_NAMES = {"cnn": "(s0+1)^2 nc m^L", "lcn": "s^(L/2) (s0+1)^L nc m^L"}
+
+#: Label appended to the model of a run trained on shuffled labels (a control, format.md §12.4).
+CONTROL = "(shuffled labels)"
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    """Everything that defines a run (format.md §10.2). ``None`` means the protocol default
+    (``baselines.train.resolve`` fills it in)."""
+
+    config: SRHMConfig
+    P: int
+    arch: str = "cnn"
+    out: str | None = None  # run folder; None: nothing is written
+    data: str | None = None  # release folder or Hub repo; None: the generator
+    revision: str | None = None
+    width: int = DEFAULT_WIDTH
+    lr: float | None = None  # base lr (times width in the optimiser)
+    momentum: float = DEFAULT_MOMENTUM
+    batch_size: int | None = None
+    max_steps: int | None = None
+    epochs: float | None = None
+    seed: int = 0
+    device: str | None = None
+    encoding: str = "whiten"
+    amp: bool = False
+    compile: bool = False
+    shuffle_labels: bool = False
+    num_test: int | None = None  # at most this many test rows (default MAX_TEST)
+    eval_every: int | None = None
+    loss_threshold: float = DEFAULT_LOSS_THRESHOLD
+    norm: str = "fan_in"
+    bias: bool = False
+    progress: bool = True
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    overwrite: bool = False  # replace a finished run in ``out``
+
+
+def option_default(options: type, name: str):
+    """The default of field ``name`` of the dataclass ``options`` (a ``TrainOptions`` field for a CLI option)."""
+    return options.__dataclass_fields__[name].default
+
+
+def is_int(value) -> bool:
+    """An ``int`` that is not a ``bool`` (``True`` is an int to Python, not a count to us)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """A finite int or float that is not a ``bool``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def default_lr(arch: str, cfg) -> float:
+    """Base learning rate of the authors' scripts (``choice_lr``; format.md §10.2); the optimiser uses
+    it times the width. ``cfg``: an SRHMConfig (``s``, ``s0``, ``L`` are read).
+
+    CNN, s=2, L=2: 0.01 at s0=0, 0.1 for 1<=s0<4, 0.03 for 4<=s0<6, 0.01 for s0>=6.
+    CNN, s=2, L>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.001 for s0>=6.
+    CNN, s>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.0003 for s0>=6.
+    LCN: 0.01 for s=2 and s0<4, else 0.003.
+    FCN: 0.01 for L=2, 0.003 for L>=3 (0.01 at L=1).
+    Raises ValueError for an ``arch`` not in ``ARCHS``.
+    """
+    s, s0, L = cfg.s, cfg.s0, cfg.L
+    if arch == "cnn":
+        if s == 2 and L <= 2:
+            return 0.01 if s0 == 0 else 0.1 if s0 < 4 else 0.03 if s0 < 6 else 0.01
+        if s == 2:
+            return 0.01 if s0 < 4 else 0.003 if s0 < 6 else 0.001
+        return 0.01 if s0 < 4 else 0.003 if s0 < 6 else 0.0003
+    if arch == "lcn":
+        return 0.01 if (s == 2 and s0 < 4) else 0.003
+    if arch == "fcn":
+        return 0.01 if L <= 2 else 0.003
+    raise ValueError(f"invalid parameter arch={arch!r}: must be one of {ARCHS}")
+
+
+def default_batch_size(cfg, P: int) -> int:
+    """4 rows per class (``cfg.nc``), as one stored file of the authors' pipeline (at most P; format.md §10.2)."""
+    return max(1, min(P, 4 * cfg.nc))
+
+
+def law_x(arch: str, L: int, s: int, s0: int, nc: int, m: int) -> float | None:
+    """The paper's predicted scale x of P* for an architecture (None for FCN: no law; format.md §10.3).
+
+    CNN: (s0+1)**2 nc m**L (Eq. 4). LCN: s**(L/2) (s0+1)**L nc m**L (Eq. 3).
+    """
+    if arch == "cnn":
+        return float((s0 + 1) ** 2 * nc * m**L)
+    if arch == "lcn":
+        return float(s ** (L / 2) * (s0 + 1) ** L * nc * m**L)
+    return None
+
+
+def log_spaced_P(P_min: int, P_max: int, points: int) -> list[int]:
+    """``points`` distinct integers from P_min to P_max, evenly spaced in log P (sorted, ascending).
+
+    ValueError naming the argument unless 1 <= P_min <= P_max and 1 <= points <= ``MAX_POINTS``.
+    """
+    for key, value in (("P_min", P_min), ("P_max", P_max), ("points", points)):
+        require(is_int(value) and value >= 1, key, value, f"an int {key} >= 1")
+    require(P_min <= P_max, "P_min", P_min, f"P_min <= P_max = {P_max}")
+    require(points <= MAX_POINTS, "points", points, f"points <= {MAX_POINTS} (one training run each)")
+    if points == 1:
+        return [P_max]
+    grid = np.exp(np.linspace(math.log(P_min), math.log(P_max), points))
+    return sorted({int(round(p)) for p in grid})  # noqa: RUF046 (numpy < 2 rounds to a float)
+
+
+def estimate_p_star(Ps, errors, threshold: float = EPSILON_STAR) -> dict:
+    """P* where ``errors`` (test error at sizes ``Ps``) first falls to ``threshold`` (format.md §10.3).
+
+    Returns ``{"P_star": float | None, "bracket": [P_lo, P_hi] | None, "status": ...}``:
+    status ``interpolated`` (crossing between two points, log-P interpolation),
+    ``below_range`` (already <= threshold at the smallest P: P* <= P_min),
+    ``above_range`` (never reached: P* > P_max), or ``no_data``.
+    """
+    pairs = sorted(zip(Ps, errors))
+    if not pairs:
+        return {"P_star": None, "bracket": None, "status": "no_data"}
+    if pairs[0][1] <= threshold:
+        return {"P_star": None, "bracket": [None, pairs[0][0]], "status": "below_range"}
+    for (p0, e0), (p1, e1) in itertools.pairwise(pairs):
+        if e0 > threshold >= e1:
+            t = (e0 - threshold) / (e0 - e1)
+            P_star = math.exp(math.log(p0) + t * (math.log(p1) - math.log(p0)))
+            return {"P_star": P_star, "bracket": [p0, p1], "status": "interpolated"}
+    return {"P_star": None, "bracket": [pairs[-1][0], None], "status": "above_range"}
+
+
+def is_control(results: dict) -> bool:
+    """True for the results of a ``srhm train --shuffle-labels`` run (a control)."""
+    return bool((results.get("training") or {}).get("shuffle_labels"))
