@@ -278,9 +278,26 @@ def compute_sensitivities(
     base = _as_tokens(tokens, "tokens")
     if base.ndim != 2:
         raise ValueError(f"invalid parameter tokens.shape={tuple(base.shape)}: expected [n, d]")
-    n, d = base.shape
+    n = base.shape[0]
     if n < 2:
         raise ValueError(f"invalid parameter n={n}: sensitivities need at least 2 probe points")
+    copies, L = _perturbed_copies(perturbed, base.shape, levels)
+    check_batch_size(batch_size)
+    chunk = max(1, batch_size // (1 + L * len(copies)))  # base points per forward: each brings its L copies per kind
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    try:
+        moments, num = _accumulate(model, base, copies, L, layers, v, encoding, chunk, device)
+    finally:
+        model.train(was_training)
+    return _table(layers, L, n, moments, num)
+
+
+def _perturbed_copies(perturbed: dict, shape: tuple, levels: int | None) -> tuple[dict[str, torch.Tensor], int]:
+    """The defined kinds' copies [n, L, d] (checked against the base tokens' [n, d]) and L (from the copies,
+    else ``levels``); ValueError naming what does not fit."""
+    n, d = shape
     copies: dict[str, torch.Tensor] = {}
     L = None
     for kind in KINDS:
@@ -297,38 +314,41 @@ def compute_sensitivities(
     if L is None:
         if levels is None:
             raise ValueError("invalid parameter levels=None: give levels=L when no perturbed copies are given")
-        L = int(levels)
-    elif levels is not None and levels != L:
+        return copies, int(levels)
+    if levels is not None and levels != L:
         raise ValueError(f"invalid parameter levels={levels}: the perturbed copies have L={L} levels")
-    check_batch_size(batch_size)
+    return copies, L
+
+
+def _accumulate(model, base: torch.Tensor, copies: dict, L: int, layers: list[str], v: int, encoding: str,
+                chunk: int, device: torch.device) -> tuple[dict, dict]:
+    """One pass over the probe points, ``chunk`` base points (and their copies) per forward:
+    the denominator's moments per layer and the numerators' sums [L] per kind and layer."""
+    n, d = base.shape
     kinds = list(copies)
-    per_point = 1 + L * len(kinds)  # forward rows per base point
-    chunk = max(1, batch_size // per_point)
-
-    was_training = model.training
-    model.eval()
-    model.to(device)
-    moments = {layer: PairwiseMoments() for layer in layers}
     acc = _acc_dtype(device)
+    moments = {layer: PairwiseMoments() for layer in layers}
     num = {kind: {layer: torch.zeros(L, dtype=acc, device=device) for layer in layers} for kind in kinds}
-    try:
-        with ActivationRecorder(model, layers) as rec:
-            for a in range(0, n, chunk):
-                b = min(a + chunk, n)
-                parts = [base[a:b]] + [copies[kind][a:b].transpose(0, 1).reshape(-1, d) for kind in kinds]
-                rows = torch.cat(parts).to(device, non_blocking=True)  # [(b-a)*per_point, d]
-                x = encode(rows, v, encoding)
-                feats = rec.features(x, model(x.clone() if INPUT in layers else x))
-                B = b - a
-                for layer, f in feats.items():
-                    f0 = f[:B]
-                    moments[layer].update(f0)
-                    for i, kind in enumerate(kinds):
-                        fk = f[B * (1 + i * L) : B * (1 + (i + 1) * L)].view(L, B, -1)
-                        num[kind][layer] += ((fk - f0.unsqueeze(0)).to(acc) ** 2).sum(dim=(1, 2))
-    finally:
-        model.train(was_training)
+    with ActivationRecorder(model, layers) as rec:
+        for a in range(0, n, chunk):
+            b = min(a + chunk, n)
+            parts = [base[a:b]] + [copies[kind][a:b].transpose(0, 1).reshape(-1, d) for kind in kinds]
+            rows = torch.cat(parts).to(device, non_blocking=True)  # [(b-a)*per_point, d]
+            x = encode(rows, v, encoding)
+            feats = rec.features(x, model(x.clone() if INPUT in layers else x))
+            B = b - a
+            for layer, f in feats.items():
+                f0 = f[:B]
+                moments[layer].update(f0)
+                for i, kind in enumerate(kinds):
+                    fk = f[B * (1 + i * L) : B * (1 + (i + 1) * L)].view(L, B, -1)
+                    num[kind][layer] += ((fk - f0.unsqueeze(0)).to(acc) ** 2).sum(dim=(1, 2))
+    return moments, num
 
+
+def _table(layers: list[str], L: int, n: int, moments: dict, num: dict) -> SensitivityTable:
+    """The ``SensitivityTable`` of the sums: numerator / n over the denominator, None where undefined
+    (a kind without copies, a layer with zero denominator, a non-finite value)."""
     den = {layer: moments[layer].value() for layer in layers}
     defined = {layer: not moments[layer].degenerate() for layer in layers}
     values: dict[str, dict[str, list]] = {}
@@ -343,12 +363,6 @@ def compute_sensitivities(
             layer: [_finite(x / den[layer]) if defined[layer] else None for x in numerators[kind][layer]]
             for layer in layers
         }
-    return SensitivityTable(
-        layers=layers,
-        L=L,
-        num_points=n,
-        values=values,
-        undefined={kind: kind not in copies for kind in KINDS},
-        denominators=den,
-        numerators=numerators,
-    )
+    return SensitivityTable(layers=layers, L=L, num_points=n, values=values,
+                            undefined={kind: kind not in num for kind in KINDS}, denominators=den,
+                            numerators=numerators)
