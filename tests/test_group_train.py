@@ -21,7 +21,7 @@ from srhm_datasets.baselines.group import (
     plan_groups,
     train_group,
 )
-from srhm_datasets.baselines.models import build_model
+from srhm_datasets.baselines.models import build_model, count_parameters
 from srhm_datasets.baselines.stacked import build_stacked
 from srhm_datasets.baselines.train import TrainOptions, read_checkpoint, resolve, train
 from srhm_datasets.catalog import resolve as resolve_config
@@ -91,7 +91,7 @@ def test_stopped_members_are_frozen_then_dropped_and_match_their_single_runs(tmp
         finish(m, reason)
 
     def freeze_spy():
-        seen.append({m.index: trainer.raw.member_state(r) for r, m in enumerate(trainer.slots) if m.stop_reason})
+        seen.append({m.index: trainer.raw.member_state(r) for r, m in enumerate(trainer.slots) if m.stopped})
         freeze_or_drop()
 
     trainer.finish, trainer.freeze_or_drop = finish_spy, freeze_spy
@@ -173,6 +173,7 @@ def test_stacked_members_are_the_single_networks(arch, bias, float64):
         state = stacked.member_state(g)
         assert state.keys() == single.state_dict().keys()
         assert all(torch.equal(state[k], v) for k, v in single.state_dict().items())  # the same initialisation
+        assert count_parameters(stacked.member(g)) == count_parameters(single)
         torch.testing.assert_close(logits[g], single(x[g]), rtol=1e-12, atol=1e-14)
     kept = stacked.select_(torch.tensor([2, 0]))
     assert kept.size == 2 and all(torch.equal(kept.member_state(0)[k], v)

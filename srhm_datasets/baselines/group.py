@@ -15,9 +15,9 @@ How each member stays its own run:
 
 - initialisation: the single networks are built with their seeds and stacked
   (``stacked.build_stacked``);
-- batches: member g draws from ``train[:P_g]`` with the batch stream of ``train.py``
-  (epoch permutations from ``torch.Generator().manual_seed(seed_g)``, consecutive
-  ``batch_size`` slices, an epoch's tail continuing into the next permutation);
+- batches: member g draws from ``train[:P_g]`` with the batch stream of a single run,
+  ``train.BatchStream(P_g, seed_g)`` (epoch permutations, consecutive ``batch_size``
+  slices, an epoch's tail continuing into the next permutation);
 - loss: the SUM over members of each member's mean cross-entropy, so the gradient with
   respect to member g's slice of a stacked parameter is member g's own gradient (no
   operation of the stacked forward mixes members);
@@ -26,8 +26,8 @@ How each member stays its own run:
   stacked tensors it performs, entry by entry, exactly the updates of G independent
   optimisers (same lr and momentum, which ``GROUP_SHARED`` requires);
 - evaluation: member g is evaluated on the test rows at its own steps (every
-  ``eval_every_g`` steps and at its last step) and stops on its own criterion (train loss
-  below its threshold, divergence, or its step budget), exactly as ``train.py`` decides;
+  ``eval_every_g`` steps and at its last step), recorded and judged by ``train.evaluation_point``
+  (train loss below its threshold, divergence) or its step budget, as a single run;
 - a stopped member is frozen: its momentum buffer is zeroed and its gradient masked, so
   its parameters no longer change (``p -= lr * 0``); when at most half the members of the
   stack are still training, the stacked tensors (parameters, momentum buffers, batch
@@ -43,31 +43,37 @@ Not distributed: under ``torchrun`` with WORLD_SIZE > 1 use ``train``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .. import __version__
 from ..config import require
-from ..results import FORMAT
 from ..torch_data.encoding import encode, torch_ints, torch_tokens
+from .checkpoint import run_checkpoint, write_run
 from .models import build_model, count_parameters
 from .stacked import build_stacked
-from .train import CHECKPOINT, EVAL_BATCH, TrainOptions, git_commit, load_arrays, resolve, write_run
+from .train import (
+    EVAL_BATCH,
+    SHUFFLE_SEED_OFFSET,
+    BatchStream,
+    Log,
+    TrainOptions,
+    evaluation_point,
+    load_arrays,
+    resolve,
+    run_results,
+    set_up,
+)
 
 #: Options every member of a group must share (after ``resolve``).
 GROUP_SHARED = ("config", "data", "revision", "arch", "width", "norm", "bias", "lr", "momentum", "batch_size",
                 "encoding", "device", "amp", "compile", "num_test", "threads")
 #: Steps of batch indices drawn ahead and moved to the device in one copy.
 CHUNK_STEPS = 64
-#: Offset of the shuffled-label generator's seed (as ``train.py``).
-SHUFFLE_SEED_OFFSET = 1_000_003
 #: Largest default group.
 MAX_GROUP = 16
 #: On a CPU a step is bound by memory traffic over the members' training state (parameters,
@@ -137,33 +143,8 @@ def default_group_size(opt: TrainOptions) -> int:
 
 
 # ---------------------------------------------------------------------------------------
-# batches: the stream of train.py
+# data
 # ---------------------------------------------------------------------------------------
-class BatchStream:
-    """The batch indices a single run with ``seed`` draws from ``train[:P]`` (``train.py``'s stream).
-
-    An endless concatenation of permutations ``torch.randperm(P, generator)`` of a
-    generator seeded with ``seed``; ``take(n)`` returns its next ``n`` entries (int64, CPU),
-    so ``take(k * batch_size).view(k, batch_size)`` are the run's next ``k`` batches.
-    """
-
-    def __init__(self, P: int, seed: int):
-        self.P = P
-        self.gen = torch.Generator().manual_seed(seed)
-        self.perm, self.pos = torch.randperm(P, generator=self.gen), 0
-
-    def take(self, n: int) -> torch.Tensor:
-        parts = [self.perm[:0]]
-        while n:
-            if self.pos == self.P:
-                self.perm, self.pos = torch.randperm(self.P, generator=self.gen), 0
-            part = self.perm[self.pos:self.pos + n]
-            parts.append(part)
-            self.pos += len(part)
-            n -= len(part)
-        return torch.cat(parts)
-
-
 def member_labels(train_label: torch.Tensor, opt: TrainOptions) -> torch.Tensor:
     """The labels of ``train[:P]`` member ``opt`` trains on: shuffled as ``train.py`` does for the control."""
     labels = train_label[:opt.P]
@@ -173,85 +154,22 @@ def member_labels(train_label: torch.Tensor, opt: TrainOptions) -> torch.Tensor:
     return labels
 
 
-# ---------------------------------------------------------------------------------------
-# results: the record of one run, as srhm train writes it
-# ---------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Member:
-    """The state of one member of a group during training."""
+    """One member of a group: its options, index in the group, batch stream and ``train.Log``."""
 
     opt: TrainOptions
     index: int
     stream: BatchStream
-    curves: dict = dataclasses.field(default_factory=lambda: {"step": [], "train_loss": [], "test_error": []})
-    best_err: float = math.inf
-    best_step: int = 0
-    best_state: dict | None = None
+    log: Log = dataclasses.field(default_factory=Log)
     last_eval: int = 0
-    stop_reason: str | None = None
-    steps: int = 0
-    train_time: float = 0.0
-    wall_time: float = 0.0
+    stopped: bool = False
     results: dict | None = None
-
-
-def run_results(m: Member, env: dict) -> dict:
-    """The results dict (format srhm-results v1) of member ``m``; ``env`` holds what members share:
-    ``dataset``, ``git_commit``, ``device``, ``amp``, ``compile``, ``n_parameters``, ``layer_names``,
-    ``group`` (the ``training.group`` object without ``index``)."""
-    opt, cfg = m.opt, m.opt.config
-    return {
-        "format": dict(FORMAT),
-        "package": {"name": "srhm-datasets", "version": __version__, "git_commit": env["git_commit"]},
-        "dataset": env["dataset"],
-        "P": opt.P,
-        "model": {
-            "arch": opt.arch, "width": opt.width, "depth": cfg.L, "n_parameters": env["n_parameters"],
-            "layer_names": env["layer_names"], "norm": opt.norm, "bias": opt.bias,
-        },
-        "training": {
-            "seed": opt.seed, "lr": opt.lr, "lr_effective": opt.lr * opt.width, "momentum": opt.momentum,
-            "batch_size": opt.batch_size, "max_steps": opt.max_steps, "steps": m.steps,
-            "epochs": m.steps * opt.batch_size / opt.P, "encoding": opt.encoding, "device": env["device"],
-            "world_size": 1, "amp": env["amp"], "compile": env["compile"], "shuffle_labels": opt.shuffle_labels,
-            "loss_threshold": opt.loss_threshold, "num_test": opt.num_test, "eval_every": opt.eval_every,
-            "wall_time_s": m.wall_time, "samples_per_s": m.steps * opt.batch_size / max(m.train_time, 1e-9),
-            "stop_reason": m.stop_reason, "best_step": m.best_step, "curves": m.curves,
-            "group": dict(env["group"], index=m.index),
-        },
-        "final_test_error": m.curves["test_error"][-1],
-        "best_test_error": m.best_err,
-        "checkpoint": CHECKPOINT if opt.out is not None else None,
-    }
-
-
-def run_checkpoint(m: Member, catalog_name: str | None) -> dict:
-    """The ``checkpoint.pt`` dict of member ``m``: its best parameters as a single network's state_dict."""
-    opt = m.opt
-    return {
-        "format": "srhm-checkpoint-v1", "model_state": m.best_state, "arch": opt.arch, "width": opt.width,
-        "depth": opt.config.L, "norm": opt.norm, "bias": opt.bias, "config": opt.config.name,
-        "catalog_name": catalog_name, "encoding": opt.encoding, "seed": opt.seed,
-        "P": opt.P, "step": m.best_step, "test_error": m.best_err, "package_version": __version__,
-    }
 
 
 # ---------------------------------------------------------------------------------------
 # the group
 # ---------------------------------------------------------------------------------------
-def _device_flags(opt: TrainOptions) -> tuple[str, bool, bool]:
-    """``(device type, use_amp, use_compile)``: amp and compile act on CUDA only (a warning elsewhere)."""
-    dev_type = torch.device(opt.device).type
-    use_amp, use_compile = bool(opt.amp and dev_type == "cuda"), bool(opt.compile and dev_type == "cuda")
-    for flag, used in (("amp", use_amp), ("compile", use_compile)):
-        if getattr(opt, flag) and not used:
-            warnings.warn(f"--{flag} ignored on device {opt.device} (used on CUDA only)")
-    if dev_type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    return dev_type, use_amp, use_compile
-
-
 class GroupTrainer:
     """The training loop of a group (see the module docstring); ``run()`` returns the members' results."""
 
@@ -259,12 +177,11 @@ class GroupTrainer:
         self.t_start = time.time()
         opts = check_group(options)
         first = self.first = opts[0]
-        if first.threads is not None:
-            torch.set_num_threads(first.threads)
-        self.cfg, self.device = first.config, first.device
-        self.dev_type, self.use_amp, self.use_compile = _device_flags(first)
+        self.setup = set_up(first)  # threads; amp and compile on CUDA only (not distributed: check_group)
+        self.cfg, self.device = first.config, self.setup.device
+        self.dev_type = torch.device(self.device).type
         # -- data: the largest P's train rows, every member's labels, the test rows, on the device once
-        arrays, dataset_info = load_arrays(dataclasses.replace(first, P=max(o.P for o in opts)))
+        arrays, self.info = load_arrays(dataclasses.replace(first, P=max(o.P for o in opts)))
         self.tokens = torch_tokens(arrays["train_tokens"]).to(self.device)
         train_label = torch_ints(arrays["train_label"]).to(self.device)
         self.test_tokens = torch_tokens(arrays["test_tokens"]).to(self.device)
@@ -279,19 +196,14 @@ class GroupTrainer:
         self.raw = build_stacked(first.arch, self.cfg, [o.seed for o in opts], width=first.width,
                                  norm=first.norm, bias=first.bias).to(self.device)
         self.dtype = self.raw.output.beta.dtype
-        self.model = torch.compile(self.raw) if self.use_compile else self.raw
+        self.model = torch.compile(self.raw) if self.setup.compile else self.raw
         self.optimizer = self._optimizer()
         self.frozen = torch.zeros(len(opts), dtype=torch.bool, device=self.device)  # rows stopped, still stacked
         self.frozen_rows: set[int] = set()
         self.loss_sum = torch.zeros(len(opts), dtype=torch.float64, device=self.device)
         self.chunk, self.chunk_pos = None, CHUNK_STEPS
         self.step, self.train_time = 0, 0.0
-        self.env = {
-            "dataset": dataset_info, "git_commit": git_commit(), "device": self.device, "amp": self.use_amp,
-            "compile": self.use_compile, "n_parameters": sum(p[0].numel() for p in self.raw.parameters()),
-            "layer_names": self.raw.layer_names(),
-            "group": {"size": len(opts), "members": [{"P": o.P, "seed": o.seed} for o in opts]},
-        }
+        self.group = {"size": len(opts), "members": [{"P": o.P, "seed": o.seed} for o in opts]}
 
     def _optimizer(self, old: torch.optim.Optimizer | None = None, old_params=None, rows=None) -> torch.optim.SGD:
         """SGD on the stacked parameters (lr times the width, as train.py); with ``old``, carry its
@@ -321,7 +233,7 @@ class GroupTrainer:
         return encode(tokens, self.cfg.v, self.first.encoding, self.dtype)
 
     def _logits(self, model, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=self.dev_type, dtype=torch.bfloat16, enabled=self.use_amp):
+        with torch.autocast(device_type=self.dev_type, dtype=torch.bfloat16, enabled=self.setup.amp):
             return model(x).float()
 
     def train_step(self) -> None:
@@ -358,35 +270,29 @@ class GroupTrainer:
         for row, err in zip(rows, self.test_errors(rows)):
             m = self.slots[row]
             train_loss = losses[row] / ((self.step - m.last_eval) * m.opt.batch_size)
-            m.last_eval = self.step
-            finite = math.isfinite(train_loss)
-            m.curves["step"].append(self.step)
-            m.curves["train_loss"].append(train_loss if finite else None)
-            m.curves["test_error"].append(err)
-            if err < m.best_err:
-                m.best_err, m.best_step, m.best_state = err, self.step, self.raw.member_state(row)
-            if not finite:
-                self.finish(m, "diverged")
-            elif train_loss < m.opt.loss_threshold:
-                self.finish(m, "loss_threshold")
-            elif self.step == m.opt.max_steps:
-                self.finish(m, "max_steps")
+            m.last_eval = m.log.step = self.step
+            stop = evaluation_point(m.log, err, train_loss, self.raw.member(row), m.opt, master=True)
+            if stop is not None or self.step == m.opt.max_steps:
+                self.finish(m, stop or "max_steps")
         self.loss_sum[rows] = 0
 
     def finish(self, m: Member, reason: str) -> None:
-        """Member ``m`` stops: record, write its run folder (when it has one)."""
-        m.stop_reason, m.steps, m.train_time = reason, self.step, self.train_time
-        m.wall_time = time.time() - self.t_start
-        m.results = run_results(m, self.env)
+        """Member ``m`` stops: its results (``train.run_results`` and ``training.group``) and run folder."""
+        log = m.log
+        m.stopped, log.stop_reason, log.train_time = True, reason, max(self.train_time, 1e-9)
+        m.results = run_results(m.opt, self.setup, self.info, self.raw.member(self.slots.index(m)), log,
+                                time.time() - self.t_start)
+        m.results["training"]["group"] = dict(self.group, index=m.index)
         if m.opt.out is not None:
-            write_run(m.opt.out, run_checkpoint(m, self.env["dataset"]["catalog_name"]), m.results)
-        m.best_state = None
+            checkpoint = run_checkpoint(m.opt, log.best_state, log.best_step, log.best_err, self.info["catalog_name"])
+            write_run(m.opt.out, checkpoint, m.results)
+        log.best_state = None
 
     def freeze_or_drop(self) -> None:
         """Stopped members leave the update (masked); when at most half the stack trains, the stack is rebuilt."""
-        active = [r for r, m in enumerate(self.slots) if m.stop_reason is None]
+        active = [r for r, m in enumerate(self.slots) if not m.stopped]
         if not active or len(active) > len(self.slots) / 2:
-            newly = [r for r, m in enumerate(self.slots) if m.stop_reason is not None and r not in self.frozen_rows]
+            newly = [r for r, m in enumerate(self.slots) if m.stopped and r not in self.frozen_rows]
             for r in newly:
                 self.frozen[r] = True
                 self.frozen_rows.add(r)
@@ -413,9 +319,9 @@ class GroupTrainer:
             progress = tqdm(total=max(m.opt.max_steps for m in self.members), unit="step", leave=False,
                             desc=f"{first.arch} group of {len(self.members)}")
         t_train = time.time()
-        while any(m.stop_reason is None for m in self.slots):
+        while any(not m.stopped for m in self.slots):
             self.train_step()
-            due = [r for r, m in enumerate(self.slots) if m.stop_reason is None and
+            due = [r for r, m in enumerate(self.slots) if not m.stopped and
                    (self.step % m.opt.eval_every == 0 or self.step == m.opt.max_steps)]
             if not due:
                 continue
@@ -424,7 +330,7 @@ class GroupTrainer:
             self.freeze_or_drop()
             if progress is not None:
                 progress.n = self.step
-                progress.set_postfix(training=sum(m.stop_reason is None for m in self.members))
+                progress.set_postfix(training=sum(not m.stopped for m in self.members))
             t_train = time.time()
         if progress is not None:
             progress.close()

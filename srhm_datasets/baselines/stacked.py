@@ -156,11 +156,34 @@ class StackedNet(nn.Module):
         require(0 <= g < self.size, "g", g, f"0 <= g < {self.size} members")
         return {k: v[g].detach().to("cpu", copy=True) for k, v in self.state_dict().items()}
 
+    def member(self, g: int) -> MemberView:
+        """Member ``g`` seen as a single network by code that reads one (``parameters``, ``state_dict``, ``layer_names``)."""
+        require(0 <= g < self.size, "g", g, f"0 <= g < {self.size} members")
+        return MemberView(self, g)
+
     def select_(self, rows: torch.Tensor) -> StackedNet:
         """Keep only the members ``rows`` (int64 indices), in that order; returns self."""
         for name in self._layer_names:
             getattr(self, name).select_(rows)
         return self
+
+
+class MemberView:
+    """Member ``g`` of a :class:`StackedNet`, read like a single ``HierarchicalNet``: ``parameters()``
+    (the member's slices, views of the stack), ``state_dict()`` (CPU copies, ``member_state``),
+    ``layer_names()``. For ``count_parameters``, ``train.evaluation_point`` and ``train.run_results``."""
+
+    def __init__(self, stack: StackedNet, g: int):
+        self.stack, self.g = stack, g
+
+    def parameters(self):
+        return (p[self.g] for p in self.stack.parameters())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.stack.member_state(self.g)
+
+    def layer_names(self) -> list[str]:
+        return self.stack.layer_names()
 
 
 def build_stacked(arch: str, cfg: SRHMConfig, seeds: list[int], width: int = 512,
