@@ -15,3 +15,44 @@ def config_arg(ctx, param, value):
         return None if value is None else resolve(value)
     except ValueError as err:
         raise click.BadParameter(str(err), ctx=ctx, param=param) from None
+
+
+def _sbatch(ctx, param, values):
+    """``--sbatch KEY=VALUE`` (repeatable) -> {KEY: VALUE}."""
+    options = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (an sbatch option without its dashes, e.g. qos=high)",
+                                     ctx=ctx, param=param)
+        options[key.strip().lstrip("-")] = value
+    return options or None
+
+
+#: The SLURM options of ``srhm sweep`` and ``srhm build`` (None when not given), passed as keywords of these names.
+SLURM_OPTIONS = (
+    click.option("--partition", default=None, help="slurm: partition [default: the cluster's]."),
+    click.option("--time-min", type=click.IntRange(min=1), default=None, help="slurm: time limit per job, minutes [default: 60]."),
+    click.option("--cpus-per-task", type=click.IntRange(min=1), default=None, help="slurm: CPUs per job [default: 1]."),
+    click.option("--gpus-per-node", type=click.IntRange(min=0), default=None, help="slurm: GPUs per job [default: 0]."),
+    click.option("--mem-gb", type=click.FloatRange(min=0, min_open=True), default=None, help="slurm: memory per job, GB."),
+    click.option("--account", default=None, help="slurm: account to charge."),
+    click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
+                 help="slurm: most jobs of the array running at once [default: 64]."),
+    click.option("--sbatch", "sbatch", multiple=True, callback=_sbatch, metavar="KEY=VALUE",
+                 help="slurm: extra sbatch option, repeatable (e.g. --sbatch qos=high --sbatch constraint=a100)."),
+)
+
+
+def with_slurm_options(command):
+    """Decorator: add :data:`SLURM_OPTIONS` to a click command."""
+    for option in reversed(SLURM_OPTIONS):
+        command = option(command)
+    return command
+
+
+def slurm_usage(executor: str, options: dict, wait: bool) -> None:
+    """UsageError when SLURM options or ``--wait`` are given without ``--executor slurm``."""
+    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+    if executor != "slurm" and (given or wait):
+        raise click.UsageError(f"{', '.join(given + ['--wait'] * wait)} go(es) with --executor slurm")

@@ -270,9 +270,28 @@ def build_release(
     full, read-only) likewise leaves ``out`` untouched. Returns the per-config results.
     Rebuilding gives identical content hashes.
     """
-    from .card import write_card
-    from .croissant import write_croissant
+    configs, out = check_build(configs, out, workers=workers, overwrite=overwrite, progress=progress,
+                               release_version=release_version, repo_id=repo_id)
+    with _interrupts_raise() as deferred:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(out)}{os.getpid()}-{_host_tag()}-", dir=out.parent))
+        try:
+            with block_pool(workers) as pool:
+                results = [build_config(cfg, tmp, pool, progress) for cfg in configs]
+            seal(tmp, results, release_version, repo_id)
+            with deferred():  # a signal here waits for the renames: never an old release half moved away
+                replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return results
 
+
+def check_build(configs, out, *, workers: int = 1, overwrite: bool = False, progress: bool = True,
+                release_version: str | None = None, repo_id: str | None = None) -> tuple[list[SRHMConfig], Path]:
+    """``build_release``'s arguments checked before any work (``TypeError``/``ValueError`` naming the parameter,
+    ``FileExistsError`` for ``out``); returns the configs as a list and ``out`` as an absolute path."""
     configs = _check_configs(configs)
     require_type(workers, int, "workers", "an int >= 1")
     if workers < 1:
@@ -283,30 +302,37 @@ def build_release(
         check_release_version(release_version)
     if repo_id is not None:
         check_repo_id(repo_id, "repo_id")
-    out = check_out(out, overwrite)
-    with _interrupts_raise() as deferred:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(out)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(out)}{os.getpid()}-{_host_tag()}-", dir=out.parent))
-        pool = None
-        try:
-            if workers > 1:
-                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_ignore_sigint)
-                pool.srhm_workers = workers  # blocks generated ahead: 2 * workers
-            results = [build_config(cfg, tmp, pool, progress) for cfg in configs]
-            write_croissant(tmp, results, release_version, repo_id)
-            write_card(tmp, results, release_version, repo_id)  # last: a folder with README.md is complete
-            os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; a release folder is an ordinary one
-            mark_owned(tmp, "release")
-            with deferred():  # a signal here waits for the renames: never an old release half moved away
-                replace_dir(tmp, out)
-        except BaseException:
-            _stop_pool(pool, terminate=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _stop_pool(pool, terminate=False)
-    return results
+    return configs, check_out(out, overwrite)
+
+
+@contextlib.contextmanager
+def block_pool(workers: int):
+    """A process pool of ``workers`` generating blocks ahead for ``build_config`` (None when ``workers == 1``).
+
+    Its workers are ended at once when the body raises (an error or ``BuildInterrupted``).
+    """
+    pool = None
+    if workers > 1:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
+        pool.srhm_workers = workers  # blocks generated ahead: 2 * workers
+    try:
+        yield pool
+    except BaseException:
+        _stop_pool(pool, terminate=True)
+        raise
+    _stop_pool(pool, terminate=False)
+
+
+def seal(root: Path, results: list[ConfigResult], release_version: str | None, repo_id: str | None) -> None:
+    """Complete the built folder ``root``: ``croissant.json``, the card (last: a folder with README.md is
+    complete), the permissions of an ordinary folder and the owner marker listing its entries."""
+    from .card import write_card
+    from .croissant import write_croissant
+
+    write_croissant(root, results, release_version, repo_id)
+    write_card(root, results, release_version, repo_id)
+    os.chmod(root, 0o777 & ~umask())  # mkdtemp makes 0700; a release folder is an ordinary one
+    mark_owned(root, "release")
 
 
 class BuildInterrupted(KeyboardInterrupt):
@@ -422,6 +448,6 @@ def remove_stale_partials(out: str | Path) -> list[Path]:
 
 
 __all__ = [
-    "BuildInterrupted", "ConfigResult", "build_config", "build_release", "check_out",
-    "remove_stale_partials", "row_group_rows", "shard_ranges",
+    "BuildInterrupted", "ConfigResult", "SplitResult", "block_pool", "build_config", "build_release", "check_build",
+    "check_out", "remove_stale_partials", "row_group_rows", "seal", "shard_ranges",
 ]

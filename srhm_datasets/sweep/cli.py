@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..cli_args import slurm_usage, with_slurm_options
 from .spec import EXECUTORS
 
 
@@ -16,18 +17,6 @@ class SweepGroup(click.Group):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
-
-
-def _sbatch(ctx, param, values):
-    """``--sbatch KEY=VALUE`` (repeatable) -> {KEY: VALUE}."""
-    options = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE (an sbatch option without its dashes, e.g. qos=high)",
-                                     ctx=ctx, param=param)
-        options[key.strip().lstrip("-")] = value
-    return options or None
 
 
 @click.group(cls=SweepGroup)
@@ -48,16 +37,7 @@ def sweep():
               help="local: a process pool here (blocks). slurm: one job array through submitit (returns after submitting).")
 @click.option("--wait", is_flag=True, help="slurm: wait for the jobs to leave the queue, then evaluate and summarise.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="local: worker processes [default: sweep file, else CPUs].")
-@click.option("--partition", default=None, help="slurm: partition [default: sweep file, else the cluster's].")
-@click.option("--time-min", type=click.IntRange(min=1), default=None, help="slurm: time limit per job, minutes [default: 60].")
-@click.option("--cpus-per-task", type=click.IntRange(min=1), default=None, help="slurm: CPUs per job [default: 1].")
-@click.option("--gpus-per-node", type=click.IntRange(min=0), default=None, help="slurm: GPUs per job [default: 0].")
-@click.option("--mem-gb", type=click.FloatRange(min=0, min_open=True), default=None, help="slurm: memory per job, GB.")
-@click.option("--account", default=None, help="slurm: account to charge.")
-@click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
-              help="slurm: most jobs of the array running at once [default: 64].")
-@click.option("--sbatch", "sbatch", multiple=True, callback=_sbatch, metavar="KEY=VALUE",
-              help="slurm: extra sbatch option, repeatable (e.g. --sbatch qos=high --sbatch constraint=a100).")
+@with_slurm_options
 @click.option("--poll", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="slurm --wait: seconds between looks at the queue.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -68,13 +48,11 @@ def run(file, out, executor, wait, workers, poll, progress, **slurm):
     Finished runs with the same settings are skipped; a killed or failed job is redone
     (reported first, with its error or the end of its SLURM log); a job alive in the SLURM
     queue is left alone. Once every job is done, every run is evaluated (S and D) and
-    --out gets leaderboard/ and pstar.md.
+    --out gets leaderboard/ and pstar.md. The slurm options override the sweep file's executor.slurm.
     """
     from .run import run_sweep
 
-    given = [f"--{k.replace('_', '-')}" for k, v in slurm.items() if v is not None]
-    if executor == "local" and (given or wait):
-        raise click.UsageError(f"{', '.join(given + ['--wait'] * wait)} go(es) with --executor slurm")
+    slurm_usage(executor, slurm, wait)
     if executor == "slurm" and workers is not None:
         raise click.UsageError("--workers goes with --executor local")
     options = {"workers": workers} if executor == "local" else slurm
