@@ -8,6 +8,7 @@ the default config, else the first one built.
 
 from __future__ import annotations
 
+import re
 import string
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,12 @@ from ..config import decimal_string
 from ..probe import PROBE_SUFFIX
 from ..version import __version__
 from .features import yaml_features
+
+#: A row of the card's content hash table: | `config` | split (or rules) | rows | `sha256:...` |
+HASH_ROW = re.compile(
+    r"^\|\s*`(?P<config>[^`|]+)`\s*\|\s*(?P<item>\w+)\s*\|\s*(?P<rows>\d*)\s*\|\s*`(?P<hash>[^`|]*)`\s*\|\s*$",
+    re.MULTILINE,
+)
 
 PRETTY_NAME = "Sparse Random Hierarchy Model (SRHM) datasets"
 LICENSE = "cc-by-4.0"

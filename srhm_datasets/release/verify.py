@@ -47,8 +47,9 @@ from ..probe import PROBE_COLUMNS, PROBE_SUFFIX, probe_columns, probe_defined, s
 from ..rules import sample_rules
 from ..sampler import split_digits
 from .arguments import require_path, require_type
-from .card import read_header
+from .card import HASH_ROW, read_header
 from .features import arrow_schema, from_arrow, hf_features, yaml_features
+from .manifest import card_rows, config_problems, extra_configs, selected_names
 from .rules_file import FORMAT, SPLITS, candidate_names, config_from_rules, empty_content_hash
 
 REQUIRED_KEYS = ("format", "generator", "config", "parameters", "sizes", "blank", "rules", "rules_hash", "splits")
@@ -61,11 +62,6 @@ KEY_TYPES = {
     "format": dict, "generator": dict, "config": str, "parameters": dict, "sizes": dict,
     "blank": int, "rules": list, "rules_hash": str, "splits": dict,
 }
-#: A row of the card's content hash table: | `config` | split (or rules) | rows | `sha256:...` |
-HASH_ROW = re.compile(
-    r"^\|\s*`(?P<config>[^`|]+)`\s*\|\s*(?P<item>\w+)\s*\|\s*(?P<rows>\d*)\s*\|\s*`(?P<hash>[^`|]*)`\s*\|\s*$",
-    re.MULTILINE,
-)
 #: Errors reading a Parquet file that mean a corrupt or truncated shard.
 PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError, EOFError)
 
@@ -545,8 +541,12 @@ def _guarded(config: str, item: str, check, *args) -> Check:
         return Check(config, item, [f"could not be checked ({type(err).__name__}: {err})"])
 
 
-def verify_release(folder: str | Path, configs: list[str] | None = None) -> Report:
+def verify_release(folder: str | Path, configs: list[str] | None = None, manifest: str | Path | None = None) -> Report:
     """Verify a release folder (format.md §8.9); ``configs`` restricts to some config names (catalog or canonical).
+
+    ``manifest``: a release manifest folder (``cards/v1.0.0`` of the repository, format.md §8.10);
+    each config's rules file must then equal the manifest's and, for a whole release, the card's
+    hash table too, and no config may be missing or extra.
 
     ``TypeError`` naming the parameter for a folder that is not a path or ``configs``
     that is not a list of names; everything about the folder's content is a failure in
@@ -557,6 +557,8 @@ def verify_release(folder: str | Path, configs: list[str] | None = None) -> Repo
         require_type(configs, (list, tuple), "configs", "a list of config names or None")
         for name in configs:
             require_type(name, str, "configs", "a list of config names (str) or None")
+    if manifest is not None:
+        require_path(manifest, "manifest")
     folder = Path(folder)
     report = Report(str(folder))
     all_names = sorted(p.stem for p in (folder / "rules").glob("*.json"))
@@ -566,7 +568,25 @@ def verify_release(folder: str | Path, configs: list[str] | None = None) -> Repo
     croissant = _load_croissant(folder)
     for name in names:
         report.checks += _verify_config(folder, name, header, card_table, croissant)
+    if manifest is not None:
+        report.checks += _manifest_checks(folder, Path(manifest), configs)
     return report
+
+
+def _manifest_checks(folder: Path, manifest: Path, configs) -> list[Check]:
+    """The folder against a release manifest: every (selected) config's rules file, and for a
+    whole release no extra config and the card's hash table equal to the manifest's."""
+    if not (manifest / "rules").is_dir():
+        return [Check(RELEASE, "manifest", [f"{manifest} is not a release manifest (it has no rules/ folder)"])]
+    names = selected_names(manifest, configs)
+    checks = [Check(name, "manifest", config_problems(folder, manifest, name), "rules = manifest's") for name in names]
+    if not configs:
+        mine, theirs = card_rows(folder / "README.md"), card_rows(manifest / "README.md")
+        problems = [f"config {name} is not in the manifest" for name in extra_configs(folder, manifest)]
+        problems += [f"card row {' | '.join(row)} is not in the manifest's card" for row in sorted(mine - theirs)]
+        problems += [f"the manifest's card row {' | '.join(row)} is missing" for row in sorted(theirs - mine)]
+        checks.append(Check(RELEASE, "manifest", problems, f"{len(theirs)} card hash rows = manifest's"))
+    return checks
 
 
 def _selected_configs(folder: Path, all_names: list[str], configs, report: Report) -> list[str]:
