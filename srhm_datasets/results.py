@@ -134,6 +134,20 @@ def _check_training(obj: dict, L: int) -> None:
         _fail("best_test_error", f"{obj['best_test_error']} is not the minimum of training.curves.test_error ({min(curves['test_error'])})")
     if obj["model"]["depth"] != L:
         _fail("model.depth", f"{obj['model']['depth']} != dataset.parameters.L = {L} (a srhm train network has L hidden layers)")
+    if "group" in obj["training"]:
+        _check_group(obj["training"]["group"], obj["P"], obj["training"]["seed"])
+
+
+def _check_group(group: dict, P: int, seed: int) -> None:
+    """``training.group`` (format.md §12.2) describes a group this run belongs to: ``size`` members,
+    listed in ``members``, the one at ``index`` being this run (its P and seed)."""
+    size, index, members = group["size"], group["index"], group["members"]
+    if len(members) != size:
+        _fail("training.group.members", f"has {len(members)} entries, expected training.group.size = {size}")
+    if index >= size:
+        _fail("training.group.index", f"{index} is not below training.group.size = {size}")
+    if members[index] != {"P": P, "seed": seed}:
+        _fail(f"training.group.members[{index}]", f"{members[index]} is not this run (P = {P}, training.seed = {seed})")
 
 
 def write_results(path: str | os.PathLike, obj: dict) -> Path:

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 
 import pytest
 
@@ -230,3 +231,26 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
     atomic_write(path, lambda f: f.write(b"new"), before_replace=lambda: retired.append(1))
     assert path.read_bytes() == b"new" and retired == [1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+def _grouped(size=3, index=1, members=({"P": 50, "seed": 0}, {"P": 100, "seed": 0}, {"P": 100, "seed": 1})):
+    obj = copy.deepcopy(VALID)
+    obj["training"]["group"] = {"size": size, "index": index, "members": [dict(m) for m in members]}
+    return obj
+
+
+@pytest.mark.parametrize(
+    "group, field, named",
+    [
+        ({"index": 3}, "training.group.index", "3 is not below training.group.size = 3"),
+        ({"size": 2}, "training.group.members", "has 3 entries, expected training.group.size = 2"),
+        ({"index": 0}, "training.group.members[0]", "is not this run (P = 100, training.seed = 0)"),
+        ({"index": 2}, "training.group.members[2]", "is not this run (P = 100, training.seed = 0)"),
+    ],
+)
+def test_group_of_a_run_must_describe_the_run(group, field, named):
+    """Beyond the schema: the index lies in the group, the members are size many, and member index is this run."""
+    validate_results(_grouped())  # member 1 is P=100, seed 0: this run
+    with pytest.raises(ValueError, match=re.escape(f"invalid results field {field}:")) as err:
+        validate_results(_grouped(**group))
+    assert named in str(err.value)
