@@ -55,8 +55,13 @@ def run_one(method: str, config: str, rows: int) -> dict:
             ds.to_parquet(str(path))
             size = path.stat().st_size
         seconds = time.perf_counter() - t0
-    return {"rows_per_s": rows / seconds, "seconds": seconds, "peak_mb": _rss_mb() - before,
-            "bytes_per_row": size / rows, "d": cfg.d}
+    return {
+        "rows_per_s": rows / seconds,
+        "seconds": seconds,
+        "peak_mb": _rss_mb() - before,
+        "bytes_per_row": size / rows,
+        "d": cfg.d,
+    }
 
 
 def main() -> None:
@@ -73,14 +78,22 @@ def main() -> None:
     for config in args.configs:
         out = {}
         for method in ("srhm", "datasets"):
-            proc = subprocess.run([sys.executable, __file__, "--child", method, config, str(args.rows)],
-                                  capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", method, config, str(args.rows)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = out[method] = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"{config:<20}{method:<10}{r['d']:>5}{r['rows_per_s']:>12,.0f}{r['seconds']:>8.2f}"
-                  f"{r['peak_mb']:>10.0f}{r['bytes_per_row']:>9.1f}")
+            print(
+                f"{config:<20}{method:<10}{r['d']:>5}{r['rows_per_s']:>12,.0f}{r['seconds']:>8.2f}"
+                f"{r['peak_mb']:>10.0f}{r['bytes_per_row']:>9.1f}"
+            )
         a, b = out["srhm"], out["datasets"]
-        print(f"{config:<20}{'ratio':<10}{'':>5}{a['rows_per_s'] / b['rows_per_s']:>11.2f}x{'':>8}"
-              f"{a['peak_mb'] / max(b['peak_mb'], 1):>9.2f}x{a['bytes_per_row'] / b['bytes_per_row']:>8.2f}x")
+        print(
+            f"{config:<20}{'ratio':<10}{'':>5}{a['rows_per_s'] / b['rows_per_s']:>11.2f}x{'':>8}"
+            f"{a['peak_mb'] / max(b['peak_mb'], 1):>9.2f}x{a['bytes_per_row'] / b['bytes_per_row']:>8.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ module, one tree per sample, i.i.d.) run in the same process on a smaller P.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import time
 import tracemalloc
@@ -32,20 +33,20 @@ def naive_rows(cfg: SRHMConfig, P: int, seed: int = 0) -> list[list[int]]:
     rules = [t.tolist() for t in sample_rules(cfg)]
     slots = placement_slots(cfg.s, cfg.s0, cfg.sparsity).tolist()
     K = cfg.placements_per_node
+
+    def fill(tokens: list[int], symbol: int, depth: int, start: int) -> None:
+        if depth == cfg.L:
+            tokens[start] = symbol
+            return
+        children = rules[depth][symbol][rng.randrange(cfg.m)]
+        block = cfg.S ** (cfg.L - depth - 1)
+        for child, slot in zip(children, slots[rng.randrange(K)]):
+            fill(tokens, child, depth + 1, start + slot * block)
+
     rows = []
     for _ in range(P):
         tokens = [cfg.blank] * cfg.d
-
-        def fill(symbol: int, depth: int, start: int) -> None:
-            if depth == cfg.L:
-                tokens[start] = symbol
-                return
-            children = rules[depth][symbol][rng.randrange(cfg.m)]
-            block = cfg.S ** (cfg.L - depth - 1)
-            for child, slot in zip(children, slots[rng.randrange(K)]):
-                fill(child, depth + 1, start + slot * block)
-
-        fill(rng.randrange(cfg.nc), 0, 0)
+        fill(tokens, rng.randrange(cfg.nc), 0, 0)
         rows.append(tokens)
     return rows
 
@@ -82,8 +83,8 @@ def main() -> None:
         t = time.perf_counter()
         naive_rows(cfg, args.naive_P)
         slow = args.naive_P / (time.perf_counter() - t)
-        small = peak_mib(lambda: stream(cfg, min(P, 10**5), args.workers))
-        large = peak_mib(lambda: stream(cfg, P, args.workers))
+        small = peak_mib(functools.partial(stream, cfg, min(P, 10**5), args.workers))
+        large = peak_mib(functools.partial(stream, cfg, P, args.workers))
         print(f"{name:<30}{fast:>12,.0f}{slow:>10,.0f}{fast / slow:>8.0f}{small:>9.1f}{large:>8.1f}")
 
 

@@ -54,7 +54,8 @@ def build_with_parquet(cfg: SRHMConfig, root: Path, name: str, rows: int) -> Non
     ds = datasets.Dataset.from_dict(generate(cfg, "train", 0, rows), features=hf_features(cfg, "train"))
     ds.to_parquet(str(root / name / "train-00000-of-00001.parquet"))
     (root / "README.md").write_text(
-        f"---\nconfigs:\n- config_name: {name}\n  data_files:\n  - split: train\n    path: {name}/train-*.parquet\n---\n"
+        f"---\nconfigs:\n- config_name: {name}\n  data_files:\n  - split: train\n    path: "
+        f"{name}/train-*.parquet\n---\n"
     )
 
 
@@ -108,7 +109,7 @@ def bench_config(key: str, cfg: SRHMConfig, batch_size: int, seconds: float, row
             yield batch["tokens"].shape[0]
 
     def naive():
-        for x, y in naive_loader:
+        for x, _ in naive_loader:
             yield x.shape[0]
 
     stream = SRHMStream(cfg, batch_size=B)

@@ -69,10 +69,28 @@ def main() -> None:
 
         os.environ["SLURM_CONF"] = str(cluster.conf)
         try:
-            timed("single-node SLURM (--wait, 2 CPUs)", rows, run_sweep, path, work / "slurm", executor="slurm",
-                  wait=True, progress_bar=False, poll_s=1.0)
-            timed("single-node SLURM, second call", rows, run_sweep, path, work / "slurm", executor="slurm",
-                  wait=True, progress_bar=False, poll_s=1.0)
+            timed(
+                "single-node SLURM (--wait, 2 CPUs)",
+                rows,
+                run_sweep,
+                path,
+                work / "slurm",
+                executor="slurm",
+                wait=True,
+                progress_bar=False,
+                poll_s=1.0,
+            )
+            timed(
+                "single-node SLURM, second call",
+                rows,
+                run_sweep,
+                path,
+                work / "slurm",
+                executor="slurm",
+                wait=True,
+                progress_bar=False,
+                poll_s=1.0,
+            )
         finally:
             stop_cluster(cluster)
         same = sweep_runs(work / "local") == sweep_runs(work / "slurm")

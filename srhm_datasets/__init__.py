@@ -12,4 +12,3 @@ from .rules import sample_rules
 from .version import __version__
 
 __all__ = ["SRHMConfig", "generate", "perturb", "sample_rules", "load_rules", "__version__"]
-

@@ -23,8 +23,9 @@ def _sbatch(ctx, param, values):
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE (an sbatch option without its dashes, e.g. qos=high)",
-                                     ctx=ctx, param=param)
+            raise click.BadParameter(
+                f"{item!r} is not KEY=VALUE (an sbatch option without its dashes, e.g. qos=high)", ctx=ctx, param=param
+            )
         options[key.strip().lstrip("-")] = value
     return options or None
 
@@ -32,15 +33,29 @@ def _sbatch(ctx, param, values):
 #: The SLURM options of ``srhm sweep`` and ``srhm build`` (None when not given), passed as keywords of these names.
 SLURM_OPTIONS = (
     click.option("--partition", default=None, help="slurm: partition [default: the cluster's]."),
-    click.option("--time-min", type=click.IntRange(min=1), default=None, help="slurm: time limit per job, minutes [default: 60]."),
+    click.option(
+        "--time-min", type=click.IntRange(min=1), default=None, help="slurm: time limit per job, minutes [default: 60]."
+    ),
     click.option("--cpus-per-task", type=click.IntRange(min=1), default=None, help="slurm: CPUs per job [default: 1]."),
     click.option("--gpus-per-node", type=click.IntRange(min=0), default=None, help="slurm: GPUs per job [default: 0]."),
-    click.option("--mem-gb", type=click.FloatRange(min=0, min_open=True), default=None, help="slurm: memory per job, GB."),
+    click.option(
+        "--mem-gb", type=click.FloatRange(min=0, min_open=True), default=None, help="slurm: memory per job, GB."
+    ),
     click.option("--account", default=None, help="slurm: account to charge."),
-    click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
-                 help="slurm: most jobs of the array running at once [default: 64]."),
-    click.option("--sbatch", "sbatch", multiple=True, callback=_sbatch, metavar="KEY=VALUE",
-                 help="slurm: extra sbatch option, repeatable (e.g. --sbatch qos=high --sbatch constraint=a100)."),
+    click.option(
+        "--array-parallelism",
+        type=click.IntRange(min=1),
+        default=None,
+        help="slurm: most jobs of the array running at once [default: 64].",
+    ),
+    click.option(
+        "--sbatch",
+        "sbatch",
+        multiple=True,
+        callback=_sbatch,
+        metavar="KEY=VALUE",
+        help="slurm: extra sbatch option, repeatable (e.g. --sbatch qos=high --sbatch constraint=a100).",
+    ),
 )
 
 

@@ -30,9 +30,19 @@ DEMO_ENTRIES = ("release", "runs", "leaderboard")
 
 
 @click.command()
-@click.option("--config", default=DEFAULT_CONFIG, show_default=True, callback=config_arg, help="Catalog or canonical config name.")
-@click.option("--out", default="demo_run", show_default=True, type=click.Path(file_okay=False), help="Folder for release, run and leaderboard.")
-@click.option("--P", "P", default=1000, show_default=True, type=click.IntRange(min=1), help="Training-set size train[:P].")
+@click.option(
+    "--config", default=DEFAULT_CONFIG, show_default=True, callback=config_arg, help="Catalog or canonical config name."
+)
+@click.option(
+    "--out",
+    default="demo_run",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for release, run and leaderboard.",
+)
+@click.option(
+    "--P", "P", default=1000, show_default=True, type=click.IntRange(min=1), help="Training-set size train[:P]."
+)
 @click.option("--arch", default="cnn", show_default=True, type=click.Choice(["cnn", "lcn", "fcn"]))
 @click.option("--width", default=256, show_default=True, type=click.IntRange(min=1), help="Channels per hidden layer.")
 @click.option("--max-steps", default=1000, show_default=True, type=click.IntRange(min=1), help="Step budget.")
@@ -70,15 +80,19 @@ def demo(config, out, P, arch, width, max_steps):
     click.echo(f"      splits {dict(ds.num_rows)}; features: {', '.join(ds['train'].features)}")
     rows = ds["train"].select(range(100)).with_format("numpy")[:]
     expected = generate(cfg, "train", 0, 100)
-    same = all(np.array_equal(np.stack(list(rows[c])) if rows[c].dtype == object else rows[c], expected[c]) for c in expected)
+    same = all(
+        np.array_equal(np.stack(list(rows[c])) if rows[c].dtype == object else rows[c], expected[c]) for c in expected
+    )
     click.echo(f"      first 100 train rows equal generate(): {same}")
     if not same:
         raise click.ClickException("loaded rows differ from the generator")
 
     click.echo(f"[3/5] training {arch} (width {width}) on train[:{P}] for at most {max_steps} steps")
     results = train(dataclasses.replace(options, out=str(run), data=str(release), overwrite=True))
-    click.echo(f"      best test error {results['best_test_error']:.4f} (chance {1 - 1 / cfg.nc:.2f}), "
-               f"stopped: {results['training']['stop_reason']}")
+    click.echo(
+        f"      best test error {results['best_test_error']:.4f} (chance {1 - 1 / cfg.nc:.2f}), "
+        f"stopped: {results['training']['stop_reason']}"
+    )
 
     click.echo(f"[4/5] srhm evaluate {run}")
     evaluated = evaluate_run(run)
@@ -87,4 +101,7 @@ def demo(config, out, P, arch, width, max_steps):
     board = out / "leaderboard"
     click.echo(f"[5/5] srhm leaderboard {run.parent} --out {board}")
     summary = build_leaderboard(run.parent, board)
-    click.echo(f"      wrote {len(summary['files'])} files, e.g. {board / 'index.md'} and {board / cfg.name / 'leaderboard.md'}")
+    click.echo(
+        f"      wrote {len(summary['files'])} files, e.g. {board / 'index.md'} and "
+        f"{board / cfg.name / 'leaderboard.md'}"
+    )

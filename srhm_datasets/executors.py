@@ -29,8 +29,17 @@ from .config import require
 #: squeue states of a job that is still alive (pending, running or finishing).
 SLURM_ALIVE = ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "REQUEUED", "RESIZING")
 #: The SLURM options and their defaults (a sweep file's ``executor.slurm`` section has the same).
-SLURM_DEFAULTS = {"partition": None, "time_min": 60, "cpus_per_task": 1, "gpus_per_node": 0, "mem_gb": None,
-                  "account": None, "array_parallelism": 64, "sbatch": {}, "setup": []}
+SLURM_DEFAULTS = {
+    "partition": None,
+    "time_min": 60,
+    "cpus_per_task": 1,
+    "gpus_per_node": 0,
+    "mem_gb": None,
+    "account": None,
+    "array_parallelism": 64,
+    "sbatch": {},
+    "setup": [],
+}
 #: Each option's check and its bound in words.
 _SLURM_BOUNDS = {
     "partition": (lambda x: x is None or isinstance(x, str) and x != "", "None or a partition name"),
@@ -46,7 +55,8 @@ _SLURM_BOUNDS = {
 
 
 def slurm_options(overrides: dict | None = None) -> dict:
-    """:data:`SLURM_DEFAULTS` updated by ``overrides`` (None values ignored); ValueError naming a bad or unknown option."""
+    """:data:`SLURM_DEFAULTS` updated by ``overrides`` (None values ignored); ValueError naming a bad or unknown
+    option."""
     options = dict(SLURM_DEFAULTS)
     for key, value in (overrides or {}).items():
         require(key in SLURM_DEFAULTS, "option", key, f"one of {', '.join(SLURM_DEFAULTS)}")
@@ -65,12 +75,20 @@ def check_slurm() -> None:
 
 def submitit_parameters(options: dict, name: str) -> dict:
     """``update_parameters`` keywords of a submitit AutoExecutor from SLURM options (:data:`SLURM_DEFAULTS`' keys)."""
-    params = {"name": name, "timeout_min": options["time_min"], "cpus_per_task": options["cpus_per_task"],
-              "slurm_array_parallelism": options["array_parallelism"]}
-    optional = {"gpus_per_node": options["gpus_per_node"] or None, "mem_gb": options["mem_gb"],
-                "slurm_partition": options["partition"], "slurm_account": options["account"],
-                "slurm_additional_parameters": dict(options["sbatch"]) or None,
-                "slurm_setup": list(options["setup"]) or None}
+    params = {
+        "name": name,
+        "timeout_min": options["time_min"],
+        "cpus_per_task": options["cpus_per_task"],
+        "slurm_array_parallelism": options["array_parallelism"],
+    }
+    optional = {
+        "gpus_per_node": options["gpus_per_node"] or None,
+        "mem_gb": options["mem_gb"],
+        "slurm_partition": options["partition"],
+        "slurm_account": options["account"],
+        "slurm_additional_parameters": dict(options["sbatch"]) or None,
+        "slurm_setup": list(options["setup"]) or None,
+    }
     return {**params, **{k: v for k, v in optional.items() if v is not None}}
 
 
@@ -108,8 +126,15 @@ def submit_array(fn: Callable, args: list[tuple], options: dict, name: str, fold
         submitted = executor.map_array(fn, *zip(*args))
     except submitit.core.utils.FailedJobError as err:  # sbatch refused (partition, account, limits, ...)
         raise RuntimeError(f"sbatch refused the job array: {str(err).strip()}") from None
-    return [{"executor": "slurm", "slurm_job_id": str(s.job_id), "stdout": str(s.paths.stdout),
-             "stderr": str(s.paths.stderr)} for s in submitted]
+    return [
+        {
+            "executor": "slurm",
+            "slurm_job_id": str(s.job_id),
+            "stdout": str(s.paths.stdout),
+            "stderr": str(s.paths.stderr),
+        }
+        for s in submitted
+    ]
 
 
 def read_queue() -> dict[str, tuple[str, str]]:
@@ -157,5 +182,15 @@ def log_tail(attempt: dict, lines: int = 15) -> str:
     return f"no log written ({attempt.get('stderr')}): cancelled or failed before it started"
 
 
-__all__ = ["SLURM_ALIVE", "SLURM_DEFAULTS", "check_slurm", "import_submitit", "log_tail", "read_queue", "slurm_options",
-           "submit_array", "submitit_parameters", "wait_queue"]
+__all__ = [
+    "SLURM_ALIVE",
+    "SLURM_DEFAULTS",
+    "check_slurm",
+    "import_submitit",
+    "log_tail",
+    "read_queue",
+    "slurm_options",
+    "submit_array",
+    "submitit_parameters",
+    "wait_queue",
+]

@@ -56,18 +56,38 @@ MAX_POINTS = 100
 #: What must agree between a finished run and the requested one for the run to be reused:
 #: setting (a TrainOptions field) -> its field in the results file.
 RUN_SETTINGS = {
-    "config": "dataset.config", "P": "P", "arch": "model.arch", "width": "model.width", "lr": "training.lr",
-    "momentum": "training.momentum", "seed": "training.seed", "encoding": "training.encoding", "norm": "model.norm",
-    "bias": "model.bias", "shuffle_labels": "training.shuffle_labels", "batch_size": "training.batch_size",
-    "max_steps": "training.max_steps", "loss_threshold": "training.loss_threshold", "num_test": "training.num_test",
-    "eval_every": "training.eval_every", "data": "dataset.repo_or_dir", "revision": "dataset.revision",
+    "config": "dataset.config",
+    "P": "P",
+    "arch": "model.arch",
+    "width": "model.width",
+    "lr": "training.lr",
+    "momentum": "training.momentum",
+    "seed": "training.seed",
+    "encoding": "training.encoding",
+    "norm": "model.norm",
+    "bias": "model.bias",
+    "shuffle_labels": "training.shuffle_labels",
+    "batch_size": "training.batch_size",
+    "max_steps": "training.max_steps",
+    "loss_threshold": "training.loss_threshold",
+    "num_test": "training.num_test",
+    "eval_every": "training.eval_every",
+    "data": "dataset.repo_or_dir",
+    "revision": "dataset.revision",
 }
 
 #: What a run's checkpoint records and its results must agree on (format.md §12.3): checkpoint
 #: key -> field of results.json. Keys absent on either side are skipped.
 CHECKPOINT_MATCH = {
-    "config": "dataset.config", "arch": "model.arch", "width": "model.width", "P": "P", "seed": "training.seed",
-    "norm": "model.norm", "bias": "model.bias", "encoding": "training.encoding", "step": "training.best_step",
+    "config": "dataset.config",
+    "arch": "model.arch",
+    "width": "model.width",
+    "P": "P",
+    "seed": "training.seed",
+    "norm": "model.norm",
+    "bias": "model.bias",
+    "encoding": "training.encoding",
+    "step": "training.best_step",
 }
 
 #: The paper's laws for P*, as text (see ``law_x``).

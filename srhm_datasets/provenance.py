@@ -23,8 +23,14 @@ PACKAGE_NAME = "srhm-datasets"
 def git_commit() -> str | None:
     """The git commit of the package source if it is a checkout, else None (never raises)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):  # no git, a timeout
         return None
@@ -43,7 +49,13 @@ def dataset_info(cfg: SRHMConfig, data: str | None = None, revision: str | None 
     ``resolved_commit`` and ``train_content_hash`` are None (known only after reading a release).
     """
     return {
-        "source": "release" if data else "generator", "repo_or_dir": data, "revision": revision,
-        "resolved_commit": None, "config": cfg.name, "catalog_name": catalog_name(cfg),
-        "parameters": cfg.parameters(), "rules_hash": rules_hash(sample_rules(cfg)), "train_content_hash": None,
+        "source": "release" if data else "generator",
+        "repo_or_dir": data,
+        "revision": revision,
+        "resolved_commit": None,
+        "config": cfg.name,
+        "catalog_name": catalog_name(cfg),
+        "parameters": cfg.parameters(),
+        "rules_hash": rules_hash(sample_rules(cfg)),
+        "train_content_hash": None,
     }

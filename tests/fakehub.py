@@ -69,7 +69,9 @@ class FakeHub:
         return httpx2.Response(status, json=data, headers=headers or {})
 
     def _error(self, status: int, code: str, message: str) -> httpx2.Response:
-        return httpx2.Response(status, json={"error": message}, headers={"X-Error-Code": code, "X-Error-Message": message})
+        return httpx2.Response(
+            status, json={"error": message}, headers={"X-Error-Code": code, "X-Error-Message": message}
+        )
 
     def _repo(self, kind: str, repo_id: str) -> Repo | None:
         return self.repos.get((kind, repo_id))
@@ -83,7 +85,7 @@ class FakeHub:
         for p in sorted(files):
             if not p.startswith(prefix):
                 continue
-            rest = p[len(prefix):]
+            rest = p[len(prefix) :]
             parts = rest.split("/")
             for depth in range(1, len(parts)):
                 if recursive or depth == 1:
@@ -140,16 +142,33 @@ class FakeHub:
             if sha is None:
                 return self._error(404, "RevisionNotFound", f"Revision {m['rev']} not found")
             files = repo.commits[sha]
-            return self._json({
-                "id": repo_id, "sha": sha, "private": repo.private, "disabled": False, "gated": False,
-                "siblings": [{"rfilename": p, "size": len(b)} for p, b in sorted(files.items())],
-                "tags": [], "downloads": 0, "likes": 0, "lastModified": "2026-01-01T00:00:00.000Z",
-            })
+            return self._json(
+                {
+                    "id": repo_id,
+                    "sha": sha,
+                    "private": repo.private,
+                    "disabled": False,
+                    "gated": False,
+                    "siblings": [{"rfilename": p, "size": len(b)} for p, b in sorted(files.items())],
+                    "tags": [],
+                    "downloads": 0,
+                    "likes": 0,
+                    "lastModified": "2026-01-01T00:00:00.000Z",
+                }
+            )
         if rest == "/refs" and method == "GET":
+
             def refs(d, kind_):
                 return [{"name": k, "ref": f"refs/{kind_}/{k}", "targetCommit": v} for k, v in sorted(d.items())]
-            return self._json({"branches": refs(repo.branches, "heads"), "tags": refs(repo.tags, "tags"),
-                               "converts": [], "pullRequests": []})
+
+            return self._json(
+                {
+                    "branches": refs(repo.branches, "heads"),
+                    "tags": refs(repo.tags, "tags"),
+                    "converts": [],
+                    "pullRequests": [],
+                }
+            )
         m = re.match(r"^/preupload/(?P<rev>[^/]+)$", rest)
         if m and method == "POST":
             sha = repo.resolve(m["rev"])
@@ -182,8 +201,14 @@ class FakeHub:
                 elif key == "lfsFile":
                     return self._error(400, "BadRequest", "fake hub: LFS uploads are not supported (use regular)")
             sha = repo.commit(files, branch)
-            return self._json({"commitOid": sha, "commitUrl": f"{self.endpoint}/{kind}/{repo_id}/commit/{sha}",
-                               "pullRequestUrl": None, "success": True})
+            return self._json(
+                {
+                    "commitOid": sha,
+                    "commitUrl": f"{self.endpoint}/{kind}/{repo_id}/commit/{sha}",
+                    "pullRequestUrl": None,
+                    "success": True,
+                }
+            )
         m = re.match(r"^/tag/(?P<rev>[^/]+)$", rest)
         if m and method == "POST":
             body = json.loads(request.content)
@@ -245,7 +270,9 @@ class FakeHub:
             a = int(a)
             b = int(b) if b else len(data) - 1
             part = data[a : b + 1]
-            headers.update({"Content-Length": str(len(part)), "Content-Range": f"bytes {a}-{a + len(part) - 1}/{len(data)}"})
+            headers.update(
+                {"Content-Length": str(len(part)), "Content-Range": f"bytes {a}-{a + len(part) - 1}/{len(data)}"}
+            )
             return httpx2.Response(206, content=part, headers=headers)
         return httpx2.Response(200, content=data, headers=headers)
 
@@ -259,8 +286,14 @@ def install(monkeypatch, hf_home) -> FakeHub:
 
     hub = FakeHub()
     hf_home = str(hf_home)
-    env = {"HF_ENDPOINT": ENDPOINT, "HF_HOME": hf_home, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0",
-           "HF_DATASETS_OFFLINE": "0", "HF_TOKEN": "hf_fake_token_for_tests"}
+    env = {
+        "HF_ENDPOINT": ENDPOINT,
+        "HF_HOME": hf_home,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_OFFLINE": "0",
+        "HF_DATASETS_OFFLINE": "0",
+        "HF_TOKEN": "hf_fake_token_for_tests",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     for name, value in {

@@ -50,9 +50,12 @@ def write_rules(root: Path, cfg: SRHMConfig, name: str, splits: dict[str, dict])
     count and content hash of its columns (what ``load_split`` checks the loaded rows against)."""
     from srhm_datasets.hashing import content_hash
 
-    doc = {"config": cfg.name, "splits": {
-        split: {"num_rows": len(columns["label"]), "content_hash": content_hash(columns)}
-        for split, columns in splits.items()
-    }}
+    doc = {
+        "config": cfg.name,
+        "splits": {
+            split: {"num_rows": len(columns["label"]), "content_hash": content_hash(columns)}
+            for split, columns in splits.items()
+        },
+    }
     (root / "rules").mkdir(parents=True, exist_ok=True)
     (root / "rules" / f"{name}.json").write_text(json.dumps(doc))

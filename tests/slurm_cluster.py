@@ -83,23 +83,42 @@ def _real_memory_mb() -> int:
 
 def slurm_conf(root: Path, host: str, node: str, ports: list[int]) -> str:
     """One controller and one node on this host (loopback), one partition, no accounting, no cgroups."""
-    return "\n".join([
-        "ClusterName=srhmtest",
-        f"SlurmctldHost={host}(127.0.0.1)",
-        "SlurmUser=root", "SlurmdUser=root",
-        f"SlurmctldPort={ports[0]}", f"SlurmdPort={ports[1]}",
-        "AuthType=auth/munge", "CredType=cred/munge", f"AuthInfo=socket={root}/run/munge.socket",
-        f"StateSaveLocation={root}/state", f"SlurmdSpoolDir={root}/spool",
-        f"SlurmctldPidFile={root}/run/slurmctld.pid", f"SlurmdPidFile={root}/run/slurmd.pid",
-        f"SlurmctldLogFile={root}/log/slurmctld.log", f"SlurmdLogFile={root}/log/slurmd.log",
-        "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "MpiDefault=none",
-        "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core",
-        "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
-        "JobCompType=jobcomp/none", "SchedulerType=sched/backfill", "ReturnToService=2",
-        "KillWait=2", "MinJobAge=30",
-        f"NodeName={node} NodeAddr=127.0.0.1 CPUs=2 RealMemory={_real_memory_mb()} State=UNKNOWN",
-        f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "ClusterName=srhmtest",
+                f"SlurmctldHost={host}(127.0.0.1)",
+                "SlurmUser=root",
+                "SlurmdUser=root",
+                f"SlurmctldPort={ports[0]}",
+                f"SlurmdPort={ports[1]}",
+                "AuthType=auth/munge",
+                "CredType=cred/munge",
+                f"AuthInfo=socket={root}/run/munge.socket",
+                f"StateSaveLocation={root}/state",
+                f"SlurmdSpoolDir={root}/spool",
+                f"SlurmctldPidFile={root}/run/slurmctld.pid",
+                f"SlurmdPidFile={root}/run/slurmd.pid",
+                f"SlurmctldLogFile={root}/log/slurmctld.log",
+                f"SlurmdLogFile={root}/log/slurmd.log",
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "MpiDefault=none",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_Core",
+                "JobAcctGatherType=jobacct_gather/none",
+                "AccountingStorageType=accounting_storage/none",
+                "JobCompType=jobcomp/none",
+                "SchedulerType=sched/backfill",
+                "ReturnToService=2",
+                "KillWait=2",
+                "MinJobAge=30",
+                f"NodeName={node} NodeAddr=127.0.0.1 CPUs=2 RealMemory={_real_memory_mb()} State=UNKNOWN",
+                f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP",
+            ]
+        )
+        + "\n"
+    )
 
 
 def start_cluster(root: Path, timeout: float = 60) -> SlurmCluster:
@@ -121,17 +140,30 @@ def start_cluster(root: Path, timeout: float = 60) -> SlurmCluster:
     conf.write_text(slurm_conf(root, host, host, _free_ports(2)))
     cluster = SlurmCluster(root, conf, host, PARTITION, {})
     commands = {
-        "munged": ["munged", "--foreground", "--force", f"--socket={root}/run/munge.socket", f"--key-file={key}",
-                   f"--pid-file={root}/run/munged.pid", f"--log-file={root}/log/munged.log",
-                   f"--seed-file={root}/run/munged.seed"],
+        "munged": [
+            "munged",
+            "--foreground",
+            "--force",
+            f"--socket={root}/run/munge.socket",
+            f"--key-file={key}",
+            f"--pid-file={root}/run/munged.pid",
+            f"--log-file={root}/log/munged.log",
+            f"--seed-file={root}/run/munged.seed",
+        ],
         "slurmctld": ["slurmctld", "-D", "-i"],
         "slurmd": ["slurmd", "-D", "-N", host],
     }
     try:
         for name, cmd in commands.items():
             log = open(root / "log" / f"{name}.stdout.log", "wb")  # noqa: SIM115 (kept open by the daemon)
-            cluster.processes[name] = subprocess.Popen(cmd, env=cluster.env, stdout=log, stderr=subprocess.STDOUT,
-                                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            cluster.processes[name] = subprocess.Popen(
+                cmd,
+                env=cluster.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             log.close()
             time.sleep(0.5 if name == "munged" else 0)
         _wait_ready(cluster, timeout)

@@ -36,13 +36,21 @@ def comparable(run_dir: Path) -> dict:
     """What two runs made with the same settings must share: P, errors, curves, the evaluation's numbers."""
     results = json.loads((Path(run_dir) / "results.json").read_text())
     ev = results.get("evaluation") or {}
-    return {"P": results["P"], "best": results["best_test_error"], "final": results["final_test_error"],
-            "curves": results["training"]["curves"], "config": results["dataset"]["config"],
-            "seed": results["training"]["seed"], "test_error": ev.get("test_error"),
-            "sensitivity": ev.get("sensitivity")}
+    return {
+        "P": results["P"],
+        "best": results["best_test_error"],
+        "final": results["final_test_error"],
+        "curves": results["training"]["curves"],
+        "config": results["dataset"]["config"],
+        "seed": results["training"]["seed"],
+        "test_error": ev.get("test_error"),
+        "sensitivity": ev.get("sensitivity"),
+    }
 
 
 def sweep_runs(out: Path) -> dict[str, dict]:
     """``<job id>/P<P>`` -> comparable(run) for every run of the sweep folder ``out``."""
-    return {f"{p.parent.parent.name}/{p.parent.name}": comparable(p.parent)
-            for p in sorted((Path(out) / "runs").glob("*/P*/results.json"))}
+    return {
+        f"{p.parent.parent.name}/{p.parent.name}": comparable(p.parent)
+        for p in sorted((Path(out) / "runs").glob("*/P*/results.json"))
+    }

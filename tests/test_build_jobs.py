@@ -30,15 +30,20 @@ from srhm_datasets.release.jobs import (
 from .release_helpers import rewrite
 from .slurm_cluster import slurm_cluster  # noqa: F401 (the fixture)
 
-CONFIGS = ["A_L2_s2_s0-1_v4_nc4_m4_seed0_test50_probe10_train200",
-           "A_L2_s2_s0-1_v3_nc3_m3_seed1_test40_probe10_train150",
-           "B_L2_s2_s0-1_v3_nc3_m3_seed2_test30_probe10_train120"]
+CONFIGS = [
+    "A_L2_s2_s0-1_v4_nc4_m4_seed0_test50_probe10_train200",
+    "A_L2_s2_s0-1_v3_nc3_m3_seed1_test40_probe10_train150",
+    "B_L2_s2_s0-1_v3_nc3_m3_seed2_test30_probe10_train120",
+]
 
 
 def tree(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` (hidden ones included) -> sha256 of its bytes."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def srhm(*args: str):
@@ -123,12 +128,15 @@ def test_a_config_failing_verification_is_not_published_and_is_rebuilt(tmp_path)
     assert not out.exists() and read_done(folder, cfg) is None  # the next call builds it again
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"options": {"time_min": 0}}, "invalid parameter time_min=0: must satisfy an int >= 1"),
-    ({"options": {"partion": "gpu"}}, "invalid parameter option='partion'"),
-    ({"options": {"sbatch": "qos=high"}}, "invalid parameter sbatch='qos=high'"),
-    ({"release_version": "1.0"}, "release_version"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"options": {"time_min": 0}}, "invalid parameter time_min=0: must satisfy an int >= 1"),
+        ({"options": {"partion": "gpu"}}, "invalid parameter option='partion'"),
+        ({"options": {"sbatch": "qos=high"}}, "invalid parameter sbatch='qos=high'"),
+        ({"release_version": "1.0"}, "release_version"),
+    ],
+)
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, message):
     out = tmp_path / "release"
     with pytest.raises(ValueError, match="invalid parameter") as err:
@@ -149,15 +157,19 @@ def test_a_build_of_other_configs_is_refused(tmp_path):
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not srhm's"):
         build_on_slurm([resolve(CONFIGS[0])], out)
-    assert tree(tmp_path) == {**{k: v for k, v in before.items() if not k.endswith(PLAN)},
-                              ".release.jobs/notes.txt": hashlib.sha256(b"mine").hexdigest()}
+    assert tree(tmp_path) == {
+        **{k: v for k, v in before.items() if not k.endswith(PLAN)},
+        ".release.jobs/notes.txt": hashlib.sha256(b"mine").hexdigest(),
+    }
 
 
 def test_cli_options_go_with_their_executor(tmp_path):
     out = str(tmp_path / "r")
-    for args, message in ((["--wait"], "--wait go(es) with --executor slurm"),
-                          (["--partition", "gpu"], "--partition go(es) with --executor slurm"),
-                          (["--executor", "slurm", "--workers", "2"], "--workers goes with --executor local")):
+    for args, message in (
+        (["--wait"], "--wait go(es) with --executor slurm"),
+        (["--partition", "gpu"], "--partition go(es) with --executor slurm"),
+        (["--executor", "slurm", "--workers", "2"], "--workers goes with --executor local"),
+    ):
         result = srhm("build", CONFIGS[0], "--out", out, *args)
         assert result.exit_code == 2 and message in result.output
     assert list(tmp_path.iterdir()) == []

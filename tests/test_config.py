@@ -78,7 +78,7 @@ def test_overridden_test_size_leaves_the_rest_to_train():
 def test_name_round_trips(cfg):
     assert SRHMConfig.from_name(cfg.name) == cfg
     assert resolve(cfg.name) == cfg
-    assert not set(cfg.name) & set('<>:/\\|?* ')  # legal as a Hub config name and a folder
+    assert not set(cfg.name) & set("<>:/\\|?* ")  # legal as a Hub config name and a folder
 
 
 def test_unknown_config_name_is_a_clear_error():

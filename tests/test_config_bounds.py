@@ -57,8 +57,15 @@ def test_issue_example_is_refused_at_once():
         ({"v": 2**11, "nc": 2, "m": 2**10}, "(nc+(L-1)*v)*m*s=4198400: must satisfy <= 2**22"),
         ({"L": 4, "s0": 15}, "d=1048576: must satisfy d = S**L <= 2**16"),
         ({"L": 16, "s0": 0, "v": 16, "nc": 16, "m": 16}, "log2(P_max)=262144.0: must satisfy <= 2**16"),
-        ({"n_train": 2**62 + 1}, "n_train=4611686018427387905: must satisfy an int, 0 <= n_train <= 4611686018427387904"),
-        ({"L": 4, "s0": 1, "v": 16, "nc": 16, "m": 16, "n_test": 2**62}, "n_test+n_probe+n_train=4611686018428438080: must satisfy <= data_space_size = 19807040628566084398385987584 (and <= 2**62)"),
+        (
+            {"n_train": 2**62 + 1},
+            "n_train=4611686018427387905: must satisfy an int, 0 <= n_train <= 4611686018427387904",
+        ),
+        (
+            {"L": 4, "s0": 1, "v": 16, "nc": 16, "m": 16, "n_test": 2**62},
+            "n_test+n_probe+n_train=4611686018428438080: must satisfy <= data_space_size = "
+            "19807040628566084398385987584 (and <= 2**62)",
+        ),
     ],
 )
 def test_each_bound_names_parameter_value_and_bound(change, fragment):
@@ -85,8 +92,13 @@ def huge_or_odd():
 @given(
     fields=st.fixed_dictionaries(
         {k: huge_or_odd() for k in ("L", "s", "s0", "v", "nc", "m")},
-        optional={"seed": huge_or_odd(), "n_test": huge_or_odd(), "n_probe": huge_or_odd(),
-                  "n_train": huge_or_odd(), "sparsity": st.sampled_from(["A", "B", "C", 1])},
+        optional={
+            "seed": huge_or_odd(),
+            "n_test": huge_or_odd(),
+            "n_probe": huge_or_odd(),
+            "n_train": huge_or_odd(),
+            "sparsity": st.sampled_from(["A", "B", "C", 1]),
+        },
     )
 )
 def test_any_parameters_are_answered_within_a_small_memory_budget(fields):
@@ -98,8 +110,13 @@ def test_any_parameters_are_answered_within_a_small_memory_budget(fields):
 
 
 @given(
-    L=st.integers(1, 16), s=st.integers(2, 61), s0=st.integers(0, 2**15),
-    v=st.integers(2, 2**16), nc=st.integers(2, 2**21), m=st.integers(1, 2**20), sparsity=st.sampled_from("AB"),
+    L=st.integers(1, 16),
+    s=st.integers(2, 61),
+    s0=st.integers(0, 2**15),
+    v=st.integers(2, 2**16),
+    nc=st.integers(2, 2**21),
+    m=st.integers(1, 2**20),
+    sparsity=st.sampled_from("AB"),
 )
 def test_configs_near_the_bounds_either_fit_them_or_are_refused(L, s, s0, v, nc, m, sparsity):
     peak, error = peak_bytes({"L": L, "s": s, "s0": s0, "v": v, "nc": nc, "m": m, "sparsity": sparsity})

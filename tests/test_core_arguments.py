@@ -40,7 +40,9 @@ def refused(call, fragment: str) -> str:
 
 def test_perturb_refuses_rows_of_a_config_with_another_d(rows_a):
     # The example: d = 16 rows and a d = 36 config gave a [5, 36] array.
-    refused(lambda: perturb(B, rows_a, kind="synonym", level=1), "batch['tokens'].shape=(5, 16): must satisfy == (5, 36)")
+    refused(
+        lambda: perturb(B, rows_a, kind="synonym", level=1), "batch['tokens'].shape=(5, 16): must satisfy == (5, 36)"
+    )
 
 
 def test_perturb_refuses_rows_whose_values_do_not_fit(rows_b):
@@ -76,12 +78,16 @@ def test_perturb_batch_types(rows_a):
     refused(lambda: perturb(A, floats, "synonym", 1), "batch['synonyms'].dtype='float64'")
     negative = {**rows_a, "label": rows_a["label"] - 10}
     refused(lambda: perturb(A, negative, "synonym", 1), "min(batch['label'])=")
-    refused(lambda: perturb(A.name, rows_a, "synonym", 1), "cfg='A_L2_s2_s0-1_v4_nc4_m4_seed0': must satisfy an SRHMConfig")
+    refused(
+        lambda: perturb(A.name, rows_a, "synonym", 1), "cfg='A_L2_s2_s0-1_v4_nc4_m4_seed0': must satisfy an SRHMConfig"
+    )
 
 
 def test_numpy_level_and_key_give_the_same_tokens(rows_a):
     # numpy ints are accepted and give the same draws as Python ints (the key derivation is a repr).
-    assert np.array_equal(perturb(A, rows_a, "synonym", np.int64(2), key=np.uint8(3)), perturb(A, rows_a, "synonym", 2, key=3))
+    assert np.array_equal(
+        perturb(A, rows_a, "synonym", np.int64(2), key=np.uint8(3)), perturb(A, rows_a, "synonym", 2, key=3)
+    )
 
 
 @pytest.mark.parametrize(

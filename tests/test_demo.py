@@ -11,7 +11,9 @@ from srhm_datasets.results import validate_results
 
 
 def test_demo_builds_loads_trains_evaluates_and_ranks(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--P", "500", "--width", "64", "--max-steps", "300"])
+    result = CliRunner().invoke(
+        main, ["demo", "--out", str(tmp_path), "--P", "500", "--width", "64", "--max-steps", "300"]
+    )
     assert result.exit_code == 0, result.output
     assert "first 100 train rows equal generate(): True" in result.output
     assert (tmp_path / "release" / "rules" / "demo.json").is_file()
@@ -24,5 +26,7 @@ def test_demo_builds_loads_trains_evaluates_and_ranks(tmp_path):
 
 
 def test_python_dash_m_runs_the_cli():
-    out = subprocess.run([sys.executable, "-m", "srhm_datasets", "info", "demo"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "srhm_datasets", "info", "demo"], capture_output=True, text=True, check=True
+    )
     assert "A_L2_s2_s0-1_v4_nc4_m4_seed0" in out.stdout

@@ -37,8 +37,26 @@ def check_evaluation_schema(evaluation: dict) -> None:
 def train_run(tmp_path, cfg, P=64, arch="cnn", name="run"):
     """A tiny real ``srhm train`` run folder."""
     out = tmp_path / name
-    args = ["train", "--config", cfg.name, "--P", str(P), "--arch", arch, "--width", "8", "--max-steps", "6",
-            "--eval-every", "3", "--device", "cpu", "--no-progress", "--out", str(out)]
+    args = [
+        "train",
+        "--config",
+        cfg.name,
+        "--P",
+        str(P),
+        "--arch",
+        arch,
+        "--width",
+        "8",
+        "--max-steps",
+        "6",
+        "--eval-every",
+        "3",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return out
@@ -63,8 +81,11 @@ def test_evaluate_model_on_rules_oracle():
     check_evaluation_schema(ev)
     assert ev["test_error"] == 0.0
     assert ev["num_test"] == 500
-    assert ev["probe"] == {"source": "generator", "num_points": DEMO.split_sizes()["probe"],
-                           "perturbation": {"force": True, "key": 0}}
+    assert ev["probe"] == {
+        "source": "generator",
+        "num_points": DEMO.split_sizes()["probe"],
+        "perturbation": {"force": True, "key": 0},
+    }
     assert ev["layers"] == ["levels.0", "output"]
     assert ev["sensitivity"]["synonym"]["output"] == [0.0, 0.0]
     assert ev["sensitivity"]["diffeo"]["output"] == [0.0, 0.0]
@@ -117,8 +138,11 @@ def test_command_says_undefined(tmp_path, cfg, kind):
     section = result.output.split(f"{kind} sensitivity")[1].splitlines()[0]
     assert "undefined" in section
     other = "diffeo" if kind == "synonym" else "synonym"
-    other_rows = [row for row in result.output.split(f"{other} sensitivity")[1].splitlines()
-                  if row.startswith(("layer", "output"))][1:]  # after the header row
+    other_rows = [
+        row
+        for row in result.output.split(f"{other} sensitivity")[1].splitlines()
+        if row.startswith(("layer", "output"))
+    ][1:]  # after the header row
     assert len(other_rows) == 3 and all("undefined" not in row for row in other_rows)
     ev = json.loads((run / "results.json").read_text())["evaluation"]
     assert ev["undefined"][kind] is True and ev["undefined"][other] is False
@@ -139,7 +163,16 @@ def test_factory_with_checkpoint_goes_to_its_own_folder(tiny_run, tmp_path, monk
     monkeypatch.syspath_prepend(str(tmp_path))
     trained = build_model("cnn", DEMO, width=8, seed=7)  # the weights the factory's seed must not win over
     torch.save(trained.state_dict(), tmp_path / "weights.pt")
-    args = ["--factory", "usermodels:make", "--checkpoint", str(tmp_path / "weights.pt"), "--name", "my cnn", "--device", "cpu"]
+    args = [
+        "--factory",
+        "usermodels:make",
+        "--checkpoint",
+        str(tmp_path / "weights.pt"),
+        "--name",
+        "my cnn",
+        "--device",
+        "cpu",
+    ]
     before = (tiny_run / "results.json").read_bytes()
     refused = CliRunner().invoke(main, ["evaluate", str(tiny_run), *args])  # a training run's folder: refused
     assert refused.exit_code == 2 and "holds a srhm train run" in refused.output and "its own folder" in refused.output
@@ -159,26 +192,58 @@ def test_factory_with_checkpoint_goes_to_its_own_folder(tiny_run, tmp_path, monk
 
 
 def test_factory_errors_name_the_problem(tmp_path):
-    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "x"), "--factory", "no_such_module_xyz:make",
-                                       "--config", "demo", "--P", "10"])
+    result = CliRunner().invoke(
+        main, ["evaluate", str(tmp_path / "x"), "--factory", "no_such_module_xyz:make", "--config", "demo", "--P", "10"]
+    )
     assert result.exit_code != 0 and "no_such_module_xyz" in result.output
-    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "x"), "--factory", "srhm_datasets.evaluation.oracle:build"])
+    result = CliRunner().invoke(
+        main, ["evaluate", str(tmp_path / "x"), "--factory", "srhm_datasets.evaluation.oracle:build"]
+    )
     assert result.exit_code != 0 and "config" in result.output
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "nothing")])
     assert result.exit_code != 0 and "results.json" in result.output
 
 
 def test_factory_no_write_prints_tables(tmp_path):
-    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
-                                       "--config", "demo", "--P", "1000", "--no-write", "--device", "cpu"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(tmp_path / "sub"),
+            "--factory",
+            "srhm_datasets.evaluation.oracle:build",
+            "--config",
+            "demo",
+            "--P",
+            "1000",
+            "--no-write",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "test error 0.0000" in result.output
     assert not (tmp_path / "sub" / "results.json").exists()
 
 
 def test_factory_new_submission_file(tmp_path):
-    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
-                                       "--config", "demo", "--P", "1000", "--name", "rules oracle", "--device", "cpu"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(tmp_path / "sub"),
+            "--factory",
+            "srhm_datasets.evaluation.oracle:build",
+            "--config",
+            "demo",
+            "--P",
+            "1000",
+            "--name",
+            "rules oracle",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "sub" / "results.json").read_text())
     validate_results(results)
@@ -187,7 +252,9 @@ def test_factory_new_submission_file(tmp_path):
     assert results["model"]["factory"] == "srhm_datasets.evaluation.oracle:build"
     assert results["model"]["n_parameters"] == 0  # the oracle holds buffers only
     assert results["P"] == 1000 and results["dataset"]["config"] == DEMO.name
-    assert results["evaluation"]["test_error"] == 0.0 and results["evaluation"]["num_test"] == DEMO.split_sizes()["test"]
+    assert (
+        results["evaluation"]["test_error"] == 0.0 and results["evaluation"]["num_test"] == DEMO.split_sizes()["test"]
+    )
     assert results["final_test_error"] == results["best_test_error"] == 0.0
 
     # the leaderboard ranks it under its name
@@ -200,33 +267,41 @@ def test_factory_new_submission_file(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("change, named", [
-    ({"seed": 5}, "seed=5 in the checkpoint, training.seed=0"),
-    ({"P": 65}, "P=65 in the checkpoint, P=64"),
-    ({"width": 16}, "width=16 in the checkpoint, model.width=8"),
-    ({"arch": "lcn"}, "arch='lcn' in the checkpoint, model.arch='cnn'"),
-    ({"config": NO_SYNONYMS.name}, f"config='{NO_SYNONYMS.name}' in the checkpoint"),
-    ({"step": 999}, "step=999 in the checkpoint, training.best_step="),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"seed": 5}, "seed=5 in the checkpoint, training.seed=0"),
+        ({"P": 65}, "P=65 in the checkpoint, P=64"),
+        ({"width": 16}, "width=16 in the checkpoint, model.width=8"),
+        ({"arch": "lcn"}, "arch='lcn' in the checkpoint, model.arch='cnn'"),
+        ({"config": NO_SYNONYMS.name}, f"config='{NO_SYNONYMS.name}' in the checkpoint"),
+        ({"step": 999}, "step=999 in the checkpoint, training.best_step="),
+    ],
+)
 def test_evaluate_run_refuses_a_checkpoint_of_another_run(tiny_run, tmp_path, change, named):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     torch.save({**ckpt, **change}, run / "checkpoint.pt")
-    result = CliRunner().invoke(main, ["evaluate", str(run), "--device", "cpu", "--num-probe", "10", "--num-test", "10"])
+    result = CliRunner().invoke(
+        main, ["evaluate", str(run), "--device", "cpu", "--num-probe", "10", "--num-test", "10"]
+    )
     assert result.exit_code == 1 and "is not the checkpoint of this run's results.json" in result.output, result.output
     assert named in result.output, result.output
     assert "evaluation" not in json.loads((run / "results.json").read_text())
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--batch-size", "0"], "'--batch-size': 0 is not in the range x>=1"),
-    (["--num-probe", "0"], "'--num-probe': 0 is not in the range x>=2"),
-    (["--num-probe", "1"], "'--num-probe': 1 is not in the range x>=2"),
-    (["--num-probe", "401"], "num_probe=401: must satisfy 2 <= num_probe <= 400 (probe split size of"),
-    (["--num-test", "5000"], "num_test=5000: must satisfy 1 <= num_test <= 3276"),
-    (["--device", "foo"], "device='foo'"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--batch-size", "0"], "'--batch-size': 0 is not in the range x>=1"),
+        (["--num-probe", "0"], "'--num-probe': 0 is not in the range x>=2"),
+        (["--num-probe", "1"], "'--num-probe': 1 is not in the range x>=2"),
+        (["--num-probe", "401"], "num_probe=401: must satisfy 2 <= num_probe <= 400 (probe split size of"),
+        (["--num-test", "5000"], "num_test=5000: must satisfy 1 <= num_test <= 3276"),
+        (["--device", "foo"], "device='foo'"),
+    ],
+)
 def test_cli_evaluate_bad_options_are_usage_errors(tiny_run, args, named):
     before = (tiny_run / "results.json").read_bytes()
     result = CliRunner().invoke(main, ["evaluate", str(tiny_run), *args])
@@ -238,17 +313,45 @@ def test_num_probe_bound_is_the_same_for_release_and_generator(small_release):
     size = SMALL.split_sizes()["probe"]
     for source in ("release", "generator"):
         for n in (1, size + 1):
-            with pytest.raises(ValueError, match=f"num_probe={n}: must satisfy 2 <= num_probe <= {size} \\(probe split size"):
+            with pytest.raises(
+                ValueError, match=f"num_probe={n}: must satisfy 2 <= num_probe <= {size} \\(probe split size"
+            ):
                 load_probe(SMALL, source, data=small_release, num_points=n)
         assert load_probe(SMALL, source, data=small_release, num_points=size).num_points == size
 
 
 def test_cli_factory_P_above_train_size_is_a_usage_error(tmp_path):
     train_size = DEMO.split_sizes()["train"]
-    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
-                                       "--config", "demo", "--P", str(train_size + 1), "--device", "cpu"])
-    assert result.exit_code == 2 and f"P={train_size + 1}" in result.output and f"<= {train_size}" in result.output, result.output
-    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "sub"), "--factory", "srhm_datasets.evaluation.oracle:build",
-                                       "--config", "demo", "--P", "0"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(tmp_path / "sub"),
+            "--factory",
+            "srhm_datasets.evaluation.oracle:build",
+            "--config",
+            "demo",
+            "--P",
+            str(train_size + 1),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 2 and f"P={train_size + 1}" in result.output and f"<= {train_size}" in result.output, (
+        result.output
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(tmp_path / "sub"),
+            "--factory",
+            "srhm_datasets.evaluation.oracle:build",
+            "--config",
+            "demo",
+            "--P",
+            "0",
+        ],
+    )
     assert result.exit_code == 2 and "'--P': 0 is not in the range x>=1" in result.output
     assert not (tmp_path / "sub" / "results.json").exists()

@@ -72,14 +72,18 @@ def test_member_of_a_group_follows_its_single_run(arch, tmp_path, float64):
     grouped = train_group([_options(tmp_path, "group", **p, **common) for p in plan])
     for p, results in zip(plan, grouped):
         single = train(_options(tmp_path, "single", **p, **common))
-        assert_same_run(results, single, tmp_path / f"group-P{p['P']}-s{p['seed']}", tmp_path / f"single-P{p['P']}-s{p['seed']}")
+        assert_same_run(
+            results, single, tmp_path / f"group-P{p['P']}-s{p['seed']}", tmp_path / f"single-P{p['P']}-s{p['seed']}"
+        )
         assert read_results(tmp_path / f"group-P{p['P']}-s{p['seed']}") == results
 
 
 def test_stopped_members_are_frozen_then_dropped_and_match_their_single_runs(tmp_path, float64):
-    plan = [{"P": 50, "seed": 1, "loss_threshold": 10.0},  # stops at its first evaluation (step 40): masked in the stack
-            {"P": 70, "seed": 2, "max_steps": 120},  # stops at step 120: one member left, the stack is rebuilt
-            {"P": 90, "seed": 3, "max_steps": 200}]
+    plan = [
+        {"P": 50, "seed": 1, "loss_threshold": 10.0},  # stops at its first evaluation (step 40): masked in the stack
+        {"P": 70, "seed": 2, "max_steps": 120},  # stops at step 120: one member left, the stack is rebuilt
+        {"P": 90, "seed": 3, "max_steps": 200},
+    ]
     common = {"eval_every": 40, "max_steps": 200}
     options = [_options(tmp_path, "group", **{**common, **p}) for p in plan]
     trainer = GroupTrainer(options)
@@ -112,7 +116,8 @@ def test_stopped_members_are_frozen_then_dropped_and_match_their_single_runs(tmp
 def test_group_field_records_the_members_and_validates(tmp_path):
     results = train_group([TrainOptions(**TINY, P=P, seed=s, max_steps=20) for P, s in ((30, 4), (40, 9))])
     assert [r["training"]["group"] for r in results] == [
-        {"size": 2, "index": g, "members": [{"P": 30, "seed": 4}, {"P": 40, "seed": 9}]} for g in (0, 1)]
+        {"size": 2, "index": g, "members": [{"P": 30, "seed": 4}, {"P": 40, "seed": 9}]} for g in (0, 1)
+    ]
     assert results[0]["checkpoint"] is None and not list(tmp_path.iterdir())  # no out: nothing written
     broken = {**results[0], "training": {**results[0]["training"], "group": {"size": 2, "index": -1, "members": []}}}
     with pytest.raises(ValueError, match="training.group"):
@@ -157,7 +162,7 @@ def test_batch_stream_is_one_sequence_of_epoch_permutations(P, seed, sizes):
     whole = BatchStream(P, seed).take(len(taken))
     assert torch.equal(taken, whole)  # how the stream is sliced does not change it
     for k in range(0, len(whole) - P + 1, P):  # each epoch is a permutation of range(P)
-        assert sorted(whole[k:k + P].tolist()) == list(range(P))
+        assert sorted(whole[k : k + P].tolist()) == list(range(P))
 
 
 @pytest.mark.parametrize("arch", ["cnn", "lcn", "fcn"])
@@ -176,7 +181,9 @@ def test_stacked_members_are_the_single_networks(arch, bias, float64):
         assert count_parameters(stacked.member(g)) == count_parameters(single)
         torch.testing.assert_close(logits[g], single(x[g]), rtol=1e-12, atol=1e-14)
     kept = stacked.select_(torch.tensor([2, 0]))
-    assert kept.size == 2 and all(torch.equal(kept.member_state(0)[k], v)
-                                  for k, v in build_model(arch, DEMO, width=8, seed=7, bias=bias).state_dict().items())
+    assert kept.size == 2 and all(
+        torch.equal(kept.member_state(0)[k], v)
+        for k, v in build_model(arch, DEMO, width=8, seed=7, bias=bias).state_dict().items()
+    )
     with pytest.raises(ValueError, match=r"expected \[G=2"):
         stacked(x)

@@ -20,8 +20,17 @@ LAYERS = {
     "baselines": ["baselines"],
     "evaluation": ["evaluation"],
     "sweep": ["sweep"],
-    "commands": ["", "cli_args", "cli", "__main__", "demo", "release.cli", "baselines.cli", "evaluation.cli",
-                 "sweep.cli"],
+    "commands": [
+        "",
+        "cli_args",
+        "cli",
+        "__main__",
+        "demo",
+        "release.cli",
+        "baselines.cli",
+        "evaluation.cli",
+        "sweep.cli",
+    ],
 }
 RANK = {prefix: rank for rank, prefixes in enumerate(LAYERS.values()) for prefix in prefixes}
 NAMES = list(LAYERS)
@@ -85,7 +94,9 @@ def test_every_module_has_a_layer():
 def test_imports_go_down():
     upward = [
         f"{a or 'srhm_datasets'} ({NAMES[layer(a)]}) imports {b or 'srhm_datasets'} ({NAMES[layer(b)]})"
-        for a in MODULES for b in imports(a) if layer(b) > layer(a)
+        for a in MODULES
+        for b in imports(a)
+        if layer(b) > layer(a)
     ]
     assert not upward, "upward imports:\n" + "\n".join(sorted(upward))
 

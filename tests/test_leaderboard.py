@@ -29,9 +29,24 @@ NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)
 CNN_P_STAR = math.exp(math.log(300) + (0.2 - 0.1) / (0.2 - 0.05) * math.log(1000 / 300))
 
 
-def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, width=64, revision=None,
-                 rules=None, name=None, evaluation=True, training=True, **training_fields) -> dict:
-    """A schema-valid results object, as ``srhm train`` (protocol defaults, lr = default_lr) + ``srhm evaluate`` write it.
+def make_results(
+    cfg,
+    P,
+    arch="cnn",
+    test_error=0.2,
+    s_out=0.3,
+    d_out=0.2,
+    *,
+    width=64,
+    revision=None,
+    rules=None,
+    name=None,
+    evaluation=True,
+    training=True,
+    **training_fields,
+) -> dict:
+    """A schema-valid results object, as ``srhm train`` (protocol defaults, lr = default_lr) + ``srhm evaluate``
+    write it.
 
     training=False: an outside submission as ``srhm evaluate --factory`` writes it (no
     training log, width/depth null, the factory named, no checkpoint).
@@ -48,16 +63,35 @@ def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, wi
         "format": {"name": "srhm-results", "version": 1},
         "package": {"name": "srhm-datasets", "version": "0.1.0", "git_commit": None},
         "dataset": {
-            "source": "release" if revision else "generator", "repo_or_dir": "org/srhm" if revision else None,
-            "revision": revision, "resolved_commit": None, "config": cfg.name, "catalog_name": None,
-            "parameters": cfg.parameters(), "rules_hash": rules or rules_hash(sample_rules(cfg)), "train_content_hash": None,
+            "source": "release" if revision else "generator",
+            "repo_or_dir": "org/srhm" if revision else None,
+            "revision": revision,
+            "resolved_commit": None,
+            "config": cfg.name,
+            "catalog_name": None,
+            "parameters": cfg.parameters(),
+            "rules_hash": rules or rules_hash(sample_rules(cfg)),
+            "train_content_hash": None,
         },
         "P": P,
         "model": {"arch": arch, "width": width, "depth": cfg.L, "n_parameters": 1000, "layer_names": layers},
         "training": {
-            "seed": 0, "lr": default_lr(arch, cfg) if arch in ("cnn", "lcn", "fcn") else 0.1, "momentum": 0.9, "batch_size": 16, "max_steps": 100, "encoding": "whiten",
-            "device": "cpu", "amp": False, "wall_time_s": 1.0, "samples_per_s": 100.0, "stop_reason": "loss_threshold",
-            "curves": {"step": [50, 100], "train_loss": [0.5, 0.0005], "test_error": [min(1.0, test_error + 0.1), test_error]},
+            "seed": 0,
+            "lr": default_lr(arch, cfg) if arch in ("cnn", "lcn", "fcn") else 0.1,
+            "momentum": 0.9,
+            "batch_size": 16,
+            "max_steps": 100,
+            "encoding": "whiten",
+            "device": "cpu",
+            "amp": False,
+            "wall_time_s": 1.0,
+            "samples_per_s": 100.0,
+            "stop_reason": "loss_threshold",
+            "curves": {
+                "step": [50, 100],
+                "train_loss": [0.5, 0.0005],
+                "test_error": [min(1.0, test_error + 0.1), test_error],
+            },
             **training_fields,
         },
         "final_test_error": test_error,
@@ -72,7 +106,8 @@ def make_results(cfg, P, arch="cnn", test_error=0.2, s_out=0.3, d_out=0.2, *, wi
         obj["checkpoint"] = None
     if evaluation:
         obj["evaluation"] = {
-            "test_error": test_error, "num_test": cfg.split_sizes()["test"],
+            "test_error": test_error,
+            "num_test": cfg.split_sizes()["test"],
             "probe": {"source": "generator", "num_points": cfg.split_sizes()["probe"]},
             "layers": layers,
             "sensitivity": {"synonym": table("synonym", s_out), "diffeo": table("diffeo", d_out)},
@@ -107,16 +142,26 @@ def example_dir(tmp_path_factory):
     """A RESULTS_DIR of accepted, rejected and ignored files (read-only: the tests write elsewhere)."""
     root = tmp_path_factory.mktemp("example") / "results"
     # demo: three architectures at three P; lcn and cnn tie at P=100 and are split by S_out
-    for P, errs in ((100, {"cnn": 0.5, "lcn": 0.5, "fcn": 0.7}), (300, {"cnn": 0.2, "lcn": 0.3}),
-                    (1000, {"cnn": 0.05, "lcn": 0.08, "fcn": 0.6})):
+    for P, errs in (
+        (100, {"cnn": 0.5, "lcn": 0.5, "fcn": 0.7}),
+        (300, {"cnn": 0.2, "lcn": 0.3}),
+        (1000, {"cnn": 0.05, "lcn": 0.08, "fcn": 0.6}),
+    ):
         for arch, err in errs.items():
             s_out = {"cnn": 0.4, "lcn": 0.2, "fcn": 0.5}[arch]
             write(root, f"{arch}/P{P}/results.json", make_results(DEMO, P, arch, err, s_out=s_out))
     # a srhm train run sent without srhm evaluate: no evaluation object (ranked by best_test_error, S/D blank)
-    write(root, "submissions/alice.json", make_results(DEMO, 1000, "cnn", 0.07, width=128, name="alice-cnn", evaluation=False))
+    write(
+        root,
+        "submissions/alice.json",
+        make_results(DEMO, 1000, "cnn", 0.07, width=128, name="alice-cnn", evaluation=False),
+    )
     # an outside submission (srhm evaluate --factory): no training log, its own arch label and name
-    write(root, "submissions/bob/results.json",
-          make_results(DEMO, 300, "transformer", 0.25, s_out=0.1, name="bob-transformer", training=False))
+    write(
+        root,
+        "submissions/bob/results.json",
+        make_results(DEMO, 300, "transformer", 0.25, s_out=0.1, name="bob-transformer", training=False),
+    )
     # m = 1: the synonym sensitivity is undefined
     write(root, "m1/results.json", make_results(NO_SYNONYMS, 100, "cnn", 0.1))
     # rejected: rules hash of another instance, another revision, schema failure, undefined mismatch, bad JSON
@@ -167,8 +212,14 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "leaderboard.json").read_text())
     reasons = _reasons(summary, example_dir)
-    assert set(reasons) == {"bad/hash.json", "bad/revision.json", "bad/schema.json", "bad/undefined.json", "bad/results.json",
-                            "bad/no_evaluation.json"}
+    assert set(reasons) == {
+        "bad/hash.json",
+        "bad/revision.json",
+        "bad/schema.json",
+        "bad/undefined.json",
+        "bad/results.json",
+        "bad/no_evaluation.json",
+    }
     assert "rules_hash" in reasons["bad/hash.json"] and "differs from the rules hash" in reasons["bad/hash.json"]
     assert "v0.9.0" in reasons["bad/revision.json"]
     assert "P" in reasons["bad/schema.json"] and "schema" in reasons["bad/schema.json"]
@@ -182,9 +233,16 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     rows = summary["configs"][DEMO.name]["rows"]
     ranking = [(int(r["P"]), int(r["rank"]), r["model"]) for r in rows]
     assert ranking == [
-        (100, 1, "lcn w64"), (100, 2, "cnn w64"), (100, 3, "fcn w64"),
-        (300, 1, "cnn w64"), (300, 2, "bob-transformer"), (300, 3, "lcn w64"),
-        (1000, 1, "cnn w64"), (1000, 2, "alice-cnn"), (1000, 3, "lcn w64"), (1000, 4, "fcn w64"),
+        (100, 1, "lcn w64"),
+        (100, 2, "cnn w64"),
+        (100, 3, "fcn w64"),
+        (300, 1, "cnn w64"),
+        (300, 2, "bob-transformer"),
+        (300, 3, "lcn w64"),
+        (1000, 1, "cnn w64"),
+        (1000, 2, "alice-cnn"),
+        (1000, 3, "lcn w64"),
+        (1000, 4, "fcn w64"),
     ]
     alice = next(r for r in rows if r["model"] == "alice-cnn")
     assert alice["S_out"] == "n/a" and alice["P*"] == ""  # no evaluation, one P only
@@ -214,8 +272,13 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
         md = (out / config / "leaderboard.md").read_text()
         assert md.count("\n| ") == n_rows + 1
     demo_imgs = {Path(p).name for p in summary["files"] if DEMO.name in p and p.endswith(".png")}
-    assert demo_imgs == {"test_error_vs_P.png", "sensitivity_cnn_w64.png", "sensitivity_lcn_w64.png", "sensitivity_fcn_w64.png",
-                         "sensitivity_bob-transformer.png"}
+    assert demo_imgs == {
+        "test_error_vs_P.png",
+        "sensitivity_cnn_w64.png",
+        "sensitivity_lcn_w64.png",
+        "sensitivity_fcn_w64.png",
+        "sensitivity_bob-transformer.png",
+    }
     assert (out / "pstar_laws.png").stat().st_size > 10_000
     index = Collector()
     index.feed((out / "index.html").read_text())
@@ -289,16 +352,34 @@ def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot
     write(root, "bad/nan.json", nan)
     summary = build_leaderboard(root, tmp_path / "out")
     reasons = _reasons(summary, root)
-    assert set(reasons) == {"bad/content_hash.json", "bad/parameters.json", "bad/P.json", "bad/probe.json", "bad/test.json",
-                            "bad/nan.json"}, reasons
-    assert "train_content_hash=sha256:bbbb" in reasons["bad/content_hash.json"] and "sha256:aaaa" in reasons["bad/content_hash.json"]
+    assert set(reasons) == {
+        "bad/content_hash.json",
+        "bad/parameters.json",
+        "bad/P.json",
+        "bad/probe.json",
+        "bad/test.json",
+        "bad/nan.json",
+    }, reasons
+    assert (
+        "train_content_hash=sha256:bbbb" in reasons["bad/content_hash.json"]
+        and "sha256:aaaa" in reasons["bad/content_hash.json"]
+    )
     assert "dataset.parameters" in reasons["bad/parameters.json"] and "'v': 5" in reasons["bad/parameters.json"]
     assert f"P={sizes['train'] + 1} is not in 1..{sizes['train']}" in reasons["bad/P.json"]
-    assert "probe.num_points=100" in reasons["bad/probe.json"] and f"({sizes['probe']} points" in reasons["bad/probe.json"]
-    assert "evaluation.num_test=1000" in reasons["bad/test.json"] and f"({sizes['test']} points" in reasons["bad/test.json"]
+    assert (
+        "probe.num_points=100" in reasons["bad/probe.json"] and f"({sizes['probe']} points" in reasons["bad/probe.json"]
+    )
+    assert (
+        "evaluation.num_test=1000" in reasons["bad/test.json"]
+        and f"({sizes['test']} points" in reasons["bad/test.json"]
+    )
     assert "non-finite number NaN" in reasons["bad/nan.json"]
     assert sorted(r["file"] for r in summary["configs"][DEMO.name]["rows"]) == [
-        "ok/a.json", "ok/b.json", "ok/c.json", "ok/train_num_test.json"]
+        "ok/a.json",
+        "ok/b.json",
+        "ok/c.json",
+        "ok/train_num_test.json",
+    ]
 
 
 def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
@@ -312,7 +393,11 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     assert summary["rejected"] == []
     curves = summary["configs"][DEMO.name]["curves"]
     assert set(curves) == {"cnn w64", "cnn w64 (shuffled labels)", "cnn w64 lr=0.05", "cnn w64 enc=onehot"}
-    assert [tuple(pt) for pt in curves["cnn w64"]["curve"]] == [(100, 0.5), (300, 0.2), (1000, 0.05)]  # not averaged with the control
+    assert [tuple(pt) for pt in curves["cnn w64"]["curve"]] == [
+        (100, 0.5),
+        (300, 0.2),
+        (1000, 0.05),
+    ]  # not averaged with the control
     assert curves["cnn w64"]["p_star"] == pytest.approx(CNN_P_STAR)
     control = curves["cnn w64 (shuffled labels)"]
     assert control["control"] is True and control["p_star"] is None and control["p_star_kind"] == "control"
@@ -346,6 +431,7 @@ def test_outputs_are_written_atomically(no_laws_plot, tmp_path, monkeypatch):
 
     # one of each writer: a PNG (all plots share one helper), Markdown, HTML, the JSON summary
     for name in ("test_error_vs_P.png", "leaderboard.md", "index.html", "leaderboard.json"):
+
         def replace(src, dst, name=name):
             if str(dst).endswith(name):
                 raise OSError(f"disk full while replacing {dst}")
@@ -355,7 +441,9 @@ def test_outputs_are_written_atomically(no_laws_plot, tmp_path, monkeypatch):
         with pytest.raises(OSError, match="disk full"):  # every output goes through a temp file + os.replace
             build_leaderboard(root, out)
         monkeypatch.setattr(os, "replace", real_replace)
-        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before, name  # old file intact, no temp files
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before, (
+            name
+        )  # old file intact, no temp files
 
 
 def test_leaderboard_imports_no_torch(example_dir, tmp_path):

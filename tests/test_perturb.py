@@ -102,5 +102,7 @@ def test_forced_change_that_cannot_happen_is_an_error():
 def test_golden_perturbation_hash():
     cfg = SRHMConfig.from_name("A_L2_s2_s0-2_v10_nc10_m10_seed1")
     batch = generate(cfg, "probe", 0, 500)
-    columns = {f"{kind}_{level}": perturb(cfg, batch, kind, level) for kind in ("synonym", "diffeo") for level in (1, 2)}
+    columns = {
+        f"{kind}_{level}": perturb(cfg, batch, kind, level) for kind in ("synonym", "diffeo") for level in (1, 2)
+    }
     assert content_hash(columns) == "sha256:bfdd0f4443cffb0af99e3e493aa1cc04c305defcff06640fc9e2a9caba2ea353"

@@ -81,8 +81,9 @@ def test_load_split_refuses_another_revisions_rows(two_releases_cached):
     assert f"train of {NAME} in {REPO} at revision v1.0.0" in message
     assert f"got content hash {got}, its rules file expects {want}" in message
     # the revision datasets did return passes: its rows are those of its rules file
-    np.testing.assert_array_equal(rows(load_split(REPO, NAME, "train", revision="v1.1.0"))["label"],
-                                  srhm.generate(V2, "train")["label"])
+    np.testing.assert_array_equal(
+        rows(load_split(REPO, NAME, "train", revision="v1.1.0"))["label"], srhm.generate(V2, "train")["label"]
+    )
 
 
 def test_torch_dataset_refuses_another_revisions_rows(two_releases_cached):
@@ -92,17 +93,60 @@ def test_torch_dataset_refuses_another_revisions_rows(two_releases_cached):
 
 def test_cli_train_and_evaluate_refuse_another_revisions_rows(two_releases_cached, tmp_path):
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, [
-        "train", "--config", NAME, "--data", REPO, "--revision", "v1.0.0", "--P", "10", "--out", str(out),
-        "--width", "8", "--max-steps", "1", "--num-test", "5", "--device", "cpu", "--no-progress",
-    ])
+    res = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--config",
+            NAME,
+            "--data",
+            REPO,
+            "--revision",
+            "v1.0.0",
+            "--P",
+            "10",
+            "--out",
+            str(out),
+            "--width",
+            "8",
+            "--max-steps",
+            "1",
+            "--num-test",
+            "5",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code != 0 and "at revision v1.0.0: got content hash" in res.output
     assert not (out / "results.json").exists()
     # a run trained on the generator, evaluated against v1.0.0 of the release
-    assert CliRunner().invoke(main, [
-        "train", "--config", NAME, "--P", "10", "--out", str(out), "--width", "8", "--max-steps", "1",
-        "--num-test", "5", "--device", "cpu", "--no-progress",
-    ]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(
+            main,
+            [
+                "train",
+                "--config",
+                NAME,
+                "--P",
+                "10",
+                "--out",
+                str(out),
+                "--width",
+                "8",
+                "--max-steps",
+                "1",
+                "--num-test",
+                "5",
+                "--device",
+                "cpu",
+                "--no-progress",
+            ],
+        )
+        .exit_code
+        == 0
+    )
     before = (out / "results.json").read_bytes()
     res = CliRunner().invoke(main, ["evaluate", str(out), "--data", REPO, "--revision", "v1.0.0", "--num-test", "5"])
     assert res.exit_code != 0 and "at revision v1.0.0: got content hash" in res.output
@@ -117,8 +161,11 @@ def test_local_release_rows_are_checked(tmp_path):
     doc = (out / "rules" / f"{NAME}.json").read_text()
     other = load_rules(str(out), NAME)["splits"]["test"]["content_hash"]
     (out / "rules" / f"{NAME}.json").write_text(doc.replace(other, "sha256:" + "0" * 64))
-    with pytest.raises(ValueError, match=r"test of grid_L2_s0-0_v3 in .* at revision main: got content hash "
-                                         rf"{other}, its rules file expects sha256:0+;"):
+    with pytest.raises(
+        ValueError,
+        match=r"test of grid_L2_s0-0_v3 in .* at revision main: got content hash "
+        rf"{other}, its rules file expects sha256:0+;",
+    ):
         load_split(str(out), NAME, "test")
 
 
@@ -145,18 +192,24 @@ def test_unreadable_rules_file_is_refused(tmp_path):
     out = tmp_path / "r"
     build_release([V1], out, progress=False)
     (out / "rules" / f"{NAME}.json").write_text("{not json")
-    with pytest.raises(ValueError, match=rf"cannot prove that the train rows of {NAME} .* rules/{NAME}.json is "
-                                         "unreadable"):
+    with pytest.raises(
+        ValueError,
+        match=rf"cannot prove that the train rows of {NAME} .* rules/{NAME}.json is "
+        "unreadable",
+    ):
         load_split(str(out), NAME, "train")
 
 
-@pytest.mark.parametrize(("args", "exc", "message"), [
-    ((3, NAME, "train"), TypeError, "repo_or_dir=3"),
-    (("x", 3, "train"), TypeError, "config=3"),
-    (("x", NAME, ["train"]), TypeError, r"split=\['train'\]"),
-    (("x", NAME, "valid"), ValueError, "split='valid'"),
-    (("x", NAME, "train", 1), TypeError, "revision=1"),
-])
+@pytest.mark.parametrize(
+    ("args", "exc", "message"),
+    [
+        ((3, NAME, "train"), TypeError, "repo_or_dir=3"),
+        (("x", 3, "train"), TypeError, "config=3"),
+        (("x", NAME, ["train"]), TypeError, r"split=\['train'\]"),
+        (("x", NAME, "valid"), ValueError, "split='valid'"),
+        (("x", NAME, "train", 1), TypeError, "revision=1"),
+    ],
+)
 def test_load_split_argument_types(args, exc, message):
     with pytest.raises(exc, match=message):
         load_split(*args)

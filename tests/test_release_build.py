@@ -57,12 +57,16 @@ def test_load_dataset_features_counts_rows(release, key):
             np.testing.assert_array_equal(got[col], want[col], err_msg=f"{name} {split} {col}")
     probe = load_split(out, cfg.name, "probe")  # canonical name works too
     assert probe.num_rows == cfg.split_sizes()["probe"]
-    assert probe.features["synonym_tokens"] == datasets.List(datasets.List(datasets.Value(tok), length=cfg.d), length=cfg.L)
+    assert probe.features["synonym_tokens"] == datasets.List(
+        datasets.List(datasets.Value(tok), length=cfg.d), length=cfg.L
+    )
     got, want = rows(probe), make_block(cfg, "probe", 0, probe.num_rows)
     base = srhm.generate(cfg, "probe")
     for level in range(1, cfg.L + 1):
         if cfg.m >= 2:
-            np.testing.assert_array_equal(got["synonym_tokens"][:, level - 1], srhm.perturb(cfg, base, "synonym", level))
+            np.testing.assert_array_equal(
+                got["synonym_tokens"][:, level - 1], srhm.perturb(cfg, base, "synonym", level)
+            )
         else:  # undefined: the unperturbed tokens
             np.testing.assert_array_equal(got["synonym_tokens"][:, level - 1], base["tokens"])
         if cfg.placements_per_node >= 2:

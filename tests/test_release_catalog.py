@@ -22,7 +22,9 @@ def test_entries_distinct_and_names_usable_as_hf_configs():
 def test_paper_configs_present():
     assert CATALOG["fig1"] == SRHMConfig(L=2, s=2, s0=2, v=10, nc=10, m=10, sparsity="A", seed=1)
     grid = [c for n, c in CATALOG.items() if n.startswith("grid_")]
-    assert {(c.L, c.s0, c.v) for c in grid} == {(L, s0, v) for L in (2, 3) for s0 in (0, 1, 2, 4, 6) for v in range(3, 13)}
+    assert {(c.L, c.s0, c.v) for c in grid} == {
+        (L, s0, v) for L in (2, 3) for s0 in (0, 1, 2, 4, 6) for v in range(3, 13)
+    }
     assert all(c.s == 2 and c.nc == c.m == c.v and c.sparsity == "A" for c in grid)
     s3 = [c for n, c in CATALOG.items() if n.startswith("s3_")]
     assert {(c.L, c.v) for c in s3} == {(2, 4), (2, 6), (3, 4)}

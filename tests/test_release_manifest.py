@@ -51,8 +51,10 @@ def test_a_release_of_other_content_is_refused(built, tmp_path):
     assert verify_release(release).ok
     report = verify_release(release, manifest=other)
     problems = failed(report)[("demo", "manifest")]
-    assert problems == [f"split train: {json.loads((release / 'rules' / 'demo.json').read_text())['splits']['train']} "
-                        f"!= manifest {doc['splits']['train']}"]
+    assert problems == [
+        f"split train: {json.loads((release / 'rules' / 'demo.json').read_text())['splits']['train']} "
+        f"!= manifest {doc['splits']['train']}"
+    ]
     assert set(failed(report)) == {("demo", "manifest")}
 
 
@@ -68,4 +70,3 @@ def test_missing_and_extra_configs_and_card_rows(built, tmp_path):
     smaller = manifest_of(partial, tmp_path / "smaller")
     problems = failed(verify_release(release, manifest=smaller))
     assert any("is not in the manifest" in p for p in problems[("(release)", "manifest")])
-

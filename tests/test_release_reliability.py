@@ -88,7 +88,9 @@ def test_an_unmarked_old_release_is_refused_with_a_hint(tmp_path):
     out = tmp_path / "r"
     build_release([ZERO], out, progress=False)
     (out / MARKER).unlink()  # as built by a version that wrote no marker
-    with pytest.raises(ValueError, match=r"did not write.*releases built before srhm wrote .*rebuild into a new folder"):
+    with pytest.raises(
+        ValueError, match=r"did not write.*releases built before srhm wrote .*rebuild into a new folder"
+    ):
         build_release([ZERO], out, overwrite=True, progress=False)
     assert (out / "README.md").is_file()
 
@@ -119,8 +121,13 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
     srhm_cli = Path(sys.executable).with_name("srhm")
-    proc = subprocess.Popen([str(srhm_cli), "build", "grid_L3_s0-2_v10", "--out", "r", "--workers", "2", "--quiet"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(srhm_cli), "build", "grid_L3_s0-2_v10", "--out", "r", "--workers", "2", "--quiet"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         workers: set[int] = set()
         for _ in range(2400):  # until blocks flow from the workers into a shard (the whole build takes minutes)
@@ -135,8 +142,10 @@ def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 128 + signum, err
-    assert err.strip().splitlines()[-1] == (f"srhm build: interrupted by {signal.Signals(signum).name}; "
-                                            "worker processes ended and the temporary folder removed")
+    assert err.strip().splitlines()[-1] == (
+        f"srhm build: interrupted by {signal.Signals(signum).name}; "
+        "worker processes ended and the temporary folder removed"
+    )
     assert "Traceback" not in err
     for _ in range(200):  # orphans would be reparented: check the recorded pids themselves
         if not any(_alive(p) for p in workers):
@@ -167,20 +176,23 @@ def test_a_signal_during_the_final_rename_waits_for_it(tmp_path, monkeypatch):
 # ---- kinds 5, 8, 9: bad input before any work --------------------------------------------
 
 
-@pytest.mark.parametrize(("kwargs", "exc", "message"), [
-    ({"configs": "demo"}, TypeError, "configs='demo'"),
-    ({"configs": ["demo"]}, TypeError, "configs='demo'.*SRHMConfig"),
-    ({"configs": ZERO}, TypeError, "configs=SRHMConfig"),
-    ({"out": 3}, TypeError, "out=3: a int, must be a path"),
-    ({"workers": 2.0}, TypeError, "workers=2.0"),
-    ({"workers": True}, TypeError, "workers=True"),
-    ({"overwrite": "yes"}, TypeError, "overwrite='yes'"),
-    ({"repo_id": "not a repo"}, ValueError, "repo_id='not a repo': must satisfy a Hub repo id ORG/NAME"),
-    ({"repo_id": "no-slash"}, ValueError, "repo_id='no-slash'"),
-    ({"repo_id": 7}, TypeError, "repo_id=7"),
-    ({"release_version": "v1.0.0"}, ValueError, "release_version='v1.0.0': must satisfy the form X.Y.Z"),
-    ({"release_version": "1.0\nfoo"}, ValueError, "release_version='1.0\\\\nfoo'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"configs": "demo"}, TypeError, "configs='demo'"),
+        ({"configs": ["demo"]}, TypeError, "configs='demo'.*SRHMConfig"),
+        ({"configs": ZERO}, TypeError, "configs=SRHMConfig"),
+        ({"out": 3}, TypeError, "out=3: a int, must be a path"),
+        ({"workers": 2.0}, TypeError, "workers=2.0"),
+        ({"workers": True}, TypeError, "workers=True"),
+        ({"overwrite": "yes"}, TypeError, "overwrite='yes'"),
+        ({"repo_id": "not a repo"}, ValueError, "repo_id='not a repo': must satisfy a Hub repo id ORG/NAME"),
+        ({"repo_id": "no-slash"}, ValueError, "repo_id='no-slash'"),
+        ({"repo_id": 7}, TypeError, "repo_id=7"),
+        ({"release_version": "v1.0.0"}, ValueError, "release_version='v1.0.0': must satisfy the form X.Y.Z"),
+        ({"release_version": "1.0\nfoo"}, ValueError, "release_version='1.0\\\\nfoo'"),
+    ],
+)
 def test_build_arguments_are_checked_before_any_work(tmp_path, monkeypatch, kwargs, exc, message):
     monkeypatch.setattr(build_mod, "make_block", lambda *a, **k: pytest.fail("work started"))
     args = {"configs": [ZERO], "out": tmp_path / "r", "progress": False, **kwargs}
@@ -239,7 +251,9 @@ def _check_shards(cfg, n: int) -> list[tuple[int, int]]:
     assert all(a % group == 0 for a, _ in shards)
     sizes = [b - a for a, b in shards]
     assert max(sizes) - min(sizes) <= group  # even: one row group apart at most
-    assert max(sizes) * build_mod.row_bytes(cfg, "train") <= build_mod.SHARD_BYTES + group * build_mod.row_bytes(cfg, "train")
+    assert max(sizes) * build_mod.row_bytes(cfg, "train") <= build_mod.SHARD_BYTES + group * build_mod.row_bytes(
+        cfg, "train"
+    )
     return shards
 
 
@@ -295,11 +309,31 @@ def small_release(tmp_path_factory):
 
 
 def test_cli_publish_without_network_is_one_line_naming_the_step(small_release, tmp_path):
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}", "HF_TOKEN": SECRET,
-           "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "2"}
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
+        "HF_TOKEN": SECRET,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_OFFLINE": "0",
+        "HF_HUB_ETAG_TIMEOUT": "2",
+    }
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("srhm")), "publish", str(small_release), "--repo", "org/srhm",
-         "--tag", "v1.0.0", "--no-verify"], env=env, capture_output=True, text=True, timeout=300, check=False)
+        [
+            str(Path(sys.executable).with_name("srhm")),
+            "publish",
+            str(small_release),
+            "--repo",
+            "org/srhm",
+            "--tag",
+            "v1.0.0",
+            "--no-verify",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: Hub step 'create_repo' for org/srhm failed (")
@@ -325,10 +359,13 @@ def test_cli_publish_checks_token_and_arguments_before_verify(small_release, tmp
     assert res.exit_code == 1
     assert res.output.strip().splitlines() == [
         "Error: no Hugging Face token: run `hf auth login` or set HF_TOKEN to a token with write access to the "
-        + "repo; nothing was uploaded"]
+        + "repo; nothing was uploaded"
+    ]
     monkeypatch.setenv("HF_TOKEN", SECRET)
-    for args, message in ((["--repo", "not a repo", "--tag", "v1.0.0"], "invalid parameter --repo='not a repo'"),
-                          (["--repo", "org/srhm", "--tag", "1.0"], "invalid parameter --tag='1.0'")):
+    for args, message in (
+        (["--repo", "not a repo", "--tag", "v1.0.0"], "invalid parameter --repo='not a repo'"),
+        (["--repo", "org/srhm", "--tag", "1.0"], "invalid parameter --tag='1.0'"),
+    ):
         res = runner.invoke(main, ["publish", str(small_release), *args])
         assert res.exit_code == 2 and message in res.output and SECRET not in res.output
 
@@ -349,8 +386,11 @@ def test_publish_hub_error_names_the_step_and_never_the_token(small_release, mon
         def create_repo(self, *a, **k):
             raise HfHubHTTPError(f"401 Client Error: Unauthorized for url {url}", response=response)
 
-    with pytest.raises(HubError, match=r"Hub step 'create_repo' for org/srhm failed \(HfHubHTTPError: 401 .*\); "
-                                       r"check that the token has write access to org/srhm") as info:
+    with pytest.raises(
+        HubError,
+        match=r"Hub step 'create_repo' for org/srhm failed \(HfHubHTTPError: 401 .*\); "
+        r"check that the token has write access to org/srhm",
+    ) as info:
         publish_release(small_release, "org/srhm", "v1.0.0", api=Api())
     assert SECRET not in str(info.value)
 
@@ -372,26 +412,32 @@ def test_cli_verify_reports_damaged_files_one_line_each(tmp_path):
 # ---- kind 9: wrong types at the edge ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda: verify_release(3), "folder=3"),
-    (lambda: verify_release(".", "demo"), "configs='demo'"),
-    (lambda: verify_release(".", [1]), "configs=1"),
-    (lambda: srhm.load_rules(None, "demo"), "repo_or_dir=None"),
-    (lambda: srhm.load_rules(".", 3), "config_name=3"),
-    (lambda: srhm.load_rules("org/srhm", "demo", revision=1), "revision=1"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: verify_release(3), "folder=3"),
+        (lambda: verify_release(".", "demo"), "configs='demo'"),
+        (lambda: verify_release(".", [1]), "configs=1"),
+        (lambda: srhm.load_rules(None, "demo"), "repo_or_dir=None"),
+        (lambda: srhm.load_rules(".", 3), "config_name=3"),
+        (lambda: srhm.load_rules("org/srhm", "demo", revision=1), "revision=1"),
+    ],
+)
 def test_wrong_types_name_the_parameter(call, message):
     with pytest.raises(TypeError, match=message):
         call()
 
 
-@pytest.mark.parametrize(("kwargs", "exc", "message"), [
-    ({"folder": 1}, TypeError, "folder=1"),
-    ({"repo_id": None}, TypeError, "repo=None"),
-    ({"repo_id": "a/b/c"}, ValueError, "repo='a/b/c'"),
-    ({"tag": 1}, TypeError, "tag=1"),
-    ({"private": "no"}, TypeError, "private='no'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"folder": 1}, TypeError, "folder=1"),
+        ({"repo_id": None}, TypeError, "repo=None"),
+        ({"repo_id": "a/b/c"}, ValueError, "repo='a/b/c'"),
+        ({"tag": 1}, TypeError, "tag=1"),
+        ({"private": "no"}, TypeError, "private='no'"),
+    ],
+)
 def test_publish_arguments_name_the_parameter(small_release, kwargs, exc, message):
     from srhm_datasets.release.publish import publish_release
 

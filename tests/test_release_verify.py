@@ -189,19 +189,50 @@ def _truncate(path):
 
 
 UNREADABLE = {
-    "garbage parquet": (lambda out: shard(out, "train").write_bytes(b"garbage"), NAME, "train", "not a readable Parquet file"),
+    "garbage parquet": (
+        lambda out: shard(out, "train").write_bytes(b"garbage"),
+        NAME,
+        "train",
+        "not a readable Parquet file",
+    ),
     "truncated parquet": (lambda out: _truncate(shard(out, "test")), NAME, "test", "not a readable Parquet file"),
-    "card yaml broken": (lambda out: _edit_card(out, "configs:", "configs: [ "), "(release)", "card", "README.md header unreadable"),
+    "card yaml broken": (
+        lambda out: _edit_card(out, "configs:", "configs: [ "),
+        "(release)",
+        "card",
+        "README.md header unreadable",
+    ),
     "card yaml a list": (
-        lambda out: (out / "README.md").write_text("---\n- a\n- b\n---\nbody\n"), "(release)", "card", "not a mapping"),
-    "rules splits a list": (lambda out: _edit_rules(out, lambda d: d.update(splits=[])), NAME, "rules", "splits is list"),
+        lambda out: (out / "README.md").write_text("---\n- a\n- b\n---\nbody\n"),
+        "(release)",
+        "card",
+        "not a mapping",
+    ),
+    "rules splits a list": (
+        lambda out: _edit_rules(out, lambda d: d.update(splits=[])),
+        NAME,
+        "rules",
+        "splits is list",
+    ),
     "rules split entry a list": (
-        lambda out: _edit_rules(out, lambda d: d["splits"].update(train=[])), NAME, "rules", "splits.train is list"),
+        lambda out: _edit_rules(out, lambda d: d["splits"].update(train=[])),
+        NAME,
+        "rules",
+        "splits.train is list",
+    ),
     "rules parameters a string": (
-        lambda out: _edit_rules(out, lambda d: d.update(parameters="x")), NAME, "rules", "parameters is str"),
+        lambda out: _edit_rules(out, lambda d: d.update(parameters="x")),
+        NAME,
+        "rules",
+        "parameters is str",
+    ),
     "rules a list": (lambda out: _edit_rules(out, lambda d: [d]), NAME, "rules", "not a JSON object"),
     "rules tables ragged": (
-        lambda out: _edit_rules(out, lambda d: d["rules"][0].append([1])), NAME, "rules", "rule tables malformed"),
+        lambda out: _edit_rules(out, lambda d: d["rules"][0].append([1])),
+        NAME,
+        "rules",
+        "rule tables malformed",
+    ),
 }
 
 

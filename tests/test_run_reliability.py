@@ -55,30 +55,59 @@ def _keep_folder(tmp_path: Path) -> Path:
 
 # ---- kind 1: only folders srhm wrote are written or replaced ------------------------------
 
+
 def _commands(results_dir: Path, run: Path) -> dict[str, list[str]]:
     """Each writing command with its output folder last (``OUT`` is replaced by the folder tried)."""
     return {
         "train": ["train", "--config", "demo", "--P", "20", "--max-steps", "2", "--no-progress", "--out", "OUT"],
-        "train --overwrite": ["train", "--config", "demo", "--P", "20", "--max-steps", "2", "--no-progress",
-                              "--overwrite", "--out", "OUT"],
-        "learning-curve": ["learning-curve", "--config", "demo", "--P-min", "10", "--P-max", "20", "--points", "2",
-                           "--max-steps", "2", "--no-progress", "--out", "OUT"],
+        "train --overwrite": [
+            "train",
+            "--config",
+            "demo",
+            "--P",
+            "20",
+            "--max-steps",
+            "2",
+            "--no-progress",
+            "--overwrite",
+            "--out",
+            "OUT",
+        ],
+        "learning-curve": [
+            "learning-curve",
+            "--config",
+            "demo",
+            "--P-min",
+            "10",
+            "--P-max",
+            "20",
+            "--points",
+            "2",
+            "--max-steps",
+            "2",
+            "--no-progress",
+            "--out",
+            "OUT",
+        ],
         "leaderboard": ["leaderboard", str(results_dir), "--out", "OUT"],
         "evaluate --factory": ["evaluate", "--factory", "nomodule:f", "--config", "demo", "--P", "10", "OUT"],
         "demo": ["demo", "--P", "20", "--max-steps", "2", "--out", "OUT"],
     }
 
 
-@pytest.mark.parametrize("command", ["train", "train --overwrite", "learning-curve", "leaderboard",
-                                     "evaluate --factory", "demo"])
+@pytest.mark.parametrize(
+    "command", ["train", "train --overwrite", "learning-curve", "leaderboard", "evaluate --factory", "demo"]
+)
 @pytest.mark.parametrize("where", ["cwd", "keep"])
 def test_commands_refuse_the_current_folder_and_folders_of_others(tmp_path, monkeypatch, command, where):
     results_dir = tmp_path / "results"
     results_dir.mkdir()
     folder = _keep_folder(tmp_path)
     monkeypatch.chdir(folder if where == "cwd" else tmp_path)
-    args = [str(folder) if a == "OUT" and where == "keep" else "." if a == "OUT" else a
-            for a in _commands(results_dir, tmp_path)[command]]
+    args = [
+        str(folder) if a == "OUT" and where == "keep" else "." if a == "OUT" else a
+        for a in _commands(results_dir, tmp_path)[command]
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert "invalid parameter" in result.output
@@ -95,7 +124,9 @@ def test_evaluate_writes_only_into_run_folders_srhm_wrote(run_dir, tmp_path):
     result = CliRunner().invoke(main, ["evaluate", str(plain), *FAST_EVAL])
     assert result.exit_code == 2 and "RUN_DIR=" in result.output and "srhm did not write" in result.output
     assert {p.name: p.read_bytes() for p in plain.iterdir()} == before
-    assert CliRunner().invoke(main, ["evaluate", str(plain), "--no-write", *FAST_EVAL]).exit_code == 0  # reading is fine
+    assert (
+        CliRunner().invoke(main, ["evaluate", str(plain), "--no-write", *FAST_EVAL]).exit_code == 0
+    )  # reading is fine
 
 
 def test_leaderboard_replaces_its_own_board_but_not_a_board_holding_other_files(run_dir, tmp_path):
@@ -112,17 +143,38 @@ def test_leaderboard_replaces_its_own_board_but_not_a_board_holding_other_files(
 
 # ---- kind 4: options checked before the work ------------------------------------------------
 
-@pytest.mark.parametrize("change, named", [
-    ({"seed": -1}, "seed=-1"), ({"seed": 2**62}, "seed="), ({"seed": 1.5}, "seed=1.5"),
-    ({"width": 0}, "width=0"), ({"width": "8"}, "width='8'"), ({"width": True}, "width=True"),
-    ({"momentum": 1.0}, "momentum=1.0"), ({"momentum": "0.9"}, "momentum='0.9'"),
-    ({"lr": 0.0}, "lr=0.0"), ({"lr": math.inf}, "lr=inf"), ({"epochs": 0}, "epochs=0"),
-    ({"batch_size": 0}, "batch_size=0"), ({"max_steps": 0}, "max_steps=0"), ({"num_test": 0}, "num_test=0"),
-    ({"eval_every": 0}, "eval_every=0"), ({"threads": "1"}, "threads='1'"), ({"amp": "yes"}, "amp='yes'"),
-    ({"norm": "l2"}, "norm='l2'"), ({"encoding": "tokens"}, "encoding='tokens'"), ({"P": "64"}, "P='64'"),
-    ({"P": 10**9}, "P=1000000000"), ({"arch": "rnn"}, "arch='rnn'"), ({"out": 3}, "out=3"),
-    ({"revision": 1}, "revision=1"), ({"overwrite": "no"}, "overwrite='no'"), ({"device": "tpu"}, "device='tpu'"),
-])
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"seed": -1}, "seed=-1"),
+        ({"seed": 2**62}, "seed="),
+        ({"seed": 1.5}, "seed=1.5"),
+        ({"width": 0}, "width=0"),
+        ({"width": "8"}, "width='8'"),
+        ({"width": True}, "width=True"),
+        ({"momentum": 1.0}, "momentum=1.0"),
+        ({"momentum": "0.9"}, "momentum='0.9'"),
+        ({"lr": 0.0}, "lr=0.0"),
+        ({"lr": math.inf}, "lr=inf"),
+        ({"epochs": 0}, "epochs=0"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"max_steps": 0}, "max_steps=0"),
+        ({"num_test": 0}, "num_test=0"),
+        ({"eval_every": 0}, "eval_every=0"),
+        ({"threads": "1"}, "threads='1'"),
+        ({"amp": "yes"}, "amp='yes'"),
+        ({"norm": "l2"}, "norm='l2'"),
+        ({"encoding": "tokens"}, "encoding='tokens'"),
+        ({"P": "64"}, "P='64'"),
+        ({"P": 10**9}, "P=1000000000"),
+        ({"arch": "rnn"}, "arch='rnn'"),
+        ({"out": 3}, "out=3"),
+        ({"revision": 1}, "revision=1"),
+        ({"overwrite": "no"}, "overwrite='no'"),
+        ({"device": "tpu"}, "device='tpu'"),
+    ],
+)
 def test_train_checks_every_option_before_any_work(tmp_path, monkeypatch, change, named):
     from srhm_datasets.baselines import train as train_module
 
@@ -135,18 +187,28 @@ def test_train_checks_every_option_before_any_work(tmp_path, monkeypatch, change
 
 
 def test_train_cli_seed_minus_one_is_a_usage_error_before_training(tmp_path):
-    result = CliRunner().invoke(main, ["train", "--config", "demo", "--P", "1000", "--seed", "-1",
-                                       "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        main, ["train", "--config", "demo", "--P", "1000", "--seed", "-1", "--out", str(tmp_path / "r")]
+    )
     assert result.exit_code == 2 and "seed=-1" in result.output and "0 <= seed" in result.output
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("change, named", [
-    ({"threshold": 0.0}, "threshold=0.0"), ({"threshold": math.nan}, "threshold=nan"),
-    ({"threshold": "0.1"}, "threshold='0.1'"), ({"metric": "mean"}, "metric='mean'"), ({"plot": "no"}, "plot='no'"),
-    ({"points": 0}, "points=0"), ({"points": 10**6}, "points=1000000"), ({"P_min": 30}, "P_min=30"),
-    ({"P_max": 10**6}, "P_max=1000000"), ({"P_min": 1.5}, "P_min=1.5"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"threshold": 0.0}, "threshold=0.0"),
+        ({"threshold": math.nan}, "threshold=nan"),
+        ({"threshold": "0.1"}, "threshold='0.1'"),
+        ({"metric": "mean"}, "metric='mean'"),
+        ({"plot": "no"}, "plot='no'"),
+        ({"points": 0}, "points=0"),
+        ({"points": 10**6}, "points=1000000"),
+        ({"P_min": 30}, "P_min=30"),
+        ({"P_max": 10**6}, "P_max=1000000"),
+        ({"P_min": 1.5}, "P_min=1.5"),
+    ],
+)
 def test_learning_curve_checks_every_argument_before_any_work(tmp_path, monkeypatch, change, named):
     monkeypatch.setattr(lc, "train", lambda opt: pytest.fail("work started"))
     args = {"P_min": 10, "P_max": 20, "points": 2, "threshold": 0.1, "metric": "best", "plot": False} | change
@@ -156,12 +218,21 @@ def test_learning_curve_checks_every_argument_before_any_work(tmp_path, monkeypa
     assert not (tmp_path / "lc").exists()
 
 
-@pytest.mark.parametrize("change, named", [
-    ({"num_test": 0}, "num_test=0"), ({"num_test": 10**6}, "num_test=1000000"), ({"num_probe": 1}, "num_probe=1"),
-    ({"batch_size": 0}, "batch_size=0"), ({"device": "tpu"}, "device='tpu'"), ({"encoding": 3}, "encoding=3"),
-    ({"layers": []}, "layers=[]"), ({"layers": ["layer9"]}, "layers=['layer9']"), ({"probe": "hub"}, "probe_source='hub'"),
-    ({"probe": "release"}, "data=None"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"num_test": 0}, "num_test=0"),
+        ({"num_test": 10**6}, "num_test=1000000"),
+        ({"num_probe": 1}, "num_probe=1"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"device": "tpu"}, "device='tpu'"),
+        ({"encoding": 3}, "encoding=3"),
+        ({"layers": []}, "layers=[]"),
+        ({"layers": ["layer9"]}, "layers=['layer9']"),
+        ({"probe": "hub"}, "probe_source='hub'"),
+        ({"probe": "release"}, "data=None"),
+    ],
+)
 def test_evaluate_model_checks_options_and_layers_before_reading_data(monkeypatch, change, named):
     monkeypatch.setattr(measure, "load_probe", lambda *a, **k: pytest.fail("work started"))
     monkeypatch.setattr(measure, "load_test", lambda *a, **k: pytest.fail("work started"))
@@ -187,6 +258,7 @@ def test_leaderboard_checks_its_arguments(tmp_path):
 
 # ---- kind 5: the README's first command twice -----------------------------------------------
 
+
 def test_demo_runs_twice_in_a_row(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["demo", "--P", "100", "--width", "8", "--max-steps", "5"]
@@ -199,11 +271,32 @@ def test_demo_runs_twice_in_a_row(tmp_path, monkeypatch):
 
 # ---- kind 6: interruption ---------------------------------------------------------------------
 
+
 def test_sigterm_ends_train_cleanly_and_leaves_no_output(tmp_path):
     srhm = Path(sys.executable).with_name("srhm")
-    proc = subprocess.Popen([str(srhm), "train", "--config", "demo", "--P", "200", "--width", "8", "--threads", "1",
-                             "--max-steps", "10000000", "--loss-threshold", "0", "--out", str(tmp_path / "r")],
-                            cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            str(srhm),
+            "train",
+            "--config",
+            "demo",
+            "--P",
+            "200",
+            "--width",
+            "8",
+            "--threads",
+            "1",
+            "--max-steps",
+            "10000000",
+            "--loss-threshold",
+            "0",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen = ""
     while "step" not in seen:  # tqdm's first line: training has begun
         char = proc.stderr.read(1)
@@ -240,6 +333,7 @@ def test_interrupted_learning_curve_keeps_finished_runs_and_no_stale_summary(tmp
 
 
 # ---- kind 8: inputs from another config -----------------------------------------------------
+
 
 def test_evaluate_model_refuses_a_model_of_another_config():
     with pytest.raises(ValueError, match=r"model=.*nc=4"):  # before: a test error from 3 of 4 classes
@@ -280,8 +374,10 @@ def test_srhm_dataset_refuses_rows_of_another_config():
     from srhm_datasets.torch import SRHMDataset
 
     rows = generate(DEMO, "test", 0, 8)
-    ds = datasets.Dataset.from_dict({"tokens": rows["tokens"].tolist(), "label": rows["label"].tolist()},
-                                    info=datasets.DatasetInfo(config_name=DEMO.name))
+    ds = datasets.Dataset.from_dict(
+        {"tokens": rows["tokens"].tolist(), "label": rows["label"].tolist()},
+        info=datasets.DatasetInfo(config_name=DEMO.name),
+    )
     assert len(SRHMDataset(ds)) == 8
     same_d = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=2)  # same v, d and nc: only the rows tell
     with pytest.raises(ValueError, match=f"config={same_d.name!r}.*rows of config {DEMO.name}"):
@@ -290,6 +386,7 @@ def test_srhm_dataset_refuses_rows_of_another_config():
 
 
 # ---- kind 9: our errors at the edge -----------------------------------------------------------
+
 
 def test_wrong_types_give_our_errors(tmp_path):
     from srhm_datasets.torch import SRHMStream
@@ -318,6 +415,7 @@ def test_wrong_types_give_our_errors(tmp_path):
 
 # ---- kind 10: files follow the umask ----------------------------------------------------------
 
+
 def test_every_written_file_follows_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
@@ -329,8 +427,17 @@ def test_every_written_file_follows_the_umask(tmp_path):
         os.umask(old)
     files = [p for root in (out, tmp_path / "board") for p in root.rglob("*")]
     names = {p.name for p in files}
-    assert {"results.json", CHECKPOINT, MARKER, "summary.json", "learning_curve.png", "leaderboard.json",
-            "index.html", "leaderboard.md", "test_error_vs_P.png"} <= names
+    assert {
+        "results.json",
+        CHECKPOINT,
+        MARKER,
+        "summary.json",
+        "learning_curve.png",
+        "leaderboard.json",
+        "index.html",
+        "leaderboard.md",
+        "test_error_vs_P.png",
+    } <= names
     modes = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
     assert all(mode == (oct(0o755) if Path(tmp_path / p).is_dir() else oct(0o644)) for p, mode in modes.items()), modes
     assert oct(stat.S_IMODE((tmp_path / "board").stat().st_mode)) == oct(0o755)

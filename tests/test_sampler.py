@@ -99,7 +99,11 @@ def test_whole_feistel_space_is_enumerated_once():
 def test_large_spaces_have_no_duplicates_within_or_across_splits(cfg):
     assert cfg.data_space_size > 2**64 and len(layout(cfg).radices) >= 2
     keys = np.concatenate(
-        [sample_keys(generate(cfg, "test", 0, 20000)), sample_keys(generate(cfg, "probe")), sample_keys(generate(cfg, "train", 0, 60000))]
+        [
+            sample_keys(generate(cfg, "test", 0, 20000)),
+            sample_keys(generate(cfg, "probe")),
+            sample_keys(generate(cfg, "train", 0, 60000)),
+        ]
     )
     assert np.unique(keys, axis=0).shape[0] == keys.shape[0]
 
@@ -134,7 +138,9 @@ def test_prefixes_of_train_are_uniform(cfg, P):
     for k in range(cfg.L):
         nodes = cfg.depth_nodes(k)
         assert chi_square_ok(batch["synonyms"][:, nodes.start : nodes.stop].astype(np.int64), cfg.m), k
-        assert chi_square_ok(batch["placements"][:, nodes.start : nodes.stop].astype(np.int64), cfg.placements_per_node), k
+        assert chi_square_ok(
+            batch["placements"][:, nodes.start : nodes.stop].astype(np.int64), cfg.placements_per_node
+        ), k
     # pairs of digits are independent too (label x root placement)
     joint = batch["label"] * cfg.placements_per_node + batch["placements"][:, 0]
     assert chi_square_ok(joint, cfg.nc * cfg.placements_per_node)

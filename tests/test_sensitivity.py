@@ -87,7 +87,13 @@ def test_identity_on_encoded_input_matches_numpy():
     cfg = DEMO
     probe = generator_probe(cfg, num_points=120)
     table = compute_sensitivities(
-        torch.nn.Identity(), probe.tokens, probe.perturbed(), cfg.v, layers=["input", "output"], batch_size=50, device="cpu"
+        torch.nn.Identity(),
+        probe.tokens,
+        probe.perturbed(),
+        cfg.v,
+        layers=["input", "output"],
+        batch_size=50,
+        device="cpu",
     )
     x = whiten_np(probe.tokens.astype(np.int64), cfg.v)
     for kind, copies in (("synonym", probe.synonym), ("diffeo", probe.diffeo)):
@@ -103,8 +109,12 @@ def test_probe_copies_are_the_forced_key0_perturbations():
     probe = generator_probe(cfg, num_points=50)
     batch = generate(cfg, "probe", 0, 50)
     for level in range(1, cfg.L + 1):
-        np.testing.assert_array_equal(probe.synonym[:, level - 1], perturb(cfg, batch, "synonym", level, force=True, key=0))
-        np.testing.assert_array_equal(probe.diffeo[:, level - 1], perturb(cfg, batch, "diffeo", level, force=True, key=0))
+        np.testing.assert_array_equal(
+            probe.synonym[:, level - 1], perturb(cfg, batch, "synonym", level, force=True, key=0)
+        )
+        np.testing.assert_array_equal(
+            probe.diffeo[:, level - 1], perturb(cfg, batch, "diffeo", level, force=True, key=0)
+        )
         assert (probe.diffeo[:, level - 1] != probe.tokens).any(axis=1).all()  # the change is forced
 
 
@@ -119,7 +129,12 @@ def test_random_init_cnn_finite_and_positive():
             for layer in table.layers:
                 vals = table.values[kind][layer]
                 assert len(vals) == cfg.L
-                assert all(val is not None and math.isfinite(val) and val > 0 for val in vals), (arch, kind, layer, vals)
+                assert all(val is not None and math.isfinite(val) and val > 0 for val in vals), (
+                    arch,
+                    kind,
+                    layer,
+                    vals,
+                )
 
 
 def test_batch_size_does_not_change_values():
@@ -139,7 +154,9 @@ def test_batch_size_does_not_change_values():
 def test_undefined_kind_gives_none(cfg, undefined_kind):
     probe = generator_probe(cfg)
     assert getattr(probe, undefined_kind) is None
-    table = compute_sensitivities(torch.nn.Identity(), probe.tokens, probe.perturbed(), cfg.v, layers=["output"], device="cpu")
+    table = compute_sensitivities(
+        torch.nn.Identity(), probe.tokens, probe.perturbed(), cfg.v, layers=["output"], device="cpu"
+    )
     assert table.undefined == {"synonym": undefined_kind == "synonym", "diffeo": undefined_kind == "diffeo"}
     assert table.values[undefined_kind]["output"] == [None] * cfg.L
     other = "diffeo" if undefined_kind == "synonym" else "synonym"
@@ -156,7 +173,9 @@ def test_constant_layer_is_none_not_a_number():
             return self.zero(x * 0.0) + 1.0
 
     probe = generator_probe(DEMO, num_points=20)
-    table = compute_sensitivities(Constant(), probe.tokens, probe.perturbed(), DEMO.v, layers=["zero", "output"], device="cpu")
+    table = compute_sensitivities(
+        Constant(), probe.tokens, probe.perturbed(), DEMO.v, layers=["zero", "output"], device="cpu"
+    )
     assert table.values["synonym"]["zero"] == [None, None]
     assert table.values["diffeo"]["output"] == [None, None]
 
@@ -164,7 +183,9 @@ def test_constant_layer_is_none_not_a_number():
 def test_unknown_layer_is_named_in_error():
     probe = generator_probe(DEMO, num_points=10)
     with pytest.raises(ValueError, match="layers=\\['nope'\\]"):
-        compute_sensitivities(torch.nn.Identity(), probe.tokens, probe.perturbed(), DEMO.v, layers=["nope"], device="cpu")
+        compute_sensitivities(
+            torch.nn.Identity(), probe.tokens, probe.perturbed(), DEMO.v, layers=["nope"], device="cpu"
+        )
 
 
 def test_model_mode_is_restored():
@@ -174,7 +195,9 @@ def test_model_mode_is_restored():
     table = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEMO.v, layers=["output"], device="cpu")
     assert model.training
     # dropout off during the measurement: identical to the identity map
-    ident = compute_sensitivities(torch.nn.Identity(), probe.tokens, probe.perturbed(), DEMO.v, layers=["output"], device="cpu")
+    ident = compute_sensitivities(
+        torch.nn.Identity(), probe.tokens, probe.perturbed(), DEMO.v, layers=["output"], device="cpu"
+    )
     assert table.values["synonym"]["output"] == pytest.approx(ident.values["synonym"]["output"], rel=1e-6)
 
 
@@ -217,8 +240,12 @@ def test_input_layer_is_copied_before_the_model_runs():
 
     model = ClearFirstHalf()
     probe = generator_probe(DEMO, num_points=30)
-    table = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEMO.v, layers=["input", "output"], device="cpu")
-    ident = compute_sensitivities(torch.nn.Identity(), probe.tokens, probe.perturbed(), DEMO.v, layers=["input"], device="cpu")
+    table = compute_sensitivities(
+        model, probe.tokens, probe.perturbed(), DEMO.v, layers=["input", "output"], device="cpu"
+    )
+    ident = compute_sensitivities(
+        torch.nn.Identity(), probe.tokens, probe.perturbed(), DEMO.v, layers=["input"], device="cpu"
+    )
     assert table.values["synonym"]["input"] == pytest.approx(ident.values["synonym"]["input"], rel=1e-9)
     assert table.values["synonym"]["input"] != pytest.approx(table.values["synonym"]["output"], rel=1e-3)
 

@@ -46,7 +46,18 @@ def test_info_stays_light():
 
 
 def test_every_spec_command_has_help():
-    commands = ["info", "sample", "build", "verify", "publish", "train", "evaluate", "leaderboard", "learning-curve", "demo"]
+    commands = [
+        "info",
+        "sample",
+        "build",
+        "verify",
+        "publish",
+        "train",
+        "evaluate",
+        "leaderboard",
+        "learning-curve",
+        "demo",
+    ]
     listing = CliRunner().invoke(main, ["--help"]).output
     for name in commands:
         assert name in listing

@@ -30,8 +30,12 @@ BAD = [
     ("configs missing", "P: {min: 1, max: 2, points: 2}\n", "configs=None", "(required)"),
     ("configs empty", "configs: []\nP: {min: 1, max: 2, points: 2}\n", "configs=[]", "a non-empty list"),
     ("unknown config", "configs: [nosuch]\nP: {min: 1, max: 2, points: 2}\n", "CONFIG='nosuch'", "a catalog name"),
-    ("config listed twice", "configs: [demo, grid_L2_s0-1_v4, demo]\nP: {min: 1, max: 2, points: 2}\n",
-     "configs[2]='demo'", "repeats configs[0]"),
+    (
+        "config listed twice",
+        "configs: [demo, grid_L2_s0-1_v4, demo]\nP: {min: 1, max: 2, points: 2}\n",
+        "configs[2]='demo'",
+        "repeats configs[0]",
+    ),
     ("wrong type", GOOD + "widths: 512\n", "widths=512", "a non-empty list"),
     ("not a choice", GOOD + "archs: [cnn, cnx]\n", "archs[1]='cnx'", "one of ('cnn', 'lcn', 'fcn')"),
     ("out of bound", GOOD + "widths: [0]\n", "widths[0]=0", "an int >= 1"),
@@ -42,19 +46,43 @@ BAD = [
     ("P missing", "configs: [demo]\n", "configs[0].P=None", "here or at the top level"),
     ("P incomplete", "configs: [demo]\nP: {min: 10, max: 20}\n", "P.points=None", "(required)"),
     ("P min above max", "configs: [demo]\nP: {min: 500, max: 100, points: 3}\n", "P.min=500", "min <= max = 100"),
-    ("P above the train size", "configs: [demo]\nP: {min: 100, max: 99999, points: 3}\n", "P.max=99999",
-     "train size 12708 of demo"),
-    ("grid unknown parameter", ("configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v, m: v, q: 1}}]\n"
-     "P: {min: 1, max: 2, points: 2}\n"), "configs[0].grid.q=1", "a known field"),
-    ("grid parameter missing", "configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v}}]\nP: {min: 1, max: 2, points: 2}\n",
-     "configs[0].grid.m=None", "(required)"),
-    ("grid bad tie", "configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v, m: w}}]\nP: {min: 1, max: 2, points: 2}\n",
-     "configs[0].grid.m='w'", "'v' / 'v^k'"),
-    ("grid impossible config", ("configs: [{grid: {L: 2, s: 2, s0: 1, v: 3, nc: v, m: v^2}}]\n"
-     "P: {min: 1, max: 2, points: 2}\n"), "nc*m=27", "nc*m <= v**s = 9"),
+    (
+        "P above the train size",
+        "configs: [demo]\nP: {min: 100, max: 99999, points: 3}\n",
+        "P.max=99999",
+        "train size 12708 of demo",
+    ),
+    (
+        "grid unknown parameter",
+        ("configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v, m: v, q: 1}}]\nP: {min: 1, max: 2, points: 2}\n"),
+        "configs[0].grid.q=1",
+        "a known field",
+    ),
+    (
+        "grid parameter missing",
+        "configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v}}]\nP: {min: 1, max: 2, points: 2}\n",
+        "configs[0].grid.m=None",
+        "(required)",
+    ),
+    (
+        "grid bad tie",
+        "configs: [{grid: {L: 2, s: 2, s0: 1, v: 4, nc: v, m: w}}]\nP: {min: 1, max: 2, points: 2}\n",
+        "configs[0].grid.m='w'",
+        "'v' / 'v^k'",
+    ),
+    (
+        "grid impossible config",
+        ("configs: [{grid: {L: 2, s: 2, s0: 1, v: 3, nc: v, m: v^2}}]\nP: {min: 1, max: 2, points: 2}\n"),
+        "nc*m=27",
+        "nc*m <= v**s = 9",
+    ),
     ("entry of no known shape", "configs: [{P: {min: 1, max: 2, points: 2}}]\n", "configs[0]=", "'name' or 'grid'"),
-    ("evaluation beyond the split", GOOD + "evaluate: {num_probe: 100000}\n", "num_probe=100000",
-     "2 <= num_probe <= 400"),
+    (
+        "evaluation beyond the split",
+        GOOD + "evaluate: {num_probe: 100000}\n",
+        "num_probe=100000",
+        "2 <= num_probe <= 400",
+    ),
     ("bad executor option", GOOD + "executor: {slurm: {time_min: 0}}\n", "executor.slurm.time_min=0", "an int >= 1"),
     ("unknown executor", GOOD + "executor: {pbs: {}}\n", "executor.pbs={}", "one of ('local', 'slurm')"),
     ("bad sbatch options", GOOD + "executor: {slurm: {sbatch: [qos]}}\n", "executor.slurm.sbatch=['qos']", "a mapping"),
@@ -79,8 +107,11 @@ def test_every_bad_field_is_reported_at_once(tmp_path):
     with pytest.raises(SweepFileError) as info:
         load_sweep(path)
     assert [e.split("=")[0] for e in info.value.errors] == [
-        "invalid parameter archs[0]", "invalid parameter widths[0]", "invalid parameter train.momentum",
-        "invalid parameter P.points"]
+        "invalid parameter archs[0]",
+        "invalid parameter widths[0]",
+        "invalid parameter train.momentum",
+        "invalid parameter P.points",
+    ]
 
 
 def test_bad_sweep_file_runs_nothing_and_writes_nothing(tmp_path):
@@ -93,9 +124,11 @@ def test_bad_sweep_file_runs_nothing_and_writes_nothing(tmp_path):
 
 def test_good_file_gets_defaults_and_jobs(tmp_path):
     path = tmp_path / "sweep.yaml"
-    path.write_text("configs:\n  - demo\n  - {grid: {L: 2, s: 2, s0: [0, 1], v: 4, nc: v, m: v, seed: 2}, "
-                    "P: {min: 50, max: 100, points: 2}}\nP: {min: 100, max: 400, points: 2}\n"
-                    "archs: [cnn, lcn]\nseeds: [0, 1]\nlrs: [null, 0.01]\n")
+    path.write_text(
+        "configs:\n  - demo\n  - {grid: {L: 2, s: 2, s0: [0, 1], v: 4, nc: v, m: v, seed: 2}, "
+        "P: {min: 50, max: 100, points: 2}}\nP: {min: 100, max: 400, points: 2}\n"
+        "archs: [cnn, lcn]\nseeds: [0, 1]\nlrs: [null, 0.01]\n"
+    )
     s = load_sweep(path)
     assert s.name == "sweep" and s.widths == (512,) and s.train["momentum"] == 0.9 and s.evaluate["enabled"] is True
     assert [e.label for e in s.configs] == ["demo", "grid_L2_s0-0_v4", "grid_L2_s0-1_v4"]
@@ -124,9 +157,11 @@ def _sweep(**fields):
     return parse_sweep(doc, "h")
 
 
-@given(st.lists(st.integers(0, 9), min_size=1, max_size=4, unique=True),
-       st.lists(st.sampled_from([None, 0.01, 0.1, 0.003]), min_size=1, max_size=3, unique=True),
-       st.lists(st.sampled_from([16, 64, 512]), min_size=1, max_size=3, unique=True))
+@given(
+    st.lists(st.integers(0, 9), min_size=1, max_size=4, unique=True),
+    st.lists(st.sampled_from([None, 0.01, 0.1, 0.003]), min_size=1, max_size=3, unique=True),
+    st.lists(st.sampled_from([16, 64, 512]), min_size=1, max_size=3, unique=True),
+)
 def test_job_ids_are_unique_and_do_not_depend_on_the_rest_of_the_grid(seeds, lrs, widths):
     jobs = expand(_sweep(seeds=seeds, lrs=lrs, widths=widths, archs=["cnn", "lcn"]))
     assert len({j.id for j in jobs}) == len(jobs) == 2 * len(seeds) * len(lrs) * len(widths)
@@ -138,11 +173,18 @@ def test_job_ids_are_unique_and_do_not_depend_on_the_rest_of_the_grid(seeds, lrs
 
 def test_fingerprint_covers_run_settings_only():
     base = expand(_sweep())[0]
-    same = [dataclasses.replace(base, train={**base.train, "threads": 3, "device": "cpu"}),
-            dataclasses.replace(base, P=(10, 20, 5), curve={**base.curve, "threshold": 0.2},
-                                evaluate={**base.evaluate, "num_probe": 10})]
-    other = [dataclasses.replace(base, train={**base.train, "max_steps": 10}), dataclasses.replace(base, seed=1),
-             dataclasses.replace(base, lr=0.5), dataclasses.replace(base, train={**base.train, "num_test": 100})]
+    same = [
+        dataclasses.replace(base, train={**base.train, "threads": 3, "device": "cpu"}),
+        dataclasses.replace(
+            base, P=(10, 20, 5), curve={**base.curve, "threshold": 0.2}, evaluate={**base.evaluate, "num_probe": 10}
+        ),
+    ]
+    other = [
+        dataclasses.replace(base, train={**base.train, "max_steps": 10}),
+        dataclasses.replace(base, seed=1),
+        dataclasses.replace(base, lr=0.5),
+        dataclasses.replace(base, train={**base.train, "num_test": 100}),
+    ]
     assert all(j.fingerprint == base.fingerprint for j in same)
     assert len({base.fingerprint, *(j.fingerprint for j in other)}) == 1 + len(other)
 

@@ -148,7 +148,9 @@ def test_batches_gathered_without_copying_the_columns(tmp_path):
     assert peak < token_bytes // 4, peak
     for k in COLS:
         assert np.array_equal(batch[k].numpy(), ref[k][idx]), k
-    assert torch.equal(item[0], encode(torch.from_numpy(ref["tokens"][-1]), 4, "whiten")) and item[1] == ref["label"][-1]
+    assert (
+        torch.equal(item[0], encode(torch.from_numpy(ref["tokens"][-1]), 4, "whiten")) and item[1] == ref["label"][-1]
+    )
     assert np.array_equal(ds.targets, ref["label"])
     assert np.array_equal(ds.get_batch(slice(None))["tokens"].numpy(), ref["tokens"])
 
@@ -201,7 +203,8 @@ def test_distributed_samplers(train, world_size):
         per_rank_item.append(torch.cat([b[1] for b in items]).numpy())
         own = sub.batch_sampler(16, shuffle=True, seed=3, rank=rank, world_size=world_size)
         per_rank_own.append(np.concatenate(list(own)))
-        assert len(own) == -(-(-(-n // world_size)) // 16)
+        rows_per_rank = -(-n // world_size)
+        assert len(own) == -(-rows_per_rank // 16)
     for fast, item in zip(per_rank_fast, per_rank_item):
         assert np.array_equal(fast, item)  # same sampler, same rows, either path
     assert len({len(r) for r in per_rank_own}) == 1  # equal steps per rank (padded)

@@ -24,7 +24,10 @@ def as_rows(batches) -> np.ndarray:
     """Batch dicts (or one generate() dict) -> one int64 row per sample, all columns."""
     if isinstance(batches, dict):
         batches = [batches]
-    parts = [np.concatenate([np.asarray(b[k]).reshape(len(b["label"]), -1).astype(np.int64) for k in COLS], 1) for b in batches]
+    parts = [
+        np.concatenate([np.asarray(b[k]).reshape(len(b["label"]), -1).astype(np.int64) for k in COLS], 1)
+        for b in batches
+    ]
     return np.concatenate(parts) if parts else np.zeros((0, 1 + CFG.d + 3 * CFG.num_nodes), np.int64)
 
 
@@ -74,7 +77,15 @@ def test_simulated_ranks_with_workers(world_size):
     per_rank = []
     for rank in range(world_size):
         stream = SRHMStream(
-            CFG, "train", START, STOP, batch_size=96, return_latents=True, rank=rank, world_size=world_size, even_ranks=False
+            CFG,
+            "train",
+            START,
+            STOP,
+            batch_size=96,
+            return_latents=True,
+            rank=rank,
+            world_size=world_size,
+            even_ranks=False,
         )
         alone = as_rows(list(stream))  # no workers
         with_workers = as_rows(list(DataLoader(stream, batch_size=None, num_workers=2)))
@@ -95,7 +106,9 @@ def test_even_ranks_equal_lengths_no_duplicates(world_size):
     n = STOP - START
     per_rank, lengths = [], set()
     for rank in range(world_size):
-        stream = SRHMStream(CFG, "train", START, STOP, batch_size=96, return_latents=True, rank=rank, world_size=world_size)
+        stream = SRHMStream(
+            CFG, "train", START, STOP, batch_size=96, return_latents=True, rank=rank, world_size=world_size
+        )
         batches = list(stream)
         assert len(batches) == len(stream) and stream._rank_counts()[1] == n // world_size
         lengths.add((len(batches), sum(len(b["label"]) for b in batches)))
@@ -108,7 +121,9 @@ def test_even_ranks_equal_lengths_no_duplicates(world_size):
     assert np.array_equal(sorted_rows(rows), sorted_rows(ref_rows(START, START + kept)))  # no duplicate, no gap
     # the QA case: 500 rows, batches of 32, 3 ranks -> 5 + a shorter 6th batch each, 2 rows dropped
     assert [len(SRHMStream(CFG, stop=500, batch_size=32, rank=r, world_size=3)) for r in range(3)] == [6, 6, 6]
-    assert [len(SRHMStream(CFG, stop=500, batch_size=32, rank=r, world_size=3, even_ranks=False)) for r in range(3)] == [6, 5, 5]
+    assert [
+        len(SRHMStream(CFG, stop=500, batch_size=32, rank=r, world_size=3, even_ranks=False)) for r in range(3)
+    ] == [6, 5, 5]
     item = SRHMStream(CFG, "test", 0, 50, chunk_size=8, rank=1, world_size=3, encoding="tokens")
     assert len(item) == len(list(item)) == 16
     # resuming keeps the layout
@@ -132,7 +147,9 @@ def test_torch_distributed_detected(monkeypatch):
     assert stream.world == (1, 3)
     labels = [b["label"] for b in stream]
     ref = generate(CFG, "train", 0, 300)["label"]
-    assert torch.equal(torch.cat(labels), torch.from_numpy(np.concatenate([ref[a : a + 10] for a in range(10, 300, 30)])))
+    assert torch.equal(
+        torch.cat(labels), torch.from_numpy(np.concatenate([ref[a : a + 10] for a in range(10, 300, 30)]))
+    )
 
 
 def test_endless_train_continues_past_published_size():

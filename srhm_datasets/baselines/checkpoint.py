@@ -36,10 +36,21 @@ def run_checkpoint(opt, model_state: dict, step: int, test_error: float, catalog
     """The ``checkpoint.pt`` dict of a run with resolved options ``opt`` (a ``TrainOptions``): its kept
     ``model_state`` (CPU tensors), taken at ``step`` with ``test_error``."""
     return {
-        "format": CHECKPOINT_FORMAT, "model_state": model_state, "arch": opt.arch, "width": opt.width,
-        "depth": opt.config.L, "norm": opt.norm, "bias": opt.bias, "config": opt.config.name,
-        "catalog_name": catalog_name, "encoding": opt.encoding, "seed": opt.seed,
-        "P": opt.P, "step": step, "test_error": test_error, "package_version": __version__,
+        "format": CHECKPOINT_FORMAT,
+        "model_state": model_state,
+        "arch": opt.arch,
+        "width": opt.width,
+        "depth": opt.config.L,
+        "norm": opt.norm,
+        "bias": opt.bias,
+        "config": opt.config.name,
+        "catalog_name": catalog_name,
+        "encoding": opt.encoding,
+        "seed": opt.seed,
+        "P": opt.P,
+        "step": step,
+        "test_error": test_error,
+        "package_version": __version__,
     }
 
 
@@ -55,8 +66,11 @@ def write_run(out: str | os.PathLike, checkpoint: dict, results: dict) -> None:
     out = Path(out)
     results_path = out / RESULTS_FILE
     mark_owned(out, "run", [CHECKPOINT_FILE, RESULTS_FILE])
-    atomic_write(out / CHECKPOINT_FILE, lambda f: torch.save(checkpoint, f),
-                 before_replace=lambda: results_path.unlink(missing_ok=True))
+    atomic_write(
+        out / CHECKPOINT_FILE,
+        lambda f: torch.save(checkpoint, f),
+        before_replace=lambda: results_path.unlink(missing_ok=True),
+    )
     write_results(results_path, results)
 
 
@@ -108,8 +122,10 @@ def load_state_checked(model: torch.nn.Module, state: dict, what: str) -> None:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as err:
         first = str(err).strip().splitlines()[:3]
-        raise ValueError(f"invalid checkpoint {what}: its parameters do not fit the model "
-                         f"(another config or architecture?): {' '.join(first)}") from None
+        raise ValueError(
+            f"invalid checkpoint {what}: its parameters do not fit the model "
+            f"(another config or architecture?): {' '.join(first)}"
+        ) from None
 
 
 def model_from_checkpoint(ckpt: dict, device: str = "cpu"):

@@ -48,8 +48,17 @@ class PatchConv(nn.Module):
     Shared (CNN): W [C_out, C_in, patch]. Unshared (LCN): W [n, C_out, C_in, patch].
     """
 
-    def __init__(self, c_in: int, c_out: int, patch: int, n_out: int, shared: bool,
-                 norm: str, bias: bool, generator: torch.Generator):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        patch: int,
+        n_out: int,
+        shared: bool,
+        norm: str,
+        bias: bool,
+        generator: torch.Generator,
+    ):
         super().__init__()
         self.patch, self.n_out, self.shared = patch, n_out, shared
         self.scale = 1.0 / math.sqrt(c_in * patch if norm == "fan_in" else c_in)
@@ -116,16 +125,23 @@ class HierarchicalNet(nn.Module):
     Input x: [B, v, d] float; output: logits [B, nc].
     """
 
-    def __init__(self, arch: str, cfg: SRHMConfig, width: int = 512, seed: int = 0,
-                 norm: str = "fan_in", bias: bool = False):
+    def __init__(
+        self, arch: str, cfg: SRHMConfig, width: int = 512, seed: int = 0, norm: str = "fan_in", bias: bool = False
+    ):
         super().__init__()
         if not isinstance(cfg, SRHMConfig):
             raise TypeError(f"invalid parameter cfg={cfg!r}: must be an SRHMConfig (use catalog.resolve(name))")
         require(arch in ARCHS, "arch", arch, f"one of {ARCHS}")
         require(norm in NORMS, "norm", norm, f"one of {NORMS}")
-        require(isinstance(width, int) and not isinstance(width, bool) and width >= 1, "width", width, "an int width >= 1")
-        require(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63, "seed", seed,
-                "an int 0 <= seed < 2**63")
+        require(
+            isinstance(width, int) and not isinstance(width, bool) and width >= 1, "width", width, "an int width >= 1"
+        )
+        require(
+            isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63,
+            "seed",
+            seed,
+            "an int 0 <= seed < 2**63",
+        )
         require(isinstance(bias, bool), "bias", bias, "True or False")
         self.arch, self.width, self.depth, self.norm = arch, width, cfg.L, norm
         self.v, self.d, self.nc, self.S = cfg.v, cfg.d, cfg.nc, cfg.S
@@ -158,8 +174,9 @@ class HierarchicalNet(nn.Module):
         return self.output(h)
 
 
-def build_model(arch: str, cfg: SRHMConfig, width: int = 512, seed: int = 0,
-                norm: str = "fan_in", bias: bool = False) -> HierarchicalNet:
+def build_model(
+    arch: str, cfg: SRHMConfig, width: int = 512, seed: int = 0, norm: str = "fan_in", bias: bool = False
+) -> HierarchicalNet:
     """The reference network ``arch`` ('cnn', 'lcn', 'fcn') for ``cfg``.
 
     The initialisation is a pure function of ``seed`` (its own torch.Generator), on CPU;

@@ -124,10 +124,20 @@ class StackedNet(nn.Module):
         super().__init__()
         require(len(models) >= 1, "models", len(models), ">= 1 network to stack")
         first = models[0]
-        same = all((m.arch, m.width, m.depth, m.norm, m.v, m.d, m.nc, m.S) ==
-                   (first.arch, first.width, first.depth, first.norm, first.v, first.d, first.nc, first.S) for m in models)
+        same = all(
+            (m.arch, m.width, m.depth, m.norm, m.v, m.d, m.nc, m.S)
+            == (first.arch, first.width, first.depth, first.norm, first.v, first.d, first.nc, first.S)
+            for m in models
+        )
         require(same, "models", [m.arch for m in models], "networks of one arch, config, width and norm")
-        self.arch, self.width, self.depth, self.v, self.d, self.nc = first.arch, first.width, first.depth, first.v, first.d, first.nc
+        self.arch, self.width, self.depth, self.v, self.d, self.nc = (
+            first.arch,
+            first.width,
+            first.depth,
+            first.v,
+            first.d,
+            first.nc,
+        )
         self._layer_names = first.layer_names()
         for name in self._layer_names:
             layers = [m.get_submodule(name) for m in models]
@@ -145,7 +155,9 @@ class StackedNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [G, B, v, d] -> logits [G, B, nc]."""
         if x.dim() != 4 or x.shape[0] != self.size or x.shape[2] != self.v or x.shape[3] != self.d:
-            raise ValueError(f"invalid input shape {tuple(x.shape)}: expected [G={self.size}, B, v={self.v}, d={self.d}]")
+            raise ValueError(
+                f"invalid input shape {tuple(x.shape)}: expected [G={self.size}, B, v={self.v}, d={self.d}]"
+            )
         h = x.flatten(2) if self.arch == "fcn" else x
         for name in self._layer_names:
             h = getattr(self, name)(h)
@@ -157,7 +169,8 @@ class StackedNet(nn.Module):
         return {k: v[g].detach().to("cpu", copy=True) for k, v in self.state_dict().items()}
 
     def member(self, g: int) -> MemberView:
-        """Member ``g`` seen as a single network by code that reads one (``parameters``, ``state_dict``, ``layer_names``)."""
+        """Member ``g`` seen as a single network by code that reads one (``parameters``, ``state_dict``,
+        ``layer_names``)."""
         require(0 <= g < self.size, "g", g, f"0 <= g < {self.size} members")
         return MemberView(self, g)
 
@@ -186,8 +199,9 @@ class MemberView:
         return self.stack.layer_names()
 
 
-def build_stacked(arch: str, cfg: SRHMConfig, seeds: list[int], width: int = 512,
-                  norm: str = "fan_in", bias: bool = False) -> StackedNet:
+def build_stacked(
+    arch: str, cfg: SRHMConfig, seeds: list[int], width: int = 512, norm: str = "fan_in", bias: bool = False
+) -> StackedNet:
     """G = len(seeds) networks ``build_model(arch, cfg, width, seed, norm, bias)``, stacked.
 
     Member g's initial parameters equal those of ``build_model(..., seed=seeds[g])``

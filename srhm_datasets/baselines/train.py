@@ -82,8 +82,20 @@ EVAL_BATCH = 2048
 SHUFFLE_SEED_OFFSET = 1_000_003
 
 __all__ = [
-    "CHECKPOINT", "EVAL_BATCH", "TrainOptions", "check_data", "check_options", "check_run_folder", "git_commit",
-    "load_arrays", "load_checkpoint", "read_checkpoint", "resolve", "test_error", "train", "write_run",
+    "CHECKPOINT",
+    "EVAL_BATCH",
+    "TrainOptions",
+    "check_data",
+    "check_options",
+    "check_run_folder",
+    "git_commit",
+    "load_arrays",
+    "load_checkpoint",
+    "read_checkpoint",
+    "resolve",
+    "test_error",
+    "train",
+    "write_run",
 ]
 
 
@@ -117,7 +129,12 @@ def _check_flags(opt: TrainOptions) -> None:
 def _check_optional_counts(opt: TrainOptions) -> None:
     for name in ("batch_size", "max_steps", "num_test", "eval_every", "threads"):
         value = getattr(opt, name)
-        require(value is None or (is_int(value) and value >= 1), name, value, f"{name} >= 1 (an int, or None for the default)")
+        require(
+            value is None or (is_int(value) and value >= 1),
+            name,
+            value,
+            f"{name} >= 1 (an int, or None for the default)",
+        )
 
 
 def _check_sources(opt: TrainOptions) -> None:
@@ -139,18 +156,30 @@ def check_options(opt: TrainOptions) -> None:
     cfg = opt.config
     sizes = cfg.split_sizes()
     require(opt.arch in ARCHS, "arch", opt.arch, f"one of {ARCHS}")
-    require(is_int(opt.P) and 1 <= opt.P <= sizes["train"], "P", opt.P,
-            f"1 <= P <= train size {sizes['train']} of {cfg.name}")
+    require(
+        is_int(opt.P) and 1 <= opt.P <= sizes["train"],
+        "P",
+        opt.P,
+        f"1 <= P <= train size {sizes['train']} of {cfg.name}",
+    )
     require(opt.encoding in ENCODINGS, "encoding", opt.encoding, f"one of {ENCODINGS}")
     require(opt.norm in NORMS, "norm", opt.norm, f"one of {NORMS}")
     require(is_int(opt.width) and opt.width >= 1, "width", opt.width, "an int width >= 1")
     require(is_real(opt.momentum) and 0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
     require(opt.lr is None or (is_real(opt.lr) and opt.lr > 0), "lr", opt.lr, "None or a finite lr > 0")
-    require(opt.epochs is None or (is_real(opt.epochs) and opt.epochs > 0), "epochs", opt.epochs,
-            "None or a finite epochs > 0")
+    require(
+        opt.epochs is None or (is_real(opt.epochs) and opt.epochs > 0),
+        "epochs",
+        opt.epochs,
+        "None or a finite epochs > 0",
+    )
     require(is_int(opt.seed) and 0 <= opt.seed < SEED_BOUND, "seed", opt.seed, "an int 0 <= seed < 2**62")
-    require(is_real(opt.loss_threshold) and opt.loss_threshold >= 0, "loss_threshold", opt.loss_threshold,
-            "a finite loss_threshold >= 0")
+    require(
+        is_real(opt.loss_threshold) and opt.loss_threshold >= 0,
+        "loss_threshold",
+        opt.loss_threshold,
+        "a finite loss_threshold >= 0",
+    )
     _check_optional_counts(opt)
     _check_flags(opt)
     _check_sources(opt)
@@ -162,8 +191,12 @@ def check_run_folder(out, overwrite: bool) -> Path:
     current folder or a parent of it, a folder srhm did not write, another kind of srhm folder, a
     finished run without ``overwrite``, or (with ``overwrite``) a run folder holding other files."""
     path = check_output_folder(out, "run", replace=overwrite)
-    require(overwrite or not (path / RESULTS_FILE).is_file(), "out", str(out),
-            f"a folder without a finished run (it holds {RESULTS_FILE}); choose another --out or pass --overwrite")
+    require(
+        overwrite or not (path / RESULTS_FILE).is_file(),
+        "out",
+        str(out),
+        f"a folder without a finished run (it holds {RESULTS_FILE}); choose another --out or pass --overwrite",
+    )
     return path
 
 
@@ -204,13 +237,22 @@ def load_arrays(opt: TrainOptions) -> tuple[dict, dict]:
     if opt.data is None:
         train = generate(cfg, "train", 0, opt.P)
         test = generate(cfg, "test", 0, opt.num_test)
-        arrays = {"train_tokens": train["tokens"], "train_label": train["label"],
-                  "test_tokens": test["tokens"], "test_label": test["label"]}
+        arrays = {
+            "train_tokens": train["tokens"],
+            "train_label": train["label"],
+            "test_tokens": test["tokens"],
+            "test_label": test["label"],
+        }
         return arrays, dataset_info(cfg)
     arrays = {}
     for split, n in (("train", opt.P), ("test", opt.num_test)):
         arrays.update(_release_rows(opt, split, n))
-    require(arrays["train_tokens"].shape[1] == cfg.d, "tokens length", arrays["train_tokens"].shape[1], f"== d = {cfg.d} of {cfg.name}")
+    require(
+        arrays["train_tokens"].shape[1] == cfg.d,
+        "tokens length",
+        arrays["train_tokens"].shape[1],
+        f"== d = {cfg.d} of {cfg.name}",
+    )
     return arrays, _release_info(opt)
 
 
@@ -221,14 +263,18 @@ def _release_rows(opt: TrainOptions, split: str, n: int) -> dict[str, np.ndarray
     try:
         ds = load_split(str(opt.data), cfg.name, split, revision=opt.revision)
     except OSError as err:  # no such Hub repo, no data files, offline
-        raise ValueError(f"invalid parameter data={str(opt.data)!r}: must be a release folder or a reachable "
-                         f"Hub dataset repo with config {cfg.name} ({err})") from None
+        raise ValueError(
+            f"invalid parameter data={str(opt.data)!r}: must be a release folder or a reachable "
+            f"Hub dataset repo with config {cfg.name} ({err})"
+        ) from None
     require(len(ds) >= n, f"{split} rows of {opt.data}", len(ds), f">= {n} requested")
     rows = ds.select(range(n)).with_format("numpy", columns=["tokens", "label"])[:]
     tokens = np.asarray(rows["tokens"])
     tokens = np.stack(list(tokens)) if tokens.dtype == object else tokens
-    return {f"{split}_tokens": tokens.astype(np.uint8 if cfg.v < 255 else np.uint16),
-            f"{split}_label": np.asarray(rows["label"], dtype=np.int64)}
+    return {
+        f"{split}_tokens": tokens.astype(np.uint8 if cfg.v < 255 else np.uint16),
+        f"{split}_label": np.asarray(rows["label"], dtype=np.int64),
+    }
 
 
 def _release_info(opt: TrainOptions) -> dict:
@@ -251,7 +297,7 @@ def _release_rules(data: str, cfg: SRHMConfig, revision: str | None) -> dict | N
     try:
         return load_rules(data, cfg.name, revision)
     except (OSError, ValueError) as err:  # no rules file, offline Hub, unreadable JSON
-        warnings.warn(f"could not read rules/{cfg.name}.json of {data}: {err}")
+        warnings.warn(f"could not read rules/{cfg.name}.json of {data}: {err}", stacklevel=2)
         return None
 
 
@@ -259,7 +305,7 @@ def _hub_commit(repo: str, revision: str | None) -> str | None:
     try:
         return HfApi().dataset_info(repo, revision=revision).sha
     except Exception as err:  # noqa: BLE001 (offline, no such repo or revision, any Hub error: only a warning)
-        warnings.warn(f"could not resolve the commit of {repo}@{revision}: {err}")
+        warnings.warn(f"could not resolve the commit of {repo}@{revision}: {err}", stacklevel=2)
         return None
 
 
@@ -308,7 +354,7 @@ class BatchStream:
         while n:
             if self.pos == self.P:
                 self.perm, self.pos = torch.randperm(self.P, generator=self.gen), 0
-            part = self.perm[self.pos:self.pos + n]
+            part = self.perm[self.pos : self.pos + n]
             parts.append(part)
             self.pos += len(part)
             n -= len(part)
@@ -346,9 +392,9 @@ def set_up(opt: TrainOptions) -> SetUp:
     dev_type = torch.device(setup.device).type
     setup.amp, setup.compile = bool(opt.amp and dev_type == "cuda"), bool(opt.compile and dev_type == "cuda")
     if opt.amp and not setup.amp:
-        warnings.warn(f"--amp ignored on device {setup.device} (bf16 autocast is used on CUDA only)")
+        warnings.warn(f"--amp ignored on device {setup.device} (bf16 autocast is used on CUDA only)", stacklevel=2)
     if opt.compile and not setup.compile:
-        warnings.warn(f"--compile ignored on device {setup.device} (torch.compile is used on CUDA only)")
+        warnings.warn(f"--compile ignored on device {setup.device} (torch.compile is used on CUDA only)", stacklevel=2)
     if dev_type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -360,7 +406,9 @@ def _init_distributed(opt: TrainOptions, setup: SetUp) -> None:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if setup.device.startswith("cuda") else "gloo")
     setup.ddp, setup.rank, setup.world = True, dist.get_rank(), dist.get_world_size()
-    require(opt.batch_size % setup.world == 0, "batch_size", opt.batch_size, f"a multiple of WORLD_SIZE = {setup.world}")
+    require(
+        opt.batch_size % setup.world == 0, "batch_size", opt.batch_size, f"a multiple of WORLD_SIZE = {setup.world}"
+    )
     if setup.device.startswith("cuda"):
         setup.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         torch.cuda.set_device(setup.device)
@@ -388,8 +436,9 @@ def reduce_mean(value: float, setup: SetUp) -> float:
 def build_network(opt: TrainOptions, setup: SetUp):
     """``(raw_model, model, optimizer)``: the network on the device, the module trained (compiled and/or
     wrapped in DistributedDataParallel) and SGD at the mean-field learning rate ``lr * width``."""
-    raw_model = build_model(opt.arch, opt.config, width=opt.width, seed=opt.seed, norm=opt.norm,
-                            bias=opt.bias).to(setup.device)
+    raw_model = build_model(opt.arch, opt.config, width=opt.width, seed=opt.seed, norm=opt.norm, bias=opt.bias).to(
+        setup.device
+    )
     model = torch.compile(raw_model) if setup.compile else raw_model
     if setup.ddp:
         dev = torch.device(setup.device)
@@ -407,8 +456,18 @@ def outputs(model: torch.nn.Module, tokens: torch.Tensor, v: int, encoding: str,
 
 
 @torch.no_grad()
-def test_error(model: torch.nn.Module, tokens: torch.Tensor, labels: torch.Tensor, v: int, encoding: str = "whiten",
-               *, batch_size: int = EVAL_BATCH, amp: bool = False, rank: int = 0, world: int = 1) -> float:
+def test_error(
+    model: torch.nn.Module,
+    tokens: torch.Tensor,
+    labels: torch.Tensor,
+    v: int,
+    encoding: str = "whiten",
+    *,
+    batch_size: int = EVAL_BATCH,
+    amp: bool = False,
+    rank: int = 0,
+    world: int = 1,
+) -> float:
     """Classification error of ``argmax model(encode(tokens))`` against ``labels``, in eval mode.
 
     tokens: integer tokens [n, d], labels: int64 [n], both on the model's device; ``batch_size``
@@ -468,8 +527,9 @@ class Interval:
         return loss, acc
 
 
-def sgd_step(model, optimizer, data: DeviceData, idx: torch.Tensor, opt: TrainOptions, setup: SetUp,
-             interval: Interval) -> None:
+def sgd_step(
+    model, optimizer, data: DeviceData, idx: torch.Tensor, opt: TrainOptions, setup: SetUp, interval: Interval
+) -> None:
     """One SGD step on the rows ``idx`` of ``train[:P]`` (cross-entropy of float32 logits)."""
     logits = outputs(model, data.train_tokens[idx], opt.config.v, opt.encoding, setup.amp).float()
     loss = F.cross_entropy(logits, data.train_label[idx])
@@ -511,15 +571,23 @@ def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, 
     model.train()
     t_train = time.time()
     while log.step < opt.max_steps:
-        idx = stream.take(opt.batch_size)[setup.rank::setup.world].to(setup.device)
+        idx = stream.take(opt.batch_size)[setup.rank :: setup.world].to(setup.device)
         sgd_step(model, optimizer, data, idx, opt, setup, interval)
         log.step += 1
         if log.step % opt.eval_every and log.step != opt.max_steps:
             continue
         log.train_time += time.time() - t_train
         train_loss, train_acc = interval.means(setup)
-        err = test_error(model, data.test_tokens, data.test_label, opt.config.v, opt.encoding, amp=setup.amp,
-                         rank=setup.rank, world=setup.world)
+        err = test_error(
+            model,
+            data.test_tokens,
+            data.test_label,
+            opt.config.v,
+            opt.encoding,
+            amp=setup.amp,
+            rank=setup.rank,
+            world=setup.world,
+        )
         stop = evaluation_point(log, err, train_loss, raw_model, opt, setup.master)
         if progress is not None:
             progress.n = log.step
@@ -546,17 +614,37 @@ def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log
         "dataset": info,
         "P": opt.P,
         "model": {
-            "arch": opt.arch, "width": opt.width, "depth": opt.config.L, "n_parameters": count_parameters(raw_model),
-            "layer_names": raw_model.layer_names(), "norm": opt.norm, "bias": opt.bias,
+            "arch": opt.arch,
+            "width": opt.width,
+            "depth": opt.config.L,
+            "n_parameters": count_parameters(raw_model),
+            "layer_names": raw_model.layer_names(),
+            "norm": opt.norm,
+            "bias": opt.bias,
         },
         "training": {
-            "seed": opt.seed, "lr": opt.lr, "lr_effective": opt.lr * opt.width, "momentum": opt.momentum,
-            "batch_size": opt.batch_size, "max_steps": opt.max_steps, "steps": log.step,
-            "epochs": samples / opt.P, "encoding": opt.encoding, "device": setup.device,
-            "world_size": setup.world, "amp": setup.amp, "compile": setup.compile, "shuffle_labels": opt.shuffle_labels,
-            "loss_threshold": opt.loss_threshold, "num_test": opt.num_test, "eval_every": opt.eval_every,
-            "wall_time_s": wall_time, "samples_per_s": samples / log.train_time,
-            "stop_reason": log.stop_reason, "best_step": log.best_step, "curves": log.curves,
+            "seed": opt.seed,
+            "lr": opt.lr,
+            "lr_effective": opt.lr * opt.width,
+            "momentum": opt.momentum,
+            "batch_size": opt.batch_size,
+            "max_steps": opt.max_steps,
+            "steps": log.step,
+            "epochs": samples / opt.P,
+            "encoding": opt.encoding,
+            "device": setup.device,
+            "world_size": setup.world,
+            "amp": setup.amp,
+            "compile": setup.compile,
+            "shuffle_labels": opt.shuffle_labels,
+            "loss_threshold": opt.loss_threshold,
+            "num_test": opt.num_test,
+            "eval_every": opt.eval_every,
+            "wall_time_s": wall_time,
+            "samples_per_s": samples / log.train_time,
+            "stop_reason": log.stop_reason,
+            "best_step": log.best_step,
+            "curves": log.curves,
         },
         "final_test_error": log.curves["test_error"][-1],
         "best_test_error": log.best_err,

@@ -145,7 +145,9 @@ def model_name(results: dict, cfg=None) -> str:
         name = str(model["name"])
     else:
         width = model.get("width")
-        name = " ".join([f"{model.get('arch', '?')}" + (f" w{width}" if width is not None else "")] + _variant(results, cfg))
+        name = " ".join(
+            [f"{model.get('arch', '?')}" + (f" w{width}" if width is not None else "")] + _variant(results, cfg)
+        )
     return f"{name} {CONTROL}" if is_control(results) else name
 
 
@@ -227,8 +229,10 @@ def _read_results(path: Path) -> tuple[dict | None, str | None]:
 def _dataset_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
     """Why the file's dataset is not ``cfg``'s task (parameters, rules hash) or its P is out of range, or None."""
     if results["dataset"]["parameters"] != cfg.parameters():
-        return (f"dataset.parameters={results['dataset']['parameters']} are not those of config {cfg.name} "
-                f"({cfg.parameters()})")
+        return (
+            f"dataset.parameters={results['dataset']['parameters']} are not those of config {cfg.name} "
+            f"({cfg.parameters()})"
+        )
     expected = rules_hash(sample_rules(cfg))
     got = results["dataset"].get("rules_hash")
     if got != expected:
@@ -247,8 +251,11 @@ def _evaluation_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
     undefined = undefined_kinds(cfg)
     for kind in KINDS:
         if bool(ev["undefined"][kind]) != undefined[kind]:
-            return (f"evaluation.undefined.{kind}={ev['undefined'][kind]} but the config has "
-                    f"m={cfg.m}, K={cfg.placements_per_node} (undefined exactly when {'m' if kind == 'synonym' else 'K'} = 1)")
+            return (
+                f"evaluation.undefined.{kind}={ev['undefined'][kind]} but the config has "
+                f"m={cfg.m}, K={cfg.placements_per_node} (undefined exactly when "
+                f"{'m' if kind == 'synonym' else 'K'} = 1)"
+            )
         for layer, vals in ev["sensitivity"][kind].items():
             if len(vals) != cfg.L:
                 return f"evaluation.sensitivity.{kind}.{layer} has {len(vals)} levels, config has L={cfg.L}"
@@ -263,11 +270,15 @@ def _partial_splits(results: dict, sizes: dict) -> str | None:
     if not ev:
         return None
     if ev["probe"]["num_points"] != sizes["probe"]:
-        return (f"evaluation.probe.num_points={ev['probe']['num_points']}: sensitivities must be measured on the whole "
-                f"probe split ({sizes['probe']} points; srhm evaluate without --num-probe)")
+        return (
+            f"evaluation.probe.num_points={ev['probe']['num_points']}: sensitivities must be measured on the whole "
+            f"probe split ({sizes['probe']} points; srhm evaluate without --num-probe)"
+        )
     if ev["num_test"] != sizes["test"]:
-        return (f"evaluation.num_test={ev['num_test']}: the test error must be measured on the whole test split "
-                f"({sizes['test']} points; srhm evaluate without --num-test)")
+        return (
+            f"evaluation.num_test={ev['num_test']}: the test error must be measured on the whole test split "
+            f"({sizes['test']} points; srhm evaluate without --num-test)"
+        )
     return None
 
 
@@ -308,11 +319,17 @@ def check_revisions(entries: list[Entry], revision: str | None = None) -> tuple[
             rev, commit = dataset_revision(e)
             if rev != ref:
                 why = "given with --revision" if revision is not None else f"used by {n_ref} file(s) of this config"
-                rejected.append(Rejection(e.path, f"dataset.revision={rev!r} differs from the config's revision {ref!r} ({why})"))
+                rejected.append(
+                    Rejection(e.path, f"dataset.revision={rev!r} differs from the config's revision {ref!r} ({why})")
+                )
             elif commit and ref_commit and commit != ref_commit:
-                rejected.append(Rejection(
-                    e.path, f"dataset.resolved_commit={commit} differs from {ref_commit} for revision {ref!r} (the tag moved?)"
-                ))
+                rejected.append(
+                    Rejection(
+                        e.path,
+                        f"dataset.resolved_commit={commit} differs from {ref_commit} for revision {ref!r} "
+                        "(the tag moved?)",
+                    )
+                )
             else:
                 kept.append(e)
     return kept, rejected
@@ -329,15 +346,21 @@ def check_content_hashes(entries: list[Entry]) -> tuple[list[Entry], list[Reject
         for e in group:
             got = e.results["dataset"].get("train_content_hash")
             if got is not None and got != ref:
-                rejected.append(Rejection(e.path, f"dataset.train_content_hash={got} differs from the config's {ref} "
-                                                  f"(used by {counts[ref]} file(s)): trained on other rows"))
+                rejected.append(
+                    Rejection(
+                        e.path,
+                        f"dataset.train_content_hash={got} differs from the config's {ref} "
+                        f"(used by {counts[ref]} file(s)): trained on other rows",
+                    )
+                )
             else:
                 kept.append(e)
     return kept, rejected
 
 
-def collect(results_dir: str | os.PathLike, exclude: str | os.PathLike | None = None,
-            revision: str | None = None) -> tuple[list[Entry], list[Rejection], list[str]]:
+def collect(
+    results_dir: str | os.PathLike, exclude: str | os.PathLike | None = None, revision: str | None = None
+) -> tuple[list[Entry], list[Rejection], list[str]]:
     """Accepted entries, rejections and ignored paths (JSON that is not a results file) under results_dir."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -415,7 +438,7 @@ def our_pstar_points(curves: dict) -> dict[str, list[dict]]:
             continue
         cfg = resolve(config)
         x = law_x(info["arch"], cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)
-        out[info["arch"]].append({"config": config, "model": model, "x": x, "p_star": info["p_star"],
-                                  "kind": info["p_star_kind"]})
+        out[info["arch"]].append(
+            {"config": config, "model": model, "x": x, "p_star": info["p_star"], "kind": info["p_star_kind"]}
+        )
     return out
-

@@ -39,7 +39,7 @@ def plot_test_error(path: Path, config: str, entries: list[Entry], curves: dict)
     for model in sorted({e.model for e in entries}):
         pts = [(e.P, e.test_error) for e in entries if e.model == model]
         curve = curves[(config, model)]["curve"]
-        line, = ax.plot([p for p, _ in curve], [v for _, v in curve], marker="o", label=model)
+        (line,) = ax.plot([p for p, _ in curve], [v for _, v in curve], marker="o", label=model)
         ax.scatter([p for p, _ in pts], [v for _, v in pts], s=10, color=line.get_color(), alpha=0.5)
     ax.axhline(EPSILON_STAR, color="grey", ls="--", lw=1, label="10 % (P*)")
     ax.set_xscale("log")
@@ -107,12 +107,24 @@ def plot_pstar_laws(path: Path, ours: dict[str, list[dict]]) -> None:
     titles = {"cnn": "CNN: x = (s0+1)^2 n_c m^L (Eq. 4)", "lcn": "LCN: x = s^(L/2) (s0+1)^L n_c m^L (Eq. 3)"}
     for ax, arch in zip(axes, ("cnn", "lcn")):
         paper = paper_points(arch)
-        ax.scatter([p["x"] for p in paper], [p["p_star"] for p in paper], s=18, color="0.6",
-                   label=f"paper (Fig. 4{'C' if arch == 'cnn' else 'B'}, read off)")
+        ax.scatter(
+            [p["x"] for p in paper],
+            [p["p_star"] for p in paper],
+            s=18,
+            color="0.6",
+            label=f"paper (Fig. 4{'C' if arch == 'cnn' else 'B'}, read off)",
+        )
         mine = ours.get(arch, [])
         if mine:
-            ax.scatter([p["x"] for p in mine], [p["p_star"] for p in mine], s=60, marker="*", color="C3",
-                       label="this leaderboard", zorder=3)
+            ax.scatter(
+                [p["x"] for p in mine],
+                [p["p_star"] for p in mine],
+                s=60,
+                marker="*",
+                color="C3",
+                label="this leaderboard",
+                zorder=3,
+            )
         xs = [p["x"] for p in paper] + [p["x"] for p in mine]
         lo, hi = min(xs) / 2, max(xs) * 2
         c = LAW_CONSTANT[arch]
@@ -126,4 +138,3 @@ def plot_pstar_laws(path: Path, ours: dict[str, list[dict]]) -> None:
     fig.tight_layout()
     _savefig(fig, path, dpi=100)
     plt.close(fig)
-

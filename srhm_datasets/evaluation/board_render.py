@@ -50,8 +50,18 @@ def table_rows(ranked: dict[int, list[Entry]], pstar: dict, config: str, base: P
     for P, group in sorted(ranked.items()):
         for i, e in enumerate(group, 1):
             s_out, d_out = (_fmt(e.s_out), _fmt(e.d_out)) if e.evaluated else ("n/a", "n/a")
-            rows.append([str(i), str(P), e.model, f"{e.test_error:.4f}", s_out, d_out,
-                         _fmt_pstar(pstar.get((config, e.model))), _rel(e.path, base)])
+            rows.append(
+                [
+                    str(i),
+                    str(P),
+                    e.model,
+                    f"{e.test_error:.4f}",
+                    s_out,
+                    d_out,
+                    _fmt_pstar(pstar.get((config, e.model))),
+                    _rel(e.path, base),
+                ]
+            )
     return rows
 
 
@@ -59,7 +69,9 @@ def _config_caption(config: str) -> str:
     cfg = resolve(config)
     alias = catalog_name(cfg)
     params = ", ".join(f"{k}={v}" for k, v in cfg.parameters().items())
-    return f"{config}" + (f" (catalog: {alias})" if alias else "") + f": {params}, d={cfg.d}, K={cfg.placements_per_node}"
+    return (
+        f"{config}" + (f" (catalog: {alias})" if alias else "") + f": {params}, d={cfg.d}, K={cfg.placements_per_node}"
+    )
 
 
 def _md_table(header: tuple | list, rows: list[list[str]]) -> list[str]:
@@ -71,10 +83,20 @@ def _md_table(header: tuple | list, rows: list[list[str]]) -> list[str]:
 def write_markdown(path: Path, config: str, rows: list[list[str]], images: list[str], revision: str | None) -> None:
     """``config``'s page at ``path``: caption, dataset revision, ranking rule, the table of
     ``rows`` (``table_rows``), then ``images`` (paths relative to the page)."""
-    lines = [f"# Leaderboard: {config}", "", _config_caption(config), "",
-             f"Dataset revision: {revision if revision else 'generator (no release revision)'}.", "",
-             (f"Ranked by test error at fixed P, then S_out = S_(output,{RANK_LEVEL}), then D_out = D_(output,{RANK_LEVEL}). "
-             "P*: training-set size at 10 % test error on the model's learning curve (blank without one)."), ""]
+    lines = [
+        f"# Leaderboard: {config}",
+        "",
+        _config_caption(config),
+        "",
+        f"Dataset revision: {revision if revision else 'generator (no release revision)'}.",
+        "",
+        (
+            f"Ranked by test error at fixed P, then S_out = S_(output,{RANK_LEVEL}), then D_out = "
+            f"D_(output,{RANK_LEVEL}). "
+            "P*: training-set size at 10 % test error on the model's learning curve (blank without one)."
+        ),
+        "",
+    ]
     lines += _md_table(COLUMNS, [[cell.replace("|", "\\|") for cell in row] for row in rows])
     lines.append("")
     for img in images:
@@ -92,7 +114,7 @@ _CSS = (
 
 def _html_page(title: str, body: list[str]) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
@@ -101,12 +123,19 @@ def _html_page(title: str, body: list[str]) -> str:
 
 def _html_table(header: tuple | list, rows: list[list[str]], href=None) -> str:
     """An HTML table of text cells (escaped); ``href(cell)``, when given, links each row's first cell."""
+
     def first(cell: str) -> str:
         return f'<a href="{html.escape(href(cell))}">{html.escape(cell)}</a>' if href else html.escape(cell)
 
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
+    out = [
+        "<table>",
+        "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>",
+        "<tbody>",
+    ]
     for row in rows:
-        out.append("<tr>" + "".join(f"<td>{first(c) if i == 0 else html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>")
+        out.append(
+            "<tr>" + "".join(f"<td>{first(c) if i == 0 else html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        )
     out += ["</tbody>", "</table>"]
     return "\n".join(out)
 
@@ -116,9 +145,11 @@ def write_html(path: Path, config: str, rows: list[list[str]], images: list[str]
     body = [
         f"<h1>Leaderboard: {html.escape(config)}</h1>",
         f"<p>{html.escape(_config_caption(config))}</p>",
-        (f"<p>Dataset revision: {html.escape(revision or 'generator (no release revision)')}. "
-        f"Ranked by test error at fixed P, then S<sub>out</sub> = S<sub>output,{RANK_LEVEL}</sub>, then "
-        f"D<sub>out</sub> = D<sub>output,{RANK_LEVEL}</sub>. P*: training-set size at 10 % test error.</p>"),
+        (
+            f"<p>Dataset revision: {html.escape(revision or 'generator (no release revision)')}. "
+            f"Ranked by test error at fixed P, then S<sub>out</sub> = S<sub>output,{RANK_LEVEL}</sub>, then "
+            f"D<sub>out</sub> = D<sub>output,{RANK_LEVEL}</sub>. P*: training-set size at 10 % test error.</p>"
+        ),
         _html_table(COLUMNS, rows),
         '<p><a href="../index.html">all configs</a></p>',
     ]
@@ -126,15 +157,22 @@ def write_html(path: Path, config: str, rows: list[list[str]], images: list[str]
     atomic_write(path, _html_page(f"SRHM leaderboard {config}", body))
 
 
-def write_index(out: Path, ranked: dict, rejected: list[Rejection], ours: dict, ignored: list[str],
-                results_dir: Path) -> None:
+def write_index(
+    out: Path, ranked: dict, rejected: list[Rejection], ours: dict, ignored: list[str], results_dir: Path
+) -> None:
     """``out/index.md`` and ``out/index.html``: configs (``ranked``, config -> P -> entries) with links,
     ``pstar_laws.png`` and our P* points (``ours``, ``board_entries.our_pstar_points``), rejected files
     (paths relative to ``results_dir``) and the number of ignored ones."""
     header = ("config", "files", "P values")
-    rows = [[c, str(sum(len(g) for g in by_p.values())), ", ".join(str(p) for p in sorted(by_p))] for c, by_p in ranked.items()]
-    pstar_rows = [[arch, p["config"], p["model"], f"{p['x']:.4g}", f"{p['p_star']:.3g}", f"{p['p_star'] / p['x']:.2f}"]
-                  for arch, pts in ours.items() for p in pts]
+    rows = [
+        [c, str(sum(len(g) for g in by_p.values())), ", ".join(str(p) for p in sorted(by_p))]
+        for c, by_p in ranked.items()
+    ]
+    pstar_rows = [
+        [arch, p["config"], p["model"], f"{p['x']:.4g}", f"{p['p_star']:.3g}", f"{p['p_star'] / p['x']:.2f}"]
+        for arch, pts in ours.items()
+        for p in pts
+    ]
     pstar_header = ("arch", "config", "model", "x (law)", "P*", "P*/x")
     md = ["# SRHM leaderboards", ""] + _md_table(header, [[f"[{c}]({c}/leaderboard.md)", n, ps] for c, n, ps in rows])
     md += ["", "## P* against the paper's laws", "", "![pstar_laws.png](pstar_laws.png)", ""]
@@ -149,6 +187,12 @@ def write_index(out: Path, ranked: dict, rejected: list[Rejection], ours: dict, 
     if pstar_rows:
         body.append(_html_table(pstar_header, pstar_rows))
     body.append(f"<h2>Rejected files ({len(rejected)})</h2>")
-    body.append("<ul>" + "".join(f"<li><code>{html.escape(_rel(r.path, results_dir))}</code>: {html.escape(r.reason)}</li>" for r in rejected) + "</ul>")
+    body.append(
+        "<ul>"
+        + "".join(
+            f"<li><code>{html.escape(_rel(r.path, results_dir))}</code>: {html.escape(r.reason)}</li>" for r in rejected
+        )
+        + "</ul>"
+    )
     body.append(f"<p>Ignored {len(ignored)} JSON file(s) that are not results files.</p>")
     atomic_write(out / "index.html", _html_page("SRHM leaderboards", body))

@@ -27,34 +27,98 @@ def _as_click_error(err: ValueError) -> click.ClickException:
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--data", "data", default=None, metavar="DIR_OR_REPO",
-              help="Release folder or Hub dataset repo for the test and probe splits (default: the run's, else the generator).")
+@click.option(
+    "--data",
+    "data",
+    default=None,
+    metavar="DIR_OR_REPO",
+    help="Release folder or Hub dataset repo for the test and probe splits (default: the run's, else the generator).",
+)
 @click.option("--revision", default=None, help="Hub revision (tag, branch, commit) of --data.")
-@click.option("--probe-source", type=click.Choice(["release", "generator"]), default=None,
-              help="Where the probe points come from (default: release when there is one, else generator). Both give the same points.")
-@click.option("--factory", default=None, metavar="MODULE:FUNCTION",
-              help="Evaluate your own model: an importable function taking the SRHMConfig and returning an nn.Module.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="With --factory: a state dict (torch.save) to load into the model.")
-@click.option("--config", "config_name", default=None, metavar="CONFIG",
-              help="With --factory and no results.json yet: the config (catalog or canonical name).")
-@click.option("--P", "P", type=click.IntRange(min=1), default=None,
-              help="With --factory and no results.json yet: the training-set size (1 <= P <= the config's train size).")
+@click.option(
+    "--probe-source",
+    type=click.Choice(["release", "generator"]),
+    default=None,
+    help="Where the probe points come from (default: release when there is one, else generator). "
+    "Both give the same points.",
+)
+@click.option(
+    "--factory",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Evaluate your own model: an importable function taking the SRHMConfig and returning an nn.Module.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="With --factory: a state dict (torch.save) to load into the model.",
+)
+@click.option(
+    "--config",
+    "config_name",
+    default=None,
+    metavar="CONFIG",
+    help="With --factory and no results.json yet: the config (catalog or canonical name).",
+)
+@click.option(
+    "--P",
+    "P",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --factory and no results.json yet: the training-set size (1 <= P <= the config's train size).",
+)
 @click.option("--name", default=None, help="With --factory: the model's display name on the leaderboard.")
 @click.option("--arch", default=None, help="With --factory: an architecture label (default 'custom').")
-@click.option("--encoding", type=click.Choice(["whiten", "onehot", "tokens"]), default=None,
-              help="Input encoding for --factory models (default whiten); runs use their own.")
-@click.option("--layers", callback=_layers, default=None, metavar="NAME,NAME,...",
-              help="Layers to measure (module names, 'output', 'input'); default: the model's hidden layers and output.")
-@click.option("--num-test", type=click.IntRange(min=1), default=None,
-              help="Use only the first N test points, 1 <= N <= test split size (default: the whole test split).")
-@click.option("--num-probe", type=click.IntRange(min=2), default=None,
-              help="Use only the first N probe points, 2 <= N <= probe split size (default: all).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True, help="Rows per forward pass.")
+@click.option(
+    "--encoding",
+    type=click.Choice(["whiten", "onehot", "tokens"]),
+    default=None,
+    help="Input encoding for --factory models (default whiten); runs use their own.",
+)
+@click.option(
+    "--layers",
+    callback=_layers,
+    default=None,
+    metavar="NAME,NAME,...",
+    help="Layers to measure (module names, 'output', 'input'); default: the model's hidden layers and output.",
+)
+@click.option(
+    "--num-test",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only the first N test points, 1 <= N <= test split size (default: the whole test split).",
+)
+@click.option(
+    "--num-probe",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Use only the first N probe points, 2 <= N <= probe split size (default: all).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=4096, show_default=True, help="Rows per forward pass."
+)
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda, then mps, else cpu).")
 @click.option("--no-write", is_flag=True, help="Print only; leave results.json unchanged.")
-def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_name, P, name, arch, encoding,
-             layers, num_test, num_probe, batch_size, device, no_write):
+def evaluate(
+    run_dir,
+    data,
+    revision,
+    probe_source,
+    factory,
+    checkpoint,
+    config_name,
+    P,
+    name,
+    arch,
+    encoding,
+    layers,
+    num_test,
+    num_probe,
+    batch_size,
+    device,
+    no_write,
+):
     """Add test error and the S and D tables to RUN_DIR/results.json, and print them.
 
     RUN_DIR is a run folder of `srhm train` (its checkpoint must match its results); or,
@@ -68,17 +132,36 @@ def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_
     options = {"num_test": num_test, "num_probe": num_probe, "batch_size": batch_size, "device": device}
     try:
         if factory is None:
-            for flag, value in (("--checkpoint", checkpoint), ("--config", config_name), ("--P", P), ("--name", name),
-                                ("--arch", arch), ("--encoding", encoding), ("--layers", layers)):
+            for flag, value in (
+                ("--checkpoint", checkpoint),
+                ("--config", config_name),
+                ("--P", P),
+                ("--name", name),
+                ("--arch", arch),
+                ("--encoding", encoding),
+                ("--layers", layers),
+            ):
                 if value is not None:
                     raise click.UsageError(f"{flag} goes with --factory (a run folder names its own model)")
-            results = ev.evaluate_run(run_dir, data=data, revision=revision, probe_source=probe_source,
-                                      write=not no_write, **options)
+            results = ev.evaluate_run(
+                run_dir, data=data, revision=revision, probe_source=probe_source, write=not no_write, **options
+            )
         else:
             results = ev.evaluate_factory(
-                run_dir, factory, checkpoint=checkpoint, config=config_name, P=P, name=name, arch=arch,
-                encoding=encoding, layers=layers, data=data, revision=revision, probe_source=probe_source,
-                write=not no_write, **options,
+                run_dir,
+                factory,
+                checkpoint=checkpoint,
+                config=config_name,
+                P=P,
+                name=name,
+                arch=arch,
+                encoding=encoding,
+                layers=layers,
+                data=data,
+                revision=revision,
+                probe_source=probe_source,
+                write=not no_write,
+                **options,
             )
     except click.ClickException:
         raise
@@ -86,7 +169,8 @@ def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_
         raise _as_click_error(err) from None
     except (FileNotFoundError, TypeError, ImportError, KeyError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None
-    title = f"{results['dataset']['config']}  P={results.get('P')}  model={results['model'].get('name') or results['model'].get('arch')}"
+    model = results["model"].get("name") or results["model"].get("arch")
+    title = f"{results['dataset']['config']}  P={results.get('P')}  model={model}"
     click.echo(ev.format_evaluation(results["evaluation"], title=title))
     if not no_write:
         click.echo(f"\nwrote {run_dir / RESULTS_FILE}")
@@ -94,10 +178,18 @@ def evaluate(run_dir, data, revision, probe_source, factory, checkpoint, config_
 
 @click.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder (Markdown, HTML, PNG, leaderboard.json).")
-@click.option("--revision", default=None,
-              help="Reference dataset revision for every config (default: the most common per config).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (Markdown, HTML, PNG, leaderboard.json).",
+)
+@click.option(
+    "--revision",
+    default=None,
+    help="Reference dataset revision for every config (default: the most common per config).",
+)
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file is rejected.")
 def leaderboard(results_dir, out, revision, strict):
     """Validate every results file under RESULTS_DIR and write per-config leaderboards to --out.
@@ -121,8 +213,10 @@ def leaderboard(results_dir, out, revision, strict):
         click.echo(f"REJECTED {r['path']}: {r['reason']}", err=True)
     for config, info in summary["configs"].items():
         click.echo(f"{config}: {len(info['rows'])} result(s) -> {out / config / 'leaderboard.html'}")
-    click.echo(f"{sum(len(i['rows']) for i in summary['configs'].values())} accepted, {len(summary['rejected'])} rejected, "
-               f"{len(summary['ignored'])} ignored (JSON that is not a results file); index: {out / 'index.html'}")
+    click.echo(
+        f"{sum(len(i['rows']) for i in summary['configs'].values())} accepted, {len(summary['rejected'])} rejected, "
+        f"{len(summary['ignored'])} ignored (JSON that is not a results file); index: {out / 'index.html'}"
+    )
     if strict and summary["rejected"]:
         raise SystemExit(1)
 

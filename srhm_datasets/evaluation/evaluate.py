@@ -34,9 +34,20 @@ from .sensitivity import default_layers
 from .submission import build_user_model, load_factory, read_submission, submission_P, submission_results
 
 __all__ = [
-    "PROBE_SOURCES", "ProbeSet", "build_user_model", "check_checkpoint_matches", "check_evaluation_options",
-    "evaluate_factory", "evaluate_model", "evaluate_run", "format_evaluation", "generator_probe", "load_factory",
-    "load_probe", "load_state_dict", "release_probe",
+    "PROBE_SOURCES",
+    "ProbeSet",
+    "build_user_model",
+    "check_checkpoint_matches",
+    "check_evaluation_options",
+    "evaluate_factory",
+    "evaluate_model",
+    "evaluate_run",
+    "format_evaluation",
+    "generator_probe",
+    "load_factory",
+    "load_probe",
+    "load_state_dict",
+    "release_probe",
 ]
 
 
@@ -53,8 +64,17 @@ def _run_data(results: dict) -> tuple[str | None, str | None]:
     return ds["repo_or_dir"], ds.get("resolved_commit") or ds.get("revision")
 
 
-def _evaluate_into(results: dict, model: torch.nn.Module, cfg: SRHMConfig, *, checkpoint: dict,
-                   probe_source: str | None, data: str | None, revision: str | None, **options) -> dict:
+def _evaluate_into(
+    results: dict,
+    model: torch.nn.Module,
+    cfg: SRHMConfig,
+    *,
+    checkpoint: dict,
+    probe_source: str | None,
+    data: str | None,
+    revision: str | None,
+    **options,
+) -> dict:
     """Evaluate ``model`` and store the ``evaluation`` object in ``results`` (returned).
 
     The part ``evaluate_run`` and ``evaluate_factory`` share: ``probe_source`` defaults to
@@ -81,9 +101,9 @@ def evaluate_run(
 
     Rebuilds the network from the results' ``checkpoint`` (``baselines.train.load_checkpoint``:
     the best-test-error parameters), checks the results' rules hash against the config's,
-    and evaluates it with the run's input encoding. ``data``/``revision`` default to the release the run was trained on (if
-    any); ``probe_source`` defaults to "release" when there is a release, else
-    "generator". ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
+    and evaluates it with the run's input encoding. ``data``/``revision`` default to the
+    release the run was trained on (if any); ``probe_source`` defaults to "release" when there
+    is a release, else "generator". ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
     ``evaluate_model``. Returns the updated results dict.
     """
     run_dir = Path(run_dir)
@@ -92,8 +112,10 @@ def evaluate_run(
         raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: no {RESULTS_FILE} in it")
     results = read_results(results_path)
     if "training" not in results:
-        raise ValueError(f"invalid parameter RUN_DIR={str(run_dir)!r}: its {RESULTS_FILE} is a submission (no training "
-                         "object), not a srhm train run; re-evaluate it with --factory")
+        raise ValueError(
+            f"invalid parameter RUN_DIR={str(run_dir)!r}: its {RESULTS_FILE} is a submission (no training "
+            "object), not a srhm train run; re-evaluate it with --factory"
+        )
     cfg = _run_config(results, results_path)
     run_data, run_revision = _run_data(results)
     data = data or run_data
@@ -102,8 +124,17 @@ def evaluate_run(
     if write:
         check_output_folder(run_dir, "run", replace=False, parameter="RUN_DIR")
     model, checkpoint = _run_model(results, cfg, run_dir)
-    _evaluate_into(results, model, cfg, checkpoint=checkpoint, probe_source=probe_source, data=data,
-                   revision=revision, encoding=_run_encoding(results), **options)
+    _evaluate_into(
+        results,
+        model,
+        cfg,
+        checkpoint=checkpoint,
+        probe_source=probe_source,
+        data=data,
+        revision=revision,
+        encoding=_run_encoding(results),
+        **options,
+    )
     if write:
         _write_into(run_dir, results)
     return results
@@ -135,8 +166,10 @@ def check_checkpoint_matches(meta: dict, results: dict, path: Path) -> None:
         if key in meta and expected is not None and meta[key] != expected:
             diffs.append(f"{key}={meta[key]!r} in the checkpoint, {field}={expected!r} in {RESULTS_FILE}")
     if diffs:
-        raise ValueError(f"invalid checkpoint {str(path)!r}: it is not the checkpoint of this run's {RESULTS_FILE} "
-                         f"({'; '.join(diffs)}); retrain the run or restore its checkpoint")
+        raise ValueError(
+            f"invalid checkpoint {str(path)!r}: it is not the checkpoint of this run's {RESULTS_FILE} "
+            f"({'; '.join(diffs)}); retrain the run or restore its checkpoint"
+        )
 
 
 def _run_model(results: dict, cfg: SRHMConfig, run_dir: Path) -> tuple[torch.nn.Module, dict]:
@@ -149,7 +182,9 @@ def _run_model(results: dict, cfg: SRHMConfig, run_dir: Path) -> tuple[torch.nn.
     check_checkpoint_matches({k: v for k, v in ckpt.items() if k != "model_state"}, results, path)
     model, ckpt_cfg, meta = model_from_checkpoint(ckpt, device="cpu")
     if ckpt_cfg != cfg:
-        raise ValueError(f"invalid checkpoint {str(path)!r}: config {ckpt_cfg.name} differs from the results' {cfg.name}")
+        raise ValueError(
+            f"invalid checkpoint {str(path)!r}: config {ckpt_cfg.name} differs from the results' {cfg.name}"
+        )
     step = meta.get("step")
     return model, {"file": path.name, "selection": "best", "step": step if isinstance(step, int) else None}
 
@@ -186,18 +221,38 @@ def evaluate_factory(
         check_output_folder(out_dir, "run", replace=False, parameter="RUN_DIR")
     results, cfg = _submission_or_config(out_dir, config, P, name)
     encoding = encoding or "whiten"
-    check_evaluation_options(cfg, probe=probe_source, data=data, revision=revision, encoding=encoding,
-                             layers=layers, **options)
+    check_evaluation_options(
+        cfg, probe=probe_source, data=data, revision=revision, encoding=encoding, layers=layers, **options
+    )
     if results is None:
         submission_P(cfg, P)
     model = build_user_model(factory, cfg, checkpoint)
     layers = list(layers) if layers else default_layers(model)
     if results is None:
-        results = submission_results(cfg, P, model, name=name, arch=arch or "custom", factory=factory,
-                                     layers=layers, data=data, revision=revision)
+        results = submission_results(
+            cfg,
+            P,
+            model,
+            name=name,
+            arch=arch or "custom",
+            factory=factory,
+            layers=layers,
+            data=data,
+            revision=revision,
+        )
     record = {"file": Path(checkpoint).name if checkpoint is not None else None, "selection": "user", "step": None}
-    _evaluate_into(results, model, cfg, checkpoint=record, probe_source=probe_source, data=data, revision=revision,
-                   layers=layers, encoding=encoding, **options)
+    _evaluate_into(
+        results,
+        model,
+        cfg,
+        checkpoint=record,
+        probe_source=probe_source,
+        data=data,
+        revision=revision,
+        layers=layers,
+        encoding=encoding,
+        **options,
+    )
     results.setdefault("final_test_error", results["evaluation"]["test_error"])
     results.setdefault("best_test_error", results["evaluation"]["test_error"])
     if write:
@@ -205,8 +260,9 @@ def evaluate_factory(
     return results
 
 
-def _submission_or_config(out_dir: Path, config: str | None, P: int | None,
-                          name: str | None) -> tuple[dict | None, SRHMConfig]:
+def _submission_or_config(
+    out_dir: Path, config: str | None, P: int | None, name: str | None
+) -> tuple[dict | None, SRHMConfig]:
     """``(results, cfg)`` of the submission already in ``out_dir`` (``read_submission``), else
     ``(None, config resolved)``; ValueError when there is neither."""
     path = out_dir / RESULTS_FILE

@@ -61,10 +61,32 @@ from .board_plots import plot_pstar_laws, plot_sensitivities, plot_test_error
 from .board_render import COLUMNS, table_rows, write_html, write_index, write_markdown
 
 __all__ = [
-    "COLUMNS", "CONTROL", "IGNORED", "RANK_LEVEL", "Entry", "Rejection", "build_leaderboard", "check_content_hashes",
-    "check_revisions", "collect", "curves_and_pstar", "file_test_error", "find_results", "is_control",
-    "is_results_candidate", "learning_curve", "model_name", "our_pstar_points", "p_star", "plot_pstar_laws",
-    "plot_sensitivities", "plot_test_error", "rank", "unique_slugs", "write_html", "write_markdown",
+    "COLUMNS",
+    "CONTROL",
+    "IGNORED",
+    "RANK_LEVEL",
+    "Entry",
+    "Rejection",
+    "build_leaderboard",
+    "check_content_hashes",
+    "check_revisions",
+    "collect",
+    "curves_and_pstar",
+    "file_test_error",
+    "find_results",
+    "is_control",
+    "is_results_candidate",
+    "learning_curve",
+    "model_name",
+    "our_pstar_points",
+    "p_star",
+    "plot_pstar_laws",
+    "plot_sensitivities",
+    "plot_test_error",
+    "rank",
+    "unique_slugs",
+    "write_html",
+    "write_markdown",
 ]
 
 
@@ -125,8 +147,12 @@ def _render(results_dir: Path, out: Path, stage: Path, revision: str | None) -> 
     ranked = rank(entries)
     curves = curves_and_pstar(entries)
     written: list[str] = []
-    summary: dict = {"configs": {}, "rejected": [dataclasses.asdict(r) for r in rejected], "ignored": ignored,
-                     "files": written}
+    summary: dict = {
+        "configs": {},
+        "rejected": [dataclasses.asdict(r) for r in rejected],
+        "ignored": ignored,
+        "files": written,
+    }
     for config, by_p in ranked.items():
         folder = stage / config
         folder.mkdir(exist_ok=True)

@@ -32,8 +32,19 @@ from .probes import PROBE_PERTURBATION, PROBE_SOURCES, ProbeSet, check_num_probe
 from .sensitivity import ActivationRecorder, as_tensor, check_batch_size, compute_sensitivities, default_layers
 
 
-def check_evaluation_options(cfg: SRHMConfig, *, probe=None, data=None, revision=None, encoding: str = "whiten",
-                             layers=None, num_test=None, num_probe=None, batch_size=4096, device=None) -> str:
+def check_evaluation_options(
+    cfg: SRHMConfig,
+    *,
+    probe=None,
+    data=None,
+    revision=None,
+    encoding: str = "whiten",
+    layers=None,
+    num_test=None,
+    num_probe=None,
+    batch_size=4096,
+    device=None,
+) -> str:
     """Check the options of an evaluation on ``cfg`` before any data is read or generated.
 
     ValueError naming the parameter, its value and the bound: ``probe`` (a ProbeSet of
@@ -45,20 +56,32 @@ def check_evaluation_options(cfg: SRHMConfig, *, probe=None, data=None, revision
     if not isinstance(cfg, SRHMConfig):
         raise TypeError(f"invalid parameter cfg={cfg!r}: must be an SRHMConfig")
     if isinstance(probe, ProbeSet):
-        require(probe.tokens.ndim == 2 and probe.tokens.shape[1] == cfg.d, "probe", f"ProbeSet {probe.tokens.shape}",
-                f"probe tokens [n, d={cfg.d}] of {cfg.name}")
+        require(
+            probe.tokens.ndim == 2 and probe.tokens.shape[1] == cfg.d,
+            "probe",
+            f"ProbeSet {probe.tokens.shape}",
+            f"probe tokens [n, d={cfg.d}] of {cfg.name}",
+        )
     else:
         require(probe is None or probe in PROBE_SOURCES, "probe_source", probe, f"one of {PROBE_SOURCES}")
         require(probe != "release" or bool(data), "data", data, "a release folder or repo when probe_source='release'")
     require(data is None or isinstance(data, (str, os.PathLike)), "data", data, "None, a folder or a Hub repo id")
     require(revision is None or isinstance(revision, str), "revision", revision, "None or a str")
     check_encoding(encoding, "encoding")
-    require(layers is None or (isinstance(layers, (list, tuple)) and len(layers) > 0
-                               and all(isinstance(x, str) and x for x in layers)),
-            "layers", layers, "None or a non-empty list of layer names")
+    require(
+        layers is None
+        or (isinstance(layers, (list, tuple)) and len(layers) > 0 and all(isinstance(x, str) and x for x in layers)),
+        "layers",
+        layers,
+        "None or a non-empty list of layer names",
+    )
     test_size = cfg.split_sizes()["test"]
-    require(num_test is None or (is_int(num_test) and 1 <= num_test <= test_size), "num_test", num_test,
-            f"1 <= num_test <= {test_size} (test split size)")
+    require(
+        num_test is None or (is_int(num_test) and 1 <= num_test <= test_size),
+        "num_test",
+        num_test,
+        f"1 <= num_test <= {test_size} (test split size)",
+    )
     if not isinstance(probe, ProbeSet):
         probe_size(cfg, num_probe)
     elif num_probe is not None:
@@ -79,13 +102,19 @@ def check_model_fits(model, cfg: SRHMConfig, encoding: str, device) -> None:
         with torch.inference_mode():
             out = model.eval().to(device)(x)
     except (RuntimeError, ValueError, TypeError, IndexError) as err:
-        raise ValueError(f"invalid parameter model: it does not accept inputs of {cfg.name} "
-                         f"(encoded [B, v={cfg.v}, d={cfg.d}], encoding {encoding!r}): {err}") from None
+        raise ValueError(
+            f"invalid parameter model: it does not accept inputs of {cfg.name} "
+            f"(encoded [B, v={cfg.v}, d={cfg.d}], encoding {encoding!r}): {err}"
+        ) from None
     finally:
         model.train(was_training)
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-    require(shape == (len(x), cfg.nc), "model", f"output {shape}",
-            f"logits [B, nc={cfg.nc}] for {cfg.name} (a model of another config?)")
+    require(
+        shape == (len(x), cfg.nc),
+        "model",
+        f"output {shape}",
+        f"logits [B, nc={cfg.nc}] for {cfg.name} (a model of another config?)",
+    )
 
 
 def evaluate_model(
@@ -115,9 +144,20 @@ def evaluate_model(
     fits the config (``check_model_fits``: logits [B, nc]) and that the layers exist,
     before the test split is read: ValueError naming what does not fit.
     """
-    device = torch.device(check_evaluation_options(
-        cfg, probe=probe, data=data, revision=revision, encoding=encoding, layers=layers, num_test=num_test,
-        num_probe=num_probe, batch_size=batch_size, device=device))
+    device = torch.device(
+        check_evaluation_options(
+            cfg,
+            probe=probe,
+            data=data,
+            revision=revision,
+            encoding=encoding,
+            layers=layers,
+            num_test=num_test,
+            num_probe=num_probe,
+            batch_size=batch_size,
+            device=device,
+        )
+    )
     check_model_fits(model, cfg, encoding, device)
     layers = list(layers) if layers else default_layers(model)
     ActivationRecorder(model, layers)  # unknown layer names: ValueError now, not after the test error
@@ -126,11 +166,24 @@ def evaluate_model(
     else:
         probe = probe.head(num_probe)
     tokens, labels = load_test(cfg, data, revision, num_test)
-    err = test_error(model.to(device), as_tensor(tokens).to(device), as_tensor(labels).long().to(device), cfg.v,
-                     encoding, batch_size=batch_size)
+    err = test_error(
+        model.to(device),
+        as_tensor(tokens).to(device),
+        as_tensor(labels).long().to(device),
+        cfg.v,
+        encoding,
+        batch_size=batch_size,
+    )
     table = compute_sensitivities(
-        model, probe.tokens, probe.perturbed(), cfg.v, layers=layers, encoding=encoding,
-        batch_size=batch_size, device=device, levels=cfg.L,
+        model,
+        probe.tokens,
+        probe.perturbed(),
+        cfg.v,
+        layers=layers,
+        encoding=encoding,
+        batch_size=batch_size,
+        device=device,
+        levels=cfg.L,
     )
     return {
         "test_error": err,
@@ -145,8 +198,10 @@ def evaluate_model(
 def format_evaluation(evaluation: dict, title: str | None = None) -> str:
     """A readable text table: test error, then S and D per layer x level ("undefined" where so)."""
     lines = [title] if title else []
-    lines.append(f"test error {evaluation['test_error']:.4f} on {evaluation['num_test']} test points; "
-                 f"probe: {evaluation['probe']['num_points']} points ({evaluation['probe']['source']})")
+    lines.append(
+        f"test error {evaluation['test_error']:.4f} on {evaluation['num_test']} test points; "
+        f"probe: {evaluation['probe']['num_points']} points ({evaluation['probe']['source']})"
+    )
     ckpt = evaluation.get("checkpoint")
     if ckpt and ckpt.get("file"):
         step = f", step {ckpt['step']}" if ckpt.get("step") is not None else ""
@@ -162,7 +217,7 @@ def format_evaluation(evaluation: dict, title: str | None = None) -> str:
             lines.append(f"{letter}_(k,l) {kind} sensitivity: undefined ({why})")
             continue
         lines.append(f"{letter}_(k,l) {kind} sensitivity")
-        lines.append(f"{'layer':<{width}}  " + "  ".join(f"{'l=' + str(l):>9}" for l in range(1, L + 1)))
+        lines.append(f"{'layer':<{width}}  " + "  ".join(f"{'l=' + str(level):>9}" for level in range(1, L + 1)))
         for layer in layers:
             cells = ["undefined" if x is None else f"{x:9.4f}" for x in table[layer]]
             lines.append(f"{layer:<{width}}  " + "  ".join(f"{c:>9}" for c in cells))

@@ -58,8 +58,12 @@ class ProbeSet:
 
 def check_num_probe(n, size: int, what: str) -> None:
     """ValueError unless n is an int with 2 <= n <= size (a denominator needs two points)."""
-    require(isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= size, "num_probe", n,
-            f"2 <= num_probe <= {size} ({what})")
+    require(
+        isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= size,
+        "num_probe",
+        n,
+        f"2 <= num_probe <= {size} ({what})",
+    )
 
 
 def probe_size(cfg: SRHMConfig, num_points: int | None) -> int:
@@ -100,24 +104,34 @@ def release_probe(data: str, cfg: SRHMConfig, revision: str | None = None, num_p
     cols = _columns(ds, ["tokens", "label", "synonym_tokens", "diffeo_tokens"])
     for name in ("synonym_tokens", "diffeo_tokens"):
         if cols[name].shape[1:] != (cfg.L, cfg.d):
-            raise ValueError(f"invalid probe column {name} shape {cols[name].shape}: expected [n, L={cfg.L}, d={cfg.d}]")
+            raise ValueError(
+                f"invalid probe column {name} shape {cols[name].shape}: expected [n, L={cfg.L}, d={cfg.d}]"
+            )
     return _probe_set(cfg, cols, "release").head(num_points)
 
 
-def load_probe(cfg: SRHMConfig, source: str = "generator", data: str | None = None, revision: str | None = None,
-               num_points: int | None = None) -> ProbeSet:
+def load_probe(
+    cfg: SRHMConfig,
+    source: str = "generator",
+    data: str | None = None,
+    revision: str | None = None,
+    num_points: int | None = None,
+) -> ProbeSet:
     """The probe set from ``source`` ("release" needs ``data``, a folder or Hub repo id)."""
     if source not in PROBE_SOURCES:
         raise ValueError(f"invalid parameter probe_source={source!r}: must be one of {PROBE_SOURCES}")
     if source == "release":
         if not data:
-            raise ValueError("invalid parameter data=None: probe_source='release' needs a release folder or repo (--data)")
+            raise ValueError(
+                "invalid parameter data=None: probe_source='release' needs a release folder or repo (--data)"
+            )
         return release_probe(data, cfg, revision, num_points)
     return generator_probe(cfg, num_points)
 
 
-def load_test(cfg: SRHMConfig, data: str | None = None, revision: str | None = None,
-              num_test: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_test(
+    cfg: SRHMConfig, data: str | None = None, revision: str | None = None, num_test: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Tokens [n, d] and labels [n] of the ``test`` split (release when ``data``, else generator)."""
     size = cfg.split_sizes()["test"]
     n = size if num_test is None else num_test

@@ -57,8 +57,12 @@ def _acc_dtype(device: torch.device) -> torch.dtype:
 
 def check_batch_size(batch_size) -> None:
     """ValueError unless ``batch_size`` (rows per forward pass) is an int >= 1."""
-    require(isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1, "batch_size",
-            batch_size, "batch_size >= 1")
+    require(
+        isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1,
+        "batch_size",
+        batch_size,
+        "batch_size >= 1",
+    )
 
 
 # ---- the denominator ---------------------------------------------------------------------
@@ -306,7 +310,9 @@ def _perturbed_copies(perturbed: dict, shape: tuple, levels: int | None) -> tupl
             continue
         p = _as_tokens(p, kind)
         if p.ndim != 3 or p.shape[0] != n or p.shape[2] != d:
-            raise ValueError(f"invalid parameter perturbed[{kind!r}].shape={tuple(p.shape)}: expected [n={n}, L, d={d}]")
+            raise ValueError(
+                f"invalid parameter perturbed[{kind!r}].shape={tuple(p.shape)}: expected [n={n}, L, d={d}]"
+            )
         if L is not None and p.shape[1] != L:
             raise ValueError(f"invalid parameter perturbed[{kind!r}].shape[1]={p.shape[1]}: expected L={L}")
         L = p.shape[1]
@@ -320,8 +326,17 @@ def _perturbed_copies(perturbed: dict, shape: tuple, levels: int | None) -> tupl
     return copies, L
 
 
-def _accumulate(model, base: torch.Tensor, copies: dict, L: int, layers: list[str], v: int, encoding: str,
-                chunk: int, device: torch.device) -> tuple[dict, dict]:
+def _accumulate(
+    model,
+    base: torch.Tensor,
+    copies: dict,
+    L: int,
+    layers: list[str],
+    v: int,
+    encoding: str,
+    chunk: int,
+    device: torch.device,
+) -> tuple[dict, dict]:
     """One pass over the probe points, ``chunk`` base points (and their copies) per forward:
     the denominator's moments per layer and the numerators' sums [L] per kind and layer."""
     n, d = base.shape
@@ -363,6 +378,12 @@ def _table(layers: list[str], L: int, n: int, moments: dict, num: dict) -> Sensi
             layer: [_finite(x / den[layer]) if defined[layer] else None for x in numerators[kind][layer]]
             for layer in layers
         }
-    return SensitivityTable(layers=layers, L=L, num_points=n, values=values,
-                            undefined={kind: kind not in num for kind in KINDS}, denominators=den,
-                            numerators=numerators)
+    return SensitivityTable(
+        layers=layers,
+        L=L,
+        num_points=n,
+        values=values,
+        undefined={kind: kind not in num for kind in KINDS},
+        denominators=den,
+        numerators=numerators,
+    )

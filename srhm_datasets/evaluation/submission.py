@@ -45,21 +45,39 @@ def build_user_model(factory: str, cfg: SRHMConfig, checkpoint: str | os.PathLik
     """``factory(cfg)`` (must return an nn.Module), with ``checkpoint``'s state dict loaded if given."""
     model = load_factory(factory)(cfg)
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"invalid parameter factory={factory!r}: returned {type(model).__name__}, expected torch.nn.Module")
+        raise TypeError(
+            f"invalid parameter factory={factory!r}: returned {type(model).__name__}, expected torch.nn.Module"
+        )
     if checkpoint is not None:
-        load_state_checked(model, load_state_dict(checkpoint), f"{str(checkpoint)!r} for factory {factory!r} on {cfg.name}")
+        load_state_checked(
+            model, load_state_dict(checkpoint), f"{str(checkpoint)!r} for factory {factory!r} on {cfg.name}"
+        )
     return model
 
 
 def submission_P(cfg: SRHMConfig, P) -> None:
     """ValueError unless ``P`` (a submission's training-set size) is an int 1 <= P <= train size."""
     train_size = cfg.split_sizes()["train"]
-    require(is_int(P) and 1 <= P <= train_size, "P", P,
-            f"1 <= P <= {train_size} (train split size of {cfg.name}); a submission needs its training-set size (--P)")
+    require(
+        is_int(P) and 1 <= P <= train_size,
+        "P",
+        P,
+        f"1 <= P <= {train_size} (train split size of {cfg.name}); a submission needs its training-set size (--P)",
+    )
 
 
-def submission_results(cfg: SRHMConfig, P: int, model: torch.nn.Module, *, name: str | None, arch: str,
-                       factory: str, layers: list[str], data: str | None, revision: str | None) -> dict:
+def submission_results(
+    cfg: SRHMConfig,
+    P: int,
+    model: torch.nn.Module,
+    *,
+    name: str | None,
+    arch: str,
+    factory: str,
+    layers: list[str],
+    data: str | None,
+    revision: str | None,
+) -> dict:
     """A new results object for a model evaluated outside ``srhm train`` (a leaderboard submission).
 
     Holds what is known without a training log: format, package, dataset provenance, P,

@@ -31,15 +31,34 @@ def sweep():
 
 @sweep.command("run")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Sweep folder (runs, job records, logs, leaderboard, P* summary); resumed when it exists.")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
-              help="local: a process pool here (blocks). slurm: one job array through submitit (returns after submitting).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sweep folder (runs, job records, logs, leaderboard, P* summary); resumed when it exists.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default="local",
+    show_default=True,
+    help="local: a process pool here (blocks). slurm: one job array through submitit (returns after submitting).",
+)
 @click.option("--wait", is_flag=True, help="slurm: wait for the jobs to leave the queue, then evaluate and summarise.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="local: worker processes [default: sweep file, else CPUs].")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="local: worker processes [default: sweep file, else CPUs].",
+)
 @with_slurm_options
-@click.option("--poll", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="slurm --wait: seconds between looks at the queue.")
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="slurm --wait: seconds between looks at the queue.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def run(file, out, executor, wait, workers, poll, progress, **slurm):
     """Run the sweep of FILE in --out: skip what is done, run the rest, then evaluate and summarise.
@@ -66,7 +85,9 @@ def run(file, out, executor, wait, workers, poll, progress, **slurm):
         if s.state == "failed":
             click.echo(f"redo {s.job.id}: {s.reason}")
     if report.slurm_ids:
-        click.echo(f"submitted {len(report.slurm_ids)} job(s) to SLURM: {', '.join(report.slurm_ids)}; logs in {out / 'logs'}")
+        click.echo(
+            f"submitted {len(report.slurm_ids)} job(s) to SLURM: {', '.join(report.slurm_ids)}; logs in {out / 'logs'}"
+        )
     elif report.executor == "local":
         click.echo(f"ran {len(report.started)} job(s) on the local pool")
     for job_id, error in report.errors.items():

@@ -56,8 +56,9 @@ def _bar(out: Path, jobs: list[Job], enabled: bool, desc: str) -> tqdm:
 # ---------------------------------------------------------------------------------------
 # local: a process pool
 # ---------------------------------------------------------------------------------------
-def run_local(out: Path, jobs: list[Job], fn: Callable, workers: int | None = None, progress: bool = True,
-              poll_s: float = 1.0) -> dict[str, str]:
+def run_local(
+    out: Path, jobs: list[Job], fn: Callable, workers: int | None = None, progress: bool = True, poll_s: float = 1.0
+) -> dict[str, str]:
     """Run ``fn(str(out), job)`` for every job in a pool of ``workers`` processes (default: CPUs).
 
     Blocks until all have ended; returns {job id: traceback} of the jobs that raised.
@@ -67,8 +68,10 @@ def run_local(out: Path, jobs: list[Job], fn: Callable, workers: int | None = No
     jobs = [with_threads(job, (os.cpu_count() or 1) // workers) for job in jobs]
     errors: dict[str, str] = {}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, \
-            _bar(out, jobs, progress, f"sweep ({workers} local workers)") as bar:
+    with (
+        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+        _bar(out, jobs, progress, f"sweep ({workers} local workers)") as bar,
+    ):
         futures = {}
         for job in jobs:
             add_attempt(out, job, {"executor": "local", "pid": os.getpid()})

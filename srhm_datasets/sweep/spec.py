@@ -97,14 +97,22 @@ def optional(field: Field) -> Field:
 
 
 def many(item: Field, default: list) -> Field:
-    return Field(f"a non-empty list of distinct items, each {item.bound}",
-                 lambda x: isinstance(x, list) and len(x) > 0, default, item)
+    return Field(
+        f"a non-empty list of distinct items, each {item.bound}",
+        lambda x: isinstance(x, list) and len(x) > 0,
+        default,
+        item,
+    )
 
 
 def mapping(default=None) -> Field:
-    return Field("a mapping of option names to strings or numbers",
-                 lambda x: isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, (str, int, float))
-                                                       for k, v in x.items()), default if default is not None else {})
+    return Field(
+        "a mapping of option names to strings or numbers",
+        lambda x: (
+            isinstance(x, dict) and all(isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in x.items())
+        ),
+        default if default is not None else {},
+    )
 
 
 def _train_defaults(fields: dict[str, Field]) -> dict[str, Field]:
@@ -119,39 +127,64 @@ P_RANGE = {"min": integer(1), "max": integer(1), "points": integer(1)}
 #: ranges are checked by their own functions (entries of several shapes).
 SECTIONS: dict[str, dict[str, Field]] = {
     "": {
-        "name": optional(Field("a name of letters, digits, '.', '_' or '-'",
-                               lambda x: isinstance(x, str) and re.fullmatch(r"[A-Za-z0-9._-]+", x) is not None)),
+        "name": optional(
+            Field(
+                "a name of letters, digits, '.', '_' or '-'",
+                lambda x: isinstance(x, str) and re.fullmatch(r"[A-Za-z0-9._-]+", x) is not None,
+            )
+        ),
         "archs": many(choice(ARCHS), ["cnn"]),
         "widths": many(integer(1), [512]),
         "lrs": many(optional(number("lr > 0", lambda x: x > 0)), [None]),
         "seeds": many(integer(0), [0]),
     },
-    "train": _train_defaults({
-        "data": optional(text()), "revision": optional(text()),
-        "max_steps": optional(integer(1)), "epochs": optional(number("epochs > 0", lambda x: x > 0)),
-        "batch_size": optional(integer(1)), "momentum": number("0 <= momentum < 1", lambda x: 0 <= x < 1),
-        "loss_threshold": number("loss_threshold >= 0", lambda x: x >= 0),
-        "num_test": optional(integer(1)), "eval_every": optional(integer(1)),
-        "encoding": choice(("whiten", "onehot")), "norm": choice(("fan_in", "channels")),
-        "bias": flag(False), "shuffle_labels": flag(False), "amp": flag(False), "compile": flag(False),
-        "threads": optional(integer(1)), "device": optional(text()),
-    }),
+    "train": _train_defaults(
+        {
+            "data": optional(text()),
+            "revision": optional(text()),
+            "max_steps": optional(integer(1)),
+            "epochs": optional(number("epochs > 0", lambda x: x > 0)),
+            "batch_size": optional(integer(1)),
+            "momentum": number("0 <= momentum < 1", lambda x: 0 <= x < 1),
+            "loss_threshold": number("loss_threshold >= 0", lambda x: x >= 0),
+            "num_test": optional(integer(1)),
+            "eval_every": optional(integer(1)),
+            "encoding": choice(("whiten", "onehot")),
+            "norm": choice(("fan_in", "channels")),
+            "bias": flag(False),
+            "shuffle_labels": flag(False),
+            "amp": flag(False),
+            "compile": flag(False),
+            "threads": optional(integer(1)),
+            "device": optional(text()),
+        }
+    ),
     "curve": {
         "threshold": number("0 < threshold < 1", lambda x: 0 < x < 1, 0.10),
         "metric": choice(("best", "final"), "best"),
         "plot": flag(True),
     },
     "evaluate": {
-        "enabled": flag(True), "num_test": optional(integer(1)), "num_probe": optional(integer(2)),
-        "batch_size": integer(1, 4096), "device": optional(text()), "probe_source": optional(choice(PROBE_SOURCES)),
+        "enabled": flag(True),
+        "num_test": optional(integer(1)),
+        "num_probe": optional(integer(2)),
+        "batch_size": integer(1, 4096),
+        "device": optional(text()),
+        "probe_source": optional(choice(PROBE_SOURCES)),
     },
     "executor.local": {"workers": optional(integer(1))},
     "executor.slurm": {
-        "partition": optional(text()), "time_min": integer(1, 60), "cpus_per_task": integer(1, 1),
-        "gpus_per_node": integer(0, 0), "mem_gb": optional(number("mem_gb > 0", lambda x: x > 0)),
-        "account": optional(text()), "array_parallelism": integer(1, 64),
-        "sbatch": mapping(), "setup": Field("a list of shell lines", lambda x: isinstance(x, list)
-                                           and all(isinstance(s, str) for s in x), []),
+        "partition": optional(text()),
+        "time_min": integer(1, 60),
+        "cpus_per_task": integer(1, 1),
+        "gpus_per_node": integer(0, 0),
+        "mem_gb": optional(number("mem_gb > 0", lambda x: x > 0)),
+        "account": optional(text()),
+        "array_parallelism": integer(1, 64),
+        "sbatch": mapping(),
+        "setup": Field(
+            "a list of shell lines", lambda x: isinstance(x, list) and all(isinstance(s, str) for s in x), []
+        ),
     },
 }
 EXECUTORS = ("local", "slurm")
@@ -195,10 +228,16 @@ class Sweep:
     def document(self) -> dict:
         """The sweep with every default filled in, as plain JSON-able data (written to DIR/plan.json)."""
         return {
-            "name": self.name, "archs": list(self.archs), "widths": list(self.widths), "lrs": list(self.lrs),
-            "seeds": list(self.seeds), "configs": [{"config": e.config.name, "label": e.label, "P": list(e.P)}
-                                                   for e in self.configs],
-            "train": self.train, "curve": self.curve, "evaluate": self.evaluate, "executor": self.executor,
+            "name": self.name,
+            "archs": list(self.archs),
+            "widths": list(self.widths),
+            "lrs": list(self.lrs),
+            "seeds": list(self.seeds),
+            "configs": [{"config": e.config.name, "label": e.label, "P": list(e.P)} for e in self.configs],
+            "train": self.train,
+            "curve": self.curve,
+            "evaluate": self.evaluate,
+            "executor": self.executor,
         }
 
 
@@ -259,7 +298,9 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise SweepFileError(path, [f"invalid parameter FILE={str(path)!r}: must be a readable UTF-8 file ({err})"]) from None
+        raise SweepFileError(
+            path, [f"invalid parameter FILE={str(path)!r}: must be a readable UTF-8 file ({err})"]
+        ) from None
     try:
         doc = yaml.load(source, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as err:
@@ -275,23 +316,34 @@ def parse_sweep(doc, default_name: str, source: str = "", path="<sweep>") -> Swe
     _unknown(errors, "", doc, TOP_LEVEL)
     errors.require("configs" in doc, "configs", None, "a non-empty list of configs (required)")
     top = _section(errors, "", doc, SECTIONS[""])
-    settings = {name: _section(errors, name, doc.get(name, {}), SECTIONS[name]) for name in ("train", "curve", "evaluate")}
+    settings = {
+        name: _section(errors, name, doc.get(name, {}), SECTIONS[name]) for name in ("train", "curve", "evaluate")
+    }
     executor = doc.get("executor", {})
     if errors.require(isinstance(executor, dict), "executor", executor, "a mapping with keys local and slurm"):
         _unknown(errors, "executor", executor, ("local", "slurm"))
     else:
         executor = {}
-    executors = {kind: _section(errors, f"executor.{kind}", executor.get(kind, {}), SECTIONS[f"executor.{kind}"])
-                 for kind in ("local", "slurm")}
+    executors = {
+        kind: _section(errors, f"executor.{kind}", executor.get(kind, {}), SECTIONS[f"executor.{kind}"])
+        for kind in ("local", "slurm")
+    }
     default_P = _P_range(errors, "P", doc["P"]) if "P" in doc else None
     configs = _configs(errors, doc.get("configs"), default_P, "P" in doc) if "configs" in doc else []
     _check_runs(errors, configs, settings)
     if errors.messages:
         raise SweepFileError(path, errors.messages)
     return Sweep(
-        name=top["name"] or default_name, configs=tuple(configs), archs=tuple(top["archs"]),
-        widths=tuple(top["widths"]), lrs=tuple(top["lrs"]), seeds=tuple(top["seeds"]),
-        train=settings["train"], curve=settings["curve"], evaluate=settings["evaluate"], executor=executors,
+        name=top["name"] or default_name,
+        configs=tuple(configs),
+        archs=tuple(top["archs"]),
+        widths=tuple(top["widths"]),
+        lrs=tuple(top["lrs"]),
+        seeds=tuple(top["seeds"]),
+        train=settings["train"],
+        curve=settings["curve"],
+        evaluate=settings["evaluate"],
+        executor=executors,
         text=source,
     )
 
@@ -299,7 +351,9 @@ def parse_sweep(doc, default_name: str, source: str = "", path="<sweep>") -> Swe
 def _unknown(errors: _Errors, section: str, doc: dict, known) -> None:
     for key, value in doc.items():
         name = f"{section}.{key}" if section else str(key)
-        errors.require(key in known, name, value, f"a known field of {section or 'the sweep file'}: one of {tuple(known)}")
+        errors.require(
+            key in known, name, value, f"a known field of {section or 'the sweep file'}: one of {tuple(known)}"
+        )
 
 
 def _section(errors: _Errors, section: str, doc, fields: dict[str, Field]) -> dict:
@@ -323,7 +377,9 @@ def _value(errors: _Errors, name: str, value, field: Field):
         return value
     for i, item in enumerate(value):
         errors.require(field.items.ok(item), f"{name}[{i}]", item, field.items.bound)
-        errors.require(item not in value[:i], f"{name}[{i}]", item, f"distinct items (it repeats {name}[{value.index(item)}])")
+        errors.require(
+            item not in value[:i], f"{name}[{i}]", item, f"distinct items (it repeats {name}[{value.index(item)}])"
+        )
     return value
 
 
@@ -351,7 +407,8 @@ def _P_range(errors: _Errors, name: str, doc) -> tuple[int, int, int] | None:
 
 
 def _configs(errors: _Errors, doc, default_P, has_default: bool) -> list[ConfigEntry]:
-    """The configs of ``configs``; ``default_P``: the top-level P range (None if absent or bad: ``has_default`` tells)."""
+    """The configs of ``configs``; ``default_P``: the top-level P range (None if absent or bad: ``has_default``
+    tells)."""
     if not errors.require(isinstance(doc, list) and len(doc) > 0, "configs", doc, "a non-empty list of configs"):
         return []
     entries: list[ConfigEntry] = []
@@ -359,8 +416,12 @@ def _configs(errors: _Errors, doc, default_P, has_default: bool) -> list[ConfigE
         entries += _config_entry(errors, f"configs[{i}]", item, default_P, has_default)
     seen: dict[SRHMConfig, str] = {}
     for entry in entries:
-        errors.require(entry.config not in seen, entry.where, entry.label,
-                       f"a config not listed before (it repeats {seen.get(entry.config)})")
+        errors.require(
+            entry.config not in seen,
+            entry.where,
+            entry.label,
+            f"a config not listed before (it repeats {seen.get(entry.config)})",
+        )
         seen.setdefault(entry.config, entry.where)
     return entries
 
@@ -374,8 +435,9 @@ def _config_entry(errors: _Errors, where: str, item, default_P, has_default: boo
         return []
     _unknown(errors, where, item, ("name", "grid", "P"))
     P = _P_range(errors, f"{where}.P", item["P"]) if "P" in item else default_P
-    errors.require("P" in item or has_default, f"{where}.P", None,
-                   "a P range {min, max, points} here or at the top level (P)")
+    errors.require(
+        "P" in item or has_default, f"{where}.P", None, "a P range {min, max, points} here or at the top level (P)"
+    )
     if "name" in item:
         name = item["name"]
         ok = errors.require(isinstance(name, str), f"{where}.name", name, "a catalog or canonical config name")
@@ -395,8 +457,12 @@ def _grid(errors: _Errors, where: str, grid) -> list[tuple[str, SRHMConfig]]:
     if any(key not in grid for key in GRID_REQUIRED) or any(key not in GRID_KEYS for key in grid):
         return []
     axes = {key: value if isinstance(value, list) else [value] for key, value in grid.items()}
-    bad_ties = [errors.require(False, f"{where}.{key}", x, "an int, or 'v' / 'v^k' (tied to v)")
-                for key in ("nc", "m") for x in axes[key] if isinstance(x, str) and not _TIED.match(x)]
+    bad_ties = [
+        errors.require(False, f"{where}.{key}", x, "an int, or 'v' / 'v^k' (tied to v)")
+        for key in ("nc", "m")
+        for x in axes[key]
+        if isinstance(x, str) and not _TIED.match(x)
+    ]
     if bad_ties:
         return []
     configs = []
@@ -419,10 +485,18 @@ def _check_runs(errors: _Errors, configs: list[ConfigEntry], settings: dict) -> 
         errors.catch("train.data", check_data, train["data"])
     for entry in configs:
         size = entry.config.split_sizes()["train"]
-        errors.require(entry.P[1] <= size, "P.max", entry.P[1], f"P.max <= train size {size} of {entry.label} ({entry.where})")
+        errors.require(
+            entry.P[1] <= size, "P.max", entry.P[1], f"P.max <= train size {size} of {entry.label} ({entry.where})"
+        )
         if ev["enabled"]:
-            errors.catch(f"evaluate (for {entry.label})", check_evaluation_options, entry.config,
-                         num_test=ev["num_test"], num_probe=ev["num_probe"], batch_size=ev["batch_size"])
+            errors.catch(
+                f"evaluate (for {entry.label})",
+                check_evaluation_options,
+                entry.config,
+                num_test=ev["num_test"],
+                num_probe=ev["num_probe"],
+                batch_size=ev["batch_size"],
+            )
 
 
 def executor_options(sweep: Sweep, executor: str, overrides: dict | None = None) -> dict:
@@ -440,4 +514,14 @@ def executor_options(sweep: Sweep, executor: str, overrides: dict | None = None)
     return checked
 
 
-__all__ = ["EXECUTORS", "SECTIONS", "ConfigEntry", "Field", "Sweep", "SweepFileError", "executor_options", "load_sweep", "parse_sweep"]
+__all__ = [
+    "EXECUTORS",
+    "SECTIONS",
+    "ConfigEntry",
+    "Field",
+    "Sweep",
+    "SweepFileError",
+    "executor_options",
+    "load_sweep",
+    "parse_sweep",
+]
