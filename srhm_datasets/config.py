@@ -45,10 +45,12 @@ EXACT_DIGITS = 30
 SPARSITIES = ("A", "B")
 SPLITS = ("train", "test", "probe")
 
+#: A number in a canonical name: decimal, no leading zero (one spelling per config).
+_NUM = r"(?:0|[1-9]\d*)"
 _NAME_RE = re.compile(
-    r"^(?P<sparsity>[AB])_L(?P<L>\d+)_s(?P<s>\d+)_s0-(?P<s0>\d+)_v(?P<v>\d+)"
-    r"_nc(?P<nc>\d+)_m(?P<m>\d+)_seed(?P<seed>\d+)"
-    r"(?:_test(?P<n_test>\d+))?(?:_probe(?P<n_probe>\d+))?(?:_train(?P<n_train>\d+))?$",
+    rf"(?P<sparsity>[AB])_L(?P<L>{_NUM})_s(?P<s>{_NUM})_s0-(?P<s0>{_NUM})_v(?P<v>{_NUM})"
+    rf"_nc(?P<nc>{_NUM})_m(?P<m>{_NUM})_seed(?P<seed>{_NUM})"
+    rf"(?:_test(?P<n_test>{_NUM}))?(?:_probe(?P<n_probe>{_NUM}))?(?:_train(?P<n_train>{_NUM}))?",
     re.ASCII,
 )
 #: Digits of one number in a canonical name (MAX_SEED has 20).
@@ -57,7 +59,7 @@ _MAX_NAME_DIGITS = 20
 
 def is_canonical_name(name: str) -> bool:
     """Whether a string has the form of ``SRHMConfig.name`` (values not yet validated)."""
-    return isinstance(name, str) and _NAME_RE.match(name) is not None
+    return isinstance(name, str) and _NAME_RE.fullmatch(name) is not None
 
 
 def decimal_digits(n: int) -> int:
@@ -318,7 +320,7 @@ class SRHMConfig:
     @classmethod
     def from_name(cls, name: str) -> SRHMConfig:
         """Inverse of ``name``; raises ValueError on anything else."""
-        match = _NAME_RE.match(name) if isinstance(name, str) else None
+        match = _NAME_RE.fullmatch(name) if isinstance(name, str) else None
         if match is None:
             raise ValueError(
                 f"invalid parameter name={_show(name)}: expected a canonical config name such as "

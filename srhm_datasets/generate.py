@@ -162,8 +162,9 @@ def _expand(cfg: SRHMConfig, label, synonyms, placements, dtype) -> tuple[np.nda
             return latents, tokens
         block = cfg.S ** (cfg.L - k - 1)  # size of the block owned by one slot
         children = rules[k][symbols * cfg.m + synonyms[:, nodes]]  # [n, s**k, s]
-        start = (start[:, :, None] + slots[placements[:, nodes]] * block).reshape(n, -1)
-        symbols = children.reshape(n, -1)
+        width = cfg.s ** (k + 1)  # nodes at depth k+1 (explicit: n may be 0)
+        start = (start[:, :, None] + slots[placements[:, nodes]] * block).reshape(n, width)
+        symbols = children.reshape(n, width)
     tokens = np.full((n, cfg.d), cfg.blank, dtype=dtype)
     tokens.reshape(-1)[start] = symbols
     return latents, tokens

@@ -35,6 +35,7 @@ import dataclasses
 import glob
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import shutil
@@ -49,7 +50,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ..catalog import release_name
-from ..config import SRHMConfig
+from ..config import SRHMConfig, require
 from ..files import MARKER as MARKER_NAME
 from ..files import check_output_folder, mark_owned, read_marker, replace_dir, umask
 from ..generate import column_dtypes
@@ -294,8 +295,9 @@ def check_build(configs, out, *, workers: int = 1, overwrite: bool = False, prog
     ``FileExistsError`` for ``out``); returns the configs as a list and ``out`` as an absolute path."""
     configs = _check_configs(configs)
     require_type(workers, int, "workers", "an int >= 1")
-    if workers < 1:
-        raise ValueError(f"invalid parameter workers={workers!r}: must satisfy workers >= 1")
+    most = max_workers()
+    require(1 <= workers <= most, "workers", workers,
+            f"1 <= workers <= {most} (the CPU count: more processes only add memory)")
     for flag, value in (("overwrite", overwrite), ("progress", progress)):
         require_type(value, bool, flag, "a bool")
     if release_version is not None:
@@ -313,7 +315,7 @@ def block_pool(workers: int):
     """
     pool = None
     if workers > 1:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
         pool.srhm_workers = workers  # blocks generated ahead: 2 * workers
     try:
         yield pool
@@ -382,9 +384,24 @@ def _interrupts_raise():
             signal.signal(s, previous)
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles it."""
+def max_workers() -> int:
+    """Most ``workers`` of a build: the CPU count (at least 2)."""
+    return max(2, os.cpu_count() or 1)
+
+
+def _worker_init() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group, the parent alone handles it; and a
+    worker ends when its parent dies (a killed build: its workers would otherwise wait forever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    """Wait until ``sentinel`` (the parent's) is ready, that is the parent has exited, then end this process."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 def _stop_pool(pool, terminate: bool) -> None:

@@ -105,7 +105,8 @@ def _build_on_slurm(cfgs, out, overwrite, slurm, wait, progress, poll, release_v
 def _cli_names(err: Exception) -> str:
     """An API error message with the CLI's option names (``repo_id=`` -> ``--repo=``)."""
     text = str(err)
-    for api, cli in (("repo_id=", "--repo="), ("release_version=", "--release-version="), ("out=", "--out=")):
+    for api, cli in (("repo_id=", "--repo="), ("release_version=", "--release-version="), ("out=", "--out="),
+                     ("workers=", "--workers=")):
         text = text.replace(f"parameter {api}", f"parameter {cli}")
     return text
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from ..catalog import release_name, resolve
+from ..config import require
 from ..probe import PROBE_SUFFIX
 from .arguments import require_path, require_type
 from .rules_file import SPLITS, candidate_names, check_local_revision
@@ -45,8 +46,16 @@ def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
 
 
 def check_load_arguments(repo_or_dir, config, split, revision) -> None:
-    """Types and values of ``load_split``'s arguments (``TypeError``/``ValueError`` naming the parameter)."""
+    """Types and values of ``load_split``'s arguments (``TypeError``/``ValueError`` naming the parameter).
+
+    ``repo_or_dir``: a release folder (it has ``rules/``), or a Hub repo id (no such local path);
+    an empty string, an existing file and a folder without ``rules/`` are refused.
+    """
     require_path(repo_or_dir, "repo_or_dir")
+    path = Path(repo_or_dir)
+    require(os.fspath(repo_or_dir) != "" and (path.is_dir() or not path.exists()) and
+            (not path.is_dir() or (path / "rules").is_dir()), "repo_or_dir", os.fspath(repo_or_dir),
+            "a release folder (with rules/, see `srhm build`) or a Hub dataset repo id ORG/NAME")
     if config is not None:
         require_type(config, str, "config", "a config name (str) or None for the default config")
     require_type(split, str, "split", "'train', 'test' or 'probe'")
@@ -71,12 +80,18 @@ def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision
     import datasets
 
     source = os.fspath(repo_or_dir)
-    if config is None:
-        ds = datasets.load_dataset(source, split=split, revision=revision, **kwargs)
-        config = ds.info.config_name.removesuffix(PROBE_SUFFIX)
-    else:
+    if config is None:  # the release's default config (its probe split lives in <default>_probe)
+        builder = datasets.load_dataset_builder(source, revision=revision, cache_dir=kwargs.get("cache_dir"))
+        config = builder.config.name.removesuffix(PROBE_SUFFIX)
+    try:
         ds = datasets.load_dataset(source, hf_config_name(source, config, split), split=split, revision=revision,
                                    **kwargs)
+    except datasets.exceptions.DatasetGenerationError as err:  # a damaged or truncated shard
+        cause = err.__cause__ or err
+        raise ValueError(
+            f"invalid parameter repo_or_dir={source!r}: the {split} shards of {config} cannot be read "
+            f"({type(cause).__name__}: {cause}); check the release with `srhm verify` and rebuild or download it again"
+        ) from None
     check_provenance(ds, source, config, split, revision)
     return ds
 

@@ -10,12 +10,13 @@ the hash of zero rows, :func:`empty_content_hash`).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ..catalog import catalog_name, release_name, resolve
-from ..config import SRHMConfig, decimal_string
+from ..config import SRHMConfig, decimal_string, require
 from ..hashing import content_hash, rules_hash
 from ..probe import split_columns
 from ..rules import sample_rules
@@ -23,6 +24,8 @@ from ..version import __version__
 
 FORMAT = {"name": "srhm-rules", "version": 1}
 SPLITS = ("train", "test", "probe")
+#: A config name in a release (the stem of ``rules/<name>.json``): never a path.
+CONFIG_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.ASCII)
 
 
 def rules_document(cfg: SRHMConfig, splits: dict[str, dict], probe: dict | None = None) -> dict:
@@ -109,6 +112,8 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
 
     require_path(repo_or_dir, "repo_or_dir")
     require_type(config_name, str, "config_name", "a config name (str)")
+    require(CONFIG_NAME_RE.fullmatch(config_name) is not None, "config_name", config_name,
+            "a config name: letters, digits, '_', '-' and '.', not a path")
     if revision is not None:
         require_type(revision, str, "revision", "a Hub tag, branch or commit (str) or None")
     path = Path(repo_or_dir)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from ..config import MAX_V, require, require_choice, require_int
+from ..config import MAX_D, MAX_V, require, require_choice, require_int
 
 #: Encoding kinds accepted by :func:`encode` and the adapters.
 ENCODINGS = ("onehot", "whiten", "tokens")
@@ -73,6 +73,7 @@ def check_tokens(tokens, v: int, d: int | None = None) -> torch.Tensor:
     bad_dtype = tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool
     require(not bad_dtype, "tokens.dtype", str(tokens.dtype), "an integer dtype")
     if d is not None:
+        d = require_int("d", d, 1, MAX_D)
         require(tokens.shape[-1] == d, "tokens.shape", tuple(tokens.shape), f"[..., d] with d = {d}")
     if tokens.numel():
         low, high = torch.aminmax(tokens if tokens.dtype.is_signed or tokens.dtype == torch.uint8 else tokens.long())

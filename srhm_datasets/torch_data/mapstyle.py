@@ -229,7 +229,10 @@ class SRHMDataset(Dataset):
             indices = np.arange(*indices.indices(self._length))
         elif isinstance(indices, torch.Tensor):
             indices = indices.numpy()
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        idx = np.asarray(indices)
+        require(idx.dtype.kind in "iu" or idx.size == 0, "indices", indices,
+                "ints (a list, array or tensor), or a slice")
+        idx = idx.astype(np.int64, copy=False).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self._length):
             bad = idx.min() if idx.min() < 0 else idx.max()
             raise IndexError(f"invalid parameter indices: contains {bad}, must satisfy 0 <= index < {self._length}")
@@ -238,7 +241,7 @@ class SRHMDataset(Dataset):
             batch.update({k: torch_ints(self._take(k, idx)) for k in LATENT_COLUMNS})
         return batch
 
-    def batches(self) -> "SRHMBatches":
+    def batches(self) -> SRHMBatches:
         """A map-style view whose item for a list of indices is :meth:`get_batch`."""
         return SRHMBatches(self)
 

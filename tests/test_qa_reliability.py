@@ -1,0 +1,163 @@
+"""Issue 11 acceptance (QA): faults of the issue's kinds found by trying the package as a new user.
+
+Each test reproduces one case that the earlier fixes missed: zero-row batches (a raw numpy
+error), non-canonical config names, unbounded or orphaned build workers, paths and damaged
+shards reaching ``datasets``, the default config's probe split, path-like config names, and
+ill-typed arguments of the torch adapters.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from srhm_datasets import generate, load_rules, perturb
+from srhm_datasets.cli import main
+from srhm_datasets.config import SRHMConfig, is_canonical_name
+from srhm_datasets.generate import expand
+from srhm_datasets.release.build import build_release
+from srhm_datasets.release.load import load_split
+from srhm_datasets.torch import SRHMDataset, encode
+
+from .release_helpers import SMALL
+from .test_release_reliability import _alive, _children
+
+DEMO = SMALL["demo"]
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("qa") / "r"
+    build_release([DEMO], out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("hf-cache"))
+
+
+# ---- kind 9: raw library exceptions ------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["synonym", "diffeo"])
+def test_perturb_and_expand_of_zero_rows_give_zero_rows(kind):
+    empty = generate(DEMO, "test", 0, 0)
+    assert perturb(DEMO, empty, kind, 1).shape == (0, DEMO.d)
+    latents, tokens = expand(DEMO, empty["label"], empty["synonyms"], empty["placements"])
+    assert latents.shape == (0, DEMO.num_nodes) and tokens.shape == (0, DEMO.d)
+
+
+def test_encode_refuses_a_d_that_is_not_an_int():
+    tokens = torch.zeros(2, DEMO.d, dtype=torch.uint8)
+    for d in ("16", True, 16.0):
+        with pytest.raises(ValueError, match=r"invalid parameter d=.*must satisfy an int, 1 <= d <= 65536"):
+            encode(tokens, DEMO.v, d=d)
+
+
+def test_get_batch_refuses_float_indices(release, cache):
+    ds = SRHMDataset(release, "demo", "test", load_kwargs={"cache_dir": cache})
+    with pytest.raises(ValueError, match=r"invalid parameter indices=\[0\.5, 1\.7\]: must satisfy ints"):
+        ds.get_batch([0.5, 1.7])  # was silently rows 0 and 1
+    with pytest.raises(ValueError, match="invalid parameter indices="):
+        ds.get_batch(np.array([True, False]))
+    assert ds.get_batch(torch.tensor([2, 0]))["label"].tolist() == ds.targets[[2, 0]].tolist()
+
+
+# ---- kind 8: inputs from somewhere else ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [DEMO.name + "\n", DEMO.name.replace("_L2_", "_L02_"), DEMO.name + "_test007"])
+def test_from_name_refuses_spellings_other_than_the_canonical_one(name):
+    assert not is_canonical_name(name)
+    with pytest.raises(ValueError, match="invalid parameter name="):
+        SRHMConfig.from_name(name)
+    assert SRHMConfig.from_name(DEMO.name) == DEMO
+
+
+def test_load_rules_refuses_a_config_name_that_is_a_path(release):
+    (release.parent / "elsewhere.json").write_text('{"config": "not a rules file"}')
+    for name in ("../elsewhere", "../../" + release.parent.name + "/elsewhere", "", ".hidden"):
+        with pytest.raises(ValueError, match=r"invalid parameter config_name=.*not a path"):
+            load_rules(release, name)
+    assert load_rules(release, "demo")["config"] == DEMO.name
+
+
+# ---- kind 3: unbounded resources from a parameter -----------------------------------------
+
+
+def test_build_refuses_more_workers_than_cpus_before_any_work(tmp_path):
+    out = tmp_path / "r"
+    bound = r"invalid parameter workers=~1.00e30 \(31 digits\): must satisfy 1 <= workers <= \d+ \(the CPU count"
+    with pytest.raises(ValueError, match=bound):
+        build_release([DEMO], out, workers=10**30, progress=False)
+    res = CliRunner().invoke(main, ["build", "demo", "--out", str(out), "--workers", str(10**30)])
+    assert res.exit_code == 2 and "invalid parameter --workers=" in res.output, res.output
+    assert "Traceback" not in res.output and os.listdir(tmp_path) == []
+
+
+# ---- kind 6: interruption -------------------------------------------------------------------
+
+
+def test_workers_of_a_killed_build_end_with_it(tmp_path):
+    """SIGKILL (the OOM killer, a scheduler's kill -9) cannot be handled: the workers watch their parent."""
+    srhm_cli = Path(sys.executable).with_name("srhm")
+    proc = subprocess.Popen([str(srhm_cli), "build", "grid_L3_s0-2_v10", "--out", "r", "--workers", "2", "--quiet"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(2400):  # until blocks flow from the workers into a shard
+            children = _children(proc.pid)
+            if len(children) >= 3 and list(tmp_path.glob(".r.partial-*/*/train-00000-*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and len(children) >= 3, "the build did not start its workers"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for _ in range(1200):
+        if not any(_alive(p) for p in children):
+            break
+        time.sleep(0.05)
+    left = [p for p in children if _alive(p)]
+    for p in left:  # do not leave them to the rest of the suite
+        os.kill(p, signal.SIGKILL)
+    assert not left
+
+
+# ---- kind 7 and 9: paths and damaged files reaching datasets ------------------------------
+
+
+def test_load_split_refuses_paths_that_are_not_releases(tmp_path, monkeypatch, cache):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "keep.txt").write_text("x")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.csv").write_text("a\n1\n")
+    for path in ("", tmp_path / "keep.txt", tmp_path / "notes", tmp_path):
+        with pytest.raises(ValueError, match=r"invalid parameter repo_or_dir=.*must satisfy a release folder"):
+            load_split(path, "demo", "test", cache_dir=cache)
+
+
+def test_load_split_of_a_damaged_shard_is_one_value_error(release, tmp_path):
+    copy = tmp_path / "r"
+    shutil.copytree(release, copy)
+    shard = copy / "demo" / "test-00000-of-00001.parquet"
+    os.truncate(shard, shard.stat().st_size // 2)
+    damaged = r"invalid parameter repo_or_dir=.*test shards of demo cannot be read.*srhm verify"
+    with pytest.raises(ValueError, match=damaged):  # a cache of its own: datasets would serve the intact copy's rows
+        load_split(copy, "demo", "test", cache_dir=str(tmp_path / "cache"))
+
+
+def test_load_split_of_the_default_config_finds_its_probe_split(release, cache):
+    probe = load_split(release, None, "probe", cache_dir=cache)
+    assert len(probe) == DEMO.split_sizes()["probe"]
+    assert load_split(release, None, "test", cache_dir=cache).info.config_name == "demo"
