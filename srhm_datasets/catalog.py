@@ -50,15 +50,21 @@ def _catalog() -> dict[str, SRHMConfig]:
     for L in GRID_L:
         for s0 in GRID_S0:
             for v in GRID_V:
-                entries[f"grid_L{L}_s0-{s0}_v{v}"] = SRHMConfig(L=L, s=2, s0=s0, v=v, nc=v, m=v, sparsity="A", seed=PAPER_SEED)
+                entries[f"grid_L{L}_s0-{s0}_v{v}"] = SRHMConfig(
+                    L=L, s=2, s0=s0, v=v, nc=v, m=v, sparsity="A", seed=PAPER_SEED
+                )
     for L, vs in S3_V.items():
         for s0 in GRID_S0:
             for v in vs:
-                entries[f"s3_L{L}_s0-{s0}_v{v}"] = SRHMConfig(L=L, s=3, s0=s0, v=v, nc=v, m=v * v, sparsity="A", seed=PAPER_SEED)
+                entries[f"s3_L{L}_s0-{s0}_v{v}"] = SRHMConfig(
+                    L=L, s=3, s0=s0, v=v, nc=v, m=v * v, sparsity="A", seed=PAPER_SEED
+                )
     for L in GRID_L:
         for s0 in SPARSE_B_S0:
             for v in SPARSE_B_V:
-                entries[f"sparseB_L{L}_s0-{s0}_v{v}"] = SRHMConfig(L=L, s=2, s0=s0, v=v, nc=v, m=v, sparsity="B", seed=PAPER_SEED)
+                entries[f"sparseB_L{L}_s0-{s0}_v{v}"] = SRHMConfig(
+                    L=L, s=2, s0=s0, v=v, nc=v, m=v, sparsity="B", seed=PAPER_SEED
+                )
     return entries
 
 

@@ -307,10 +307,7 @@ class SRHMConfig:
     @property
     def name(self) -> str:
         """Canonical name, e.g. ``A_L2_s2_s0-2_v10_nc10_m10_seed1``."""
-        name = (
-            f"{self.sparsity}_L{self.L}_s{self.s}_s0-{self.s0}_v{self.v}"
-            f"_nc{self.nc}_m{self.m}_seed{self.seed}"
-        )
+        name = f"{self.sparsity}_L{self.L}_s{self.s}_s0-{self.s0}_v{self.v}_nc{self.nc}_m{self.m}_seed{self.seed}"
         for split in ("test", "probe", "train"):
             n = getattr(self, f"n_{split}")
             if n is not None:

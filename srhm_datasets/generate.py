@@ -125,7 +125,9 @@ def expand(cfg: SRHMConfig, label, synonyms, placements, dtype=np.int64) -> tupl
     argument whose shape, dtype or values do not fit cfg.
     """
     check_config(cfg)
-    batch = check_batch(cfg, {"label": label, "synonyms": synonyms, "placements": placements}, ("label", "synonyms", "placements"))
+    batch = check_batch(
+        cfg, {"label": label, "synonyms": synonyms, "placements": placements}, ("label", "synonyms", "placements")
+    )
     return _expand(cfg, batch["label"], batch["synonyms"], batch["placements"], token_dtype(cfg, dtype))
 
 

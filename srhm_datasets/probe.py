@@ -81,6 +81,14 @@ def make_block(cfg: SRHMConfig, split: str, start: int, stop: int, threads: int 
 
 
 __all__ = [
-    "PROBE_COLUMNS", "PROBE_FORCE", "PROBE_KEY", "PROBE_KINDS", "PROBE_SUFFIX",
-    "make_block", "probe_columns", "probe_defined", "probe_document", "split_columns",
+    "PROBE_COLUMNS",
+    "PROBE_FORCE",
+    "PROBE_KEY",
+    "PROBE_KINDS",
+    "PROBE_SUFFIX",
+    "make_block",
+    "probe_columns",
+    "probe_defined",
+    "probe_document",
+    "split_columns",
 ]

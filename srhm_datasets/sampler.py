@@ -180,7 +180,7 @@ def _layout(cfg: SRHMConfig) -> Layout:
         current.append(piece)
         size *= piece[1]
     limbs.append((tuple(current), size))
-    return Layout(radices, tuple(l for l, _ in limbs), tuple(s for _, s in limbs))
+    return Layout(radices, tuple(limb for limb, _ in limbs), tuple(s for _, s in limbs))
 
 
 def _split_index(g: np.ndarray, radices: tuple[int, ...]) -> list[np.ndarray]:

@@ -45,7 +45,8 @@ BIBTEX = """@inproceedings{tomasini2024srhm,
 
 @article{cagnetta2024rhm,
   title   = {How Deep Neural Networks Learn Compositional Data: The Random Hierarchy Model},
-  author  = {Cagnetta, Francesco and Petrini, Leonardo and Tomasini, Umberto M. and Favero, Alessandro and Wyart, Matthieu},
+  author  = {Cagnetta, Francesco and Petrini, Leonardo and Tomasini, Umberto M. and
+             Favero, Alessandro and Wyart, Matthieu},
   journal = {Physical Review X},
   volume  = {14},
   number  = {3},
@@ -57,8 +58,13 @@ BIBTEX = """@inproceedings{tomasini2024srhm,
 }"""
 
 SIZE_CATEGORIES = [
-    (10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
-    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"),
+    (10**3, "n<1K"),
+    (10**4, "1K<n<10K"),
+    (10**5, "10K<n<100K"),
+    (10**6, "100K<n<1M"),
+    (10**7, "1M<n<10M"),
+    (10**8, "10M<n<100M"),
+    (10**9, "100M<n<1B"),
 ]
 
 
@@ -97,20 +103,22 @@ def card_header(results) -> dict:
                 entry["default"] = True
             configs.append(entry)
             feature_split = "probe" if splits == ["probe"] else "train"
-            infos.append({
-                "config_name": hf_name,
-                "description": (
-                    f"SRHM {cfg.name} (L={cfg.L} s={cfg.s} s0={cfg.s0} v={cfg.v} nc={cfg.nc} m={cfg.m} "
-                    f"sparsity {cfg.sparsity} seed {cfg.seed}); rules {res.rules['rules_hash']}"
-                ),
-                "features": yaml_features(cfg, feature_split),
-                "splits": [
-                    {"name": s, "num_bytes": res.splits[s].num_bytes, "num_examples": res.splits[s].num_rows}
-                    for s in splits
-                ],
-                "download_size": sum(res.splits[s].download_size for s in splits),
-                "dataset_size": sum(res.splits[s].num_bytes for s in splits),
-            })
+            infos.append(
+                {
+                    "config_name": hf_name,
+                    "description": (
+                        f"SRHM {cfg.name} (L={cfg.L} s={cfg.s} s0={cfg.s0} v={cfg.v} nc={cfg.nc} m={cfg.m} "
+                        f"sparsity {cfg.sparsity} seed {cfg.seed}); rules {res.rules['rules_hash']}"
+                    ),
+                    "features": yaml_features(cfg, feature_split),
+                    "splits": [
+                        {"name": s, "num_bytes": res.splits[s].num_bytes, "num_examples": res.splits[s].num_rows}
+                        for s in splits
+                    ],
+                    "download_size": sum(res.splits[s].download_size for s in splits),
+                    "dataset_size": sum(res.splits[s].num_bytes for s in splits),
+                }
+            )
     largest = max(sum(s.num_rows for s in r.splits.values()) for r in results)
     return {
         "license": LICENSE,
@@ -127,8 +135,11 @@ def card_header(results) -> dict:
 
 
 def _params_table(results) -> str:
-    rows = ["| config | canonical name | L | s | s0 | v | nc | m | sparsity | seed | d | N | K | P_max | train | test | probe |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| config | canonical name | L | s | s0 | v | nc | m | sparsity | seed | d | N | K | P_max "
+        "| train | test | probe |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in results:
         c, sz = r.cfg, r.cfg.split_sizes()
         rows.append(
@@ -163,7 +174,9 @@ def _undefined_notes(results) -> str:
                 )
     if not notes:
         return "\nEvery config here supports both forced perturbations (m >= 2 and K >= 2).\n"
-    return "\nWhere a forced change is impossible the column holds the unperturbed tokens:\n\n" + "\n".join(notes) + "\n"
+    return (
+        "\nWhere a forced change is impossible the column holds the unperturbed tokens:\n\n" + "\n".join(notes) + "\n"
+    )
 
 
 def render_card(results, release_version: str | None = None, repo_id: str | None = None) -> str:

@@ -17,17 +17,42 @@ from ..probe import PROBE_COLUMNS, split_columns
 from .card import BIBTEX, PRETTY_NAME, REPO_PLACEHOLDER
 
 CONTEXT = {
-    "@language": "en", "@vocab": "https://schema.org/", "citeAs": "cr:citeAs", "column": "cr:column",
-    "conformsTo": "dct:conformsTo", "cr": "http://mlcommons.org/croissant/", "rai": "http://mlcommons.org/croissant/RAI/",
-    "data": {"@id": "cr:data", "@type": "@json"}, "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
-    "dct": "http://purl.org/dc/terms/", "equivalentProperty": "cr:equivalentProperty",
-    "examples": {"@id": "cr:examples", "@type": "@json"}, "extract": "cr:extract", "field": "cr:field",
-    "fileProperty": "cr:fileProperty", "fileObject": "cr:fileObject", "fileSet": "cr:fileSet", "format": "cr:format",
-    "includes": "cr:includes", "isLiveDataset": "cr:isLiveDataset", "jsonPath": "cr:jsonPath", "key": "cr:key",
-    "md5": "cr:md5", "parentField": "cr:parentField", "path": "cr:path", "recordSet": "cr:recordSet",
-    "references": "cr:references", "regex": "cr:regex", "repeated": "cr:repeated", "replace": "cr:replace",
-    "samplingRate": "cr:samplingRate", "sc": "https://schema.org/", "separator": "cr:separator", "source": "cr:source",
-    "subField": "cr:subField", "transform": "cr:transform",
+    "@language": "en",
+    "@vocab": "https://schema.org/",
+    "citeAs": "cr:citeAs",
+    "column": "cr:column",
+    "conformsTo": "dct:conformsTo",
+    "cr": "http://mlcommons.org/croissant/",
+    "rai": "http://mlcommons.org/croissant/RAI/",
+    "data": {"@id": "cr:data", "@type": "@json"},
+    "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+    "dct": "http://purl.org/dc/terms/",
+    "equivalentProperty": "cr:equivalentProperty",
+    "examples": {"@id": "cr:examples", "@type": "@json"},
+    "extract": "cr:extract",
+    "field": "cr:field",
+    "fileProperty": "cr:fileProperty",
+    "fileObject": "cr:fileObject",
+    "fileSet": "cr:fileSet",
+    "format": "cr:format",
+    "includes": "cr:includes",
+    "isLiveDataset": "cr:isLiveDataset",
+    "jsonPath": "cr:jsonPath",
+    "key": "cr:key",
+    "md5": "cr:md5",
+    "parentField": "cr:parentField",
+    "path": "cr:path",
+    "recordSet": "cr:recordSet",
+    "references": "cr:references",
+    "regex": "cr:regex",
+    "repeated": "cr:repeated",
+    "replace": "cr:replace",
+    "samplingRate": "cr:samplingRate",
+    "sc": "https://schema.org/",
+    "separator": "cr:separator",
+    "source": "cr:source",
+    "subField": "cr:subField",
+    "transform": "cr:transform",
 }
 CROISSANT_TYPES = {"uint8": "cr:UInt8", "uint16": "cr:UInt16", "uint32": "cr:UInt32", "int64": "cr:Int64"}
 DESCRIPTIONS = {
@@ -65,14 +90,16 @@ def croissant_document(results, release_version: str | None = None, repo_id: str
         for split in res.splits:
             fs_id = f"{res.name}/{split}"
             rs_id = f"{res.name}_{split}"
-            distribution.append({
-                "@type": "cr:FileSet",
-                "@id": fs_id,
-                "name": fs_id,
-                "description": f"{split} split of {cfg.name}",
-                "encodingFormat": "application/x-parquet",
-                "includes": f"{res.name}/{split}-*.parquet",
-            })
+            distribution.append(
+                {
+                    "@type": "cr:FileSet",
+                    "@id": fs_id,
+                    "name": fs_id,
+                    "description": f"{split} split of {cfg.name}",
+                    "encodingFormat": "application/x-parquet",
+                    "includes": f"{res.name}/{split}-*.parquet",
+                }
+            )
             fields = []
             for column in split_columns(split):
                 if column in PROBE_COLUMNS:
@@ -81,13 +108,18 @@ def croissant_document(results, release_version: str | None = None, repo_id: str
                     dtype = dtypes[column]
                     shape = None if column == "label" else str(cfg.d if column == "tokens" else cfg.num_nodes)
                 fields.append(_field(rs_id, fs_id, column, dtype, shape))
-            record_sets.append({
-                "@type": "cr:RecordSet",
-                "@id": rs_id,
-                "name": rs_id,
-                "description": f"{cfg.name}, split {split}: {res.splits[split].num_rows} rows, {res.splits[split].content_hash}",
-                "field": fields,
-            })
+            record_sets.append(
+                {
+                    "@type": "cr:RecordSet",
+                    "@id": rs_id,
+                    "name": rs_id,
+                    "description": (
+                        f"{cfg.name}, split {split}: {res.splits[split].num_rows} rows, "
+                        f"{res.splits[split].content_hash}"
+                    ),
+                    "field": fields,
+                }
+            )
     repo = repo_id or REPO_PLACEHOLDER
     return {
         "@context": CONTEXT,

@@ -70,8 +70,10 @@ def build_one(folder: str, name: str, workers: int = 1) -> str:
     (root / "rules" / f"{name}.json").unlink(missing_ok=True)
     with block_pool(workers) as pool:
         result = build_config(resolve(name), root, pool, progress=False)
-    splits = {s: {**dataclasses.asdict(r), "sizes": [(root / f).stat().st_size for f in r.files]}
-              for s, r in result.splits.items()}
+    splits = {
+        s: {**dataclasses.asdict(r), "sizes": [(root / f).stat().st_size for f in r.files]}
+        for s, r in result.splits.items()
+    }
     doc = {"format": DONE_FORMAT, "config": result.cfg.name, "splits": splits, "rules": result.rules}
     atomic_write(record, json.dumps(doc) + "\n")  # the rules document in its order: the card lists it so
     return name
@@ -124,8 +126,9 @@ def config_status(folder: Path, cfg: SRHMConfig, queue: dict | None) -> ConfigSt
     attempts = _attempts(folder, name)
     slurm_id = attempts[-1]["slurm_job_id"] if attempts else None
     live = slurm_id is not None and (queue is None or slurm_id in queue)
-    queued = f"SLURM job {slurm_id} " + ("(queue unreadable, assumed alive)" if queue is None else
-                                         " ".join(queue.get(slurm_id, ("", ""))).strip())
+    queued = f"SLURM job {slurm_id} " + (
+        "(queue unreadable, assumed alive)" if queue is None else " ".join(queue.get(slurm_id, ("", ""))).strip()
+    )
     if read_done(folder, cfg) is not None:
         return ConfigStatus(name, "done", "built" + (f"; {queued}" if live else ""), live)
     if slurm_id is None:
@@ -133,8 +136,9 @@ def config_status(folder: Path, cfg: SRHMConfig, queue: dict | None) -> ConfigSt
     if live:
         running = queue is None or queue[slurm_id][0] in ("RUNNING", "COMPLETING", "CONFIGURING")
         return ConfigStatus(name, "running" if running else "pending", queued, True)
-    return ConfigStatus(name, "failed", f"SLURM job {slurm_id} ended before the config was built; "
-                                        f"{log_tail(attempts[-1])}", False)
+    return ConfigStatus(
+        name, "failed", f"SLURM job {slurm_id} ended before the config was built; {log_tail(attempts[-1])}", False
+    )
 
 
 def statuses(folder: Path, configs: list[SRHMConfig]) -> list[ConfigStatus]:
@@ -157,14 +161,18 @@ def _check_plan(folder: Path, out: Path, names: list[str]) -> None:
         planned = json.loads((folder / PLAN).read_text(encoding="utf-8"))["configs"]
     except FileNotFoundError:
         if folder.exists() and any(folder.iterdir()):
-            raise ValueError(f"invalid parameter out={str(out)!r}: its build folder {folder} exists without "
-                             f"{PLAN} (not srhm's); move it away") from None
+            raise ValueError(
+                f"invalid parameter out={str(out)!r}: its build folder {folder} exists without "
+                f"{PLAN} (not srhm's); move it away"
+            ) from None
         return
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"invalid parameter out={str(out)!r}: unreadable {folder / PLAN} ({err})") from None
     if planned != names:
-        raise ValueError(f"invalid parameter out={str(out)!r}: a build of other configs is under way in {folder} "
-                         f"({', '.join(planned)}); rerun with those configs, or remove {folder} to start over")
+        raise ValueError(
+            f"invalid parameter out={str(out)!r}: a build of other configs is under way in {folder} "
+            f"({', '.join(planned)}); rerun with those configs, or remove {folder} to start over"
+        )
 
 
 @contextlib.contextmanager
@@ -175,8 +183,10 @@ def _locked(folder: Path, out: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"invalid parameter out={str(out)!r}: must not be in use by another srhm build "
-                             f"(it holds {folder / LOCK})") from None
+            raise ValueError(
+                f"invalid parameter out={str(out)!r}: must not be in use by another srhm build "
+                f"(it holds {folder / LOCK})"
+            ) from None
         yield
     finally:
         os.close(fd)
@@ -196,9 +206,18 @@ class JobsReport:
     published: list[ConfigResult] | None  # the configs of the release, once published
 
 
-def build_on_slurm(configs, out: str | os.PathLike, *, overwrite: bool = False, options: dict | None = None,
-                   wait: bool = False, progress: bool = True, poll_s: float = 10.0,
-                   release_version: str | None = None, repo_id: str | None = None) -> JobsReport:
+def build_on_slurm(
+    configs,
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    options: dict | None = None,
+    wait: bool = False,
+    progress: bool = True,
+    poll_s: float = 10.0,
+    release_version: str | None = None,
+    repo_id: str | None = None,
+) -> JobsReport:
     """Build ``configs`` (SRHMConfig objects) as SLURM jobs and publish ``out`` once all are built (module docstring).
 
     options: SLURM options (``executors.SLURM_DEFAULTS``: partition, time_min, cpus_per_task,
@@ -210,8 +229,9 @@ def build_on_slurm(configs, out: str | os.PathLike, *, overwrite: bool = False, 
     without ``overwrite``. RuntimeError when SLURM refuses the jobs or the built folder
     fails verification (nothing published).
     """
-    configs, out = check_build(configs, out, overwrite=overwrite, progress=progress,
-                               release_version=release_version, repo_id=repo_id)
+    configs, out = check_build(
+        configs, out, overwrite=overwrite, progress=progress, release_version=release_version, repo_id=repo_id
+    )
     options = slurm_options(options)
     check_slurm()
     folder = build_folder(out)
@@ -255,8 +275,14 @@ def _wait(folder: Path, configs: list[SRHMConfig], slurm_ids: list[str], progres
         wait_queue(slurm_ids, lambda: bar.update(built() - bar.n), poll_s)
 
 
-def publish_built(folder: Path, configs: list[SRHMConfig], out: Path, overwrite: bool,
-                  release_version: str | None, repo_id: str | None) -> list[ConfigResult]:
+def publish_built(
+    folder: Path,
+    configs: list[SRHMConfig],
+    out: Path,
+    overwrite: bool,
+    release_version: str | None,
+    repo_id: str | None,
+) -> list[ConfigResult]:
     """Seal ``folder/release`` (card, croissant.json, marker), verify it and rename it to ``out``.
 
     ``out`` is checked again first (it may have appeared since the jobs were submitted).
@@ -274,11 +300,22 @@ def publish_built(folder: Path, configs: list[SRHMConfig], out: Path, overwrite:
         failed = sorted({c.config for c in report.failures} & {r.name for r in results})
         for name in failed:
             (folder / DONE / f"{name}.json").unlink(missing_ok=True)
-        raise RuntimeError(f"the built release failed verification; nothing published; rerun to rebuild "
-                           f"{', '.join(failed) or 'it'}:\n{report.format()}")
+        raise RuntimeError(
+            f"the built release failed verification; nothing published; rerun to rebuild "
+            f"{', '.join(failed) or 'it'}:\n{report.format()}"
+        )
     replace_dir(root, out)
     return results
 
 
-__all__ = ["ConfigStatus", "JobsReport", "build_folder", "build_on_slurm", "build_one", "config_status",
-           "publish_built", "read_done", "statuses"]
+__all__ = [
+    "ConfigStatus",
+    "JobsReport",
+    "build_folder",
+    "build_on_slurm",
+    "build_one",
+    "config_status",
+    "publish_built",
+    "read_done",
+    "statuses",
+]

@@ -18,8 +18,10 @@ from pathlib import Path
 from ..files import MARKER
 from .arguments import check_repo_id, check_tag, require_path, require_type
 
-NO_TOKEN = ("no Hugging Face token: run `hf auth login` or set HF_TOKEN to a token with write access "
-            "to the repo; nothing was uploaded")
+NO_TOKEN = (
+    "no Hugging Face token: run `hf auth login` or set HF_TOKEN to a token with write access "
+    "to the repo; nothing was uploaded"
+)
 
 
 class TagExistsError(ValueError):
@@ -97,8 +99,9 @@ def _hub_call(step: str, endpoint: str, repo_id: str, call, /, *args, **kwargs):
         raise HubError(f"Hub step {step!r} for {repo_id} failed ({type(err).__name__}: {reason}); {todo}") from None
 
 
-def publish_release(folder: str | Path, repo_id: str, tag: str, *, api=None, private: bool = False,
-                    message: str | None = None) -> PublishResult:
+def publish_release(
+    folder: str | Path, repo_id: str, tag: str, *, api=None, private: bool = False, message: str | None = None
+) -> PublishResult:
     """Upload ``folder`` to the dataset repo ``repo_id`` and tag the commit ``tag``.
 
     ``api``: an ``HfApi`` (default: ``HfApi()``, which finds the user's token).
@@ -114,13 +117,19 @@ def publish_release(folder: str | Path, repo_id: str, tag: str, *, api=None, pri
 
         api = HfApi()
     endpoint = api.endpoint
-    _hub_call("create_repo", endpoint, repo_id, api.create_repo, repo_id, repo_type="dataset", exist_ok=True,
-              private=private)
+    _hub_call(
+        "create_repo", endpoint, repo_id, api.create_repo, repo_id, repo_type="dataset", exist_ok=True, private=private
+    )
     refs = _hub_call("list_repo_refs", endpoint, repo_id, api.list_repo_refs, repo_id, repo_type="dataset")
     if any(t.name == tag for t in refs.tags):
-        raise TagExistsError(f"invalid parameter tag={tag!r}: already exists on {repo_id}; release tags are never moved")
+        raise TagExistsError(
+            f"invalid parameter tag={tag!r}: already exists on {repo_id}; release tags are never moved"
+        )
     commit = _hub_call(
-        "upload_folder", endpoint, repo_id, api.upload_folder,
+        "upload_folder",
+        endpoint,
+        repo_id,
+        api.upload_folder,
         repo_id=repo_id,
         repo_type="dataset",
         folder_path=str(folder),
@@ -128,6 +137,15 @@ def publish_release(folder: str | Path, repo_id: str, tag: str, *, api=None, pri
         delete_patterns="*",  # mirror the folder; .gitattributes is always kept
         ignore_patterns=[MARKER],  # the local owner marker is not part of the release
     )
-    _hub_call(f"create_tag (commit {commit.oid} is uploaded but untagged)", endpoint, repo_id, api.create_tag,
-              repo_id, tag=tag, repo_type="dataset", revision=commit.oid, tag_message=f"SRHM data release {tag}")
+    _hub_call(
+        f"create_tag (commit {commit.oid} is uploaded but untagged)",
+        endpoint,
+        repo_id,
+        api.create_tag,
+        repo_id,
+        tag=tag,
+        repo_type="dataset",
+        revision=commit.oid,
+        tag_message=f"SRHM data release {tag}",
+    )
     return PublishResult(repo_id, tag, commit.oid, f"{endpoint}/datasets/{repo_id}/tree/{tag}")

@@ -112,8 +112,12 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
 
     require_path(repo_or_dir, "repo_or_dir")
     require_type(config_name, str, "config_name", "a config name (str)")
-    require(CONFIG_NAME_RE.fullmatch(config_name) is not None, "config_name", config_name,
-            "a config name: letters, digits, '_', '-' and '.', not a path")
+    require(
+        CONFIG_NAME_RE.fullmatch(config_name) is not None,
+        "config_name",
+        config_name,
+        "a config name: letters, digits, '_', '-' and '.', not a path",
+    )
     if revision is not None:
         require_type(revision, str, "revision", "a Hub tag, branch or commit (str) or None")
     path = Path(repo_or_dir)

@@ -59,8 +59,15 @@ SHARD_RE = re.compile(r"^(?P<split>\w+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
 RELEASE = "(release)"
 #: Types of the rules file's required keys (``bool`` is not an int here).
 KEY_TYPES = {
-    "format": dict, "generator": dict, "config": str, "parameters": dict, "sizes": dict,
-    "blank": int, "rules": list, "rules_hash": str, "splits": dict,
+    "format": dict,
+    "generator": dict,
+    "config": str,
+    "parameters": dict,
+    "sizes": dict,
+    "blank": int,
+    "rules": list,
+    "rules_hash": str,
+    "splits": dict,
 }
 #: Errors reading a Parquet file that mean a corrupt or truncated shard.
 PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError, EOFError)
@@ -182,7 +189,7 @@ def _type_problems(doc: dict) -> list[str]:
             if "num_rows" in info and (not isinstance(rows, int) or isinstance(rows, bool)):
                 problems.append(f"splits.{split}.num_rows is {type(rows).__name__}, expected int")
             if "content_hash" in info and not isinstance(digest, str):
-                problems.append(f"splits.{split}.content_hash is {json.dumps(digest)}, expected \"sha256:<hex>\"")
+                problems.append(f'splits.{split}.content_hash is {json.dumps(digest)}, expected "sha256:<hex>"')
     return problems
 
 
@@ -204,8 +211,12 @@ def _check_rules(name: str, doc) -> tuple[Check, object, list | None]:
         return Check(name, "rules", [f"config {doc['config']!r}: {err}"]), None, None
     if doc["parameters"] != cfg.parameters():
         problems.append(f"parameters {doc['parameters']} != those of {cfg.name}: {cfg.parameters()}")
-    sizes = {"d": cfg.d, "num_nodes": cfg.num_nodes, "placements_per_node": cfg.placements_per_node,
-             "data_space_size": decimal_string(cfg.data_space_size)}
+    sizes = {
+        "d": cfg.d,
+        "num_nodes": cfg.num_nodes,
+        "placements_per_node": cfg.placements_per_node,
+        "data_space_size": decimal_string(cfg.data_space_size),
+    }
     for key, value in sizes.items():
         if doc["sizes"].get(key) != value:
             problems.append(f"sizes.{key} = {doc['sizes'].get(key)!r}, expected {value!r}")
@@ -301,11 +312,15 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
     problems += [f"content {p}" for p in _card_row_problems(card_table, name, split, digest, n_expected)]
     keys = np.concatenate(split_keys) if split_keys else None
     if keys is not None and len(keys) != len(_unique_rows(keys)):
-        problems.append(f"{len(keys) - len(_unique_rows(keys))} duplicate samples (label, synonyms, placements) within the split")
+        problems.append(
+            f"{len(keys) - len(_unique_rows(keys))} duplicate samples (label, synonyms, placements) within the split"
+        )
     return Check(name, split, problems, f"{at} rows, {len(files)} shard(s), {digest[:19]}...", keys=keys)
 
 
-def _check_empty_split(name: str, split: str, info: dict, files: list[Path], card_table: dict, problems: list[str]) -> Check:
+def _check_empty_split(
+    name: str, split: str, info: dict, files: list[Path], card_table: dict, problems: list[str]
+) -> Check:
     """A split of 0 rows: no shard, and the hash of zero rows in the rules file and the card."""
     if files:
         problems.append(f"a 0-row split must have no shard, found {[f.name for f in files]}")
@@ -328,7 +343,8 @@ def _split_columns(files: list[Path], cfg, split: str, problems: list[str]):
             problems.append(f"{f.name}: not a readable Parquet file ({type(err).__name__}: {err})")
             continue
         if [(x.name, x.type) for x in got] != declared:
-            problems.append(f"{f.name}: schema {[(x.name, str(x.type)) for x in got]} != declared {[(x.name, str(x.type)) for x in schema]}")
+            shown = [(x.name, str(x.type)) for x in got]
+            problems.append(f"{f.name}: schema {shown} != declared {[(x.name, str(x.type)) for x in schema]}")
             continue
         if _features_of(got) != hf_features(cfg, split):
             problems.append(f"{f.name}: the features in its 'huggingface' metadata differ from the declared ones")
@@ -351,7 +367,9 @@ def _row_problems(cfg, tables, split: str, cols: dict, a: int, n_expected: int) 
         latents, tokens = decode(cfg, tables, label, syn, pl)
         bad = np.flatnonzero((latents != cols["latents"]).any(1) | (tokens != cols["tokens"]).any(1))
         if bad.size:
-            problems.append(f"{where}: {bad.size} rows whose latents/tokens do not follow from the rules (first row {a + bad[0]})")
+            problems.append(
+                f"{where}: {bad.size} rows whose latents/tokens do not follow from the rules (first row {a + bad[0]})"
+            )
     if b <= n_expected:
         digits = split_digits(cfg, split, a, b)
         same = (digits[:, 0] == label) & (digits[:, 1::2] == syn).all(1) & (digits[:, 2::2] == pl).all(1)
@@ -436,7 +454,10 @@ def _check_card(folder: Path, name: str, cfg, doc: dict, header: dict | None, ca
     configs = _named_entries(header, "configs", problems)
     infos = _named_entries(header, "dataset_info", problems)
     sizes = cfg.split_sizes()
-    groups = {name: [s for s in ("train", "test") if sizes[s]], name + PROBE_SUFFIX: ["probe"] if sizes["probe"] else []}
+    groups = {
+        name: [s for s in ("train", "test") if sizes[s]],
+        name + PROBE_SUFFIX: ["probe"] if sizes["probe"] else [],
+    }
     for hf_name, splits in groups.items():
         if not splits:
             if hf_name in configs:
@@ -453,17 +474,25 @@ def _check_card(folder: Path, name: str, cfg, doc: dict, header: dict | None, ca
         if info.get("features") != feats:
             problems.append(f"config {hf_name}: features differ from the declared ones")
         splits_info = info.get("splits", [])
-        got = {s.get("name"): s.get("num_examples") for s in splits_info if isinstance(s, dict)} if isinstance(splits_info, list) else splits_info
+        got = (
+            {s.get("name"): s.get("num_examples") for s in splits_info if isinstance(s, dict)}
+            if isinstance(splits_info, list)
+            else splits_info
+        )
         want = {s: sizes[s] for s in splits}
         if got != want:
             problems.append(f"config {hf_name}: split sizes {got} != {want}")
         elif isinstance(splits_info, list):
             num_bytes = sum(s.get("num_bytes") or 0 for s in splits_info if isinstance(s, dict))
             if info.get("dataset_size") != num_bytes:
-                problems.append(f"config {hf_name}: dataset_size {info.get('dataset_size')} != the splits' num_bytes {num_bytes}")
+                problems.append(
+                    f"config {hf_name}: dataset_size {info.get('dataset_size')} != the splits' num_bytes {num_bytes}"
+                )
             on_disk = sum(f.stat().st_size for s in splits for f in _shards(folder, name, s)[0])
             if info.get("download_size") != on_disk:
-                problems.append(f"config {hf_name}: download_size {info.get('download_size')} != the shards' {on_disk} bytes")
+                problems.append(
+                    f"config {hf_name}: download_size {info.get('download_size')} != the shards' {on_disk} bytes"
+                )
     problems += _card_row_problems(card_table, name, "rules", doc["rules_hash"], None)
     return Check(name, "card", problems, "configs, data_files, features, sizes, hash table")
 
@@ -480,7 +509,9 @@ def _check_release_card(header: dict | None, all_names: list[str], read_problem:
     defaults = sorted(n for n, c in configs.items() if c.get("default") is True)
     if DEFAULT_CONFIG in all_names:
         if defaults != [DEFAULT_CONFIG]:
-            problems.append(f"the card must declare default: true on {DEFAULT_CONFIG!r} (and no other config), has {defaults}")
+            problems.append(
+                f"the card must declare default: true on {DEFAULT_CONFIG!r} (and no other config), has {defaults}"
+            )
     elif len(defaults) != 1:
         problems.append(f"the card must declare default: true on exactly one config, has {defaults}")
     return Check(RELEASE, "card", problems, f"license {license_}, {len(defaults)} default config")
@@ -508,10 +539,18 @@ def _check_croissant(folder: Path, name: str, croissant) -> Check:
         if isinstance(entry, dict):
             for key in ("includes", "contentUrl"):
                 value = entry.get(key)
-                globs += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-    records = {
-        r.get("@id"): r for r in croissant.get("recordSet", []) if isinstance(r, dict)
-    } if isinstance(croissant.get("recordSet"), list) else {}
+                globs += (
+                    [value]
+                    if isinstance(value, str)
+                    else [v for v in value if isinstance(v, str)]
+                    if isinstance(value, list)
+                    else []
+                )
+    records = (
+        {r.get("@id"): r for r in croissant.get("recordSet", []) if isinstance(r, dict)}
+        if isinstance(croissant.get("recordSet"), list)
+        else {}
+    )
     named = 0
     for split in SPLITS:
         files, _ = _shards(folder, name, split)
@@ -529,7 +568,9 @@ def _check_croissant(folder: Path, name: str, croissant) -> Check:
         if record is None:
             problems.append(f"croissant.json has no record set {name}_{split}")
         elif got != list(split_columns(split)):
-            problems.append(f"croissant.json record set {name}_{split} has fields {got}, expected {list(split_columns(split))}")
+            problems.append(
+                f"croissant.json record set {name}_{split} has fields {got}, expected {list(split_columns(split))}"
+            )
     return Check(name, "croissant", problems, f"{named} shard(s) named")
 
 
@@ -636,7 +677,9 @@ def _verify_config(folder: Path, name: str, header, card_table: dict, croissant)
         check, cfg, tables = Check(name, "rules", [f"could not be checked ({type(err).__name__}: {err})"]), None, None
     if cfg is None:
         return [check]
-    splits = [_guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table) for split in SPLITS]
+    splits = [
+        _guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table) for split in SPLITS
+    ]
     keys = {c.item: c.keys for c in splits if c.keys is not None}
     return [
         check,

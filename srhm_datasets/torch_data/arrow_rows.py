@@ -50,7 +50,8 @@ class RowGather:
                     width = self.width = int(lengths[0])
                 if not (lengths.min() == lengths.max() == width):
                     raise ValueError(
-                        f"invalid column {name!r}: row lengths in [{lengths.min()}, {lengths.max()}], expected all {width}"
+                        f"invalid column {name!r}: row lengths in [{lengths.min()}, {lengths.max()}], "
+                        f"expected all {width}"
                     )
             flats.append(chunk.flatten())
         value_type = typ if self.scalar else typ.value_type
@@ -119,7 +120,9 @@ def compact_labels(column, nc: int) -> np.ndarray:
             raise ValueError(f"invalid column 'label': {chunk.null_count} null rows")
         values = chunk.to_numpy(zero_copy_only=False)
         if len(values) and (values.min() < 0 or values.max() >= nc):
-            raise ValueError(f"invalid column 'label': values in [{values.min()}, {values.max()}], expected [0, nc={nc})")
+            raise ValueError(
+                f"invalid column 'label': values in [{values.min()}, {values.max()}], expected [0, nc={nc})"
+            )
         out[at : at + len(values)] = values
         at += len(values)
     return out

@@ -156,10 +156,14 @@ def check_device(device: str | torch.device | None) -> str:
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         require(count > 0, "device", device, "an available device (this machine has no CUDA device)")
-        require(dev.index is None or dev.index < count, "device", device, f"cuda:N with N < {count} (CUDA devices here)")
+        require(
+            dev.index is None or dev.index < count, "device", device, f"cuda:N with N < {count} (CUDA devices here)"
+        )
     if dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
-        require(mps is not None and mps.is_available(), "device", device, "an available device (MPS is not available here)")
+        require(
+            mps is not None and mps.is_available(), "device", device, "an available device (MPS is not available here)"
+        )
     return str(dev)
 
 
@@ -185,7 +189,9 @@ def to_device_batch(
     and ``label``, an unknown encoding or device, or tokens that ``encode`` refuses.
     """
     check_encoding(encoding, "encoding")
-    require(isinstance(batch, dict) and {"tokens", "label"} <= set(batch), "batch", batch, "a dict with tokens and label")
+    require(
+        isinstance(batch, dict) and {"tokens", "label"} <= set(batch), "batch", batch, "a dict with tokens and label"
+    )
     for key, value in batch.items():
         require(isinstance(value, torch.Tensor), f"batch[{key!r}]", type(value).__name__, "a torch.Tensor")
     device = torch.device(check_device(device))

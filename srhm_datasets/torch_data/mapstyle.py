@@ -87,15 +87,23 @@ class SRHMDataset(Dataset):
                 "pass config= (an SRHMConfig, a catalog name or a canonical name)"
             )
         if config is not None and named is not None and named != config:
-            raise ValueError(f"invalid parameter config={config.name!r}: the dataset holds rows of config {named.name} "
-                             f"(its config_name {name!r}); pass that config or the dataset of {config.name}")
+            raise ValueError(
+                f"invalid parameter config={config.name!r}: the dataset holds rows of config {named.name} "
+                f"(its config_name {name!r}); pass that config or the dataset of {config.name}"
+            )
         self.config = config or named
-        missing = [c for c in ("tokens", "label") + (LATENT_COLUMNS if self.return_latents else ()) if c not in ds.column_names]
+        missing = [
+            c for c in ("tokens", "label") + (LATENT_COLUMNS if self.return_latents else ()) if c not in ds.column_names
+        ]
         if missing:
             raise ValueError(f"invalid parameter source: columns {missing} missing (has {ds.column_names})")
         n = len(ds)
-        require(stop is None or (isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= n),
-                "stop", stop, f"0 <= stop <= {n} (rows of split {split!r})")
+        require(
+            stop is None or (isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= n),
+            "stop",
+            stop,
+            f"0 <= stop <= {n} (rows of split {split!r})",
+        )
         self._length = n if stop is None else stop
         self._hf = ds
         self._check_width()
@@ -230,8 +238,9 @@ class SRHMDataset(Dataset):
         elif isinstance(indices, torch.Tensor):
             indices = indices.numpy()
         idx = np.asarray(indices)
-        require(idx.dtype.kind in "iu" or idx.size == 0, "indices", indices,
-                "ints (a list, array or tensor), or a slice")
+        require(
+            idx.dtype.kind in "iu" or idx.size == 0, "indices", indices, "ints (a list, array or tensor), or a slice"
+        )
         idx = idx.astype(np.int64, copy=False).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self._length):
             bad = idx.min() if idx.min() < 0 else idx.max()

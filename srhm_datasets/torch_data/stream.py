@@ -126,7 +126,8 @@ class SRHMStream(IterableDataset):
                 raise ValueError(f"invalid parameter {name}={value!r}: must be None or an int >= 1")
         if batch_size is not None and chunk_size is not None and chunk_size != batch_size:
             raise ValueError(
-                f"invalid parameter chunk_size={chunk_size}: must equal batch_size={batch_size} in batch mode (or be None)"
+                f"invalid parameter chunk_size={chunk_size}: must equal batch_size={batch_size} "
+                "in batch mode (or be None)"
             )
         self.batch_size = batch_size
         self.chunk_size = batch_size or chunk_size or 1024
@@ -143,10 +144,18 @@ class SRHMStream(IterableDataset):
     # ---- range and world -------------------------------------------------------------
     def _set_range(self, start: int) -> None:
         stop = self.stop
-        require(isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= self.limit, "stop", stop,
-                f"0 <= stop <= {self.limit} (rows of split {self.split!r} of {self.cfg.name} a stream can produce)")
-        require(isinstance(start, int) and not isinstance(start, bool) and 0 <= start <= stop, "start", start,
-                f"0 <= start <= stop = {stop}")
+        require(
+            isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= self.limit,
+            "stop",
+            stop,
+            f"0 <= stop <= {self.limit} (rows of split {self.split!r} of {self.cfg.name} a stream can produce)",
+        )
+        require(
+            isinstance(start, int) and not isinstance(start, bool) and 0 <= start <= stop,
+            "start",
+            start,
+            f"0 <= start <= stop = {stop}",
+        )
         self._start.fill_(start)
         size = self.cfg.split_sizes()[self.split]
         # Rows past the published train size: the same permutation with a larger n_train.
@@ -266,8 +275,11 @@ class SRHMStream(IterableDataset):
         _, total = self._rank_counts()
         if rows_consumed == total:  # every rank finished its share
             start = self.stop
-        elif isinstance(rows_consumed, bool) or not isinstance(rows_consumed, int) or rows_consumed < 0 or (
-            rows_consumed % self.chunk_size
+        elif (
+            isinstance(rows_consumed, bool)
+            or not isinstance(rows_consumed, int)
+            or rows_consumed < 0
+            or (rows_consumed % self.chunk_size)
         ):
             raise ValueError(
                 f"invalid parameter rows_consumed={rows_consumed!r}: must be a multiple of "

@@ -22,6 +22,10 @@ def resolve_world(rank: int | None = None, world_size: int | None = None) -> tup
             rank = dist.get_rank() if initialised else 0
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"invalid parameter world_size={world_size!r}: must be an int >= 1")
-    require(isinstance(rank, int) and not isinstance(rank, bool) and 0 <= rank < world_size, "rank", rank,
-            f"0 <= rank < world_size = {world_size}")
+    require(
+        isinstance(rank, int) and not isinstance(rank, bool) and 0 <= rank < world_size,
+        "rank",
+        rank,
+        f"0 <= rank < world_size = {world_size}",
+    )
     return rank, world_size
