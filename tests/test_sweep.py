@@ -78,6 +78,18 @@ def test_second_call_runs_nothing(done_sweep):
     assert _mtimes(out) == before and report.finished is not None
 
 
+def assert_same_runs(found: dict, expected: dict) -> None:
+    """The same runs: equal numbers but for the train losses, equal to 1e-6. A run redone alone that was
+    trained in a group (or the reverse) follows the same trajectory up to the rounding of batched vs
+    single float32 products (baselines/group.py), which moves its mean train losses in the 8th digit."""
+    loss = lambda run: run["curves"]["train_loss"]
+    rest = lambda run: {**run, "curves": {**run["curves"], "train_loss": None}}
+    assert found.keys() == expected.keys()
+    for key, run in expected.items():
+        assert rest(found[key]) == rest(run), key
+        assert loss(found[key]) == pytest.approx(loss(run), rel=1e-6), key
+
+
 def test_run_killed_midway_is_redone_and_nothing_half_written_counts(done_sweep, tmp_path):
     path, done, _ = done_sweep
     out = _copy(done, tmp_path)
@@ -91,7 +103,7 @@ def test_run_killed_midway_is_redone_and_nothing_half_written_counts(done_sweep,
     others = _mtimes(out)
     report = run_sweep(path, out, progress_bar=False)
     assert report.started == [JOBS[1]] and report.errors == {}
-    assert sweep_runs(out) == expected  # redone, same numbers
+    assert_same_runs(sweep_runs(out), expected)  # redone, same numbers
     assert {k: v for k, v in _mtimes(out).items() if k in others} == others  # nothing else retrained
     assert len(read_record(out, report.after[1].job)["attempts"]) == 2
 
@@ -115,9 +127,10 @@ def test_failed_job_is_reported_and_redone_next_call(tmp_path):
     path = write_sweep(tmp_path / "bad-data.yaml", seeds=[0], train={"data": str(empty)})
     result = CliRunner().invoke(sweep, [str(path), "--out", str(tmp_path / "out"), "--no-progress"])
     assert result.exit_code == 1
-    assert "FAILED demo-cnn-w16-lrdefault-seed0: ValueError: invalid parameter data=" in result.output
+    # the loader names the folder repo_or_dir since 13db94c (load_split refuses non-release paths)
+    assert f"FAILED demo-cnn-w16-lrdefault-seed0: ValueError: invalid parameter repo_or_dir='{empty}'" in result.output
     (status,) = sweep_status(tmp_path / "out")
-    assert status.state == "failed" and "local job raised ValueError: invalid parameter data=" in status.reason
+    assert status.state == "failed" and "local job raised ValueError: invalid parameter repo_or_dir=" in status.reason
     result = CliRunner().invoke(sweep, [str(path), "--out", str(tmp_path / "out"), "--no-progress"])
     assert result.output.startswith("redo demo-cnn-w16-lrdefault-seed0: local job raised ValueError")
     assert len(read_record(tmp_path / "out", status.job)["attempts"]) == 2

@@ -105,6 +105,16 @@ def train(**kw):
     )
 
 
+def _seeds_arg(ctx, param, value):
+    """``--seeds 0,1,2`` as a list of ints (None when not given); their bounds are checked by the curve."""
+    if value is None:
+        return None
+    try:
+        return [int(seed) for seed in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: must be comma-separated int seeds, e.g. 0,1,2") from None
+
+
 @click.command("learning-curve")
 @_training_options
 @click.option("--P-min", "P_min", type=int, required=True, help="Smallest training-set size.")
@@ -112,24 +122,55 @@ def train(**kw):
 @click.option("--points", type=int, default=8, show_default=True, help="Number of log-spaced P values.")
 @click.option("--threshold", type=float, default=EPSILON_STAR, show_default=True, help="Test error defining P*.")
 @click.option("--metric", type=click.Choice(["best", "final"]), default="best", show_default=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder of run folders P<P>/, summary.json, learning_curve.png.")
+@click.option("--seeds", callback=_seeds_arg, default=None, metavar="S,S,...",
+              help="Seeds of the runs, comma-separated (runs in seed<S>/P<P>/) [default: --seed, runs in P<P>/].")
+@click.option("--group-size", type=int, default=None,
+              help="Runs trained at once as one stacked model (each the same run as srhm train makes) [default: "
+                   "automatic, 16 on CUDA, on a CPU by the network's size]; 1 trains one run after another. "
+                   "Always 1 under torchrun (WORLD_SIZE > 1).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder of run folders P<P>/ (seed<S>/P<P>/ for several seeds), summary.json, learning_curve.png.")
 def learning_curve(**kw):
-    """Train at log-spaced P (resumable), estimate P* at test error --threshold, plot error vs P.
+    """Train at log-spaced P for every seed (resumable), estimate P* at test error --threshold, plot error vs P.
 
-    A finished run P<P>/ in --out is reused only if it was trained with the same settings
-    (config, arch, width, lr, momentum, seed, encoding, norm, bias, shuffled labels,
-    batch size, step budget, loss threshold); otherwise the command stops and names the
-    differing setting: use a new --out for another curve.
+    The runs still to train are trained in groups of --group-size, one stacked model
+    per group. A finished run in --out is reused only if it was trained with the same
+    settings (config, arch, width, lr, momentum, seed, encoding, norm, bias, shuffled
+    labels, batch size, step budget, loss threshold); otherwise the command stops and
+    names the differing setting: use a new --out for another curve.
     """
     from .learning_curve import run_learning_curve
 
     try:
         summary = run_learning_curve(_options(kw, kw["P_max"], None), kw["out"], kw["P_min"], kw["P_max"],
-                                     kw["points"], threshold=kw["threshold"], metric=kw["metric"])
+                                     kw["points"], threshold=kw["threshold"], metric=kw["metric"],
+                                     group_size=kw["group_size"], seeds=kw["seeds"])
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        _report_curve(summary)
+
+
+def _report_curve(summary: dict) -> None:
+    """One line per run, P* (with several seeds: of the mean curve, and per seed) and the arch's law."""
+    metric, several = summary["metric"], len(summary["seeds"]) > 1
     for r in summary["runs"]:
-        click.echo(f"P={r['P']:>8}  {summary['metric']} test error {r[summary['metric'] + '_test_error']:.4f}  ({r['stop_reason']}{', skipped' if r['skipped'] else ''})")
-    P_star = summary["P_star"]
+        seed = f"seed {r['seed']}  " if several else ""
+        click.echo(f"{seed}P={r['P']:>8}  {metric} test error {r[metric + '_test_error']:.4f}  "
+                   f"({r['stop_reason']}{', skipped' if r['skipped'] else ''})")
     law = f"{summary['law']} = {summary['law_x']:.4g}" if summary["law_x"] is not None else "no law for this arch"
-    click.echo(f"P* (test error {summary['threshold']:g}) = {f'{P_star:.4g}' if P_star is not None else summary['P_star_status']}; {law}")
+    mean = " of the mean over seeds" if several else ""
+    click.echo(f"P*{mean} (test error {summary['threshold']:g}) = {_p_star_text(summary)}; {law}")
+    if several:
+        spread = summary["P_star_seeds"]
+        per_seed = ", ".join(f"seed {p['seed']}: {_p_star_text(p)}" for p in summary["P_star_per_seed"])
+        click.echo(f"P* per seed: {per_seed}; {spread['crossed']}/{len(summary['seeds'])} crossed, geometric mean "
+                   f"{_g(spread['geomean'])}, min {_g(spread['min'])}, max {_g(spread['max'])}")
+
+
+def _p_star_text(est: dict) -> str:
+    return f"{est['P_star']:.4g}" if est["P_star"] is not None else est["P_star_status"]
+
+
+def _g(value) -> str:
+    return "-" if value is None else f"{value:.4g}"

@@ -1,8 +1,12 @@
 """Learning curves: test error vs training-set size P, and the sample complexity P*.
 
-``run_learning_curve`` trains one network per log-spaced P (run folders ``P<P>/`` under
-the output folder; finished runs, those with a ``results.json``, are skipped, so an
-interrupted curve resumes), then writes ``summary.json`` and ``learning_curve.png``.
+``run_learning_curve`` trains one network per log-spaced P and seed (run folders ``P<P>/``
+under the output folder for one seed, ``seed<S>/P<P>/`` for several; finished runs, those
+with a ``results.json``, are skipped, so an interrupted curve resumes), then writes
+``summary.json`` and ``learning_curve.png``. The runs still to train are trained in groups
+(``group.train_group``: one stacked model, each member the same run as ``train`` would make;
+format.md §10.4) of ``group_size`` runs, by default ``group.default_group_size``; group size 1
+is one ``train`` after another, and under ``torchrun`` (WORLD_SIZE > 1) the size is always 1.
 A finished run is reused only if it was trained with the requested settings
 (``RUN_SETTINGS``: config, arch, width, lr, momentum, seed, encoding, norm, bias,
 shuffled labels, batch size, step budget, loss threshold); otherwise nothing is trained
@@ -13,7 +17,9 @@ the paper's epsilon* = 10%), by linear interpolation of log P between the two
 neighbouring measured points that bracket the crossing (the first downward crossing).
 The RHM paper's alternative, 10% of chance error ``0.1 * (1 - 1/nc)``, is reported
 beside it as ``P_star_rel_chance``. The error of a run is its best test error (the
-checkpoint kept), or the final one with ``metric="final"``.
+checkpoint kept), or the final one with ``metric="final"``. With several seeds, ``P_star``
+is that of the test error averaged over the seeds at each P; each seed's own P* and their
+spread (geometric mean, min, max) are reported beside it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 from ..config import SRHMConfig, require
@@ -35,15 +42,17 @@ from ..protocol import (
     SUMMARY_FORMAT,
     TrainOptions,
     estimate_p_star,
+    is_int,
     is_real,
     law_x,
     log_spaced_P,
 )
 from ..results import get_field, read_results
-from .train import resolve, train
+from .group import default_group_size, plan_groups, train_group
+from .train import SEED_BOUND, resolve, train
 
-__all__ = ["check_curve_folder", "check_curve_options", "estimate_p_star", "log_spaced_P", "plot_learning_curve",
-           "reusable_run", "run_learning_curve"]
+__all__ = ["CurveRun", "check_curve_folder", "check_curve_options", "curve_group_size", "estimate_p_star",
+           "log_spaced_P", "p_star_spread", "plot_learning_curve", "reusable_run", "run_learning_curve"]
 
 
 def _requested(opt: TrainOptions, setting: str):
@@ -85,92 +94,177 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
 METRICS = ("best", "final")
 
 
-def check_curve_options(P_min, P_max, points, threshold, metric, plot, train_size: int, name: str) -> None:
+def check_curve_options(P_min, P_max, points, threshold, metric, plot, train_size: int, name: str,
+                        group_size=None, seeds=None) -> None:
     """The learning-curve arguments, checked before anything is trained (ValueError naming the parameter)."""
     log_spaced_P(P_min, P_max, points)  # checks P_min, P_max, points
     require(P_max <= train_size, "P_max", P_max, f"P_max <= train size {train_size} of {name}")
     require(is_real(threshold) and 0 < threshold < 1, "threshold", threshold, "0 < threshold < 1 (a test error)")
     require(metric in METRICS, "metric", metric, f"one of {METRICS}")
     require(isinstance(plot, bool), "plot", plot, "True or False")
+    require(group_size is None or (is_int(group_size) and group_size >= 1), "group_size", group_size,
+            "None (automatic) or an int group_size >= 1")
+    require(seeds is None or (isinstance(seeds, (list, tuple)) and len(seeds) >= 1), "seeds", seeds,
+            "None (the seed of the options) or a non-empty list of seeds")
+    for seed in seeds or ():
+        require(is_int(seed) and 0 <= seed < SEED_BOUND, "seeds", seeds, "seeds that are ints 0 <= seed < 2**62")
+    require(seeds is None or len(set(seeds)) == len(seeds), "seeds", seeds, "distinct seeds")
 
 
-def check_curve_folder(out: Path, Ps: list[int]) -> None:
+def check_curve_folder(out: Path, entries: list[str]) -> None:
     """``out`` may hold this learning curve: a new or empty folder, or one srhm wrote as a learning
-    curve, whose entries this curve writes (runs ``P<P>/``, summary, plot) are all srhm's."""
+    curve, whose top-level ``entries`` this curve writes (runs ``P<P>/`` or ``seed<S>/``, summary,
+    plot) are all srhm's."""
     check_output_folder(out, "learning-curve", replace=False)
     owned = set((read_marker(out) or {}).get("entries", []))
-    ours = [SUMMARY_FILE, PLOT_FILE] + [f"P{P}" for P in Ps]
+    ours = [SUMMARY_FILE, PLOT_FILE, *entries]
     foreign = [name for name in ours if (out / name).exists() and name not in owned]
     require(not foreign, "out", str(out), f"a learning-curve folder whose {foreign} srhm wrote (they are not "
             "recorded in its marker); move them away or choose another --out")
 
 
-def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: int, points: int,
-                       threshold: float = EPSILON_STAR, metric: str = "best", plot: bool = True) -> dict:
-    """Train ``base`` (its P and out are replaced) at log-spaced P; write and return the summary.
+def curve_group_size(group_size: int | None, opt: TrainOptions) -> int:
+    """How many runs of a learning curve of the resolved ``opt`` train as one group: 1 under
+    ``torchrun`` (WORLD_SIZE > 1: data parallelism trains one run at a time), else ``group_size``,
+    or ``group.default_group_size(opt)`` when it is None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return 1
+    return default_group_size(opt) if group_size is None else group_size
 
-    Every argument and the folder ``out`` are checked before anything is trained (ValueError
-    naming the parameter). ``out`` is marked as a srhm learning curve; an old summary and
-    plot are removed before the first new run, so an interrupted curve never shows a
-    summary of other runs; finished runs are kept and reused on the next call.
+
+def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: int, points: int,
+                       threshold: float = EPSILON_STAR, metric: str = "best", plot: bool = True,
+                       group_size: int | None = None, seeds: list[int] | None = None) -> dict:
+    """Train ``base`` (its P, seed and out are replaced) at log-spaced P for every seed; write and
+    return the summary.
+
+    seeds: the seeds of the runs (None: ``base.seed``); runs are ``P<P>/`` for one seed,
+    ``seed<S>/P<P>/`` for several. group_size: runs trained at once by ``group.train_group``
+    (``plan_groups``: runs that share ``GROUP_SHARED``, in order of P then seed); 1 trains one
+    run after another with ``train``; None: ``group.default_group_size``; always 1 under
+    ``torchrun`` (``curve_group_size``). Every argument and the folder ``out`` are checked
+    before anything is trained (ValueError naming the parameter). ``out`` is marked as a srhm
+    learning curve; an old summary and plot are removed before the first new run, so an
+    interrupted curve never shows a summary of other runs; finished runs are kept and reused on
+    the next call.
     """
     cfg = base.config if isinstance(base, TrainOptions) else None
     require(isinstance(cfg, SRHMConfig), "base", base, "TrainOptions with an SRHMConfig")
-    check_curve_options(P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name)
+    check_curve_options(P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name,
+                        group_size, seeds)
     out = Path(out)
-    plan = plan_curve(base, out, log_spaced_P(P_min, P_max, points))
-    runs = [_run_entry(P, run_dir, finished, base) for P, run_dir, _, finished in plan]
-    summary = curve_summary(base, plan[-1][2].lr, runs, threshold, metric)
+    plan = plan_curve(base, out, log_spaced_P(P_min, P_max, points), list(seeds or [base.seed]))
+    train_runs(base, plan, curve_group_size(group_size, plan[-1].opt))
+    summary = curve_summary(base, plan[-1].opt.lr, [run.entry() for run in plan], threshold, metric)
     atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     if plot:
         plot_learning_curve(summary, out / PLOT_FILE)
     return summary
 
 
-def plan_curve(base: TrainOptions, out: Path, Ps: list[int]) -> list[tuple[int, Path, TrainOptions, dict | None]]:
-    """``(P, run folder, resolved options, results of a reusable finished run or None)`` per P.
+@dataclasses.dataclass
+class CurveRun:
+    """One run of a learning curve: its P and seed, folder, resolved options (out None) and results
+    (a reusable finished run's, ``skipped``, or the new training's)."""
+
+    P: int
+    seed: int
+    name: str  # the run folder, relative to the curve folder: P<P> or seed<S>/P<P>
+    run_dir: Path
+    opt: TrainOptions
+    results: dict | None = None
+    skipped: bool = False
+
+    def entry(self) -> dict:
+        """The summary's entry of the run (``runs`` of format.md §10.3)."""
+        r, t = self.results, self.results["training"]
+        return {
+            "P": self.P, "seed": self.seed, "run": self.name, "skipped": self.skipped,
+            "best_test_error": r["best_test_error"], "final_test_error": r["final_test_error"],
+            "stop_reason": t["stop_reason"], "steps": t.get("steps"), "wall_time_s": t["wall_time_s"],
+            "group_size": t.get("group", {}).get("size", 1),
+        }
+
+
+def run_name(P: int, seed: int, seeds: list[int]) -> str:
+    """The run folder of (P, seed) in a curve of ``seeds``: ``P<P>`` for one seed, else ``seed<S>/P<P>``."""
+    return f"P{P}" if len(seeds) == 1 else f"seed{seed}/P{P}"
+
+
+def plan_curve(base: TrainOptions, out: Path, Ps: list[int], seeds: list[int]) -> list[CurveRun]:
+    """The curve's runs, seed by seed and P by P, with the results of those finished and reusable.
 
     Checks the curve folder, every run folder and every finished run before anything is
-    written (ValueError); then marks ``out`` as a learning curve and, when a run is still to
-    train, removes the stale summary and plot.
+    written (ValueError); then marks ``out`` as a learning curve (its top-level entries) and,
+    when a run is still to train, removes the stale summary and plot.
     """
-    check_curve_folder(out, Ps)
-    plan = [(P, out / f"P{P}", resolve(dataclasses.replace(base, P=P, out=None))) for P in Ps]
-    for _, run_dir, _ in plan:
-        check_output_folder(run_dir, "run", replace=False, parameter="out")
-    plan = [(P, run_dir, opt, reusable_run(run_dir, opt)) for P, run_dir, opt in plan]  # all checked first
-    mark_owned(out, "learning-curve", [SUMMARY_FILE, PLOT_FILE] + [run_dir.name for _, run_dir, _, _ in plan])
-    if any(finished is None for *_, finished in plan):
+    names = {(P, seed): run_name(P, seed, seeds) for seed in seeds for P in Ps}
+    entries = sorted({name.split("/")[0] for name in names.values()})
+    check_curve_folder(out, entries)
+    plan = [CurveRun(P, seed, name, out / name, resolve(dataclasses.replace(base, P=P, seed=seed, out=None)))
+            for (P, seed), name in names.items()]
+    for run in plan:
+        check_output_folder(run.run_dir, "run", replace=False, parameter="out")
+    for run in plan:  # all checked first
+        run.results = reusable_run(run.run_dir, run.opt)
+        run.skipped = run.results is not None
+    mark_owned(out, "learning-curve", [SUMMARY_FILE, PLOT_FILE, *entries])
+    if not all(run.skipped for run in plan):
         for name in (SUMMARY_FILE, PLOT_FILE):  # stale once a new run starts
             (out / name).unlink(missing_ok=True)
     return plan
 
 
-def _run_entry(P: int, run_dir: Path, finished: dict | None, base: TrainOptions) -> dict:
-    """The summary's entry of the run at ``P``: the finished run's (skipped), or a new training's."""
-    results = finished if finished is not None else train(dataclasses.replace(base, P=P, out=str(run_dir)))
-    return {
-        "P": P, "run": run_dir.name, "skipped": finished is not None,
-        "best_test_error": results["best_test_error"], "final_test_error": results["final_test_error"],
-        "stop_reason": results["training"]["stop_reason"], "steps": results["training"].get("steps"),
-        "wall_time_s": results["training"]["wall_time_s"],
-    }
+def train_runs(base: TrainOptions, plan: list[CurveRun], group_size: int) -> None:
+    """Train the unfinished runs of ``plan`` (in order of P, then seed) in groups of at most
+    ``group_size`` (``group.plan_groups``): ``train_group`` for two runs or more, ``train`` for one."""
+    todo = sorted((run for run in plan if not run.skipped), key=lambda run: (run.P, run.seed))
+    options = [dataclasses.replace(base, P=run.P, seed=run.seed, out=str(run.run_dir)) for run in todo]
+    for group in plan_groups(options, group_size):
+        members = [options[i] for i in group]
+        for i, results in zip(group, train_group(members) if len(members) > 1 else [train(members[0])]):
+            todo[i].results = results
+
+
+def p_star_spread(values: list[float | None]) -> dict:
+    """Over the P* of several seeds (None: no crossing): how many crossed, their geometric mean, min
+    and max (None when none crossed)."""
+    crossed = [v for v in values if v is not None]
+    mean = math.exp(sum(map(math.log, crossed)) / len(crossed)) if crossed else None
+    return {"crossed": len(crossed), "geomean": mean, "min": min(crossed, default=None),
+            "max": max(crossed, default=None)}
+
+
+def _p_star(Ps: list[int], errors: list[float], threshold: float, chance: float) -> dict:
+    """P* at ``threshold`` (value, status, bracket) and at 10 % of chance error of one curve."""
+    est = estimate_p_star(Ps, errors, threshold)
+    return {"P_star": est["P_star"], "P_star_status": est["status"], "P_star_bracket": est["bracket"],
+            "P_star_rel_chance": estimate_p_star(Ps, errors, 0.1 * chance)["P_star"]}
 
 
 def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: float, metric: str) -> dict:
-    """The ``summary.json`` object (format ``SUMMARY_FORMAT``, format.md §10.3): the runs, P* at
-    ``threshold`` and at 10 % of chance error, and the paper's law; ``lr`` as resolved at P_max."""
+    """The ``summary.json`` object (format ``SUMMARY_FORMAT``, format.md §10.3); ``lr`` as resolved at P_max.
+
+    ``runs``: one entry per run (P, seed, ...). ``P_star`` (``_status``, ``_bracket``,
+    ``_rel_chance``): P* at ``threshold`` and at 10 % of chance error of the curve of the
+    test error averaged over the seeds at each P (with one seed, that seed's curve).
+    ``seeds`` and ``P_star_per_seed``: each seed's own P*; ``P_star_seeds``: their spread
+    (``p_star_spread``: crossed, geomean, min, max). ``law``, ``law_x``: the paper's law.
+    """
     cfg = base.config
-    Ps = [r["P"] for r in runs]
-    errors = [r[f"{metric}_test_error"] for r in runs]
     chance = 1.0 - 1.0 / cfg.nc
-    est = estimate_p_star(Ps, errors, threshold)
+    seeds = list(dict.fromkeys(r["seed"] for r in runs))
+    Ps = sorted({r["P"] for r in runs})
+    error = {(r["P"], r["seed"]): r[f"{metric}_test_error"] for r in runs}
+    mean = [sum(error[P, s] for s in seeds) / len(seeds) for P in Ps]
+    per_seed = [{"seed": s, **_p_star(Ps, [error[P, s] for P in Ps], threshold, chance)} for s in seeds]
+    est = _p_star(Ps, mean, threshold, chance)
     x = law_x(base.arch, cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)  # None for the FCN (no law)
     return {
         "format": dict(SUMMARY_FORMAT), "config": cfg.name, "parameters": cfg.parameters(), "arch": base.arch,
         "width": base.width, "lr": lr, "data": base.data, "revision": base.revision, "metric": metric,
-        "threshold": threshold, "chance_error": chance, "P_star": est["P_star"], "P_star_status": est["status"],
-        "P_star_bracket": est["bracket"], "P_star_rel_chance": estimate_p_star(Ps, errors, 0.1 * chance)["P_star"],
+        "threshold": threshold, "chance_error": chance, **est, "seeds": seeds, "P_star_per_seed": per_seed,
+        "P_star_seeds": p_star_spread([p["P_star"] for p in per_seed]),
         "law": LAW_NAMES.get(base.arch), "law_x": x,
         "P_star_over_law_x": None if est["P_star"] is None or x is None else est["P_star"] / x,
         "runs": runs,
@@ -185,10 +279,17 @@ def plot_learning_curve(summary: dict, path: str | Path) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    runs = summary["runs"]
-    metric = summary["metric"]
+    runs, metric = summary["runs"], summary["metric"]
+    several = len(summary.get("seeds", [])) > 1
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.plot([r["P"] for r in runs], [r[f"{metric}_test_error"] for r in runs], "o-", label=f"{summary['arch']} ({metric} test error)")
+    for seed in summary["seeds"] if several else []:
+        mine = [r for r in runs if r["seed"] == seed]
+        ax.plot([r["P"] for r in mine], [r[f"{metric}_test_error"] for r in mine], ".-", lw=0.6, alpha=0.5,
+                label=f"seed {seed}")
+    Ps = sorted({r["P"] for r in runs})
+    errors = [[r[f"{metric}_test_error"] for r in runs if r["P"] == P] for P in Ps]
+    ax.plot(Ps, [sum(e) / len(e) for e in errors], "o-",
+            label=f"{summary['arch']} ({metric} test error{', mean over seeds' if several else ''})")
     ax.axhline(summary["chance_error"], color="grey", ls=":", label="chance")
     ax.axhline(summary["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {summary['threshold']:g}")
     if summary["P_star"] is not None:

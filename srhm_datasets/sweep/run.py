@@ -17,7 +17,8 @@ One call:
 
 A job (:func:`run_job`, in the worker process or on the SLURM node) trains its learning
 curve (:func:`train_curve`: ``run_learning_curve``, which skips finished runs with the
-same settings) and then evaluates its runs (``evaluate_run``: test error, S and D).
+same settings and trains the others in groups, one stacked model each) and then evaluates
+its runs (``evaluate_run``: test error, S and D).
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ import contextlib
 import dataclasses
 import fcntl
 import json
-import math
 import os
 import socket
 from pathlib import Path
 
-from ..baselines.learning_curve import run_learning_curve
+from ..baselines.learning_curve import p_star_spread, run_learning_curve
 from ..catalog import release_name
 from ..files import atomic_write, check_output_folder, mark_owned, umask
 from .executors import check_slurm, read_queue, run_local, submit_slurm, wait_slurm
@@ -61,9 +61,11 @@ PSTAR_FORMAT = {"name": "srhm-sweep-pstar", "version": 1}
 # one job (runs in a worker process or on a SLURM node)
 # ---------------------------------------------------------------------------------------
 def train_curve(job: Job, folder: Path) -> dict:
-    """Train the job's learning curve into ``folder``; the one call that trains (the group trainer goes here)."""
+    """Train the job's learning curve into ``folder``; the one call that trains. Its runs still to train
+    are trained in groups of ``group.default_group_size`` (the grouped learning curve; one job is one
+    seed, so a group holds the job's P values)."""
     return run_learning_curve(job.options(), folder, *job.P, threshold=job.curve["threshold"],
-                              metric=job.curve["metric"], plot=job.curve["plot"])
+                              metric=job.curve["metric"], plot=job.curve["plot"], group_size=None)
 
 
 def evaluate_runs(out: Path, job: Job) -> int:
@@ -254,12 +256,11 @@ def pstar_summary(out: Path, jobs: list[Job]) -> dict:
         groups.setdefault((c["config"], c["arch"], c["width"], c["lr"]), []).append(c)
     rows = []
     for (config, arch, width, lr), members in groups.items():
-        values = [c["P_star"] for c in members if c["P_star"] is not None]
-        mean = math.exp(sum(map(math.log, values)) / len(values)) if values else None
-        x = members[0]["law_x"]
+        spread = p_star_spread([c["P_star"] for c in members])
+        mean, x = spread["geomean"], members[0]["law_x"]
         rows.append({"config": config, "arch": arch, "width": width, "lr": lr, "seeds": [c["seed"] for c in members],
-                     "crossed": len(values), "P_star_geomean": mean, "P_star_min": min(values, default=None),
-                     "P_star_max": max(values, default=None), "law_x": x,
+                     "crossed": spread["crossed"], "P_star_geomean": mean, "P_star_min": spread["min"],
+                     "P_star_max": spread["max"], "law_x": x,
                      "P_star_over_law_x": None if mean is None or x is None else mean / x})
     return {"format": dict(PSTAR_FORMAT), "threshold": jobs[0].curve["threshold"] if jobs else None,
             "curves": curves, "groups": rows}
