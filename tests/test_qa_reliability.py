@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
@@ -25,6 +26,7 @@ from srhm_datasets import generate, load_rules, perturb
 from srhm_datasets.cli import main
 from srhm_datasets.config import SRHMConfig, is_canonical_name
 from srhm_datasets.generate import expand
+from srhm_datasets.hashing import content_hash
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.load import load_split
 from srhm_datasets.torch import SRHMDataset, encode
@@ -112,8 +114,12 @@ def test_build_refuses_more_workers_than_cpus_before_any_work(tmp_path):
 def test_workers_of_a_killed_build_end_with_it(tmp_path):
     """SIGKILL (the OOM killer, a scheduler's kill -9) cannot be handled: the workers watch their parent."""
     srhm_cli = Path(sys.executable).with_name("srhm")
-    proc = subprocess.Popen([str(srhm_cli), "build", "grid_L3_s0-2_v10", "--out", "r", "--workers", "2", "--quiet"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(srhm_cli), "build", "grid_L3_s0-2_v10", "--out", "r", "--workers", "2", "--quiet"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(2400):  # until blocks flow from the workers into a shard
             children = _children(proc.pid)
@@ -161,3 +167,18 @@ def test_load_split_of_the_default_config_finds_its_probe_split(release, cache):
     probe = load_split(release, None, "probe", cache_dir=cache)
     assert len(probe) == DEMO.split_sizes()["probe"]
     assert load_split(release, None, "test", cache_dir=cache).info.config_name == "demo"
+
+
+# ---- streaming parallelism ---------------------------------------------------------------
+
+
+def test_train_of_sixteen_thousand_rows_is_sixteen_shards_of_one_row_group(tmp_path):
+    cfg = SRHMConfig(L=2, s=2, s0=1, v=8, nc=8, m=8, seed=7, n_test=10, n_probe=10, n_train=16 * 1024 + 5)
+    build_release([cfg], tmp_path / "r", progress=False)
+    files = sorted((tmp_path / "r" / cfg.name).glob("train-*.parquet"))
+    assert [f.name for f in files] == [f"train-{i:05d}-of-00016.parquet" for i in range(16)]
+    metas = [pq.ParquetFile(f).metadata for f in files]
+    assert [m.num_row_groups for m in metas] == [1] * 16
+    assert [m.num_rows for m in metas] == [1025] * 15 + [16 * 1024 + 5 - 15 * 1025]
+    doc = load_rules(str(tmp_path / "r"), cfg.name)
+    assert doc["splits"]["train"]["content_hash"] == content_hash(generate(cfg, "train"))

@@ -244,7 +244,10 @@ def test_cli_build_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monke
 def _check_shards(cfg, n: int) -> list[tuple[int, int]]:
     """Shards of a train split of n rows: whole row groups, contiguous, even, at most SHARD_BYTES (+ a group) each."""
     shards = build_mod.shard_ranges(cfg, "train", n)
-    group = build_mod.row_group_rows(cfg, "train")
+    group = build_mod.row_group_rows(cfg, "train", n)
+    assert group <= min(
+        build_mod.MAX_GROUP_ROWS, max(1024, build_mod.ROW_GROUP_BYTES // build_mod.row_bytes(cfg, "train"))
+    )
     groups = -(-n // group)
     assert min(groups, 16) <= len(shards) <= groups
     assert [a for a, _ in shards[1:]] == [b for _, b in shards[:-1]] and shards[0][0] == 0 and shards[-1][1] == n
@@ -257,20 +260,27 @@ def _check_shards(cfg, n: int) -> list[tuple[int, int]]:
     return shards
 
 
-def test_train_shards_at_least_sixteen_when_there_are_row_groups_for_them():
+def test_train_shards_at_least_sixteen_from_sixteen_thousand_rows():
+    counts = {}
     for name, cfg in CATALOG.items():
-        shards = _check_shards(cfg, cfg.split_sizes()["train"])
-        if cfg.split_sizes()["train"] >= 16 * build_mod.MAX_GROUP_ROWS:
-            assert len(shards) >= 16, name
-    assert len(_check_shards(CATALOG["fig1"], 1 << 20)) == 8  # fig1: 8 row groups of 2^17 rows, one file each
-    assert len(_check_shards(CATALOG["demo"], CATALOG["demo"].split_sizes()["train"])) == 1  # one row group
+        n = cfg.split_sizes()["train"]
+        counts[name] = len(_check_shards(cfg, n))
+        if n >= 16 * 1024:
+            assert counts[name] >= 16, name
+        else:  # one shard per row group of 1024 rows
+            assert counts[name] == -(-n // 1024), name
+    assert counts["fig1"] == 16  # 16 row groups of 65,536 rows, one file each
+    assert counts["demo"] == 13  # 12,708 rows: 13 row groups of 1,024 rows
+    assert counts["grid_L2_s0-1_v10"] == 16  # 619,000 rows (5 shards when row groups were 131,072 rows)
+    assert sorted(c for c in counts.values() if c >= 16) == [16] * 115 + [19]  # 19: the largest, d = 9261
 
 
 def test_large_train_gets_shards_by_bytes(monkeypatch):
     cfg = CATALOG["fig1"]
-    group_bytes = build_mod.row_group_rows(cfg, "train") * build_mod.row_bytes(cfg, "train")
+    n = cfg.split_sizes()["train"]
+    group_bytes = build_mod.row_group_rows(cfg, "train", n) * build_mod.row_bytes(cfg, "train")
     monkeypatch.setattr(build_mod, "SHARD_BYTES", 2 * group_bytes)
-    assert len(_check_shards(cfg, 40 * build_mod.row_group_rows(cfg, "train"))) == 20  # more than 16
+    assert len(_check_shards(cfg, 40 * build_mod.row_group_rows(cfg, "train", n))) == 20  # more than 16
 
 
 def test_streaming_load_has_a_shard_per_worker(tmp_path, monkeypatch):

@@ -67,8 +67,9 @@ MIN_GROUP_ROWS, MAX_GROUP_ROWS = 1024, 1 << 17
 #: Most uncompressed (Arrow) bytes of one train shard: about 100 MB on disk at the catalog's
 #: least compressible rows (fig1, 5x), less for sparser configs.
 SHARD_BYTES = 512 << 20
-#: Train is written in at least this many shards when it has that many row groups, so that
-#: streaming ``DataLoader`` workers and ranks (which split shards) all get some.
+#: Train is written in at least this many shards (and row groups) when it has this many times
+#: ``MIN_GROUP_ROWS`` rows, so that streaming ``DataLoader`` workers and ranks (which split
+#: shards) all get some.
 MIN_TRAIN_SHARDS = 16
 #: Parquet writer options (deterministic for a given pyarrow version).
 PARQUET_OPTIONS = {"compression": "zstd", "write_page_index": True, "write_statistics": True}
@@ -104,23 +105,33 @@ def row_bytes(cfg: SRHMConfig, split: str) -> int:
     return tokens * (1 + (2 * cfg.L if split == "probe" else 0)) + meta
 
 
-def row_group_rows(cfg: SRHMConfig, split: str) -> int:
-    """Rows per row group (and per generated block) of a split."""
-    return int(min(MAX_GROUP_ROWS, max(MIN_GROUP_ROWS, ROW_GROUP_BYTES // row_bytes(cfg, split))))
+def row_group_rows(cfg: SRHMConfig, split: str, num_rows: int) -> int:
+    """Rows per row group (and per generated block) of a split of ``num_rows`` rows.
+
+    About ``ROW_GROUP_BYTES`` of Arrow data, between ``MIN_GROUP_ROWS`` and ``MAX_GROUP_ROWS``
+    rows; a train row group also holds at most ``ceil(num_rows / MIN_TRAIN_SHARDS)`` rows (but
+    ``MIN_GROUP_ROWS`` at least), so that train has ``MIN_TRAIN_SHARDS`` row groups, hence
+    shards, whenever it has ``MIN_TRAIN_SHARDS * MIN_GROUP_ROWS`` rows (format.md §8.3).
+    """
+    rows = min(MAX_GROUP_ROWS, max(MIN_GROUP_ROWS, ROW_GROUP_BYTES // row_bytes(cfg, split)))
+    if split == "train":
+        rows = min(rows, max(MIN_GROUP_ROWS, -(-num_rows // MIN_TRAIN_SHARDS)))
+    return int(rows)
 
 
 def shard_ranges(cfg: SRHMConfig, split: str, num_rows: int) -> list[tuple[int, int]]:
     """Row ranges [start, stop) of a split's shards; test and probe have one shard.
 
     Train shards hold whole row groups, as evenly as possible: ``max(MIN_TRAIN_SHARDS,
-    ceil(bytes / SHARD_BYTES))`` shards, but never more shards than row groups. The
-    content hash does not depend on the shards (format.md §8).
+    ceil(bytes / SHARD_BYTES))`` shards, but never more shards than row groups (so at least
+    ``MIN_TRAIN_SHARDS`` from ``MIN_TRAIN_SHARDS * MIN_GROUP_ROWS`` rows on, see
+    ``row_group_rows``). The content hash does not depend on the shards (format.md §8).
     """
     if num_rows == 0:
         return []
     if split != "train":
         return [(0, num_rows)]
-    group = row_group_rows(cfg, split)
+    group = row_group_rows(cfg, split, num_rows)
     groups = -(-num_rows // group)
     by_bytes = -(-num_rows * row_bytes(cfg, split) // SHARD_BYTES)
     shards = min(groups, max(MIN_TRAIN_SHARDS, by_bytes))
@@ -164,7 +175,7 @@ def write_split(cfg: SRHMConfig, split: str, root: Path, name: str, pool=None, p
     shards = shard_ranges(cfg, split, n)
     if not shards:
         return None
-    group = row_group_rows(cfg, split)
+    group = row_group_rows(cfg, split, n)
     schema = arrow_schema(cfg, split)
     hasher = SplitHasher()
     files = [f"{name}/{split}-{i:05d}-of-{len(shards):05d}.parquet" for i in range(len(shards))]
@@ -241,8 +252,10 @@ def check_out(out, overwrite: bool) -> Path:
         check_output_folder(out, "release", replace=overwrite)
     except ValueError as err:
         if read_marker(out) is None and (out / "README.md").is_file() and (out / "rules").is_dir():
-            raise ValueError(f"{err} (releases built before srhm wrote {MARKER_NAME} have none either: rebuild into a "
-                             "new folder, or move the old one away yourself)") from None
+            raise ValueError(
+                f"{err} (releases built before srhm wrote {MARKER_NAME} have none either: rebuild into a "
+                "new folder, or move the old one away yourself)"
+            ) from None
         raise
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"invalid parameter out={str(out)!r}: already exists (pass overwrite=True / --overwrite)")
@@ -271,8 +284,15 @@ def build_release(
     full, read-only) likewise leaves ``out`` untouched. Returns the per-config results.
     Rebuilding gives identical content hashes.
     """
-    configs, out = check_build(configs, out, workers=workers, overwrite=overwrite, progress=progress,
-                               release_version=release_version, repo_id=repo_id)
+    configs, out = check_build(
+        configs,
+        out,
+        workers=workers,
+        overwrite=overwrite,
+        progress=progress,
+        release_version=release_version,
+        repo_id=repo_id,
+    )
     with _interrupts_raise() as deferred:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(out)
@@ -289,15 +309,27 @@ def build_release(
     return results
 
 
-def check_build(configs, out, *, workers: int = 1, overwrite: bool = False, progress: bool = True,
-                release_version: str | None = None, repo_id: str | None = None) -> tuple[list[SRHMConfig], Path]:
+def check_build(
+    configs,
+    out,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    release_version: str | None = None,
+    repo_id: str | None = None,
+) -> tuple[list[SRHMConfig], Path]:
     """``build_release``'s arguments checked before any work (``TypeError``/``ValueError`` naming the parameter,
     ``FileExistsError`` for ``out``); returns the configs as a list and ``out`` as an absolute path."""
     configs = _check_configs(configs)
     require_type(workers, int, "workers", "an int >= 1")
     most = max_workers()
-    require(1 <= workers <= most, "workers", workers,
-            f"1 <= workers <= {most} (the CPU count: more processes only add memory)")
+    require(
+        1 <= workers <= most,
+        "workers",
+        workers,
+        f"1 <= workers <= {most} (the CPU count: more processes only add memory)",
+    )
     for flag, value in (("overwrite", overwrite), ("progress", progress)):
         require_type(value, bool, flag, "a bool")
     if release_version is not None:
@@ -465,6 +497,16 @@ def remove_stale_partials(out: str | Path) -> list[Path]:
 
 
 __all__ = [
-    "BuildInterrupted", "ConfigResult", "SplitResult", "block_pool", "build_config", "build_release", "check_build",
-    "check_out", "remove_stale_partials", "row_group_rows", "seal", "shard_ranges",
+    "BuildInterrupted",
+    "ConfigResult",
+    "SplitResult",
+    "block_pool",
+    "build_config",
+    "build_release",
+    "check_build",
+    "check_out",
+    "remove_stale_partials",
+    "row_group_rows",
+    "seal",
+    "shard_ranges",
 ]
