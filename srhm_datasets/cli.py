@@ -105,21 +105,35 @@ def info(config):
         click.echo(f"{'rows ' + split:<20}{n}")
 
 
+#: Most rows ``srhm sample`` prints: it is for looking at rows (``srhm build`` writes splits).
+MAX_SAMPLE_ROWS = 1000
+
+
 @main.command()
 @click.argument("config", callback=config_arg)
-@click.option("--n", "n", default=5, show_default=True, help="Number of rows to print.")
+@click.option(
+    "--n",
+    "n",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, MAX_SAMPLE_ROWS),
+    help=f"Number of rows to print (1 to {MAX_SAMPLE_ROWS}; fewer at the end of the split).",
+)
 @click.option("--split", default="train", show_default=True, type=click.Choice(["train", "test", "probe"]))
-@click.option("--start", default=0, show_default=True, help="First row index.")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0), help="First row index.")
 def sample(config, n, split, start):
     """Print a few rows readably (blank shown as _)."""
     from .generate import generate
 
     cfg = config
-    stop = min(start + n, cfg.split_sizes()[split])
-    try:
-        batch = generate(cfg, split, start, stop)
-    except ValueError as err:
-        raise click.UsageError(str(err)) from None
+    rows = cfg.split_sizes()[split]
+    if start >= rows:
+        raise click.BadParameter(
+            f"{start}: must satisfy 0 <= --start < {rows} (the rows of split {split!r} of {cfg.name})",
+            param_hint="'--start'",
+        )
+    stop = min(start + n, rows)
+    batch = generate(cfg, split, start, stop)
     width = len(str(cfg.v - 1))
     for i in range(stop - start):
         tokens = " ".join("_" * width if t == cfg.blank else f"{t:>{width}}" for t in batch["tokens"][i])

@@ -182,3 +182,26 @@ def test_train_of_sixteen_thousand_rows_is_sixteen_shards_of_one_row_group(tmp_p
     assert [m.num_rows for m in metas] == [1025] * 15 + [16 * 1024 + 5 - 15 * 1025]
     doc = load_rules(str(tmp_path / "r"), cfg.name)
     assert doc["splits"]["train"]["content_hash"] == content_hash(generate(cfg, "train"))
+
+
+# ---- kind 4: options checked before the work ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--n", "0"], "'--n': 0 is not in the range 1<=x<=1000"),
+        (["--n", "-1"], "'--n': -1 is not in the range 1<=x<=1000"),
+        (["--n", "100000000"], "'--n': 100000000 is not in the range 1<=x<=1000"),
+        (["--start", "-1"], "'--start': -1 is not in the range x>=0"),
+        (["--start", "12708"], "'--start': 12708: must satisfy 0 <= --start < 12708"),
+    ],
+)
+def test_sample_bounds_its_options_before_generating(args, named, monkeypatch):
+    def no_rows(*args, **kwargs):
+        raise AssertionError("generated rows for a bad option")
+
+    monkeypatch.setattr(sys.modules["srhm_datasets.generate"], "generate", no_rows)
+    result = CliRunner().invoke(main, ["sample", "demo", "--split", "train", *args])  # 12,708 train rows
+    assert result.exit_code == 2, result.output
+    assert named in result.output
