@@ -7,9 +7,11 @@
    stacked parameters, gradients and momentum buffers (3 x 4 bytes a scalar).
 2. ``learning-curve``: wall time of the README's example
    (``srhm learning-curve --config demo --arch cnn --P-min 100 --P-max 3000 --points 6``),
-   run by ``learning_curve.run_learning_curve`` (one run after another) and by
-   ``group.train_group`` (the six runs as one group), in the same process, same threads; the
-   P* of both and the peak resident memory (ru_maxrss) after each are printed.
+   run by ``learning_curve.run_learning_curve`` with ``--group-size 1`` (one run after another)
+   and with each of ``--curve-groups`` (6: the six runs as one group), in the same process, same
+   threads; the P* of each and the peak resident memory of the process so far (ru_maxrss, so
+   it never decreases down the table) are printed. ``group.default_group_size`` of the curve's
+   network is printed beside it (what ``srhm learning-curve`` uses without ``--group-size``).
 
 Usage::
 
@@ -21,7 +23,6 @@ The machine's other load changes the numbers (a shared 2-core machine: state so 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import resource
@@ -32,9 +33,10 @@ from pathlib import Path
 
 import torch
 
-from srhm_datasets.baselines.group import GroupTrainer, plan_groups, train_group
-from srhm_datasets.baselines.learning_curve import estimate_p_star, log_spaced_P, run_learning_curve
+from srhm_datasets.baselines.group import GroupTrainer, default_group_size
+from srhm_datasets.baselines.learning_curve import run_learning_curve
 from srhm_datasets.baselines.train import TrainOptions
+from srhm_datasets.baselines.train import resolve as resolve_options
 from srhm_datasets.catalog import resolve
 
 GROUP_SIZES = (1, 2, 4, 8, 16)
@@ -67,25 +69,18 @@ def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: 
 
 
 def learning_curve(threads: int, root: Path, group_sizes: list[int], width: int) -> dict:
-    """The README's demo learning curve one run at a time, then in groups of each size: wall time, P*, memory."""
+    """The README's demo learning curve by ``run_learning_curve`` with ``group_size`` 1 (one run after
+    another), then each of ``group_sizes``: wall time, P*, steps per P, peak memory so far."""
     cfg = resolve(CURVE["config"])
     base = TrainOptions(config=cfg, P=CURVE["P_max"], arch=CURVE["arch"], width=width, progress=False, threads=threads)
-    t0 = time.perf_counter()
-    summary = run_learning_curve(base, root / "one-at-a-time", CURVE["P_min"], CURVE["P_max"], CURVE["points"], plot=False)
-    out = {"one at a time": {"wall_s": time.perf_counter() - t0, "P_star": summary["P_star"],
-                             "peak_rss_mib": peak_rss_mib(), "steps": [r["steps"] for r in summary["runs"]]}}
-    Ps = log_spaced_P(CURVE["P_min"], CURVE["P_max"], CURVE["points"])
-    for size in group_sizes:
-        options = [dataclasses.replace(base, P=P, out=str(root / f"groups-of-{size}" / f"P{P}")) for P in Ps]
+    out = {}
+    for size in [1, *group_sizes]:
+        name = "one at a time" if size == 1 else f"groups of {size}"
         t0 = time.perf_counter()
-        results = [None] * len(options)
-        for group in plan_groups(options, size):
-            for i, r in zip(group, train_group([options[i] for i in group])):
-                results[i] = r
-        out[f"groups of {size}"] = {
-            "wall_s": time.perf_counter() - t0, "peak_rss_mib": peak_rss_mib(),
-            "P_star": estimate_p_star(Ps, [r["best_test_error"] for r in results])["P_star"],
-            "steps": [r["training"]["steps"] for r in results]}
+        summary = run_learning_curve(base, root / f"group-size-{size}", CURVE["P_min"], CURVE["P_max"],
+                                     CURVE["points"], plot=False, group_size=size)
+        out[name] = {"wall_s": time.perf_counter() - t0, "P_star": summary["P_star"], "peak_rss_mib": peak_rss_mib(),
+                     "steps": [r["steps"] for r in summary["runs"]]}
     for row in out.values():
         row["speedup"] = out["one at a time"]["wall_s"] / row["wall_s"]
     return out
@@ -121,15 +116,20 @@ def main(argv=None) -> int:
                       f"{row['member_samples_per_s'] / base:.2f} | {row['state_mib']:.0f} |", flush=True)
     out = {"threads": args.threads, "throughput": rows}
     if not args.skip_curve:
+        sizes = [int(g) for g in args.curve_groups.split(",")]
         with tempfile.TemporaryDirectory() as tmp:
-            curve = learning_curve(args.threads, Path(tmp), [int(g) for g in args.curve_groups.split(",")], args.curve_width)
+            curve = learning_curve(args.threads, Path(tmp), sizes, args.curve_width)
         out["learning_curve"] = curve
-        print(f"\nlearning curve {CURVE}, width {args.curve_width}, {args.threads} thread(s):")
+        auto = default_group_size(resolve_options(TrainOptions(config=resolve(CURVE["config"]), P=CURVE["P_max"],
+                                                               arch=CURVE["arch"], width=args.curve_width)))
+        print(f"\nlearning curve {CURVE}, width {args.curve_width}, {args.threads} thread(s), "
+              f"default group size here {auto}:")
         print("| runs | wall s | speed-up | P* | steps per P | peak RSS MiB |")
         print("| --- | ---: | ---: | ---: | --- | ---: |")
         for name, c in curve.items():
             p_star = "not reached" if c["P_star"] is None else f"{c['P_star']:.0f}"
-            print(f"| {name} | {c['wall_s']:.1f} | {c['speedup']:.2f} | {p_star} | {c['steps']} | {c['peak_rss_mib']:.0f} |")
+            print(f"| {name} | {c['wall_s']:.1f} | {c['speedup']:.2f} | {p_star} | {c['steps']} | "
+                  f"{c['peak_rss_mib']:.0f} |")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0
