@@ -3,7 +3,8 @@
 Python and numpy only (no torch, pyarrow or matplotlib), so that ``srhm leaderboard`` can label
 a learning-rate variant and estimate P* without importing torch. One definition each of:
 
-- the networks (``ARCHS``, ``NORMS``, ``ENCODINGS``) and the protocol defaults (format.md §10.2):
+- the networks (``ARCHS``, ``NORMS``, ``ENCODINGS``), their size (``num_parameters``, bounded by
+  ``MAX_PARAMETERS``) and the protocol defaults (format.md §10.2):
   ``default_lr``, ``default_batch_size``, ``DEFAULT_WIDTH``, ``DEFAULT_MOMENTUM``,
   ``DEFAULT_LOSS_THRESHOLD``, ``DEFAULT_MAX_STEPS``, ``MAX_TEST``;
 - the run folder (format.md §10.3): ``CHECKPOINT_FILE``, ``RESULTS_FILE``, ``SUMMARY_FILE``,
@@ -168,6 +169,34 @@ def default_lr(arch: str, cfg) -> float:
     if arch == "fcn":
         return 0.01 if L <= 2 else 0.003
     raise ValueError(f"invalid parameter arch={arch!r}: must be one of {ARCHS}")
+
+
+#: Most trainable parameters of a reference network (``num_parameters``; ``width`` is bounded by it):
+#: 2**31 float32 weights are 8 GiB, before their gradients and the optimiser's momentum.
+MAX_PARAMETERS = 2**31
+
+
+def num_parameters(arch: str, cfg, width: int, bias: bool = False) -> int:
+    """Trainable scalars of ``baselines.models.build_model(arch, cfg, width, bias=bias)``, by arithmetic
+    (no torch, nothing allocated; exact for any width). ``cfg``: an SRHMConfig (``L``, ``v``, ``d``,
+    ``S``, ``nc`` are read). Network shapes: format.md §10.1.
+
+    CNN layer k: ``width * c_in * S`` weights (``c_in`` = v for k = 1, else width); LCN: that
+    times the ``d / S**k`` patch positions; FCN: ``width * v * d`` for k = 1, else ``width**2``;
+    ``bias`` adds one per output channel (and position, LCN); readout: ``width * nc``.
+    Raises ValueError for an ``arch`` not in ``ARCHS``.
+    """
+    require(arch in ARCHS, "arch", arch, f"one of {ARCHS}")
+    total = width * cfg.nc
+    for k in range(1, cfg.L + 1):
+        c_in = cfg.v if k == 1 else width
+        if arch == "fcn":
+            weights, biases = width * (cfg.v * cfg.d if k == 1 else width), width
+        else:
+            positions = cfg.d // cfg.S**k if arch == "lcn" else 1
+            weights, biases = positions * width * c_in * cfg.S, positions * width
+        total += weights + (biases if bias else 0)
+    return total
 
 
 def default_batch_size(cfg, P: int) -> int:

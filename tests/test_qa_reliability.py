@@ -21,17 +21,23 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from srhm_datasets import generate, load_rules, perturb
+from srhm_datasets.baselines import train as train_mod
+from srhm_datasets.baselines.models import build_model, count_parameters
 from srhm_datasets.cli import main
 from srhm_datasets.config import SRHMConfig, is_canonical_name
 from srhm_datasets.generate import expand
 from srhm_datasets.hashing import content_hash
+from srhm_datasets.protocol import ARCHS, DEFAULT_WIDTH, MAX_PARAMETERS, TrainOptions, num_parameters
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.load import load_split
 from srhm_datasets.torch import SRHMDataset, encode
 
 from .release_helpers import SMALL
+from .strategies import small_configs
 from .test_release_reliability import _alive, _children
 
 DEMO = SMALL["demo"]
@@ -205,3 +211,55 @@ def test_sample_bounds_its_options_before_generating(args, named, monkeypatch):
     result = CliRunner().invoke(main, ["sample", "demo", "--split", "train", *args])  # 12,708 train rows
     assert result.exit_code == 2, result.output
     assert named in result.output
+
+
+# ---- kind 3: resources bounded by a training option --------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cfg=small_configs(L=st.integers(1, 2), s=st.integers(2, 3), s0=st.integers(0, 1)),
+    arch=st.sampled_from(ARCHS),
+    width=st.integers(1, 6),
+    bias=st.booleans(),
+)
+def test_num_parameters_is_the_models_count(cfg, arch, width, bias):
+    assert num_parameters(arch, cfg, width, bias) == count_parameters(build_model(arch, cfg, width, bias=bias))
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"width": 10**30}, "width=~1.00e30 (31 digits): must satisfy a network of at most 2**31 = 2,147,483,648"),
+        ({"width": 10**8}, "width=100000000: must satisfy a network of at most 2**31 = 2,147,483,648 parameters"),
+        ({"width": 25_000}, "(cnn on A_L2_s2_s0-1_v4_nc4_m4_seed0 at this width has 2500500000)"),
+        ({"threads": 100_000}, f"threads=100000: must satisfy threads <= {os.cpu_count()} (the CPU count)"),
+    ],
+)
+def test_train_options_bound_width_and_threads_before_any_work(options, named, tmp_path):
+    with pytest.raises(ValueError, match="invalid parameter ") as err:
+        train_mod.resolve(TrainOptions(config=DEMO, P=10, out=str(tmp_path / "run"), **options))
+    assert named in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_width_is_bounded_by_the_parameters_of_the_arch():
+    assert train_mod.resolve(TrainOptions(config=DEMO, P=10, arch="fcn", width=25_000)).width == 25_000  # 626,700,000
+    assert num_parameters("cnn", DEMO, DEFAULT_WIDTH) < MAX_PARAMETERS  # the defaults stay far inside
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--config", "demo", "--P", "10", "--width", str(10**30), "--out"],
+        ["train", "--config", "demo", "--P", "10", "--width", "100000000", "--max-steps", "1", "--out"],
+        ["train", "--config", "demo", "--P", "10", "--threads", "100000", "--out"],
+        ["learning-curve", "--config", "demo", "--P-min", "10", "--P-max", "20", "--threads", "100000", "--out"],
+        ["demo", "--width", "100000000", "--out"],
+    ],
+)
+def test_train_commands_refuse_a_huge_width_or_thread_count_as_a_usage_error(args, tmp_path):
+    result = CliRunner().invoke(main, [*args, str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "invalid parameter width=" in result.output or "invalid parameter threads=100000" in result.output
+    assert not (tmp_path / "out").exists()

@@ -48,7 +48,7 @@ from huggingface_hub import HfApi
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..config import SRHMConfig, require
+from ..config import SRHMConfig, format_count, require
 from ..files import check_output_folder
 from ..generate import generate
 from ..hashing import rules_hash
@@ -57,6 +57,7 @@ from ..protocol import (
     CHECKPOINT_FILE,
     DEFAULT_MAX_STEPS,
     ENCODINGS,
+    MAX_PARAMETERS,
     MAX_TEST,
     NORMS,
     RESULTS_FILE,
@@ -65,6 +66,7 @@ from ..protocol import (
     default_lr,
     is_int,
     is_real,
+    num_parameters,
 )
 from ..provenance import dataset_info, git_commit, package_info
 from ..release.load import load_split
@@ -137,6 +139,21 @@ def _check_optional_counts(opt: TrainOptions) -> None:
         )
 
 
+def _check_resources(opt: TrainOptions) -> None:
+    """``width`` by the network's parameter count (arithmetic, before anything is built) and
+    ``threads`` by the CPU count (torch crashes far above it)."""
+    count = num_parameters(opt.arch, opt.config, opt.width, opt.bias) if opt.width <= MAX_PARAMETERS else None
+    require(
+        count is not None and count <= MAX_PARAMETERS,
+        "width",
+        opt.width,
+        f"a network of at most 2**31 = {MAX_PARAMETERS:,} parameters ({opt.arch} on {opt.config.name} at this width "
+        + (f"has {format_count(count)})" if count is not None else "has more: its readout alone has width * nc)"),
+    )
+    cpus = os.cpu_count() or 1
+    require(opt.threads is None or opt.threads <= cpus, "threads", opt.threads, f"threads <= {cpus} (the CPU count)")
+
+
 def _check_sources(opt: TrainOptions) -> None:
     for name in ("out", "data"):
         value = getattr(opt, name)
@@ -182,6 +199,7 @@ def check_options(opt: TrainOptions) -> None:
     )
     _check_optional_counts(opt)
     _check_flags(opt)
+    _check_resources(opt)
     _check_sources(opt)
     require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")
 
