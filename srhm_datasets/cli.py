@@ -32,7 +32,17 @@ LAZY_COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A click group that imports a ``LAZY_COMMANDS`` module only when its command runs."""
+    """A click group that imports a ``LAZY_COMMANDS`` module only when its command runs.
+
+    A ``ConnectionError`` that ends a command (no network, ``HF_ENDPOINT`` down: e.g.
+    ``release.load.HubUnreachable``) is one line and exit 1, not a traceback.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConnectionError as err:
+            raise click.ClickException(" ".join(str(err).split()) or type(err).__name__) from None
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))

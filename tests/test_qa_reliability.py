@@ -8,6 +8,7 @@ ill-typed arguments of the torch adapters.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -34,10 +36,13 @@ from srhm_datasets.hashing import content_hash
 from srhm_datasets.protocol import ARCHS, DEFAULT_WIDTH, MAX_PARAMETERS, TrainOptions, num_parameters
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.load import load_split
+from srhm_datasets.release.publish import publish_release
 from srhm_datasets.torch import SRHMDataset, encode
 
+from . import fakehub
 from .release_helpers import SMALL
 from .strategies import small_configs
+from .test_provenance import _offline
 from .test_release_reliability import _alive, _children
 
 DEMO = SMALL["demo"]
@@ -263,3 +268,64 @@ def test_train_commands_refuse_a_huge_width_or_thread_count_as_a_usage_error(arg
     assert result.exit_code == 2, result.output
     assert "invalid parameter width=" in result.output or "invalid parameter threads=100000" in result.output
     assert not (tmp_path / "out").exists()
+
+
+# ---- kind 7: failures of the outside world -----------------------------------------------
+
+REPO = "srhm-org/srhm"
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """The in-process fake Hub (fresh HF_HOME); ``offline()`` then cuts it off as a lost network does."""
+    fake = fakehub.install(monkeypatch, tmp_path / "hf_home")
+    yield fake
+    fakehub.uninstall()
+
+
+def _no_network(monkeypatch, hub) -> None:
+    """Offline (``HF_HUB_OFFLINE``), and the fake Hub's client refusing requests as huggingface_hub's own does."""
+    import httpx2
+    from huggingface_hub.utils import _http
+
+    _offline(monkeypatch)
+    hooks = {"request": [_http.hf_request_event_hook]}
+    _http.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(hub.handler), event_hooks=hooks))
+    _http.close_session()
+
+
+def _tiny_run(out: Path) -> None:
+    args = ["--config", "demo", "--P", "10", "--width", "4", "--max-steps", "1", "--num-test", "5", "--device", "cpu"]
+    res = CliRunner().invoke(main, ["train", *args, "--no-progress", "--threads", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+
+
+def _one_error_line(res) -> str:
+    assert res.exit_code == 1, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1 and "Traceback" not in res.output, res.output
+    return lines[0]
+
+
+def test_evaluate_without_network_is_one_line_and_exit_1(hub, monkeypatch, tmp_path):
+    _tiny_run(tmp_path / "run")
+    _no_network(monkeypatch, hub)
+    line = _one_error_line(CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--data", REPO]))
+    assert f"could not read the probe split of config demo_probe of dataset repo {REPO} at revision main" in line
+    assert "check the network connection and HF_ENDPOINT" in line
+    assert "evaluation" not in json.loads((tmp_path / "run" / "results.json").read_text())
+
+
+def test_train_without_network_names_the_rules_file_it_tried(hub, monkeypatch, tmp_path):
+    build_release([DEMO], tmp_path / "r", progress=False)
+    publish_release(tmp_path / "r", REPO, "v1.0.0")
+    for split in ("train", "test"):  # the rows are cached, the rules file is not (publish cached it: removed)
+        datasets.load_dataset(REPO, "demo", split=split)
+    shutil.rmtree(tmp_path / "hf_home" / "hub")
+    _no_network(monkeypatch, hub)
+    args = ["train", "--config", "demo", "--data", REPO, "--P", "10", "--width", "4", "--max-steps", "1"]
+    res = CliRunner().invoke(main, [*args, "--no-progress", "--out", str(tmp_path / "run")])
+    line = _one_error_line(res)
+    assert f"could not read rules/demo.json of dataset repo {REPO} at revision main from the Hub" in line
+    assert "A_L2" not in line
+    assert not (tmp_path / "run").exists()

@@ -69,7 +69,7 @@ from ..protocol import (
     num_parameters,
 )
 from ..provenance import dataset_info, git_commit, package_info
-from ..release.load import load_split
+from ..release.load import HubUnreachable, load_split
 from ..release.rules_file import load_rules
 from ..results import FORMAT
 from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
@@ -280,7 +280,9 @@ def _release_rows(opt: TrainOptions, split: str, n: int) -> dict[str, np.ndarray
     cfg = opt.config
     try:
         ds = load_split(str(opt.data), cfg.name, split, revision=opt.revision)
-    except OSError as err:  # no such Hub repo, no data files, offline
+    except HubUnreachable:  # the outside world failed, not the option: one line at the command's edge, exit 1
+        raise
+    except OSError as err:  # no such Hub repo, no data files
         raise ValueError(
             f"invalid parameter data={str(opt.data)!r}: must be a release folder or a reachable "
             f"Hub dataset repo with config {cfg.name} ({err})"

@@ -27,6 +27,29 @@ HASH_BATCH_ROWS = 1 << 16
 STREAM_CHECK_ROWS = 64
 
 
+class HubUnreachable(ConnectionError):
+    """A release on the Hub could not be read: no network, ``HF_ENDPOINT`` down, or offline
+    (``HF_HUB_OFFLINE``) without a cached copy. The message names the file or split tried and what to do."""
+
+
+def _unreachable(err: BaseException) -> bool:
+    """Whether ``err`` is a failure to reach the Hub (not a missing repo, file or revision)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    return isinstance(err, (ConnectionError, LocalEntryNotFoundError))
+
+
+def _hub_unreachable(what: str, source: str, revision: str | None, err: BaseException) -> HubUnreachable:
+    from huggingface_hub import constants
+
+    reason = " ".join(str(err).split())[:300] or type(err).__name__
+    return HubUnreachable(
+        f"could not read {what} of dataset repo {source} at revision {revision or 'main'} from the Hub "
+        f"({type(err).__name__}: {reason}); check the network connection and HF_ENDPOINT ({constants.ENDPOINT}), "
+        "or give a local release folder"
+    )
+
+
 def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
     """The HF config holding ``split`` of ``config`` (catalog or canonical name).
 
@@ -53,9 +76,14 @@ def check_load_arguments(repo_or_dir, config, split, revision) -> None:
     """
     require_path(repo_or_dir, "repo_or_dir")
     path = Path(repo_or_dir)
-    require(os.fspath(repo_or_dir) != "" and (path.is_dir() or not path.exists()) and
-            (not path.is_dir() or (path / "rules").is_dir()), "repo_or_dir", os.fspath(repo_or_dir),
-            "a release folder (with rules/, see `srhm build`) or a Hub dataset repo id ORG/NAME")
+    require(
+        os.fspath(repo_or_dir) != ""
+        and (path.is_dir() or not path.exists())
+        and (not path.is_dir() or (path / "rules").is_dir()),
+        "repo_or_dir",
+        os.fspath(repo_or_dir),
+        "a release folder (with rules/, see `srhm build`) or a Hub dataset repo id ORG/NAME",
+    )
     if config is not None:
         require_type(config, str, "config", "a config name (str) or None for the default config")
     require_type(split, str, "split", "'train', 'test' or 'probe'")
@@ -80,12 +108,22 @@ def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision
     import datasets
 
     source = os.fspath(repo_or_dir)
-    if config is None:  # the release's default config (its probe split lives in <default>_probe)
-        builder = datasets.load_dataset_builder(source, revision=revision, cache_dir=kwargs.get("cache_dir"))
-        config = builder.config.name.removesuffix(PROBE_SUFFIX)
     try:
-        ds = datasets.load_dataset(source, hf_config_name(source, config, split), split=split, revision=revision,
-                                   **kwargs)
+        if config is None:  # the release's default config (its probe split lives in <default>_probe)
+            builder = datasets.load_dataset_builder(source, revision=revision, cache_dir=kwargs.get("cache_dir"))
+            config = builder.config.name.removesuffix(PROBE_SUFFIX)
+        ds = datasets.load_dataset(
+            source, hf_config_name(source, config, split), split=split, revision=revision, **kwargs
+        )
+    except OSError as err:
+        if _unreachable(err):
+            what = (
+                f"the {split} split of config {hf_config_name(source, config, split)}"
+                if config
+                else "the default config"
+            )
+            raise _hub_unreachable(what, source, revision, err) from None
+        raise
     except datasets.exceptions.DatasetGenerationError as err:  # a damaged or truncated shard
         cause = err.__cause__ or err
         raise ValueError(
@@ -100,17 +138,22 @@ def _expected(source: str, config: str, split: str, revision: str | None) -> tup
     """(rules document, its ``splits[split]`` entry) of ``revision``; ``ValueError`` if unreadable."""
     from .rules_file import load_rules
 
+    name = hf_config_name(source, config, "train")  # the file's name in the release (the catalog name on the Hub)
     try:
-        doc = load_rules(source, config, revision=revision)
+        doc = load_rules(source, name, revision=revision)
     except (OSError, ValueError) as err:
+        if _unreachable(err):
+            raise _hub_unreachable(f"rules/{name}.json", source, revision, err) from None
         raise ValueError(
             f"cannot prove that the {split} rows of {config} in {source} are those of revision {revision or 'main'}: "
-            f"its rules/{config}.json is unreadable ({type(err).__name__}: {err})"
+            f"its rules/{name}.json is unreadable ({type(err).__name__}: {err})"
         ) from None
     entry = doc.get("splits", {}).get(split) if isinstance(doc, dict) else None
     if not isinstance(entry, dict) or "num_rows" not in entry or "content_hash" not in entry:
-        raise ValueError(f"rules/{config}.json of {source} at revision {revision or 'main'} has no splits.{split} "
-                         "row count and content hash")
+        raise ValueError(
+            f"rules/{name}.json of {source} at revision {revision or 'main'} has no splits.{split} "
+            "row count and content hash"
+        )
     return doc, entry
 
 
@@ -126,8 +169,10 @@ def check_provenance(ds, source: str, config: str, split: str, revision: str | N
 
     doc, entry = _expected(source, config, split, revision)
     where = f"{split} of {config} in {source} at revision {revision or 'main'}"
-    hint = ("datasets returned rows of another revision (e.g. its offline cache of a newer release); "
-            "load it online once, or clear the datasets cache of this repo")
+    hint = (
+        "datasets returned rows of another revision (e.g. its offline cache of a newer release); "
+        "load it online once, or clear the datasets cache of this repo"
+    )
     if isinstance(ds, datasets.IterableDataset):
         _check_stream_head(ds, doc, split, where, hint)
         return
@@ -157,7 +202,9 @@ def _flat_values(column):
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    while pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type):
+    while (
+        pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type)
+    ):
         column = column.flatten()
     return column.to_numpy(zero_copy_only=False)
 

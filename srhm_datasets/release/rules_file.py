@@ -130,11 +130,13 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
                 return json.loads(f.read_text(encoding="utf-8"))
         raise FileNotFoundError(f"no rules file for config {config_name!r} in {path / 'rules'} (tried {names})")
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     for name in names:
         try:
             local = hf_hub_download(str(repo_or_dir), f"rules/{name}.json", repo_type="dataset", revision=revision)
+        except LocalEntryNotFoundError:  # the Hub was not reached (and no cached copy): not a missing file
+            raise
         except EntryNotFoundError:
             continue
         return json.loads(Path(local).read_text(encoding="utf-8"))
