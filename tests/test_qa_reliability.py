@@ -329,3 +329,10 @@ def test_train_without_network_names_the_rules_file_it_tried(hub, monkeypatch, t
     assert f"could not read rules/demo.json of dataset repo {REPO} at revision main from the Hub" in line
     assert "A_L2" not in line
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["", "../demo", "rules/demo"])
+def test_verify_refuses_a_config_option_that_is_not_a_name(release, name):
+    result = CliRunner().invoke(main, ["verify", str(release), "--config", name])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--config': {name!r}: must be a config name" in result.output

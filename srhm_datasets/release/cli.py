@@ -19,13 +19,25 @@ from ..cli_args import config_arg, slurm_usage, with_slurm_options
 @click.option("--repo", "repo_id", default=None, help="Hub repo id ORG/NAME to write into the card's examples.")
 @click.option("--release-version", default=None, help="Release version for the card (default: the catalog's).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--executor", type=click.Choice(("local", "slurm")), default="local", show_default=True,
-              help="local: build here. slurm: one job per config through submitit (returns after submitting).")
+@click.option(
+    "--executor",
+    type=click.Choice(("local", "slurm")),
+    default="local",
+    show_default=True,
+    help="local: build here. slurm: one job per config through submitit (returns after submitting).",
+)
 @click.option("--wait", is_flag=True, help="slurm: wait for the jobs to leave the queue, then publish.")
 @with_slurm_options
-@click.option("--poll", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="slurm --wait: seconds between looks at the queue.")
-def build(configs, out, all_configs, workers, overwrite, repo_id, release_version, quiet, executor, wait, poll, **slurm):
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="slurm --wait: seconds between looks at the queue.",
+)
+def build(
+    configs, out, all_configs, workers, overwrite, repo_id, release_version, quiet, executor, wait, poll, **slurm
+):
     """Write a release folder (format.md §8) for CONFIG... (catalog or canonical names; default: demo).
 
     --overwrite replaces only a release folder srhm built; SIGTERM/SIGINT end the
@@ -49,8 +61,15 @@ def build(configs, out, all_configs, workers, overwrite, repo_id, release_versio
     try:
         if executor == "slurm":
             return _build_on_slurm(cfgs, out, overwrite, slurm, wait, not quiet, poll, release_version, repo_id)
-        results = build_release(cfgs, out, workers=workers, overwrite=overwrite, progress=not quiet,
-                                release_version=release_version, repo_id=repo_id)
+        results = build_release(
+            cfgs,
+            out,
+            workers=workers,
+            overwrite=overwrite,
+            progress=not quiet,
+            release_version=release_version,
+            repo_id=repo_id,
+        )
     except FileExistsError as err:
         raise click.BadParameter(str(err), param_hint="--out") from None
     except (ValueError, TypeError) as err:
@@ -78,16 +97,27 @@ def _build_on_slurm(cfgs, out, overwrite, slurm, wait, progress, poll, release_v
     from .jobs import STATES, build_on_slurm
 
     try:
-        report = build_on_slurm(cfgs, out, overwrite=overwrite, options=slurm, wait=wait, progress=progress,
-                                poll_s=poll, release_version=release_version, repo_id=repo_id)
+        report = build_on_slurm(
+            cfgs,
+            out,
+            overwrite=overwrite,
+            options=slurm,
+            wait=wait,
+            progress=progress,
+            poll_s=poll,
+            release_version=release_version,
+            repo_id=repo_id,
+        )
     except RuntimeError as err:  # SLURM refused the jobs, or the built release failed verification
         raise click.ClickException(str(err)) from None
     for s in report.before:
         if s.state == "failed":
             click.echo(f"rebuild {s.name}: {s.reason}")
     if report.slurm_ids:
-        click.echo(f"submitted {len(report.slurm_ids)} job(s) to SLURM: {', '.join(report.slurm_ids)}; "
-                   f"logs in {report.folder / 'logs'}")
+        click.echo(
+            f"submitted {len(report.slurm_ids)} job(s) to SLURM: {', '.join(report.slurm_ids)}; "
+            f"logs in {report.folder / 'logs'}"
+        )
     for s in report.after:
         if s.state == "failed":
             click.echo(f"FAILED {s.name}: {s.reason}", err=True)
@@ -96,8 +126,10 @@ def _build_on_slurm(cfgs, out, overwrite, slurm, wait, progress, poll, release_v
     if report.published is not None:
         _print_built(report.published, out)
     else:
-        click.echo(f"not published yet: rerun this command (with --wait to wait for the jobs) to publish {out} "
-                   "once every config is built")
+        click.echo(
+            f"not published yet: rerun this command (with --wait to wait for the jobs) to publish {out} "
+            "once every config is built"
+        )
     if counts["failed"]:
         raise SystemExit(1)
 
@@ -105,8 +137,12 @@ def _build_on_slurm(cfgs, out, overwrite, slurm, wait, progress, poll, release_v
 def _cli_names(err: Exception) -> str:
     """An API error message with the CLI's option names (``repo_id=`` -> ``--repo=``)."""
     text = str(err)
-    for api, cli in (("repo_id=", "--repo="), ("release_version=", "--release-version="), ("out=", "--out="),
-                     ("workers=", "--workers=")):
+    for api, cli in (
+        ("repo_id=", "--repo="),
+        ("release_version=", "--release-version="),
+        ("out=", "--out="),
+        ("workers=", "--workers="),
+    ):
         text = text.replace(f"parameter {api}", f"parameter {cli}")
     return text
 
@@ -117,9 +153,29 @@ def _os_error(err: OSError) -> str:
     return f"{reason}: {err.filename}" if err.filename else reason
 
 
+def _config_names(ctx, param, values):
+    """``--config`` values: config names (``rules_file.CONFIG_NAME_RE``: not empty, not a path), else a usage error."""
+    from .rules_file import CONFIG_NAME_RE
+
+    for value in values:
+        if CONFIG_NAME_RE.fullmatch(value) is None:
+            raise click.BadParameter(
+                f"{value!r}: must be a config name (letters, digits, '_', '-' and '.', not empty, not a path)",
+                ctx=ctx,
+                param=param,
+            )
+    return values
+
+
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
-@click.option("--config", "configs", multiple=True, help="Only this config (repeatable; catalog or canonical name).")
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    callback=_config_names,
+    help="Only this config (repeatable; catalog or canonical name).",
+)
 def verify(folder, configs):
     """Re-derive every row of a release FOLDER and check it against format.md §8.9; exit 1 on any failure."""
     from .verify import verify_release
@@ -134,8 +190,13 @@ def verify(folder, configs):
 @click.option("--repo", "repo_id", required=True, help="Dataset repo ORG/NAME (created if missing).")
 @click.option("--tag", required=True, help="Release tag vX.Y.Z; refused if it already exists.")
 @click.option("--private", is_flag=True, help="Create the repo private.")
-@click.option("--verify/--no-verify", "run_verify", default=True, show_default=True,
-              help="Run `srhm verify` on FOLDER before uploading.")
+@click.option(
+    "--verify/--no-verify",
+    "run_verify",
+    default=True,
+    show_default=True,
+    help="Run `srhm verify` on FOLDER before uploading.",
+)
 def publish(folder, repo_id, tag, private, run_verify):
     """Upload a release FOLDER to the Hub in one commit and tag it (token: login or HF_TOKEN).
 
@@ -147,8 +208,9 @@ def publish(folder, repo_id, tag, private, run_verify):
     try:
         check_publish(folder, repo_id, tag)
     except (ValueError, TypeError) as err:
-        raise click.UsageError(str(err).replace("parameter repo=", "parameter --repo=").replace(
-            "parameter tag=", "parameter --tag=")) from None
+        raise click.UsageError(
+            str(err).replace("parameter repo=", "parameter --repo=").replace("parameter tag=", "parameter --tag=")
+        ) from None
     except HubError as err:
         raise click.ClickException(str(err)) from None
     if run_verify:
