@@ -336,3 +336,24 @@ def test_verify_refuses_a_config_option_that_is_not_a_name(release, name):
     result = CliRunner().invoke(main, ["verify", str(release), "--config", name])
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '--config': {name!r}: must be a config name" in result.output
+
+
+# ---- kind 2: what load_split loads is what it proves ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"columns": ["label"]}, {"data_files": "demo/test-*.parquet"}, {"data_dir": "demo"}, {"features": None}],
+)
+def test_load_split_refuses_keywords_that_change_what_is_loaded(release, kwargs, monkeypatch):
+    def no_load(*args, **kw):
+        raise AssertionError("loaded before refusing")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_load)
+    (key,) = kwargs
+    with pytest.raises(ValueError, match=f"invalid parameter {key}=.*: must satisfy not given: load_split loads"):
+        load_split(release, "demo", "test", **kwargs)
+
+
+def test_load_split_passes_on_where_and_how_to_load(release, cache):
+    assert len(load_split(release, "demo", "test", cache_dir=cache, keep_in_memory=True)) == DEMO.split_sizes()["test"]

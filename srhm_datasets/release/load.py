@@ -68,6 +68,35 @@ def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
     return name + PROBE_SUFFIX if split == "probe" else name
 
 
+#: ``datasets.load_dataset`` keywords ``load_split`` passes on: where and how to load, never which rows or
+#: columns (``columns``, ``data_files``, ``data_dir``, ``features``, ``name``, ``split`` ... would change what
+#: is loaded, and the provenance check would then blame another revision).
+LOAD_KWARGS = (
+    "cache_dir",
+    "download_config",
+    "download_mode",
+    "keep_in_memory",
+    "num_proc",
+    "storage_options",
+    "streaming",
+    "token",
+    "verification_mode",
+)
+
+
+def check_load_kwargs(kwargs: dict) -> None:
+    """``ValueError`` naming the first keyword of ``kwargs`` not in ``LOAD_KWARGS``."""
+    for key in sorted(set(kwargs) - set(LOAD_KWARGS)):
+        require(
+            False,
+            key,
+            kwargs[key],
+            f"not given: load_split loads whole splits of whole configs and proves them against their rules file; "
+            f"it passes only {', '.join(LOAD_KWARGS)} to datasets.load_dataset (select columns or rows on the "
+            "returned dataset, e.g. ds.select_columns(...))",
+        )
+
+
 def check_load_arguments(repo_or_dir, config, split, revision) -> None:
     """Types and values of ``load_split``'s arguments (``TypeError``/``ValueError`` naming the parameter).
 
@@ -100,11 +129,14 @@ def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision
     ``config``: catalog name (e.g. ``fig1``) or canonical name, or None for the
     release's default config; ``revision``: Hub tag, branch or commit, for a Hub repo
     only (a local folder has no revisions: ``ValueError``, as in ``load_rules``). Extra
-    kwargs go to ``load_dataset``. Returns a ``datasets.Dataset`` (``IterableDataset``
+    kwargs go to ``load_dataset``: only those of ``LOAD_KWARGS`` (where and how to load); one
+    that would change what is loaded (``columns``, ``data_files``, ...) is a ``ValueError``
+    naming it, before anything is loaded. Returns a ``datasets.Dataset`` (``IterableDataset``
     with ``streaming=True``) whose rows are proven to be those of ``revision``
-    (:func:`check_provenance`); ``ValueError`` otherwise.
+    (:func:`check_provenance`); ``ValueError`` otherwise. No network: ``HubUnreachable``.
     """
     check_load_arguments(repo_or_dir, config, split, revision)
+    check_load_kwargs(kwargs)
     import datasets
 
     source = os.fspath(repo_or_dir)
