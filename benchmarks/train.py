@@ -51,8 +51,19 @@ def peak_rss_mib() -> float:
 def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: int) -> dict:
     """Member-samples/s of ``steps`` group steps (after 3 warm-up steps) of G members on ``config``."""
     cfg = resolve(config)
-    options = [TrainOptions(config=cfg, P=min(2000, cfg.split_sizes()["train"]), arch=arch, width=width, seed=g,
-                            num_test=100, progress=False, threads=threads) for g in range(G)]
+    options = [
+        TrainOptions(
+            config=cfg,
+            P=min(2000, cfg.split_sizes()["train"]),
+            arch=arch,
+            width=width,
+            seed=g,
+            num_test=100,
+            progress=False,
+            threads=threads,
+        )
+        for g in range(G)
+    ]
     trainer = GroupTrainer(options)
     for _ in range(3):
         trainer.train_step()
@@ -64,8 +75,16 @@ def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: 
     seconds = time.perf_counter() - t0
     B = trainer.first.batch_size
     state = 3 * 4 * sum(p.numel() for p in trainer.raw.parameters()) / 2**20
-    return {"config": config, "arch": arch, "G": G, "width": width, "batch": B, "ms_per_step": 1e3 * seconds / steps,
-            "member_samples_per_s": G * B * steps / seconds, "state_mib": state}
+    return {
+        "config": config,
+        "arch": arch,
+        "G": G,
+        "width": width,
+        "batch": B,
+        "ms_per_step": 1e3 * seconds / steps,
+        "member_samples_per_s": G * B * steps / seconds,
+        "state_mib": state,
+    }
 
 
 def learning_curve(threads: int, root: Path, group_sizes: list[int], width: int) -> dict:
@@ -77,10 +96,21 @@ def learning_curve(threads: int, root: Path, group_sizes: list[int], width: int)
     for size in [1, *group_sizes]:
         name = "one at a time" if size == 1 else f"groups of {size}"
         t0 = time.perf_counter()
-        summary = run_learning_curve(base, root / f"group-size-{size}", CURVE["P_min"], CURVE["P_max"],
-                                     CURVE["points"], plot=False, group_size=size)
-        out[name] = {"wall_s": time.perf_counter() - t0, "P_star": summary["P_star"], "peak_rss_mib": peak_rss_mib(),
-                     "steps": [r["steps"] for r in summary["runs"]]}
+        summary = run_learning_curve(
+            base,
+            root / f"group-size-{size}",
+            CURVE["P_min"],
+            CURVE["P_max"],
+            CURVE["points"],
+            plot=False,
+            group_size=size,
+        )
+        out[name] = {
+            "wall_s": time.perf_counter() - t0,
+            "P_star": summary["P_star"],
+            "peak_rss_mib": peak_rss_mib(),
+            "steps": [r["steps"] for r in summary["runs"]],
+        }
     for row in out.values():
         row["speedup"] = out["one at a time"]["wall_s"] / row["wall_s"]
     return out
@@ -112,24 +142,36 @@ def main(argv=None) -> int:
                 row = throughput(config, arch, G, args.width, args.steps, args.threads)
                 base = base or row["member_samples_per_s"]
                 rows.append(row)
-                print(f"| {config} | {arch} | {G} | {row['ms_per_step']:.1f} | {row['member_samples_per_s']:,.0f} | "
-                      f"{row['member_samples_per_s'] / base:.2f} | {row['state_mib']:.0f} |", flush=True)
+                print(
+                    f"| {config} | {arch} | {G} | {row['ms_per_step']:.1f} | {row['member_samples_per_s']:,.0f} | "
+                    f"{row['member_samples_per_s'] / base:.2f} | {row['state_mib']:.0f} |",
+                    flush=True,
+                )
     out = {"threads": args.threads, "throughput": rows}
     if not args.skip_curve:
         sizes = [int(g) for g in args.curve_groups.split(",")]
         with tempfile.TemporaryDirectory() as tmp:
             curve = learning_curve(args.threads, Path(tmp), sizes, args.curve_width)
         out["learning_curve"] = curve
-        auto = default_group_size(resolve_options(TrainOptions(config=resolve(CURVE["config"]), P=CURVE["P_max"],
-                                                               arch=CURVE["arch"], width=args.curve_width)))
-        print(f"\nlearning curve {CURVE}, width {args.curve_width}, {args.threads} thread(s), "
-              f"default group size here {auto}:")
+        auto = default_group_size(
+            resolve_options(
+                TrainOptions(
+                    config=resolve(CURVE["config"]), P=CURVE["P_max"], arch=CURVE["arch"], width=args.curve_width
+                )
+            )
+        )
+        print(
+            f"\nlearning curve {CURVE}, width {args.curve_width}, {args.threads} thread(s), "
+            f"default group size here {auto}:"
+        )
         print("| runs | wall s | speed-up | P* | steps per P | peak RSS MiB |")
         print("| --- | ---: | ---: | ---: | --- | ---: |")
         for name, c in curve.items():
             p_star = "not reached" if c["P_star"] is None else f"{c['P_star']:.0f}"
-            print(f"| {name} | {c['wall_s']:.1f} | {c['speedup']:.2f} | {p_star} | {c['steps']} | "
-                  f"{c['peak_rss_mib']:.0f} |")
+            print(
+                f"| {name} | {c['wall_s']:.1f} | {c['speedup']:.2f} | {p_star} | {c['steps']} | "
+                f"{c['peak_rss_mib']:.0f} |"
+            )
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0

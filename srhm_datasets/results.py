@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .files import atomic_write
-from .protocol import RESULTS_FILE as FILENAME
+from .protocol import RESULTS_FILE
 
 FORMAT = {"name": "srhm-results", "version": 1}
 SCHEMA_PATH = Path(__file__).with_name("results_schema.json")
@@ -59,7 +59,9 @@ def get_field(obj: dict, dotted: str):
 
 
 def _path(parts) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(parts)) or "<root>"
+    return (
+        "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(parts)) or "<root>"
+    )
 
 
 def validate_results(obj: dict) -> None:
@@ -116,9 +118,15 @@ def _check_semantics(obj: dict) -> None:
                 _fail(f"evaluation.sensitivity.{kind}", f"has no table for layer(s) {missing} of evaluation.layers")
             for layer, values in ev["sensitivity"][kind].items():
                 if layer not in ev["layers"]:
-                    _fail(f"evaluation.sensitivity.{kind}.{layer}", f"layer {layer!r} is not in evaluation.layers {ev['layers']}")
+                    _fail(
+                        f"evaluation.sensitivity.{kind}.{layer}",
+                        f"layer {layer!r} is not in evaluation.layers {ev['layers']}",
+                    )
                 if len(values) != L:
-                    _fail(f"evaluation.sensitivity.{kind}.{layer}", f"has {len(values)} values, expected L = {L} (levels 1..L)")
+                    _fail(
+                        f"evaluation.sensitivity.{kind}.{layer}",
+                        f"has {len(values)} values, expected L = {L} (levels 1..L)",
+                    )
 
 
 def _check_training(obj: dict, L: int) -> None:
@@ -127,13 +135,22 @@ def _check_training(obj: dict, L: int) -> None:
     n = len(curves["step"])
     for key in ("train_loss", "test_error"):
         if len(curves[key]) != n:
-            _fail(f"training.curves.{key}", f"has {len(curves[key])} entries, expected {n} (as many as training.curves.step)")
+            _fail(
+                f"training.curves.{key}",
+                f"has {len(curves[key])} entries, expected {n} (as many as training.curves.step)",
+            )
     if any(b <= a for a, b in zip(curves["step"], curves["step"][1:])):
         _fail("training.curves.step", "must be strictly increasing")
     if curves["test_error"] and not math.isclose(obj["best_test_error"], min(curves["test_error"]), abs_tol=1e-12):
-        _fail("best_test_error", f"{obj['best_test_error']} is not the minimum of training.curves.test_error ({min(curves['test_error'])})")
+        _fail(
+            "best_test_error",
+            f"{obj['best_test_error']} is not the minimum of training.curves.test_error ({min(curves['test_error'])})",
+        )
     if obj["model"]["depth"] != L:
-        _fail("model.depth", f"{obj['model']['depth']} != dataset.parameters.L = {L} (a srhm train network has L hidden layers)")
+        _fail(
+            "model.depth",
+            f"{obj['model']['depth']} != dataset.parameters.L = {L} (a srhm train network has L hidden layers)",
+        )
     if "group" in obj["training"]:
         _check_group(obj["training"]["group"], obj["P"], obj["training"]["seed"])
 
@@ -160,7 +177,7 @@ def read_results(path: str | os.PathLike) -> dict:
     """Load and validate a results file (a ``results.json`` or a run folder holding one)."""
     path = Path(path)
     if path.is_dir():
-        path = path / FILENAME
+        path = path / RESULTS_FILE
     obj = loads_results(path.read_text())
     validate_results(obj)
     return obj

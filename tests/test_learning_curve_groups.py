@@ -25,10 +25,39 @@ from .test_group_train import float64  # noqa: F401 (a fixture)
 DEMO = resolve_config("demo")
 #: Three P values (20, 80, 320) of one batch size (16), so that they can share one group; the test error
 #: falls from about 0.7 to 0.55-0.6 over them, so each seed crosses the threshold 0.62.
-CURVE = ["--config", "demo", "--P-min", "20", "--P-max", "320", "--points", "3", "--width", "16", "--max-steps", "200",
-         "--eval-every", "50", "--num-test", "200", "--threads", "1", "--no-progress", "--threshold", "0.62"]
-TINY = {"config": DEMO, "P": 80, "width": 8, "max_steps": 40, "eval_every": 20, "num_test": 100, "threads": 1,
-        "progress": False}
+CURVE = [
+    "--config",
+    "demo",
+    "--P-min",
+    "20",
+    "--P-max",
+    "320",
+    "--points",
+    "3",
+    "--width",
+    "16",
+    "--max-steps",
+    "200",
+    "--eval-every",
+    "50",
+    "--num-test",
+    "200",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--threshold",
+    "0.62",
+]
+TINY = {
+    "config": DEMO,
+    "P": 80,
+    "width": 8,
+    "max_steps": 40,
+    "eval_every": 20,
+    "num_test": 100,
+    "threads": 1,
+    "progress": False,
+}
 
 
 def _curve(out, *args):
@@ -46,8 +75,13 @@ def test_grouped_curve_equals_the_curve_one_run_at_a_time(tmp_path, float64):  #
         ra, rb = read_results(tmp_path / "single" / a["run"]), read_results(tmp_path / "grouped" / b["run"])
         assert "group" not in ra["training"] and rb["training"]["group"]["size"] == 3
         ta, tb = ra["training"], rb["training"]
-        assert (a["P"], a["run"], ta["steps"], ta["stop_reason"], ta["best_step"]) == \
-            (b["P"], b["run"], tb["steps"], tb["stop_reason"], tb["best_step"])
+        assert (a["P"], a["run"], ta["steps"], ta["stop_reason"], ta["best_step"]) == (
+            b["P"],
+            b["run"],
+            tb["steps"],
+            tb["stop_reason"],
+            tb["best_step"],
+        )
         assert ta["curves"]["test_error"] == tb["curves"]["test_error"]
         assert ta["curves"]["train_loss"] == pytest.approx(tb["curves"]["train_loss"], rel=1e-6)
         assert (a["best_test_error"], a["final_test_error"]) == (b["best_test_error"], b["final_test_error"])
@@ -64,26 +98,37 @@ def test_seeds_write_both_seeds_and_p_star_per_seed_and_their_mean(tmp_path):
         results = read_results(tmp_path / r["run"])
         assert (results["P"], results["training"]["seed"]) == (r["P"], r["seed"])
         assert results["best_test_error"] == r["best_test_error"]
-    assert json.loads((tmp_path / ".srhm-owner.json").read_text())["entries"] == \
-        ["learning_curve.png", "seed0", "seed1", "summary.json"]
+    assert json.loads((tmp_path / ".srhm-owner.json").read_text())["entries"] == [
+        "learning_curve.png",
+        "seed0",
+        "seed1",
+        "summary.json",
+    ]
     errors = {s: [r["best_test_error"] for r in summary["runs"] if r["seed"] == s] for s in (0, 1)}
     per_seed = [estimate_p_star([20, 80, 320], errors[s], 0.62) for s in (0, 1)]
-    assert [(p["seed"], p["P_star"], p["P_star_status"]) for p in summary["P_star_per_seed"]] == \
-        [(s, e["P_star"], e["status"]) for s, e in zip((0, 1), per_seed)]
+    assert [(p["seed"], p["P_star"], p["P_star_status"]) for p in summary["P_star_per_seed"]] == [
+        (s, e["P_star"], e["status"]) for s, e in zip((0, 1), per_seed)
+    ]
     mean = estimate_p_star([20, 80, 320], [(a + b) / 2 for a, b in zip(errors[0], errors[1])], 0.62)
     assert (summary["P_star"], summary["P_star_status"]) == (mean["P_star"], mean["status"])
     crossed = [e["P_star"] for e in per_seed if e["P_star"] is not None]
     assert crossed and mean["status"] == "interpolated"  # the curve is long enough to test the mean and spread
     spread = summary["P_star_seeds"]
-    assert spread["crossed"] == len(crossed) and (spread["min"], spread["max"]) == (min(crossed, default=None),
-                                                                                      max(crossed, default=None))
+    assert spread["crossed"] == len(crossed) and (spread["min"], spread["max"]) == (
+        min(crossed, default=None),
+        max(crossed, default=None),
+    )
     assert spread["geomean"] == pytest.approx(math.prod(crossed) ** (1 / len(crossed)))
     assert "P* per seed: seed 0: " in output and output.count("seed 1  P=") == 3
 
 
 def test_p_star_spread_over_seeds():
-    assert lc.p_star_spread([100.0, None, 400.0]) == {"crossed": 2, "geomean": pytest.approx(200.0), "min": 100.0,
-                                                      "max": 400.0}
+    assert lc.p_star_spread([100.0, None, 400.0]) == {
+        "crossed": 2,
+        "geomean": pytest.approx(200.0),
+        "min": 100.0,
+        "max": 400.0,
+    }
     assert lc.p_star_spread([None]) == {"crossed": 0, "geomean": None, "min": None, "max": None}
 
 
@@ -109,8 +154,11 @@ def test_second_call_trains_nothing_and_deleted_runs_are_redone_in_a_group(tmp_p
     assert calls == [[(40, 0), (80, 1)]]  # the two deleted runs, as one group
     assert [r["run"] for r in redone["runs"] if not r["skipped"]] == ["seed0/P40", "seed1/P80"]
     for old, new in zip(first["runs"], redone["runs"]):
-        assert (old["steps"], old["best_test_error"], old["final_test_error"]) == \
-            (new["steps"], new["best_test_error"], new["final_test_error"])
+        assert (old["steps"], old["best_test_error"], old["final_test_error"]) == (
+            new["steps"],
+            new["best_test_error"],
+            new["final_test_error"],
+        )
 
 
 def test_torchrun_forces_group_size_one(tmp_path, monkeypatch):
@@ -128,24 +176,33 @@ def test_torchrun_forces_group_size_one(tmp_path, monkeypatch):
     assert [r["group_size"] for r in summary["runs"]] == [1, 1, 1]
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--group-size", "0"], "group_size=0: must satisfy None (automatic) or an int group_size >= 1"),
-    (["--group-size", "x"], "'--group-size'"),
-    (["--seeds", "0,0"], "seeds=[0, 0]: must satisfy distinct seeds"),
-    (["--seeds", "-1"], "seeds=[-1]: must satisfy seeds that are ints 0 <= seed < 2**62"),
-    (["--seeds", "0,a"], "'--seeds': '0,a': must be comma-separated int seeds"),
-    (["--seeds", ""], "'--seeds': '': must be comma-separated int seeds"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--group-size", "0"], "group_size=0: must satisfy None (automatic) or an int group_size >= 1"),
+        (["--group-size", "x"], "'--group-size'"),
+        (["--seeds", "0,0"], "seeds=[0, 0]: must satisfy distinct seeds"),
+        (["--seeds", "-1"], "seeds=[-1]: must satisfy seeds that are ints 0 <= seed < 2**62"),
+        (["--seeds", "0,a"], "'--seeds': '0,a': must be comma-separated int seeds"),
+        (["--seeds", ""], "'--seeds': '': must be comma-separated int seeds"),
+    ],
+)
 def test_bad_group_size_or_seeds_are_refused_before_any_work(tmp_path, args, named):
     result = CliRunner().invoke(main, ["learning-curve", *CURVE, *args, "--out", str(tmp_path / "lc")])
     assert result.exit_code == 2 and named in result.output, result.output
     assert not (tmp_path / "lc").exists()  # nothing written
 
 
-@pytest.mark.parametrize("change, named", [
-    ({"group_size": True}, "group_size=True"), ({"group_size": 2.0}, "group_size=2.0"), ({"seeds": []}, "seeds=[]"),
-    ({"seeds": (0, 2**62)}, "seeds=(0, 4611686018427387904)"), ({"seeds": "01"}, "seeds='01'"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"group_size": True}, "group_size=True"),
+        ({"group_size": 2.0}, "group_size=2.0"),
+        ({"seeds": []}, "seeds=[]"),
+        ({"seeds": (0, 2**62)}, "seeds=(0, 4611686018427387904)"),
+        ({"seeds": "01"}, "seeds='01'"),
+    ],
+)
 def test_run_learning_curve_checks_group_size_and_seeds(tmp_path, change, named):
     with pytest.raises(ValueError, match="invalid parameter") as err:
         lc.run_learning_curve(TrainOptions(**TINY), tmp_path / "lc", 20, 80, 3, **change)

@@ -12,16 +12,36 @@ VALID = {
     "format": {"name": "srhm-results", "version": 1},
     "package": {"name": "srhm-datasets", "version": "0.1.0", "git_commit": None},
     "dataset": {
-        "source": "generator", "repo_or_dir": None, "revision": None, "resolved_commit": None,
-        "config": "A_L2_s2_s0-1_v4_nc4_m4_seed0", "catalog_name": "demo",
+        "source": "generator",
+        "repo_or_dir": None,
+        "revision": None,
+        "resolved_commit": None,
+        "config": "A_L2_s2_s0-1_v4_nc4_m4_seed0",
+        "catalog_name": "demo",
         "parameters": {"L": 2, "s": 2, "s0": 1, "v": 4, "nc": 4, "m": 4, "sparsity": "A", "seed": 0},
-        "rules_hash": "sha256:" + "0" * 64, "train_content_hash": None,
+        "rules_hash": "sha256:" + "0" * 64,
+        "train_content_hash": None,
     },
     "P": 100,
-    "model": {"arch": "cnn", "width": 8, "depth": 2, "n_parameters": 200, "layer_names": ["layer1", "layer2", "output"]},
+    "model": {
+        "arch": "cnn",
+        "width": 8,
+        "depth": 2,
+        "n_parameters": 200,
+        "layer_names": ["layer1", "layer2", "output"],
+    },
     "training": {
-        "seed": 0, "lr": 0.1, "momentum": 0.9, "batch_size": 16, "max_steps": 10, "encoding": "whiten",
-        "device": "cpu", "amp": False, "wall_time_s": 1.0, "samples_per_s": 100.0, "stop_reason": "max_steps",
+        "seed": 0,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "batch_size": 16,
+        "max_steps": 10,
+        "encoding": "whiten",
+        "device": "cpu",
+        "amp": False,
+        "wall_time_s": 1.0,
+        "samples_per_s": 100.0,
+        "stop_reason": "max_steps",
         "curves": {"step": [5, 10], "train_loss": [1.2, 0.9], "test_error": [0.6, 0.5]},
     },
     "final_test_error": 0.5,
@@ -30,7 +50,9 @@ VALID = {
 }
 
 EVALUATION = {
-    "test_error": 0.5, "num_test": 1000, "probe": {"source": "generator", "num_points": 400},
+    "test_error": 0.5,
+    "num_test": 1000,
+    "probe": {"source": "generator", "num_points": 400},
     "layers": ["layer1", "layer2", "output"],
     "sensitivity": {
         "synonym": {"layer1": [0.9, 0.8], "layer2": [0.3, 0.5], "output": [0.1, None]},
@@ -76,9 +98,18 @@ def _broken(mutate):
         (lambda o: o["model"].update(depth=3), "model.depth"),
         (lambda o: o["evaluation"].update(extra=1), "evaluation"),
         (lambda o: o["evaluation"]["probe"].update(source="disk"), "evaluation.probe.source"),
-        (lambda o: o["evaluation"]["sensitivity"]["synonym"].update(layer1=["high", 0.1]), "evaluation.sensitivity.synonym.layer1[0]"),
-        (lambda o: o["evaluation"]["sensitivity"]["diffeo"].update(layer1=[0.1]), "evaluation.sensitivity.diffeo.layer1"),
-        (lambda o: o["evaluation"]["sensitivity"]["diffeo"].update(layer9=[0.1, 0.2]), "evaluation.sensitivity.diffeo.layer9"),
+        (
+            lambda o: o["evaluation"]["sensitivity"]["synonym"].update(layer1=["high", 0.1]),
+            "evaluation.sensitivity.synonym.layer1[0]",
+        ),
+        (
+            lambda o: o["evaluation"]["sensitivity"]["diffeo"].update(layer1=[0.1]),
+            "evaluation.sensitivity.diffeo.layer1",
+        ),
+        (
+            lambda o: o["evaluation"]["sensitivity"]["diffeo"].update(layer9=[0.1, 0.2]),
+            "evaluation.sensitivity.diffeo.layer9",
+        ),
         (lambda o: o["evaluation"]["undefined"].pop("diffeo"), "evaluation.undefined"),
     ],
 )
@@ -103,8 +134,15 @@ def submission() -> dict:
     """An outside submission as ``srhm evaluate --factory`` writes it: no training log, an evaluation."""
     obj = copy.deepcopy(VALID)
     del obj["training"]
-    obj["model"] = {"arch": "resnet", "name": "my resnet", "factory": "mymodels:make", "width": None, "depth": 18,
-                    "n_parameters": 0, "layer_names": ["output"]}
+    obj["model"] = {
+        "arch": "resnet",
+        "name": "my resnet",
+        "factory": "mymodels:make",
+        "width": None,
+        "depth": 18,
+        "n_parameters": 0,
+        "layer_names": ["output"],
+    }
     obj["checkpoint"] = None
     obj["evaluation"] = copy.deepcopy(EVALUATION)
     return obj
@@ -122,7 +160,9 @@ def test_outside_submission_is_accepted():
 def test_submission_without_evaluation_is_rejected():
     obj = submission()
     del obj["evaluation"]
-    with pytest.raises(ValueError, match=r"invalid results field evaluation: 'evaluation' is a required property") as err:
+    with pytest.raises(
+        ValueError, match=r"invalid results field evaluation: 'evaluation' is a required property"
+    ) as err:
         validate_results(obj)
     assert "without a training object" in str(err.value)
 
@@ -134,7 +174,10 @@ def test_submission_without_evaluation_is_rejected():
         (lambda o: o["model"].update(arch=""), "model.arch"),
         (lambda o: o["model"].update(width=0), "model.width"),
         (lambda o: o.update(checkpoint="/abs/path.pt"), "checkpoint"),
-        (lambda o: o["evaluation"]["sensitivity"]["synonym"].update(layer2=[0.1, 0.2, 0.3]), "evaluation.sensitivity.synonym.layer2"),
+        (
+            lambda o: o["evaluation"]["sensitivity"]["synonym"].update(layer2=[0.1, 0.2, 0.3]),
+            "evaluation.sensitivity.synonym.layer2",
+        ),
     ],
 )
 def test_broken_submissions_are_rejected(mutate, field):
@@ -171,12 +214,18 @@ def test_baseline_rules_hold_for_files_with_training(mutate, field):
     [
         (lambda o: o["training"].update(wall_time_s=float("nan")), "training.wall_time_s"),
         (lambda o: o["training"]["curves"]["train_loss"].__setitem__(0, float("inf")), "training.curves.train_loss[0]"),
-        (lambda o: o["evaluation"]["sensitivity"]["synonym"]["layer1"].__setitem__(1, float("nan")),
-         "evaluation.sensitivity.synonym.layer1[1]"),
-        (lambda o: o["evaluation"]["sensitivity"]["diffeo"]["output"].__setitem__(0, -float("inf")),
-         "evaluation.sensitivity.diffeo.output[0]"),
-        (lambda o: o["evaluation"]["sensitivity"]["diffeo"]["layer2"].__setitem__(0, -0.1),
-         "evaluation.sensitivity.diffeo.layer2[0]"),
+        (
+            lambda o: o["evaluation"]["sensitivity"]["synonym"]["layer1"].__setitem__(1, float("nan")),
+            "evaluation.sensitivity.synonym.layer1[1]",
+        ),
+        (
+            lambda o: o["evaluation"]["sensitivity"]["diffeo"]["output"].__setitem__(0, -float("inf")),
+            "evaluation.sensitivity.diffeo.output[0]",
+        ),
+        (
+            lambda o: o["evaluation"]["sensitivity"]["diffeo"]["layer2"].__setitem__(0, -0.1),
+            "evaluation.sensitivity.diffeo.layer2[0]",
+        ),
         (lambda o: o["evaluation"].update(test_error=1.01), "evaluation.test_error"),
         (lambda o: o["training"]["curves"]["test_error"].__setitem__(0, -0.1), "training.curves.test_error[0]"),
         (lambda o: o["evaluation"]["sensitivity"]["diffeo"].pop("layer2"), "evaluation.sensitivity.diffeo"),

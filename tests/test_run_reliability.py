@@ -22,13 +22,14 @@ from click.testing import CliRunner
 from srhm_datasets import SRHMConfig
 from srhm_datasets.baselines import learning_curve as lc
 from srhm_datasets.baselines.models import build_model
-from srhm_datasets.baselines.train import CHECKPOINT, TrainOptions, read_checkpoint, train
+from srhm_datasets.baselines.train import TrainOptions, read_checkpoint, train
 from srhm_datasets.catalog import resolve
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import evaluate as ev
 from srhm_datasets.evaluation import measure, submission
 from srhm_datasets.evaluation.leaderboard import build_leaderboard
 from srhm_datasets.files import MARKER
+from srhm_datasets.protocol import CHECKPOINT_FILE as CHECKPOINT
 
 torch.set_num_threads(1)
 

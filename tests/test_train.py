@@ -11,12 +11,14 @@ import torch
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig, generate
-from srhm_datasets.baselines.learning_curve import estimate_p_star, log_spaced_P, run_learning_curve
-from srhm_datasets.baselines.train import TrainOptions, default_lr, load_checkpoint, resolve, train
+from srhm_datasets.baselines.checkpoint import load_checkpoint
+from srhm_datasets.baselines.learning_curve import run_learning_curve
+from srhm_datasets.baselines.train import TrainOptions, resolve, train
 from srhm_datasets.catalog import resolve as resolve_config
 from srhm_datasets.cli import main
 from srhm_datasets.files import MARKER
 from srhm_datasets.hashing import content_hash
+from srhm_datasets.protocol import default_lr, estimate_p_star, log_spaced_P
 from srhm_datasets.results import read_results
 from srhm_datasets.torch import encode
 
@@ -120,8 +122,9 @@ def test_release_folder_gives_the_same_run_as_the_generator(tmp_path):
     from_generator = train(TrainOptions(**common))
     ds = from_release["dataset"]
     assert ds["source"] == "release" and ds["repo_or_dir"] == str(tmp_path / "release")
-    assert ds["train_content_hash"] == content_hash({"tokens": generate(DEMO, "train", 0, 300)["tokens"],
-                                                     "label": generate(DEMO, "train", 0, 300)["label"]})
+    assert ds["train_content_hash"] == content_hash(
+        {"tokens": generate(DEMO, "train", 0, 300)["tokens"], "label": generate(DEMO, "train", 0, 300)["label"]}
+    )
     assert ds["rules_hash"] == from_generator["dataset"]["rules_hash"]
     assert from_release["training"]["curves"]["test_error"] == from_generator["training"]["curves"]["test_error"]
     read_results(tmp_path / "run")
@@ -129,10 +132,29 @@ def test_release_folder_gives_the_same_run_as_the_generator(tmp_path):
 
 def test_cli_train_writes_valid_results(tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, [
-        "train", "--config", "demo", "--P", "200", "--arch", "cnn", "--out", str(out),
-        "--width", "32", "--max-steps", "30", "--num-test", "200", "--no-progress", "--seed", "3",
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--config",
+            "demo",
+            "--P",
+            "200",
+            "--arch",
+            "cnn",
+            "--out",
+            str(out),
+            "--width",
+            "32",
+            "--max-steps",
+            "30",
+            "--num-test",
+            "200",
+            "--no-progress",
+            "--seed",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = read_results(out)
     assert results["P"] == 200 and results["training"]["seed"] == 3 and results["training"]["steps"] == 30
@@ -145,7 +167,7 @@ def test_cli_train_writes_valid_results(tmp_path):
 def test_p_star_interpolation():
     assert log_spaced_P(10, 1000, 3) == [10, 100, 1000]
     est = estimate_p_star([100, 1000], [0.5, 0.0], threshold=0.1)  # 0.5 -> 0.0: 80% of a decade
-    assert est["status"] == "interpolated" and est["P_star"] == pytest.approx(10 ** 2.8)
+    assert est["status"] == "interpolated" and est["P_star"] == pytest.approx(10**2.8)
     assert estimate_p_star([100, 1000], [0.5, 0.3])["status"] == "above_range"
     assert estimate_p_star([100, 1000], [0.05, 0.0])["status"] == "below_range"
     # the first downward crossing counts, in P order whatever the input order
@@ -168,9 +190,31 @@ def test_learning_curve_is_resumable(tmp_path):
 
 @pytest.mark.parametrize("arch, law", [("lcn", "s^(L/2) (s0+1)^L nc m^L = 512"), ("fcn", "no law for this arch")])
 def test_cli_learning_curve_reports_p_star_and_the_arch_law(tmp_path, arch, law):
-    result = CliRunner().invoke(main, ["learning-curve", "--config", "demo", "--arch", arch, "--P-min", "50", "--P-max", "100",
-                                       "--points", "2", "--width", "16", "--max-steps", "20", "--num-test", "100",
-                                       "--no-progress", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "learning-curve",
+            "--config",
+            "demo",
+            "--arch",
+            arch,
+            "--P-min",
+            "50",
+            "--P-max",
+            "100",
+            "--points",
+            "2",
+            "--width",
+            "16",
+            "--max-steps",
+            "20",
+            "--num-test",
+            "100",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("P=") == 2 and law in result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -188,14 +232,38 @@ def test_torchrun_data_parallel_matches_one_process(tmp_path):
     srhm = shutil.which("srhm", path=os.path.dirname(sys.executable))
     if torchrun is None or srhm is None:
         pytest.skip("torchrun or the srhm script is not installed next to this Python")
-    args = ["train", "--config", "demo", "--P", "400", "--width", "32", "--max-steps", "40",
-            "--batch-size", "16", "--num-test", "300", "--no-progress", "--threads", "1"]
+    args = [
+        "train",
+        "--config",
+        "demo",
+        "--P",
+        "400",
+        "--width",
+        "32",
+        "--max-steps",
+        "40",
+        "--batch-size",
+        "16",
+        "--num-test",
+        "300",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", srhm, *args, "--out", str(tmp_path / "ddp")],
-                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    proc = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", srhm, *args, "--out", str(tmp_path / "ddp")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     ddp = read_results(tmp_path / "ddp")
-    single = train(TrainOptions(config=DEMO, P=400, width=32, max_steps=40, batch_size=16, num_test=300, progress=False))
+    single = train(
+        TrainOptions(config=DEMO, P=400, width=32, max_steps=40, batch_size=16, num_test=300, progress=False)
+    )
     assert ddp["training"]["world_size"] == 2
     assert np.allclose(ddp["training"]["curves"]["test_error"], single["training"]["curves"]["test_error"], atol=0.005)
     assert np.allclose(ddp["training"]["curves"]["train_loss"], single["training"]["curves"]["train_loss"], rtol=1e-4)
@@ -208,12 +276,18 @@ def test_learning_curve_refuses_runs_made_with_other_settings(tmp_path):
     base = TrainOptions(config=DEMO, P=1, arch="cnn", **TINY)
     run_learning_curve(base, tmp_path, P_min=50, P_max=200, points=2, plot=False)
     before = {p: (tmp_path / p / "results.json").read_bytes() for p in ("P50", "P200")}
-    for change, named in (({"arch": "fcn"}, "arch='cnn' (requested 'fcn')"), ({"width": 16}, "width=8 (requested 16)"),
-                          ({"lr": 0.05}, "lr=0.1 (requested 0.05)"), ({"seed": 1}, "seed=0 (requested 1)"),
-                          ({"shuffle_labels": True}, "shuffle_labels=False (requested True)"),
-                          ({"max_steps": 7}, "max_steps=6 (requested 7)"), ({"norm": "channels"}, "norm='fan_in'"),
-                          ({"bias": True}, "bias=False"), ({"encoding": "onehot"}, "encoding='whiten'"),
-                          ({"batch_size": 8}, "batch_size=16 (requested 8)")):
+    for change, named in (
+        ({"arch": "fcn"}, "arch='cnn' (requested 'fcn')"),
+        ({"width": 16}, "width=8 (requested 16)"),
+        ({"lr": 0.05}, "lr=0.1 (requested 0.05)"),
+        ({"seed": 1}, "seed=0 (requested 1)"),
+        ({"shuffle_labels": True}, "shuffle_labels=False (requested True)"),
+        ({"max_steps": 7}, "max_steps=6 (requested 7)"),
+        ({"norm": "channels"}, "norm='fan_in'"),
+        ({"bias": True}, "bias=False"),
+        ({"encoding": "onehot"}, "encoding='whiten'"),
+        ({"batch_size": 8}, "batch_size=16 (requested 8)"),
+    ):
         with pytest.raises(ValueError) as err:
             run_learning_curve(dataclasses.replace(base, **change), tmp_path, P_min=50, P_max=200, points=3, plot=False)
         assert named in str(err.value) and "new --out" in str(err.value), str(err.value)
@@ -221,16 +295,42 @@ def test_learning_curve_refuses_runs_made_with_other_settings(tmp_path):
     assert {p: (tmp_path / p / "results.json").read_bytes() for p in before} == before  # and none retrained
     again = run_learning_curve(base, tmp_path, P_min=50, P_max=200, points=2, plot=False)  # same settings: reused
     assert all(r["skipped"] for r in again["runs"])
-    result = CliRunner().invoke(main, ["learning-curve", "--config", "demo", "--arch", "fcn", "--P-min", "50", "--P-max", "200",
-                                       "--points", "5", "--width", "8", "--max-steps", "6", "--no-progress", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "learning-curve",
+            "--config",
+            "demo",
+            "--arch",
+            "fcn",
+            "--P-min",
+            "50",
+            "--P-max",
+            "200",
+            "--points",
+            "5",
+            "--width",
+            "8",
+            "--max-steps",
+            "6",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2 and "arch='cnn' (requested 'fcn')" in result.output, result.output
 
 
 def test_resolve_checks_every_option(tmp_path):
-    for change, named in (({"loss_threshold": -1e-3}, "loss_threshold=-0.001"), ({"loss_threshold": float("nan")}, "loss_threshold=nan"),
-                          ({"threads": 0}, "threads=0: must satisfy threads >= 1"), ({"device": "foo"}, "device='foo'"),
-                          ({"device": "tpu:0"}, "device='tpu:0'"), ({"data": str(tmp_path / "missing")}, "data="),
-                          ({"data": "not a repo"}, "data='not a repo'")):
+    for change, named in (
+        ({"loss_threshold": -1e-3}, "loss_threshold=-0.001"),
+        ({"loss_threshold": float("nan")}, "loss_threshold=nan"),
+        ({"threads": 0}, "threads=0: must satisfy threads >= 1"),
+        ({"device": "foo"}, "device='foo'"),
+        ({"device": "tpu:0"}, "device='tpu:0'"),
+        ({"data": str(tmp_path / "missing")}, "data="),
+        ({"data": "not a repo"}, "data='not a repo'"),
+    ):
         with pytest.raises(ValueError, match="invalid parameter") as err:
             resolve(TrainOptions(config=DEMO, P=10, **change))
         assert named in str(err.value)
@@ -252,6 +352,7 @@ def test_run_folder_never_mixes_two_runs(tmp_path, monkeypatch):
     # a finished run is refused without overwrite, before any training
     with pytest.raises(ValueError, match="out=.*holds results.json.*--overwrite"):
         train(TrainOptions(config=DEMO, P=64, seed=1, out=str(out), **TINY))
+
     # a run whose results fail validation writes nothing, not even its checkpoint
     def invalid(results):
         raise ValueError("invalid results field P: broken on purpose")
@@ -269,12 +370,18 @@ def test_run_folder_never_mixes_two_runs(tmp_path, monkeypatch):
     assert meta["seed"] == results["training"]["seed"] == 1 and meta["step"] == results["training"]["best_step"]
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--threads", "0"], "threads=0: must satisfy threads >= 1"),
-    (["--device", "foo"], "device='foo': must satisfy a torch device string"),
-    (["--data", "/nonexistent"], "data='/nonexistent': must satisfy an existing release folder or a Hub dataset repo id"),
-    (["--loss-threshold", "-1"], "loss_threshold=-1.0: must satisfy a finite loss_threshold >= 0"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--threads", "0"], "threads=0: must satisfy threads >= 1"),
+        (["--device", "foo"], "device='foo': must satisfy a torch device string"),
+        (
+            ["--data", "/nonexistent"],
+            "data='/nonexistent': must satisfy an existing release folder or a Hub dataset repo id",
+        ),
+        (["--loss-threshold", "-1"], "loss_threshold=-1.0: must satisfy a finite loss_threshold >= 0"),
+    ],
+)
 def test_cli_train_bad_options_are_usage_errors(tmp_path, args, named):
     result = CliRunner().invoke(main, ["train", "--config", "demo", "--P", "10", "--out", str(tmp_path / "r"), *args])
     assert result.exit_code == 2 and named in result.output, result.output
@@ -282,8 +389,24 @@ def test_cli_train_bad_options_are_usage_errors(tmp_path, args, named):
 
 
 def test_cli_train_overwrite_flag(tmp_path):
-    args = ["train", "--config", "demo", "--P", "32", "--width", "8", "--max-steps", "3", "--num-test", "50", "--no-progress",
-            "--threads", "1", "--out", str(tmp_path / "r")]
+    args = [
+        "train",
+        "--config",
+        "demo",
+        "--P",
+        "32",
+        "--width",
+        "8",
+        "--max-steps",
+        "3",
+        "--num-test",
+        "50",
+        "--no-progress",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "r"),
+    ]
     assert CliRunner().invoke(main, args).exit_code == 0
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 2 and "--overwrite" in refused.output

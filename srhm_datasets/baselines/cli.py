@@ -36,25 +36,69 @@ def _training_options(f):
         click.option("--arch", type=click.Choice(ARCHS), default=_default("arch"), show_default=True),
         click.option("--data", default=None, help="Release folder or Hub dataset repo (default: the generator)."),
         click.option("--revision", default=None, help="Hub revision (tag, branch or commit) of --data."),
-        click.option("--width", type=int, default=_default("width"), show_default=True, help="Channels per hidden layer (H)."),
-        click.option("--lr", type=float, default=None, help="Base learning rate, multiplied by the width [default: per arch and s0, see docs]."),
+        click.option(
+            "--width", type=int, default=_default("width"), show_default=True, help="Channels per hidden layer (H)."
+        ),
+        click.option(
+            "--lr",
+            type=float,
+            default=None,
+            help="Base learning rate, multiplied by the width [default: per arch and s0, see docs].",
+        ),
         click.option("--momentum", type=float, default=_default("momentum"), show_default=True),
         click.option("--batch-size", type=int, default=None, help="Rows per SGD step [default: 4*nc, at most P]."),
-        click.option("--max-steps", type=int, default=None, help=f"Step budget [default: {DEFAULT_MAX_STEPS}, or from --epochs]."),
-        click.option("--epochs", type=float, default=None, help="Budget in passes over train[:P] (the smaller budget wins)."),
-        click.option("--seed", type=int, default=_default("seed"), show_default=True, help="Seed of the initialisation and batch order."),
+        click.option(
+            "--max-steps", type=int, default=None, help=f"Step budget [default: {DEFAULT_MAX_STEPS}, or from --epochs]."
+        ),
+        click.option(
+            "--epochs", type=float, default=None, help="Budget in passes over train[:P] (the smaller budget wins)."
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=_default("seed"),
+            show_default=True,
+            help="Seed of the initialisation and batch order.",
+        ),
         click.option("--device", default=None, help="cuda, cuda:N, mps or cpu [default: autodetect]."),
         click.option("--encoding", type=click.Choice(ENCODINGS), default=_default("encoding"), show_default=True),
         click.option("--amp/--no-amp", default=_default("amp"), show_default=True, help="bf16 autocast (CUDA only)."),
-        click.option("--compile/--no-compile", "compile_", default=_default("compile"), show_default=True, help="torch.compile (CUDA only)."),
-        click.option("--num-test", type=int, default=None, help=f"Test rows evaluated, at most the test split [default: min(test size, {MAX_TEST})]."),
+        click.option(
+            "--compile/--no-compile",
+            "compile_",
+            default=_default("compile"),
+            show_default=True,
+            help="torch.compile (CUDA only).",
+        ),
+        click.option(
+            "--num-test",
+            type=int,
+            default=None,
+            help=f"Test rows evaluated, at most the test split [default: min(test size, {MAX_TEST})].",
+        ),
         click.option("--eval-every", type=int, default=None, help="Steps between evaluations [default: >= one epoch]."),
-        click.option("--loss-threshold", type=float, default=_default("loss_threshold"), show_default=True, help="Stop when the train loss falls below."),
-        click.option("--norm", type=click.Choice(NORMS), default=_default("norm"), show_default=True,
-                     help="Pre-activation scale 1/sqrt(C_in*S) (fan_in) or 1/sqrt(C_in) (the authors' code)."),
+        click.option(
+            "--loss-threshold",
+            type=float,
+            default=_default("loss_threshold"),
+            show_default=True,
+            help="Stop when the train loss falls below.",
+        ),
+        click.option(
+            "--norm",
+            type=click.Choice(NORMS),
+            default=_default("norm"),
+            show_default=True,
+            help="Pre-activation scale 1/sqrt(C_in*S) (fan_in) or 1/sqrt(C_in) (the authors' code).",
+        ),
         click.option("--bias/--no-bias", default=_default("bias"), show_default=True),
         click.option("--shuffle-labels", is_flag=True, help="Control: train on permuted labels."),
-        click.option("--threads", type=int, default=None, help="torch CPU threads [default: torch's]; 1 is fastest on a busy machine."),
+        click.option(
+            "--threads",
+            type=int,
+            default=None,
+            help="torch CPU threads [default: torch's]; 1 is fastest on a busy machine.",
+        ),
         click.option("--progress/--no-progress", default=_default("progress"), show_default=True),
     ]
     for option in reversed(options):
@@ -64,12 +108,31 @@ def _training_options(f):
 
 def _options(kw, P, out):
     return TrainOptions(
-        config=kw["config"], P=P, arch=kw["arch"], out=out, data=kw["data"], revision=kw["revision"],
-        width=kw["width"], lr=kw["lr"], momentum=kw["momentum"], batch_size=kw["batch_size"],
-        max_steps=kw["max_steps"], epochs=kw["epochs"], seed=kw["seed"], device=kw["device"],
-        encoding=kw["encoding"], amp=kw["amp"], compile=kw["compile_"], shuffle_labels=kw["shuffle_labels"],
-        num_test=kw["num_test"], eval_every=kw["eval_every"], loss_threshold=kw["loss_threshold"],
-        norm=kw["norm"], bias=kw["bias"], progress=kw["progress"], threads=kw["threads"],
+        config=kw["config"],
+        P=P,
+        arch=kw["arch"],
+        out=out,
+        data=kw["data"],
+        revision=kw["revision"],
+        width=kw["width"],
+        lr=kw["lr"],
+        momentum=kw["momentum"],
+        batch_size=kw["batch_size"],
+        max_steps=kw["max_steps"],
+        epochs=kw["epochs"],
+        seed=kw["seed"],
+        device=kw["device"],
+        encoding=kw["encoding"],
+        amp=kw["amp"],
+        compile=kw["compile_"],
+        shuffle_labels=kw["shuffle_labels"],
+        num_test=kw["num_test"],
+        eval_every=kw["eval_every"],
+        loss_threshold=kw["loss_threshold"],
+        norm=kw["norm"],
+        bias=kw["bias"],
+        progress=kw["progress"],
+        threads=kw["threads"],
         overwrite=kw.get("overwrite", False),
     )
 
@@ -77,7 +140,9 @@ def _options(kw, P, out):
 @click.command()
 @_training_options
 @click.option("--P", "P", type=int, required=True, help="Training-set size: train[:P].")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (results.json, checkpoint.pt).")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Run folder (results.json, checkpoint.pt)."
+)
 @click.option("--overwrite", is_flag=True, help="Replace a finished run already in --out (refused otherwise).")
 def train(**kw):
     """Train a reference network (CNN, LCN, FCN) on train[:P] of CONFIG; write RUN_DIR/results.json.
@@ -122,14 +187,27 @@ def _seeds_arg(ctx, param, value):
 @click.option("--points", type=int, default=8, show_default=True, help="Number of log-spaced P values.")
 @click.option("--threshold", type=float, default=EPSILON_STAR, show_default=True, help="Test error defining P*.")
 @click.option("--metric", type=click.Choice(["best", "final"]), default="best", show_default=True)
-@click.option("--seeds", callback=_seeds_arg, default=None, metavar="S,S,...",
-              help="Seeds of the runs, comma-separated (runs in seed<S>/P<P>/) [default: --seed, runs in P<P>/].")
-@click.option("--group-size", type=int, default=None,
-              help="Runs trained at once as one stacked model (each the same run as srhm train makes) [default: "
-                   "automatic, 16 on CUDA, on a CPU by the network's size]; 1 trains one run after another. "
-                   "Always 1 under torchrun (WORLD_SIZE > 1).")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Folder of run folders P<P>/ (seed<S>/P<P>/ for several seeds), summary.json, learning_curve.png.")
+@click.option(
+    "--seeds",
+    callback=_seeds_arg,
+    default=None,
+    metavar="S,S,...",
+    help="Seeds of the runs, comma-separated (runs in seed<S>/P<P>/) [default: --seed, runs in P<P>/].",
+)
+@click.option(
+    "--group-size",
+    type=int,
+    default=None,
+    help="Runs trained at once as one stacked model (each the same run as srhm train makes) [default: "
+    "automatic, 16 on CUDA, on a CPU by the network's size]; 1 trains one run after another. "
+    "Always 1 under torchrun (WORLD_SIZE > 1).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder of run folders P<P>/ (seed<S>/P<P>/ for several seeds), summary.json, learning_curve.png.",
+)
 def learning_curve(**kw):
     """Train at log-spaced P for every seed (resumable), estimate P* at test error --threshold, plot error vs P.
 
@@ -142,9 +220,17 @@ def learning_curve(**kw):
     from .learning_curve import run_learning_curve
 
     try:
-        summary = run_learning_curve(_options(kw, kw["P_max"], None), kw["out"], kw["P_min"], kw["P_max"],
-                                     kw["points"], threshold=kw["threshold"], metric=kw["metric"],
-                                     group_size=kw["group_size"], seeds=kw["seeds"])
+        summary = run_learning_curve(
+            _options(kw, kw["P_max"], None),
+            kw["out"],
+            kw["P_min"],
+            kw["P_max"],
+            kw["points"],
+            threshold=kw["threshold"],
+            metric=kw["metric"],
+            group_size=kw["group_size"],
+            seeds=kw["seeds"],
+        )
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
@@ -156,16 +242,20 @@ def _report_curve(summary: dict) -> None:
     metric, several = summary["metric"], len(summary["seeds"]) > 1
     for r in summary["runs"]:
         seed = f"seed {r['seed']}  " if several else ""
-        click.echo(f"{seed}P={r['P']:>8}  {metric} test error {r[metric + '_test_error']:.4f}  "
-                   f"({r['stop_reason']}{', skipped' if r['skipped'] else ''})")
+        click.echo(
+            f"{seed}P={r['P']:>8}  {metric} test error {r[metric + '_test_error']:.4f}  "
+            f"({r['stop_reason']}{', skipped' if r['skipped'] else ''})"
+        )
     law = f"{summary['law']} = {summary['law_x']:.4g}" if summary["law_x"] is not None else "no law for this arch"
     mean = " of the mean over seeds" if several else ""
     click.echo(f"P*{mean} (test error {summary['threshold']:g}) = {_p_star_text(summary)}; {law}")
     if several:
         spread = summary["P_star_seeds"]
         per_seed = ", ".join(f"seed {p['seed']}: {_p_star_text(p)}" for p in summary["P_star_per_seed"])
-        click.echo(f"P* per seed: {per_seed}; {spread['crossed']}/{len(summary['seeds'])} crossed, geometric mean "
-                   f"{_g(spread['geomean'])}, min {_g(spread['min'])}, max {_g(spread['max'])}")
+        click.echo(
+            f"P* per seed: {per_seed}; {spread['crossed']}/{len(summary['seeds'])} crossed, geometric mean "
+            f"{_g(spread['geomean'])}, min {_g(spread['min'])}, max {_g(spread['max'])}"
+        )
 
 
 def _p_star_text(est: dict) -> str:

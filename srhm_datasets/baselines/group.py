@@ -70,8 +70,24 @@ from .train import (
 )
 
 #: Options every member of a group must share (after ``resolve``).
-GROUP_SHARED = ("config", "data", "revision", "arch", "width", "norm", "bias", "lr", "momentum", "batch_size",
-                "encoding", "device", "amp", "compile", "num_test", "threads")
+GROUP_SHARED = (
+    "config",
+    "data",
+    "revision",
+    "arch",
+    "width",
+    "norm",
+    "bias",
+    "lr",
+    "momentum",
+    "batch_size",
+    "encoding",
+    "device",
+    "amp",
+    "compile",
+    "num_test",
+    "threads",
+)
 #: Steps of batch indices drawn ahead and moved to the device in one copy.
 CHUNK_STEPS = 64
 #: Largest default group.
@@ -103,15 +119,21 @@ def check_group(options: list[TrainOptions]) -> list[TrainOptions]:
     two members write the same ``out`` folder, or the process runs under ``torchrun``
     with WORLD_SIZE > 1. Returns the resolved options, in order.
     """
-    require(isinstance(options, (list, tuple)) and len(options) >= 1, "options", options, "a non-empty list of TrainOptions")
+    require(
+        isinstance(options, (list, tuple)) and len(options) >= 1, "options", options, "a non-empty list of TrainOptions"
+    )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     require(world == 1, "WORLD_SIZE", world, "1 (group training is not distributed; use train under torchrun)")
     resolved = [resolve(opt) for opt in options]
     first = resolved[0]
     for g, opt in enumerate(resolved[1:], start=1):
         for name in GROUP_SHARED:
-            require(getattr(opt, name) == getattr(first, name), f"options[{g}].{name}", getattr(opt, name),
-                    f"equal to options[0].{name} = {getattr(first, name)!r} (members of a group share {GROUP_SHARED})")
+            require(
+                getattr(opt, name) == getattr(first, name),
+                f"options[{g}].{name}",
+                getattr(opt, name),
+                f"equal to options[0].{name} = {getattr(first, name)!r} (members of a group share {GROUP_SHARED})",
+            )
     outs = [str(Path(opt.out).absolute()) for opt in resolved if opt.out is not None]
     dup = sorted({o for o in outs if outs.count(o) > 1})
     require(not dup, "out", dup[:1], "one run folder per member (two members write the same folder)")
@@ -128,7 +150,7 @@ def plan_groups(options: list[TrainOptions], group_size: int) -> list[list[int]]
     by_key: dict[tuple, list[int]] = {}
     for i, opt in enumerate(options):
         by_key.setdefault(group_key(resolve(dataclasses.replace(opt, out=None))), []).append(i)
-    return [idx[k:k + group_size] for idx in by_key.values() for k in range(0, len(idx), group_size)]
+    return [idx[k : k + group_size] for idx in by_key.values() for k in range(0, len(idx), group_size)]
 
 
 def default_group_size(opt: TrainOptions) -> int:
@@ -147,7 +169,7 @@ def default_group_size(opt: TrainOptions) -> int:
 # ---------------------------------------------------------------------------------------
 def member_labels(train_label: torch.Tensor, opt: TrainOptions) -> torch.Tensor:
     """The labels of ``train[:P]`` member ``opt`` trains on: shuffled as ``train.py`` does for the control."""
-    labels = train_label[:opt.P]
+    labels = train_label[: opt.P]
     if opt.shuffle_labels:
         g = torch.Generator().manual_seed(opt.seed + SHUFFLE_SEED_OFFSET)
         labels = labels[torch.randperm(opt.P, generator=g).to(labels.device)]
@@ -189,12 +211,13 @@ class GroupTrainer:
         label_dtype = torch.uint8 if self.cfg.nc <= 256 else torch.int64
         self.labels = torch.zeros(len(opts), len(self.tokens), dtype=label_dtype, device=self.device)  # [G, P_max]
         for g, opt in enumerate(opts):
-            self.labels[g, :opt.P] = member_labels(train_label, opt).to(label_dtype)
+            self.labels[g, : opt.P] = member_labels(train_label, opt).to(label_dtype)
         # -- members, model, optimiser
         self.members = [Member(opt, g, BatchStream(opt.P, opt.seed)) for g, opt in enumerate(opts)]
         self.slots = list(self.members)  # the member of each row of the stack
-        self.raw = build_stacked(first.arch, self.cfg, [o.seed for o in opts], width=first.width,
-                                 norm=first.norm, bias=first.bias).to(self.device)
+        self.raw = build_stacked(
+            first.arch, self.cfg, [o.seed for o in opts], width=first.width, norm=first.norm, bias=first.bias
+        ).to(self.device)
         self.dtype = self.raw.output.beta.dtype
         self.model = torch.compile(self.raw) if self.setup.compile else self.raw
         self.optimizer = self._optimizer()
@@ -280,8 +303,9 @@ class GroupTrainer:
         """Member ``m`` stops: its results (``train.run_results`` and ``training.group``) and run folder."""
         log = m.log
         m.stopped, log.stop_reason, log.train_time = True, reason, max(self.train_time, 1e-9)
-        m.results = run_results(m.opt, self.setup, self.info, self.raw.member(self.slots.index(m)), log,
-                                time.time() - self.t_start)
+        m.results = run_results(
+            m.opt, self.setup, self.info, self.raw.member(self.slots.index(m)), log, time.time() - self.t_start
+        )
         m.results["training"]["group"] = dict(self.group, index=m.index)
         if m.opt.out is not None:
             checkpoint = run_checkpoint(m.opt, log.best_state, log.best_step, log.best_err, self.info["catalog_name"])
@@ -316,13 +340,20 @@ class GroupTrainer:
         if first.progress:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=max(m.opt.max_steps for m in self.members), unit="step", leave=False,
-                            desc=f"{first.arch} group of {len(self.members)}")
+            progress = tqdm(
+                total=max(m.opt.max_steps for m in self.members),
+                unit="step",
+                leave=False,
+                desc=f"{first.arch} group of {len(self.members)}",
+            )
         t_train = time.time()
         while any(not m.stopped for m in self.slots):
             self.train_step()
-            due = [r for r, m in enumerate(self.slots) if not m.stopped and
-                   (self.step % m.opt.eval_every == 0 or self.step == m.opt.max_steps)]
+            due = [
+                r
+                for r, m in enumerate(self.slots)
+                if not m.stopped and (self.step % m.opt.eval_every == 0 or self.step == m.opt.max_steps)
+            ]
             if not due:
                 continue
             self.train_time += time.time() - t_train

@@ -51,8 +51,16 @@ from ..results import get_field, read_results
 from .group import default_group_size, plan_groups, train_group
 from .train import SEED_BOUND, resolve, train
 
-__all__ = ["CurveRun", "check_curve_folder", "check_curve_options", "curve_group_size", "estimate_p_star",
-           "log_spaced_P", "p_star_spread", "plot_learning_curve", "reusable_run", "run_learning_curve"]
+__all__ = [
+    "CurveRun",
+    "check_curve_folder",
+    "check_curve_options",
+    "curve_group_size",
+    "p_star_spread",
+    "plot_learning_curve",
+    "reusable_run",
+    "run_learning_curve",
+]
 
 
 def _requested(opt: TrainOptions, setting: str):
@@ -64,8 +72,11 @@ def _requested(opt: TrainOptions, setting: str):
 
 def _same(recorded, requested) -> bool:
     if isinstance(recorded, float) or isinstance(requested, float):
-        return (isinstance(recorded, (int, float)) and not isinstance(recorded, bool)
-                and math.isclose(recorded, requested, rel_tol=1e-12, abs_tol=0.0))
+        return (
+            isinstance(recorded, (int, float))
+            and not isinstance(recorded, bool)
+            and math.isclose(recorded, requested, rel_tol=1e-12, abs_tol=0.0)
+        )
     return recorded == requested and type(recorded) is type(requested)
 
 
@@ -80,32 +91,48 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
         return None
     results = read_results(run_dir)
     if "training" not in results:
-        raise ValueError(f"invalid run folder {str(run_dir)!r}: its results.json is not a srhm train run "
-                         "(no training object); use a new --out")
-    diffs = [f"{key}={get_field(results, field)!r} (requested {_requested(opt, key)!r})"
-             for key, field in RUN_SETTINGS.items() if not _same(get_field(results, field), _requested(opt, key))]
+        raise ValueError(
+            f"invalid run folder {str(run_dir)!r}: its results.json is not a srhm train run "
+            "(no training object); use a new --out"
+        )
+    diffs = [
+        f"{key}={get_field(results, field)!r} (requested {_requested(opt, key)!r})"
+        for key, field in RUN_SETTINGS.items()
+        if not _same(get_field(results, field), _requested(opt, key))
+    ]
     if diffs:
-        raise ValueError(f"invalid run folder {str(run_dir)!r}: it holds a finished run made with other settings: "
-                         f"{', '.join(diffs)}; use a new --out for this learning curve (finished runs are reused "
-                         "only when every setting agrees, never retrained over)")
+        raise ValueError(
+            f"invalid run folder {str(run_dir)!r}: it holds a finished run made with other settings: "
+            f"{', '.join(diffs)}; use a new --out for this learning curve (finished runs are reused "
+            "only when every setting agrees, never retrained over)"
+        )
     return results
 
 
 METRICS = ("best", "final")
 
 
-def check_curve_options(P_min, P_max, points, threshold, metric, plot, train_size: int, name: str,
-                        group_size=None, seeds=None) -> None:
+def check_curve_options(
+    P_min, P_max, points, threshold, metric, plot, train_size: int, name: str, group_size=None, seeds=None
+) -> None:
     """The learning-curve arguments, checked before anything is trained (ValueError naming the parameter)."""
     log_spaced_P(P_min, P_max, points)  # checks P_min, P_max, points
     require(P_max <= train_size, "P_max", P_max, f"P_max <= train size {train_size} of {name}")
     require(is_real(threshold) and 0 < threshold < 1, "threshold", threshold, "0 < threshold < 1 (a test error)")
     require(metric in METRICS, "metric", metric, f"one of {METRICS}")
     require(isinstance(plot, bool), "plot", plot, "True or False")
-    require(group_size is None or (is_int(group_size) and group_size >= 1), "group_size", group_size,
-            "None (automatic) or an int group_size >= 1")
-    require(seeds is None or (isinstance(seeds, (list, tuple)) and len(seeds) >= 1), "seeds", seeds,
-            "None (the seed of the options) or a non-empty list of seeds")
+    require(
+        group_size is None or (is_int(group_size) and group_size >= 1),
+        "group_size",
+        group_size,
+        "None (automatic) or an int group_size >= 1",
+    )
+    require(
+        seeds is None or (isinstance(seeds, (list, tuple)) and len(seeds) >= 1),
+        "seeds",
+        seeds,
+        "None (the seed of the options) or a non-empty list of seeds",
+    )
     for seed in seeds or ():
         require(is_int(seed) and 0 <= seed < SEED_BOUND, "seeds", seeds, "seeds that are ints 0 <= seed < 2**62")
     require(seeds is None or len(set(seeds)) == len(seeds), "seeds", seeds, "distinct seeds")
@@ -119,8 +146,13 @@ def check_curve_folder(out: Path, entries: list[str]) -> None:
     owned = set((read_marker(out) or {}).get("entries", []))
     ours = [SUMMARY_FILE, PLOT_FILE, *entries]
     foreign = [name for name in ours if (out / name).exists() and name not in owned]
-    require(not foreign, "out", str(out), f"a learning-curve folder whose {foreign} srhm wrote (they are not "
-            "recorded in its marker); move them away or choose another --out")
+    require(
+        not foreign,
+        "out",
+        str(out),
+        f"a learning-curve folder whose {foreign} srhm wrote (they are not "
+        "recorded in its marker); move them away or choose another --out",
+    )
 
 
 def curve_group_size(group_size: int | None, opt: TrainOptions) -> int:
@@ -132,9 +164,18 @@ def curve_group_size(group_size: int | None, opt: TrainOptions) -> int:
     return default_group_size(opt) if group_size is None else group_size
 
 
-def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: int, points: int,
-                       threshold: float = EPSILON_STAR, metric: str = "best", plot: bool = True,
-                       group_size: int | None = None, seeds: list[int] | None = None) -> dict:
+def run_learning_curve(
+    base: TrainOptions,
+    out: str | Path,
+    P_min: int,
+    P_max: int,
+    points: int,
+    threshold: float = EPSILON_STAR,
+    metric: str = "best",
+    plot: bool = True,
+    group_size: int | None = None,
+    seeds: list[int] | None = None,
+) -> dict:
     """Train ``base`` (its P, seed and out are replaced) at log-spaced P for every seed; write and
     return the summary.
 
@@ -150,8 +191,9 @@ def run_learning_curve(base: TrainOptions, out: str | Path, P_min: int, P_max: i
     """
     cfg = base.config if isinstance(base, TrainOptions) else None
     require(isinstance(cfg, SRHMConfig), "base", base, "TrainOptions with an SRHMConfig")
-    check_curve_options(P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name,
-                        group_size, seeds)
+    check_curve_options(
+        P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name, group_size, seeds
+    )
     out = Path(out)
     plan = plan_curve(base, out, log_spaced_P(P_min, P_max, points), list(seeds or [base.seed]))
     train_runs(base, plan, curve_group_size(group_size, plan[-1].opt))
@@ -179,9 +221,15 @@ class CurveRun:
         """The summary's entry of the run (``runs`` of format.md §10.3)."""
         r, t = self.results, self.results["training"]
         return {
-            "P": self.P, "seed": self.seed, "run": self.name, "skipped": self.skipped,
-            "best_test_error": r["best_test_error"], "final_test_error": r["final_test_error"],
-            "stop_reason": t["stop_reason"], "steps": t.get("steps"), "wall_time_s": t["wall_time_s"],
+            "P": self.P,
+            "seed": self.seed,
+            "run": self.name,
+            "skipped": self.skipped,
+            "best_test_error": r["best_test_error"],
+            "final_test_error": r["final_test_error"],
+            "stop_reason": t["stop_reason"],
+            "steps": t.get("steps"),
+            "wall_time_s": t["wall_time_s"],
             "group_size": t.get("group", {}).get("size", 1),
         }
 
@@ -201,8 +249,10 @@ def plan_curve(base: TrainOptions, out: Path, Ps: list[int], seeds: list[int]) -
     names = {(P, seed): run_name(P, seed, seeds) for seed in seeds for P in Ps}
     entries = sorted({name.split("/")[0] for name in names.values()})
     check_curve_folder(out, entries)
-    plan = [CurveRun(P, seed, name, out / name, resolve(dataclasses.replace(base, P=P, seed=seed, out=None)))
-            for (P, seed), name in names.items()]
+    plan = [
+        CurveRun(P, seed, name, out / name, resolve(dataclasses.replace(base, P=P, seed=seed, out=None)))
+        for (P, seed), name in names.items()
+    ]
     for run in plan:
         check_output_folder(run.run_dir, "run", replace=False, parameter="out")
     for run in plan:  # all checked first
@@ -231,15 +281,23 @@ def p_star_spread(values: list[float | None]) -> dict:
     and max (None when none crossed)."""
     crossed = [v for v in values if v is not None]
     mean = math.exp(sum(map(math.log, crossed)) / len(crossed)) if crossed else None
-    return {"crossed": len(crossed), "geomean": mean, "min": min(crossed, default=None),
-            "max": max(crossed, default=None)}
+    return {
+        "crossed": len(crossed),
+        "geomean": mean,
+        "min": min(crossed, default=None),
+        "max": max(crossed, default=None),
+    }
 
 
 def _p_star(Ps: list[int], errors: list[float], threshold: float, chance: float) -> dict:
     """P* at ``threshold`` (value, status, bracket) and at 10 % of chance error of one curve."""
     est = estimate_p_star(Ps, errors, threshold)
-    return {"P_star": est["P_star"], "P_star_status": est["status"], "P_star_bracket": est["bracket"],
-            "P_star_rel_chance": estimate_p_star(Ps, errors, 0.1 * chance)["P_star"]}
+    return {
+        "P_star": est["P_star"],
+        "P_star_status": est["status"],
+        "P_star_bracket": est["bracket"],
+        "P_star_rel_chance": estimate_p_star(Ps, errors, 0.1 * chance)["P_star"],
+    }
 
 
 def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: float, metric: str) -> dict:
@@ -261,11 +319,23 @@ def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: fl
     est = _p_star(Ps, mean, threshold, chance)
     x = law_x(base.arch, cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)  # None for the FCN (no law)
     return {
-        "format": dict(SUMMARY_FORMAT), "config": cfg.name, "parameters": cfg.parameters(), "arch": base.arch,
-        "width": base.width, "lr": lr, "data": base.data, "revision": base.revision, "metric": metric,
-        "threshold": threshold, "chance_error": chance, **est, "seeds": seeds, "P_star_per_seed": per_seed,
+        "format": dict(SUMMARY_FORMAT),
+        "config": cfg.name,
+        "parameters": cfg.parameters(),
+        "arch": base.arch,
+        "width": base.width,
+        "lr": lr,
+        "data": base.data,
+        "revision": base.revision,
+        "metric": metric,
+        "threshold": threshold,
+        "chance_error": chance,
+        **est,
+        "seeds": seeds,
+        "P_star_per_seed": per_seed,
         "P_star_seeds": p_star_spread([p["P_star"] for p in per_seed]),
-        "law": LAW_NAMES.get(base.arch), "law_x": x,
+        "law": LAW_NAMES.get(base.arch),
+        "law_x": x,
         "P_star_over_law_x": None if est["P_star"] is None or x is None else est["P_star"] / x,
         "runs": runs,
     }
@@ -284,12 +354,22 @@ def plot_learning_curve(summary: dict, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for seed in summary["seeds"] if several else []:
         mine = [r for r in runs if r["seed"] == seed]
-        ax.plot([r["P"] for r in mine], [r[f"{metric}_test_error"] for r in mine], ".-", lw=0.6, alpha=0.5,
-                label=f"seed {seed}")
+        ax.plot(
+            [r["P"] for r in mine],
+            [r[f"{metric}_test_error"] for r in mine],
+            ".-",
+            lw=0.6,
+            alpha=0.5,
+            label=f"seed {seed}",
+        )
     Ps = sorted({r["P"] for r in runs})
     errors = [[r[f"{metric}_test_error"] for r in runs if r["P"] == P] for P in Ps]
-    ax.plot(Ps, [sum(e) / len(e) for e in errors], "o-",
-            label=f"{summary['arch']} ({metric} test error{', mean over seeds' if several else ''})")
+    ax.plot(
+        Ps,
+        [sum(e) / len(e) for e in errors],
+        "o-",
+        label=f"{summary['arch']} ({metric} test error{', mean over seeds' if several else ''})",
+    )
     ax.axhline(summary["chance_error"], color="grey", ls=":", label="chance")
     ax.axhline(summary["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {summary['threshold']:g}")
     if summary["P_star"] is not None:

@@ -76,15 +76,12 @@ from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
 from .checkpoint import load_checkpoint, read_checkpoint, run_checkpoint, write_run
 from .models import build_model, count_parameters
 
-#: The run folder's checkpoint file (``protocol.CHECKPOINT_FILE``, under the name ``group.py`` imports).
-CHECKPOINT = CHECKPOINT_FILE
 #: Test rows per forward pass of an evaluation.
 EVAL_BATCH = 2048
 #: Offset of the shuffled-label control's generator seed.
 SHUFFLE_SEED_OFFSET = 1_000_003
 
 __all__ = [
-    "CHECKPOINT",
     "EVAL_BATCH",
     "TrainOptions",
     "check_data",
@@ -668,7 +665,7 @@ def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log
         },
         "final_test_error": log.curves["test_error"][-1],
         "best_test_error": log.best_err,
-        "checkpoint": CHECKPOINT if opt.out is not None else None,
+        "checkpoint": CHECKPOINT_FILE if opt.out is not None else None,
     }
 
 

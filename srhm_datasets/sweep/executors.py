@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from ..config import require
 from ..executors import check_slurm, import_submitit, read_queue, submit_array, wait_queue
-from ..results import FILENAME as RESULTS_FILE
+from ..protocol import RESULTS_FILE
 from .plan import LOGS, Job, add_attempt, run_dir, update_last_attempt
 
 

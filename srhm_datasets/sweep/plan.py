@@ -36,12 +36,12 @@ import socket
 import time
 from pathlib import Path
 
-from ..baselines.learning_curve import log_spaced_P, reusable_run
+from ..baselines.learning_curve import reusable_run
 from ..baselines.train import TrainOptions, resolve
 from ..config import SRHMConfig
 from ..executors import log_tail
 from ..files import atomic_write
-from ..results import FILENAME as RESULTS_FILE
+from ..protocol import RESULTS_FILE, log_spaced_P
 from ..results import read_results
 from .spec import Sweep
 
@@ -84,25 +84,57 @@ class Job:
 
     def options(self) -> TrainOptions:
         """The base TrainOptions of its runs (``run_learning_curve`` sets P and out per run)."""
-        return TrainOptions(config=self.config, P=self.P[1], arch=self.arch, width=self.width, lr=self.lr,
-                            seed=self.seed, progress=False, **self.train)
+        return TrainOptions(
+            config=self.config,
+            P=self.P[1],
+            arch=self.arch,
+            width=self.width,
+            lr=self.lr,
+            seed=self.seed,
+            progress=False,
+            **self.train,
+        )
 
     def settings(self) -> dict:
         """Everything that defines the job, as JSON-able data (``from_settings`` inverts it)."""
-        return {"config": self.config.name, "arch": self.arch, "width": self.width, "lr": self.lr, "seed": self.seed,
-                "P": list(self.P), "train": self.train, "curve": self.curve, "evaluate": self.evaluate}
+        return {
+            "config": self.config.name,
+            "arch": self.arch,
+            "width": self.width,
+            "lr": self.lr,
+            "seed": self.seed,
+            "P": list(self.P),
+            "train": self.train,
+            "curve": self.curve,
+            "evaluate": self.evaluate,
+        }
 
     @classmethod
     def from_settings(cls, job_id: str, settings: dict) -> Job:
-        return cls(id=job_id, config=SRHMConfig.from_name(settings["config"]), arch=settings["arch"],
-                   width=settings["width"], lr=settings["lr"], seed=settings["seed"], P=tuple(settings["P"]),
-                   train=settings["train"], curve=settings["curve"], evaluate=settings["evaluate"])
+        return cls(
+            id=job_id,
+            config=SRHMConfig.from_name(settings["config"]),
+            arch=settings["arch"],
+            width=settings["width"],
+            lr=settings["lr"],
+            seed=settings["seed"],
+            P=tuple(settings["P"]),
+            train=settings["train"],
+            curve=settings["curve"],
+            evaluate=settings["evaluate"],
+        )
 
     def run_settings(self) -> dict:
         """The settings its runs are made with (what the fingerprint covers)."""
         train = {k: v for k, v in self.train.items() if k not in NOT_FINGERPRINTED}
-        return {"config": self.config.name, "arch": self.arch, "width": self.width, "lr": self.lr, "seed": self.seed,
-                "train": train}
+        return {
+            "config": self.config.name,
+            "arch": self.arch,
+            "width": self.width,
+            "lr": self.lr,
+            "seed": self.seed,
+            "train": train,
+        }
 
     @property
     def fingerprint(self) -> str:
@@ -123,9 +155,22 @@ def job_id(label: str, arch: str, width: int, lr: float | None, seed: int) -> st
 def expand(sweep: Sweep) -> list[Job]:
     """The sweep's jobs: configs x archs x widths x lrs x seeds, in that order."""
     return [
-        Job(id=job_id(entry.label, arch, width, lr, seed), config=entry.config, arch=arch, width=width, lr=lr,
-            seed=seed, P=entry.P, train=dict(sweep.train), curve=dict(sweep.curve), evaluate=dict(sweep.evaluate))
-        for entry in sweep.configs for arch in sweep.archs for width in sweep.widths for lr in sweep.lrs
+        Job(
+            id=job_id(entry.label, arch, width, lr, seed),
+            config=entry.config,
+            arch=arch,
+            width=width,
+            lr=lr,
+            seed=seed,
+            P=entry.P,
+            train=dict(sweep.train),
+            curve=dict(sweep.curve),
+            evaluate=dict(sweep.evaluate),
+        )
+        for entry in sweep.configs
+        for arch in sweep.archs
+        for width in sweep.widths
+        for lr in sweep.lrs
         for seed in sweep.seeds
     ]
 
@@ -136,8 +181,11 @@ def expand(sweep: Sweep) -> list[Job]:
 def write_plan(out: Path, sweep: Sweep, jobs: list[Job]) -> None:
     """``DIR/sweep.yaml`` (the file as given) and ``DIR/plan.json`` (the sweep and its jobs)."""
     atomic_write(out / SWEEP_COPY, sweep.text)
-    doc = {"format": PLAN_FORMAT, "sweep": sweep.document(),
-           "jobs": [{"id": j.id, "fingerprint": j.fingerprint, "settings": j.settings()} for j in jobs]}
+    doc = {
+        "format": PLAN_FORMAT,
+        "sweep": sweep.document(),
+        "jobs": [{"id": j.id, "fingerprint": j.fingerprint, "settings": j.settings()} for j in jobs],
+    }
     atomic_write(out / PLAN, json.dumps(doc, indent=1) + "\n")
 
 
@@ -147,7 +195,9 @@ def read_plan(out: Path) -> tuple[dict, list[Job]]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise ValueError(f"invalid parameter DIR={str(out)!r}: must be a sweep folder with a readable {PLAN} ({err})") from None
+        raise ValueError(
+            f"invalid parameter DIR={str(out)!r}: must be a sweep folder with a readable {PLAN} ({err})"
+        ) from None
     return doc["sweep"], [Job.from_settings(j["id"], j["settings"]) for j in doc["jobs"]]
 
 
@@ -167,8 +217,12 @@ def add_attempt(out: Path, job: Job, attempt: dict) -> dict:
     """Append an attempt (executor, ids, paths) to the job's record; returns the attempt."""
     record = read_record(out, job) or {"id": job.id, "attempts": []}
     record.update(fingerprint=job.fingerprint, settings=job.settings())
-    attempt = {"executor": attempt.pop("executor"), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "host": socket.gethostname(), **attempt}
+    attempt = {
+        "executor": attempt.pop("executor"),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": socket.gethostname(),
+        **attempt,
+    }
     record["attempts"].append(attempt)
     atomic_write(record_path(out, job), json.dumps(record, indent=1) + "\n")
     return attempt
@@ -195,8 +249,12 @@ class Progress:
     conflicts: list[str]
 
     def done(self, evaluate: bool) -> bool:
-        return (not self.conflicts and self.finished == self.total and self.summary
-                and (self.evaluated == self.total or not evaluate))
+        return (
+            not self.conflicts
+            and self.finished == self.total
+            and self.summary
+            and (self.evaluated == self.total or not evaluate)
+        )
 
 
 def run_dir(out: Path, job: Job, P: int) -> Path:
@@ -247,9 +305,13 @@ def _changed_settings(job: Job, record: dict) -> str:
     old = Job.from_settings(job.id, record["settings"]).run_settings()
     new = job.run_settings()
     old, new = _flat(old), _flat(new)
-    diffs = [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    return (f"job {job.id} has finished runs made with other settings: {', '.join(diffs)}; use a new --out "
-            "(finished runs are never trained over)")
+    diffs = [
+        f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+    ]
+    return (
+        f"job {job.id} has finished runs made with other settings: {', '.join(diffs)}; use a new --out "
+        "(finished runs are never trained over)"
+    )
 
 
 def _flat(settings: dict) -> dict:
@@ -313,22 +375,38 @@ def job_status(out: Path, job: Job, queue: dict | None, local_owner: int | None)
     error = attempt.get("error")
     if error:
         return JobStatus(job, "failed", f"local job raised {error.strip().splitlines()[-1]} ({counts})", prog, False)
-    return JobStatus(job, "failed", f"local process {attempt.get('pid')} ended before the job finished ({counts})",
-                     prog, False)
+    return JobStatus(
+        job, "failed", f"local process {attempt.get('pid')} ended before the job finished ({counts})", prog, False
+    )
 
 
 def _slurm_status(job: Job, attempt: dict, queue: dict | None, prog: Progress, counts: str) -> JobStatus:
     slurm_id = attempt["slurm_job_id"]
     if queue is None:
-        return JobStatus(job, "running", f"SLURM job {slurm_id}: queue unreadable, assumed alive ({counts})", prog, True)
+        return JobStatus(
+            job, "running", f"SLURM job {slurm_id}: queue unreadable, assumed alive ({counts})", prog, True
+        )
     if slurm_id in queue:
         state, why = queue[slurm_id]
         if state in ("RUNNING", "COMPLETING", "CONFIGURING"):
             return JobStatus(job, "running", f"SLURM job {slurm_id} {state} ({counts})", prog, True)
         return JobStatus(job, "pending", f"queued as SLURM job {slurm_id}: {state} ({why}) ({counts})", prog, True)
     tail = log_tail(attempt)
-    return JobStatus(job, "failed", f"SLURM job {slurm_id} ended before the job finished ({counts}); {tail}", prog, False)
+    return JobStatus(
+        job, "failed", f"SLURM job {slurm_id} ended before the job finished ({counts}); {tail}", prog, False
+    )
 
 
-__all__ = ["ENTRIES", "STATES", "Job", "JobStatus", "Progress", "expand", "job_id", "job_status", "progress",
-           "read_plan", "write_plan"]
+__all__ = [
+    "ENTRIES",
+    "STATES",
+    "Job",
+    "JobStatus",
+    "Progress",
+    "expand",
+    "job_id",
+    "job_status",
+    "progress",
+    "read_plan",
+    "write_plan",
+]

@@ -64,8 +64,15 @@ def train_curve(job: Job, folder: Path) -> dict:
     """Train the job's learning curve into ``folder``; the one call that trains. Its runs still to train
     are trained in groups of ``group.default_group_size`` (the grouped learning curve; one job is one
     seed, so a group holds the job's P values)."""
-    return run_learning_curve(job.options(), folder, *job.P, threshold=job.curve["threshold"],
-                              metric=job.curve["metric"], plot=job.curve["plot"], group_size=None)
+    return run_learning_curve(
+        job.options(),
+        folder,
+        *job.P,
+        threshold=job.curve["threshold"],
+        metric=job.curve["metric"],
+        plot=job.curve["plot"],
+        group_size=None,
+    )
 
 
 def evaluate_runs(out: Path, job: Job) -> int:
@@ -75,8 +82,14 @@ def evaluate_runs(out: Path, job: Job) -> int:
     ev = job.evaluate
     todo = unevaluated_runs(out, job)
     for folder in todo:
-        evaluate_run(folder, probe_source=ev["probe_source"], num_test=ev["num_test"], num_probe=ev["num_probe"],
-                     batch_size=ev["batch_size"], device=ev["device"])
+        evaluate_run(
+            folder,
+            probe_source=ev["probe_source"],
+            num_test=ev["num_test"],
+            num_probe=ev["num_probe"],
+            batch_size=ev["batch_size"],
+            device=ev["device"],
+        )
     return len(todo)
 
 
@@ -101,8 +114,10 @@ def sweep_lock(out: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            raise ValueError(f"invalid parameter out={str(out)!r}: must not be in use by another srhm sweep "
-                             f"(process {holder} holds {LOCK})") from None
+            raise ValueError(
+                f"invalid parameter out={str(out)!r}: must not be in use by another srhm sweep "
+                f"(process {holder} holds {LOCK})"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         yield
@@ -172,12 +187,21 @@ def check_conflicts(out: Path, jobs: list[Job]) -> None:
     """ValueError naming every finished run made with settings other than its job's (nothing is run)."""
     conflicts = [c for job in jobs for c in progress(out, job).conflicts]
     if conflicts:
-        raise ValueError(f"invalid parameter out={str(out)!r}: {len(conflicts)} conflict(s) with runs already "
-                         "there:\n" + "\n".join(f"  - {c}" for c in conflicts))
+        raise ValueError(
+            f"invalid parameter out={str(out)!r}: {len(conflicts)} conflict(s) with runs already "
+            "there:\n" + "\n".join(f"  - {c}" for c in conflicts)
+        )
 
 
-def run_sweep(sweep_file: str | os.PathLike, out: str | os.PathLike, executor: str = "local", wait: bool = False,
-              options: dict | None = None, progress_bar: bool = True, poll_s: float = 10.0) -> SweepReport:
+def run_sweep(
+    sweep_file: str | os.PathLike,
+    out: str | os.PathLike,
+    executor: str = "local",
+    wait: bool = False,
+    options: dict | None = None,
+    progress_bar: bool = True,
+    poll_s: float = 10.0,
+) -> SweepReport:
     """Run the sweep of ``sweep_file`` in ``out`` (see the module docstring); returns what it found and did.
 
     executor: "local" (blocks) or "slurm" (returns after submitting unless ``wait``);
@@ -234,23 +258,40 @@ def finalize(out: Path, jobs: list[Job]) -> dict:
     pstar = pstar_summary(out, jobs)
     atomic_write(out / PSTAR_JSON, json.dumps(pstar, indent=2) + "\n")
     atomic_write(out / PSTAR_MD, pstar_markdown(pstar))
-    return {"evaluated": evaluated, "leaderboard": str(out / LEADERBOARD / "index.md"),
-            "rejected": board["rejected"], "pstar": str(out / PSTAR_MD), "curves": pstar["curves"]}
+    return {
+        "evaluated": evaluated,
+        "leaderboard": str(out / LEADERBOARD / "index.md"),
+        "rejected": board["rejected"],
+        "pstar": str(out / PSTAR_MD),
+        "curves": pstar["curves"],
+    }
 
 
 def pstar_summary(out: Path, jobs: list[Job]) -> dict:
     """P* of every job's curve (its ``summary.json``) and, per (config, arch, width, lr), over its seeds.
 
-    ``curves``: one row per job (config: catalog name else canonical name, arch, width, lr as resolved, seed, P*, status,
-    bracket, law x, P*/x). ``groups``: per grid point without the seed, the seeds, the
+    ``curves``: one row per job (config: catalog name else canonical name, arch, width, lr as
+    resolved, seed, P*, status, bracket, law x, P*/x). ``groups``: per grid point without the seed, the seeds, the
     geometric mean of the interpolated P* (None when no seed crossed) and their min and max.
     """
     curves = []
     for job in jobs:
         s = json.loads((job.folder(out) / "summary.json").read_text(encoding="utf-8"))
-        curves.append({"job": job.id, "config": release_name(job.config), "arch": s["arch"], "width": s["width"], "lr": s["lr"],
-                       "seed": job.seed, "P_star": s["P_star"], "status": s["P_star_status"],
-                       "bracket": s["P_star_bracket"], "law_x": s["law_x"], "P_star_over_law_x": s["P_star_over_law_x"]})
+        curves.append(
+            {
+                "job": job.id,
+                "config": release_name(job.config),
+                "arch": s["arch"],
+                "width": s["width"],
+                "lr": s["lr"],
+                "seed": job.seed,
+                "P_star": s["P_star"],
+                "status": s["P_star_status"],
+                "bracket": s["P_star_bracket"],
+                "law_x": s["law_x"],
+                "P_star_over_law_x": s["P_star_over_law_x"],
+            }
+        )
     groups: dict[tuple, list[dict]] = {}
     for c in curves:
         groups.setdefault((c["config"], c["arch"], c["width"], c["lr"]), []).append(c)
@@ -258,12 +299,27 @@ def pstar_summary(out: Path, jobs: list[Job]) -> dict:
     for (config, arch, width, lr), members in groups.items():
         spread = p_star_spread([c["P_star"] for c in members])
         mean, x = spread["geomean"], members[0]["law_x"]
-        rows.append({"config": config, "arch": arch, "width": width, "lr": lr, "seeds": [c["seed"] for c in members],
-                     "crossed": spread["crossed"], "P_star_geomean": mean, "P_star_min": spread["min"],
-                     "P_star_max": spread["max"], "law_x": x,
-                     "P_star_over_law_x": None if mean is None or x is None else mean / x})
-    return {"format": dict(PSTAR_FORMAT), "threshold": jobs[0].curve["threshold"] if jobs else None,
-            "curves": curves, "groups": rows}
+        rows.append(
+            {
+                "config": config,
+                "arch": arch,
+                "width": width,
+                "lr": lr,
+                "seeds": [c["seed"] for c in members],
+                "crossed": spread["crossed"],
+                "P_star_geomean": mean,
+                "P_star_min": spread["min"],
+                "P_star_max": spread["max"],
+                "law_x": x,
+                "P_star_over_law_x": None if mean is None or x is None else mean / x,
+            }
+        )
+    return {
+        "format": dict(PSTAR_FORMAT),
+        "threshold": jobs[0].curve["threshold"] if jobs else None,
+        "curves": curves,
+        "groups": rows,
+    }
 
 
 def _g(value) -> str:
@@ -272,16 +328,30 @@ def _g(value) -> str:
 
 def pstar_markdown(pstar: dict) -> str:
     """The P* summary as Markdown: one table over seeds, one per curve."""
-    lines = [f"# P* of the sweep (test error threshold {pstar['threshold']})", "",
-             "| config | arch | width | lr | seeds crossed | P* (geometric mean) | min | max | law x | P*/x |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {g['config']} | {g['arch']} | {g['width']} | {g['lr']:g} | {g['crossed']}/{len(g['seeds'])} | "
-              f"{_g(g['P_star_geomean'])} | {_g(g['P_star_min'])} | {_g(g['P_star_max'])} | {_g(g['law_x'])} | "
-              f"{_g(g['P_star_over_law_x'])} |" for g in pstar["groups"]]
+    lines = [
+        f"# P* of the sweep (test error threshold {pstar['threshold']})",
+        "",
+        "| config | arch | width | lr | seeds crossed | P* (geometric mean) | min | max | law x | P*/x |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {g['config']} | {g['arch']} | {g['width']} | {g['lr']:g} | {g['crossed']}/{len(g['seeds'])} | "
+        f"{_g(g['P_star_geomean'])} | {_g(g['P_star_min'])} | {_g(g['P_star_max'])} | {_g(g['law_x'])} | "
+        f"{_g(g['P_star_over_law_x'])} |"
+        for g in pstar["groups"]
+    ]
     lines += ["", "| job | P* | status | bracket |", "| --- | ---: | --- | --- |"]
     lines += [f"| {c['job']} | {_g(c['P_star'])} | {c['status']} | {c['bracket']} |" for c in pstar["curves"]]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["SweepReport", "evaluate_runs", "finalize", "pstar_summary", "run_job", "run_sweep", "sweep_status",
-           "train_curve"]
+__all__ = [
+    "SweepReport",
+    "evaluate_runs",
+    "finalize",
+    "pstar_summary",
+    "run_job",
+    "run_sweep",
+    "sweep_status",
+    "train_curve",
+]
