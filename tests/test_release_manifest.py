@@ -4,7 +4,9 @@ import json
 import shutil
 
 import pytest
+from click.testing import CliRunner
 
+from srhm_datasets.cli import main
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.verify import verify_release
 from tests.release_helpers import SMALL
@@ -70,3 +72,13 @@ def test_missing_and_extra_configs_and_card_rows(built, tmp_path):
     smaller = manifest_of(partial, tmp_path / "smaller")
     problems = failed(verify_release(release, manifest=smaller))
     assert any("is not in the manifest" in p for p in problems[("(release)", "manifest")])
+
+
+def test_cli_manifest_option(built, tmp_path):
+    release, manifest = built
+    ok = CliRunner().invoke(main, ["verify", str(release), "--manifest", str(manifest)])
+    assert ok.exit_code == 0, ok.output
+    assert "manifest" in ok.output
+    bad = CliRunner().invoke(main, ["verify", str(release), "--manifest", str(tmp_path)])
+    assert bad.exit_code == 1
+    assert "is not a release manifest" in bad.output

@@ -176,11 +176,19 @@ def _config_names(ctx, param, values):
     callback=_config_names,
     help="Only this config (repeatable; catalog or canonical name).",
 )
-def verify(folder, configs):
-    """Re-derive every row of a release FOLDER and check it against format.md §8.9; exit 1 on any failure."""
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Also check the rules files and the card's hash table against a release manifest, e.g. cards/v1.0.0 "
+    "of the repository (format.md §8.10).",
+)
+def verify(folder, configs, manifest):
+    """Re-derive every row of a release FOLDER and check it against format.md §8.9 (and, with --manifest,
+    against a committed release manifest, §8.10); exit 1 on any failure."""
     from .verify import verify_release
 
-    report = verify_release(folder, list(configs) or None)
+    report = verify_release(folder, list(configs) or None, manifest=manifest)
     click.echo(report.format())
     sys.exit(0 if report.ok else 1)
 
