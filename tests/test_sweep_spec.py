@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from srhm_datasets.sweep.cli import sweep
-from srhm_datasets.sweep.plan import expand, job_id
+from srhm_datasets.sweep.plan import expand, finished_run, job_id
 from srhm_datasets.sweep.spec import SweepFileError, executor_options, load_sweep, parse_sweep
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "srhm_datasets" / "sweep" / "examples"
@@ -187,6 +188,12 @@ def test_fingerprint_covers_run_settings_only():
     ]
     assert all(j.fingerprint == base.fingerprint for j in same)
     assert len({base.fingerprint, *(j.fingerprint for j in other)}) == 1 + len(other)
+
+
+def test_planning_does_not_bound_threads_by_this_machines_cpus(tmp_path):
+    """A SLURM sweep may ask for more threads than the login node that plans it has."""
+    job = expand(_sweep(train={"threads": (os.cpu_count() or 1) + 8}))[0]
+    assert finished_run(tmp_path, job, 100) is None
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)

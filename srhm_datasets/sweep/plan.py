@@ -265,9 +265,10 @@ def finished_run(out: Path, job: Job, P: int) -> dict | None:
     """The results of the job's run at P when finished with the job's settings, else None.
 
     Raises ValueError (from ``reusable_run``) when the folder holds a run made with other
-    settings or an invalid results file.
+    settings or an invalid results file. ``threads`` is left out: it is checked against the CPUs
+    of the machine that trains the run (a SLURM node), not of the one planning it.
     """
-    opt = resolve(dataclasses.replace(job.options(), P=P, out=None, device=None))
+    opt = resolve(dataclasses.replace(job.options(), P=P, out=None, device=None, threads=None))
     return reusable_run(run_dir(out, job, P), opt)
 
 
