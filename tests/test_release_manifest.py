@@ -82,3 +82,9 @@ def test_cli_manifest_option(built, tmp_path):
     bad = CliRunner().invoke(main, ["verify", str(release), "--manifest", str(tmp_path)])
     assert bad.exit_code == 1
     assert "is not a release manifest" in bad.output
+
+
+def test_empty_config_name_is_refused_before_any_check(built):
+    release, _ = built
+    with pytest.raises(ValueError, match=r"invalid parameter configs='': must satisfy non-empty config names"):
+        verify_release(release, configs=[""])

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from ..catalog import DEFAULT_CONFIG
-from ..config import decimal_string
+from ..config import decimal_string, require
 from ..hashing import SplitHasher, rules_hash
 from ..probe import PROBE_COLUMNS, PROBE_SUFFIX, probe_columns, probe_defined, split_columns
 from ..rules import sample_rules
@@ -598,6 +598,7 @@ def verify_release(folder: str | Path, configs: list[str] | None = None, manifes
         require_type(configs, (list, tuple), "configs", "a list of config names or None")
         for name in configs:
             require_type(name, str, "configs", "a list of config names (str) or None")
+            require(name.strip() != "", "configs", name, "non-empty config names")
     if manifest is not None:
         require_path(manifest, "manifest")
     folder = Path(folder)
