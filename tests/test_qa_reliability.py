@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from hypothesis import strategies as st
 from srhm_datasets import generate, load_rules, perturb
 from srhm_datasets.baselines import train as train_mod
 from srhm_datasets.baselines.models import build_model, count_parameters
+from srhm_datasets.catalog import resolve
 from srhm_datasets.cli import main
 from srhm_datasets.config import SRHMConfig, is_canonical_name
 from srhm_datasets.generate import expand
@@ -357,3 +359,41 @@ def test_load_split_refuses_keywords_that_change_what_is_loaded(release, kwargs,
 
 def test_load_split_passes_on_where_and_how_to_load(release, cache):
     assert len(load_split(release, "demo", "test", cache_dir=cache, keep_in_memory=True)) == DEMO.split_sizes()["test"]
+
+
+# ---- load_split: a config or a source that is not there is our ValueError, before any loading -------------
+
+
+def _never_load(monkeypatch) -> None:
+    def no_load(*args, **kw):
+        raise AssertionError("loaded before refusing")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_load)
+    monkeypatch.setattr(datasets, "load_dataset_builder", no_load)
+
+
+@pytest.mark.parametrize("config", ["fig2", "A_L2_s2_s0-2_v10_nc10_m10_seed1", "../demo"])
+def test_load_split_names_the_configs_of_a_local_release_without_the_one_asked(release, config, monkeypatch):
+    _never_load(monkeypatch)
+    want = f"invalid parameter config={config!r}: no such config in {release}; it has: demo"
+    with pytest.raises(ValueError, match=re.escape(want) + "$"):
+        load_split(release, config, "train")
+
+
+def test_train_names_the_configs_of_a_local_release_without_the_one_asked(release, tmp_path):
+    args = ["train", "--config", "fig1", "--data", str(release), "--P", "10", "--max-steps", "1", "--no-progress"]
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    fig1 = resolve("fig1").name
+    assert f"Error: invalid parameter config={fig1!r}: no such config in {release}; it has: demo" in res.output
+    assert "BuilderConfig" not in res.output
+
+
+@pytest.mark.parametrize("source", ["nonexistent_dir/", "./releasee", "a/b/c"])
+def test_load_split_refuses_a_source_that_is_neither_a_folder_nor_a_repo_id(source, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    _never_load(monkeypatch)
+    with pytest.raises(
+        ValueError, match=re.escape(f"invalid parameter repo_or_dir={source!r}: must satisfy an existing")
+    ):
+        load_split(source, "demo", "train")

@@ -19,7 +19,7 @@ from ..catalog import release_name, resolve
 from ..config import require
 from ..probe import PROBE_SUFFIX
 from .arguments import require_path, require_type
-from .rules_file import SPLITS, candidate_names, check_local_revision
+from .rules_file import CONFIG_NAME_RE, SPLITS, candidate_names, check_local_revision
 
 #: Rows per batch when hashing a loaded split.
 HASH_BATCH_ROWS = 1 << 16
@@ -113,14 +113,46 @@ def check_load_arguments(repo_or_dir, config, split, revision) -> None:
         os.fspath(repo_or_dir),
         "a release folder (with rules/, see `srhm build`) or a Hub dataset repo id ORG/NAME",
     )
+    if not path.is_dir():
+        check_hub_source(os.fspath(repo_or_dir))
     if config is not None:
         require_type(config, str, "config", "a config name (str) or None for the default config")
+        if path.is_dir():
+            check_local_config(path, config)
     require_type(split, str, "split", "'train', 'test' or 'probe'")
     if split not in SPLITS:
         raise ValueError(f"invalid parameter split={split!r}: must be one of 'train', 'test', 'probe'")
     if revision is not None:
         require_type(revision, str, "revision", "a Hub tag, branch or commit (str) or None")
     check_local_revision(repo_or_dir, revision)
+
+
+def check_hub_source(source: str) -> None:
+    """``ValueError`` naming ``repo_or_dir`` when ``source`` (no local folder) is not a valid Hub repo id either
+    (e.g. ``./releasee``, ``missing_dir/``): checked offline by ``huggingface_hub.utils.validate_repo_id``."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(source)
+    except HFValidationError as err:
+        require(
+            False,
+            "repo_or_dir",
+            source,
+            f"an existing release folder or a Hub dataset repo id ORG/NAME (no such folder, and not a repo id: {err})",
+        )
+
+
+def check_local_config(folder: Path, config: str) -> None:
+    """``ValueError`` naming ``config`` and the release's configs (their release names, the stems of
+    ``rules/*.json``) when ``folder`` has no rules file for ``config`` (catalog or canonical name)."""
+    rules = folder / "rules"
+    if any(CONFIG_NAME_RE.fullmatch(n) and (rules / f"{n}.json").is_file() for n in candidate_names(config)):
+        return
+    names = sorted(p.stem for p in rules.glob("*.json"))
+    raise ValueError(
+        f"invalid parameter config={config!r}: no such config in {folder}; it has: {', '.join(names) or 'none'}"
+    )
 
 
 def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision: str | None = None, **kwargs):
