@@ -47,6 +47,13 @@ BAD = [
     ("P missing", "configs: [demo]\n", "configs[0].P=None", "here or at the top level"),
     ("P incomplete", "configs: [demo]\nP: {min: 10, max: 20}\n", "P.points=None", "(required)"),
     ("P min above max", "configs: [demo]\nP: {min: 500, max: 100, points: 3}\n", "P.min=500", "min <= max = 100"),
+    ("P too many points", "configs: [demo]\nP: {min: 10, max: 400, points: 500}\n", "P.points=500", "points <= 100"),
+    (
+        "config's P too many points",
+        "configs: [{name: demo, P: {min: 10, max: 400, points: 101}}]\n",
+        "configs[0].P.points=101",
+        "points <= 100",
+    ),
     (
         "P above the train size",
         "configs: [demo]\nP: {min: 100, max: 99999, points: 3}\n",
@@ -112,6 +119,17 @@ def test_every_bad_field_is_reported_at_once(tmp_path):
         "invalid parameter widths[0]",
         "invalid parameter train.momentum",
         "invalid parameter P.points",
+    ]
+
+
+def test_every_bad_field_of_P_is_reported_together(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("configs: [demo]\nP: {min: 10, max: 99999, points: 500}\n")
+    with pytest.raises(SweepFileError) as info:
+        load_sweep(path)
+    assert [e.split(":")[0] for e in info.value.errors] == [
+        "invalid parameter P.points=500",
+        "invalid parameter P.max=99999",
     ]
 
 

@@ -48,6 +48,7 @@ from ..baselines.train import TrainOptions, check_data
 from ..catalog import release_name, resolve
 from ..config import SRHMConfig, require
 from ..evaluation.evaluate import PROBE_SOURCES, check_evaluation_options
+from ..protocol import MAX_POINTS
 
 
 # ---------------------------------------------------------------------------------------
@@ -403,6 +404,9 @@ def _P_range(errors: _Errors, name: str, doc) -> tuple[int, int, int] | None:
     if len(errors.messages) > before:
         return None
     errors.require(doc["min"] <= doc["max"], f"{name}.min", doc["min"], f"min <= max = {doc['max']}")
+    errors.require(  # as protocol.log_spaced_P requires; the range is kept so that P.max is checked too
+        doc["points"] <= MAX_POINTS, f"{name}.points", doc["points"], f"points <= {MAX_POINTS} (one training run each)"
+    )
     return doc["min"], doc["max"], doc["points"]
 
 
