@@ -88,15 +88,16 @@ def mark_owned(folder: str | Path, kind: str, entries=None) -> None:
     """Mark ``folder`` as written by the package, as a folder of ``kind``.
 
     entries: the top-level names the package writes there, merged with those already
-    recorded; None records every entry the folder holds now (for a folder the package
-    has just written whole, e.g. a release before its rename into place).
+    recorded; None records every file and folder below it now, as relative POSIX paths
+    (for a folder the package has just written whole, e.g. a release before its rename
+    into place), so that nothing added later, at any depth, is taken for the package's.
     """
     if kind not in FOLDER_KINDS:
         raise ValueError(f"invalid parameter kind={kind!r}: must be one of {FOLDER_KINDS}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     names = set((read_marker(folder) or {}).get("entries", []))
-    names |= set(_entries(folder) if entries is None else entries)
+    names |= set(_all_entries(folder) if entries is None else entries)
     doc = {"written_by": "srhm_datasets", "kind": kind, "entries": sorted(names)}
     atomic_write(folder / MARKER, json.dumps(doc, indent=1) + "\n")
 
@@ -104,6 +105,35 @@ def mark_owned(folder: str | Path, kind: str, entries=None) -> None:
 def _entries(folder: Path) -> list[str]:
     """Top-level names in ``folder``, less the marker and the package's hidden temporary files."""
     return [p.name for p in folder.iterdir() if p.name != MARKER and not _is_temporary(p.name)]
+
+
+def _all_entries(folder: Path) -> list[str]:
+    """Relative POSIX paths of every file and folder below ``folder``, less markers and temporary files."""
+    paths = (p.relative_to(folder) for p in folder.rglob("*"))
+    return [r.as_posix() for r in paths if not any(part == MARKER or _is_temporary(part) for part in r.parts)]
+
+
+def _foreign(folder: Path, listed: set[str], prefix: str = "") -> list[str]:
+    """Entries below ``folder`` that srhm's markers do not account for, as relative paths.
+
+    An entry is accounted for when its path is ``listed`` (the marker of the folder being
+    checked), or when it is a folder carrying its own marker, whose entries are then checked
+    against that marker. A listed folder without a marker is looked into: its entries must be
+    listed too (a folder marked by snapshot lists every path) or carry their own markers.
+    """
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.name == MARKER or _is_temporary(path.name):
+            continue
+        rel = prefix + path.name
+        inner = read_marker(path) if path.is_dir() and not path.is_symlink() else None
+        if inner is not None:
+            found += [f"{rel}/{x}" for x in _foreign(path, set(inner["entries"]))]
+        elif rel not in listed:
+            found.append(rel)
+        elif path.is_dir() and not path.is_symlink():
+            found += _foreign(path, listed, rel + "/")
+    return found
 
 
 def _is_temporary(name: str) -> bool:
@@ -118,8 +148,8 @@ def check_output_folder(path: str | Path, kind: str, *, replace: bool, parameter
     parents; an existing path that is not a folder; a non-empty folder without the
     package's marker, or with the marker of another kind. With ``replace=True`` (the
     call will replace content, e.g. ``--overwrite``), also a folder holding entries the
-    marker does not list (files someone else put there). A missing or empty folder is
-    always accepted. Returns the absolute path.
+    markers do not account for, at any depth (files someone else put there, see
+    ``_foreign``). A missing or empty folder is always accepted. Returns the absolute path.
     """
     path = Path(path).absolute()
     here = Path.cwd().resolve()
@@ -147,8 +177,8 @@ def check_output_folder(path: str | Path, kind: str, *, replace: bool, parameter
             f"invalid parameter {parameter}={str(path)!r}: holds a {marker['kind']} written by srhm, "
             f"not a {kind}; choose another folder"
         )
-    foreign = sorted(set(names) - set(marker["entries"]))
-    if replace and foreign:
+    foreign = _foreign(path, set(marker["entries"])) if replace else []
+    if foreign:
         raise ValueError(
             f"invalid parameter {parameter}={str(path)!r}: holds entries srhm did not write ({', '.join(foreign[:5])}"
             f"{', ...' if len(foreign) > 5 else ''}); refusing to replace it; move them away or choose another folder"

@@ -78,3 +78,33 @@ def test_replace_dir_swaps_by_renames(tmp_path):
     replace_dir(tmp, out)
     assert [p.name for p in out.iterdir()] == ["new"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_files_added_below_a_snapshot_marked_folder_block_replacing(tmp_path):
+    """A user's file inside a subfolder srhm wrote (a release's config folder) is foreign too."""
+    release = tmp_path / "rel"
+    (release / "demo").mkdir(parents=True)
+    (release / "demo" / "train.parquet").write_text("x")
+    mark_owned(release, "release")
+    assert read_marker(release)["entries"] == ["demo", "demo/train.parquet"]
+    assert check_output_folder(release, "release", replace=True) == release
+    (release / "demo" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"entries srhm did not write \(demo/notes.txt\)"):
+        check_output_folder(release, "release", replace=True)
+
+
+def test_nested_folders_are_checked_against_their_own_markers(tmp_path):
+    """A demo folder holds a release and runs, each marked: a foreign file in any of them blocks replacing."""
+    demo = tmp_path / "demo"
+    mark_owned(demo, "demo", ["release", "runs"])
+    mark_owned(demo / "release", "release")
+    mark_owned(demo / "runs" / "r1", "run", ["results.json"])
+    (demo / "runs" / "r1" / "results.json").write_text("{}")
+    assert check_output_folder(demo, "demo", replace=True) == demo
+    (demo / "runs" / "r1" / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"runs/r1/keep.txt"):
+        check_output_folder(demo, "demo", replace=True)
+    (demo / "runs" / "r1" / "keep.txt").unlink()
+    (demo / "runs" / "notes.md").write_text("mine")  # in a listed folder that has no marker
+    with pytest.raises(ValueError, match=r"runs/notes.md"):
+        check_output_folder(demo, "demo", replace=True)

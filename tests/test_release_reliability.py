@@ -69,7 +69,9 @@ def test_a_release_srhm_built_is_replaced_and_marked(tmp_path):
     build_release([ZERO], out, progress=False)
     marker = read_marker(out)
     assert marker["kind"] == "release"
-    assert set(marker["entries"]) == {"README.md", "croissant.json", "rules", release_name(ZERO)}
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*")} - {".srhm-owner.json"}
+    assert set(marker["entries"]) == written  # every path, at any depth
+    assert {"README.md", "croissant.json", "rules", f"rules/{release_name(ZERO)}.json"} <= written
     with pytest.raises(FileExistsError, match="overwrite"):  # without --overwrite: still an error
         build_release([ZERO], out, progress=False)
     build_release([SMALL["m1"]], out, overwrite=True, progress=False)
@@ -458,3 +460,14 @@ def test_publish_arguments_name_the_parameter(small_release, kwargs, exc, messag
     args = {"folder": small_release, "repo_id": "org/srhm", "tag": "v1.0.0", **kwargs}
     with pytest.raises(exc, match=message):
         publish_release(args.pop("folder"), args.pop("repo_id"), args.pop("tag"), api=Api(), **args)
+
+
+def test_overwrite_refuses_a_file_added_inside_a_config_folder(tmp_path):
+    """The new user's case: rel/demo/notes.txt was deleted by `srhm build demo --out rel --overwrite`."""
+    out = tmp_path / "r"
+    build_release([ZERO], out, progress=False)
+    notes = out / release_name(ZERO) / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(ValueError, match=rf"did not write \({release_name(ZERO)}/notes.txt\)"):
+        build_release([ZERO], out, overwrite=True, progress=False)
+    assert notes.read_text() == "mine"

@@ -140,6 +140,12 @@ def test_leaderboard_replaces_its_own_board_but_not_a_board_holding_other_files(
         build_leaderboard(run_dir.parent, board)
     assert (board / "mine.txt").read_text() == "x"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    (board / "mine.txt").unlink()
+    notes = next(p for p in board.iterdir() if p.is_dir()) / "notes.md"  # inside a config's page folder
+    notes.write_text("mine")
+    with pytest.raises(ValueError, match=r"out=.*notes.md"):
+        build_leaderboard(run_dir.parent, board)
+    assert notes.read_text() == "mine"
 
 
 # ---- kind 4: options checked before the work ------------------------------------------------
@@ -268,6 +274,14 @@ def test_demo_runs_twice_in_a_row(tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "demo_run").iterdir()) == [MARKER, "leaderboard", "release", "runs"]
     assert json.loads((tmp_path / "demo_run" / "runs" / "demo-cnn-P100" / "results.json").read_text())["evaluation"]
+    # a user's file anywhere inside is refused before any work, one line, and survives
+    for inside in ("release/demo/notes.txt", "leaderboard/notes.txt", "runs/notes.txt"):
+        path = tmp_path / "demo_run" / inside
+        path.write_text("mine")
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code != 0 and f"did not write ({inside})" in result.output, result.output
+        assert "[1/5]" not in result.output and path.read_text() == "mine"
+        path.unlink()
 
 
 # ---- kind 6: interruption ---------------------------------------------------------------------
