@@ -264,7 +264,8 @@ def test_cli_build_and_errors(tmp_path):
     assert res.exit_code == 0, res.output
     assert "sha256:" in res.output and (out / "README.md").is_file()
     res = runner.invoke(main, ["build", "grid_L2_s0-0_v3", "--out", str(out)])
-    assert res.exit_code == 2 and "already exists" in res.output
+    assert res.exit_code == 2 and "already exists (pass --overwrite)" in res.output
+    assert "overwrite=True" not in res.output
     res = runner.invoke(main, ["build", "nonsense", "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "CONFIG='nonsense'" in res.output
     res = runner.invoke(main, ["build", "A_L2_s2_s0-1_v3_nc20_m1_seed0", "--out", str(tmp_path / "x")])
@@ -284,3 +285,8 @@ def test_rules_document_of_a_space_beyond_4300_digits():
     cfg = SRHMConfig.from_name("A_L12_s2_s0-0_v16_nc16_m16_seed0")
     doc = json.loads(dumps(rules_document(cfg, {})))
     assert int(Decimal(doc["sizes"]["data_space_size"])) == cfg.data_space_size == 2**16384
+
+
+def test_cli_build_help_states_the_bound_of_workers():
+    res = CliRunner().invoke(main, ["build", "--help"], terminal_width=200)
+    assert res.exit_code == 0 and "(1 <= workers <= the CPU count)" in " ".join(res.output.split())

@@ -258,7 +258,7 @@ def check_out(out, overwrite: bool) -> Path:
             ) from None
         raise
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"invalid parameter out={str(out)!r}: already exists (pass overwrite=True / --overwrite)")
+        raise FileExistsError(f"invalid parameter out={str(out)!r}: already exists (pass overwrite=True)")
     return out
 
 

@@ -14,7 +14,13 @@ from ..cli_args import config_arg, slurm_usage, with_slurm_options
 @click.argument("configs", nargs=-1, callback=config_arg)
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Release folder to write.")
 @click.option("--all", "all_configs", is_flag=True, help="Build every catalog config (large: hours, tens of GB).")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes generating rows.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Processes generating rows (1 <= workers <= the CPU count).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder (atomically, at the end).")
 @click.option("--repo", "repo_id", default=None, help="Hub repo id ORG/NAME to write into the card's examples.")
 @click.option("--release-version", default=None, help="Release version for the card (default: the catalog's).")
@@ -71,7 +77,7 @@ def build(
             repo_id=repo_id,
         )
     except FileExistsError as err:
-        raise click.BadParameter(str(err), param_hint="--out") from None
+        raise click.BadParameter(_cli_names(err), param_hint="--out") from None
     except (ValueError, TypeError) as err:
         raise click.UsageError(str(_cli_names(err))) from None
     except BuildInterrupted as err:
@@ -135,7 +141,8 @@ def _build_on_slurm(cfgs, out, overwrite, slurm, wait, progress, poll, release_v
 
 
 def _cli_names(err: Exception) -> str:
-    """An API error message with the CLI's option names (``repo_id=`` -> ``--repo=``)."""
+    """An API error message with the CLI's option names (``repo_id=`` -> ``--repo=``, ``overwrite=True`` ->
+    ``--overwrite``)."""
     text = str(err)
     for api, cli in (
         ("repo_id=", "--repo="),
@@ -144,7 +151,7 @@ def _cli_names(err: Exception) -> str:
         ("workers=", "--workers="),
     ):
         text = text.replace(f"parameter {api}", f"parameter {cli}")
-    return text
+    return text.replace("pass overwrite=True", "pass --overwrite")
 
 
 def _os_error(err: OSError) -> str:
