@@ -110,14 +110,15 @@ def require_int(name: str, value, low: int | None = None, high: int | None = Non
     """``value`` as a Python int, checked low <= value <= high (either may be None).
 
     Python and numpy integers are accepted; bools, floats, strings and None raise the
-    package's ValueError naming the parameter and the bound (``why`` is appended to it).
+    package's ValueError naming the parameter and the bound ("an int, low <= name <= high"), an int out
+    of bounds names the bound alone ("low <= name <= high"); ``why`` is appended to either.
     """
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     limits = (f"{low} <= " if low is not None else "") + name + (f" <= {_show(high)}" if high is not None else "")
-    bound = "an int" + (f", {limits}" if limits != name else "") + (f" ({why})" if why else "")
-    require(ok, name, value, bound)
+    why = f" ({why})" if why else ""
+    require(ok, name, value, "an int" + (f", {limits}" if limits != name else "") + why)
     value = int(value)
-    require((low is None or value >= low) and (high is None or value <= high), name, value, bound)
+    require((low is None or value >= low) and (high is None or value <= high), name, value, limits + why)
     return value
 
 

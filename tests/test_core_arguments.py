@@ -59,7 +59,7 @@ def test_perturb_refuses_rows_whose_values_do_not_fit(rows_b):
     [
         ({"kind": "blur"}, "kind='blur': must satisfy one of ('synonym', 'diffeo')"),
         ({"kind": ["synonym"]}, "kind=['synonym']"),
-        ({"level": 3}, "level=3: must satisfy an int, 1 <= level <= 2"),
+        ({"level": 3}, "level=3: must satisfy 1 <= level <= 2"),
         ({"level": 1.0}, "level=1.0"),
         ({"force": "yes"}, "force='yes': must satisfy a bool"),
         ({"key": -1}, "key=-1"),
@@ -150,5 +150,5 @@ def test_rules_prng_and_hash_arguments():
 def test_catalog_arguments():
     refused(lambda: resolve(["demo"]), "CONFIG=['demo']: must satisfy a str")
     refused(lambda: catalog_name("demo"), "cfg='demo'")
-    refused(lambda: A.depth_nodes(2), "k=2: must satisfy an int, 0 <= k <= 1")
+    refused(lambda: A.depth_nodes(2), "k=2: must satisfy 0 <= k <= 1")
     refused(lambda: A.split_offset("val"), "split='val'")
