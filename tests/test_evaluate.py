@@ -201,7 +201,7 @@ def test_factory_errors_name_the_problem(tmp_path):
     )
     assert result.exit_code != 0 and "config" in result.output
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "nothing")])
-    assert result.exit_code != 0 and "results.json" in result.output
+    assert result.exit_code != 0 and "RUN_DIR=" in result.output and "no such folder" in result.output
 
 
 def test_factory_no_write_prints_tables(tmp_path):
@@ -355,3 +355,32 @@ def test_cli_factory_P_above_train_size_is_a_usage_error(tmp_path):
     )
     assert result.exit_code == 2 and "'--P': 0 is not in the range x>=1" in result.output
     assert not (tmp_path / "sub" / "results.json").exists()
+
+
+def _curve_folder(root, with_run: bool):
+    """A learning-curve folder as ``srhm curve`` leaves it: marked, with a finished ``P100/`` run or none yet."""
+    from srhm_datasets.files import mark_owned
+
+    root.mkdir()
+    if with_run:
+        (root / "P100").mkdir()
+        (root / "P100" / "results.json").write_text("{}")
+    mark_owned(root, "learning-curve", ["P100"] if with_run else [])
+    return root
+
+
+@pytest.mark.parametrize(
+    "name, make, says",
+    [
+        ("nonexistent", lambda p: None, "RUN_DIR='{p}': no such folder"),
+        ("curve", lambda p: _curve_folder(p, True), "a learning-curve folder, not a run: pass one of its P<P>/ run "),
+        ("curve", lambda p: _curve_folder(p, True), "run folders, e.g. {p}/P100"),
+        ("curve", lambda p: _curve_folder(p, False), "run folders, e.g. {p}/P<P>"),
+        ("empty", lambda p: p.mkdir(), "RUN_DIR='{p}': no results.json in it"),
+    ],
+)
+def test_cli_evaluate_says_why_a_folder_is_not_a_run(tmp_path, name, make, says):
+    folder = tmp_path / name
+    make(folder)
+    result = CliRunner().invoke(main, ["evaluate", str(folder)])
+    assert result.exit_code == 1 and says.format(p=folder) in result.output, result.output

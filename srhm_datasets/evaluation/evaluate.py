@@ -23,7 +23,7 @@ import torch
 from ..baselines.checkpoint import load_state_dict, model_from_checkpoint, read_checkpoint
 from ..catalog import resolve
 from ..config import SRHMConfig
-from ..files import check_output_folder, mark_owned
+from ..files import check_output_folder, mark_owned, read_marker
 from ..hashing import rules_hash
 from ..protocol import CHECKPOINT_FILE, CHECKPOINT_MATCH, RESULTS_FILE
 from ..results import get_field, read_results, write_results
@@ -88,6 +88,20 @@ def _evaluate_into(
     return results
 
 
+def _why_no_run(run_dir: Path) -> str:
+    """Why ``run_dir`` (without ``results.json``) is not a run folder: missing, a file, a learning-curve folder
+    (then one of its ``P<P>/`` run folders is named), or a folder without results."""
+    if not run_dir.exists():
+        return "no such folder"
+    if not run_dir.is_dir():
+        return "not a folder"
+    runs = sorted(run_dir.glob(f"P*/{RESULTS_FILE}")) + sorted(run_dir.glob(f"seed*/P*/{RESULTS_FILE}"))
+    if runs or (read_marker(run_dir) or {}).get("kind") == "learning-curve":
+        example = runs[0].parent if runs else run_dir / "P<P>"
+        return f"a learning-curve folder, not a run: pass one of its P<P>/ run folders, e.g. {example}"
+    return f"no {RESULTS_FILE} in it (not a run folder of `srhm train`)"
+
+
 def evaluate_run(
     run_dir: str | os.PathLike,
     *,
@@ -109,7 +123,7 @@ def evaluate_run(
     run_dir = Path(run_dir)
     results_path = run_dir / RESULTS_FILE
     if not results_path.is_file():
-        raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: no {RESULTS_FILE} in it")
+        raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: {_why_no_run(run_dir)}")
     results = read_results(results_path)
     if "training" not in results:
         raise ValueError(
