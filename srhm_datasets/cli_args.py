@@ -66,6 +66,16 @@ def with_slurm_options(command):
     return command
 
 
+#: ``--poll``: seconds between looks at the SLURM queue while ``--wait`` waits.
+poll_option = click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="slurm --wait: seconds between looks at the queue.",
+)
+
+
 def slurm_usage(executor: str, options: dict, wait: bool) -> None:
     """UsageError when SLURM options or ``--wait`` are given without ``--executor slurm``."""
     given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..catalog import CATALOG, DEFAULT_CONFIG
-from ..cli_args import config_arg, slurm_usage, with_slurm_options
+from ..cli_args import config_arg, poll_option, slurm_usage, with_slurm_options
 
 
 @click.command()
@@ -34,13 +34,7 @@ from ..cli_args import config_arg, slurm_usage, with_slurm_options
 )
 @click.option("--wait", is_flag=True, help="slurm: wait for the jobs to leave the queue, then publish.")
 @with_slurm_options
-@click.option(
-    "--poll",
-    type=click.FloatRange(min=0.1),
-    default=10.0,
-    show_default=True,
-    help="slurm --wait: seconds between looks at the queue.",
-)
+@poll_option
 def build(
     configs, out, all_configs, workers, overwrite, repo_id, release_version, quiet, executor, wait, poll, **slurm
 ):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli_args import slurm_usage, with_slurm_options
+from ..cli_args import poll_option, slurm_usage, with_slurm_options
 from .spec import EXECUTORS
 
 
@@ -52,13 +52,7 @@ def sweep():
     help="local: worker processes [default: sweep file, else CPUs].",
 )
 @with_slurm_options
-@click.option(
-    "--poll",
-    type=click.FloatRange(min=0.1),
-    default=10.0,
-    show_default=True,
-    help="slurm --wait: seconds between looks at the queue.",
-)
+@poll_option
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def run(file, out, executor, wait, workers, poll, progress, **slurm):
     """Run the sweep of FILE in --out: skip what is done, run the rest, then evaluate and summarise.
