@@ -76,6 +76,11 @@ poll_option = click.option(
 )
 
 
+def echo_submitted(slurm_ids: list[str], logs) -> None:
+    """Say which SLURM jobs were submitted and where their logs go."""
+    click.echo(f"submitted {len(slurm_ids)} job(s) to SLURM: {', '.join(slurm_ids)}; logs in {logs}")
+
+
 def slurm_usage(executor: str, options: dict, wait: bool) -> None:
     """UsageError when SLURM options or ``--wait`` are given without ``--executor slurm``."""
     given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..catalog import CATALOG, DEFAULT_CONFIG
-from ..cli_args import config_arg, poll_option, slurm_usage, with_slurm_options
+from ..cli_args import config_arg, echo_submitted, poll_option, slurm_usage, with_slurm_options
 
 
 @click.command()
@@ -114,10 +114,7 @@ def _build_on_slurm(cfgs, out, overwrite, slurm, wait, progress, poll, release_v
         if s.state == "failed":
             click.echo(f"rebuild {s.name}: {s.reason}")
     if report.slurm_ids:
-        click.echo(
-            f"submitted {len(report.slurm_ids)} job(s) to SLURM: {', '.join(report.slurm_ids)}; "
-            f"logs in {report.folder / 'logs'}"
-        )
+        echo_submitted(report.slurm_ids, report.folder / "logs")
     for s in report.after:
         if s.state == "failed":
             click.echo(f"FAILED {s.name}: {s.reason}", err=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli_args import poll_option, slurm_usage, with_slurm_options
+from ..cli_args import echo_submitted, poll_option, slurm_usage, with_slurm_options
 from .spec import EXECUTORS
 
 
@@ -79,9 +79,7 @@ def run(file, out, executor, wait, workers, poll, progress, **slurm):
         if s.state == "failed":
             click.echo(f"redo {s.job.id}: {s.reason}")
     if report.slurm_ids:
-        click.echo(
-            f"submitted {len(report.slurm_ids)} job(s) to SLURM: {', '.join(report.slurm_ids)}; logs in {out / 'logs'}"
-        )
+        echo_submitted(report.slurm_ids, out / "logs")
     elif report.executor == "local":
         click.echo(f"ran {len(report.started)} job(s) on the local pool")
     for job_id, error in report.errors.items():

@@ -126,15 +126,9 @@ class Job:
 
     def run_settings(self) -> dict:
         """The settings its runs are made with (what the fingerprint covers)."""
+        settings = self.settings()
         train = {k: v for k, v in self.train.items() if k not in NOT_FINGERPRINTED}
-        return {
-            "config": self.config.name,
-            "arch": self.arch,
-            "width": self.width,
-            "lr": self.lr,
-            "seed": self.seed,
-            "train": train,
-        }
+        return {**{k: settings[k] for k in ("config", "arch", "width", "lr", "seed")}, "train": train}
 
     @property
     def fingerprint(self) -> str:
