@@ -11,6 +11,8 @@
   every rank gets the same number of rows and batches (fewer than world_size rows at
   the end dropped), ``even_ranks=False`` gives every row exactly once.
 * :func:`to_device_batch`: a token batch dict -> ``(x, label)`` on a device.
+* :class:`TorchGenerator`: the generator (rows, ``expand``, perturbations) with torch ops
+  on any device, bit-identical to the numpy one; ``SRHMStream(..., device=...)`` uses it.
 
 Implementation in :mod:`srhm_datasets.torch_data`.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from .torch_data.batch_sampler import SRHMBatchSampler
 from .torch_data.encoding import ENCODINGS, default_device, encode, to_device_batch, whiten_absent
+from .torch_data.generator import TorchGenerator
 from .torch_data.mapstyle import SRHMBatches, SRHMDataset
 from .torch_data.splits import load_split
 from .torch_data.stream import SRHMStream, split_limit
@@ -29,6 +32,7 @@ __all__ = [
     "SRHMBatches",
     "SRHMDataset",
     "SRHMStream",
+    "TorchGenerator",
     "default_device",
     "encode",
     "load_split",
