@@ -1,0 +1,238 @@
+"""The committed baseline results (issue 15): ``baselines/results/`` as ``baselines/collect.py`` writes it.
+
+Every check runs on two trees: a fixture made in a temporary folder by a real tiny sweep
+collected with ``baselines/collect.py``, and the committed ``baselines/results/`` once it
+exists (until then that case is skipped, with the reason shown by ``-ra``). On each tree:
+every ``results.json`` validates and holds an evaluation on the whole splits, no checkpoint
+or marker is committed, every ``summary.json`` is what the package's ``curve_summary``
+computes from the committed runs, every ``pstar.json`` / ``pstar.md`` is what
+``pstar_summary`` / ``pstar_markdown`` compute from the committed summaries (and exists
+exactly when every job of the sweep is there), and the leaderboard accepts every run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from srhm_datasets.baselines.learning_curve import curve_summary
+from srhm_datasets.catalog import resolve
+from srhm_datasets.evaluation.board_entries import collect as board_collect
+from srhm_datasets.files import MARKER
+from srhm_datasets.results import read_results
+from srhm_datasets.sweep.plan import PSTAR_JSON, PSTAR_MD, read_plan
+from srhm_datasets.sweep.run import pstar_markdown, pstar_summary, run_sweep
+
+BASELINES = Path(__file__).resolve().parent.parent / "baselines"
+COMMITTED = BASELINES / "results"
+#: The only file names a collected tree may hold (no checkpoint, marker, log or lock).
+ALLOWED = {"results.json", "summary.json", "learning_curve.png", "plan.json", "sweep.yaml", PSTAR_JSON, PSTAR_MD}
+
+#: Two archs x two seeds on one small config, 3 P values of 60 steps each (12 runs, all evaluated).
+TINY = {
+    "name": "tiny-results",
+    "configs": [{"name": "grid_L2_s0-1_v3", "P": {"min": 30, "max": 400, "points": 3}}],
+    "archs": ["cnn", "lcn"],
+    "widths": [16],
+    "seeds": [0, 1],
+    "train": {"max_steps": 60, "num_test": 500, "threads": 1},
+    "curve": {"threshold": 0.10, "metric": "best", "plot": True},
+    "evaluate": {"enabled": True},
+    "executor": {"local": {"workers": 1}},
+}
+
+
+def script(name: str):
+    """The module of ``baselines/<name>.py`` (a folder of scripts, not a package), loaded once."""
+    key = f"baselines_script_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, BASELINES / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module  # dataclasses look their module up while the file runs
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory) -> Path:
+    """A folder holding one finished sweep folder, ``tiny``, made by ``srhm sweep`` (the real code)."""
+    root = tmp_path_factory.mktemp("baseline-runs")
+    sweep_file = root.parent / "tiny.yaml"
+    sweep_file.write_text(yaml.safe_dump(TINY))
+    report = run_sweep(sweep_file, root / "runs" / "tiny", progress_bar=False)
+    assert report.finished is not None  # every job done: the leaderboard and pstar.json were written
+    return root / "runs"
+
+
+@pytest.fixture(scope="module")
+def tiny_tree(tiny_runs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("baseline-results") / "results"
+    script("collect").collect(tiny_runs, out)
+    return out
+
+
+@pytest.fixture(params=["fixture", "committed"])
+def tree(request) -> Path:
+    if request.param == "committed":
+        if not COMMITTED.is_dir():
+            pytest.skip("baselines/results/ is not committed yet (python baselines/collect.py)")
+        return COMMITTED
+    return request.getfixturevalue("tiny_tree")
+
+
+def sweeps(tree: Path) -> list[Path]:
+    found = sorted(p.parent for p in tree.glob("*/plan.json"))
+    assert found, f"no sweep folder (with plan.json) in {tree}"
+    return found
+
+
+def results_files(tree: Path) -> list[Path]:
+    found = sorted(tree.glob("*/runs/*/P*/results.json"))
+    assert found, f"no results.json in {tree}"
+    return found
+
+
+def present_jobs(sweep: Path) -> tuple[list, list]:
+    """(jobs of the plan whose curve folder was collected, all jobs of the plan)."""
+    _, jobs = read_plan(sweep)
+    return [job for job in jobs if job.folder(sweep).is_dir()], jobs
+
+
+# ---- every tree ------------------------------------------------------------------------
+
+
+def test_every_results_file_validates_with_an_evaluation_on_the_whole_splits(tree):
+    for path in results_files(tree):
+        results = read_results(path)  # the package's validator (schema and semantics)
+        ev = results.get("evaluation")
+        assert ev is not None, f"{path} has no evaluation"
+        sizes = resolve(results["dataset"]["config"]).split_sizes()
+        assert (ev["num_test"], ev["probe"]["num_points"]) == (sizes["test"], sizes["probe"]), path
+
+
+def test_no_checkpoint_marker_or_other_file_is_committed(tree):
+    files = [p for p in tree.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        rel = path.relative_to(tree)
+        is_record = rel.parts[1:2] == ("jobs",) and path.suffix == ".json"
+        assert path.name in ALLOWED or is_record, f"{rel} should not be committed"
+        assert path.name != MARKER and not path.name.endswith(".pt")
+
+
+def test_every_summary_is_what_curve_summary_computes_from_the_committed_runs(tree):
+    checked = 0
+    for sweep in sweeps(tree):
+        for job in present_jobs(sweep)[0]:
+            summary = json.loads((job.folder(sweep) / "summary.json").read_text())
+            assert sorted(r["P"] for r in summary["runs"]) == job.Ps, job.id
+            runs = []
+            for entry in summary["runs"]:
+                results = read_results(job.folder(sweep) / entry["run"])
+                t = results["training"]
+                assert (results["P"], t["seed"]) == (entry["P"], entry["seed"])
+                runs.append(
+                    {
+                        **entry,
+                        "best_test_error": results["best_test_error"],
+                        "final_test_error": results["final_test_error"],
+                        "stop_reason": t["stop_reason"],
+                        "steps": t.get("steps"),
+                        "wall_time_s": t["wall_time_s"],
+                        "group_size": t.get("group", {}).get("size", 1),
+                    }
+                )
+            curve = job.curve
+            assert curve_summary(job.options(), summary["lr"], runs, curve["threshold"], curve["metric"]) == summary
+            checked += 1
+    assert checked, f"no learning curve in {tree}"
+
+
+def test_every_pstar_is_what_pstar_summary_computes_and_exists_once_every_job_is_there(tree):
+    for sweep in sweeps(tree):
+        present, jobs = present_jobs(sweep)
+        complete = len(present) == len(jobs)
+        assert (sweep / PSTAR_JSON).is_file() == complete, f"{sweep.name}: pstar.json iff every job is collected"
+        assert (sweep / PSTAR_MD).is_file() == complete
+        if complete:
+            pstar = pstar_summary(sweep, jobs)
+            assert json.loads((sweep / PSTAR_JSON).read_text()) == pstar
+            assert (sweep / PSTAR_MD).read_text() == pstar_markdown(pstar)
+
+
+def test_the_leaderboard_accepts_every_committed_run(tree):
+    entries, rejected, _ = board_collect(tree)
+    assert rejected == []
+    assert sorted(Path(e.path) for e in entries) == results_files(tree)
+
+
+# ---- collect.py on the fixture ---------------------------------------------------------
+
+
+def test_collect_copies_each_run_as_the_same_object(tiny_runs, tiny_tree):
+    for path in results_files(tiny_tree):
+        source = tiny_runs / path.relative_to(tiny_tree)
+        assert json.loads(path.read_text()) == json.loads(source.read_text())
+        assert path.stat().st_size < source.stat().st_size  # compact JSON
+    for name in ("plan.json", "sweep.yaml", PSTAR_JSON, PSTAR_MD):
+        assert (tiny_tree / "tiny" / name).read_bytes() == (tiny_runs / "tiny" / name).read_bytes()
+
+
+def test_srhm_leaderboard_renders_the_collected_tree(tiny_tree, tmp_path):
+    from srhm_datasets.cli import main
+
+    result = CliRunner().invoke(main, ["leaderboard", str(tiny_tree), "--out", str(tmp_path / "board")])
+    assert result.exit_code == 0, result.output
+    assert "12 accepted, 0 rejected" in result.output
+    assert (tmp_path / "board" / "index.md").is_file()
+
+
+def test_second_collect_writes_nothing_and_deletes_nothing(tiny_runs, tmp_path):
+    collect = script("collect")
+    out = tmp_path / "results"
+    first = collect.collect(tiny_runs, out)
+    notes = out / "tiny" / "runs" / "NOTES.txt"
+    notes.write_text("a user's file")
+    again = collect.collect(tiny_runs, out)
+    assert first[0].written == len(first[0].files) and again[0].written == 0
+    assert again[0].stale == ["runs/NOTES.txt"] and notes.read_text() == "a user's file"
+    assert "stale (not from this collection, left in place): runs/NOTES.txt" in collect.report(again, out)
+
+
+def test_collect_leaves_out_jobs_not_done_and_pstar_until_all_are(tiny_runs, tmp_path):
+    collect = script("collect")
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_runs, runs)
+    job = "grid_L2_s0-1_v3-lcn-w16-lrdefault-seed1"
+    (runs / "tiny" / "runs" / job / "P400" / "results.json").unlink()
+    out = tmp_path / "results"
+    (copy,) = collect.collect(runs, out)
+    assert (copy.done, copy.total) == (3, 4)
+    assert [j for j, _, _ in copy.incomplete] == [job]
+    assert not (out / "tiny" / "runs" / job).exists()
+    assert not (out / "tiny" / PSTAR_JSON).exists() and (out / "tiny" / "plan.json").is_file()
+    assert f"not done: {job} (failed" in collect.report([copy], out)
+
+
+def test_collect_refuses_bad_folders_before_writing(tiny_runs, tmp_path):
+    collect = script("collect")
+    with pytest.raises(ValueError, match=r"invalid parameter runs=.*must satisfy an existing folder"):
+        collect.collect(tmp_path / "missing", tmp_path / "out")
+    with pytest.raises(ValueError, match=r"invalid parameter out=.*must satisfy outside --runs"):
+        collect.collect(tiny_runs, tiny_runs / "tiny" / "results")
+    with pytest.raises(ValueError, match=r"invalid parameter max_plot_kb=-1"):
+        collect.collect(tiny_runs, tmp_path / "out", max_plot_kb=-1)
+    assert not (tmp_path / "out").exists() and not (tiny_runs / "tiny" / "results").exists()
+
+
+def test_big_plots_are_not_copied(tiny_runs, tmp_path):
+    (copy,) = script("collect").collect(tiny_runs, tmp_path / "results", max_plot_kb=0)
+    assert not any(f.endswith("learning_curve.png") for f in copy.files)
+    assert not list((tmp_path / "results").rglob("learning_curve.png"))
