@@ -45,13 +45,16 @@ def test_golden_content_hashes_through_torch(name, split, start, stop, expected)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(WORDS, min_size=1, max_size=20), st.integers(1, 2**63 - 1))
-def test_int64_arithmetic_is_prng_uint64(words, n):
+@given(st.lists(WORDS, min_size=1, max_size=20), st.integers(1, 2**61), st.data())
+def test_int64_arithmetic_is_prng_uint64(words, n, data):
     """mix64 and unsigned modulo on int64 bits equal numpy's uint64 arithmetic (sign bit set or not)."""
     u = np.array(words, dtype=np.uint64)
     x = torch.from_numpy(u.view(np.int64).copy())
     assert np.array_equal(mix64(x).numpy().view(np.uint64), np_mix64(u))
     assert np.array_equal(umod(x, n).numpy(), (u % np.uint64(n)).astype(np.int64))
+    plus = data.draw(st.lists(st.integers(0, n - 1), min_size=len(words), max_size=len(words)))
+    expected = [(w % n + p) % n for w, p in zip(words, plus)]
+    assert umod(x, n, torch.tensor(plus)).tolist() == expected
 
 
 @settings(max_examples=60, deadline=None)
@@ -81,6 +84,23 @@ def test_rows_equal_numpy_on_large_spaces(cfg, data):
     stop = data.draw(st.integers(1, min(cfg.data_space_size, 2**62) - cfg.split_offset("train")))
     cfg = dataclasses.replace(cfg, n_train=stop)
     assert_rows_equal(cfg, "train", max(0, stop - data.draw(st.integers(0, 30))), stop)
+
+
+@pytest.mark.parametrize(
+    "name, table, round_tables, limbs",
+    [
+        ("A_L2_s2_s0-1_v4_nc4_m4_seed0", True, False, 1),  # P_max <= 2**20: the permutation table
+        ("A_L2_s2_s0-2_v10_nc10_m10_seed1", False, True, 1),  # Feistel on two limbs <= 2**16: round tables
+        ("A_L2_s2_s0-2_v100_nc10_m100_seed1", False, False, 1),  # two limbs > 2**16: round functions computed
+        ("B_L3_s3_s0-2_v10_nc10_m100_seed3", False, False, 3),  # P_max >= 2**62: several limbs
+    ],
+)
+def test_every_sampler_regime_equals_numpy(name, table, round_tables, limbs):
+    cfg = SRHMConfig.from_name(name)
+    gen = TorchGenerator(cfg, "cpu")
+    tabulated = gen._feistel is not None and gen._feistel.tables is not None
+    assert (gen._table is not None, tabulated, len(gen._layout.radices)) == (table, round_tables, limbs)
+    assert_rows_equal(cfg, "test", 0, min(2000, cfg.split_sizes()["test"]))
 
 
 def test_spaces_beyond_2_64_both_sparsities_are_covered():

@@ -27,12 +27,14 @@ import numpy as np
 import torch
 
 from ..config import SRHMConfig, check_config, require
-from ..generate import column_bounds, column_shapes, leaf_patches
+from ..generate import COLUMNS, column_bounds, column_shapes, leaf_patches
 from ..perturb import perturb_indices
 from ..prng import derive_key
 from ..rules import placement_slots, sample_rules
 from ..sampler import ROUNDS_PER_LIMB, TABLE_MAX, check_range, layout, permute_int
 from .encoding import check_device
+
+ROUND_TABLE_MAX = 2**16  # two-limb Feistels with both radices up to this tabulate their round function
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _C1 = 0xBF58476D1CE4E5B9
@@ -65,32 +67,69 @@ def hash_with(key: int, x: torch.Tensor) -> torch.Tensor:
     return mix64(mix64(x) ^ signed(key))
 
 
-def umod(h: torch.Tensor, n: int) -> torch.Tensor:
-    """``h mod n`` of int64 ``h`` read as uint64, 1 <= n < 2**63: int64 in [0, n) (``prng.below``)."""
-    r = torch.remainder(h, n)  # floor remainder of the signed value, in [0, n)
-    r += torch.where(h < 0, (1 << 64) % n, 0)  # the unsigned value is h + 2**64
-    r -= torch.where(r >= n, n, 0)
-    return r
+def umod(h: torch.Tensor, n: int, plus: torch.Tensor | None = None) -> torch.Tensor:
+    """``(h + plus) mod n`` of int64 ``h`` read as uint64 (``prng.below``): int64 in [0, n).
+
+    1 <= n <= 2**61; ``plus`` (optional) a tensor of values in [0, n). The floor remainder
+    of the signed value is corrected by ``2**64 mod n`` where the sign bit is set (the
+    unsigned value is h + 2**64); the sum stays below 3n, within int64.
+    """
+    r = torch.remainder(h, n)
+    r += (h >> 63).bitwise_and_((1 << 64) % n)  # 2**64 mod n where h < 0, else 0
+    if plus is not None:
+        r += plus
+    return r.remainder_(n)
 
 
-def _feistel(limbs: list[torch.Tensor], radices: tuple[int, ...], round_keys: tuple[int, ...]) -> list[torch.Tensor]:
-    """``sampler._feistel`` with its round keys given (signed): limbs[j] < radices[j] < 2**62, int64."""
-    t = len(limbs)
-    limbs = list(limbs)
-    for rnd, key in enumerate(round_keys):
-        j = rnd % t
-        h = key
-        for i in range(t):
+def add_mod(x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
+    """(x + y) mod n for int64 x, y in [0, n), n <= 2**62: one conditional subtraction, no division."""
+    r = x + y - n
+    return r.add_((r >> 63).bitwise_and_(n))  # r < 0: add n back
+
+
+class Feistel:
+    """``sampler._feistel`` with the sampler's key: limbs[j] <- (limbs[j] + F(round, others)) mod radices[j].
+
+    F(round, others) = mix64(... mix64(round_key ^ x_i) ^ x_i' ...) over the other limbs in
+    order, reduced mod radices[j]. With two limbs of radices up to ``ROUND_TABLE_MAX`` F
+    depends on one limb of at most 2**16 values: it is tabulated on the device once, and
+    a round is a gather and an addition.
+    """
+
+    def __init__(self, key: int, radices: tuple[int, ...], device: torch.device):
+        self.radices = radices
+        rounds = max(6, ROUNDS_PER_LIMB * len(radices))
+        self.keys = tuple(signed(derive_key(key, "round", rnd)) for rnd in range(rounds))
+        self.tables = None
+        if len(radices) == 2 and max(radices) <= ROUND_TABLE_MAX:
+            others = [torch.arange(radices[1 - rnd % 2], device=device) for rnd in range(rounds)]
+            self.tables = [self._f(rnd, [x, x]) for rnd, x in enumerate(others)]  # F reads the other limb only
+
+    def _f(self, rnd: int, limbs: list[torch.Tensor], plus: torch.Tensor | None = None) -> torch.Tensor:
+        """(F(round rnd, the limbs other than j) + plus) mod radices[j], j = rnd mod the number of limbs."""
+        j = rnd % len(self.radices)
+        h = self.keys[rnd]
+        for i, x in enumerate(limbs):
             if i != j:
-                h = mix64(limbs[i] ^ h)
-        limbs[j] = torch.remainder(limbs[j] + umod(h, radices[j]), radices[j])
-    return limbs
+                h = mix64(x ^ h)
+        return umod(h, self.radices[j], plus)
+
+    def __call__(self, limbs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The permuted limbs (new tensors; int64, limbs[j] < radices[j])."""
+        limbs = list(limbs)
+        t = len(limbs)
+        for rnd in range(len(self.keys)):
+            j = rnd % t
+            if self.tables is None:
+                limbs[j] = self._f(rnd, limbs, limbs[j])
+            else:
+                limbs[j] = add_mod(limbs[j], self.tables[rnd].index_select(0, limbs[1 - j]), self.radices[j])
+        return limbs
 
 
-def _round_keys(key: int, limbs: int) -> tuple[int, ...]:
-    """Signed round keys of ``sampler._feistel`` over ``limbs`` limbs."""
-    rounds = max(6, ROUNDS_PER_LIMB * limbs)
-    return tuple(signed(derive_key(key, "round", rnd)) for rnd in range(rounds))
+def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for a 2-D table: [*index.shape, table.shape[1]] (index_select, torch's fast gather)."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
 
 
 def _token_dtype(cfg: SRHMConfig) -> torch.dtype:
@@ -126,8 +165,14 @@ class TorchGenerator:
         key = derive_key(cfg.seed, "sampler")
         P = cfg.data_space_size
         single = len(self._layout.radices) == 1
-        self._table = put(permute_int(np.arange(P), P, key)) if single and P <= TABLE_MAX else None
-        self._round_keys = _round_keys(key, 2 if single else len(self._layout.radices))
+        self._table = self._feistel = None
+        if single and P <= TABLE_MAX:
+            self._table = put(permute_int(np.arange(P), P, key))
+        elif single:  # the two-limb Feistel on [0, a*b) of sampler.permute_int
+            self._a = math.isqrt(P - 1) + 1
+            self._feistel = Feistel(key, (self._a, -(-P // self._a)), self.device)
+        else:
+            self._feistel = Feistel(key, self._layout.radices, self.device)
 
     def _put(self, array: np.ndarray) -> torch.Tensor:
         return torch.tensor(array, device=self.device)
@@ -136,13 +181,12 @@ class TorchGenerator:
     def _permute_int(self, g: torch.Tensor, n: int) -> torch.Tensor:
         """``sampler.permute_int`` of int64 indices g in [0, n), n < 2**62 (one limb)."""
         if self._table is not None:
-            return self._table[g]
-        a = math.isqrt(n - 1) + 1
-        b = -(-n // a)
-        out, todo, x = g.clone(), None, g
+            return self._table.index_select(0, g)
+        a = self._a
+        out, todo, x = g, None, g
         while True:  # cycle walking: re-apply until the value falls in [0, n)
-            lo, hi = _feistel([torch.remainder(x, a), torch.div(x, a, rounding_mode="floor")], (a, b), self._round_keys)
-            x = lo + hi * a
+            lo, hi = self._feistel([torch.remainder(x, a), torch.div(x, a, rounding_mode="floor")])
+            x = hi.mul_(a).add_(lo)
             if todo is None:
                 out = x
             else:
@@ -162,45 +206,43 @@ class TorchGenerator:
         for D in radices:  # sampler._split_index
             limbs.append(torch.remainder(rest, D))
             rest = torch.div(rest, D, rounding_mode="floor")
-        return _feistel(limbs, radices, self._round_keys)
+        return self._feistel(limbs)
 
-    def digits(self, g: torch.Tensor) -> torch.Tensor:
-        """Digit vectors [n, 1 + 2N] int64 of global indices g [n] (``sampler.permuted_digits``).
-
-        g: int64 on this device, each in [0, min(P_max, 2**62)) (not checked: use :meth:`rows`).
-        """
+    def _digit_rows(self, g: torch.Tensor) -> torch.Tensor:
+        """Digits [1 + 2N, n] int64 of global indices g [n] (``sampler.permuted_digits`` transposed:
+        one contiguous row per digit); g in [0, min(P_max, 2**62)), not checked."""
         lay = self._layout
-        digits = torch.zeros((g.shape[0], len(lay.digit_radices)), dtype=torch.int64, device=self.device)
+        digits = torch.zeros((len(lay.digit_radices), g.shape[0]), dtype=torch.int64, device=self.device)
         for x, pieces in zip(self._limbs(g), lay.limbs):
-            for digit, radix, weight in pieces:
+            for digit, radix, weight in pieces[:-1]:
                 q = torch.div(x, radix, rounding_mode="floor")
                 piece = x - q * radix
-                digits[:, digit] += piece * weight if weight != 1 else piece
+                digits[digit] += piece if weight == 1 else piece * weight
                 x = q
+            digit, _, weight = pieces[-1]
+            digits[digit] += x if weight == 1 else x * weight  # the last piece: what is left of the limb
         return digits
 
-    def rows(self, split: str, start: int, stop: int) -> dict[str, torch.Tensor]:
+    def rows(self, split: str, start: int, stop: int, columns=COLUMNS) -> dict[str, torch.Tensor]:
         """Rows start..stop-1 of a split on this device (``generate.generate``, format.md §4-§5).
 
-        Returns tokens [n, d] (uint8 if v < 255 else int32, blank = v), label [n] int64,
-        latents / synonyms / placements [n, N] int64, heap order; the values of
-        ``generate(cfg, split, start, stop)``. Memory O(n (d + N)) on the device.
+        Returns the ``columns`` (default all of ``generate.COLUMNS``) of
+        ``generate(cfg, split, start, stop)``, contiguous on this device: tokens [n, d]
+        (uint8 if v < 255 else int32, blank = v), label [n] int64, latents / synonyms /
+        placements [n, N] int64, heap order. Memory O(n (d + N)) on the device.
         Raises ValueError naming split, start or stop unless 0 <= start <= stop <= the
-        split's size.
+        split's size, or naming columns unless each is one of ``COLUMNS``.
         """
         start, stop = check_range(self.cfg, split, start, stop)
+        columns = tuple(columns)
+        require(set(columns) <= set(COLUMNS), "columns", columns, f"names from {COLUMNS}")
         offset = self.cfg.split_offset(split)
         g = torch.arange(offset + start, offset + stop, dtype=torch.int64, device=self.device)
-        digits = self.digits(g)
-        label, synonyms, placements = digits[:, 0], digits[:, 1::2], digits[:, 2::2]
+        digits = self._digit_rows(g)
+        label, synonyms, placements = digits[0], digits[1::2].T, digits[2::2].T
         latents, tokens = self._expand(label, synonyms, placements)
-        return {
-            "tokens": tokens,
-            "label": label.contiguous(),
-            "latents": latents,
-            "synonyms": synonyms.contiguous(),
-            "placements": placements.contiguous(),
-        }
+        out = dict(zip(COLUMNS, (tokens, label, latents, synonyms, placements)))
+        return {c: out[c].contiguous() for c in columns}
 
     # ---- expansion (format.md §3-§4) --------------------------------------------------
     def expand(self, label, synonyms, placements) -> tuple[torch.Tensor, torch.Tensor]:
@@ -226,14 +268,15 @@ class TorchGenerator:
             latents[:, nodes] = symbols
             if k == cfg.L - 1 and self._patches is not None:  # copy whole leaf patches
                 leaf = (symbols * cfg.m + synonyms[:, nodes]) * K + placements[:, nodes]
-                tokens.view(-1, cfg.S)[torch.div(start, cfg.S, rounding_mode="floor")] = self._patches[leaf]
+                at = torch.div(start, cfg.S, rounding_mode="floor").reshape(-1)
+                tokens.view(-1, cfg.S).index_copy_(0, at, self._patches.index_select(0, leaf.reshape(-1)))
                 return latents, tokens
             block = cfg.S ** (cfg.L - k - 1)  # size of the block owned by one slot
-            children = self._rules[k][symbols * cfg.m + synonyms[:, nodes]]  # [n, s**k, s]
+            children = _gather_rows(self._rules[k], symbols * cfg.m + synonyms[:, nodes])  # [n, s**k, s]
             width = cfg.s ** (k + 1)
-            start = (start[:, :, None] + self._slots[placements[:, nodes]] * block).reshape(n, width)
+            start = (start[:, :, None] + _gather_rows(self._slots, placements[:, nodes]) * block).reshape(n, width)
             symbols = children.reshape(n, width)
-        tokens.view(-1)[start] = symbols.to(self.token_dtype)
+        tokens.view(-1).index_copy_(0, start.reshape(-1), symbols.reshape(-1).to(self.token_dtype))
         return latents, tokens
 
     def check_batch(self, batch, columns=("label", "synonyms", "placements")) -> dict[str, torch.Tensor]:

@@ -263,9 +263,8 @@ class SRHMStream(IterableDataset):
 
     def _batch(self, a: int, b: int) -> dict[str, torch.Tensor]:
         if self.device is not None:
-            rows = device_generator(self._gen_cfg, self.device).rows(self.split, a, b)
-            keep = ("tokens", "label") + (LATENT_COLUMNS if self.return_latents else ())
-            return {k: rows[k] for k in keep}
+            columns = ("tokens", "label") + (LATENT_COLUMNS if self.return_latents else ())
+            return device_generator(self._gen_cfg, self.device).rows(self.split, a, b, columns)
         rows = generate(self._gen_cfg, self.split, a, b, workers=1)
         batch = {"tokens": torch_tokens(rows["tokens"]), "label": torch.from_numpy(rows["label"])}
         if self.return_latents:
