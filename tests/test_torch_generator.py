@@ -182,6 +182,10 @@ def test_expand_checks_its_batch():
         gen.expand(rows["label"], rows["synonyms"] + 1, rows["placements"])
     with pytest.raises(ValueError, match=r"batch\['label'\].dtype"):
         gen.expand(rows["label"].astype(float), rows["synonyms"], rows["placements"])
+    with pytest.raises(ValueError, match=r"batch\['label'\].dtype"):
+        gen.expand(torch.from_numpy(rows["label"]).float(), rows["synonyms"], rows["placements"])
+    with pytest.raises(ValueError, match=r"min\(batch\['placements'\]\)=-1"):
+        gen.expand(rows["label"], rows["synonyms"], torch.from_numpy(rows["placements"]).long() - 1)
     with pytest.raises(ValueError, match=r"batch\['placements'\].shape"):
         gen.expand(rows["label"], rows["synonyms"], rows["placements"][:5])
     with pytest.raises(ValueError, match="level=3"):

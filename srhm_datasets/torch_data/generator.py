@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..config import SRHMConfig, check_config, require
-from ..generate import COLUMNS, column_bounds, column_shapes, leaf_patches
+from ..generate import COLUMNS, check_column, column_bounds, column_shapes, leaf_patches
 from ..perturb import perturb_indices
 from ..prng import derive_key
 from ..rules import placement_slots, sample_rules
@@ -299,13 +299,13 @@ class TorchGenerator:
         return out
 
     def _check_column(self, name: str, values) -> torch.Tensor:
-        try:
-            values = torch.as_tensor(values, device=self.device)
-        except (TypeError, ValueError, RuntimeError):  # ragged lists, strings, ...
-            require(False, f"batch[{name!r}]", values, "an integer tensor or array")
+        """One column as int64 on this device: arrays and lists checked by ``generate.check_column``,
+        tensors (on any device) by the same rules with one min/max reduction where they live."""
+        if not isinstance(values, torch.Tensor):
+            return torch.from_numpy(check_column(self.cfg, name, values).astype(np.int64)).to(self.device)
         bad = values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool
         require(not bad, f"batch[{name!r}].dtype", str(values.dtype), "an integer dtype")
-        values = values.long()
+        values = values.long().to(self.device)
         if values.numel():
             low, high = (int(v) for v in torch.aminmax(values))
             require(low >= 0, f"min(batch[{name!r}])", low, ">= 0")
