@@ -212,18 +212,34 @@ def test_bad_arguments_are_refused_before_any_work():
 DEMO = SRHMConfig.from_name("A_L2_s2_s0-1_v4_nc4_m4_seed0")
 
 
-@pytest.mark.parametrize("world_size, even_ranks", [(1, True), (3, True), (3, False)])
-def test_device_stream_equals_the_numpy_stream(world_size, even_ranks):
-    for rank in range(world_size):
-        kwargs = dict(batch_size=96, return_latents=True, rank=rank, world_size=world_size, even_ranks=even_ranks)
-        ref = list(SRHMStream(DEMO, "train", 37, 1037, **kwargs))
-        ours = list(SRHMStream(DEMO, "train", 37, 1037, device="cpu", **kwargs))
-        assert len(ours) == len(ref) > 0
-        assert np.array_equal(as_rows(ours), as_rows(ref))
-        assert all(b["tokens"].dtype == torch.uint8 and b["label"].dtype == torch.int64 for b in ours)
-        x, y, extras = SRHMStream(DEMO, device="cpu").to_device(ours[0])
-        assert torch.equal(x, encode(ref[0]["tokens"], DEMO.v)) and torch.equal(y, ref[0]["label"])
-        assert x.device.type == "cpu" and torch.equal(extras["synonyms"], ref[0]["synonyms"])
+@settings(max_examples=25, deadline=None)
+@given(
+    st.sampled_from(["train", "test", "probe"]),
+    st.integers(0, 400),
+    st.integers(0, 400),
+    st.integers(1, 100),
+    st.integers(1, 3),
+    st.booleans(),
+    st.data(),
+)
+def test_device_stream_equals_the_numpy_stream(split, start, length, batch_size, world_size, even_ranks, data):
+    size = DEMO.split_sizes()[split]
+    start = min(start, size)
+    rank = data.draw(st.integers(0, world_size - 1))
+    kwargs = dict(batch_size=batch_size, return_latents=True, rank=rank, world_size=world_size, even_ranks=even_ranks)
+    ref = list(SRHMStream(DEMO, split, start, min(size, start + length), **kwargs))
+    ours = list(SRHMStream(DEMO, split, start, min(size, start + length), device="cpu", **kwargs))
+    assert len(ours) == len(ref)
+    assert np.array_equal(as_rows(ours), as_rows(ref))
+    assert all(b["tokens"].dtype == torch.uint8 and b["label"].dtype == torch.int64 for b in ours)
+
+
+def test_device_stream_batches_encode_where_they_are():
+    ref = next(iter(SRHMStream(DEMO, "test", 0, 100, batch_size=64, return_latents=True)))
+    ours = next(iter(SRHMStream(DEMO, "test", 0, 100, batch_size=64, return_latents=True, device="cpu")))
+    x, y, extras = SRHMStream(DEMO, device="cpu").to_device(ours)
+    assert torch.equal(x, encode(ref["tokens"], DEMO.v)) and torch.equal(y, ref["label"])
+    assert x.device.type == "cpu" and torch.equal(extras["synonyms"], ref["synonyms"])
 
 
 def test_device_stream_items_and_endless_train():
