@@ -207,6 +207,9 @@ def test_bad_arguments_are_refused_before_any_work():
         SRHMStream(cfg, device=3)
     with pytest.raises(ValueError, match="stop=99999"):
         TorchGenerator(cfg, "cpu").rows("test", 0, 99999)
+    with pytest.raises(ValueError, match="columns='tokens'"):
+        TorchGenerator(cfg, "cpu").rows("test", 0, 9, "tokens")
+    assert set(TorchGenerator(cfg, "cpu").rows("test", 0, 9, ["label"])) == {"label"}
 
 
 DEMO = SRHMConfig.from_name("A_L2_s2_s0-1_v4_nc4_m4_seed0")

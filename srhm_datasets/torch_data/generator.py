@@ -142,8 +142,9 @@ class TorchGenerator:
 
     ``TorchGenerator(cfg, device=None)``: ``device`` a torch device (``cpu``, ``cuda``,
     ``cuda:N``, ``mps``) or None for :func:`~srhm_datasets.torch.default_device`. Building
-    it computes the config's tables with numpy and copies them to the device (at most a few
-    tens of MB; the permutation table of a space up to 2**20 is 8 MB); afterwards no call
+    it computes the config's tables with numpy and copies them to the device (rules and leaf
+    patches at most 32 + 64 MB by the config bounds, the permutation table of a space up to
+    2**20 8 MB, Feistel round tables 3 MB); afterwards no call
     moves data between host and device except the one-element counts of cycle walking
     (spaces 2**20 < P_max < 2**62) and the min/max checks of user batches.
 
@@ -234,8 +235,8 @@ class TorchGenerator:
         split's size, or naming columns unless each is one of ``COLUMNS``.
         """
         start, stop = check_range(self.cfg, split, start, stop)
-        columns = tuple(columns)
-        require(set(columns) <= set(COLUMNS), "columns", columns, f"names from {COLUMNS}")
+        ok = isinstance(columns, (tuple, list)) and set(columns) <= set(COLUMNS)
+        require(ok, "columns", columns, f"a tuple or list of names from {COLUMNS}")
         offset = self.cfg.split_offset(split)
         g = torch.arange(offset + start, offset + stop, dtype=torch.int64, device=self.device)
         digits = self._digit_rows(g)
