@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from torch.utils.data import DataLoader
 
 from srhm_datasets import SRHMConfig, generate, perturb
 from srhm_datasets.hashing import content_hash
@@ -256,3 +257,11 @@ def test_device_stream_items_and_endless_train():
     ours = SRHMStream(DEMO, "train", start, batch_size=64, return_latents=True, device="cpu")
     three = [list(itertools.islice(stream, 3)) for stream in (ours, ref)]
     assert ours.endless and np.array_equal(as_rows(three[0]), as_rows(three[1]))
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
+def test_cpu_device_stream_in_dataloader_workers():
+    kwargs = dict(batch_size=50, return_latents=True)
+    ours = SRHMStream(DEMO, "train", 37, 537, device="cpu", **kwargs)
+    batches = list(DataLoader(ours, batch_size=None, num_workers=2))
+    assert np.array_equal(as_rows(batches), as_rows(list(SRHMStream(DEMO, "train", 37, 537, **kwargs))))
