@@ -35,6 +35,8 @@ COMMITTED = BASELINES / "results"
 #: The only file names a collected tree may hold (no checkpoint, marker, log or lock).
 ALLOWED = {"results.json", "summary.json", "learning_curve.png", "plan.json", "sweep.yaml", PSTAR_JSON, PSTAR_MD}
 
+#: The fixture's sweep folder: named as the baseline sweep whose sensitivities reproduce.py plots.
+SWEEP = "sensitivities"
 #: Two archs x two seeds on one small config, 3 P values of 60 steps each (12 runs, all evaluated).
 TINY = {
     "name": "tiny-results",
@@ -62,11 +64,11 @@ def script(name: str):
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory) -> Path:
-    """A folder holding one finished sweep folder, ``tiny``, made by ``srhm sweep`` (the real code)."""
+    """A folder holding one finished sweep folder, SWEEP, made by ``srhm sweep`` (the real code)."""
     root = tmp_path_factory.mktemp("baseline-runs")
     sweep_file = root.parent / "tiny.yaml"
     sweep_file.write_text(yaml.safe_dump(TINY))
-    report = run_sweep(sweep_file, root / "runs" / "tiny", progress_bar=False)
+    report = run_sweep(sweep_file, root / "runs" / SWEEP, progress_bar=False)
     assert report.finished is not None  # every job done: the leaderboard and pstar.json were written
     return root / "runs"
 
@@ -182,7 +184,7 @@ def test_collect_copies_each_run_as_the_same_object(tiny_runs, tiny_tree):
         assert json.loads(path.read_text()) == json.loads(source.read_text())
         assert path.stat().st_size < source.stat().st_size  # compact JSON
     for name in ("plan.json", "sweep.yaml", PSTAR_JSON, PSTAR_MD):
-        assert (tiny_tree / "tiny" / name).read_bytes() == (tiny_runs / "tiny" / name).read_bytes()
+        assert (tiny_tree / SWEEP / name).read_bytes() == (tiny_runs / SWEEP / name).read_bytes()
 
 
 def test_srhm_leaderboard_renders_the_collected_tree(tiny_tree, tmp_path):
@@ -198,7 +200,7 @@ def test_second_collect_writes_nothing_and_deletes_nothing(tiny_runs, tmp_path):
     collect = script("collect")
     out = tmp_path / "results"
     first = collect.collect(tiny_runs, out)
-    notes = out / "tiny" / "runs" / "NOTES.txt"
+    notes = out / SWEEP / "runs" / "NOTES.txt"
     notes.write_text("a user's file")
     again = collect.collect(tiny_runs, out)
     assert first[0].written == len(first[0].files) and again[0].written == 0
@@ -211,13 +213,13 @@ def test_collect_leaves_out_jobs_not_done_and_pstar_until_all_are(tiny_runs, tmp
     runs = tmp_path / "runs"
     shutil.copytree(tiny_runs, runs)
     job = "grid_L2_s0-1_v3-lcn-w16-lrdefault-seed1"
-    (runs / "tiny" / "runs" / job / "P400" / "results.json").unlink()
+    (runs / SWEEP / "runs" / job / "P400" / "results.json").unlink()
     out = tmp_path / "results"
     (copy,) = collect.collect(runs, out)
     assert (copy.done, copy.total) == (3, 4)
     assert [j for j, _, _ in copy.incomplete] == [job]
-    assert not (out / "tiny" / "runs" / job).exists()
-    assert not (out / "tiny" / PSTAR_JSON).exists() and (out / "tiny" / "plan.json").is_file()
+    assert not (out / SWEEP / "runs" / job).exists()
+    assert not (out / SWEEP / PSTAR_JSON).exists() and (out / SWEEP / "plan.json").is_file()
     assert f"not done: {job} (failed" in collect.report([copy], out)
 
 
@@ -226,13 +228,56 @@ def test_collect_refuses_bad_folders_before_writing(tiny_runs, tmp_path):
     with pytest.raises(ValueError, match=r"invalid parameter runs=.*must satisfy an existing folder"):
         collect.collect(tmp_path / "missing", tmp_path / "out")
     with pytest.raises(ValueError, match=r"invalid parameter out=.*must satisfy outside --runs"):
-        collect.collect(tiny_runs, tiny_runs / "tiny" / "results")
+        collect.collect(tiny_runs, tiny_runs / SWEEP / "results")
     with pytest.raises(ValueError, match=r"invalid parameter max_plot_kb=-1"):
         collect.collect(tiny_runs, tmp_path / "out", max_plot_kb=-1)
-    assert not (tmp_path / "out").exists() and not (tiny_runs / "tiny" / "results").exists()
+    assert not (tmp_path / "out").exists() and not (tiny_runs / SWEEP / "results").exists()
 
 
 def test_big_plots_are_not_copied(tiny_runs, tmp_path):
     (copy,) = script("collect").collect(tiny_runs, tmp_path / "results", max_plot_kb=0)
     assert not any(f.endswith("learning_curve.png") for f in copy.files)
     assert not list((tmp_path / "results").rglob("learning_curve.png"))
+
+
+# ---- reproduce.py on the fixture -------------------------------------------------------
+
+
+def test_reproduce_draws_the_figures_and_prints_every_section(tiny_tree, tmp_path):
+    out = tmp_path / "figures"
+    result = CliRunner().invoke(script("reproduce").main, ["--results", str(tiny_tree), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "eq8.png",
+        "pstar_laws.png",
+        "sensitivities_cnn.png",
+        "sensitivities_lcn.png",
+    ]
+    for title in ("P* against the paper's laws", "Sparsity B", "s = 3", "Eq. 8", "Sensitivities", "Width", "Wall time"):
+        assert f"## {title}" in result.output
+    assert "](figures/pstar_laws.png)" in result.output
+    pstar = json.loads((tiny_tree / SWEEP / PSTAR_JSON).read_text())
+    for group in pstar["groups"]:  # each network's row of the laws table carries pstar_summary's P*
+        table = result.output.split(f"### {group['arch'].upper()} (Fig.")[1].split("\n#")[0]
+        (row,) = [line for line in table.splitlines() if line.startswith(f"| {SWEEP} | grid_L2_s0-1_v3 |")]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        p, crossed = group["P_star_geomean"], group["crossed"]
+        assert cells[7] == ("-" if p is None else f"{p:.3g}") + ("" if crossed == 2 else f" ({crossed}/2)")
+        assert cells[8] == f"{group['law_x']:.4g}"
+
+
+def test_reproduce_refuses_a_folder_without_sweeps(tmp_path):
+    result = CliRunner().invoke(script("reproduce").main, ["--results", str(tmp_path), "--out", str(tmp_path / "f")])
+    assert result.exit_code == 2
+    assert "invalid parameter results=" in result.output and "<sweep>/plan.json" in result.output
+    assert not (tmp_path / "f").exists()
+
+
+def test_eq8_thresholds_are_the_papers():
+    thresholds = script("reproduce").eq8_thresholds
+    # paper.md 3.3: network, s, L -> S_2 and D_2 thresholds (Figs. 6, 11, 14)
+    assert thresholds("lcn", 2, 2) == thresholds("lcn", 2, 3) == (0.30, 0.10)
+    assert thresholds("lcn", 3, 2) == (0.50, 0.10)
+    assert thresholds("cnn", 2, 2) == (0.40, 0.20)
+    assert thresholds("cnn", 3, 2) == (0.50, 0.20)
+    assert thresholds("cnn", 2, 3) == (0.20, 0.20)
