@@ -275,7 +275,7 @@ def plot_pstar_laws(groups: dict[str, list[Group]], path: Path) -> None:
                 y = [g.p_star for g in mine]
                 err = [[p - g.row["P_star_min"] for g, p in zip(mine, y)]]
                 err.append([g.row["P_star_max"] - p for g, p in zip(mine, y)])
-                ax.errorbar(x, y, yerr=err, fmt=marker, ms=6, color=f"C{L}", label=f"ours, L = {L}", zorder=3)
+                ax.errorbar(x, y, yerr=err, fmt=marker, ms=6, color=f"C{L - 2}", label=f"ours, L = {L}", zorder=3)
                 xs += x
         lo, hi = min(xs) / 2, max(xs) * 2
         paper_lo, paper_hi = PAPER_RANGE[arch]

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from srhm_datasets.baselines.learning_curve import curve_summary
 from srhm_datasets.catalog import resolve
-from srhm_datasets.evaluation.board_entries import collect as board_collect
+from srhm_datasets.evaluation import board_entries
 from srhm_datasets.files import MARKER
 from srhm_datasets.results import read_results
 from srhm_datasets.sweep.plan import PSTAR_JSON, PSTAR_MD, read_plan
@@ -80,7 +80,7 @@ def tiny_tree(tiny_runs, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(params=["fixture", "committed"])
+@pytest.fixture(params=["fixture", pytest.param("committed", marks=pytest.mark.slow)])
 def tree(request) -> Path:
     if request.param == "committed":
         if not COMMITTED.is_dir():
@@ -101,6 +101,18 @@ def results_files(tree: Path) -> list[Path]:
     return found
 
 
+#: path -> the validated results object: each file goes through the package's validator once a session
+#: (about 30 ms of CPU a run of 2,000 curve points: the whole committed tree takes tens of seconds).
+VALIDATED: dict[Path, dict] = {}
+
+
+def validated(path: Path) -> dict:
+    path = Path(path).absolute()
+    if path not in VALIDATED:
+        VALIDATED[path] = read_results(path)  # the package's validator (schema and semantics)
+    return VALIDATED[path]
+
+
 def present_jobs(sweep: Path) -> tuple[list, list]:
     """(jobs of the plan whose curve folder was collected, all jobs of the plan)."""
     _, jobs = read_plan(sweep)
@@ -112,7 +124,7 @@ def present_jobs(sweep: Path) -> tuple[list, list]:
 
 def test_every_results_file_validates_with_an_evaluation_on_the_whole_splits(tree):
     for path in results_files(tree):
-        results = read_results(path)  # the package's validator (schema and semantics)
+        results = validated(path)
         ev = results.get("evaluation")
         assert ev is not None, f"{path} has no evaluation"
         sizes = resolve(results["dataset"]["config"]).split_sizes()
@@ -137,7 +149,7 @@ def test_every_summary_is_what_curve_summary_computes_from_the_committed_runs(tr
             assert sorted(r["P"] for r in summary["runs"]) == job.Ps, job.id
             runs = []
             for entry in summary["runs"]:
-                results = read_results(job.folder(sweep) / entry["run"])
+                results = validated(job.folder(sweep) / entry["run"] / "results.json")
                 t = results["training"]
                 assert (results["P"], t["seed"]) == (entry["P"], entry["seed"])
                 runs.append(
@@ -169,8 +181,14 @@ def test_every_pstar_is_what_pstar_summary_computes_and_exists_once_every_job_is
             assert (sweep / PSTAR_MD).read_text() == pstar_markdown(pstar)
 
 
-def test_the_leaderboard_accepts_every_committed_run(tree):
-    entries, rejected, _ = board_collect(tree)
+def test_the_leaderboard_accepts_every_committed_run(tree, monkeypatch):
+    # the schema is checked once by ``validated``; the leaderboard's own rules (config, rules hash, P,
+    # revisions, whole splits) run on the objects it validated
+    read = board_entries._read_results
+    monkeypatch.setattr(
+        board_entries, "_read_results", lambda p: (validated(p), None) if p.name == "results.json" else read(p)
+    )
+    entries, rejected, _ = board_entries.collect(tree)
     assert rejected == []
     assert sorted(Path(e.path) for e in entries) == results_files(tree)
 
