@@ -21,8 +21,8 @@ from .config import SPLITS, SRHMConfig, require, require_choice, require_int
 from .rules import placement_slots, sample_rules
 from .sampler import check_config, check_range, split_digits
 
-CHUNK = 1 << 15  # rows per internal block: bounds temporaries, unit of threading
-CHUNK_ENTRIES = 1 << 24  # ... and at most this many digits + tokens per block (wide rows give short blocks)
+CHUNK = 1 << 14  # rows per internal block: bounds temporaries (cache-sized), unit of threading
+CHUNK_ENTRIES = 1 << 21  # ... and at most this many digits + tokens per block (wide rows give short blocks)
 MAX_PATCH_TABLE = 1 << 24  # entries of the leaf patch table, above which leaves are scattered one by one
 
 COLUMNS = ("tokens", "label", "latents", "synonyms", "placements")
@@ -173,12 +173,65 @@ def _expand(cfg: SRHMConfig, label, synonyms, placements, dtype) -> tuple[np.nda
 
 
 def _fill(cfg: SRHMConfig, split: str, start: int, stop: int, out: dict, at: int) -> None:
-    digits = split_digits(cfg, split, start, stop)
-    label, synonyms, placements = digits[:, 0], digits[:, 1::2], digits[:, 2::2]
-    latents, tokens = _expand(cfg, label, synonyms, placements, out["tokens"].dtype)
+    """Rows start..stop-1 of a split written straight into ``out[c][at:at + stop - start]``."""
+    digits = split_digits(cfg, split, start, stop).T  # [1 + 2N, n]: one contiguous row per digit
     rows = slice(at, at + stop - start)
-    for name, values in zip(COLUMNS, (tokens, label, latents, synonyms, placements)):
-        out[name][rows] = values
+    label, synonyms, placements = digits[0], digits[1::2], digits[2::2]
+    out["label"][rows] = label
+    out["synonyms"][rows] = synonyms.T
+    out["placements"][rows] = placements.T
+    _expand_into(cfg, label, synonyms, placements, out["latents"][rows].T, out["tokens"][rows])
+
+
+@lru_cache(maxsize=64)
+def _depth_tables(cfg: SRHMConfig, dtype: np.dtype) -> tuple[tuple[slice, tuple, tuple], ...]:
+    """Per depth k: (its nodes' heap slice, children, slots), children[c] / slots[c] for child c.
+
+    children[c] = rules[k][:, :, c] flattened (row a*m + r): intp at depths < L-1 (they
+    index the next depth's rules), ``dtype`` (the tokens') at the last depth;
+    slots[c] = placement_slots[:, c] (row q), intp. Read-only contiguous arrays.
+    """
+    slots = placement_slots(cfg.s, cfg.s0, cfg.sparsity)
+    tables = []
+    for k, rules in enumerate(sample_rules(cfg)):
+        children = rules.reshape(-1, cfg.s).astype(dtype if k == cfg.L - 1 else np.intp)
+        pair = tuple(tuple(np.ascontiguousarray(t[:, c]) for c in range(cfg.s)) for t in (children, slots))
+        for table in pair[0] + pair[1]:
+            table.setflags(write=False)
+        nodes = cfg.depth_nodes(k)
+        tables.append((slice(nodes.start, nodes.stop), *pair))
+    return tuple(tables)
+
+
+def _expand_into(cfg: SRHMConfig, label, synonyms, placements, latents: np.ndarray, tokens: np.ndarray) -> None:
+    """``_expand`` written into ``latents`` [N, n] and ``tokens`` [n, d] (C-contiguous), node-major.
+
+    label [n], synonyms / placements [N, n] int64 (rows of the digits, heap order);
+    latents may be a transposed view of an [n, N] output, of any integer dtype. Top-down,
+    every array [nodes, n]: at depth k and child c one take of the child's symbol (rules
+    row a*m + r) and one of its slot (row q); a node's block number b gives its child's
+    b*S + slot. At depth L block numbers are token positions: one scatter into the
+    all-blank tokens.
+    """
+    n = tokens.shape[0]
+    tokens.fill(cfg.blank)
+    symbols = label.reshape(1, n)
+    blocks = np.zeros((1, n), dtype=np.intp)  # block number of each node within its row
+    for nodes, children, slots in _depth_tables(cfg, tokens.dtype):
+        latents[nodes] = symbols
+        index = np.multiply(symbols, cfg.m, dtype=np.intp)
+        index += synonyms[nodes]
+        q = np.ascontiguousarray(placements[nodes], dtype=np.intp)
+        np.multiply(blocks, cfg.S, out=blocks)
+        width = nodes.stop - nodes.start
+        kids = np.empty((width, cfg.s, n), dtype=children[0].dtype)
+        kid_blocks = np.empty((width, cfg.s, n), dtype=np.intp)
+        for c in range(cfg.s):
+            kids[:, c] = np.take(children[c], index)
+            np.add(blocks, np.take(slots[c], q), out=kid_blocks[:, c])
+        symbols, blocks = kids.reshape(width * cfg.s, n), kid_blocks.reshape(width * cfg.s, n)
+    blocks += np.arange(0, n * cfg.d, cfg.d, dtype=np.intp)  # token positions in the flat block
+    np.reshape(tokens, -1, copy=False)[blocks] = symbols
 
 
 def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = None, workers: int | None = None) -> dict:

@@ -29,10 +29,24 @@ def mix64(x: np.ndarray) -> np.ndarray:
     """
     if getattr(x, "dtype", None) != np.uint64:  # hot path: the message is built only on failure
         require(False, "x.dtype", str(getattr(x, "dtype", type(x).__name__)), "uint64")
-    x = x + _GOLDEN
-    x = (x ^ (x >> _S30)) * _C1
-    x = (x ^ (x >> _S27)) * _C2
-    return x ^ (x >> _S31)
+    if not isinstance(x, np.ndarray) or x.ndim == 0:  # a numpy scalar: a numpy scalar back
+        return mix64(np.reshape(x, 1))[0]
+    out = np.add(x, _GOLDEN)
+    return mix64_inplace(out, np.empty_like(out))
+
+
+def mix64_inplace(out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """The rest of ``mix64`` once ``out`` holds ``x + golden``: in place in ``out`` (uint64), returns out.
+
+    ``tmp``: uint64 scratch of out's shape. No temporaries are allocated (the fast
+    paths of the sampler fuse the addition with the key).
+    """
+    for shift, mult in ((_S30, _C1), (_S27, _C2)):
+        np.right_shift(out, shift, out=tmp)
+        np.bitwise_xor(out, tmp, out=out)
+        np.multiply(out, mult, out=out)
+    np.right_shift(out, _S31, out=tmp)
+    return np.bitwise_xor(out, tmp, out=out)
 
 
 def derive_key(seed: int, *purpose: object) -> int:

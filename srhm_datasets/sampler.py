@@ -43,11 +43,12 @@ from .config import (
     require_choice,
     require_int,
 )
-from .prng import derive_key, hash_with, mix64
+from .prng import _GOLDEN, derive_key, hash_with, mix64, mix64_inplace
 
 TABLE_MAX = 2**20  # spaces up to this size use an explicit permutation table
 LIMB_BITS = 60  # limbs of multi-limb spaces stay below 2**LIMB_BITS
 ROUNDS_PER_LIMB = 3  # Feistel passes over the limbs (at least 6 rounds)
+ROUND_TABLE_MAX = 2**16  # two-limb Feistels with both radices up to this tabulate their round functions
 
 
 # ---- permutations of [0, n) for n < 2**62 ----------------------------------------
@@ -63,22 +64,72 @@ def _feistel(limbs: list[np.ndarray], radices: list[int], key: int) -> list[np.n
     """Unbalanced Feistel over limbs: x_j <- (x_j + F(round, other limbs)) mod D_j.
 
     Every round is invertible whatever F is, so the map is a bijection of the product
-    of the radices. ``limbs`` are uint64 arrays with limbs[j] < radices[j] < 2**62.
+    of the radices. ``limbs`` are uint64 arrays with limbs[j] < radices[j] < 2**62;
+    F(round, others) = mix64(... mix64(round_key ^ x_i) ^ x_i' ...) over the other limbs
+    in order. In-place passes over preallocated arrays; the caller's arrays are never written.
     """
     t = len(limbs)
-    rounds = max(6, ROUNDS_PER_LIMB * t)
-    round_keys = [np.uint64(derive_key(key, "round", rnd)) for rnd in range(rounds)]
-    limbs = list(limbs)  # rounds rebind limbs[j]; the caller's arrays are never written
-    with np.errstate(over="ignore"):
-        for rnd in range(rounds):
-            j = rnd % t
-            h = round_keys[rnd]
-            for i in range(t):
-                if i != j:
-                    h = mix64(h ^ limbs[i])
-            D = np.uint64(radices[j])
-            limbs[j] = (limbs[j] + h % D) % D
+    limbs = [np.array(x, dtype=np.uint64) for x in limbs]
+    h, tmp = np.empty_like(limbs[0]), np.empty_like(limbs[0])
+    for rnd, round_key in enumerate(_round_keys(key, max(6, ROUNDS_PER_LIMB * t))):
+        j = rnd % t
+        h.fill(round_key)  # F starts from the round key
+        for i in range(t):
+            if i != j:
+                np.bitwise_xor(h, limbs[i], out=h)
+                np.add(h, _GOLDEN, out=h)
+                mix64_inplace(h, tmp)
+        _mod_inplace(h, radices[j], tmp)
+        _add_mod(limbs[j], h, radices[j], tmp)
     return limbs
+
+
+def _mod_inplace(x: np.ndarray, D: int, tmp: np.ndarray) -> None:
+    """x <- x % D for uint64 x (numpy's vectorised division by a scalar is faster than its remainder)."""
+    np.floor_divide(x, np.uint64(D), out=tmp)
+    np.multiply(tmp, np.uint64(D), out=tmp)
+    np.subtract(x, tmp, out=x)
+
+
+def _add_mod(x: np.ndarray, y: np.ndarray, D: int, tmp: np.ndarray) -> None:
+    """x <- (x + y) % D for uint64 x, y < D < 2**63: one conditional subtraction (min with the wrapped x - D)."""
+    np.add(x, y, out=x)
+    np.subtract(x, np.uint64(D), out=tmp)
+    np.minimum(x, tmp, out=x)
+
+
+@lru_cache(maxsize=64)
+def _round_keys(key: int, rounds: int) -> tuple[int, ...]:
+    """The key of each Feistel round: derive_key(key, "round", r)."""
+    return tuple(derive_key(key, "round", rnd) for rnd in range(rounds))
+
+
+@lru_cache(maxsize=16)
+def _round_tables(a: int, b: int, key: int) -> tuple[np.ndarray, ...]:
+    """F of each round of the two-limb Feistel on [0, a) x [0, b), as tables indexed by the other limb.
+
+    Round r updates limb j = r % 2 by ``mix64(round_key ^ other) % D_j``: with one other
+    limb F depends on its value only, so it is tabulated once (``ROUND_TABLE_MAX``).
+    """
+    radices = (a, b)
+    tables = []
+    for rnd, round_key in enumerate(_round_keys(key, max(6, 2 * ROUNDS_PER_LIMB))):
+        j = rnd % 2
+        other = np.arange(radices[1 - j], dtype=np.uint64)
+        table = mix64(other ^ np.uint64(round_key)) % np.uint64(radices[j])
+        table.setflags(write=False)
+        tables.append(table)
+    return tuple(tables)
+
+
+def _feistel2(lo: np.ndarray, hi: np.ndarray, a: int, b: int, key: int) -> None:
+    """``_feistel([lo, hi], [a, b], key)`` in place, by table look-ups; a, b <= ROUND_TABLE_MAX."""
+    limbs, radices = (lo, hi), (a, b)
+    f, tmp = np.empty_like(lo), np.empty_like(lo)
+    for rnd, table in enumerate(_round_tables(a, b, key)):
+        j = rnd % 2
+        np.take(table, limbs[1 - j].view(np.int64), out=f)
+        _add_mod(limbs[j], f, radices[j], tmp)
 
 
 def check_indices(name: str, index, n: int) -> np.ndarray:
@@ -86,8 +137,10 @@ def check_indices(name: str, index, n: int) -> np.ndarray:
     index = np.asarray(index)
     require(index.dtype.kind in "iu", f"{name}.dtype", str(index.dtype), "an integer dtype")
     if index.size:
-        require(int(index.min()) >= 0, f"min({name})", int(index.min()), ">= 0")
-        require(int(index.max()) < n, f"max({name})", int(index.max()), f"< {format_count(n)}")
+        low, high = int(index.min()), int(index.max())
+        require(low >= 0, f"min({name})", low, ">= 0")
+        if high >= n:  # the bound's text is built only on failure (a hot path)
+            require(False, f"max({name})", high, f"< {format_count(n)}")
     return index.astype(np.int64, copy=False)
 
 
@@ -102,14 +155,25 @@ def permute_int(index: np.ndarray, n: int, key: int) -> np.ndarray:
         return _table(n, key)[index]
     a = math.isqrt(n - 1) + 1
     b = -(-n // a)
-    out = index.astype(np.uint64)
-    todo = np.arange(out.size)
-    ua = np.uint64(a)
+    out = _feistel_pass(index.astype(np.uint64).reshape(-1), a, b, key)
+    todo = np.flatnonzero(out >= np.uint64(n))
     while todo.size:  # cycle walking: re-apply until the value falls in [0, n)
-        lo, hi = _feistel([out[todo] % ua, out[todo] // ua], [a, b], key)
-        out[todo] = lo + hi * ua
-        todo = todo[out[todo] >= np.uint64(n)]
-    return out.astype(np.int64)
+        again = _feistel_pass(out[todo], a, b, key)
+        out[todo] = again
+        todo = todo[again >= np.uint64(n)]
+    return out.view(np.int64).reshape(index.shape)
+
+
+def _feistel_pass(x: np.ndarray, a: int, b: int, key: int) -> np.ndarray:
+    """One application of the two-limb Feistel to x < a*b (uint64, overwritten): lo + hi*a after the rounds."""
+    hi = np.floor_divide(x, np.uint64(a))
+    lo = np.subtract(x, hi * np.uint64(a), out=x)
+    if max(a, b) <= ROUND_TABLE_MAX:
+        _feistel2(lo, hi, a, b, key)
+    else:
+        lo, hi = _feistel([lo, hi], [a, b], key)
+    np.multiply(hi, np.uint64(a), out=hi)
+    return np.add(hi, lo, out=hi)
 
 
 # ---- the data space ---------------------------------------------------------------
@@ -187,37 +251,50 @@ def _split_index(g: np.ndarray, radices: tuple[int, ...]) -> list[np.ndarray]:
     """Write int64 indices g (< 2**62) in the limb radices, least significant first."""
     out, rest = [], g.astype(np.uint64)
     for D in radices:
-        out.append(rest % np.uint64(D))
-        rest = rest // np.uint64(D)
+        quotient = np.floor_divide(rest, np.uint64(D))
+        out.append(np.subtract(rest, quotient * np.uint64(D), out=rest))  # rest % D, by the faster division
+        rest = quotient
     return out
 
 
 def _peel(limbs: list[np.ndarray], lay: Layout) -> np.ndarray:
-    """Decode limb values into the digit matrix [n, len(digit_radices)] (int64)."""
+    """Decode limb values (uint64) into the digits, node-major: [len(digit_radices), n] int64.
+
+    One division by a scalar per piece except the last of a limb (what is left is the
+    piece); a digit made of one piece is written, not added; each digit is a contiguous row.
+    """
     n = limbs[0].shape[0]
-    digits = np.zeros((n, len(lay.digit_radices)), dtype=np.int64)
+    digits = np.zeros((len(lay.digit_radices), n), dtype=np.int64)
+    written = set()
     for x, pieces in zip(limbs, lay.limbs):
-        x = x.astype(np.int64)
-        for digit, radix, weight in pieces:
-            x, piece = np.divmod(x, radix)
-            digits[:, digit] += piece * weight if weight != 1 else piece
+        x = np.array(x, dtype=np.uint64)  # a copy: peeled in place
+        rest, tmp = np.empty_like(x), np.empty_like(x)
+        for i, (digit, radix, weight) in enumerate(pieces):
+            if i < len(pieces) - 1:
+                np.floor_divide(x, np.uint64(radix), out=rest)
+                np.subtract(x, np.multiply(rest, np.uint64(radix), out=tmp), out=x)  # x <- the piece
+            piece = x.view(np.int64) if weight == 1 else np.multiply(x.view(np.int64), weight, out=tmp.view(np.int64))
+            np.add(digits[digit], piece, out=digits[digit]) if digit in written else np.copyto(digits[digit], piece)
+            written.add(digit)
+            x, rest = rest, x
     return digits
 
 
 def permuted_digits(cfg: SRHMConfig, g: np.ndarray) -> np.ndarray:
-    """Digit vectors [n, 1 + 2N] of the samples at global indices g (int64 array).
+    """Digit vectors [n, 1 + 2N] (int64) of the samples at global indices g (int64 array).
 
     Columns: label, then (synonym r, placement q) of each internal node in heap order.
-    Raises ValueError unless 0 <= g < min(P_max, 2**62).
+    The array is the transpose of a C-contiguous [1 + 2N, n]: ``.T`` gives each digit
+    as a contiguous row. Raises ValueError unless 0 <= g < min(P_max, 2**62).
     """
     lay = layout(cfg)
     key = derive_key(cfg.seed, "sampler")
     g = check_indices("g", g, min(cfg.data_space_size, MAX_ROWS))
     if len(lay.radices) == 1:
-        limbs = [permute_int(g, lay.radices[0], key).astype(np.uint64)]
+        limbs = [permute_int(g, lay.radices[0], key).view(np.uint64)]
     else:
         limbs = _feistel(_split_index(g, lay.radices), list(lay.radices), key)
-    return _peel(limbs, lay)
+    return _peel(limbs, lay).T
 
 
 def check_range(cfg: SRHMConfig, split: str, start: int, stop: int) -> tuple[int, int]:
