@@ -150,7 +150,11 @@ def read_all(results: Path) -> list[Sweep]:
 # numbers
 # ---------------------------------------------------------------------------------------
 def fmt(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
+    """``digits`` significant digits; from 1,000 up as a whole number with thousands separators."""
+    if value is None:
+        return "-"
+    rounded = float(f"{value:.{digits}g}")
+    return f"{rounded:,.0f}" if abs(rounded) >= 1000 else f"{rounded:g}"
 
 
 def seed_p_star(row: dict) -> str:
@@ -158,9 +162,9 @@ def seed_p_star(row: dict) -> str:
     if row["status"] == "interpolated":
         return fmt(row["P_star"])
     if row["status"] == "above_range":
-        return f"> {row['bracket'][0]}"
+        return f"> {row['bracket'][0]:,}"
     if row["status"] == "below_range":
-        return f"< {row['bracket'][1]}"
+        return f"< {row['bracket'][1]:,}"
     return "-"
 
 
@@ -211,7 +215,7 @@ def crossing_text(found: list[dict], spread: dict) -> str:
     if spread["geomean"] is not None:
         return seeds_text(spread["geomean"], spread["crossed"], len(found))
     if found and all(f["status"] == "below_range" for f in found):
-        return f"< {found[0]['bracket'][1]}"
+        return f"< {found[0]['bracket'][1]:,}"
     return "not reached"
 
 
@@ -383,24 +387,26 @@ def table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def paper_ratio(group: Group) -> str:
-    """The paper's P*/x for the same (v, L, s0), when its figure has that point."""
+    """The paper's P*/x for the same (v, L, s0), when the group is of Figs. 4B, 4C and the figure has that point."""
     cfg = group.cfg
+    if not is_law_config(group):
+        return ""
     for p in paper_points(group.arch):
         if (p["v"], p["L"], p["s0"]) == (cfg.v, cfg.L, cfg.s0):
             return fmt(p["p_star"] / p["x"], 2)
     return ""
 
 
-def pstar_rows(groups: list[Group], unit, band: tuple[float, float] | None) -> list[list]:
+def pstar_rows(groups: list[Group], unit, band: tuple[float, float] | None, paper: bool = True) -> list[list]:
     """Table rows: sweep, config, L, s0, v, width, each seed's P*, geometric mean, unit, ratio, the paper's
-    P*/x for the point, and whether the ratio is in ``band`` (empty without a band)."""
+    P*/x for the point (when ``paper``), and whether the ratio is in ``band`` (when given)."""
     rows = []
     for g in groups:
         u = unit(g)
         ratio = None if g.p_star is None else g.p_star / u
-        seeds = ", ".join(seed_p_star(c.row) for c in g.curves)
+        seeds = "; ".join(seed_p_star(c.row) for c in g.curves)
         cfg = g.cfg
-        inside = "" if band is None or ratio is None else ("yes" if in_band(ratio, band) else "**no**")
+        inside = "" if ratio is None else ("yes" if in_band(ratio, band) else "**no**")
         rows.append(
             [
                 g.sweep,
@@ -413,8 +419,8 @@ def pstar_rows(groups: list[Group], unit, band: tuple[float, float] | None) -> l
                 group_p_star_text(g),
                 fmt(u, 4),
                 fmt(ratio),
-                paper_ratio(g),
-                inside,
+                *([paper_ratio(g)] if paper else []),
+                *([inside] if band else []),
             ]
         )
     return rows
@@ -465,8 +471,8 @@ def section_other(title: str, groups: list[Group], unit, unit_name, paper: dict,
         band = ref if isinstance(ref, tuple) else None
         paper_text = f"{ref[0]:g}-{ref[1]:g}" if band else f"~{ref:g}"
         md += [f"### {arch.upper()}: P* / {unit_name(arch)}; paper {paper_text}", ""]
-        header = PSTAR_HEADER + ["unit", "ratio", "", "in the paper's range" if band else ""]
-        md += table(header, pstar_rows(mine, unit, band))
+        header = PSTAR_HEADER + ["unit", "ratio"] + (["in the paper's range"] if band else [])
+        md += table(header, pstar_rows(mine, unit, band, paper=False))
         md += ["", acceptance(mine, minimum), ""]
     return md
 
@@ -549,7 +555,7 @@ def section_width(groups: list[Group]) -> list[str]:
             g.arch,
             g.row["width"],
             g.sweep,
-            ", ".join(seed_p_star(c.row) for c in g.curves),
+            "; ".join(seed_p_star(c.row) for c in g.curves),
             fmt(g.p_star),
             fmt(g.row["P_star_over_law_x"]),
         ]

@@ -280,8 +280,9 @@ def test_reproduce_draws_the_figures_and_prints_every_section(tiny_tree, tmp_pat
         (row,) = [line for line in table.splitlines() if line.startswith(f"| {SWEEP} | grid_L2_s0-1_v3 |")]
         cells = [c.strip() for c in row.strip("|").split("|")]
         p, crossed = group["P_star_geomean"], group["crossed"]
-        assert cells[7] == ("-" if p is None else f"{p:.3g}") + ("" if crossed == 2 else f" ({crossed}/2)")
-        assert cells[8] == f"{group['law_x']:.4g}"
+        fmt = script("reproduce").fmt  # 3 significant digits
+        assert cells[7] == fmt(p) + ("" if crossed == 2 else f" ({crossed}/2)")
+        assert cells[8] == fmt(group["law_x"], 4)
 
 
 def test_reproduce_refuses_a_folder_without_sweeps(tmp_path):
@@ -289,6 +290,18 @@ def test_reproduce_refuses_a_folder_without_sweeps(tmp_path):
     assert result.exit_code == 2
     assert "invalid parameter results=" in result.output and "<sweep>/plan.json" in result.output
     assert not (tmp_path / "f").exists()
+
+
+def test_numbers_are_shown_with_three_significant_digits_and_thousands_separators():
+    fmt = script("reproduce").fmt
+    assert [fmt(None), fmt(0.123456), fmt(189.2), fmt(1527.4), fmt(24576.0), fmt(229.06, 4)] == [
+        "-",
+        "0.123",
+        "189",
+        "1,530",
+        "24,600",
+        "229.1",
+    ]
 
 
 def test_eq8_thresholds_are_the_papers():
