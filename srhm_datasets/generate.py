@@ -11,6 +11,7 @@ more gather: every (symbol, r, q) at depth L-1 has a precomputed S-token patch
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -19,7 +20,7 @@ import numpy as np
 
 from .config import SPLITS, SRHMConfig, require, require_choice, require_int
 from .rules import placement_slots, sample_rules
-from .sampler import check_config, check_range, split_digits
+from .sampler import Scratch, check_config, check_range, node_digits
 
 CHUNK = 1 << 14  # rows per internal block: bounds temporaries (cache-sized), unit of threading
 CHUNK_ENTRIES = 1 << 21  # ... and at most this many digits + tokens per block (wide rows give short blocks)
@@ -172,15 +173,17 @@ def _expand(cfg: SRHMConfig, label, synonyms, placements, dtype) -> tuple[np.nda
     return latents, tokens
 
 
-def _fill(cfg: SRHMConfig, split: str, start: int, stop: int, out: dict, at: int) -> None:
+def _fill(cfg: SRHMConfig, split: str, start: int, stop: int, out: dict, at: int, scratch: Scratch) -> None:
     """Rows start..stop-1 of a split written straight into ``out[c][at:at + stop - start]``."""
-    digits = split_digits(cfg, split, start, stop).T  # [1 + 2N, n]: one contiguous row per digit
-    rows = slice(at, at + stop - start)
+    n = stop - start
+    g = np.add(scratch.iota(n), cfg.split_offset(split) + start, out=scratch.array("g", (n,), np.intp))
+    digits = node_digits(cfg, g.view(np.uint64), scratch)  # [1 + 2N, n]: one contiguous row per digit
+    rows = slice(at, at + n)
     label, synonyms, placements = digits[0], digits[1::2], digits[2::2]
     out["label"][rows] = label
     out["synonyms"][rows] = synonyms.T
     out["placements"][rows] = placements.T
-    _expand_into(cfg, label, synonyms, placements, out["latents"][rows].T, out["tokens"][rows])
+    _expand_into(cfg, label, synonyms, placements, out["latents"][rows].T, out["tokens"][rows], scratch)
 
 
 @lru_cache(maxsize=64)
@@ -203,7 +206,7 @@ def _depth_tables(cfg: SRHMConfig, dtype: np.dtype) -> tuple[tuple[slice, tuple,
     return tuple(tables)
 
 
-def _expand_into(cfg: SRHMConfig, label, synonyms, placements, latents: np.ndarray, tokens: np.ndarray) -> None:
+def _expand_into(cfg: SRHMConfig, label, synonyms, placements, latents, tokens: np.ndarray, scratch: Scratch) -> None:
     """``_expand`` written into ``latents`` [N, n] and ``tokens`` [n, d] (C-contiguous), node-major.
 
     label [n], synonyms / placements [N, n] int64 (rows of the digits, heap order);
@@ -211,27 +214,39 @@ def _expand_into(cfg: SRHMConfig, label, synonyms, placements, latents: np.ndarr
     every array [nodes, n]: at depth k and child c one take of the child's symbol (rules
     row a*m + r) and one of its slot (row q); a node's block number b gives its child's
     b*S + slot. At depth L block numbers are token positions: one scatter into the
-    all-blank tokens.
+    all-blank tokens. Depth-k arrays are kept child-major, axes (c_k, ..., c_1, row):
+    node c_1 s**(k-1) + ... + c_k of the depth in heap order, so each take writes a
+    contiguous block; heap-ordered rows are seen through transposed views.
     """
     n = tokens.shape[0]
     tokens.fill(cfg.blank)
     symbols = label.reshape(1, n)
-    blocks = np.zeros((1, n), dtype=np.intp)  # block number of each node within its row
-    for nodes, children, slots in _depth_tables(cfg, tokens.dtype):
-        latents[nodes] = symbols
-        index = np.multiply(symbols, cfg.m, dtype=np.intp)
-        index += synonyms[nodes]
-        q = np.ascontiguousarray(placements[nodes], dtype=np.intp)
+    blocks = scratch.array("blocks", (1, n), np.intp)  # block number of each node within its row
+    blocks.fill(0)
+    for k, (nodes, children, slots) in enumerate(_depth_tables(cfg, tokens.dtype)):
+        shape = (cfg.s,) * k + (n,)
+        np.copyto(_child_major(latents[nodes], cfg.s, k), symbols.reshape(shape), casting="unsafe")
+        index = np.multiply(symbols.reshape(shape), cfg.m, out=scratch.array("index", shape, np.intp))
+        np.add(index, _child_major(synonyms[nodes], cfg.s, k), out=index)
+        q = scratch.copy("q", _child_major(placements[nodes], cfg.s, k), np.intp)
         np.multiply(blocks, cfg.S, out=blocks)
-        width = nodes.stop - nodes.start
-        kids = np.empty((width, cfg.s, n), dtype=children[0].dtype)
-        kid_blocks = np.empty((width, cfg.s, n), dtype=np.intp)
+        kids = scratch.array(f"kids{k % 2}", (cfg.s,) + shape, children[0].dtype)
+        kid_blocks = scratch.array(f"kid_blocks{k % 2}", (cfg.s,) + shape, np.intp)
+        slot = scratch.array("slot", shape, np.intp)
         for c in range(cfg.s):
-            kids[:, c] = np.take(children[c], index)
-            np.add(blocks, np.take(slots[c], q), out=kid_blocks[:, c])
-        symbols, blocks = kids.reshape(width * cfg.s, n), kid_blocks.reshape(width * cfg.s, n)
-    blocks += np.arange(0, n * cfg.d, cfg.d, dtype=np.intp)  # token positions in the flat block
+            np.take(children[c], index, out=kids[c], mode="clip")  # clip: no copy of out (indices in range)
+            np.take(slots[c], q, out=slot, mode="clip")
+            np.add(blocks.reshape(shape), slot, out=kid_blocks[c])
+        symbols, blocks = kids, kid_blocks
+    row_start = np.multiply(scratch.iota(n), cfg.d, out=scratch.array("row_start", (n,), np.intp))
+    np.add(blocks, row_start, out=blocks)  # token positions in the flat block
     np.reshape(tokens, -1, copy=False)[blocks] = symbols
+
+
+def _child_major(rows: np.ndarray, s: int, k: int) -> np.ndarray:
+    """Heap-ordered rows [s**k, n] of depth k as a view [c_k, ..., c_1, n] (ValueError if no view exists)."""
+    split = np.reshape(rows, (s,) * k + rows.shape[-1:], copy=False)
+    return split.transpose(*range(k - 1, -1, -1), k)
 
 
 def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = None, workers: int | None = None) -> dict:
@@ -258,8 +273,19 @@ def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = Non
     chunks = [(a, min(a + rows, stop)) for a in range(start, stop, rows)]
     if workers == 1 or len(chunks) <= 1:
         for a, b in chunks:
-            _fill(cfg, split, a, b, out, a - start)
+            _fill(cfg, split, a, b, out, a - start, _scratch())
     else:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda ab: _fill(cfg, split, ab[0], ab[1], out, ab[0] - start), chunks))
+            list(pool.map(lambda ab: _fill(cfg, split, ab[0], ab[1], out, ab[0] - start, _scratch()), chunks))
     return out
+
+
+_THREAD = threading.local()
+
+
+def _scratch() -> Scratch:
+    """This thread's Scratch, kept from call to call: a stream of ``generate`` calls maps no fresh
+    memory per call. At most a few block-sized arrays per thread (bounded by CHUNK_ENTRIES, not by P)."""
+    if not hasattr(_THREAD, "scratch"):
+        _THREAD.scratch = Scratch()
+    return _THREAD.scratch

@@ -51,6 +51,39 @@ ROUNDS_PER_LIMB = 3  # Feistel passes over the limbs (at least 6 rounds)
 ROUND_TABLE_MAX = 2**16  # two-limb Feistels with both radices up to this tabulate their round functions
 
 
+class Scratch:
+    """Arrays reused from one block of rows to the next (one Scratch per thread).
+
+    ``generate`` runs block after block through the same buffers, so a block allocates
+    (and the kernel maps and zeroes) no fresh memory: page faults were half its time.
+    ``array(name, shape, dtype)`` returns a view of the buffer called ``name``, grown
+    when too small; its previous contents are undefined. Distinct names never overlap.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        size = math.prod(shape) * dtype.itemsize
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, dtype=np.uint8)
+        return buffer[:size].view(dtype).reshape(shape)
+
+    def copy(self, name: str, values: np.ndarray, dtype) -> np.ndarray:
+        """``values`` copied (cast) into the buffer called ``name``."""
+        out = self.array(name, np.shape(values), dtype)
+        np.copyto(out, values, casting="unsafe")
+        return out
+
+    def iota(self, n: int) -> np.ndarray:
+        """0, 1, ..., n-1 as intp (read-only, computed once per size reached)."""
+        if self._buffers.get("iota", np.empty(0)).size < n * np.dtype(np.intp).itemsize:
+            self.array("iota", (n,), np.intp)[:] = np.arange(n)
+        return self.array("iota", (n,), np.intp)
+
+
 # ---- permutations of [0, n) for n < 2**62 ----------------------------------------
 
 
@@ -60,17 +93,18 @@ def _table(n: int, key: int) -> np.ndarray:
     return order.astype(np.int64)
 
 
-def _feistel(limbs: list[np.ndarray], radices: list[int], key: int) -> list[np.ndarray]:
+def _feistel(limbs: list[np.ndarray], radices: list[int], key: int, scratch: Scratch | None = None) -> list[np.ndarray]:
     """Unbalanced Feistel over limbs: x_j <- (x_j + F(round, other limbs)) mod D_j.
 
     Every round is invertible whatever F is, so the map is a bijection of the product
     of the radices. ``limbs`` are uint64 arrays with limbs[j] < radices[j] < 2**62;
     F(round, others) = mix64(... mix64(round_key ^ x_i) ^ x_i' ...) over the other limbs
-    in order. In-place passes over preallocated arrays; the caller's arrays are never written.
+    in order. In-place passes over ``scratch`` arrays (returned); the caller's arrays are never written.
     """
-    t = len(limbs)
-    limbs = [np.array(x, dtype=np.uint64) for x in limbs]
-    h, tmp = np.empty_like(limbs[0]), np.empty_like(limbs[0])
+    t, scratch = len(limbs), scratch or Scratch()
+    shape = np.shape(limbs[0])
+    limbs = [scratch.copy(f"limb{j}", x, np.uint64) for j, x in enumerate(limbs)]
+    h, tmp = scratch.array("h", shape, np.uint64), scratch.array("tmp", shape, np.uint64)
     for rnd, round_key in enumerate(_round_keys(key, max(6, ROUNDS_PER_LIMB * t))):
         j = rnd % t
         h.fill(round_key)  # F starts from the round key
@@ -122,13 +156,13 @@ def _round_tables(a: int, b: int, key: int) -> tuple[np.ndarray, ...]:
     return tuple(tables)
 
 
-def _feistel2(lo: np.ndarray, hi: np.ndarray, a: int, b: int, key: int) -> None:
+def _feistel2(lo: np.ndarray, hi: np.ndarray, a: int, b: int, key: int, scratch: Scratch | None = None) -> None:
     """``_feistel([lo, hi], [a, b], key)`` in place, by table look-ups; a, b <= ROUND_TABLE_MAX."""
-    limbs, radices = (lo, hi), (a, b)
-    f, tmp = np.empty_like(lo), np.empty_like(lo)
+    limbs, radices, scratch = (lo, hi), (a, b), scratch or Scratch()
+    f, tmp = scratch.array("f", lo.shape, np.uint64), scratch.array("tmp", lo.shape, np.uint64)
     for rnd, table in enumerate(_round_tables(a, b, key)):
         j = rnd % 2
-        np.take(table, limbs[1 - j].view(np.int64), out=f)
+        np.take(table, limbs[1 - j].view(np.int64), out=f, mode="clip")  # clip: no copy of out (indices < a, b)
         _add_mod(limbs[j], f, radices[j], tmp)
 
 
@@ -153,25 +187,31 @@ def permute_int(index: np.ndarray, n: int, key: int) -> np.ndarray:
     index = check_indices("index", index, n)
     if n <= TABLE_MAX:
         return _table(n, key)[index]
+    return _permute(index.astype(np.uint64).reshape(-1), n, key, Scratch()).view(np.int64).reshape(index.shape)
+
+
+def _permute(x: np.ndarray, n: int, key: int, scratch: Scratch) -> np.ndarray:
+    """``permute_int`` of 1-d uint64 x (overwritten) for TABLE_MAX < n < 2**62, without checks; uint64 in scratch."""
     a = math.isqrt(n - 1) + 1
     b = -(-n // a)
-    out = _feistel_pass(index.astype(np.uint64).reshape(-1), a, b, key)
+    out = _feistel_pass(x, a, b, key, scratch)
     todo = np.flatnonzero(out >= np.uint64(n))
-    while todo.size:  # cycle walking: re-apply until the value falls in [0, n)
-        again = _feistel_pass(out[todo], a, b, key)
+    while todo.size:  # cycle walking: re-apply until the value falls in [0, n) (few values: own scratch)
+        again = _feistel_pass(out[todo], a, b, key, Scratch())
         out[todo] = again
         todo = todo[again >= np.uint64(n)]
-    return out.view(np.int64).reshape(index.shape)
+    return out
 
 
-def _feistel_pass(x: np.ndarray, a: int, b: int, key: int) -> np.ndarray:
+def _feistel_pass(x: np.ndarray, a: int, b: int, key: int, scratch: Scratch) -> np.ndarray:
     """One application of the two-limb Feistel to x < a*b (uint64, overwritten): lo + hi*a after the rounds."""
-    hi = np.floor_divide(x, np.uint64(a))
-    lo = np.subtract(x, hi * np.uint64(a), out=x)
+    hi, tmp = scratch.array("hi", x.shape, np.uint64), scratch.array("tmp", x.shape, np.uint64)
+    np.floor_divide(x, np.uint64(a), out=hi)
+    lo = np.subtract(x, np.multiply(hi, np.uint64(a), out=tmp), out=x)
     if max(a, b) <= ROUND_TABLE_MAX:
-        _feistel2(lo, hi, a, b, key)
+        _feistel2(lo, hi, a, b, key, scratch)
     else:
-        lo, hi = _feistel([lo, hi], [a, b], key)
+        lo, hi = _feistel([lo, hi], [a, b], key, scratch)
     np.multiply(hi, np.uint64(a), out=hi)
     return np.add(hi, lo, out=hi)
 
@@ -257,18 +297,18 @@ def _split_index(g: np.ndarray, radices: tuple[int, ...]) -> list[np.ndarray]:
     return out
 
 
-def _peel(limbs: list[np.ndarray], lay: Layout) -> np.ndarray:
-    """Decode limb values (uint64) into the digits, node-major: [len(digit_radices), n] int64.
+def _peel(limbs: list[np.ndarray], lay: Layout, scratch: Scratch | None = None) -> np.ndarray:
+    """Decode limb values (uint64) into the digits, node-major: [len(digit_radices), n] int64 (in scratch).
 
     One division by a scalar per piece except the last of a limb (what is left is the
     piece); a digit made of one piece is written, not added; each digit is a contiguous row.
     """
-    n = limbs[0].shape[0]
-    digits = np.zeros((len(lay.digit_radices), n), dtype=np.int64)
+    scratch, n = scratch or Scratch(), limbs[0].shape[0]
+    digits = scratch.array("digits", (len(lay.digit_radices), n), np.int64)
     written = set()
     for x, pieces in zip(limbs, lay.limbs):
-        x = np.array(x, dtype=np.uint64)  # a copy: peeled in place
-        rest, tmp = np.empty_like(x), np.empty_like(x)
+        x = scratch.copy("peel_x", x, np.uint64)
+        rest, tmp = scratch.array("peel_rest", (n,), np.uint64), scratch.array("peel_tmp", (n,), np.uint64)
         for i, (digit, radix, weight) in enumerate(pieces):
             if i < len(pieces) - 1:
                 np.floor_divide(x, np.uint64(radix), out=rest)
@@ -277,6 +317,8 @@ def _peel(limbs: list[np.ndarray], lay: Layout) -> np.ndarray:
             np.add(digits[digit], piece, out=digits[digit]) if digit in written else np.copyto(digits[digit], piece)
             written.add(digit)
             x, rest = rest, x
+    for digit in set(range(len(lay.digit_radices))) - written:  # radix-1 digits
+        digits[digit] = 0
     return digits
 
 
@@ -287,14 +329,21 @@ def permuted_digits(cfg: SRHMConfig, g: np.ndarray) -> np.ndarray:
     The array is the transpose of a C-contiguous [1 + 2N, n]: ``.T`` gives each digit
     as a contiguous row. Raises ValueError unless 0 <= g < min(P_max, 2**62).
     """
-    lay = layout(cfg)
+    g = check_indices("g", g, min(check_config(cfg).data_space_size, MAX_ROWS))
+    return node_digits(cfg, g.astype(np.uint64), Scratch()).T
+
+
+def node_digits(cfg: SRHMConfig, g: np.ndarray, scratch: Scratch) -> np.ndarray:
+    """``permuted_digits(cfg, g).T`` without checks: g uint64 [n] in range (overwritten), result in scratch."""
+    lay = _layout(cfg)
     key = derive_key(cfg.seed, "sampler")
-    g = check_indices("g", g, min(cfg.data_space_size, MAX_ROWS))
-    if len(lay.radices) == 1:
-        limbs = [permute_int(g, lay.radices[0], key).view(np.uint64)]
+    if len(lay.radices) > 1:
+        limbs = _feistel(_split_index(g, lay.radices), list(lay.radices), key, scratch)
+    elif lay.radices[0] <= TABLE_MAX:
+        limbs = [_table(lay.radices[0], key)[g.view(np.int64)].view(np.uint64)]
     else:
-        limbs = _feistel(_split_index(g, lay.radices), list(lay.radices), key)
-    return _peel(limbs, lay).T
+        limbs = [_permute(g, lay.radices[0], key, scratch)]
+    return _peel(limbs, lay, scratch)
 
 
 def check_range(cfg: SRHMConfig, split: str, start: int, stop: int) -> tuple[int, int]:

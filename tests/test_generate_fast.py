@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from srhm_datasets import generate
+from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.config import SPLITS
 from srhm_datasets.generate import column_dtypes, expand
 from srhm_datasets.prng import mix64
@@ -140,3 +140,15 @@ def test_mix64_is_splitmix64(values):
     assert mix64(x).tolist() == [splitmix64(v) for v in values]
     assert x.tolist() == values  # the input is not written
     assert int(mix64(x[0])) == splitmix64(values[0])  # numpy scalars too
+
+
+def test_results_do_not_share_the_scratch_reused_from_call_to_call():
+    cfg = SRHMConfig(L=3, s=2, s0=1, v=4, nc=4, m=3)
+    first = generate(cfg, "train", 0, 200)
+    digits = split_digits(cfg, "train", 0, 200)
+    kept = {name: values.copy() for name, values in first.items()}, digits.copy()
+    generate(cfg, "train", 200, 400)
+    generate(SRHMConfig(L=2, s=2, s0=2, v=10, nc=10, m=10), "test", 0, 300)
+    split_digits(cfg, "train", 300, 500)
+    assert all(np.array_equal(first[name], kept[0][name]) for name in first)
+    assert np.array_equal(digits, kept[1])
