@@ -228,19 +228,28 @@ def _expand_into(cfg: SRHMConfig, label, synonyms, placements, latents, tokens: 
         np.copyto(_child_major(latents[nodes], cfg.s, k), symbols.reshape(shape), casting="unsafe")
         index = np.multiply(symbols.reshape(shape), cfg.m, out=scratch.array("index", shape, np.intp))
         np.add(index, _child_major(synonyms[nodes], cfg.s, k), out=index)
-        q = scratch.copy("q", _child_major(placements[nodes], cfg.s, k), np.intp)
         np.multiply(blocks, cfg.S, out=blocks)
         kids = scratch.array(f"kids{k % 2}", (cfg.s,) + shape, children[0].dtype)
         kid_blocks = scratch.array(f"kid_blocks{k % 2}", (cfg.s,) + shape, np.intp)
-        slot = scratch.array("slot", shape, np.intp)
         for c in range(cfg.s):
             np.take(children[c], index, out=kids[c], mode="clip")  # clip: no copy of out (indices in range)
-            np.take(slots[c], q, out=slot, mode="clip")
+        for c, slot in enumerate(_slots_of(placements[nodes], slots, k, scratch)):
             np.add(blocks.reshape(shape), slot, out=kid_blocks[c])
         symbols, blocks = kids, kid_blocks
     row_start = np.multiply(scratch.iota(n), cfg.d, out=scratch.array("row_start", (n,), np.intp))
     np.add(blocks, row_start, out=blocks)  # token positions in the flat block
     np.reshape(tokens, -1, copy=False)[blocks] = symbols
+
+
+def _slots_of(placements: np.ndarray, slots: tuple[np.ndarray, ...], k: int, scratch: Scratch):
+    """The slot of each child c of the depth-k nodes, c = 0..s-1: child-major arrays, or ints when K = 1."""
+    if slots[0].size == 1:  # one placement (s0 = 0): every child's slot is fixed
+        yield from (int(table[0]) for table in slots)
+        return
+    q = scratch.copy("q", _child_major(placements, len(slots), k), np.intp)
+    slot = scratch.array("slot", q.shape, np.intp)
+    for table in slots:
+        yield np.take(table, q, out=slot, mode="clip")
 
 
 def _child_major(rows: np.ndarray, s: int, k: int) -> np.ndarray:
