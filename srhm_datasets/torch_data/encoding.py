@@ -17,8 +17,8 @@ from ..config import MAX_D, MAX_V, require, require_choice, require_int
 #: Encoding kinds accepted by :func:`encode` and the adapters.
 ENCODINGS = ("onehot", "whiten", "tokens")
 
-#: Float dtypes with an exact numpy fast path on the CPU.
-_NUMPY_FLOATS = {torch.float32: (np.float32, np.uint32), torch.float64: (np.float64, np.uint64)}
+#: Float dtypes with a numpy fast path on the CPU.
+_NUMPY_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def check_encoding(kind: str, param: str = "kind") -> str:
@@ -36,27 +36,38 @@ def whiten_absent(v: int) -> float:
 
 
 def _encode_numpy(tokens: torch.Tensor, v: int, kind: str, dtype: torch.dtype) -> torch.Tensor:
-    """CPU fast path: one comparison pass and one integer pass, exact values.
+    """CPU fast path: the output filled with the absent value, then one scatter of the present ones.
 
-    The whiten values are written as bit patterns (``absent + present * (one - absent)``
-    in wrapping unsigned arithmetic), so each element is exactly 1 or exactly the
-    dtype's rounding of -1/sqrt(v-1), with no floating-point rounding in between.
+    A token t < v writes 1 at channel t of its column; a blank (t = v) writes the absent
+    value at channel v-1 of its own column, which holds it already (so no mask pass).
+    Exact values: 0 or the float dtype's rounding of -1/sqrt(v-1), and 1.
     """
-    np_float, np_bits = _NUMPY_FLOATS[dtype]
+    np_float = _NUMPY_FLOATS[dtype]
     t = tokens.numpy()
-    if t.dtype.kind not in "iu" or (t.dtype.kind == "u" and v - 1 > np.iinfo(t.dtype).max):
-        t = t.astype(np.int64)
-    channels = np.arange(v, dtype=t.dtype).reshape(v, 1)
-    present = t[..., None, :] == channels  # [..., v, d]; a blank (= v) matches no channel
+    lead, d = t.shape[:-1], t.shape[-1]
+    t = t.reshape(-1, d)
+    n = t.shape[0]
+    absent = 0.0 if kind == "onehot" else whiten_absent(v)
+    out = np.zeros((n, v, d), np_float) if absent == 0.0 else np.full((n, v, d), absent, np_float)
+    channel = np.minimum(t, v - 1, dtype=np.intp)
+    position = np.multiply(channel, d, out=channel)
+    position += np.arange(0, n * v * d, v * d, dtype=np.intp).reshape(n, 1)
+    position += np.arange(d, dtype=np.intp)
+    values = np.array([1.0, absent], dtype=np_float)[(t == v).view(np.uint8)]
+    out.reshape(-1)[position] = values
+    return torch.from_numpy(out.reshape(*lead, v, d))
+
+
+def _encode_torch(tokens: torch.Tensor, v: int, kind: str, dtype: torch.dtype) -> torch.Tensor:
+    """onehot / whiten of checked integer tokens on their own device: one comparison, one select."""
+    compare = tokens if tokens.dtype == torch.uint8 and v <= 256 else tokens.long()
+    channels = torch.arange(v, device=tokens.device, dtype=compare.dtype).view(v, 1)
+    present = compare.unsqueeze(-2) == channels  # [..., v, d]
     if kind == "onehot":
-        return torch.from_numpy(present.astype(np_float))
-    values = np.array([whiten_absent(v), 1.0], dtype=np_float).view(np_bits)
-    step = np_bits((int(values[1]) - int(values[0])) % (1 << (8 * values.itemsize)))
-    bits = present.astype(np_bits)
-    with np.errstate(over="ignore"):
-        bits *= step
-        bits += values[0]
-    return torch.from_numpy(bits.view(np_float))
+        return present.to(dtype)
+    one = torch.ones((), dtype=dtype, device=tokens.device)
+    absent = torch.tensor(whiten_absent(v), dtype=dtype, device=tokens.device)
+    return torch.where(present, one, absent)
 
 
 def check_tokens(tokens, v: int, d: int | None = None) -> torch.Tensor:
@@ -115,14 +126,7 @@ def encode(
         return tokens.long()
     if tokens.device.type == "cpu" and dtype in _NUMPY_FLOATS and tokens.dtype not in (torch.uint32, torch.uint64):
         return _encode_numpy(tokens, v, kind, dtype)
-    compare = tokens if tokens.dtype == torch.uint8 and v <= 256 else tokens.long()
-    channels = torch.arange(v, device=tokens.device, dtype=compare.dtype).view(v, 1)
-    present = compare.unsqueeze(-2) == channels  # [..., v, d]
-    if kind == "onehot":
-        return present.to(dtype)
-    one = torch.ones((), dtype=dtype, device=tokens.device)
-    absent = torch.tensor(whiten_absent(v), dtype=dtype, device=tokens.device)
-    return torch.where(present, one, absent)
+    return _encode_torch(tokens, v, kind, dtype)
 
 
 def default_device() -> torch.device:
