@@ -6,6 +6,11 @@ depth k the symbols of the s**k informative nodes select their productions
 node carries the first input position of the block it owns. The last level is one
 more gather: every (symbol, r, q) at depth L-1 has a precomputed S-token patch
 (``leaf_patches``), copied whole into an all-blank token matrix.
+
+``generate`` computes the same rows by a fused path (``_expand_into``, pinned to
+``expand`` by tests): blocks of rows go node-major from the permuted digits straight
+into the output arrays, one take per child and depth and one scatter of the tokens,
+through scratch arrays reused from block to block (``sampler.Scratch``).
 """
 
 from __future__ import annotations
@@ -266,7 +271,8 @@ def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = Non
     Row i is a pure function of (cfg, split, i): any chunking or number of
     ``workers`` (threads; default: all cores) gives the same rows.
     The arrays returned are the only allocation that grows with stop - start; internal
-    blocks hold at most ``CHUNK`` rows and ``CHUNK_ENTRIES`` values.
+    blocks hold at most ``CHUNK`` rows and ``CHUNK_ENTRIES`` values, in scratch arrays
+    that each thread keeps from call to call.
     Raises ValueError naming the argument: cfg not an SRHMConfig, split not one of
     train/test/probe, start/stop not ints with 0 <= start <= stop <= the split's size,
     workers not None or an int >= 1.
@@ -293,8 +299,10 @@ _THREAD = threading.local()
 
 
 def _scratch() -> Scratch:
-    """This thread's Scratch, kept from call to call: a stream of ``generate`` calls maps no fresh
-    memory per call. At most a few block-sized arrays per thread (bounded by CHUNK_ENTRIES, not by P)."""
+    """This thread's Scratch, kept from call to call (a stream of ``generate`` calls maps no fresh memory).
+
+    It holds a few block-sized arrays per thread: bounded by CHUNK and CHUNK_ENTRIES, not by P.
+    """
     if not hasattr(_THREAD, "scratch"):
         _THREAD.scratch = Scratch()
     return _THREAD.scratch

@@ -16,12 +16,17 @@ Two regimes, both vectorised over a batch of int64 indices:
 * ``P_max < 2**62``: the index is one int64. Tiny spaces (<= 2**20) use an explicit
   permutation (argsort of keyed hashes, exact uniformity). Larger ones use a balanced
   two-limb Feistel on [0, a*b) with a*b >= P_max, a ~ b ~ sqrt(P_max), and cycle
-  walking back into [0, P_max).
+  walking back into [0, P_max). When a, b <= ``ROUND_TABLE_MAX`` each round function
+  (a hash of the other limb only) is tabulated once: a round is one look-up.
 * ``P_max >= 2**62``: the digits are packed into several limbs, each a product of
   whole digits (or prime factors of a digit too large to balance) below 2**60, and an
   unbalanced Feistel updates one limb per round from a hash of all the others. No
   big-integer arithmetic happens per sample: the global index (< 2**62) fills the low
   limbs and each permuted limb is peeled into its digits with int64 div/mod.
+
+All passes are in place over preallocated arrays (``Scratch``, reused block after block
+by ``generate``); remainders are taken as x - (x // D) * D (numpy vectorises division
+by a scalar, not its remainder). Same bits as the plain expressions, pinned by tests.
 """
 
 from __future__ import annotations
@@ -78,8 +83,9 @@ class Scratch:
         return out
 
     def iota(self, n: int) -> np.ndarray:
-        """0, 1, ..., n-1 as intp (read-only, computed once per size reached)."""
-        if self._buffers.get("iota", np.empty(0)).size < n * np.dtype(np.intp).itemsize:
+        """0, 1, ..., n-1 as intp, computed when n exceeds the largest n asked so far (callers only read it)."""
+        known = self._buffers.get("iota")
+        if known is None or known.size < n * np.dtype(np.intp).itemsize:
             self.array("iota", (n,), np.intp)[:] = np.arange(n)
         return self.array("iota", (n,), np.intp)
 
