@@ -106,6 +106,7 @@ class Group:
     cfg: SRHMConfig
     row: dict  # config, arch, width, lr, seeds, crossed, P_star_geomean, P_star_min/max, law_x, P_star_over_law_x
     curves: list[Curve]
+    planned: int  # seeds in the sweep's plan (more than len(curves) while some are not collected)
 
     @property
     def arch(self) -> str:
@@ -131,12 +132,16 @@ def read_sweep(folder: Path) -> Sweep:
     pstar = pstar_summary(folder, present) if present else {"curves": [], "groups": []}
     configs = {release_name(j.config): j.config for j in present}
     runs = {j.id: [read_results(run_dir(folder, j, P)) for P in j.Ps] for j in present}
+    plan_key = lambda j: (release_name(j.config), j.arch, j.width, j.lr)
+    planned = collections.Counter(plan_key(j) for j in jobs)
+    by_id = {j.id: j for j in jobs}
     groups = []
     for g in pstar["groups"]:
         key = (g["config"], g["arch"], g["width"], g["lr"])
         members = [c for c in pstar["curves"] if (c["config"], c["arch"], c["width"], c["lr"]) == key]
         curves = [Curve(c, runs[c["job"]]) for c in members]
-        groups.append(Group(folder.name, configs[g["config"]], g, curves))
+        n = planned[plan_key(by_id[members[0]["job"]])]
+        groups.append(Group(folder.name, configs[g["config"]], g, curves, n))
     records = [r for r in (read_record(folder, j) for j in present) if r is not None]
     return Sweep(folder.name, len(jobs), groups, records)
 
@@ -166,6 +171,12 @@ def seed_p_star(row: dict) -> str:
     if row["status"] == "below_range":
         return f"< {row['bracket'][1]:,}"
     return "-"
+
+
+def seeds_p_star(g: Group) -> str:
+    """Each collected seed's P* (``seed_p_star``), and how many of the plan's seeds were collected when not all."""
+    text = "; ".join(seed_p_star(c.row) for c in g.curves)
+    return text + (f" ({len(g.curves)} of {g.planned} seeds collected)" if len(g.curves) < g.planned else "")
 
 
 def sparsity_b_unit(arch: str, cfg: SRHMConfig) -> float:
@@ -404,7 +415,7 @@ def pstar_rows(groups: list[Group], unit, band: tuple[float, float] | None, pape
     for g in groups:
         u = unit(g)
         ratio = None if g.p_star is None else g.p_star / u
-        seeds = "; ".join(seed_p_star(c.row) for c in g.curves)
+        seeds = seeds_p_star(g)
         cfg = g.cfg
         inside = "" if ratio is None else ("yes" if in_band(ratio, band) else "**no**")
         rows.append(
@@ -555,7 +566,7 @@ def section_width(groups: list[Group]) -> list[str]:
             g.arch,
             g.row["width"],
             g.sweep,
-            "; ".join(seed_p_star(c.row) for c in g.curves),
+            seeds_p_star(g),
             fmt(g.p_star),
             fmt(g.row["P_star_over_law_x"]),
         ]
