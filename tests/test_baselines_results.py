@@ -239,6 +239,11 @@ def test_collect_leaves_out_jobs_not_done_and_pstar_until_all_are(tiny_runs, tmp
     assert not (out / SWEEP / "runs" / job).exists()
     assert not (out / SWEEP / PSTAR_JSON).exists() and (out / SWEEP / "plan.json").is_file()
     assert f"not done: {job} (failed" in collect.report([copy], out)
+    reproduce = script("reproduce")  # reads the partial tree and says what is missing
+    groups = {g.arch: g for g in reproduce.read_sweep(out / SWEEP).groups}
+    assert (len(groups["cnn"].curves), len(groups["lcn"].curves), groups["lcn"].planned) == (2, 1, 2)
+    assert reproduce.seeds_p_star(groups["lcn"]).endswith("(1 of 2 seeds collected)")
+    assert "collected" not in reproduce.seeds_p_star(groups["cnn"])
 
 
 def test_collect_refuses_bad_folders_before_writing(tiny_runs, tmp_path):
