@@ -14,7 +14,7 @@ keeps the sweep folder's layout, so that the package's own readers work on it
   validated and written as compact JSON, the same object in a fifth of the bytes),
   ``runs/<job>/summary.json``, ``runs/<job>/learning_curve.png`` (when at most
   ``--max-plot-kb``) and the job's record ``jobs/<job>.json`` (its attempts' start times);
-- ``pstar.json`` and ``pstar.md`` once every job of the sweep is done.
+- ``pstar.json`` and ``pstar.md`` (both) once every job of the sweep is done.
 
 Never copied: checkpoints, owner markers, logs, the sweep's own leaderboard, the lock. Every
 file is written atomically (``files.atomic_write``) and only when its content changed; nothing
@@ -77,8 +77,9 @@ def plan_copy(src: Path, max_plot_bytes: int) -> SweepCopy:
     states = sweep_status(src)
     done = [s for s in states if s.state == "done"]
     files = [SWEEP_COPY, PLAN] + [f for s in done for f in job_files(src, s.job, max_plot_bytes)]
-    if len(done) == len(states):
-        files += [name for name in (PSTAR_JSON, PSTAR_MD) if (src / name).is_file()]
+    pstar = [PSTAR_JSON, PSTAR_MD]
+    if len(done) == len(states) and all((src / name).is_file() for name in pstar):
+        files += pstar
     incomplete = [(s.job.id, s.state, s.reason) for s in states if s.state != "done"]
     return SweepCopy(src.name, files, len(done), len(states), incomplete)
 
@@ -149,6 +150,8 @@ def report(copies: list[SweepCopy], out: Path) -> str:
         lines += [f"  not done: {job} ({state}: {reason})" for job, state, reason in c.incomplete]
         if c.incomplete:
             lines.append("  pstar.json/pstar.md: not copied until every job is done")
+        elif PSTAR_JSON not in c.files:
+            lines.append("  pstar.json/pstar.md: not written yet by the sweep (srhm sweep again on it writes them)")
         lines += [f"  stale (not from this collection, left in place): {f}" for f in c.stale]
     if not copies:
         lines.append("no sweep folders (with plan.json) found")

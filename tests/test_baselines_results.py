@@ -246,6 +246,16 @@ def test_collect_leaves_out_jobs_not_done_and_pstar_until_all_are(tiny_runs, tmp
     assert "collected" not in reproduce.seeds_p_star(groups["cnn"])
 
 
+def test_collect_says_when_a_finished_sweep_has_no_pstar_yet(tiny_runs, tmp_path):
+    collect = script("collect")
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_runs, runs)
+    (runs / SWEEP / PSTAR_JSON).unlink()  # every job done, the sweep's last step not run
+    (copy,) = collect.collect(runs, tmp_path / "results")
+    assert copy.done == copy.total and PSTAR_JSON not in copy.files and PSTAR_MD not in copy.files
+    assert "not written yet by the sweep" in collect.report([copy], tmp_path / "results")
+
+
 def test_collect_refuses_bad_folders_before_writing(tiny_runs, tmp_path):
     collect = script("collect")
     with pytest.raises(ValueError, match=r"invalid parameter runs=.*must satisfy an existing folder"):
