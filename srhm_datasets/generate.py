@@ -272,7 +272,7 @@ def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = Non
     ``workers`` (threads; default: all cores) gives the same rows.
     The arrays returned are the only allocation that grows with stop - start; internal
     blocks hold at most ``CHUNK`` rows and ``CHUNK_ENTRIES`` values, in scratch arrays
-    that each thread keeps from call to call.
+    kept from call to call (one set per block running at once).
     Raises ValueError naming the argument: cfg not an SRHMConfig, split not one of
     train/test/probe, start/stop not ints with 0 <= start <= stop <= the split's size,
     workers not None or an int >= 1.
@@ -288,21 +288,27 @@ def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = Non
     chunks = [(a, min(a + rows, stop)) for a in range(start, stop, rows)]
     if workers == 1 or len(chunks) <= 1:
         for a, b in chunks:
-            _fill(cfg, split, a, b, out, a - start, _scratch())
+            _fill_block(cfg, split, a, b, out, a - start)
     else:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda ab: _fill(cfg, split, ab[0], ab[1], out, ab[0] - start, _scratch()), chunks))
+            list(pool.map(lambda ab: _fill_block(cfg, split, ab[0], ab[1], out, ab[0] - start), chunks))
     return out
 
 
-_THREAD = threading.local()
+_IDLE: list[Scratch] = []  # scratch arrays not in use, kept from call to call and shared by all threads
+_IDLE_LOCK = threading.Lock()
 
 
-def _scratch() -> Scratch:
-    """This thread's Scratch, kept from call to call (a stream of ``generate`` calls maps no fresh memory).
+def _fill_block(cfg: SRHMConfig, split: str, start: int, stop: int, out: dict, at: int) -> None:
+    """``_fill`` with an idle Scratch, returned afterwards: a stream of ``generate`` calls maps no fresh memory.
 
-    It holds a few block-sized arrays per thread: bounded by CHUNK and CHUNK_ENTRIES, not by P.
+    As many Scratch exist as blocks ever ran at once (the most workers used); each holds
+    a few block-sized arrays, bounded by CHUNK and CHUNK_ENTRIES, not by P.
     """
-    if not hasattr(_THREAD, "scratch"):
-        _THREAD.scratch = Scratch()
-    return _THREAD.scratch
+    with _IDLE_LOCK:
+        scratch = _IDLE.pop() if _IDLE else Scratch()
+    try:
+        _fill(cfg, split, start, stop, out, at, scratch)
+    finally:
+        with _IDLE_LOCK:
+            _IDLE.append(scratch)
