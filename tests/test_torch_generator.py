@@ -24,6 +24,8 @@ from .test_perturb import test_golden_perturbation_hash as numpy_golden_perturba
 from .test_torch_stream import as_rows
 
 WORDS = st.integers(0, 2**64 - 1)
+#: Devices the bit-identity tests run on: the CPU, and CUDA where this machine has it.
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def numpy_rows(rows: dict) -> dict:
@@ -31,17 +33,18 @@ def numpy_rows(rows: dict) -> dict:
     return {k: v.cpu().numpy() for k, v in rows.items()}
 
 
-def assert_rows_equal(cfg, split, start, stop):
-    ours = numpy_rows(TorchGenerator(cfg, "cpu").rows(split, start, stop))
+def assert_rows_equal(cfg, split, start, stop, device="cpu"):
+    ours = numpy_rows(TorchGenerator(cfg, device).rows(split, start, stop))
     ref = generate(cfg, split, start, stop, workers=1)
     assert set(ours) == set(ref)
     for column, values in ref.items():
         assert np.array_equal(ours[column], values.astype(np.int64)), column
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name, split, start, stop, expected", GOLDEN)
-def test_golden_content_hashes_through_torch(name, split, start, stop, expected):
-    rows = TorchGenerator(SRHMConfig.from_name(name), "cpu").rows(split, start, stop)
+def test_golden_content_hashes_through_torch(name, split, start, stop, expected, device):
+    rows = TorchGenerator(SRHMConfig.from_name(name), device).rows(split, start, stop)
     assert content_hash(numpy_rows(rows)) == expected
 
 
@@ -96,19 +99,22 @@ def test_rows_equal_numpy_on_large_spaces(cfg, data):
         ("B_L3_s3_s0-2_v10_nc10_m100_seed3", False, False, 3),  # P_max >= 2**62: several limbs
     ],
 )
-def test_every_sampler_regime_equals_numpy(name, table, round_tables, limbs):
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_sampler_regime_equals_numpy(name, table, round_tables, limbs, device):
     cfg = SRHMConfig.from_name(name)
-    gen = TorchGenerator(cfg, "cpu")
+    gen = TorchGenerator(cfg, device)
     tabulated = gen._feistel is not None and gen._feistel.tables is not None
     assert (gen._table is not None, tabulated, len(gen._layout.radices)) == (table, round_tables, limbs)
-    assert_rows_equal(cfg, "test", 0, min(2000, cfg.split_sizes()["test"]))
+    assert_rows_equal(cfg, "test", 0, min(2000, cfg.split_sizes()["test"]), device)
 
 
-def test_spaces_beyond_2_64_both_sparsities_are_covered():
+@pytest.mark.parametrize("device", DEVICES)
+def test_spaces_beyond_2_64_both_sparsities_are_covered(device):
     for name in ("A_L4_s2_s0-1_v16_nc16_m16_seed0", "B_L4_s2_s0-1_v16_nc16_m16_seed0", "B_L3_s3_s0-1_v8_nc8_m8_seed2"):
         cfg = SRHMConfig.from_name(name)
         assert cfg.data_space_size > 2**64
-        assert_rows_equal(dataclasses.replace(cfg, n_train=2**62 - 10**6), "train", 2**62 - 10**6 - 100, 2**62 - 10**6)
+        big = dataclasses.replace(cfg, n_train=2**62 - 10**6)
+        assert_rows_equal(big, "train", 2**62 - 10**6 - 100, 2**62 - 10**6, device)
 
 
 @pytest.mark.parametrize(
@@ -162,12 +168,13 @@ def test_perturbations_equal_numpy(cfg, kind, force, key, data):
     assert np.array_equal(gen.perturb(torch_batch(batch), kind, level, force, key).numpy(), tokens)
 
 
-def test_golden_perturbation_hash_through_torch(monkeypatch):
+@pytest.mark.parametrize("device", DEVICES)
+def test_golden_perturbation_hash_through_torch(monkeypatch, device):
     """tests/test_perturb.py's golden hash, its perturb replaced by the torch one."""
     module = importlib.import_module(numpy_golden_perturbation.__module__)
 
     def torch_perturb(cfg, batch, kind, level):
-        return TorchGenerator(cfg, "cpu").perturb(torch_batch(batch), kind, level).numpy()
+        return TorchGenerator(cfg, device).perturb(torch_batch(batch), kind, level).cpu().numpy()
 
     monkeypatch.setattr(module, "perturb", torch_perturb)
     numpy_golden_perturbation()
@@ -238,12 +245,14 @@ def test_device_stream_equals_the_numpy_stream(split, start, length, batch_size,
     assert all(b["tokens"].dtype == torch.uint8 and b["label"].dtype == torch.int64 for b in ours)
 
 
-def test_device_stream_batches_encode_where_they_are():
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_stream_batches_encode_where_they_are(device):
     ref = next(iter(SRHMStream(DEMO, "test", 0, 100, batch_size=64, return_latents=True)))
-    ours = next(iter(SRHMStream(DEMO, "test", 0, 100, batch_size=64, return_latents=True, device="cpu")))
-    x, y, extras = SRHMStream(DEMO, device="cpu").to_device(ours)
-    assert torch.equal(x, encode(ref["tokens"], DEMO.v)) and torch.equal(y, ref["label"])
-    assert x.device.type == "cpu" and torch.equal(extras["synonyms"], ref["synonyms"])
+    ours = next(iter(SRHMStream(DEMO, "test", 0, 100, batch_size=64, return_latents=True, device=device)))
+    assert all(t.device.type == device for t in ours.values())
+    x, y, extras = SRHMStream(DEMO, device=device).to_device(ours)
+    assert x.device.type == device and torch.equal(x.cpu(), encode(ref["tokens"], DEMO.v))
+    assert torch.equal(y.cpu(), ref["label"]) and torch.equal(extras["synonyms"].cpu(), ref["synonyms"])
 
 
 def test_device_stream_items_and_endless_train():
