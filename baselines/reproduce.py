@@ -215,19 +215,24 @@ def eq8_row(group: Group) -> dict:
         spread = p_star_spread([f["P_star"] for f in found])
         undefined = any(f["status"] == "undefined" for f in found)
         ratio = None if spread["geomean"] is None or group.p_star is None else spread["geomean"] / group.p_star
-        text = "undefined" if undefined else crossing_text(found, spread)
+        text = "undefined" if undefined else crossing_text(found, spread, lowest(group.curves, kind))
         row[kind] = {"P_star": spread["geomean"], "undefined": undefined, "ratio": ratio, "text": text}
     return row
 
 
-def crossing_text(found: list[dict], spread: dict) -> str:
+def lowest(curves: list[Curve], kind: str) -> float:
+    """The lowest S_2 or D_2 (``kind``) of any run of ``curves`` (all defined: see ``crossing``)."""
+    return min(layer_value(r, kind, EQ8_LAYER, EQ8_LEVEL) for c in curves for r in c.runs)
+
+
+def crossing_text(found: list[dict], spread: dict, low: float) -> str:
     """The geometric mean over the seeds (with ``(k/n)`` when only k crossed), else ``< P_min`` when every
-    seed was below the threshold at the smallest P, else ``not reached``."""
+    seed was below the threshold at the smallest P, else ``not reached (min <low>)``."""
     if spread["geomean"] is not None:
         return seeds_text(spread["geomean"], spread["crossed"], len(found))
     if found and all(f["status"] == "below_range" for f in found):
         return f"< {found[0]['bracket'][1]:,}"
-    return "not reached"
+    return f"not reached (min {fmt(low, 2)})"
 
 
 def seeds_text(value: float | None, crossed: int, n: int) -> str:
