@@ -386,7 +386,7 @@ def plot_sensitivities(group: Group, path: Path) -> None:
             if j == 0:
                 ax.legend(fontsize=7)
     fig.suptitle(
-        f"{group.arch.upper()} w{group.row['width']} on {group.row['config']} (mean over {len(group.curves)} seeds); "
+        f"{group.arch.upper()} w{group.row['width']} on {group.row['config']} (mean over {len(group.curves)} seed(s)); "
         "shaded at the right: the paper's large-P values (v = 8)",
         fontsize=9,
     )
@@ -422,7 +422,7 @@ def pstar_rows(groups: list[Group], unit, band: tuple[float, float] | None, pape
         ratio = None if g.p_star is None else g.p_star / u
         seeds = seeds_p_star(g)
         cfg = g.cfg
-        inside = "" if ratio is None else ("yes" if in_band(ratio, band) else "**no**")
+        inside = "" if ratio is None or band is None else ("yes" if in_band(ratio, band) else "**no**")
         rows.append(
             [
                 g.sweep,
@@ -563,7 +563,7 @@ def section_sensitivities(groups: list[Group], figures: dict[str, str]) -> list[
 
 def section_width(groups: list[Group]) -> list[str]:
     mine = sorted((g for g in groups if g.row["config"] == WIDTH_CONFIG), key=lambda g: (g.arch, g.row["width"]))
-    md = [f"## Width: P* of {WIDTH_CONFIG} at width 512 and 128", ""]
+    md = [f"## Width: P* of {WIDTH_CONFIG} in every sweep that trains it", ""]
     if not mine:
         return md + ["No curve collected yet.", ""]
     body = [

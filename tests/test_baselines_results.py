@@ -12,6 +12,7 @@ exactly when every job of the sweep is there), and the leaderboard accepts every
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -305,6 +306,17 @@ def test_reproduce_refuses_a_folder_without_sweeps(tmp_path):
     assert result.exit_code == 2
     assert "invalid parameter results=" in result.output and "<sweep>/plan.json" in result.output
     assert not (tmp_path / "f").exists()
+
+
+def test_pstar_rows_with_and_without_a_band(tiny_tree):
+    reproduce = script("reproduce")
+    group = reproduce.read_sweep(tiny_tree / SWEEP).groups[0]
+    crossed = dataclasses.replace(group, row={**group.row, "P_star_geomean": 150.0, "crossed": 2})
+    unit = lambda g: 50.0
+    (with_band,) = reproduce.pstar_rows([crossed], unit, (1.0, 2.0))
+    (without,) = reproduce.pstar_rows([crossed], unit, None, paper=False)  # sparsity B, s = 3 tables
+    assert with_band[-3:] == ["3", "2.4", "**no**"] and with_band[-4] == "50"
+    assert without[-2:] == ["50", "3"]
 
 
 def test_numbers_are_shown_with_three_significant_digits_and_thousands_separators():
