@@ -287,7 +287,17 @@ def test_reproduce_draws_the_figures_and_prints_every_section(tiny_tree, tmp_pat
         "sensitivities_cnn.png",
         "sensitivities_lcn.png",
     ]
-    for title in ("P* against the paper's laws", "Sparsity B", "s = 3", "Eq. 8", "Sensitivities", "Width", "Wall time"):
+    assert f"srhm sweep baselines/cpu/{SWEEP}.yaml --out baselines/runs/{SWEEP}" in result.output
+    for title in (
+        "Commands",
+        "P* against the paper's laws",
+        "Sparsity B",
+        "s = 3",
+        "Eq. 8",
+        "Sensitivities",
+        "Width",
+        "Wall time",
+    ):
         assert f"## {title}" in result.output
     assert "](figures/pstar_laws.png)" in result.output
     pstar = json.loads((tiny_tree / SWEEP / PSTAR_JSON).read_text())
