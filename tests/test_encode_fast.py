@@ -25,3 +25,13 @@ def test_numpy_fast_path_is_the_torch_path(batch, kind, dtype):
     assert fast.dtype == dtype and fast.shape == tokens.shape[:-1] + (v, tokens.shape[-1])
     assert torch.equal(fast, _encode_torch(tokens, v, kind, dtype))  # bit for bit: 0 / 1 / rounded absent
     assert torch.equal(encode(tokens, v, kind, dtype), fast)  # encode takes the fast path on the CPU
+
+
+def test_empty_tokens_of_any_shape_encode_as_on_the_torch_path():
+    # d = 0 made the numpy path fail inside numpy (reshape(-1, 0)); every empty shape is encoded
+    for shape in [(3, 0), (0,), (0, 4), (2, 0, 5)]:
+        tokens = torch.zeros(shape, dtype=torch.uint8)
+        for kind in ("onehot", "whiten"):
+            out = encode(tokens, 5, kind)
+            assert out.shape == shape[:-1] + (5, shape[-1]) and out.dtype == torch.float32
+            assert torch.equal(out, _encode_torch(tokens, 5, kind, torch.float32))

@@ -124,7 +124,8 @@ def encode(
     tokens = check_tokens(tokens, v, d)
     if kind == "tokens":
         return tokens.long()
-    if tokens.device.type == "cpu" and dtype in _NUMPY_FLOATS and tokens.dtype not in (torch.uint32, torch.uint64):
+    numpy_ok = tokens.numel() and tokens.dtype not in (torch.uint32, torch.uint64)  # empty: any shape, e.g. d = 0
+    if tokens.device.type == "cpu" and dtype in _NUMPY_FLOATS and numpy_ok:
         return _encode_numpy(tokens, v, kind, dtype)
     return _encode_torch(tokens, v, kind, dtype)
 
