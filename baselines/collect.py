@@ -18,8 +18,10 @@ keeps the sweep folder's layout, so that the package's own readers work on it
 
 Never copied: checkpoints, owner markers, logs, the sweep's own leaderboard, the lock. Every
 file is written atomically (``files.atomic_write``) and only when its content changed; nothing
-is ever deleted. Jobs not done are listed with their state; files under OUT/<sweep> that this
-call did not copy (left from an older collection) are listed as stale, not removed.
+is ever deleted, and nothing is written into an OUT/<sweep> that is neither new, empty nor an
+earlier collection (one with a ``plan.json`` and no srhm owner marker). Jobs not done are
+listed with their state; files under OUT/<sweep> that this call did not copy (left from an
+older collection) are listed as stale, not removed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 import click
 
 from srhm_datasets.config import require
-from srhm_datasets.files import atomic_write
+from srhm_datasets.files import MARKER, atomic_write, read_marker
 from srhm_datasets.protocol import PLOT_FILE, RESULTS_FILE, SUMMARY_FILE
 from srhm_datasets.results import read_results
 from srhm_datasets.sweep.plan import PLAN, PSTAR_JSON, PSTAR_MD, SWEEP_COPY, record_path, run_dir
@@ -125,15 +127,38 @@ def check_folders(runs: Path, out: Path) -> tuple[Path, Path]:
     return runs, out
 
 
+def check_sweeps(runs: Path, sweeps: list[Path]) -> None:
+    """At least one sweep folder under ``runs`` (ValueError naming runs; a sweep folder itself is named as such)."""
+    bound = "a folder holding srhm sweep folders (<sweep>/plan.json)"
+    if (runs / PLAN).is_file():
+        bound += f"; {runs.name} is a sweep folder itself: pass its parent"
+    require(bool(sweeps), "runs", str(runs), bound)
+
+
+def check_target(dst: Path) -> None:
+    """``dst`` (``out/<sweep>``) new, empty, or an earlier collection: a folder with a ``plan.json`` and no
+    srhm owner marker (a sweep folder, a run, a release carry one). ValueError naming out otherwise: a
+    collection never writes into a folder it did not make."""
+    earlier = (dst / PLAN).is_file() and read_marker(dst) is None
+    ok = not dst.exists() or (dst.is_dir() and (earlier or not any(dst.iterdir())))
+    bound = f"a folder whose {dst.name}/ is new, empty or an earlier collection (plan.json, no {MARKER})"
+    require(ok, "out", str(dst.parent), bound)
+
+
 def collect(runs: str | Path, out: str | Path, max_plot_kb: int = MAX_PLOT_KB) -> list[SweepCopy]:
     """Copy every sweep folder of ``runs`` into ``out/<sweep>`` (module docstring); returns what was done.
 
-    ValueError (the package's form) for a missing ``runs``, an ``out`` overlapping it, or
-    ``max_plot_kb`` < 0, before anything is read or written.
+    ValueError (the package's form) for a missing ``runs`` or one without sweep folders, an
+    ``out`` overlapping it or whose ``out/<sweep>`` is neither new, empty nor an earlier
+    collection (``check_target``), or ``max_plot_kb`` < 0, before anything is written.
     """
     runs, out = check_folders(Path(runs), Path(out))
     require(isinstance(max_plot_kb, int) and max_plot_kb >= 0, "max_plot_kb", max_plot_kb, "an int >= 0")
-    copies = [plan_copy(src, max_plot_kb * 1000) for src in sweep_folders(runs)]
+    sources = sweep_folders(runs)
+    check_sweeps(runs, sources)
+    for src in sources:
+        check_target(out / src.name)
+    copies = [plan_copy(src, max_plot_kb * 1000) for src in sources]
     for c in copies:
         c.written = copy_files(runs / c.name, out / c.name, c.files)
         c.stale = stale_files(out / c.name, c.files)
@@ -153,8 +178,6 @@ def report(copies: list[SweepCopy], out: Path) -> str:
         elif PSTAR_JSON not in c.files:
             lines.append("  pstar.json/pstar.md: not written yet by the sweep (srhm sweep again on it writes them)")
         lines += [f"  stale (not from this collection, left in place): {f}" for f in c.stale]
-    if not copies:
-        lines.append("no sweep folders (with plan.json) found")
     return "\n".join(lines)
 
 

@@ -268,6 +268,34 @@ def test_collect_refuses_bad_folders_before_writing(tiny_runs, tmp_path):
     assert not (tmp_path / "out").exists() and not (tiny_runs / SWEEP / "results").exists()
 
 
+
+def test_collect_refuses_a_runs_folder_without_sweeps_naming_a_sweep_folder_given_itself(tiny_runs, tmp_path):
+    collect = script("collect")  # both ran and wrote nothing, exit 0 ("no sweep folders found")
+    with pytest.raises(ValueError, match=r"invalid parameter runs=.*a sweep folder itself: pass its parent"):
+        collect.collect(tiny_runs / SWEEP, tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"invalid parameter runs=.*must satisfy a folder holding srhm sweep"):
+        collect.collect(tmp_path / "empty", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_collect_never_writes_into_a_folder_it_did_not_make(tiny_runs, tmp_path):
+    collect = script("collect")
+    foreign = tmp_path / "out" / SWEEP  # a user's folder that happens to bear the sweep's name
+    foreign.mkdir(parents=True)
+    (foreign / "sweep.yaml").write_text("mine")
+    with pytest.raises(ValueError, match=r"invalid parameter out=.*new, empty or an earlier collection"):
+        collect.collect(tiny_runs, tmp_path / "out")
+    assert [p.name for p in foreign.iterdir()] == ["sweep.yaml"] and (foreign / "sweep.yaml").read_text() == "mine"
+    live = tmp_path / "copy"  # --out holding a sweep folder itself (plan.json and srhm's marker): not a collection
+    shutil.copytree(tiny_runs, live / "runs")
+    with pytest.raises(ValueError, match=r"invalid parameter out="):
+        collect.collect(tiny_runs, live / "runs")
+    (empty := tmp_path / "fresh" / SWEEP).mkdir(parents=True)  # an empty folder, or an earlier collection: fine
+    (copy,) = collect.collect(tiny_runs, empty.parent)
+    assert copy.written == len(copy.files) and collect.collect(tiny_runs, empty.parent)[0].written == 0
+
+
 def test_big_plots_are_not_copied(tiny_runs, tmp_path):
     (copy,) = script("collect").collect(tiny_runs, tmp_path / "results", max_plot_kb=0)
     assert not any(f.endswith("learning_curve.png") for f in copy.files)
@@ -316,6 +344,17 @@ def test_reproduce_refuses_a_folder_without_sweeps(tmp_path):
     assert result.exit_code == 2
     assert "invalid parameter results=" in result.output and "<sweep>/plan.json" in result.output
     assert not (tmp_path / "f").exists()
+
+
+
+def test_reproduce_links_the_figures_from_outs_parent_when_out_is_the_current_folder(tiny_tree, tmp_path, monkeypatch):
+    figures = tmp_path / "figs"
+    figures.mkdir()
+    monkeypatch.chdir(figures)  # --out . linked /pstar_laws.png (Path(".").name is empty)
+    result = CliRunner().invoke(script("reproduce").main, ["--results", str(tiny_tree), "--out", "."])
+    assert result.exit_code == 0, result.output
+    assert "](figs/pstar_laws.png)" in result.output and "](/" not in result.output
+    assert (figures / "pstar_laws.png").is_file()
 
 
 def test_pstar_rows_with_and_without_a_band(tiny_tree):
