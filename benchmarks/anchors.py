@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from srhm_datasets import SRHMConfig, generate
+from srhm_datasets.config import require_int
 from srhm_datasets.generate import column_bounds, column_dtypes, column_shapes
 from srhm_datasets.torch_data.encoding import encode, torch_tokens
 
@@ -164,6 +165,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
+    try:  # rates of 0 rows or 0 runs would divide by zero in the ratios
+        for name in ("P", "repeat"):
+            require_int(f"--{name}", getattr(args, name), 1)
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(1)
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     anchors = {}

@@ -24,7 +24,9 @@ import time
 import torch
 
 from srhm_datasets import SRHMConfig, generate
-from srhm_datasets.torch import SRHMStream, TorchGenerator, default_device
+from srhm_datasets.config import require_int
+from srhm_datasets.torch import SRHMStream, TorchGenerator
+from srhm_datasets.torch_data.encoding import check_device
 
 CONFIGS = {
     "RHM L=3, s0=0, v=8": SRHMConfig(L=3, s=2, s0=0, v=8, nc=8, m=8, seed=0),
@@ -99,8 +101,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads and numpy workers")
     parser.add_argument("--seconds", type=float, default=2.0, help="least time per measurement")
     args = parser.parse_args()
+    try:  # bad values named before any work (the package's ValueError), as argparse reports its own
+        for name in ("P", "block", "batch_size", "batches", "threads"):
+            require_int("--" + name.replace("_", "-"), getattr(args, name), 1)
+        device = torch.device(check_device(args.device))
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device) if args.device else default_device()
     print(f"device {device}, {args.threads} thread(s), torch {torch.__version__}")
     header = ("config", "torch samples/s", "numpy samples/s", "ratio", "device stream batches/s", "CPU stream", "ratio")
     print(markdown_row(header))

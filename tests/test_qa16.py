@@ -1,0 +1,37 @@
+"""Issue 16 under hostile inputs: the benchmark scripts refuse bad arguments before any work."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_script(name: str, argv: list[str], monkeypatch) -> None:
+    """``benchmarks/<name>.py``'s main() with ``argv`` (a folder of scripts, loaded from its file)."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
+    module.main()
+
+
+@pytest.mark.parametrize(
+    "name, argv, message",
+    [
+        ("anchors", ["--P", "0"], "invalid parameter --P=0: must satisfy 1 <= --P"),  # was ZeroDivisionError
+        ("anchors", ["--repeat", "0"], "invalid parameter --repeat=0"),  # was ZeroDivisionError
+        ("torch_generate", ["--device", "tpu"], "invalid parameter device='tpu'"),  # was torch's RuntimeError
+        ("torch_generate", ["--device", "cuda:9"], "invalid parameter device='cuda:9'"),
+        ("torch_generate", ["--threads", "0"], "invalid parameter --threads=0"),  # was torch's RuntimeError
+        ("torch_generate", ["--block", "0"], "invalid parameter --block=0"),  # was range()'s ValueError
+    ],
+)
+def test_benchmarks_refuse_bad_arguments_by_name(name, argv, message, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_script(name, argv, monkeypatch)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
