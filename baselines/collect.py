@@ -78,7 +78,7 @@ def plan_copy(src: Path, max_plot_bytes: int) -> SweepCopy:
     """The files of sweep folder ``src`` to commit (see the module docstring) and its jobs not done."""
     states = sweep_status(src)
     done = [s for s in states if s.state == "done"]
-    files = [SWEEP_COPY, PLAN] + [f for s in done for f in job_files(src, s.job, max_plot_bytes)]
+    files = [PLAN, SWEEP_COPY] + [f for s in done for f in job_files(src, s.job, max_plot_bytes)]
     pstar = [PSTAR_JSON, PSTAR_MD]
     if len(done) == len(states) and all((src / name).is_file() for name in pstar):
         files += pstar
@@ -138,7 +138,8 @@ def check_sweeps(runs: Path, sweeps: list[Path]) -> None:
 def check_target(dst: Path) -> None:
     """``dst`` (``out/<sweep>``) new, empty, or an earlier collection: a folder with a ``plan.json`` and no
     srhm owner marker (a sweep folder, a run, a release carry one). ValueError naming out otherwise: a
-    collection never writes into a folder it did not make."""
+    collection never writes into a folder it did not make. ``plan_copy`` lists plan.json first, so an
+    interrupted collection is still recognised."""
     earlier = (dst / PLAN).is_file() and read_marker(dst) is None
     ok = not dst.exists() or (dst.is_dir() and (earlier or not any(dst.iterdir())))
     bound = f"a folder whose {dst.name}/ is new, empty or an earlier collection (plan.json, no {MARKER})"

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from srhm_datasets.baselines.learning_curve import curve_summary
 from srhm_datasets.catalog import resolve
 from srhm_datasets.evaluation import board_entries
-from srhm_datasets.files import MARKER
+from srhm_datasets.files import MARKER, atomic_write
 from srhm_datasets.results import read_results
 from srhm_datasets.sweep.plan import PSTAR_JSON, PSTAR_MD, read_plan
 from srhm_datasets.sweep.run import pstar_markdown, pstar_summary, run_sweep
@@ -294,6 +294,26 @@ def test_collect_never_writes_into_a_folder_it_did_not_make(tiny_runs, tmp_path)
     (empty := tmp_path / "fresh" / SWEEP).mkdir(parents=True)  # an empty folder, or an earlier collection: fine
     (copy,) = collect.collect(tiny_runs, empty.parent)
     assert copy.written == len(copy.files) and collect.collect(tiny_runs, empty.parent)[0].written == 0
+
+
+
+def test_a_collection_interrupted_after_its_first_file_is_resumed(tiny_runs, tmp_path, monkeypatch):
+    collect = script("collect")
+    calls = []
+
+    def first_then_fail(path, data):
+        calls.append(path)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        atomic_write(path, data)
+
+    monkeypatch.setattr(collect, "atomic_write", first_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        collect.collect(tiny_runs, tmp_path / "out")
+    monkeypatch.undo()  # the folder holds one file: plan.json, which marks it as a collection
+    assert [p.name for p in (tmp_path / "out" / SWEEP).iterdir()] == ["plan.json"]
+    (copy,) = collect.collect(tiny_runs, tmp_path / "out")
+    assert copy.written == len(copy.files) - 1 and not copy.incomplete
 
 
 def test_big_plots_are_not_copied(tiny_runs, tmp_path):
