@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import io
+import os
 from pathlib import Path
 
 import click
@@ -642,7 +643,7 @@ def reproduce(results: Path, out: Path) -> str:
     sweeps = read_all(results)
     require(bool(sweeps), "results", str(results), "a folder holding sweep folders (<sweep>/plan.json)")
     groups = [g for s in sweeps for g in s.groups if g.arch in ARCHS]
-    link = lambda name: f"{out.resolve().name}/{name}"  # resolved: OUT = "." or ".." has no name of its own
+    link = lambda name: f"{Path(os.path.abspath(out)).name}/{name}"  # OUT = "." or "..": the folder's own name
     laws = {arch: [g for g in groups if g.arch == arch and is_law_config(g)] for arch in ARCHS}
     plot_pstar_laws(laws, out / "pstar_laws.png")
     eq8 = [eq8_row(g) for g in groups]

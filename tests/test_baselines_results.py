@@ -375,6 +375,11 @@ def test_reproduce_links_the_figures_from_outs_parent_when_out_is_the_current_fo
     assert result.exit_code == 0, result.output
     assert "](figs/pstar_laws.png)" in result.output and "](/" not in result.output
     assert (figures / "pstar_laws.png").is_file()
+    (tmp_path / "link").symlink_to(figures)  # a symlinked OUT keeps its own name (links are read beside it)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(script("reproduce").main, ["--results", str(tiny_tree), "--out", "link"])
+    assert result.exit_code == 0, result.output
+    assert "](link/pstar_laws.png)" in result.output
 
 
 def test_pstar_rows_with_and_without_a_band(tiny_tree):
