@@ -21,8 +21,9 @@ folder named by ``$SRHM_ANCHORS`` (sub-folders ``hierarchy-learning`` and
     git --git-dir=<bare clone> worktree add $SRHM_ANCHORS/hierarchy-learning <commit>
     SRHM_ANCHORS=/work/anchors .venv/bin/python benchmarks/anchors.py [--P 1000000] [--clock cpu]
 
-A missing checkout is reported and its rows skipped. ``--clock cpu`` times with the
-process's CPU time instead of the wall clock (for a machine loaded by other work).
+A missing checkout, or one whose import fails, is reported and its rows skipped. ``--clock
+cpu`` times with the process's CPU time instead of the wall clock (for a machine loaded by
+other work).
 """
 
 from __future__ import annotations
@@ -175,9 +176,12 @@ def main() -> None:
     anchors = {}
     for name in ANCHORS:
         folder, commit = checkout(name)
-        print(f"anchor {name}: {ANCHORS[name]} {commit if folder else 'SKIPPED: ' + commit}")
         if folder:
-            anchors[name] = import_anchor(name, folder)
+            try:  # a checkout whose imports fail (a dependency missing here) is skipped like a missing one
+                anchors[name] = import_anchor(name, folder)
+            except Exception as err:  # noqa: BLE001 - any error of foreign code at import
+                folder, commit = None, f"{commit}: import failed ({type(err).__name__}: {err})"
+        print(f"anchor {name}: {ANCHORS[name]} {commit if folder else 'SKIPPED: ' + commit}")
     print(f"P = {args.P:,} rows, 1 thread, best of {args.repeat}, {args.clock} clock")
     rates = {}
     for name, fn in cases(anchors):

@@ -35,3 +35,14 @@ def test_benchmarks_refuse_bad_arguments_by_name(name, argv, message, monkeypatc
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_anchors_skips_a_checkout_whose_import_fails(tmp_path, monkeypatch, capsys):
+    package = tmp_path / "hierarchy-learning" / "datasets"  # e.g. a dependency of the anchor not installed here
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("import a_module_that_is_not_installed\n")
+    monkeypatch.setenv("SRHM_ANCHORS", str(tmp_path))
+    run_script("anchors", ["--P", "1", "--repeat", "1"], monkeypatch)  # was: the whole benchmark died
+    out = capsys.readouterr().out
+    assert "anchor pcsl: hierarchy-learning SKIPPED:" in out and "import failed (ModuleNotFoundError" in out
+    assert "ours RHM tokens" in out and "pcsl RHM tokens" not in out
