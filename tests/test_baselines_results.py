@@ -268,7 +268,6 @@ def test_collect_refuses_bad_folders_before_writing(tiny_runs, tmp_path):
     assert not (tmp_path / "out").exists() and not (tiny_runs / SWEEP / "results").exists()
 
 
-
 def test_collect_refuses_a_runs_folder_without_sweeps_naming_a_sweep_folder_given_itself(tiny_runs, tmp_path):
     collect = script("collect")  # both ran and wrote nothing, exit 0 ("no sweep folders found")
     with pytest.raises(ValueError, match=r"invalid parameter runs=.*a sweep folder itself: pass its parent"):
@@ -294,7 +293,6 @@ def test_collect_never_writes_into_a_folder_it_did_not_make(tiny_runs, tmp_path)
     (empty := tmp_path / "fresh" / SWEEP).mkdir(parents=True)  # an empty folder, or an earlier collection: fine
     (copy,) = collect.collect(tiny_runs, empty.parent)
     assert copy.written == len(copy.files) and collect.collect(tiny_runs, empty.parent)[0].written == 0
-
 
 
 def test_a_collection_interrupted_after_its_first_file_is_resumed(tiny_runs, tmp_path, monkeypatch):
@@ -332,8 +330,8 @@ def test_reproduce_draws_the_figures_and_prints_every_section(tiny_tree, tmp_pat
     assert sorted(p.name for p in out.iterdir()) == [
         "eq8.png",
         "pstar_laws.png",
-        "sensitivities_cnn.png",
-        "sensitivities_lcn.png",
+        "sensitivities_cnn_w16.png",
+        "sensitivities_lcn_w16.png",
     ]
     assert f"srhm sweep baselines/cpu/{SWEEP}.yaml --out baselines/runs/{SWEEP}" in result.output
     for title in (
@@ -364,7 +362,6 @@ def test_reproduce_refuses_a_folder_without_sweeps(tmp_path):
     assert result.exit_code == 2
     assert "invalid parameter results=" in result.output and "<sweep>/plan.json" in result.output
     assert not (tmp_path / "f").exists()
-
 
 
 def test_reproduce_links_the_figures_from_outs_parent_when_out_is_the_current_folder(tiny_tree, tmp_path, monkeypatch):
