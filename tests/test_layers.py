@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "srhm_datasets"
 #: may import from its own layer or any lower one. The package root and the command modules
 #: form the top layer: nothing inside the package imports them.
 LAYERS = {
-    "facts": ["version", "config", "prng", "catalog", "hashing", "files", "protocol", "results", "executors"],
+    "facts": ["version", "config", "prng", "catalog", "hashing", "files", "protocol", "results", "executors", "pools"],
     "core": ["sampler", "rules", "generate", "perturb", "probe", "provenance"],
     "release": ["release"],
     "torch": ["torch_data", "torch"],

@@ -25,6 +25,7 @@ from srhm_datasets.release import build as build_mod
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.verify import verify_release
 
+from .processes import alive, children
 from .release_helpers import SMALL
 
 ZERO = SMALL["grid_L2_s0-0_v3"]  # tiny: 49 train rows
@@ -100,26 +101,6 @@ def test_an_unmarked_old_release_is_refused_with_a_hint(tmp_path):
 # ---- kind 6: interruption ---------------------------------------------------------------
 
 
-def _children(pid: int) -> set[int]:
-    """Live (non-zombie) child processes of ``pid``, from /proc."""
-    out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.add(int(stat.parent.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
     srhm_cli = Path(sys.executable).with_name("srhm")
@@ -133,7 +114,7 @@ def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
     try:
         workers: set[int] = set()
         for _ in range(2400):  # until blocks flow from the workers into a shard (the whole build takes minutes)
-            workers = _children(proc.pid)
+            workers = children(proc.pid)
             if len(workers) >= 2 and list(tmp_path.glob(".r.partial-*/*/train-00000-*")) and proc.poll() is None:
                 break
             time.sleep(0.05)
@@ -150,10 +131,10 @@ def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
     )
     assert "Traceback" not in err
     for _ in range(200):  # orphans would be reparented: check the recorded pids themselves
-        if not any(_alive(p) for p in workers):
+        if not any(alive(p) for p in workers):
             break
         time.sleep(0.05)
-    assert not [p for p in workers if _alive(p)], err
+    assert not [p for p in workers if alive(p)], err
     assert os.listdir(tmp_path) == [], err
 
 

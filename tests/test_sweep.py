@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,7 @@ from srhm_datasets.sweep.cli import sweep
 from srhm_datasets.sweep.plan import read_record
 from srhm_datasets.sweep.run import run_sweep, sweep_lock, sweep_status
 
+from .processes import alive, children, cpu_seconds
 from .sweep_helpers import TINY_CURVE, TINY_OPTIONS, comparable, sweep_runs, write_sweep
 
 JOBS = ["demo-cnn-w16-lrdefault-seed0", "demo-cnn-w16-lrdefault-seed1"]
@@ -179,3 +184,42 @@ def test_slurm_options_need_the_slurm_executor(done_sweep):
     path, out, _ = done_sweep
     result = CliRunner().invoke(sweep, [str(path), "--out", str(out), "--partition", "gpu"])
     assert result.exit_code == 2 and "--partition go(es) with --executor slurm" in result.output
+
+
+# ---- interruption: the local pool's workers end with srhm sweep ------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_local_workers_at_once(tmp_path, signum):
+    """SIGTERM or Ctrl-C to ``srhm sweep`` ends its running jobs' workers at once (they used to train on
+    until their job finished, with srhm sweep waiting for them) and the job is left to be redone."""
+    path = write_sweep(tmp_path / "long.yaml", seeds=[0], train={"max_steps": 10**6, "loss_threshold": 1e-30})
+    srhm_cli = Path(sys.executable).with_name("srhm")
+    proc = subprocess.Popen(
+        [str(srhm_cli), "sweep", str(path), "--out", "out", "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        workers: set[int] = set()
+        for _ in range(2400):  # until a worker has trained a while (the job would take hours)
+            workers = {p for p in children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()}
+            if workers and max(cpu_seconds(p) for p in workers) > 5 and proc.poll() is None:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and workers, "the sweep did not start its worker"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == (128 + signum if signum != signal.SIGINT else 1), err
+    for _ in range(200):
+        if not any(alive(p) for p in workers):
+            break
+        time.sleep(0.05)
+    assert not [p for p in workers if alive(p)], err
+    (status,) = sweep_status(tmp_path / "out")
+    assert status.state == "failed" and status.progress.finished == 0, status  # redone by the next call

@@ -34,8 +34,6 @@ import contextlib
 import dataclasses
 import glob
 import itertools
-import multiprocessing
-import multiprocessing.connection
 import os
 import re
 import shutil
@@ -44,7 +42,6 @@ import socket
 import tempfile
 import threading
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -55,6 +52,7 @@ from ..files import MARKER as MARKER_NAME
 from ..files import check_output_folder, mark_owned, read_marker, replace_dir, umask
 from ..generate import column_dtypes
 from ..hashing import SplitHasher
+from ..pools import process_pool
 from ..probe import make_block, probe_document
 from .arguments import check_release_version, check_repo_id, require_path, require_type
 from .features import arrow_schema, to_arrow
@@ -345,16 +343,12 @@ def block_pool(workers: int):
 
     Its workers are ended at once when the body raises (an error or ``BuildInterrupted``).
     """
-    pool = None
-    if workers > 1:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    if workers == 1:
+        yield None
+        return
+    with process_pool(workers) as pool:
         pool.srhm_workers = workers  # blocks generated ahead: 2 * workers
-    try:
         yield pool
-    except BaseException:
-        _stop_pool(pool, terminate=True)
-        raise
-    _stop_pool(pool, terminate=False)
 
 
 def seal(root: Path, results: list[ConfigResult], release_version: str | None, repo_id: str | None) -> None:
@@ -419,34 +413,6 @@ def _interrupts_raise():
 def max_workers() -> int:
     """Most ``workers`` of a build: the CPU count (at least 2)."""
     return max(2, os.cpu_count() or 1)
-
-
-def _worker_init() -> None:
-    """Worker initializer: Ctrl-C reaches the whole process group, the parent alone handles it; and a
-    worker ends when its parent dies (a killed build: its workers would otherwise wait forever)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
-
-
-def _exit_with(sentinel: int) -> None:
-    """Wait until ``sentinel`` (the parent's) is ready, that is the parent has exited, then end this process."""
-    multiprocessing.connection.wait([sentinel])
-    os._exit(1)
-
-
-def _stop_pool(pool, terminate: bool) -> None:
-    """Shut ``pool`` down and wait for its workers; ``terminate``: end them now (error or interrupt)."""
-    if pool is None:
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    if terminate:
-        for process in processes:
-            process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
-    for process in processes:
-        process.join()
 
 
 def _host_tag() -> str:

@@ -5,10 +5,10 @@ and record every attempt in the job's record (``plan.add_attempt``), so that
 ``srhm sweep status`` and the next call know what was started, where, and what became
 of it.
 
-- :func:`run_local`: a ``concurrent.futures`` process pool (spawned workers, so torch
-  starts clean in each), blocking, with a tqdm bar over runs (finished ``results.json``
-  files). An exception in a job is stored in its record with its traceback; the other
-  jobs go on.
+- :func:`run_local`: a process pool (``pools.process_pool``: spawned workers, so torch
+  starts clean in each; ended at once on SIGTERM, SIGHUP or Ctrl-C, and with a killed
+  parent), blocking, with a tqdm bar over runs (finished ``results.json`` files). An
+  exception in a job is stored in its record with its traceback; the other jobs go on.
 - :func:`submit_slurm`: one ``submitit`` job array (``srhm_datasets.executors.submit_array``,
   shared with ``srhm build --executor slurm``), logs under ``DIR/logs/<slurm job id>/``;
   returns after submitting. :func:`wait_slurm` polls the queue (``read_queue``: ``squeue``)
@@ -21,17 +21,17 @@ divided among the local workers, or the job's ``cpus_per_task`` on SLURM.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import traceback
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ..config import require
 from ..executors import check_slurm, import_submitit, read_queue, submit_array, wait_queue
+from ..pools import process_pool
 from ..protocol import RESULTS_FILE
 from .plan import LOGS, Job, add_attempt, run_dir, update_last_attempt
 
@@ -67,11 +67,7 @@ def run_local(
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     jobs = [with_threads(job, (os.cpu_count() or 1) // workers) for job in jobs]
     errors: dict[str, str] = {}
-    context = multiprocessing.get_context("spawn")
-    with (
-        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
-        _bar(out, jobs, progress, f"sweep ({workers} local workers)") as bar,
-    ):
+    with process_pool(workers) as pool, _bar(out, jobs, progress, f"sweep ({workers} local workers)") as bar:
         futures = {}
         for job in jobs:
             add_attempt(out, job, {"executor": "local", "pid": os.getpid()})
