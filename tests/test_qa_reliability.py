@@ -42,10 +42,10 @@ from srhm_datasets.release.publish import publish_release
 from srhm_datasets.torch import SRHMDataset, encode
 
 from . import fakehub
+from .processes import alive, children
 from .release_helpers import SMALL
 from .strategies import small_configs
 from .test_provenance import _offline
-from .test_release_reliability import _alive, _children
 
 DEMO = SMALL["demo"]
 
@@ -135,19 +135,19 @@ def test_workers_of_a_killed_build_end_with_it(tmp_path):
     )
     try:
         for _ in range(2400):  # until blocks flow from the workers into a shard
-            children = _children(proc.pid)
-            if len(children) >= 3 and list(tmp_path.glob(".r.partial-*/*/train-00000-*")):
+            workers = children(proc.pid)
+            if len(workers) >= 3 and list(tmp_path.glob(".r.partial-*/*/train-00000-*")):
                 break
             time.sleep(0.05)
-        assert proc.poll() is None and len(children) >= 3, "the build did not start its workers"
+        assert proc.poll() is None and len(workers) >= 3, "the build did not start its workers"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     for _ in range(1200):
-        if not any(_alive(p) for p in children):
+        if not any(alive(p) for p in workers):
             break
         time.sleep(0.05)
-    left = [p for p in children if _alive(p)]
+    left = [p for p in workers if alive(p)]
     for p in left:  # do not leave them to the rest of the suite
         os.kill(p, signal.SIGKILL)
     assert not left
