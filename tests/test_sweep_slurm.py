@@ -25,6 +25,15 @@ def _wait_running(slurm_id: str, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
+def _wait_step(cluster, slurm_id: str, timeout: float = 120) -> None:
+    """Until the job's step runs (srun started the job), so that scancel kills a running job (CANCELLED in its
+    log) and not one whose step is still being created (srun: "Unable to create step")."""
+    deadline = time.monotonic() + timeout
+    while not cluster.run("squeue", "-h", "-s", "-j", slurm_id, "-o", "%i").stdout.strip():
+        assert time.monotonic() < deadline, f"SLURM job {slurm_id} never started its step: {read_queue()}"
+        time.sleep(0.2)
+
+
 def test_slurm_sweep_equals_local_and_a_cancelled_job_is_redone(slurm_cluster, tmp_path):  # noqa: F811
     path = write_sweep(tmp_path / "tiny.yaml")
     out = tmp_path / "slurm"
@@ -37,6 +46,7 @@ def test_slurm_sweep_equals_local_and_a_cancelled_job_is_redone(slurm_cluster, t
 
     victim = report.slurm_ids[1]
     _wait_running(victim)
+    _wait_step(slurm_cluster, victim)
     assert slurm_cluster.run("scancel", victim).returncode == 0
     wait_slurm(out, [], report.slurm_ids, progress=False, poll_s=0.5)
     done, cancelled = sweep_status(out)
