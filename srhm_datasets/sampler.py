@@ -367,6 +367,28 @@ def check_range(cfg: SRHMConfig, split: str, start: int, stop: int) -> tuple[int
     return start, stop
 
 
+def split_limit(cfg: SRHMConfig, split: str) -> int:
+    """Rows of ``split`` that exist: its size, or for ``train`` every row up to the end of the
+    data space (min(P_max, 2**62) minus test and probe: rows beyond the published train size
+    continue the same permutation, disjoint from test and probe).
+
+    Raises ValueError naming ``split`` unless it is train, test or probe.
+
+    Examples
+    --------
+    >>> from srhm_datasets.catalog import CATALOG
+    >>> cfg = CATALOG["demo"]
+    >>> split_limit(cfg, "test") == cfg.split_sizes()["test"]
+    True
+    >>> split_limit(cfg, "train") == cfg.data_space_size - cfg.split_offset("train")
+    True
+    """
+    check_config(cfg)
+    if require_choice("split", split, SPLITS) != "train":
+        return cfg.split_sizes()[split]
+    return min(cfg.data_space_size, MAX_ROWS) - cfg.split_offset("train")
+
+
 def split_digits(cfg: SRHMConfig, split: str, start: int, stop: int) -> np.ndarray:
     """Digit vectors of rows start..stop-1 of a split (see ``permuted_digits``)."""
     start, stop = check_range(check_config(cfg), split, start, stop)

@@ -19,12 +19,13 @@ Implementation in :mod:`srhm_datasets.torch_data`.
 
 from __future__ import annotations
 
+from .sampler import split_limit
 from .torch_data.batch_sampler import SRHMBatchSampler
 from .torch_data.encoding import ENCODINGS, default_device, encode, to_device_batch, whiten_absent
 from .torch_data.generator import TorchGenerator
 from .torch_data.mapstyle import SRHMBatches, SRHMDataset
 from .torch_data.splits import load_split
-from .torch_data.stream import SRHMStream, split_limit
+from .torch_data.stream import SRHMStream
 
 __all__ = [
     "ENCODINGS",

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "srhm_datasets"
 #: form the top layer: nothing inside the package imports them.
 LAYERS = {
     "facts": ["version", "config", "prng", "catalog", "hashing", "files", "protocol", "results", "executors", "pools"],
-    "core": ["sampler", "rules", "generate", "perturb", "probe", "provenance"],
+    "core": ["sampler", "rules", "generate", "perturb", "probe", "provenance", "tasks"],
     "release": ["release"],
     "torch": ["torch_data", "torch"],
     "baselines": ["baselines"],

@@ -38,8 +38,9 @@ import dataclasses
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ..config import MAX_ROWS, SRHMConfig, require
+from ..config import require
 from ..generate import generate
+from ..sampler import split_limit
 from .encoding import (
     check_device,
     check_encoding,
@@ -52,18 +53,6 @@ from .encoding import (
 from .generator import device_generator
 from .splits import LATENT_COLUMNS, as_config
 from .world import resolve_world
-
-SPLITS = ("train", "test", "probe")
-
-
-def split_limit(cfg: SRHMConfig, split: str) -> int:
-    """Rows a stream of ``split`` can produce: its size, or for ``train`` everything up
-    to the end of the data space (min(P_max, 2**62) minus test and probe)."""
-    if split not in SPLITS:
-        raise ValueError(f"invalid parameter split={split!r}: must be one of {SPLITS}")
-    if split != "train":
-        return cfg.split_sizes()[split]
-    return min(cfg.data_space_size, MAX_ROWS) - cfg.split_offset("train")
 
 
 class SRHMStream(IterableDataset):
