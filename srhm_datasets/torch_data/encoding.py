@@ -35,34 +35,49 @@ def whiten_absent(v: int) -> float:
     return -1.0 / math.sqrt(v - 1)
 
 
-def _encode_numpy(tokens: torch.Tensor, v: int, kind: str, dtype: torch.dtype) -> torch.Tensor:
+def _encode_numpy(
+    tokens: torch.Tensor, v: int, kind: str, dtype: torch.dtype, channels: int | None = None
+) -> torch.Tensor:
     """CPU fast path: the output filled with the absent value, then one scatter of the present ones.
 
-    A token t < v writes 1 at channel t of its column; a blank (t = v) writes the absent
-    value at channel v-1 of its own column, which holds it already (so no mask pass).
+    A code t < v writes 1 at channel t of its column, a code t > v (MASK, UNOBSERVED) at
+    channel t - 1; a blank (t = v) writes the absent value at channel v-1 of its own column,
+    which holds it already (so no mask pass). ``channels``: v (default) or v + 2.
     Exact values: 0 or the float dtype's rounding of -1/sqrt(v-1), and 1.
     """
     np_float = _NUMPY_FLOATS[dtype]
+    channels = v if channels is None else channels
     t = tokens.numpy()
     lead, d = t.shape[:-1], t.shape[-1]
     t = t.reshape(-1, d)
     n = t.shape[0]
     absent = 0.0 if kind == "onehot" else whiten_absent(v)
-    out = np.zeros((n, v, d), np_float) if absent == 0.0 else np.full((n, v, d), absent, np_float)
+    shape = (n, channels, d)
+    out = np.zeros(shape, np_float) if absent == 0.0 else np.full(shape, absent, np_float)
     channel = np.minimum(t, v - 1, dtype=np.intp)
+    if channels > v:  # MASK and UNOBSERVED: channels v and v + 1
+        np.copyto(channel, t - 1, where=t > v, casting="unsafe")
     position = np.multiply(channel, d, out=channel)
-    position += np.arange(0, n * v * d, v * d, dtype=np.intp).reshape(n, 1)
+    position += np.arange(0, n * channels * d, channels * d, dtype=np.intp).reshape(n, 1)
     position += np.arange(d, dtype=np.intp)
     values = np.array([1.0, absent], dtype=np_float)[(t == v).view(np.uint8)]
     out.reshape(-1)[position] = values
-    return torch.from_numpy(out.reshape(*lead, v, d))
+    return torch.from_numpy(out.reshape(*lead, channels, d))
 
 
-def _encode_torch(tokens: torch.Tensor, v: int, kind: str, dtype: torch.dtype) -> torch.Tensor:
-    """onehot / whiten of checked integer tokens on their own device: one comparison, one select."""
-    compare = tokens if tokens.dtype == torch.uint8 and v <= 256 else tokens.long()
-    channels = torch.arange(v, device=tokens.device, dtype=compare.dtype).view(v, 1)
-    present = compare.unsqueeze(-2) == channels  # [..., v, d]
+def _encode_torch(
+    tokens: torch.Tensor, v: int, kind: str, dtype: torch.dtype, channels: int | None = None
+) -> torch.Tensor:
+    """onehot / whiten of checked integer codes on their own device: one comparison, one select.
+
+    Channel c holds code c for c < v and code c + 1 above (MASK, UNOBSERVED); the blank v has none.
+    """
+    channels = v if channels is None else channels
+    highest = channels if channels > v else v - 1  # the largest code that has a channel
+    compare = tokens if tokens.dtype == torch.uint8 and highest <= 255 else tokens.long()
+    codes = torch.arange(channels, device=tokens.device, dtype=torch.int64)
+    codes += codes >= v
+    present = compare.unsqueeze(-2) == codes.to(compare.dtype).view(channels, 1)  # [..., channels, d]
     if kind == "onehot":
         return present.to(dtype)
     one = torch.ones((), dtype=dtype, device=tokens.device)
@@ -70,10 +85,11 @@ def _encode_torch(tokens: torch.Tensor, v: int, kind: str, dtype: torch.dtype) -
     return torch.where(present, one, absent)
 
 
-def check_tokens(tokens, v: int, d: int | None = None) -> torch.Tensor:
+def check_tokens(tokens, v: int, d: int | None = None, high: int | None = None) -> torch.Tensor:
     """Integer tokens [..., d] with values in 0..v (v = blank) as a tensor, else ValueError naming ``tokens``.
 
     ``d``, when given, is the config's input length: tokens of another config are refused.
+    ``high``: the largest code allowed, v (default) or v + 2 (task inputs with MASK, UNOBSERVED).
     One min and one max reduction (a device sync for tokens on an accelerator).
     """
     try:
@@ -87,9 +103,11 @@ def check_tokens(tokens, v: int, d: int | None = None) -> torch.Tensor:
         d = require_int("d", d, 1, MAX_D)
         require(tokens.shape[-1] == d, "tokens.shape", tuple(tokens.shape), f"[..., d] with d = {d}")
     if tokens.numel():
-        low, high = torch.aminmax(tokens if tokens.dtype.is_signed or tokens.dtype == torch.uint8 else tokens.long())
+        low, largest = torch.aminmax(tokens if tokens.dtype.is_signed or tokens.dtype == torch.uint8 else tokens.long())
         require(int(low) >= 0, "min(tokens)", int(low), ">= 0")
-        require(int(high) <= v, "max(tokens)", int(high), f"<= v = {v} (the blank)")
+        top = v if high is None else high
+        bound = f"<= v = {v} (the blank)" if top == v else f"<= v + 2 = {top} (UNOBSERVED)"
+        require(int(largest) <= top, "max(tokens)", int(largest), bound)
     return tokens
 
 
@@ -100,7 +118,13 @@ def check_float_dtype(dtype) -> torch.dtype:
 
 
 def encode(
-    tokens: torch.Tensor, v: int, kind: str = "whiten", dtype: torch.dtype = torch.float32, *, d: int | None = None
+    tokens: torch.Tensor,
+    v: int,
+    kind: str = "whiten",
+    dtype: torch.dtype = torch.float32,
+    *,
+    d: int | None = None,
+    channels: int | None = None,
 ) -> torch.Tensor:
     """Encode integer tokens [B, d] (blank = v) on their own device (format.md §7).
 
@@ -113,21 +137,38 @@ def encode(
     values are exact: 0, 1, and the dtype's rounding of -1/sqrt(v-1). The result lives
     on ``tokens.device``; numpy arrays are accepted and treated as CPU tensors.
     ``d``: the config's input length, to refuse tokens of another config by shape.
+    ``channels``: v (default) or v + 2 for the inputs of the tasks ``last`` and ``mlm``
+    (format.md §16), whose codes v + 1 (MASK) and v + 2 (UNOBSERVED) take channels v and
+    v + 1 (present 1, absent as for a symbol); the blank keeps no channel.
 
     Raises ValueError naming the parameter: kind not in ENCODINGS, v not an int in
-    2..65535, dtype not a floating dtype, tokens not integer, of the wrong length, or
-    with values outside 0..v (tokens of another config; one min/max reduction).
+    2..65535, dtype not a floating dtype, channels not v or v + 2, tokens not integer,
+    of the wrong length, or with values outside 0..v (0..v+2 with channels v + 2:
+    tokens of another config; one min/max reduction).
+
+    Examples
+    --------
+    >>> encode(torch.tensor([[0, 2, 1]]), v=2, kind="onehot")  # the blank is the zero column
+    tensor([[[1., 0., 0.],
+             [0., 0., 1.]]])
+    >>> encode(torch.tensor([[0, 3, 4]]), v=2, kind="onehot", channels=4)  # MASK, UNOBSERVED
+    tensor([[[1., 0., 0.],
+             [0., 0., 0.],
+             [0., 1., 0.],
+             [0., 0., 1.]]])
     """
     check_encoding(kind)
     v = require_int("v", v, 2, MAX_V)
     check_float_dtype(dtype)
-    tokens = check_tokens(tokens, v, d)
+    channels = v if channels is None else channels
+    require(channels in (v, v + 2) and not isinstance(channels, bool), "channels", channels, f"None, v = {v} or v + 2")
+    tokens = check_tokens(tokens, v, d, high=v if channels == v else v + 2)
     if kind == "tokens":
         return tokens.long()
     numpy_ok = tokens.numel() and tokens.dtype not in (torch.uint32, torch.uint64)  # empty: any shape, e.g. d = 0
     if tokens.device.type == "cpu" and dtype in _NUMPY_FLOATS and numpy_ok:
-        return _encode_numpy(tokens, v, kind, dtype)
-    return _encode_torch(tokens, v, kind, dtype)
+        return _encode_numpy(tokens, v, kind, dtype, channels)
+    return _encode_torch(tokens, v, kind, dtype, channels)
 
 
 def default_device() -> torch.device:
@@ -179,33 +220,47 @@ def to_device_batch(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     non_blocking: bool = True,
+    channels: int | None = None,
 ):
     """Move a token batch to ``device`` and encode it there (the fast path's last step).
 
     batch: a dict from an adapter's fast path: ``tokens`` [B, d] (uint8, or int32 when
     v >= 255), ``label`` [B] int64, and optionally ``latents`` / ``synonyms`` /
-    ``placements`` [B, N] int64.
-    Returns ``(x, label)``: x = ``encode(tokens, v, encoding, dtype)`` ([B, v, d] float,
-    or [B, d] int64 for ``tokens``), label [B] int64, both on ``device``; when the batch
-    carries latent columns, ``(x, label, extras)`` with extras a dict of those [B, N]
-    tensors on ``device``. ``device=None`` picks :func:`default_device`. The integer
-    tokens are moved before encoding, so only B*d bytes cross to the device.
+    ``placements`` [B, N] int64; or, for a task other than ``class`` (format.md §16),
+    ``inputs`` (codes, uint8 or int32) and ``targets`` (int64) in place of tokens and label.
+    Returns ``(x, y)``: x = ``encode(tokens or inputs, v, encoding, dtype, channels=channels)``
+    ([B, channels, d] float, or [B, d] int64 for ``tokens``), y the label or targets, both
+    on ``device``; when the batch carries latent columns, ``(x, y, extras)`` with extras a
+    dict of those [B, N] tensors on ``device``. ``device=None`` picks :func:`default_device`.
+    The integer codes are moved before encoding, so only B*d bytes cross to the device.
     Raises ValueError naming the parameter: batch not a dict of tensors with ``tokens``
-    and ``label``, an unknown encoding or device, or tokens that ``encode`` refuses.
+    and ``label`` (or ``inputs`` and ``targets``), an unknown encoding or device, or codes
+    that ``encode`` refuses.
+
+    Examples
+    --------
+    >>> batch = {"inputs": torch.tensor([[0, 3], [2, 1]], dtype=torch.uint8), "targets": torch.tensor([1, 0])}
+    >>> x, y = to_device_batch(batch, v=2, encoding="onehot", device="cpu", channels=4)
+    >>> tuple(x.shape), y.tolist()
+    ((2, 4, 2), [1, 0])
     """
     check_encoding(encoding, "encoding")
+    x_key, y_key = ("inputs", "targets") if isinstance(batch, dict) and "inputs" in batch else ("tokens", "label")
     require(
-        isinstance(batch, dict) and {"tokens", "label"} <= set(batch), "batch", batch, "a dict with tokens and label"
+        isinstance(batch, dict) and {x_key, y_key} <= set(batch),
+        "batch",
+        batch,
+        "a dict with tokens and label (or inputs and targets)",
     )
     for key, value in batch.items():
         require(isinstance(value, torch.Tensor), f"batch[{key!r}]", type(value).__name__, "a torch.Tensor")
     device = torch.device(check_device(device))
     non_blocking = non_blocking and device.type != "cpu"
-    tokens = batch["tokens"].to(device, non_blocking=non_blocking)
-    label = batch["label"].to(device, non_blocking=non_blocking)
-    x = encode(tokens, v, encoding, dtype)
-    extras = {k: t.to(device, non_blocking=non_blocking) for k, t in batch.items() if k not in ("tokens", "label")}
-    return (x, label, extras) if extras else (x, label)
+    codes = batch[x_key].to(device, non_blocking=non_blocking)
+    y = batch[y_key].to(device, non_blocking=non_blocking)
+    x = encode(codes, v, encoding, dtype, channels=channels)
+    extras = {k: t.to(device, non_blocking=non_blocking) for k, t in batch.items() if k not in (x_key, y_key)}
+    return (x, y, extras) if extras else (x, y)
 
 
 def torch_tokens(tokens: np.ndarray) -> torch.Tensor:

@@ -46,7 +46,7 @@ def signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _shr(x: torch.Tensor, k: int) -> torch.Tensor:
+def shr(x: torch.Tensor, k: int) -> torch.Tensor:
     """Logical right shift of the uint64 bits held in int64 ``x`` by 0 < k < 64."""
     return (x >> k).bitwise_and_((1 << (64 - k)) - 1)
 
@@ -54,11 +54,11 @@ def _shr(x: torch.Tensor, k: int) -> torch.Tensor:
 def mix64(x: torch.Tensor) -> torch.Tensor:
     """splitmix64 finaliser (``prng.mix64``) of int64 ``x`` read as uint64; int64, same shape and device."""
     x = x + signed(_GOLDEN)
-    x ^= _shr(x, 30)
+    x ^= shr(x, 30)
     x *= signed(_C1)
-    x ^= _shr(x, 27)
+    x ^= shr(x, 27)
     x *= signed(_C2)
-    x ^= _shr(x, 31)
+    x ^= shr(x, 31)
     return x
 
 

@@ -27,10 +27,12 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from ..config import require
+from ..tasks import apply_task, make_task
 from .arrow_rows import RowGather, compact_labels
 from .batch_sampler import SRHMBatchSampler
 from .encoding import check_encoding, check_float_dtype, encode, to_device_batch, torch_ints, torch_tokens
 from .splits import LATENT_COLUMNS, as_config, config_of_hf_name, load_split
+from .tasks import batch_keys, input_channels, task_tensors
 
 
 class SRHMDataset(Dataset):
@@ -53,6 +55,16 @@ class SRHMDataset(Dataset):
         and fast-path batches carry them as [B, N].
     dtype: float dtype of onehot / whiten.
     load_kwargs: extra keyword arguments of ``datasets.load_dataset`` (``cache_dir``, ...).
+    task, context, mask_rate, noise, task_key: the task (format.md §16; ``tasks.make_task``):
+        ``class`` (default: today's items and batches, bit for bit), ``last``, ``mlm`` or
+        ``next``, with its parameters (``task_key`` is the task's ``key``). Items become
+        ``(x, target)`` (an int for ``class`` and ``last``, an int64 tensor [d] for ``mlm``,
+        [d-1] for ``next``); fast-path batches of a task other than ``class`` hold
+        ``inputs`` (codes, uint8 or int32) and ``targets`` (int64, -100 where unscored) in
+        place of ``tokens`` and ``label``; onehot / whiten have ``input_channels``
+        channels (v + 2 for ``last`` and ``mlm``, format.md §7). A row's draws (mask,
+        noise) are keyed by its index in the split, the position of the row in the Arrow
+        table (a ``select``-ed or shuffled Dataset keeps them).
 
     Items are encoded on the CPU (the per-item path, torchvision style). The fast path
     is :meth:`loader` + :meth:`to_device`: integer token batches [B, d] are gathered
@@ -71,6 +83,11 @@ class SRHMDataset(Dataset):
         return_latents: bool = False,
         dtype: torch.dtype = torch.float32,
         load_kwargs: dict | None = None,
+        task: str = "class",
+        context: int | None = None,
+        mask_rate: float | None = None,
+        noise: float = 0.0,
+        task_key: int = 0,
     ):
         self.encoding = check_encoding(encoding, "encoding")
         self.split = split
@@ -92,6 +109,8 @@ class SRHMDataset(Dataset):
                 f"(its config_name {name!r}); pass that config or the dataset of {config.name}"
             )
         self.config = config or named
+        self.task = make_task(self.config, task, context=context, mask_rate=mask_rate, noise=noise, key=task_key)
+        self.channels = input_channels(self.config.v, self.task)
         missing = [
             c for c in ("tokens", "label") + (LATENT_COLUMNS if self.return_latents else ()) if c not in ds.column_names
         ]
@@ -154,10 +173,15 @@ class SRHMDataset(Dataset):
             self._arrays, self._rows, self._arrays_pid = arrays, rows, os.getpid()
         return self._arrays
 
+    def _split_rows(self, idx: np.ndarray) -> np.ndarray:
+        """The split's row indices (physical rows of the Arrow table) of dataset rows ``idx``."""
+        self._columns()
+        return idx if self._rows is None else self._rows[idx]
+
     def _take(self, name: str, idx: np.ndarray) -> np.ndarray:
         """Column ``name`` at dataset rows ``idx`` (int64, validated), as a new numpy array."""
         cols = self._columns()
-        rows = idx if self._rows is None else self._rows[idx]
+        rows = self._split_rows(idx)
         if name == "label":
             return cols["label"][rows].astype(np.int64)
         return cols[name].take(rows)
@@ -219,11 +243,24 @@ class SRHMDataset(Dataset):
         if not -self._length <= index < self._length:
             raise IndexError(f"invalid parameter index={index}: must satisfy -{self._length} <= index < {self._length}")
         index %= self._length
+        if not self.task.plain:
+            return self._task_item(index)
         x = encode(torch_tokens(self._row("tokens", index)), self.v, self.encoding, self.dtype)
         label = self._row("label", index)
         if not self.return_latents:
             return x, label
         return x, label, {k: torch_ints(self._row(k, index)) for k in LATENT_COLUMNS}
+
+    def _task_item(self, index: int):
+        """``__getitem__`` of a task other than plain ``class``: the row's batch of one, encoded."""
+        batch = self.get_batch(np.array([index], dtype=np.int64))
+        x_key, y_key = batch_keys(self.task)
+        x = encode(batch[x_key][0], self.v, self.encoding, self.dtype, channels=self.channels)
+        target = batch[y_key][0]
+        target = int(target) if target.ndim == 0 else target
+        if not self.return_latents:
+            return x, target
+        return x, target, {k: batch[k][0] for k in LATENT_COLUMNS}
 
     # ---- fast path ------------------------------------------------------------------
     def get_batch(self, indices) -> dict[str, torch.Tensor]:
@@ -231,7 +268,8 @@ class SRHMDataset(Dataset):
 
         Returns ``{"tokens": [B, d] uint8 (int32 if v >= 255), "label": [B] int64}``,
         plus ``latents`` / ``synonyms`` / ``placements`` [B, N] int64 with
-        ``return_latents``. One numpy gather per column, no per-row Python work.
+        ``return_latents``. One numpy gather per column, no per-row Python work. A task
+        other than ``class`` gives ``inputs`` and ``targets`` in place of tokens and label.
         """
         if isinstance(indices, slice):
             indices = np.arange(*indices.indices(self._length))
@@ -245,7 +283,12 @@ class SRHMDataset(Dataset):
         if idx.size and (idx.min() < 0 or idx.max() >= self._length):
             bad = idx.min() if idx.min() < 0 else idx.max()
             raise IndexError(f"invalid parameter indices: contains {bad}, must satisfy 0 <= index < {self._length}")
-        batch = {"tokens": torch_tokens(self._take("tokens", idx)), "label": torch_ints(self._take("label", idx))}
+        if self.task.plain:
+            batch = {"tokens": torch_tokens(self._take("tokens", idx)), "label": torch_ints(self._take("label", idx))}
+        else:
+            rows = {"tokens": self._take("tokens", idx), "label": self._take("label", idx)}
+            task = apply_task(self.config, self.task, rows, self.split, self._split_rows(idx))
+            batch = task_tensors(self.task, task)
         if self.return_latents:
             batch.update({k: torch_ints(self._take(k, idx)) for k in LATENT_COLUMNS})
         return batch
@@ -302,13 +345,16 @@ class SRHMDataset(Dataset):
         )
 
     def to_device(self, batch: dict, device=None, non_blocking: bool = True):
-        """``to_device_batch`` with this dataset's v, encoding and dtype: ``(x [B, v, d], label [B])``."""
-        return to_device_batch(batch, self.v, self.encoding, device, self.dtype, non_blocking)
+        """``to_device_batch`` with this dataset's v, encoding, dtype and channels: ``(x [B, C, d], y)``.
+
+        y: the label [B] (``class``) or the task's targets.
+        """
+        return to_device_batch(batch, self.v, self.encoding, device, self.dtype, non_blocking, self.channels)
 
     def __repr__(self) -> str:
         return (
             f"SRHMDataset(config={self.config.name!r}, split={self.split!r}, rows={len(self)}, "
-            f"encoding={self.encoding!r}, return_latents={self.return_latents})"
+            f"encoding={self.encoding!r}, return_latents={self.return_latents}, task={self.task})"
         )
 
 
