@@ -299,7 +299,8 @@ def apply_task(cfg: SRHMConfig, task, batch, split: str, rows) -> TaskBatch:
     -------
     TaskBatch
         A pure function of (cfg, split, each row's index, task): any chunking of the rows
-        gives the same rows of every field.
+        gives the same rows of every field. Memory: a few arrays [B, d] (uint64 draws
+        for ``mlm`` and noise): pass batches of bounded size.
 
     Raises
     ------

@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.utils.data import DataLoader
 
 from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.catalog import CATALOG
@@ -133,6 +134,17 @@ def test_class_default_is_today_bit_for_bit():
         assert ds.channels == CFG.v
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
+def test_workers_give_the_same_task_batches():
+    stream = SRHMStream(CFG, "train", START, STOP, batch_size=50, task="mlm", noise=0.3, task_key=9)
+    alone = cat(list(stream))
+    assert_same(cat(list(DataLoader(stream, batch_size=None, num_workers=2))), alone)
+    assert not torch.equal(
+        alone["inputs"],
+        cat(list(SRHMStream(CFG, "train", START, STOP, batch_size=50, task="mlm", noise=0.3)))["inputs"],
+    )
+
+
 def test_invalid_task_parameters_are_refused_by_the_adapters():
     with pytest.raises(ValueError, match="invalid parameter task='bert'"):
         SRHMStream(CFG, task="bert")
@@ -146,6 +158,8 @@ def test_invalid_task_parameters_are_refused_by_the_adapters():
         torch_apply_task(gen, task_of("mlm"), rows, "test", CFG.split_sizes()["test"] - 3)
     with pytest.raises(ValueError, match=r"invalid parameter rows.shape=\(3,\)"):
         torch_apply_task(gen, task_of("mlm"), rows, "test", torch.arange(3))
+    with pytest.raises(ValueError, match=r"invalid parameter max\(rows\)"):
+        torch_apply_task(gen, task_of("mlm"), rows, "test", np.arange(10**9, 10**9 + 4))
 
 
 @settings(max_examples=30)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..config import require, require_int
@@ -67,6 +68,8 @@ def _rows(gen: TorchGenerator, split: str, rows, n: int) -> torch.Tensor:
     cfg = gen.cfg
     limit = split_limit(cfg, split)
     offset = cfg.split_offset(split)
+    if isinstance(rows, np.ndarray):
+        rows = torch.from_numpy(rows)
     if not isinstance(rows, torch.Tensor):
         start = require_int("rows", rows, 0, max(0, limit - n), f"the first of {n} rows of split {split!r}")
         return torch.arange(offset + start, offset + start + n, dtype=torch.int64, device=gen.device)
@@ -115,7 +118,7 @@ def torch_apply_task(gen: TorchGenerator, task: Task, batch: dict, split: str, r
     batch : dict
         ``tokens`` [B, d] and ``label`` [B] tensors on the device (``gen.rows``).
     split : str
-    rows : int or tensor
+    rows : int, tensor or array
         The rows' indices in the split: the first of B consecutive rows, or [B] ints.
 
     Returns
