@@ -150,6 +150,8 @@ def test_invalid_task_parameters_are_refused_by_the_adapters():
         SRHMStream(CFG, task="bert")
     with pytest.raises(ValueError, match="invalid parameter mask_rate=0"):
         SRHMStream(CFG, task="mlm", mask_rate=0)
+    with pytest.raises(ValueError, match="invalid parameter task_key=-1"):
+        SRHMStream(CFG, task="mlm", task_key=-1)
     with pytest.raises(ValueError, match="invalid parameter context=2: must satisfy None unless task='last'"):
         SRHMDataset(datasets.Dataset.from_dict(generate(CFG, "test", 0, 4)), CFG, context=2)
     gen = TorchGenerator(CFG, "cpu")

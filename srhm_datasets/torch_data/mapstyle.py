@@ -27,12 +27,12 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from ..config import require
-from ..tasks import apply_task, make_task
+from ..tasks import apply_task
 from .arrow_rows import RowGather, compact_labels
 from .batch_sampler import SRHMBatchSampler
 from .encoding import check_encoding, check_float_dtype, encode, to_device_batch, torch_ints, torch_tokens
 from .splits import LATENT_COLUMNS, as_config, config_of_hf_name, load_split
-from .tasks import batch_keys, input_channels, task_tensors
+from .tasks import adapter_task, batch_keys, input_channels, task_tensors
 
 
 class SRHMDataset(Dataset):
@@ -109,7 +109,7 @@ class SRHMDataset(Dataset):
                 f"(its config_name {name!r}); pass that config or the dataset of {config.name}"
             )
         self.config = config or named
-        self.task = make_task(self.config, task, context=context, mask_rate=mask_rate, noise=noise, key=task_key)
+        self.task = adapter_task(self.config, task, context, mask_rate, noise, task_key)
         self.channels = input_channels(self.config.v, self.task)
         missing = [
             c for c in ("tokens", "label") + (LATENT_COLUMNS if self.return_latents else ()) if c not in ds.column_names

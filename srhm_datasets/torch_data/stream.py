@@ -41,7 +41,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from ..config import require
 from ..generate import generate
 from ..sampler import split_limit
-from ..tasks import apply_task, make_task
+from ..tasks import apply_task
 from .encoding import (
     check_device,
     check_encoding,
@@ -53,7 +53,7 @@ from .encoding import (
 )
 from .generator import device_generator
 from .splits import LATENT_COLUMNS, as_config
-from .tasks import batch_keys, input_channels, task_tensors, torch_apply_task
+from .tasks import adapter_task, batch_keys, input_channels, task_tensors, torch_apply_task
 from .world import resolve_world
 
 
@@ -144,7 +144,7 @@ class SRHMStream(IterableDataset):
         self.even_ranks = even_ranks
         self.cfg = as_config(cfg)
         self.split = split
-        self.task = make_task(self.cfg, task, context=context, mask_rate=mask_rate, noise=noise, key=task_key)
+        self.task = adapter_task(self.cfg, task, context, mask_rate, noise, task_key)
         self.channels = input_channels(self.cfg.v, self.task)
         self.limit = split_limit(self.cfg, split)
         self.encoding = check_encoding(encoding, "encoding")

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 from ..config import require, require_int
+from ..prng import MAX_KEY
 from ..sampler import split_limit
 from ..tasks import (
     HIDING_TASKS,
     IGNORE_INDEX,
     UNIFORM_BITS,
     Task,
+    make_task,
     mask_id,
     task_keys,
     threshold,
@@ -40,6 +42,15 @@ def input_channels(v: int, task: Task) -> int:
     (10, 12)
     """
     return v + 2 if task.name in HIDING_TASKS else v
+
+
+def adapter_task(cfg, task, context, mask_rate, noise, task_key) -> Task:
+    """The checked task of an adapter's arguments (``tasks.make_task``; ``task_key`` is its key).
+
+    Raises ValueError naming the parameter (``task_key`` under the adapter's name).
+    """
+    require_int("task_key", task_key, 0, MAX_KEY)
+    return make_task(cfg, task, context=context, mask_rate=mask_rate, noise=noise, key=task_key)
 
 
 def batch_keys(task: Task) -> tuple[str, str]:
