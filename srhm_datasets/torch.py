@@ -13,6 +13,9 @@
 * :func:`to_device_batch`: a token batch dict -> ``(x, label)`` on a device.
 * :class:`TorchGenerator`: the generator (rows, ``expand``, perturbations) with torch ops
   on any device, bit-identical to the numpy one; ``SRHMStream(..., device=...)`` uses it.
+* Tasks (format.md §16): the adapters take ``task=`` (``class``, ``last``, ``mlm``,
+  ``next``) and its parameters; :func:`torch_apply_task` computes a task on a
+  TorchGenerator's device, :func:`input_channels` the channels of its encoded inputs.
 
 Implementation in :mod:`srhm_datasets.torch_data`.
 """
@@ -26,6 +29,7 @@ from .torch_data.generator import TorchGenerator
 from .torch_data.mapstyle import SRHMBatches, SRHMDataset
 from .torch_data.splits import load_split
 from .torch_data.stream import SRHMStream
+from .torch_data.tasks import input_channels, torch_apply_task
 
 __all__ = [
     "ENCODINGS",
@@ -36,8 +40,10 @@ __all__ = [
     "TorchGenerator",
     "default_device",
     "encode",
+    "input_channels",
     "load_split",
     "split_limit",
     "to_device_batch",
+    "torch_apply_task",
     "whiten_absent",
 ]
