@@ -145,6 +145,16 @@ def test_workers_give_the_same_task_batches():
     )
 
 
+def test_a_resumed_stream_keeps_its_task():
+    stream = SRHMStream(CFG, "train", START, STOP, batch_size=50, task="mlm", mask_rate=0.3)
+    state = stream.state_dict(100)
+    resumed = SRHMStream(CFG, "train", 0, STOP, batch_size=50, task="mlm", mask_rate=0.3)
+    resumed.load_state_dict(state)
+    assert_same(cat(list(resumed)), cat(list(stream)[2:]))
+    with pytest.raises(ValueError, match=r"invalid parameter state\['task'\]=\{'name': 'mlm'"):
+        SRHMStream(CFG, "train", 0, STOP, batch_size=50, task="mlm").load_state_dict(state)
+
+
 def test_invalid_task_parameters_are_refused_by_the_adapters():
     with pytest.raises(ValueError, match="invalid parameter task='bert'"):
         SRHMStream(CFG, task="bert")

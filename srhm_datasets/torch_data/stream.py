@@ -342,6 +342,7 @@ class SRHMStream(IterableDataset):
             "stop": None if self.endless else self.stop,
             "chunk_size": self.chunk_size,
             "even_ranks": self.even_ranks,
+            "task": dataclasses.asdict(self.task),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -351,13 +352,15 @@ class SRHMStream(IterableDataset):
         included): ``start`` lives in shared memory and every worker reads it when a pass
         begins, so the next ``iter(loader)`` continues from ``state``; a pass in progress
         finishes as it began. ValueError when ``state`` is of another stream (config,
-        split, chunk size, ranks, stop).
+        split, chunk size, ranks, stop, task).
         """
         if not isinstance(state, dict):
             raise TypeError(f"invalid parameter state={state!r}: must be a dict from SRHMStream.state_dict()")
         checked = [("config", self.cfg.name), ("split", self.split), ("chunk_size", self.chunk_size)]
         if "even_ranks" in state:  # states written before the option have no such key
             checked.append(("even_ranks", self.even_ranks))
+        if "task" in state:  # likewise: a state without a task is of a class stream
+            checked.append(("task", dataclasses.asdict(self.task)))
         for key, mine in checked:
             if state.get(key) != mine:
                 raise ValueError(f"invalid parameter state[{key!r}]={state.get(key)!r}: must be {mine!r}")
