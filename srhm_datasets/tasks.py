@@ -179,11 +179,14 @@ def task_keys(cfg: SRHMConfig, purpose: str, key: int) -> tuple[int, int]:
     return tuple(derive_key(cfg.seed, "task", purpose, key, part) for part in ("row", "position"))
 
 
-def draws(cfg: SRHMConfig, split: str, rows: np.ndarray, purpose: str, key: int) -> np.ndarray:
+def draws(cfg: SRHMConfig, split: str, rows: np.ndarray, purpose: str, key: int, where=None) -> np.ndarray:
     """uint64 hashes [B, d]: h[b, j] = mix64(hash_with(row key, g_b) ^ hash_with(position key, j)).
 
     g_b = offset(split) + rows[b] is the row's global index (format.md §5.2), so the draw
     of a position is a pure function of (config, split, row, position, purpose, key).
+    ``where`` (bool [B, d]): only the draws where it is True, 1-D in row-major order
+    (``h[where]``, computed for those positions alone: the informative ones are few in
+    a sparse config).
 
     Examples
     --------
@@ -191,12 +194,17 @@ def draws(cfg: SRHMConfig, split: str, rows: np.ndarray, purpose: str, key: int)
     >>> h = draws(CATALOG["demo"], "test", np.arange(3), "mask", 0)
     >>> h.shape, h.dtype, bool((draws(CATALOG["demo"], "test", np.arange(1, 2), "mask", 0) == h[1:2]).all())
     ((3, 16), dtype('uint64'), True)
+    >>> bool((draws(CATALOG["demo"], "test", np.arange(3), "mask", 0, where=h % 2 == 0) == h[h % 2 == 0]).all())
+    True
     """
     row_key, position_key = task_keys(cfg, purpose, key)
     g = np.asarray(rows, dtype=np.uint64) + np.uint64(cfg.split_offset(split))
+    row_hashes = hash_with(row_key, g)
     positions = hash_with(position_key, np.arange(cfg.d, dtype=np.uint64))
-    with np.errstate(over="ignore"):
-        return mix64(hash_with(row_key, g)[:, None] ^ positions[None, :])
+    if where is None:
+        return mix64(row_hashes[:, None] ^ positions[None, :])
+    r, j = np.nonzero(where)
+    return mix64(row_hashes[r] ^ positions[j])
 
 
 def bernoulli(h: np.ndarray, p: float) -> np.ndarray:
@@ -226,10 +234,13 @@ def add_noise(cfg: SRHMConfig, tokens: np.ndarray, split: str, rows: np.ndarray,
     out = tokens.copy()
     if noise == 0.0:
         return out
-    h = draws(cfg, split, rows, "noise", key)
-    noised = bernoulli(h, noise) & (tokens != cfg.v)
-    shift = 1 + below(mix64(h[noised]), cfg.v - 1)
-    out[noised] = (tokens[noised].astype(np.int64) + shift) % cfg.v
+    informative = tokens != cfg.v
+    h = draws(cfg, split, rows, "noise", key, where=informative)
+    hit = bernoulli(h, noise)
+    r, j = np.nonzero(informative)
+    r, j = r[hit], j[hit]
+    shift = 1 + below(mix64(h[hit]), cfg.v - 1)
+    out[r, j] = (tokens[r, j].astype(np.int64) + shift) % cfg.v
     return out
 
 
@@ -361,7 +372,8 @@ def _last(cfg, task, tokens, noisy, batch, split, rows):
 
 
 def _mlm(cfg, task, tokens, noisy, batch, split, rows):
-    masked = bernoulli(draws(cfg, split, rows, "mask", task.key), task.mask_rate) & (tokens != cfg.v)
+    masked = tokens != cfg.v
+    masked[masked] = bernoulli(draws(cfg, split, rows, "mask", task.key, where=masked), task.mask_rate)
     inputs = noisy.astype(code_dtype(cfg, task))
     inputs[masked] = mask_id(cfg.v)
     targets = np.where(masked, tokens.astype(np.int64), IGNORE_INDEX)
