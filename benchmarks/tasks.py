@@ -81,8 +81,15 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["fig1", "grid_L3_s0-2_v10"])
     parser.add_argument("--device", default="cpu", help="torch device of the torch path ('none' to skip it)")
     args = parser.parse_args()
-    require_int("--rows", args.rows, 1)
-    configs = [resolve(name) for name in args.configs]
+    try:  # every argument checked before any work: a usage error (exit 2) naming it
+        require_int("--rows", args.rows, 1)
+        configs = [resolve(name) for name in args.configs]
+        if args.device != "none":
+            from srhm_datasets.torch_data.encoding import check_device
+
+            check_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     for name, cfg in zip(args.configs, configs):
         rows = min(args.rows, cfg.split_sizes()["test"])
         print(f"{name} (d = {cfg.d}, v = {cfg.v}), {rows} test rows, numpy {np.__version__}")

@@ -27,6 +27,9 @@ def run_script(name: str, argv: list[str], monkeypatch) -> None:
         ("torch_generate", ["--device", "cuda:9"], "invalid parameter device='cuda:9'"),
         ("torch_generate", ["--threads", "0"], "invalid parameter --threads=0"),  # was torch's RuntimeError
         ("torch_generate", ["--block", "0"], "invalid parameter --block=0"),  # was range()'s ValueError
+        ("tasks", ["--rows", "0"], "invalid parameter --rows=0"),
+        ("tasks", ["--configs", "nope"], "invalid parameter CONFIG='nope'"),
+        ("tasks", ["--device", "tpu"], "invalid parameter device='tpu'"),
     ],
 )
 def test_benchmarks_refuse_bad_arguments_by_name(name, argv, message, monkeypatch, capsys):

@@ -1,5 +1,7 @@
 """Tasks through the torch adapters (format.md §7, §16): every task x encoding, numpy path = torch path."""
 
+import doctest
+
 import datasets
 import numpy as np
 import pytest
@@ -20,6 +22,13 @@ from .strategies import small_configs
 CFG = CATALOG["demo"]  # v = 4, d = 16
 START, STOP = 5, 5 + 300
 PARAMS = {"class": dict(noise=0.2), "last": dict(context=5, noise=0.1), "mlm": dict(mask_rate=0.4), "next": {}}
+
+
+def test_docstring_examples_run():
+    from srhm_datasets.torch_data import encoding, tasks
+
+    for module in (tasks, encoding):
+        assert doctest.testmod(module).failed == 0
 
 
 def task_of(name, cfg=CFG):
