@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srhm_datasets import SRHMConfig, generate, tasks
+from srhm_datasets import SRHMConfig, generate, sampler, tasks
 from srhm_datasets.catalog import CATALOG
 from srhm_datasets.tasks import (
     IGNORE_INDEX,
@@ -35,7 +35,8 @@ def rows(cfg, n=200, split="test", start=0):
 
 
 def test_docstring_examples_run():
-    assert doctest.testmod(tasks, optionflags=doctest.ELLIPSIS).failed == 0
+    for module in (tasks, sampler):
+        assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 @pytest.mark.parametrize(
