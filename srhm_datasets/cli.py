@@ -14,7 +14,7 @@ import threading
 import click
 
 from .cli_args import config_arg
-from .config import format_count
+from .config import SPLITS, format_count
 from .version import __version__
 
 #: command name -> "module:attribute" of a click command, imported on first use.
@@ -129,7 +129,7 @@ MAX_SAMPLE_ROWS = 1000
     type=click.IntRange(1, MAX_SAMPLE_ROWS),
     help=f"Number of rows to print (1 to {MAX_SAMPLE_ROWS}; fewer at the end of the split).",
 )
-@click.option("--split", default="train", show_default=True, type=click.Choice(["train", "test", "probe"]))
+@click.option("--split", default="train", show_default=True, type=click.Choice(SPLITS))
 @click.option("--start", default=0, show_default=True, type=click.IntRange(min=0), help="First row index.")
 def sample(config, n, split, start):
     """Print a few rows readably (blank shown as _)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
+import difflib
 import math
 import numbers
 import re
@@ -100,37 +101,75 @@ def _show(value) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def require(ok: bool, name: str, value, bound: str) -> None:
-    """Raise the package's standard ValueError, naming parameter, value and bound, unless ok."""
+class ParameterTypeError(TypeError, ValueError):
+    """A parameter of the wrong type (format.md §1.4): a ``TypeError``, as Python's convention has it.
+
+    It is also a ``ValueError``, so that code catching the package's refusal of a parameter
+    (``invalid parameter ...``) catches both kinds.
+    """
+
+
+def require(ok: bool, name: str, value, bound: str, error: type[ValueError] = ValueError) -> None:
+    """Raise the package's standard ``error`` (ValueError), naming parameter, value and bound, unless ok."""
     if not ok:
-        raise ValueError(f"invalid parameter {name}={_show(value)}: must satisfy {bound}")
+        raise error(f"invalid parameter {name}={_show(value)}: must satisfy {bound}")
+
+
+def is_int(value) -> bool:
+    """A Python ``int`` that is not a ``bool`` (``True`` is an int to Python, not a count to us)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """A finite int or float that is not a ``bool``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def require_type(value, types, name: str, expected: str) -> None:
+    """``ParameterTypeError`` naming ``name`` unless ``value`` is an instance of ``types`` (a bool is no int)."""
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise ParameterTypeError(
+            f"invalid parameter {name}={_show(value)}: a {type(value).__name__}, must be {expected}"
+        )
 
 
 def require_int(name: str, value, low: int | None = None, high: int | None = None, why: str = "") -> int:
     """``value`` as a Python int, checked low <= value <= high (either may be None).
 
-    Python and numpy integers are accepted; bools, floats, strings and None raise the
-    package's ValueError naming the parameter and the bound ("an int, low <= name <= high"), an int out
-    of bounds names the bound alone ("low <= name <= high"); ``why`` is appended to either.
+    Python and numpy integers are accepted; a bool, float, string or None raises
+    ``ParameterTypeError`` (a ``TypeError``) naming the parameter and the bound ("an int,
+    low <= name <= high"), an int out of bounds the package's ``ValueError`` naming the bound
+    alone ("low <= name <= high"); ``why`` is appended to either.
     """
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     limits = (f"{low} <= " if low is not None else "") + name + (f" <= {_show(high)}" if high is not None else "")
     why = f" ({why})" if why else ""
-    require(ok, name, value, "an int" + (f", {limits}" if limits != name else "") + why)
+    require(ok, name, value, "an int" + (f", {limits}" if limits != name else "") + why, ParameterTypeError)
     value = int(value)
     require((low is None or value >= low) and (high is None or value <= high), name, value, limits + why)
     return value
 
 
 def require_choice(name: str, value, choices: tuple[str, ...]) -> str:
-    """``value`` if it is one of the strings ``choices``, else the package's ValueError."""
-    require(isinstance(value, str) and value in choices, name, value, f"one of {choices}")
+    """``value`` if it is one of the strings ``choices``; ``ParameterTypeError`` for a non-string,
+    the package's ``ValueError`` for another string (with the closest choice, if one is close)."""
+    require(isinstance(value, str), name, value, f"one of {choices}", ParameterTypeError)
+    require(value in choices, name, value, f"one of {choices}{did_you_mean(value, choices)}")
     return value
 
 
-def check_config(cfg) -> SRHMConfig:
-    """``cfg`` if it is an SRHMConfig, else the package's ValueError naming ``cfg``."""
-    require(isinstance(cfg, SRHMConfig), "cfg", cfg, "an SRHMConfig")
+def did_you_mean(name: str, choices) -> str:
+    """``"; did you mean 'x'?"`` for the choices closest to a mistyped ``name`` (``difflib``), else ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_config(cfg, name: str = "cfg") -> SRHMConfig:
+    """``cfg`` if it is an SRHMConfig, else ``ParameterTypeError`` naming ``name``."""
+    require(
+        isinstance(cfg, SRHMConfig), name, cfg, "an SRHMConfig (srhm_datasets.get_config gives one)", ParameterTypeError
+    )
     return cfg
 
 

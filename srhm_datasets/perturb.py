@@ -64,6 +64,11 @@ def forced_change_possible(cfg: SRHMConfig) -> dict[str, bool]:
     return {"synonym": cfg.m >= 2, "diffeo": cfg.placements_per_node >= 2}
 
 
+def perturb_key(cfg: SRHMConfig, kind: str, level: int, key: int) -> int:
+    """The key of one perturbation (format.md §6.2): its node keys are ``hash_with(perturb_key, nodes)``."""
+    return derive_key(cfg.seed, "perturb", kind, level, int(key))
+
+
 def perturb_indices(
     cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = True, key: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +91,7 @@ def perturb_indices(
     k = cfg.L - level
     first = cfg.depth_nodes(k).start
     nodes = np.arange(first, cfg.num_nodes, dtype=np.uint64)
-    node_keys = hash_with(derive_key(cfg.seed, "perturb", kind, level, int(key)), nodes)
+    node_keys = hash_with(perturb_key(cfg, kind, level, key), nodes)
     with np.errstate(over="ignore"):
         draws = mix64(fingerprint(batch)[:, None] ^ node_keys[None, :])  # [n, nodes]
     fresh = below(draws, radix)

@@ -23,7 +23,6 @@ from .torch_data.batch_sampler import SRHMBatchSampler
 from .torch_data.encoding import ENCODINGS, default_device, encode, to_device_batch, whiten_absent
 from .torch_data.generator import TorchGenerator
 from .torch_data.mapstyle import SRHMBatches, SRHMDataset
-from .torch_data.splits import load_split
 from .torch_data.stream import SRHMStream, split_limit
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "TorchGenerator",
     "default_device",
     "encode",
-    "load_split",
     "split_limit",
     "to_device_batch",
     "whiten_absent",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from srhm_datasets import SRHMConfig, generate, perturb, sample_rules
-from srhm_datasets.catalog import catalog_name, resolve
+from srhm_datasets.catalog import catalog_name, get_config
 from srhm_datasets.generate import expand
 from srhm_datasets.hashing import content_hash
 from srhm_datasets.perturb import perturb_indices
@@ -148,7 +148,9 @@ def test_rules_prng_and_hash_arguments():
 
 
 def test_catalog_arguments():
-    refused(lambda: resolve(["demo"]), "CONFIG=['demo']: must satisfy a str")
+    refused(
+        lambda: get_config(["demo"]), "config=['demo']: must satisfy an SRHMConfig, a catalog name or a canonical name"
+    )
     refused(lambda: catalog_name("demo"), "cfg='demo'")
     refused(lambda: A.depth_nodes(2), "k=2: must satisfy 0 <= k <= 1")
     refused(lambda: A.split_offset("val"), "split='val'")

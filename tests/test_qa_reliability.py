@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from srhm_datasets import generate, load_rules, perturb
 from srhm_datasets.baselines import train as train_mod
 from srhm_datasets.baselines.models import build_model, count_parameters
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.config import SRHMConfig, is_canonical_name
 from srhm_datasets.generate import expand
@@ -384,7 +384,7 @@ def test_train_names_the_configs_of_a_local_release_without_the_one_asked(releas
     args = ["train", "--config", "fig1", "--data", str(release), "--P", "10", "--max-steps", "1", "--no-progress"]
     res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "run")])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
-    fig1 = resolve("fig1").name
+    fig1 = get_config("fig1").name
     assert f"Error: invalid parameter config={fig1!r}: no such config in {release}; it has: demo" in res.output
     assert "BuilderConfig" not in res.output
 

@@ -48,7 +48,7 @@ from huggingface_hub import HfApi
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..config import SRHMConfig, format_count, require
+from ..config import SRHMConfig, check_config, format_count, is_int, is_real, require, require_choice
 from ..files import check_output_folder
 from ..generate import generate
 from ..hashing import rules_hash
@@ -56,16 +56,14 @@ from ..protocol import (
     ARCHS,
     CHECKPOINT_FILE,
     DEFAULT_MAX_STEPS,
-    ENCODINGS,
     MAX_PARAMETERS,
     MAX_TEST,
     NORMS,
     RESULTS_FILE,
+    TRAIN_ENCODINGS,
     TrainOptions,
     default_batch_size,
     default_lr,
-    is_int,
-    is_real,
     num_parameters,
 )
 from ..provenance import dataset_info, git_commit, package_info
@@ -165,9 +163,7 @@ def check_options(opt: TrainOptions) -> None:
     Raises ``TypeError`` when ``config`` is not an SRHMConfig. Checks nothing that needs
     the data (the data source's shape is checked when it is read).
     """
-    if not isinstance(opt.config, SRHMConfig):
-        raise TypeError(f"invalid parameter config={opt.config!r}: must be an SRHMConfig (use catalog.resolve(name))")
-    cfg = opt.config
+    cfg = check_config(opt.config, "config")
     sizes = cfg.split_sizes()
     require(opt.arch in ARCHS, "arch", opt.arch, f"one of {ARCHS}")
     require(
@@ -176,8 +172,8 @@ def check_options(opt: TrainOptions) -> None:
         opt.P,
         f"1 <= P <= train size {sizes['train']} of {cfg.name}",
     )
-    require(opt.encoding in ENCODINGS, "encoding", opt.encoding, f"one of {ENCODINGS}")
-    require(opt.norm in NORMS, "norm", opt.norm, f"one of {NORMS}")
+    require_choice("encoding", opt.encoding, TRAIN_ENCODINGS)
+    require_choice("norm", opt.norm, NORMS)
     require(is_int(opt.width) and opt.width >= 1, "width", opt.width, "an int width >= 1")
     require(is_real(opt.momentum) and 0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
     require(opt.lr is None or (is_real(opt.lr) and opt.lr > 0), "lr", opt.lr, "None or a finite lr > 0")

@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..catalog import release_name, resolve
-from ..config import require
+from ..catalog import get_config, release_name
+from ..config import SPLITS, require, require_choice, require_type
 from ..probe import PROBE_SUFFIX
-from .arguments import require_path, require_type
-from .rules_file import CONFIG_NAME_RE, SPLITS, candidate_names, check_local_revision
+from .arguments import require_path
+from .rules_file import CONFIG_NAME_RE, candidate_names, check_local_revision
 
 #: Rows per batch when hashing a loaded split.
 HASH_BATCH_ROWS = 1 << 16
@@ -62,7 +62,7 @@ def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
         name = next((n for n in names if (path / "rules" / f"{n}.json").is_file()), config)
     else:
         try:
-            name = release_name(resolve(config))
+            name = release_name(get_config(config))
         except ValueError:
             name = config
     return name + PROBE_SUFFIX if split == "probe" else name
@@ -119,9 +119,7 @@ def check_load_arguments(repo_or_dir, config, split, revision) -> None:
         require_type(config, str, "config", "a config name (str) or None for the default config")
         if path.is_dir():
             check_local_config(path, config)
-    require_type(split, str, "split", "'train', 'test' or 'probe'")
-    if split not in SPLITS:
-        raise ValueError(f"invalid parameter split={split!r}: must be one of 'train', 'test', 'probe'")
+    require_choice("split", split, SPLITS)
     if revision is not None:
         require_type(revision, str, "revision", "a Hub tag, branch or commit (str) or None")
     check_local_revision(repo_or_dir, revision)

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..catalog import catalog_name, release_name, resolve
-from ..config import SRHMConfig, decimal_string, require
+from ..catalog import catalog_name, get_config, release_name
+from ..config import SPLITS, SRHMConfig, decimal_string, require, require_type
 from ..hashing import content_hash, rules_hash
 from ..probe import split_columns
 from ..rules import sample_rules
 from ..version import __version__
 
 FORMAT = {"name": "srhm-rules", "version": 1}
-SPLITS = ("train", "test", "probe")
 #: A config name in a release (the stem of ``rules/<name>.json``): never a path.
 CONFIG_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.ASCII)
 
@@ -91,7 +90,7 @@ def candidate_names(config_name: str) -> list[str]:
     """File stems to try for a CONFIG: as given, then its catalog and canonical names."""
     names = [config_name]
     try:
-        cfg = resolve(config_name)
+        cfg = get_config(config_name)
     except ValueError:
         return names
     for alt in (catalog_name(cfg), cfg.name):
@@ -108,7 +107,7 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
     (tag, branch or commit) pins the file, default the main branch. ``TypeError`` naming
     the parameter for arguments of the wrong type.
     """
-    from .arguments import require_path, require_type
+    from .arguments import require_path
 
     require_path(repo_or_dir, "repo_or_dir")
     require_type(config_name, str, "config_name", "a config name (str)")

@@ -45,10 +45,10 @@ import yaml
 
 from ..baselines.models import ARCHS
 from ..baselines.train import TrainOptions, check_data
-from ..catalog import release_name, resolve
+from ..catalog import get_config, release_name
 from ..config import SRHMConfig, require
 from ..evaluation.evaluate import PROBE_SOURCES, check_evaluation_options
-from ..protocol import MAX_POINTS
+from ..protocol import MAX_POINTS, NORMS, TRAIN_ENCODINGS
 
 
 # ---------------------------------------------------------------------------------------
@@ -150,8 +150,8 @@ SECTIONS: dict[str, dict[str, Field]] = {
             "loss_threshold": number("loss_threshold >= 0", lambda x: x >= 0),
             "num_test": optional(integer(1)),
             "eval_every": optional(integer(1)),
-            "encoding": choice(("whiten", "onehot")),
-            "norm": choice(("fan_in", "channels")),
+            "encoding": choice(TRAIN_ENCODINGS),
+            "norm": choice(NORMS),
             "bias": flag(False),
             "shuffle_labels": flag(False),
             "amp": flag(False),
@@ -445,7 +445,7 @@ def _config_entry(errors: _Errors, where: str, item, default_P, has_default: boo
     if "name" in item:
         name = item["name"]
         ok = errors.require(isinstance(name, str), f"{where}.name", name, "a catalog or canonical config name")
-        cfg = errors.catch(where, resolve, name) if ok else None
+        cfg = errors.catch(where, get_config, name) if ok else None
         configs = [(where, cfg)] if cfg is not None else []
     else:
         configs = _grid(errors, f"{where}.grid", item["grid"])

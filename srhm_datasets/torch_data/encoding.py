@@ -13,9 +13,7 @@ import numpy as np
 import torch
 
 from ..config import MAX_D, MAX_V, require, require_choice, require_int
-
-#: Encoding kinds accepted by :func:`encode` and the adapters.
-ENCODINGS = ("onehot", "whiten", "tokens")
+from ..protocol import ENCODINGS
 
 #: Float dtypes with a numpy fast path on the CPU.
 _NUMPY_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}

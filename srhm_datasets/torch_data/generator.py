@@ -28,10 +28,9 @@ import torch
 
 from ..config import SRHMConfig, check_config, require
 from ..generate import COLUMNS, check_column, column_bounds, column_shapes, leaf_patches
-from ..perturb import perturb_indices
-from ..prng import derive_key
+from ..perturb import perturb_indices, perturb_key
 from ..rules import placement_slots, sample_rules
-from ..sampler import ROUNDS_PER_LIMB, TABLE_MAX, check_range, layout, permute_int
+from ..sampler import ROUNDS_PER_LIMB, TABLE_MAX, check_range, layout, permute_int, round_keys, sampler_key
 from .encoding import check_device
 
 ROUND_TABLE_MAX = 2**16  # two-limb Feistels with both radices up to this tabulate their round function
@@ -99,7 +98,7 @@ class Feistel:
     def __init__(self, key: int, radices: tuple[int, ...], device: torch.device):
         self.radices = radices
         rounds = max(6, ROUNDS_PER_LIMB * len(radices))
-        self.keys = tuple(signed(derive_key(key, "round", rnd)) for rnd in range(rounds))
+        self.keys = tuple(signed(k) for k in round_keys(key, rounds))
         self.tables = None
         if len(radices) == 2 and max(radices) <= ROUND_TABLE_MAX:
             others = [torch.arange(radices[1 - rnd % 2], device=device) for rnd in range(rounds)]
@@ -163,7 +162,7 @@ class TorchGenerator:
         patches = leaf_patches(cfg, np.dtype(np.uint8 if self.token_dtype == torch.uint8 else np.int32))
         self._patches = None if patches is None else put(patches)
         self._layout = layout(cfg)
-        key = derive_key(cfg.seed, "sampler")
+        key = sampler_key(cfg)
         P = cfg.data_space_size
         single = len(self._layout.radices) == 1
         self._table = self._feistel = None
@@ -343,7 +342,7 @@ class TorchGenerator:
         k = cfg.L - level
         first = cfg.depth_nodes(k).start
         nodes = torch.arange(first, cfg.num_nodes, dtype=torch.int64, device=self.device)
-        node_keys = hash_with(derive_key(cfg.seed, "perturb", kind, level, key), nodes)
+        node_keys = hash_with(perturb_key(cfg, kind, level, key), nodes)
         draws = mix64(self._fingerprint(batch)[:, None] ^ node_keys[None, :])  # [n, nodes]
         fresh = umod(draws, radix)
         if force:  # depth-k nodes take one of the radix-1 other values

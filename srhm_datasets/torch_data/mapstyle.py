@@ -26,11 +26,12 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
+from ..catalog import get_config
 from ..config import require
 from .arrow_rows import RowGather, compact_labels
 from .batch_sampler import SRHMBatchSampler
 from .encoding import check_encoding, check_float_dtype, encode, to_device_batch, torch_ints, torch_tokens
-from .splits import LATENT_COLUMNS, as_config, config_of_hf_name, load_split
+from .splits import LATENT_COLUMNS, config_of_hf_name, open_split
 
 
 class SRHMDataset(Dataset):
@@ -77,8 +78,8 @@ class SRHMDataset(Dataset):
         self.revision = revision
         self.return_latents = bool(return_latents)
         self.dtype = check_float_dtype(dtype)
-        config = None if config is None else as_config(config)  # before any download
-        ds = load_split(source, config, split, revision, **(load_kwargs or {}))
+        config = None if config is None else get_config(config)  # before any download
+        ds = open_split(source, config, split, revision, **(load_kwargs or {}))
         name = getattr(ds.info, "config_name", None)
         named = config_of_hf_name(name)
         if config is None and named is None:

@@ -38,7 +38,8 @@ import dataclasses
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ..config import MAX_ROWS, SRHMConfig, require
+from ..catalog import get_config
+from ..config import MAX_ROWS, SPLITS, SRHMConfig, require, require_choice
 from ..generate import generate
 from .encoding import (
     check_device,
@@ -50,17 +51,14 @@ from .encoding import (
     torch_tokens,
 )
 from .generator import device_generator
-from .splits import LATENT_COLUMNS, as_config
+from .splits import LATENT_COLUMNS
 from .world import resolve_world
-
-SPLITS = ("train", "test", "probe")
 
 
 def split_limit(cfg: SRHMConfig, split: str) -> int:
     """Rows a stream of ``split`` can produce: its size, or for ``train`` everything up
     to the end of the data space (min(P_max, 2**62) minus test and probe)."""
-    if split not in SPLITS:
-        raise ValueError(f"invalid parameter split={split!r}: must be one of {SPLITS}")
+    require_choice("split", split, SPLITS)
     if split != "train":
         return cfg.split_sizes()[split]
     return min(cfg.data_space_size, MAX_ROWS) - cfg.split_offset("train")
@@ -138,7 +136,7 @@ class SRHMStream(IterableDataset):
             raise ValueError(f"invalid parameter even_ranks={even_ranks!r}: must be True or False")
         self.device = None if device is None else check_device(device)
         self.even_ranks = even_ranks
-        self.cfg = as_config(cfg)
+        self.cfg = get_config(cfg)
         self.split = split
         self.limit = split_limit(self.cfg, split)
         self.encoding = check_encoding(encoding, "encoding")
