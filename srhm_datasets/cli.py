@@ -13,6 +13,7 @@ import threading
 
 import click
 
+from .catalog import get_config, list_configs
 from .cli_args import config_arg
 from .config import SPLITS, format_count
 from .version import __version__
@@ -113,6 +114,19 @@ def info(config):
     click.echo(f"{'data space P_max':<20}{format_count(P)} = {formula} (~2^{P.bit_length() - 1})")
     for split, n in cfg.split_sizes().items():
         click.echo(f"{'rows ' + split:<20}{n}")
+
+
+@main.command()
+def configs():
+    """List the catalog: each config's name, parameters and sizes (format.md §1.5)."""
+    head = ("L", 3), ("s", 3), ("s0", 4), ("v", 4), ("nc", 4), ("m", 4), ("sp", 3), ("seed", 5), ("d", 6)
+    sizes = ("train", 9), ("test", 7), ("probe", 7)
+    click.echo("name".ljust(22) + "".join(title.rjust(width) for title, width in head + sizes))
+    for name in list_configs():
+        cfg = get_config(name)
+        values = [cfg.L, cfg.s, cfg.s0, cfg.v, cfg.nc, cfg.m, cfg.sparsity, cfg.seed, cfg.d]
+        values += [cfg.split_sizes()[split] for split, _ in sizes]
+        click.echo(name.ljust(22) + "".join(str(x).rjust(width) for x, (_, width) in zip(values, head + sizes)))
 
 
 #: Most rows ``srhm sample`` prints: it is for looking at rows (``srhm build`` writes splits).

@@ -148,9 +148,7 @@ def test_rules_prng_and_hash_arguments():
 
 
 def test_catalog_arguments():
-    refused(
-        lambda: get_config(["demo"]), "config=['demo']: must satisfy an SRHMConfig, a catalog name or a canonical name"
-    )
+    refused(lambda: get_config(["demo"]), "config=['demo']: must satisfy an SRHMConfig, a catalog name or a canonical")
     refused(lambda: catalog_name("demo"), "cfg='demo'")
     refused(lambda: A.depth_nodes(2), "k=2: must satisfy 0 <= k <= 1")
     refused(lambda: A.split_offset("val"), "split='val'")

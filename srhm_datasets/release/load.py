@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from ..catalog import get_config, release_name
-from ..config import SPLITS, require, require_choice, require_type
+from ..config import SPLITS, did_you_mean, require, require_choice, require_type
 from ..probe import PROBE_SUFFIX
 from .arguments import require_path
 from .rules_file import CONFIG_NAME_RE, candidate_names, check_local_revision
@@ -150,6 +150,7 @@ def check_local_config(folder: Path, config: str) -> None:
     names = sorted(p.stem for p in rules.glob("*.json"))
     raise ValueError(
         f"invalid parameter config={config!r}: no such config in {folder}; it has: {', '.join(names) or 'none'}"
+        + did_you_mean(config, names)
     )
 
 

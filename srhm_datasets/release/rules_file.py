@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import catalog_name, get_config, release_name
-from ..config import SPLITS, SRHMConfig, decimal_string, require, require_type
+from ..config import SPLITS, SRHMConfig, decimal_string, did_you_mean, require, require_type
 from ..hashing import content_hash, rules_hash
 from ..probe import split_columns
 from ..rules import sample_rules
@@ -127,7 +127,11 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
             f = path / "rules" / f"{name}.json"
             if f.is_file():
                 return json.loads(f.read_text(encoding="utf-8"))
-        raise FileNotFoundError(f"no rules file for config {config_name!r} in {path / 'rules'} (tried {names})")
+        have = sorted(p.stem for p in (path / "rules").glob("*.json"))
+        raise FileNotFoundError(
+            f"no rules file for config {config_name!r} in {path / 'rules'} (tried {names})"
+            + did_you_mean(config_name, have)
+        )
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
