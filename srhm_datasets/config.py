@@ -193,11 +193,67 @@ def placement_count(s: int, s0: int, sparsity: str) -> int:
 class SRHMConfig:
     """Parameters of one SRHM instance (format.md §1) and optional split-size overrides.
 
-    ``n_test``, ``n_probe`` and ``n_train`` default to format.md §5's sizes when None.
-    Construction validates everything and raises ``ValueError`` naming the
-    parameter, its value and the bound it breaks, before any large number is
-    computed (module constants ``MAX_*`` give the bounds beyond format.md §1 and why).
-    numpy integers are accepted and stored as Python ints.
+    A frozen value: equal configs generate identical data. Get a named one with
+    :func:`srhm_datasets.get_config`; its canonical name ``cfg.name`` (format.md §1.5)
+    encodes every field.
+
+    Parameters
+    ----------
+    L : int
+        Depth, the levels of production rules (``1 <= L <= 16``).
+    s : int
+        Informative children per node (``2 <= s <= 61``).
+    s0 : int
+        Blanks added per informative child (``s0 >= 0``; 0 is the plain RHM).
+    v : int
+        Vocabulary size of every level; the blank token is ``v`` (``2 <= v <= 65535``).
+    nc : int
+        Number of classes, the root symbols (``nc >= 2``).
+    m : int
+        Synonyms, productions per symbol (``m >= 1``, ``nc*m <= v**s``, ``v*m <= v**s``).
+    sparsity : {"A", "B"}
+        Where the informative children sit among the ``S = s*(s0+1)`` slots (format.md §3).
+    seed : int
+        Seed of the rules, the sampling and the perturbations (``0 <= seed < 2**64``).
+    n_test, n_probe, n_train : int or None
+        Rows of each split; None takes format.md §5.1's default. Part of the name.
+
+    Attributes
+    ----------
+    name : str
+        Canonical name, e.g. ``A_L2_s2_s0-2_v10_nc10_m10_seed1``.
+    S, d, num_informative, num_nodes, placements_per_node, data_space_size, blank : int
+        Derived sizes (format.md §1.2): patch size, input length ``S**L``, ``s**L``,
+        internal nodes N, placements per node K, P_max (an exact Python int) and ``v``.
+
+    Raises
+    ------
+    TypeError
+        A parameter of the wrong type (a float, bool, string or None for an int; a
+        non-string sparsity): ``config.ParameterTypeError``, also a ``ValueError``.
+    ValueError
+        A parameter or derived size out of its bound (format.md §1.1, §1.3), naming the
+        parameter, its value and the bound, before any large number is computed.
+
+    Notes
+    -----
+    numpy integers are accepted and stored as Python ints. The bounds beyond format.md
+    §1.1 are the module constants ``MAX_*`` (format.md §1.3).
+
+    Examples
+    --------
+    >>> from srhm_datasets import SRHMConfig
+    >>> cfg = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4)
+    >>> cfg.name, cfg.d, cfg.num_nodes, cfg.data_space_size
+    ('A_L2_s2_s0-1_v4_nc4_m4_seed0', 16, 3, 16384)
+    >>> cfg.split_sizes()
+    {'train': 12708, 'test': 3276, 'probe': 400}
+    >>> SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, n_train=100).name
+    'A_L2_s2_s0-1_v4_nc4_m4_seed0_train100'
+    >>> SRHMConfig(L="2", s=2, s0=1, v=4, nc=4, m=4)
+    Traceback (most recent call last):
+    ...
+    srhm_datasets.config.ParameterTypeError: invalid parameter L='2': must satisfy an int, 1 <= L <= 16 (...)
     """
 
     L: int

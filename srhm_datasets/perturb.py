@@ -104,15 +104,56 @@ def perturb_indices(
 
 
 def perturb(cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = True, key: int = 0) -> np.ndarray:
-    """Tokens [n, d] of the batch's samples perturbed at level l (1 <= l <= L).
+    """Tokens of the batch's samples, perturbed at one level (format.md §6).
 
-    ``batch`` is a dict with label [n], synonyms [n, N], placements [n, N] (as from
-    ``generate``). ``kind`` is "synonym" or "diffeo"; ``force`` forces the change at
-    depth L - l; ``key`` selects an independent perturbation of the same samples.
-    Returns tokens in the dtype of ``batch["tokens"]`` when present, else int64.
-    Raises ValueError naming the argument when the batch does not fit cfg (shapes:
-    tokens [n, d], label [n], synonyms/placements/latents [n, N]; values below v+1, nc,
-    m, K) or an argument is out of range; see ``check_perturbation``.
+    A synonym exchange redraws the production of every node at depth ``L - level``; a
+    diffeomorphism redraws its placement; the rest of each sample's tree is kept. The
+    paper's sensitivities compare a network's output on the tokens and on these.
+
+    Parameters
+    ----------
+    cfg : SRHMConfig
+        The config the batch was generated from.
+    batch : dict of str to array_like
+        ``label`` [n], ``synonyms`` [n, N] and ``placements`` [n, N] (as from
+        :func:`srhm_datasets.generate`); ``tokens`` [n, d], if present, sets the dtype.
+    kind : {"synonym", "diffeo"}
+        What is redrawn.
+    level : int
+        ``1 <= level <= L``: the nodes at depth ``L - level`` change (level 1: the
+        nodes just above the input).
+    force : bool
+        True: each of those nodes takes another value than it had (format.md §6.1);
+        False: a plain redraw, which may keep it.
+    key : int
+        Selects an independent perturbation of the same samples (``0 <= key < 2**64``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Tokens [n, d], in the dtype of ``batch["tokens"]`` when present, else int64.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong type.
+    ValueError
+        A batch that does not fit cfg (shapes, or values beyond v, nc, m, K), an
+        unknown kind, a level out of range, or a forced change the config cannot make
+        (``m = 1`` for a synonym, ``K = 1`` for a diffeo).
+
+    Examples
+    --------
+    >>> import srhm_datasets as srhm
+    >>> cfg = srhm.get_config("demo")
+    >>> rows = srhm.generate(cfg, "probe", 0, 4)
+    >>> tokens = srhm.perturb(cfg, rows, kind="synonym", level=1)
+    >>> tokens.shape, tokens.dtype
+    ((4, 16), dtype('uint8'))
+    >>> bool((tokens != rows["tokens"]).any(axis=1).all())  # forced: every sample changes
+    True
+    >>> bool((srhm.perturb(cfg, rows, kind="synonym", level=1) == tokens).all())  # deterministic
+    True
     """
     synonyms, placements = perturb_indices(cfg, batch, kind, level, force, key)
     dtype = token_dtype(cfg, np.asarray(batch["tokens"]).dtype if "tokens" in batch else np.int64)

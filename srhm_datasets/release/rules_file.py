@@ -100,12 +100,48 @@ def candidate_names(config_name: str) -> list[str]:
 
 
 def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None = None) -> dict:
-    """The content of ``rules/<config>.json`` from a release folder or a Hub dataset repo.
+    """The rules file of a published config, ``rules/<config>.json`` (format.md §8.4).
 
-    ``config_name`` is the release's config name (catalog name, e.g. ``fig1``) or a
-    canonical name. A local folder takes no ``revision``; for a Hub repo ``revision``
-    (tag, branch or commit) pins the file, default the main branch. ``TypeError`` naming
-    the parameter for arguments of the wrong type.
+    Parameters
+    ----------
+    repo_or_dir : str or os.PathLike
+        A local release folder or a Hub dataset repo id ``ORG/NAME``.
+    config_name : str
+        The config's name in the release (catalog name, e.g. ``"fig1"``) or its
+        canonical name.
+    revision : str or None
+        For a Hub repo, the tag, branch or commit that pins the file (None: the main
+        branch). A local folder takes none.
+
+    Returns
+    -------
+    dict
+        The JSON object: ``format``, ``generator``, ``config`` (canonical name),
+        ``parameters`` (format.md §1), ``sizes``, ``blank``, ``rules`` (``rules[k][a][r]``,
+        an s-tuple, as :func:`srhm_datasets.sample_rules`), ``rules_hash``, and per split
+        ``{"num_rows", "content_hash"}``.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong type.
+    ValueError
+        A config name that is a path, or a revision for a local folder.
+    FileNotFoundError
+        No rules file for the config (for a local folder, with the closest names).
+
+    Examples
+    --------
+    >>> import tempfile, srhm_datasets as srhm
+    >>> from srhm_datasets.release import build_release
+    >>> cfg = srhm.SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, n_train=64, n_test=32, n_probe=16)
+    >>> folder = tempfile.mkdtemp() + "/release"
+    >>> _ = build_release([cfg], folder, progress=False)
+    >>> doc = srhm.load_rules(folder, cfg.name)
+    >>> doc["config"] == cfg.name, doc["splits"]["train"]["num_rows"]
+    (True, 64)
+    >>> doc["rules"][0][0][0] == srhm.sample_rules(cfg)[0][0, 0].tolist()
+    True
     """
     from .arguments import require_path
 
