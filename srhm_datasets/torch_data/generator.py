@@ -139,17 +139,45 @@ def _token_dtype(cfg: SRHMConfig) -> torch.dtype:
 class TorchGenerator:
     """Rows, expansion and perturbations of one config on one torch device (format.md §3-§6).
 
-    ``TorchGenerator(cfg, device=None)``: ``device`` a torch device (``cpu``, ``cuda``,
-    ``cuda:N``, ``mps``) or None for :func:`~srhm_datasets.torch.default_device`. Building
-    it computes the config's tables with numpy and copies them to the device (rules and leaf
-    patches at most 32 + 64 MB by the config bounds, the permutation table of a space up to
-    2**20 8 MB, Feistel round tables 3 MB); afterwards no call
+    Bit-identical to :func:`srhm_datasets.generate` and :func:`srhm_datasets.perturb`
+    (golden hashes in the tests); ``SRHMStream(..., device=...)`` uses it.
+
+    Parameters
+    ----------
+    cfg : SRHMConfig
+        The config.
+    device : torch.device or str or None
+        ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; None is
+        :func:`~srhm_datasets.torch.default_device`.
+
+    Raises
+    ------
+    TypeError
+        ``cfg`` is not an SRHMConfig.
+    ValueError
+        An unknown or absent device, before any table is built.
+
+    Notes
+    -----
+    Building it computes the config's tables with numpy and copies them to the device
+    (rules and leaf patches at most 32 + 64 MB by the config bounds, the permutation
+    table of a space up to 2**20 8 MB, Feistel round tables 3 MB); afterwards no call
     moves data between host and device except the one-element counts of cycle walking
     (spaces 2**20 < P_max < 2**62) and the min/max checks of user batches.
 
-    Outputs are bit-identical to the numpy generator (golden hashes in
-    tests/test_torch_generator.py). Raises ValueError naming the parameter when cfg is
-    not an SRHMConfig or the device is unknown or absent, before any table is built.
+    Examples
+    --------
+    >>> import srhm_datasets as srhm
+    >>> from srhm_datasets.torch import TorchGenerator
+    >>> cfg = srhm.get_config("demo")
+    >>> gen = TorchGenerator(cfg, "cpu")
+    >>> rows = gen.rows("train", 0, 4)  # the columns of generate, as int tensors on the device
+    >>> rows["tokens"].shape, rows["tokens"].dtype, rows["label"]
+    (torch.Size([4, 16]), torch.uint8, tensor([1, 1, 2, 3]))
+    >>> bool((rows["tokens"].numpy() == srhm.generate(cfg, "train", 0, 4)["tokens"]).all())
+    True
+    >>> gen.perturb(rows, "diffeo", level=2).shape
+    torch.Size([4, 16])
     """
 
     def __init__(self, cfg: SRHMConfig, device=None):
