@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import SPLITS, SRHMConfig, require, require_choice, require_int
+from .config import SPLITS, ParameterTypeError, SRHMConfig, require, require_choice, require_int
 from .rules import placement_slots, sample_rules
 from .sampler import Scratch, check_config, check_range, node_digits
 
@@ -78,7 +78,7 @@ def check_batch(cfg: SRHMConfig, batch, columns: tuple[str, ...]) -> dict[str, n
     refused. Raises ValueError naming the column, e.g. ``batch['tokens']``. Cost: one
     vectorised min and max per column.
     """
-    require(isinstance(batch, Mapping), "batch", batch, "a dict of column arrays")
+    require(isinstance(batch, Mapping), "batch", batch, "a dict of column arrays", ParameterTypeError)
     arrays = {}
     for name in columns:
         require(name in batch, "batch", sorted(map(str, batch)), f"a dict with the column {name!r}")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .config import SRHMConfig, check_config, require, require_choice, require_int
+from .config import ParameterTypeError, SRHMConfig, check_config, require, require_choice, require_int
 from .generate import _expand, check_batch, token_dtype
 from .prng import MAX_KEY, below, derive_key, hash_with, mix64
 
@@ -42,16 +42,17 @@ def fingerprint(batch: dict) -> np.ndarray:
 def check_perturbation(cfg: SRHMConfig, batch, kind: str, level: int, force: bool, key: int) -> dict[str, np.ndarray]:
     """The batch's index columns (and tokens when present), every argument checked against cfg.
 
-    Raises ValueError naming the argument: cfg not an SRHMConfig; a batch column missing,
-    misshapen or out of range for cfg (a batch of another config); kind not in KINDS;
-    level not an int in 1..L; force not a bool; key not an int in [0, 2**64).
+    Raises TypeError naming the argument for a wrong type (cfg not an SRHMConfig, batch not
+    a dict, kind not a str, level or key not an int, force not a bool), ValueError for a
+    wrong value: a batch column missing, misshapen or out of range for cfg (a batch of
+    another config); kind not in KINDS; level not in 1..L; key not in [0, 2**64).
     """
     check_config(cfg)
     present = tuple(c for c in ("tokens", "latents") if isinstance(batch, Mapping) and c in batch)
     arrays = check_batch(cfg, batch, INDEX_COLUMNS + present)
     require_choice("kind", kind, KINDS)
     require_int("level", level, 1, cfg.L, "levels 1..L act on depths L-1..0")
-    require(isinstance(force, (bool, np.bool_)), "force", force, "a bool")
+    require(isinstance(force, (bool, np.bool_)), "force", force, "a bool", ParameterTypeError)
     require_int("key", key, 0, MAX_KEY)
     return arrays
 
