@@ -1,4 +1,4 @@
-"""Release-build throughput, memory and size (issue 4 benchmark; not a test).
+"""Release-build throughput, memory and size (a benchmark, not a test).
 
 For the Fig. 1 config and an L = 3 config (d = 216), writes P rows of ``train`` to
 Parquet two ways, each in a fresh subprocess so that peak RSS is its own:

@@ -141,13 +141,14 @@ def option_default(options: type, name: str):
 
 def default_lr(arch: str, cfg) -> float:
     """Base learning rate of the authors' scripts (``choice_lr``; format.md §10.2); the optimiser uses
-    it times the width. ``cfg``: an SRHMConfig (``s``, ``s0``, ``L`` are read).
+    it times the width. ``cfg``: an SRHMConfig (``s``, ``s0``, ``L`` are read). This function is
+    the one definition of the table:
 
-    CNN, s=2, L=2: 0.01 at s0=0, 0.1 for 1<=s0<4, 0.03 for 4<=s0<6, 0.01 for s0>=6.
+    CNN, s=2, L<=2: 0.01 at s0=0, 0.1 for 1<=s0<4, 0.03 for 4<=s0<6, 0.01 for s0>=6.
     CNN, s=2, L>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.001 for s0>=6.
     CNN, s>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.0003 for s0>=6.
     LCN: 0.01 for s=2 and s0<4, else 0.003.
-    FCN: 0.01 for L=2, 0.003 for L>=3 (0.01 at L=1).
+    FCN: 0.01 for L<=2, 0.003 for L>=3.
     Raises ValueError for an ``arch`` not in ``ARCHS``.
     """
     s, s0, L = cfg.s, cfg.s0, cfg.L

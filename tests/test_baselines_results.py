@@ -1,4 +1,4 @@
-"""The committed baseline results (issue 15): ``baselines/results/`` as ``baselines/collect.py`` writes it.
+"""The committed baseline results: ``baselines/results/`` as ``baselines/collect.py`` writes it.
 
 Every check runs on two trees: a fixture made in a temporary folder by a real tiny sweep
 collected with ``baselines/collect.py``, and the committed ``baselines/results/`` once it

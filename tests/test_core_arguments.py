@@ -1,4 +1,4 @@
-"""Core API arguments (issue 11, kinds 8 and 9): batches of another config and wrong types are refused.
+"""Core API arguments: batches of another config and wrong types are refused.
 
 Every case here was accepted silently, or failed with a raw library exception
 (AttributeError, TypeError, IndexError, numpy's or Python's own ValueError), before.
@@ -39,7 +39,7 @@ def refused(call, fragment: str) -> str:
 
 
 def test_perturb_refuses_rows_of_a_config_with_another_d(rows_a):
-    # The issue's example: d = 16 rows and a d = 36 config gave a [5, 36] array.
+    # d = 16 rows and a d = 36 config gave a [5, 36] array.
     refused(
         lambda: perturb(B, rows_a, kind="synonym", level=1), "batch['tokens'].shape=(5, 16): must satisfy == (5, 36)"
     )

@@ -319,7 +319,7 @@ def test_paper_points_match_the_laws():
     cnn = paper_points.paper_points("cnn")
     ratios = [p["p_star"] / p["x"] for p in cnn]
     assert 1.5 < min(ratios) and max(ratios) < 7  # the table's P*/x column: 1.7 .. 6.3
-    # spot checks against notes/paper.md tables A and B
+    # spot checks against the paper's tables
     assert (10, 3, 2, 216, 90000, 2.0e5) in paper_points.CNN_FIG4C
     assert (6, 3, 4, 1000, 32400, 1.35e5) in paper_points.CNN_FIG4C
     assert (10, 3, 2, 216, 763675, 6.3e5) in paper_points.LCN_FIG4B

@@ -1,4 +1,4 @@
-"""Learning curves trained in groups (issue 13): ``--group-size`` and ``--seeds`` of ``srhm learning-curve``.
+"""Learning curves trained in groups (format.md §10.4): ``--group-size`` and ``--seeds`` of ``srhm learning-curve``.
 
 Equivalence is checked in float64 (the ``float64`` fixture of test_group_train: default dtype
 float64, train.py encoding in it): a member of a group and the single run then differ only by

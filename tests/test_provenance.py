@@ -1,4 +1,4 @@
-"""Provenance (issue 11, kind 2): whatever loads a published split proves its rows are those of the revision it records.
+"""Provenance (format.md §8.8): whatever loads a published split proves its rows are those of the revision it records.
 
 The upstream fault, reproduced with the in-process fake Hub: offline, with v1.0.0 and
 v1.1.0 of one repo in the cache, ``datasets.load_dataset(..., revision="v1.0.0")``

@@ -1,4 +1,4 @@
-"""Issue 11 acceptance (QA): faults of the issue's kinds found by trying the package as a new user.
+"""Faults found by trying the package as a new user, by kind of fault.
 
 Each test reproduces one case that the earlier fixes missed: zero-row batches (a raw numpy
 error), non-canonical config names, unbounded or orphaned build workers, paths and damaged

@@ -1,4 +1,4 @@
-"""The release catalog (issue 4): coverage of the paper's experiments, distinct entries, valid names."""
+"""The release catalog (format.md §1.5): coverage of the paper's experiments, distinct entries, valid names."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Release layer reliability (issue 11): owned folders, interruption, bad input, outside-world failures, shards."""
+"""Release layer reliability: owned folders, interruption, bad input, outside-world failures, shards."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 11 on the training / evaluation side: what train, learning-curve, evaluate, leaderboard
+"""Reliability on the training / evaluation side: what train, learning-curve, evaluate, leaderboard
 and demo write (only folders srhm owns), when they check their options (before any work),
 what they refuse (models and checkpoints of another config), how they stop (SIGTERM), and
 the modes of their files (the umask)."""
