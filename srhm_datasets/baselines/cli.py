@@ -43,7 +43,7 @@ def _training_options(f):
             "--lr",
             type=float,
             default=None,
-            help="Base learning rate, multiplied by the width [default: per arch, s, s0 and L: protocol.default_lr, format.md §10.2].",
+            help="Base learning rate, times the width [default: by arch, s, s0 and L, format.md §10.2].",
         ),
         click.option("--momentum", type=float, default=_default("momentum"), show_default=True),
         click.option("--batch-size", type=int, default=None, help="Rows per SGD step [default: 4*nc, at most P]."),
