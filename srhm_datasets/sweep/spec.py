@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import os
 import re
 from collections.abc import Callable
@@ -46,7 +45,7 @@ import yaml
 from ..baselines.models import ARCHS
 from ..baselines.train import TrainOptions, check_data
 from ..catalog import get_config, release_name
-from ..config import SRHMConfig, require
+from ..config import SRHMConfig, is_int, is_real, require
 from ..evaluation.evaluate import PROBE_SOURCES, check_evaluation_options
 from ..protocol import MAX_POINTS, NORMS, TRAIN_ENCODINGS
 
@@ -64,20 +63,12 @@ class Field:
     items: Field | None = None  # for a list: the check of each item (the list itself must be non-empty)
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def integer(low: int, default=None) -> Field:
-    return Field(f"an int >= {low}", lambda x: _is_int(x) and x >= low, default)
+    return Field(f"an int >= {low}", lambda x: is_int(x) and x >= low, default)
 
 
 def number(bound: str, ok: Callable[[float], bool], default=None) -> Field:
-    return Field(f"a number with {bound}", lambda x: _is_number(x) and ok(x), default)
+    return Field(f"a number with {bound}", lambda x: is_real(x) and ok(x), default)
 
 
 def choice(options, default=None) -> Field:
@@ -474,7 +465,7 @@ def _grid(errors: _Errors, where: str, grid) -> list[tuple[str, SRHMConfig]]:
         params = dict(zip(axes, combo))
         for key in ("nc", "m"):
             tie = _TIED.match(params[key]) if isinstance(params[key], str) else None
-            if tie is not None and _is_int(params["v"]):
+            if tie is not None and is_int(params["v"]):
                 params[key] = params["v"] ** int(tie.group(2) or 1)
         cfg = errors.catch(f"{where} at {params}", SRHMConfig, **params)
         if cfg is not None:

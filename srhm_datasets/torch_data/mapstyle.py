@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from ..catalog import get_config
-from ..config import require
+from ..config import require, require_int
 from .arrow_rows import RowGather, compact_labels
 from .batch_sampler import SRHMBatchSampler
 from .encoding import check_encoding, check_float_dtype, encode, to_device_batch, torch_ints, torch_tokens
@@ -140,13 +140,7 @@ class SRHMDataset(Dataset):
         if missing:
             raise ValueError(f"invalid parameter source: columns {missing} missing (has {ds.column_names})")
         n = len(ds)
-        require(
-            stop is None or (isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= n),
-            "stop",
-            stop,
-            f"0 <= stop <= {n} (rows of split {split!r})",
-        )
-        self._length = n if stop is None else stop
+        self._length = n if stop is None else require_int("stop", stop, 0, n, f"rows of split {split!r}")
         self._hf = ds
         self._check_width()
         feature = ds.features["label"]

@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..catalog import get_config
-from ..config import MAX_ROWS, SPLITS, SRHMConfig, require, require_choice
+from ..config import MAX_ROWS, SPLITS, ParameterTypeError, SRHMConfig, require, require_choice, require_int
 from ..generate import generate
 from .encoding import (
     check_device,
@@ -166,8 +166,7 @@ class SRHMStream(IterableDataset):
         device=None,
     ):
         super().__init__()
-        if not isinstance(even_ranks, bool):
-            raise ValueError(f"invalid parameter even_ranks={even_ranks!r}: must be True or False")
+        require(isinstance(even_ranks, bool), "even_ranks", even_ranks, "True or False", ParameterTypeError)
         self.device = None if device is None else check_device(device)
         self.even_ranks = even_ranks
         self.cfg = get_config(cfg)
@@ -176,9 +175,8 @@ class SRHMStream(IterableDataset):
         self.encoding = check_encoding(encoding, "encoding")
         self.return_latents = bool(return_latents)
         self.dtype = check_float_dtype(dtype)
-        for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"invalid parameter {name}={value!r}: must be None or an int >= 1")
+        batch_size = None if batch_size is None else require_int("batch_size", batch_size, 1, why="or None")
+        chunk_size = None if chunk_size is None else require_int("chunk_size", chunk_size, 1, why="or None")
         if batch_size is not None and chunk_size is not None and chunk_size != batch_size:
             raise ValueError(
                 f"invalid parameter chunk_size={chunk_size}: must equal batch_size={batch_size} "
@@ -198,19 +196,9 @@ class SRHMStream(IterableDataset):
 
     # ---- range and world -------------------------------------------------------------
     def _set_range(self, start: int) -> None:
-        stop = self.stop
-        require(
-            isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= self.limit,
-            "stop",
-            stop,
-            f"0 <= stop <= {self.limit} (rows of split {self.split!r} of {self.cfg.name} a stream can produce)",
-        )
-        require(
-            isinstance(start, int) and not isinstance(start, bool) and 0 <= start <= stop,
-            "start",
-            start,
-            f"0 <= start <= stop = {stop}",
-        )
+        why = f"rows of split {self.split!r} of {self.cfg.name} a stream can produce"
+        stop = self.stop = require_int("stop", self.stop, 0, self.limit, why)
+        start = require_int("start", start, 0, stop, f"stop = {stop}")
         self._start.fill_(start)
         size = self.cfg.split_sizes()[self.split]
         # Rows past the published train size: the same permutation with a larger n_train.
