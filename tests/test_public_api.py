@@ -150,6 +150,67 @@ def test_a_wrong_type_is_a_type_error_naming_the_parameter(call, fragment):
     assert str(err.value).startswith("invalid parameter ") and fragment in str(err.value)
 
 
+def _train_options(**change):
+    from srhm_datasets.baselines.train import TrainOptions, resolve
+
+    return resolve(TrainOptions(**{"config": srhm.get_config("demo"), "P": 10, **change}))
+
+
+def _network(**change):
+    from srhm_datasets.baselines.models import build_model
+
+    return build_model(**{"arch": "cnn", "cfg": srhm.get_config("demo"), "width": 4, **change})
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: srhm_datasets.torch.SRHMStream("demo", start=1.0), "start=1.0"),
+        (lambda: srhm_datasets.torch.SRHMStream("demo", stop="8"), "stop='8'"),
+        (lambda: srhm_datasets.torch.SRHMStream("demo", batch_size=2.0), "batch_size=2.0"),
+        (lambda: srhm_datasets.torch.SRHMStream("demo", even_ranks=1), "even_ranks=1"),
+        (lambda: srhm_datasets.torch.SRHMStream("demo", rank=0, world_size=True), "world_size=True"),
+        (lambda: srhm_datasets.torch.SRHMStream(3), "config=3"),
+        (lambda: srhm_datasets.torch.SRHMBatchSampler(True, 4), "num_rows=True"),
+        (lambda: srhm_datasets.torch.SRHMBatchSampler(10, "4"), "batch_size='4'"),
+        (lambda: srhm_datasets.torch.TorchGenerator("demo", "cpu"), "cfg='demo'"),
+        (lambda: srhm_datasets.torch.encode(ROWS["tokens"], 4.0), "v=4.0"),
+        (lambda: _train_options(P=10.0), "P=10.0"),
+        (lambda: _train_options(width="8"), "width='8'"),
+        (lambda: _train_options(seed=True), "seed=True"),
+        (lambda: _train_options(max_steps=1.5), "max_steps=1.5"),
+        (lambda: _train_options(lr="0.1"), "lr='0.1'"),
+        (lambda: _train_options(amp=1), "amp=1"),
+        (lambda: _network(width=4.0), "width=4.0"),
+        (lambda: _network(cfg="demo"), "cfg='demo'"),
+    ],
+)
+def test_a_wrong_type_is_a_type_error_across_the_package(call, fragment):
+    with pytest.raises(TypeError) as err:
+        call()
+    assert isinstance(err.value, ParameterTypeError) and fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (
+            lambda: srhm_datasets.torch.SRHMStream("demo", "test", start=5, stop=4),
+            "start=5: must satisfy 0 <= start <= 4",
+        ),
+        (lambda: srhm_datasets.torch.SRHMStream("demo", batch_size=0), "batch_size=0"),
+        (lambda: srhm_datasets.torch.SRHMStream("demo", rank=2, world_size=2), "rank=2"),
+        (lambda: _train_options(P=0), "P=0"),
+        (lambda: _train_options(max_steps=0), "max_steps=0"),
+        (lambda: _network(width=0), "width=0"),
+    ],
+)
+def test_a_value_out_of_bounds_stays_a_value_error(call, fragment):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert not isinstance(err.value, TypeError) and fragment in str(err.value)
+
+
 @pytest.mark.parametrize(
     "call",
     [
