@@ -1,8 +1,12 @@
 """SRHMConfig: the parameters of format.md §1, their validation, derived sizes and names.
 
 A config is a frozen value: equal configs generate identical data. Its canonical
-name (``cfg.name``) encodes every field, so ``SRHMConfig.from_name(cfg.name) == cfg``;
-the name is also the Hugging Face config name and the folder of its Parquet shards.
+name (``cfg.name``) encodes every field, so ``get_config(cfg.name) == cfg``; the name is
+also the Hugging Face config name and the folder of its Parquet shards.
+
+Public: :class:`SRHMConfig`. The checks (``require``, ``require_int``, ``require_choice``,
+``require_type``, ``check_config``, ``ParameterTypeError``) and the number helpers are
+internal: the one definition of how the package refuses a parameter (format.md §1.4).
 """
 
 from __future__ import annotations
@@ -129,9 +133,7 @@ def require_type(value, types, name: str, expected: str) -> None:
     """``ParameterTypeError`` naming ``name`` unless ``value`` is an instance of ``types`` (a bool is no int)."""
     types = types if isinstance(types, tuple) else (types,)
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        raise ParameterTypeError(
-            f"invalid parameter {name}={_show(value)}: a {type(value).__name__}, must be {expected}"
-        )
+        require(False, name, value, f"{expected}, not type {type(value).__name__}", ParameterTypeError)
 
 
 def require_int(name: str, value, low: int | None = None, high: int | None = None, why: str = "") -> int:
@@ -412,7 +414,7 @@ class SRHMConfig:
 
     @classmethod
     def from_name(cls, name: str) -> SRHMConfig:
-        """Inverse of ``name``; raises ValueError on anything else."""
+        """Inverse of ``name``; raises ValueError on anything else (users call ``get_config``)."""
         match = _NAME_RE.fullmatch(name) if isinstance(name, str) else None
         if match is None:
             raise ValueError(

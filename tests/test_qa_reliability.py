@@ -372,10 +372,15 @@ def _never_load(monkeypatch) -> None:
     monkeypatch.setattr(datasets, "load_dataset_builder", no_load)
 
 
-@pytest.mark.parametrize("config", ["fig2", "A_L2_s2_s0-2_v10_nc10_m10_seed1", "../demo"])
-def test_load_split_names_the_configs_of_a_local_release_without_the_one_asked(release, config, monkeypatch):
+@pytest.mark.parametrize(
+    ("config", "suggestion"),
+    [("fig2", ""), ("A_L2_s2_s0-2_v10_nc10_m10_seed1", ""), ("../demo", "; did you mean 'demo'?")],
+)
+def test_load_split_names_the_configs_of_a_local_release_without_the_one_asked(
+    release, config, suggestion, monkeypatch
+):
     _never_load(monkeypatch)
-    want = f"invalid parameter config={config!r}: no such config in {release}; it has: demo"
+    want = f"invalid parameter config={config!r}: no such config in {release}; it has: demo{suggestion}"
     with pytest.raises(ValueError, match=re.escape(want) + "$"):
         load_split(release, config, "train")
 
