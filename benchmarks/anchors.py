@@ -1,4 +1,4 @@
-"""The generator beside the public reference generators (issue 16 targets; a benchmark, not a test).
+"""The generator beside the public reference generators (a benchmark, not a test).
 
 Each generator is called through its own entry point, one thread, P rows (default 10**6),
 in one process, and timed as the best of ``--repeat`` runs; the targets are printed as

@@ -1,4 +1,4 @@
-"""Release-build throughput, memory and size (issue 4 benchmark; not a test).
+"""Release-build throughput, memory and size (a benchmark, not a test).
 
 For the Fig. 1 config and an L = 3 config (d = 216), writes P rows of ``train`` to
 Parquet two ways, each in a fresh subprocess so that peak RSS is its own:
@@ -34,13 +34,13 @@ def run_one(method: str, config: str, rows: int) -> dict:
     """Body of a child process: write ``rows`` train rows of ``config`` with ``method``."""
     import datasets  # noqa: F401  (imported by both methods: not part of the measured memory)
 
-    from srhm_datasets.catalog import resolve
+    from srhm_datasets.catalog import get_config
     from srhm_datasets.config import SRHMConfig
     from srhm_datasets.generate import generate
     from srhm_datasets.release.build import write_split
     from srhm_datasets.release.features import hf_features
 
-    base = resolve(config)
+    base = get_config(config)
     cfg = SRHMConfig(**base.parameters(), n_test=0, n_probe=0, n_train=rows)
     hf_features(cfg, "train")
     before = _rss_mb()

@@ -1,4 +1,4 @@
-"""Generator throughput and memory (issue 3 benchmark; not a test).
+"""Generator throughput and memory (a benchmark, not a test).
 
 For each config: samples/s of ``generate`` for P = 10**6 rows, produced block by block
 as a consumer would stream them, peak traced memory for P = 10**5 and 10**6 (flat

@@ -1,4 +1,4 @@
-"""Wall time of a small sweep on the local pool and through a single-node SLURM cluster (issue 14; not a test).
+"""Wall time of a small sweep on the local pool and through a single-node SLURM cluster (a benchmark, not a test).
 
 The grid: ``demo`` and ``grid_L2_s0-1_v3``, CNN width 64, seeds 0 and 1, 3 log-spaced P from
 100 to 1000, at most 300 steps, 1,000 test rows, 1 torch thread per job: 4 learning curves,

@@ -1,4 +1,4 @@
-"""The generator on a torch device against the numpy generator (issue 16 benchmark; not a test).
+"""The generator on a torch device against the numpy generator (a benchmark, not a test).
 
 Two tables, every ratio measured in the same run:
 

@@ -37,7 +37,7 @@ from srhm_datasets.baselines.group import GroupTrainer, default_group_size
 from srhm_datasets.baselines.learning_curve import run_learning_curve
 from srhm_datasets.baselines.train import TrainOptions
 from srhm_datasets.baselines.train import resolve as resolve_options
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 
 GROUP_SIZES = (1, 2, 4, 8, 16)
 CURVE = {"config": "demo", "arch": "cnn", "P_min": 100, "P_max": 3000, "points": 6}
@@ -50,7 +50,7 @@ def peak_rss_mib() -> float:
 
 def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: int) -> dict:
     """Member-samples/s of ``steps`` group steps (after 3 warm-up steps) of G members on ``config``."""
-    cfg = resolve(config)
+    cfg = get_config(config)
     options = [
         TrainOptions(
             config=cfg,
@@ -90,7 +90,7 @@ def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: 
 def learning_curve(threads: int, root: Path, group_sizes: list[int], width: int) -> dict:
     """The README's demo learning curve by ``run_learning_curve`` with ``group_size`` 1 (one run after
     another), then each of ``group_sizes``: wall time, P*, steps per P, peak memory so far."""
-    cfg = resolve(CURVE["config"])
+    cfg = get_config(CURVE["config"])
     base = TrainOptions(config=cfg, P=CURVE["P_max"], arch=CURVE["arch"], width=width, progress=False, threads=threads)
     out = {}
     for size in [1, *group_sizes]:
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
         auto = default_group_size(
             resolve_options(
                 TrainOptions(
-                    config=resolve(CURVE["config"]), P=CURVE["P_max"], arch=CURVE["arch"], width=args.curve_width
+                    config=get_config(CURVE["config"]), P=CURVE["P_max"], arch=CURVE["arch"], width=args.curve_width
                 )
             )
         )

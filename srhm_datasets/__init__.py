@@ -1,14 +1,33 @@
 """srhm_datasets: the Sparse Random Hierarchy Model, generated deterministically.
 
-Public names (format.md §9). Heavy libraries (torch, datasets) are imported only by the
-submodules that need them, so importing this package is cheap.
+The public names for data (format.md §9.1) are the ones in ``__all__``: a config
+(:class:`SRHMConfig`, :func:`get_config`, :func:`list_configs`), its rules
+(:func:`sample_rules`, :func:`load_rules`), its rows (:func:`generate`, :func:`perturb`)
+and a published split (:func:`load_split`). The torch adapters are
+:mod:`srhm_datasets.torch`; building, verifying and publishing a release,
+:mod:`srhm_datasets.release`. Every other module is internal.
+
+Importing this package is cheap: torch, datasets and pyarrow are imported only by the
+functions that need them (:func:`load_split` imports ``datasets`` when it is called).
 """
 
+from .catalog import get_config, list_configs
 from .config import SRHMConfig
 from .generate import generate
 from .perturb import perturb
+from .release.load import load_split
 from .release.rules_file import load_rules
 from .rules import sample_rules
 from .version import __version__
 
-__all__ = ["SRHMConfig", "generate", "perturb", "sample_rules", "load_rules", "__version__"]
+__all__ = [
+    "SRHMConfig",
+    "__version__",
+    "generate",
+    "get_config",
+    "list_configs",
+    "load_rules",
+    "load_split",
+    "perturb",
+    "sample_rules",
+]

@@ -1,4 +1,4 @@
-"""Named configurations of a release, and resolution of CONFIG arguments.
+"""Named configurations of a release (the catalog), and CONFIG arguments (``get_config``).
 
 A CONFIG argument is either a catalog name (``demo``, ``fig1``, ...) or a canonical
 config name (``SRHMConfig.name``). A catalog name is also the Hugging Face config
@@ -25,12 +25,12 @@ config maps back to exactly one catalog name.
 
 from __future__ import annotations
 
-from .config import SRHMConfig, check_config, is_canonical_name, require
+from .config import ParameterTypeError, SRHMConfig, check_config, did_you_mean, is_canonical_name, require
 
 #: Version of the data release this catalog describes.
 RELEASE_VERSION = "1.0.0"
 
-#: The paper's grids (issue 4); exposed so that tests and docs can refer to them.
+#: The paper's grids; exposed so that tests and docs can refer to them.
 GRID_L = (2, 3)
 GRID_S0 = (0, 1, 2, 4, 6)
 GRID_V = tuple(range(3, 13))
@@ -74,18 +74,87 @@ CATALOG: dict[str, SRHMConfig] = _catalog()
 DEFAULT_CONFIG = "demo"
 
 
-def resolve(name: str) -> SRHMConfig:
-    """The config for a catalog name or a canonical config name; ValueError naming CONFIG otherwise."""
-    require(isinstance(name, str), "CONFIG", name, "a str")
-    if name in CATALOG:
-        return CATALOG[name]
-    if not is_canonical_name(name):
-        raise ValueError(
-            f"invalid parameter CONFIG={name!r}: must be a catalog name (e.g. demo, fig1, grid_L2_s0-1_v8; "
-            f"{len(CATALOG)} in all, see `srhm_datasets.catalog.CATALOG`) "
-            "or a canonical config name such as 'A_L2_s2_s0-2_v10_nc10_m10_seed1'"
+def get_config(config) -> SRHMConfig:
+    """The config a name stands for: a catalog name, a canonical name, or a config itself.
+
+    The one way to turn a user's CONFIG (a command-line argument, a sweep file entry, a
+    Python argument) into an :class:`~srhm_datasets.SRHMConfig` (format.md §1.5).
+
+    Parameters
+    ----------
+    config : str or SRHMConfig
+        A catalog name (``"demo"``, ``"fig1"``, ``"grid_L2_s0-1_v8"``, ...; see
+        :func:`list_configs`), a canonical name (``SRHMConfig.name``, e.g.
+        ``"A_L2_s2_s0-2_v10_nc10_m10_seed1"``), or an ``SRHMConfig``, returned as it is.
+
+    Returns
+    -------
+    SRHMConfig
+        The catalog's entry for a catalog name, else the config the canonical name encodes.
+
+    Raises
+    ------
+    TypeError
+        ``config`` is neither a str nor an SRHMConfig (``config.ParameterTypeError``).
+    ValueError
+        Any other string, naming it, with the closest catalog names ("did you mean"); a
+        canonical name whose parameters break a bound of format.md §1 names that parameter.
+
+    Examples
+    --------
+    >>> import srhm_datasets as srhm
+    >>> cfg = srhm.get_config("fig1")
+    >>> cfg.name
+    'A_L2_s2_s0-2_v10_nc10_m10_seed1'
+    >>> srhm.get_config(cfg.name) == cfg
+    True
+    >>> srhm.get_config("fig_1")
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid parameter config='fig_1': must satisfy a catalog name ...; did you mean 'fig1'?
+    """
+    if isinstance(config, SRHMConfig):
+        return config
+    require(
+        isinstance(config, str),
+        "config",
+        config,
+        "an SRHMConfig, a catalog name or a canonical name",
+        ParameterTypeError,
+    )
+    if config in CATALOG:
+        return CATALOG[config]
+    if not is_canonical_name(config):
+        require(
+            False,
+            "config",
+            config,
+            f"a catalog name ({len(CATALOG)} in all: `srhm configs` or srhm_datasets.list_configs() lists them) "
+            "or a canonical config name such as 'A_L2_s2_s0-2_v10_nc10_m10_seed1'" + did_you_mean(config, CATALOG),
         )
-    return SRHMConfig.from_name(name)  # parameter errors name the parameter
+    return SRHMConfig.from_name(config)  # parameter errors name the parameter
+
+
+def list_configs() -> list[str]:
+    """The catalog's names, in catalog order (format.md §1.5).
+
+    Returns
+    -------
+    list of str
+        ``demo``, ``fig1``, then the Fig. 4 grids ``grid_L{L}_s0-{s0}_v{v}``, the s = 3 entries
+        ``s3_L{L}_s0-{s0}_v{v}`` and the sparsity-B entries ``sparseB_L{L}_s0-{s0}_v{v}``; each
+        is a CONFIG of :func:`get_config`, ``srhm`` commands and a release's Hugging Face config.
+
+    Examples
+    --------
+    >>> import srhm_datasets as srhm
+    >>> names = srhm.list_configs()
+    >>> names[:2], len(names)
+    (['demo', 'fig1'], 129)
+    >>> srhm.get_config(names[0]).d
+    16
+    """
+    return list(CATALOG)
 
 
 def catalog_name(cfg: SRHMConfig) -> str | None:

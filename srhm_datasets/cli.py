@@ -13,8 +13,9 @@ import threading
 
 import click
 
+from .catalog import get_config, list_configs
 from .cli_args import config_arg
-from .config import format_count
+from .config import SPLITS, format_count
 from .version import __version__
 
 #: command name -> "module:attribute" of a click command, imported on first use.
@@ -115,6 +116,19 @@ def info(config):
         click.echo(f"{'rows ' + split:<20}{n}")
 
 
+@main.command()
+def configs():
+    """List the catalog: each config's name, parameters and sizes (format.md §1.5)."""
+    head = ("L", 3), ("s", 3), ("s0", 4), ("v", 4), ("nc", 4), ("m", 4), ("sp", 3), ("seed", 5), ("d", 6)
+    sizes = ("train", 9), ("test", 7), ("probe", 7)
+    click.echo("name".ljust(22) + "".join(title.rjust(width) for title, width in head + sizes))
+    for name in list_configs():
+        cfg = get_config(name)
+        values = [cfg.L, cfg.s, cfg.s0, cfg.v, cfg.nc, cfg.m, cfg.sparsity, cfg.seed, cfg.d]
+        values += [cfg.split_sizes()[split] for split, _ in sizes]
+        click.echo(name.ljust(22) + "".join(str(x).rjust(width) for x, (_, width) in zip(values, head + sizes)))
+
+
 #: Most rows ``srhm sample`` prints: it is for looking at rows (``srhm build`` writes splits).
 MAX_SAMPLE_ROWS = 1000
 
@@ -129,7 +143,7 @@ MAX_SAMPLE_ROWS = 1000
     type=click.IntRange(1, MAX_SAMPLE_ROWS),
     help=f"Number of rows to print (1 to {MAX_SAMPLE_ROWS}; fewer at the end of the split).",
 )
-@click.option("--split", default="train", show_default=True, type=click.Choice(["train", "test", "probe"]))
+@click.option("--split", default="train", show_default=True, type=click.Choice(SPLITS))
 @click.option("--start", default=0, show_default=True, type=click.IntRange(min=0), help="First row index.")
 def sample(config, n, split, start):
     """Print a few rows readably (blank shown as _)."""

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from .catalog import resolve
+from .catalog import get_config
 
 
 def config_arg(ctx, param, value):
     """click callback: turn a CONFIG string into an SRHMConfig, as a usage error if bad."""
     try:
         if isinstance(value, tuple):
-            return tuple(resolve(v) for v in value)
-        return None if value is None else resolve(value)
+            return tuple(get_config(v) for v in value)
+        return None if value is None else get_config(value)
     except ValueError as err:
         raise click.BadParameter(str(err), ctx=ctx, param=param) from None
 

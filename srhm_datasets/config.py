@@ -1,14 +1,19 @@
 """SRHMConfig: the parameters of format.md §1, their validation, derived sizes and names.
 
 A config is a frozen value: equal configs generate identical data. Its canonical
-name (``cfg.name``) encodes every field, so ``SRHMConfig.from_name(cfg.name) == cfg``;
-the name is also the Hugging Face config name and the folder of its Parquet shards.
+name (``cfg.name``) encodes every field, so ``get_config(cfg.name) == cfg``; the name is
+also the Hugging Face config name and the folder of its Parquet shards.
+
+Public: :class:`SRHMConfig`. The checks (``require``, ``require_int``, ``require_choice``,
+``require_type``, ``check_config``, ``ParameterTypeError``) and the number helpers are
+internal: the one definition of how the package refuses a parameter (format.md §1.4).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import decimal
+import difflib
 import math
 import numbers
 import re
@@ -100,37 +105,73 @@ def _show(value) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def require(ok: bool, name: str, value, bound: str) -> None:
-    """Raise the package's standard ValueError, naming parameter, value and bound, unless ok."""
+class ParameterTypeError(TypeError, ValueError):
+    """A parameter of the wrong type (format.md §1.4): a ``TypeError``, as Python's convention has it.
+
+    It is also a ``ValueError``, so that code catching the package's refusal of a parameter
+    (``invalid parameter ...``) catches both kinds.
+    """
+
+
+def require(ok: bool, name: str, value, bound: str, error: type[ValueError] = ValueError) -> None:
+    """Raise the package's standard ``error`` (ValueError), naming parameter, value and bound, unless ok."""
     if not ok:
-        raise ValueError(f"invalid parameter {name}={_show(value)}: must satisfy {bound}")
+        raise error(f"invalid parameter {name}={_show(value)}: must satisfy {bound}")
+
+
+def is_int(value) -> bool:
+    """A Python ``int`` that is not a ``bool`` (``True`` is an int to Python, not a count to us)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """A finite int or float that is not a ``bool``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def require_type(value, types, name: str, expected: str) -> None:
+    """``ParameterTypeError`` naming ``name`` unless ``value`` is an instance of ``types`` (a bool is no int)."""
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        require(False, name, value, f"{expected}, not type {type(value).__name__}", ParameterTypeError)
 
 
 def require_int(name: str, value, low: int | None = None, high: int | None = None, why: str = "") -> int:
     """``value`` as a Python int, checked low <= value <= high (either may be None).
 
-    Python and numpy integers are accepted; bools, floats, strings and None raise the
-    package's ValueError naming the parameter and the bound ("an int, low <= name <= high"), an int out
-    of bounds names the bound alone ("low <= name <= high"); ``why`` is appended to either.
+    Python and numpy integers are accepted; a bool, float, string or None raises
+    ``ParameterTypeError`` (a ``TypeError``) naming the parameter and the bound ("an int,
+    low <= name <= high"), an int out of bounds the package's ``ValueError`` naming the bound
+    alone ("low <= name <= high"); ``why`` is appended to either.
     """
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     limits = (f"{low} <= " if low is not None else "") + name + (f" <= {_show(high)}" if high is not None else "")
     why = f" ({why})" if why else ""
-    require(ok, name, value, "an int" + (f", {limits}" if limits != name else "") + why)
+    require(ok, name, value, "an int" + (f", {limits}" if limits != name else "") + why, ParameterTypeError)
     value = int(value)
     require((low is None or value >= low) and (high is None or value <= high), name, value, limits + why)
     return value
 
 
 def require_choice(name: str, value, choices: tuple[str, ...]) -> str:
-    """``value`` if it is one of the strings ``choices``, else the package's ValueError."""
-    require(isinstance(value, str) and value in choices, name, value, f"one of {choices}")
+    """``value`` if it is one of the strings ``choices``; ``ParameterTypeError`` for a non-string,
+    the package's ``ValueError`` for another string (with the closest choice, if one is close)."""
+    require(isinstance(value, str), name, value, f"one of {choices}", ParameterTypeError)
+    require(value in choices, name, value, f"one of {choices}{did_you_mean(value, choices)}")
     return value
 
 
-def check_config(cfg) -> SRHMConfig:
-    """``cfg`` if it is an SRHMConfig, else the package's ValueError naming ``cfg``."""
-    require(isinstance(cfg, SRHMConfig), "cfg", cfg, "an SRHMConfig")
+def did_you_mean(name: str, choices) -> str:
+    """``"; did you mean 'x'?"`` for the choices closest to a mistyped ``name`` (``difflib``), else ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_config(cfg, name: str = "cfg") -> SRHMConfig:
+    """``cfg`` if it is an SRHMConfig, else ``ParameterTypeError`` naming ``name``."""
+    require(
+        isinstance(cfg, SRHMConfig), name, cfg, "an SRHMConfig (srhm_datasets.get_config gives one)", ParameterTypeError
+    )
     return cfg
 
 
@@ -154,11 +195,67 @@ def placement_count(s: int, s0: int, sparsity: str) -> int:
 class SRHMConfig:
     """Parameters of one SRHM instance (format.md §1) and optional split-size overrides.
 
-    ``n_test``, ``n_probe`` and ``n_train`` default to format.md §5's sizes when None.
-    Construction validates everything and raises ``ValueError`` naming the
-    parameter, its value and the bound it breaks, before any large number is
-    computed (module constants ``MAX_*`` give the bounds beyond format.md §1 and why).
-    numpy integers are accepted and stored as Python ints.
+    A frozen value: equal configs generate identical data. Get a named one with
+    :func:`srhm_datasets.get_config`; its canonical name ``cfg.name`` (format.md §1.5)
+    encodes every field.
+
+    Parameters
+    ----------
+    L : int
+        Depth, the levels of production rules (``1 <= L <= 16``).
+    s : int
+        Informative children per node (``2 <= s <= 61``).
+    s0 : int
+        Blanks added per informative child (``s0 >= 0``; 0 is the plain RHM).
+    v : int
+        Vocabulary size of every level; the blank token is ``v`` (``2 <= v <= 65535``).
+    nc : int
+        Number of classes, the root symbols (``nc >= 2``).
+    m : int
+        Synonyms, productions per symbol (``m >= 1``, ``nc*m <= v**s``, ``v*m <= v**s``).
+    sparsity : {"A", "B"}
+        Where the informative children sit among the ``S = s*(s0+1)`` slots (format.md §3).
+    seed : int
+        Seed of the rules, the sampling and the perturbations (``0 <= seed < 2**64``).
+    n_test, n_probe, n_train : int or None
+        Rows of each split; None takes format.md §5.1's default. Part of the name.
+
+    Attributes
+    ----------
+    name : str
+        Canonical name, e.g. ``A_L2_s2_s0-2_v10_nc10_m10_seed1``.
+    S, d, num_informative, num_nodes, placements_per_node, data_space_size, blank : int
+        Derived sizes (format.md §1.2): patch size, input length ``S**L``, ``s**L``,
+        internal nodes N, placements per node K, P_max (an exact Python int) and ``v``.
+
+    Raises
+    ------
+    TypeError
+        A parameter of the wrong type (a float, bool, string or None for an int; a
+        non-string sparsity): ``config.ParameterTypeError``, also a ``ValueError``.
+    ValueError
+        A parameter or derived size out of its bound (format.md §1.1, §1.3), naming the
+        parameter, its value and the bound, before any large number is computed.
+
+    Notes
+    -----
+    numpy integers are accepted and stored as Python ints. The bounds beyond format.md
+    §1.1 are the module constants ``MAX_*`` (format.md §1.3).
+
+    Examples
+    --------
+    >>> from srhm_datasets import SRHMConfig
+    >>> cfg = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4)
+    >>> cfg.name, cfg.d, cfg.num_nodes, cfg.data_space_size
+    ('A_L2_s2_s0-1_v4_nc4_m4_seed0', 16, 3, 16384)
+    >>> cfg.split_sizes()
+    {'train': 12708, 'test': 3276, 'probe': 400}
+    >>> SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, n_train=100).name
+    'A_L2_s2_s0-1_v4_nc4_m4_seed0_train100'
+    >>> SRHMConfig(L="2", s=2, s0=1, v=4, nc=4, m=4)
+    Traceback (most recent call last):
+    ...
+    srhm_datasets.config.ParameterTypeError: invalid parameter L='2': must satisfy an int, 1 <= L <= 16 (...)
     """
 
     L: int
@@ -317,7 +414,7 @@ class SRHMConfig:
 
     @classmethod
     def from_name(cls, name: str) -> SRHMConfig:
-        """Inverse of ``name``; raises ValueError on anything else."""
+        """Inverse of ``name``; raises ValueError on anything else (users call ``get_config``)."""
         match = _NAME_RE.fullmatch(name) if isinstance(name, str) else None
         if match is None:
             raise ValueError(

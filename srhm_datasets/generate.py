@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import SPLITS, SRHMConfig, require, require_choice, require_int
+from .config import SPLITS, ParameterTypeError, SRHMConfig, require, require_choice, require_int
 from .rules import placement_slots, sample_rules
 from .sampler import Scratch, check_config, check_range, node_digits
 
@@ -78,7 +78,7 @@ def check_batch(cfg: SRHMConfig, batch, columns: tuple[str, ...]) -> dict[str, n
     refused. Raises ValueError naming the column, e.g. ``batch['tokens']``. Cost: one
     vectorised min and max per column.
     """
-    require(isinstance(batch, Mapping), "batch", batch, "a dict of column arrays")
+    require(isinstance(batch, Mapping), "batch", batch, "a dict of column arrays", ParameterTypeError)
     arrays = {}
     for name in columns:
         require(name in batch, "batch", sorted(map(str, batch)), f"a dict with the column {name!r}")
@@ -264,18 +264,53 @@ def _child_major(rows: np.ndarray, s: int, k: int) -> np.ndarray:
 
 
 def generate(cfg: SRHMConfig, split: str, start: int = 0, stop: int | None = None, workers: int | None = None) -> dict:
-    """Rows start..stop-1 of a split as a dict of numpy arrays (format.md §4, §9).
+    """Rows ``start..stop-1`` of a split, as a dict of numpy arrays (format.md §4, §5).
 
-    tokens [n, d] (uint8 if v < 255 else uint16, blank = v), label [n] int64,
-    latents / synonyms / placements [n, N] in the smallest unsigned dtype, heap order.
-    Row i is a pure function of (cfg, split, i): any chunking or number of
-    ``workers`` (threads; default: all cores) gives the same rows.
-    The arrays returned are the only allocation that grows with stop - start; internal
-    blocks hold at most ``CHUNK`` rows and ``CHUNK_ENTRIES`` values, in scratch arrays
-    kept from call to call (one set per block running at once).
-    Raises ValueError naming the argument: cfg not an SRHMConfig, split not one of
-    train/test/probe, start/stop not ints with 0 <= start <= stop <= the split's size,
-    workers not None or an int >= 1.
+    Row i is a pure function of (cfg, split, i): any chunking or number of ``workers``
+    gives the same rows, and the published splits hold exactly these rows.
+
+    Parameters
+    ----------
+    cfg : SRHMConfig
+        The config (:func:`srhm_datasets.get_config` gives one from a name).
+    split : {"train", "test", "probe"}
+        The split (format.md §5.1; ``cfg.split_sizes()`` gives their sizes).
+    start, stop : int
+        Rows ``start <= i < stop`` of the split; ``stop=None`` is the split's end.
+    workers : int or None
+        Threads (default: all cores); the rows do not depend on it.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``tokens`` [n, d] (uint8 if v < 255, else uint16; the blank is ``v``),
+        ``label`` [n] int64, and the latent tree: ``latents``, ``synonyms``,
+        ``placements`` [n, N] in the smallest unsigned dtype, heap order (format.md §4.1).
+
+    Raises
+    ------
+    TypeError
+        ``cfg`` not an SRHMConfig, or an argument of the wrong type.
+    ValueError
+        ``split`` not a split, or not ``0 <= start <= stop <=`` the split's size, or
+        ``workers < 1``.
+
+    Notes
+    -----
+    The returned arrays are the only allocation that grows with ``stop - start``:
+    internal blocks hold at most ``CHUNK`` rows and ``CHUNK_ENTRIES`` values.
+
+    Examples
+    --------
+    >>> import srhm_datasets as srhm
+    >>> cfg = srhm.get_config("demo")
+    >>> rows = srhm.generate(cfg, "train", 0, 4)
+    >>> rows["tokens"].shape, rows["tokens"].dtype, rows["label"].tolist()
+    ((4, 16), dtype('uint8'), [1, 1, 2, 3])
+    >>> rows["tokens"][0]  # the blank token is v = 4
+    array([1, 4, 1, 4, 4, 4, 4, 4, 4, 4, 4, 4, 1, 4, 4, 1], dtype=uint8)
+    >>> bool((srhm.generate(cfg, "train", 2, 4)["tokens"] == rows["tokens"][2:]).all())  # row i is row i
+    True
     """
     check_config(cfg)
     stop = cfg.split_sizes()[require_choice("split", split, SPLITS)] if stop is None else stop

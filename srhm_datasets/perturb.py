@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .config import SRHMConfig, check_config, require, require_choice, require_int
+from .config import ParameterTypeError, SRHMConfig, check_config, require, require_choice, require_int
 from .generate import _expand, check_batch, token_dtype
 from .prng import MAX_KEY, below, derive_key, hash_with, mix64
 
@@ -42,16 +42,17 @@ def fingerprint(batch: dict) -> np.ndarray:
 def check_perturbation(cfg: SRHMConfig, batch, kind: str, level: int, force: bool, key: int) -> dict[str, np.ndarray]:
     """The batch's index columns (and tokens when present), every argument checked against cfg.
 
-    Raises ValueError naming the argument: cfg not an SRHMConfig; a batch column missing,
-    misshapen or out of range for cfg (a batch of another config); kind not in KINDS;
-    level not an int in 1..L; force not a bool; key not an int in [0, 2**64).
+    Raises TypeError naming the argument for a wrong type (cfg not an SRHMConfig, batch not
+    a dict, kind not a str, level or key not an int, force not a bool), ValueError for a
+    wrong value: a batch column missing, misshapen or out of range for cfg (a batch of
+    another config); kind not in KINDS; level not in 1..L; key not in [0, 2**64).
     """
     check_config(cfg)
     present = tuple(c for c in ("tokens", "latents") if isinstance(batch, Mapping) and c in batch)
     arrays = check_batch(cfg, batch, INDEX_COLUMNS + present)
     require_choice("kind", kind, KINDS)
     require_int("level", level, 1, cfg.L, "levels 1..L act on depths L-1..0")
-    require(isinstance(force, (bool, np.bool_)), "force", force, "a bool")
+    require(isinstance(force, (bool, np.bool_)), "force", force, "a bool", ParameterTypeError)
     require_int("key", key, 0, MAX_KEY)
     return arrays
 
@@ -62,6 +63,11 @@ def forced_change_possible(cfg: SRHMConfig) -> dict[str, bool]:
     Where it does not, the probe columns hold unperturbed tokens and S (resp. D) is undefined.
     """
     return {"synonym": cfg.m >= 2, "diffeo": cfg.placements_per_node >= 2}
+
+
+def perturb_key(cfg: SRHMConfig, kind: str, level: int, key: int) -> int:
+    """The key of one perturbation (format.md §6.2): its node keys are ``hash_with(perturb_key, nodes)``."""
+    return derive_key(cfg.seed, "perturb", kind, level, int(key))
 
 
 def perturb_indices(
@@ -86,7 +92,7 @@ def perturb_indices(
     k = cfg.L - level
     first = cfg.depth_nodes(k).start
     nodes = np.arange(first, cfg.num_nodes, dtype=np.uint64)
-    node_keys = hash_with(derive_key(cfg.seed, "perturb", kind, level, int(key)), nodes)
+    node_keys = hash_with(perturb_key(cfg, kind, level, key), nodes)
     with np.errstate(over="ignore"):
         draws = mix64(fingerprint(batch)[:, None] ^ node_keys[None, :])  # [n, nodes]
     fresh = below(draws, radix)
@@ -99,15 +105,56 @@ def perturb_indices(
 
 
 def perturb(cfg: SRHMConfig, batch: dict, kind: str, level: int, force: bool = True, key: int = 0) -> np.ndarray:
-    """Tokens [n, d] of the batch's samples perturbed at level l (1 <= l <= L).
+    """Tokens of the batch's samples, perturbed at one level (format.md §6).
 
-    ``batch`` is a dict with label [n], synonyms [n, N], placements [n, N] (as from
-    ``generate``). ``kind`` is "synonym" or "diffeo"; ``force`` forces the change at
-    depth L - l; ``key`` selects an independent perturbation of the same samples.
-    Returns tokens in the dtype of ``batch["tokens"]`` when present, else int64.
-    Raises ValueError naming the argument when the batch does not fit cfg (shapes:
-    tokens [n, d], label [n], synonyms/placements/latents [n, N]; values below v+1, nc,
-    m, K) or an argument is out of range; see ``check_perturbation``.
+    A synonym exchange redraws the production of every node at depth ``L - level``; a
+    diffeomorphism redraws its placement; the rest of each sample's tree is kept. The
+    paper's sensitivities compare a network's output on the tokens and on these.
+
+    Parameters
+    ----------
+    cfg : SRHMConfig
+        The config the batch was generated from.
+    batch : dict of str to array_like
+        ``label`` [n], ``synonyms`` [n, N] and ``placements`` [n, N] (as from
+        :func:`srhm_datasets.generate`); ``tokens`` [n, d], if present, sets the dtype.
+    kind : {"synonym", "diffeo"}
+        What is redrawn.
+    level : int
+        ``1 <= level <= L``: the nodes at depth ``L - level`` change (level 1: the
+        nodes just above the input).
+    force : bool
+        True: each of those nodes takes another value than it had (format.md §6.1);
+        False: a plain redraw, which may keep it.
+    key : int
+        Selects an independent perturbation of the same samples (``0 <= key < 2**64``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Tokens [n, d], in the dtype of ``batch["tokens"]`` when present, else int64.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong type.
+    ValueError
+        A batch that does not fit cfg (shapes, or values beyond v, nc, m, K), an
+        unknown kind, a level out of range, or a forced change the config cannot make
+        (``m = 1`` for a synonym, ``K = 1`` for a diffeo).
+
+    Examples
+    --------
+    >>> import srhm_datasets as srhm
+    >>> cfg = srhm.get_config("demo")
+    >>> rows = srhm.generate(cfg, "probe", 0, 4)
+    >>> tokens = srhm.perturb(cfg, rows, kind="synonym", level=1)
+    >>> tokens.shape, tokens.dtype
+    ((4, 16), dtype('uint8'))
+    >>> bool((tokens != rows["tokens"]).any(axis=1).all())  # forced: every sample changes
+    True
+    >>> bool((srhm.perturb(cfg, rows, kind="synonym", level=1) == tokens).all())  # deterministic
+    True
     """
     synonyms, placements = perturb_indices(cfg, batch, kind, level, force, key)
     dtype = token_dtype(cfg, np.asarray(batch["tokens"]).dtype if "tokens" in batch else np.int64)

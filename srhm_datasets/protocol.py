@@ -3,8 +3,8 @@
 Python and numpy only (no torch, pyarrow or matplotlib), so that ``srhm leaderboard`` can label
 a learning-rate variant and estimate P* without importing torch. One definition each of:
 
-- the networks (``ARCHS``, ``NORMS``, ``ENCODINGS``), their size (``num_parameters``, bounded by
-  ``MAX_PARAMETERS``) and the protocol defaults (format.md §10.2):
+- the networks (``ARCHS``, ``NORMS``), the input encodings (``ENCODINGS``, ``TRAIN_ENCODINGS``),
+  the networks' size (``num_parameters``, bounded by ``MAX_PARAMETERS``) and the protocol defaults (format.md §10.2):
   ``default_lr``, ``default_batch_size``, ``DEFAULT_WIDTH``, ``DEFAULT_MOMENTUM``,
   ``DEFAULT_LOSS_THRESHOLD``, ``DEFAULT_MAX_STEPS``, ``MAX_TEST``;
 - the run folder (format.md §10.3): ``CHECKPOINT_FILE``, ``RESULTS_FILE``, ``SUMMARY_FILE``,
@@ -25,12 +25,15 @@ import math
 
 import numpy as np
 
-from .config import SRHMConfig, require
+from .config import SRHMConfig, is_int, require
 
-#: Reference networks (format.md §10.1), pre-activation scales and input encodings (§7).
+#: Reference networks (format.md §10.1) and their pre-activation scales.
 ARCHS = ("cnn", "lcn", "fcn")
 NORMS = ("fan_in", "channels")
-ENCODINGS = ("whiten", "onehot")
+#: Input encodings (format.md §7): the kinds of ``srhm_datasets.torch.encode``.
+ENCODINGS = ("onehot", "whiten", "tokens")
+#: The encodings a reference network trains on (float inputs [B, v, d], format.md §10.1).
+TRAIN_ENCODINGS = ("whiten", "onehot")
 
 #: Protocol defaults (format.md §10.2).
 DEFAULT_WIDTH = 512
@@ -136,25 +139,16 @@ def option_default(options: type, name: str):
     return options.__dataclass_fields__[name].default
 
 
-def is_int(value) -> bool:
-    """An ``int`` that is not a ``bool`` (``True`` is an int to Python, not a count to us)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_real(value) -> bool:
-    """A finite int or float that is not a ``bool``."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def default_lr(arch: str, cfg) -> float:
     """Base learning rate of the authors' scripts (``choice_lr``; format.md §10.2); the optimiser uses
-    it times the width. ``cfg``: an SRHMConfig (``s``, ``s0``, ``L`` are read).
+    it times the width. ``cfg``: an SRHMConfig (``s``, ``s0``, ``L`` are read). This function is
+    the one definition of the table:
 
-    CNN, s=2, L=2: 0.01 at s0=0, 0.1 for 1<=s0<4, 0.03 for 4<=s0<6, 0.01 for s0>=6.
+    CNN, s=2, L<=2: 0.01 at s0=0, 0.1 for 1<=s0<4, 0.03 for 4<=s0<6, 0.01 for s0>=6.
     CNN, s=2, L>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.001 for s0>=6.
     CNN, s>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.0003 for s0>=6.
     LCN: 0.01 for s=2 and s0<4, else 0.003.
-    FCN: 0.01 for L=2, 0.003 for L>=3 (0.01 at L=1).
+    FCN: 0.01 for L<=2, 0.003 for L>=3.
     Raises ValueError for an ``arch`` not in ``ARCHS``.
     """
     s, s0, L = cfg.s, cfg.s0, cfg.L

@@ -53,9 +53,36 @@ def _rules(cfg: SRHMConfig) -> tuple[np.ndarray, ...]:
 
 
 def sample_rules(cfg: SRHMConfig) -> list[np.ndarray]:
-    """The rule tables of a config (format.md §2): L read-only int64 arrays of shape [n_k, m, s].
+    """The production rules of a config (format.md §2).
 
-    Raises ValueError unless cfg is an SRHMConfig.
+    ``rules[k][a, r]`` is the r-th production of symbol a at depth k: an s-tuple of
+    symbols in ``[0, v)``. The tuples of one depth are distinct (an unambiguous grammar),
+    and the tables are a pure function of (parameters, seed).
+
+    Parameters
+    ----------
+    cfg : SRHMConfig
+        The config.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        L read-only int64 arrays; ``rules[k]`` has shape [n_k, m, s] with ``n_0 = nc``
+        and ``n_k = v`` for k >= 1.
+
+    Raises
+    ------
+    TypeError
+        ``cfg`` is not an SRHMConfig.
+
+    Examples
+    --------
+    >>> import srhm_datasets as srhm
+    >>> rules = srhm.sample_rules(srhm.get_config("demo"))
+    >>> [r.shape for r in rules], rules[0].dtype
+    ([(4, 4, 2), (4, 4, 2)], dtype('int64'))
+    >>> rules[0][0, 0].tolist()  # class 0's first production: two level-1 symbols
+    [0, 3]
     """
     return list(_rules(check_config(cfg)))
 

@@ -111,7 +111,7 @@ def _feistel(limbs: list[np.ndarray], radices: list[int], key: int, scratch: Scr
     shape = np.shape(limbs[0])
     limbs = [scratch.copy(f"limb{j}", x, np.uint64) for j, x in enumerate(limbs)]
     h, tmp = scratch.array("h", shape, np.uint64), scratch.array("tmp", shape, np.uint64)
-    for rnd, round_key in enumerate(_round_keys(key, max(6, ROUNDS_PER_LIMB * t))):
+    for rnd, round_key in enumerate(round_keys(key, max(6, ROUNDS_PER_LIMB * t))):
         j = rnd % t
         h.fill(round_key)  # F starts from the round key
         for i in range(t):
@@ -138,8 +138,13 @@ def _add_mod(x: np.ndarray, y: np.ndarray, D: int, tmp: np.ndarray) -> None:
     np.minimum(x, tmp, out=x)
 
 
+def sampler_key(cfg: SRHMConfig) -> int:
+    """The key of a config's permutation of its data space (format.md §5.3)."""
+    return derive_key(cfg.seed, "sampler")
+
+
 @lru_cache(maxsize=64)
-def _round_keys(key: int, rounds: int) -> tuple[int, ...]:
+def round_keys(key: int, rounds: int) -> tuple[int, ...]:
     """The key of each Feistel round: derive_key(key, "round", r)."""
     return tuple(derive_key(key, "round", rnd) for rnd in range(rounds))
 
@@ -153,7 +158,7 @@ def _round_tables(a: int, b: int, key: int) -> tuple[np.ndarray, ...]:
     """
     radices = (a, b)
     tables = []
-    for rnd, round_key in enumerate(_round_keys(key, max(6, 2 * ROUNDS_PER_LIMB))):
+    for rnd, round_key in enumerate(round_keys(key, max(6, 2 * ROUNDS_PER_LIMB))):
         j = rnd % 2
         other = np.arange(radices[1 - j], dtype=np.uint64)
         table = mix64(other ^ np.uint64(round_key)) % np.uint64(radices[j])
@@ -342,7 +347,7 @@ def permuted_digits(cfg: SRHMConfig, g: np.ndarray) -> np.ndarray:
 def node_digits(cfg: SRHMConfig, g: np.ndarray, scratch: Scratch) -> np.ndarray:
     """``permuted_digits(cfg, g).T`` without checks: g uint64 [n] in range (overwritten), result in scratch."""
     lay = _layout(cfg)
-    key = derive_key(cfg.seed, "sampler")
+    key = sampler_key(cfg)
     if len(lay.radices) > 1:
         limbs = _feistel(_split_index(g, lay.radices), list(lay.radices), key, scratch)
     elif lay.radices[0] <= TABLE_MAX:

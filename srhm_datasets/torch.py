@@ -13,37 +13,35 @@
 * :func:`to_device_batch`: a token batch dict -> ``(x, label)`` on a device.
 * :class:`TorchGenerator`: the generator (rows, ``expand``, perturbations) with torch ops
   on any device, bit-identical to the numpy one; ``SRHMStream(..., device=...)`` uses it.
+* :class:`SRHMBatchSampler`: the row-index batches of :meth:`SRHMDataset.loader`, sharded
+  like ``DistributedSampler``.
+* :func:`default_device`: cuda, then mps, then cpu; :data:`ENCODINGS`: the encodings.
 * Tasks (format.md §16): the adapters take ``task=`` (``class``, ``last``, ``mlm``,
   ``next``) and its parameters; :func:`torch_apply_task` computes a task on a
   TorchGenerator's device, :func:`input_channels` the channels of its encoded inputs.
 
-Implementation in :mod:`srhm_datasets.torch_data`.
+These are the public names (``__all__``). The implementation, :mod:`srhm_datasets.torch_data`,
+is internal.
 """
 
 from __future__ import annotations
 
-from .sampler import split_limit
 from .torch_data.batch_sampler import SRHMBatchSampler
-from .torch_data.encoding import ENCODINGS, default_device, encode, to_device_batch, whiten_absent
+from .torch_data.encoding import ENCODINGS, default_device, encode, to_device_batch
 from .torch_data.generator import TorchGenerator
-from .torch_data.mapstyle import SRHMBatches, SRHMDataset
-from .torch_data.splits import load_split
+from .torch_data.mapstyle import SRHMDataset
 from .torch_data.stream import SRHMStream
 from .torch_data.tasks import input_channels, torch_apply_task
 
 __all__ = [
     "ENCODINGS",
     "SRHMBatchSampler",
-    "SRHMBatches",
     "SRHMDataset",
     "SRHMStream",
     "TorchGenerator",
     "default_device",
     "encode",
     "input_channels",
-    "load_split",
-    "split_limit",
     "to_device_batch",
     "torch_apply_task",
-    "whiten_absent",
 ]

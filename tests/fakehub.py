@@ -5,7 +5,7 @@ the endpoints ``huggingface_hub`` 2.x and ``datasets`` use to create a repo, com
 (regular uploads), tag, list refs and trees, and download files. ``install``
 routes every ``huggingface_hub`` request to it (``set_client_factory`` with an
 ``httpx2.MockTransport``) and points both libraries' import-time constants at a
-fake endpoint and a fresh ``HF_HOME``. See ``notes/ecosystem.md`` section 2.
+fake endpoint and a fresh ``HF_HOME``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The sweep files of ``baselines/`` (issue 15): each validates, each CPU file has a full twin, and the
-CPU files together meet the issue's acceptance counts (configs counted by their parameters)."""
+"""The sweep files of ``baselines/``: each validates, each CPU file has a full twin, and the
+CPU files together meet the reproduction's acceptance counts (configs counted by their parameters)."""
 
 from __future__ import annotations
 

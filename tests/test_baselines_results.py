@@ -1,4 +1,4 @@
-"""The committed baseline results (issue 15): ``baselines/results/`` as ``baselines/collect.py`` writes it.
+"""The committed baseline results: ``baselines/results/`` as ``baselines/collect.py`` writes it.
 
 Every check runs on two trees: a fixture made in a temporary folder by a real tiny sweep
 collected with ``baselines/collect.py``, and the committed ``baselines/results/`` once it
@@ -24,7 +24,7 @@ import yaml
 from click.testing import CliRunner
 
 from srhm_datasets.baselines.learning_curve import curve_summary
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.evaluation import board_entries
 from srhm_datasets.files import MARKER, atomic_write
 from srhm_datasets.results import read_results
@@ -128,7 +128,7 @@ def test_every_results_file_validates_with_an_evaluation_on_the_whole_splits(tre
         results = validated(path)
         ev = results.get("evaluation")
         assert ev is not None, f"{path} has no evaluation"
-        sizes = resolve(results["dataset"]["config"]).split_sizes()
+        sizes = get_config(results["dataset"]["config"]).split_sizes()
         assert (ev["num_test"], ev["probe"]["num_points"]) == (sizes["test"], sizes["probe"]), path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.executors import read_queue
 from srhm_datasets.release.jobs import (
@@ -61,7 +61,7 @@ def test_slurm_build_equals_local_and_a_cancelled_job_is_rebuilt(slurm_cluster, 
     local = srhm("build", *CONFIGS, "--out", str(tmp_path / "local"), "--executor", "local", "--quiet")
     assert local.exit_code == 0, local.output
     out = tmp_path / "release"
-    cfgs = [resolve(c) for c in CONFIGS]
+    cfgs = [get_config(c) for c in CONFIGS]
 
     # held at submission, so that one job is surely cancelled before it runs
     report = build_on_slurm(cfgs, out, options={"sbatch": {"hold": True}}, progress=False)
@@ -90,7 +90,7 @@ def test_slurm_build_equals_local_and_a_cancelled_job_is_rebuilt(slurm_cluster, 
 
 def test_a_config_is_done_only_when_complete(tmp_path):
     folder = tmp_path / ".release.jobs"
-    cfg, other = resolve(CONFIGS[0]), resolve(CONFIGS[1])
+    cfg, other = get_config(CONFIGS[0]), get_config(CONFIGS[1])
     assert build_one(str(folder), CONFIGS[0]) == CONFIGS[0]
     built = read_done(folder, cfg)
     assert built is not None and built.rules["config"] == CONFIGS[0] and set(built.splits) == {"train", "test", "probe"}
@@ -114,7 +114,7 @@ def test_a_config_is_done_only_when_complete(tmp_path):
 
 
 def test_a_config_failing_verification_is_not_published_and_is_rebuilt(tmp_path):
-    folder, out, cfg = tmp_path / ".release.jobs", tmp_path / "release", resolve(CONFIGS[0])
+    folder, out, cfg = tmp_path / ".release.jobs", tmp_path / "release", get_config(CONFIGS[0])
     build_one(str(folder), CONFIGS[0])
     shard = folder / RELEASE / read_done(folder, cfg).splits["test"].files[0]
     rewrite(shard, lambda cols: cols["label"].__setitem__(0, (cols["label"][0] + 1) % cfg.nc))  # a wrong row
@@ -140,7 +140,7 @@ def test_a_config_failing_verification_is_not_published_and_is_rebuilt(tmp_path)
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, message):
     out = tmp_path / "release"
     with pytest.raises(ValueError, match="invalid parameter") as err:
-        build_on_slurm([resolve(CONFIGS[0])], out, **kwargs)
+        build_on_slurm([get_config(CONFIGS[0])], out, **kwargs)
     assert message in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -152,11 +152,11 @@ def test_a_build_of_other_configs_is_refused(tmp_path):
     (folder / PLAN).write_text(json.dumps({"configs": [CONFIGS[1]]}))
     before = tree(tmp_path)
     with pytest.raises(ValueError, match=f"a build of other configs is under way in .*{CONFIGS[1]}"):
-        build_on_slurm([resolve(CONFIGS[0])], out)
+        build_on_slurm([get_config(CONFIGS[0])], out)
     (folder / PLAN).unlink()
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not srhm's"):
-        build_on_slurm([resolve(CONFIGS[0])], out)
+        build_on_slurm([get_config(CONFIGS[0])], out)
     assert tree(tmp_path) == {
         **{k: v for k, v in before.items() if not k.endswith(PLAN)},
         ".release.jobs/notes.txt": hashlib.sha256(b"mine").hexdigest(),

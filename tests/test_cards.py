@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard
 
-from srhm_datasets.catalog import CATALOG, release_name, resolve
+from srhm_datasets.catalog import CATALOG, get_config, release_name
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.verify import verify_release
 
@@ -21,16 +21,16 @@ SMALL = ["demo", "grid_L2_s0-0_v3", "grid_L2_s0-0_v4", "grid_L2_s0-0_v5", "grid_
 
 def test_manifest_holds_every_catalog_config():
     names = sorted(p.stem for p in (MANIFEST / "rules").glob("*.json"))
-    assert names == sorted(release_name(resolve(n)) for n in CATALOG)
+    assert names == sorted(release_name(get_config(n)) for n in CATALOG)
     for path in (MANIFEST / "rules").glob("*.json"):
         doc = json.loads(path.read_text(encoding="utf-8"))
         assert doc["release_name"] == path.stem
-        assert doc["config"] == resolve(path.stem).name
+        assert doc["config"] == get_config(path.stem).name
 
 
 def test_rebuilt_small_configs_match_the_manifest(tmp_path):
     out = tmp_path / "rebuilt"
-    build_release([resolve(n) for n in SMALL], out, progress=False, release_version="1.0.0")
+    build_release([get_config(n) for n in SMALL], out, progress=False, release_version="1.0.0")
     report = verify_release(out, configs=SMALL, manifest=MANIFEST)
     assert report.ok, report.format()
     assert sum(c.item == "manifest" for c in report.checks) == len(SMALL)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from srhm_datasets import SRHMConfig
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 
 from .strategies import small_configs
 
@@ -77,10 +77,10 @@ def test_overridden_test_size_leaves_the_rest_to_train():
 @given(small_configs(L=st.integers(1, 4), n_test=st.one_of(st.none(), st.integers(0, 5))))
 def test_name_round_trips(cfg):
     assert SRHMConfig.from_name(cfg.name) == cfg
-    assert resolve(cfg.name) == cfg
+    assert get_config(cfg.name) == cfg
     assert not set(cfg.name) & set("<>:/\\|?* ")  # legal as a Hub config name and a folder
 
 
 def test_unknown_config_name_is_a_clear_error():
-    with pytest.raises(ValueError, match="CONFIG='nope'"):
-        resolve("nope")
+    with pytest.raises(ValueError, match="config='nope'"):
+        get_config("nope")

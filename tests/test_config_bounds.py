@@ -1,4 +1,4 @@
-"""Bounds beyond format.md §1 (issue 11, kind 3): every derived size is checked before it is computed."""
+"""Bounds beyond format.md §1.1 (format.md §1.3): every derived size is checked before it is computed."""
 
 import decimal
 import math
@@ -34,7 +34,7 @@ def peak_bytes(fields: dict) -> tuple[int, Exception | None]:
     return peak, error
 
 
-def test_issue_example_is_refused_at_once():
+def test_a_depth_of_100_is_refused_at_once():
     # N = 2**100 - 1 nodes: the old code computed (m*K)**N and climbed past 20 GB.
     peak, error = peak_bytes({"L": 100, "s": 2, "s0": 1, "v": 4, "nc": 4, "m": 4})
     assert "invalid parameter L=100: must satisfy" in str(error) and "L <= 16" in str(error)

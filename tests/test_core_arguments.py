@@ -1,4 +1,4 @@
-"""Core API arguments (issue 11, kinds 8 and 9): batches of another config and wrong types are refused.
+"""Core API arguments: batches of another config and wrong types are refused.
 
 Every case here was accepted silently, or failed with a raw library exception
 (AttributeError, TypeError, IndexError, numpy's or Python's own ValueError), before.
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from srhm_datasets import SRHMConfig, generate, perturb, sample_rules
-from srhm_datasets.catalog import catalog_name, resolve
+from srhm_datasets.catalog import catalog_name, get_config
 from srhm_datasets.generate import expand
 from srhm_datasets.hashing import content_hash
 from srhm_datasets.perturb import perturb_indices
@@ -39,7 +39,7 @@ def refused(call, fragment: str) -> str:
 
 
 def test_perturb_refuses_rows_of_a_config_with_another_d(rows_a):
-    # The issue's example: d = 16 rows and a d = 36 config gave a [5, 36] array.
+    # d = 16 rows and a d = 36 config gave a [5, 36] array.
     refused(
         lambda: perturb(B, rows_a, kind="synonym", level=1), "batch['tokens'].shape=(5, 16): must satisfy == (5, 36)"
     )
@@ -148,7 +148,7 @@ def test_rules_prng_and_hash_arguments():
 
 
 def test_catalog_arguments():
-    refused(lambda: resolve(["demo"]), "CONFIG=['demo']: must satisfy a str")
+    refused(lambda: get_config(["demo"]), "config=['demo']: must satisfy an SRHMConfig, a catalog name or a canonical")
     refused(lambda: catalog_name("demo"), "cfg='demo'")
     refused(lambda: A.depth_nodes(2), "k=2: must satisfy 0 <= k <= 1")
     refused(lambda: A.split_offset("val"), "split='val'")

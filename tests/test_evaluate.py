@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig
 from srhm_datasets.baselines.models import build_model
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation.measure import evaluate_model
 from srhm_datasets.evaluation.oracle import RulesParser
@@ -23,7 +23,7 @@ from srhm_datasets.evaluation.probes import generator_probe, load_probe, release
 from srhm_datasets.release.build import build_release
 from srhm_datasets.results import load_schema, validate_results
 
-DEMO = resolve("demo")
+DEMO = get_config("demo")
 SMALL = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0, n_test=120, n_probe=60, n_train=400)
 NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)  # m = 1: P_max = 256
 NO_PLACEMENTS = SRHMConfig(L=2, s=2, s0=0, v=4, nc=4, m=4)  # K = 1: P_max = 256

@@ -1,4 +1,4 @@
-"""The fast generator paths (issue 16) against the straightforward ones they replace or shortcut.
+"""The fast generator paths against the straightforward ones they replace or shortcut.
 
 ``generate`` expands node-major straight into its output (``generate._expand_into``); it
 must give the rows of ``expand(split_digits(...))`` (the per-level gather that ``expand``

@@ -24,13 +24,13 @@ from srhm_datasets.baselines.group import (
 from srhm_datasets.baselines.models import build_model, count_parameters
 from srhm_datasets.baselines.stacked import build_stacked
 from srhm_datasets.baselines.train import TrainOptions, read_checkpoint, resolve, train
-from srhm_datasets.catalog import resolve as resolve_config
+from srhm_datasets.catalog import get_config
 from srhm_datasets.results import read_results, validate_results
 from srhm_datasets.torch_data.encoding import encode
 
 torch.set_num_threads(1)
 
-DEMO = resolve_config("demo")
+DEMO = get_config("demo")
 TINY = {"config": DEMO, "width": 16, "num_test": 200, "progress": False}
 #: Fields of a run's results that depend on the clock or the group, not on the trajectory.
 TIMING = ("wall_time_s", "samples_per_s", "group")
@@ -152,7 +152,7 @@ def test_default_group_size_keeps_the_cpu_state_small():
     wide = resolve(TrainOptions(config=DEMO, P=100, device="cpu"))  # width 512: 1.06M scalars, 12.1 MiB of state
     assert default_group_size(wide) == 1
     assert default_group_size(dataclasses.replace(wide, width=256)) == 16  # 3.1 MiB a member
-    assert default_group_size(dataclasses.replace(wide, width=256, config=resolve_config("fig1"))) == 13  # 4.7 MiB
+    assert default_group_size(dataclasses.replace(wide, width=256, config=get_config("fig1"))) == 13  # 4.7 MiB
 
 
 @given(P=st.integers(1, 40), seed=st.integers(0, 2**31), sizes=st.lists(st.integers(0, 50), max_size=8))

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig, sample_rules
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import paper_points
 from srhm_datasets.evaluation.kinds import undefined_kinds
@@ -23,7 +23,7 @@ from srhm_datasets.hashing import rules_hash
 from srhm_datasets.protocol import default_lr, law_x
 from srhm_datasets.results import validate_results
 
-DEMO = resolve("demo")  # L = 2
+DEMO = get_config("demo")  # L = 2
 NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)
 #: P* of the curve (100, 0.5), (300, 0.2), (1000, 0.05): 10 % crossed between 300 and 1000, linear in log P.
 CNN_P_STAR = math.exp(math.log(300) + (0.2 - 0.1) / (0.2 - 0.05) * math.log(1000 / 300))
@@ -319,7 +319,7 @@ def test_paper_points_match_the_laws():
     cnn = paper_points.paper_points("cnn")
     ratios = [p["p_star"] / p["x"] for p in cnn]
     assert 1.5 < min(ratios) and max(ratios) < 7  # the table's P*/x column: 1.7 .. 6.3
-    # spot checks against notes/paper.md tables A and B
+    # spot checks against the paper's tables
     assert (10, 3, 2, 216, 90000, 2.0e5) in paper_points.CNN_FIG4C
     assert (6, 3, 4, 1000, 32400, 1.35e5) in paper_points.CNN_FIG4C
     assert (10, 3, 2, 216, 763675, 6.3e5) in paper_points.LCN_FIG4B

@@ -1,4 +1,4 @@
-"""Learning curves trained in groups (issue 13): ``--group-size`` and ``--seeds`` of ``srhm learning-curve``.
+"""Learning curves trained in groups (format.md §10.4): ``--group-size`` and ``--seeds`` of ``srhm learning-curve``.
 
 Equivalence is checked in float64 (the ``float64`` fixture of test_group_train: default dtype
 float64, train.py encoding in it): a member of a group and the single run then differ only by
@@ -15,14 +15,14 @@ from click.testing import CliRunner
 
 from srhm_datasets.baselines import learning_curve as lc
 from srhm_datasets.baselines.train import TrainOptions, resolve
-from srhm_datasets.catalog import resolve as resolve_config
+from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.protocol import estimate_p_star
 from srhm_datasets.results import read_results
 
 from .test_group_train import float64  # noqa: F401 (a fixture)
 
-DEMO = resolve_config("demo")
+DEMO = get_config("demo")
 #: Three P values (20, 80, 320) of one batch size (16), so that they can share one group; the test error
 #: falls from about 0.7 to 0.55-0.6 over them, so each seed crosses the threshold 0.62.
 CURVE = [

@@ -1,4 +1,4 @@
-"""Provenance (issue 11, kind 2): whatever loads a published split proves its rows are those of the revision it records.
+"""Provenance (format.md §8.8): whatever loads a published split proves its rows are those of the revision it records.
 
 The upstream fault, reproduced with the in-process fake Hub: offline, with v1.0.0 and
 v1.1.0 of one repo in the cache, ``datasets.load_dataset(..., revision="v1.0.0")``
@@ -217,14 +217,14 @@ def test_load_split_argument_types(args, exc, message):
 
 def test_default_config_rows_are_checked_too(tmp_path):
     """``config=None`` (the release's default config) goes through the same check."""
-    from srhm_datasets.torch_data.splits import load_split as torch_load_split
+    from srhm_datasets.torch import SRHMDataset
 
     out = tmp_path / "r"
     build_release([V1], out, progress=False)
-    assert len(torch_load_split(str(out), None, "train")) == V1.split_sizes()["train"]
+    assert len(load_split(str(out), None, "train")) == len(SRHMDataset(str(out))) == V1.split_sizes()["train"]
     doc = load_rules(str(out), NAME)
     good = doc["splits"]["train"]["content_hash"]
     path = out / "rules" / f"{NAME}.json"
     path.write_text(path.read_text().replace(good, "sha256:" + "1" * 64))
     with pytest.raises(ValueError, match=rf"train of {NAME} in .*: got content hash {good}"):
-        torch_load_split(str(out), None, "train")
+        SRHMDataset(str(out))

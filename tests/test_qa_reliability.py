@@ -1,4 +1,4 @@
-"""Issue 11 acceptance (QA): faults of the issue's kinds found by trying the package as a new user.
+"""Faults found by trying the package as a new user, by kind of fault.
 
 Each test reproduces one case that the earlier fixes missed: zero-row batches (a raw numpy
 error), non-canonical config names, unbounded or orphaned build workers, paths and damaged
@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from srhm_datasets import generate, load_rules, perturb
 from srhm_datasets.baselines import train as train_mod
 from srhm_datasets.baselines.models import build_model, count_parameters
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.config import SRHMConfig, is_canonical_name
 from srhm_datasets.generate import expand
@@ -372,10 +372,15 @@ def _never_load(monkeypatch) -> None:
     monkeypatch.setattr(datasets, "load_dataset_builder", no_load)
 
 
-@pytest.mark.parametrize("config", ["fig2", "A_L2_s2_s0-2_v10_nc10_m10_seed1", "../demo"])
-def test_load_split_names_the_configs_of_a_local_release_without_the_one_asked(release, config, monkeypatch):
+@pytest.mark.parametrize(
+    ("config", "suggestion"),
+    [("fig2", ""), ("A_L2_s2_s0-2_v10_nc10_m10_seed1", ""), ("../demo", "; did you mean 'demo'?")],
+)
+def test_load_split_names_the_configs_of_a_local_release_without_the_one_asked(
+    release, config, suggestion, monkeypatch
+):
     _never_load(monkeypatch)
-    want = f"invalid parameter config={config!r}: no such config in {release}; it has: demo"
+    want = f"invalid parameter config={config!r}: no such config in {release}; it has: demo{suggestion}"
     with pytest.raises(ValueError, match=re.escape(want) + "$"):
         load_split(release, config, "train")
 
@@ -384,7 +389,7 @@ def test_train_names_the_configs_of_a_local_release_without_the_one_asked(releas
     args = ["train", "--config", "fig1", "--data", str(release), "--P", "10", "--max-steps", "1", "--no-progress"]
     res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "run")])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
-    fig1 = resolve("fig1").name
+    fig1 = get_config("fig1").name
     assert f"Error: invalid parameter config={fig1!r}: no such config in {release}; it has: demo" in res.output
     assert "BuilderConfig" not in res.output
 

@@ -267,7 +267,7 @@ def test_cli_build_and_errors(tmp_path):
     assert res.exit_code == 2 and "already exists (pass --overwrite)" in res.output
     assert "overwrite=True" not in res.output
     res = runner.invoke(main, ["build", "nonsense", "--out", str(tmp_path / "x")])
-    assert res.exit_code == 2 and "CONFIG='nonsense'" in res.output
+    assert res.exit_code == 2 and "config='nonsense'" in res.output
     res = runner.invoke(main, ["build", "A_L2_s2_s0-1_v3_nc20_m1_seed0", "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "nc*m" in res.output
     res = runner.invoke(main, ["build", "demo", "--workers", "0", "--out", str(tmp_path / "x")])

@@ -1,4 +1,4 @@
-"""The release catalog (issue 4): coverage of the paper's experiments, distinct entries, valid names."""
+"""The release catalog (format.md §1.5): coverage of the paper's experiments, distinct entries, valid names."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from srhm_datasets.catalog import CATALOG, DEFAULT_CONFIG, catalog_name, release_name, resolve
+from srhm_datasets.catalog import CATALOG, DEFAULT_CONFIG, catalog_name, get_config, release_name
 from srhm_datasets.config import SRHMConfig
 
 
@@ -15,7 +15,7 @@ def test_entries_distinct_and_names_usable_as_hf_configs():
     for name, cfg in CATALOG.items():
         assert re.fullmatch(r"[A-Za-z0-9_.-]+", name), name  # no <>:/\|?* (datasets' config names)
         assert catalog_name(cfg) == name == release_name(cfg)
-        assert resolve(name) is cfg and resolve(cfg.name) == cfg
+        assert get_config(name) is cfg and get_config(cfg.name) == cfg
     assert DEFAULT_CONFIG == "demo" and "demo" in CATALOG
 
 
@@ -36,8 +36,8 @@ def test_paper_configs_present():
     assert max(c.split_sizes()["train"] for c in CATALOG.values()) == 2**20
 
 
-def test_resolve_errors_name_the_parameter():
-    with pytest.raises(ValueError, match="CONFIG='fig_1'"):
-        resolve("fig_1")
+def test_get_config_errors_name_the_parameter():
+    with pytest.raises(ValueError, match="config='fig_1'"):
+        get_config("fig_1")
     with pytest.raises(ValueError, match="nc\\*m"):
-        resolve("A_L2_s2_s0-1_v3_nc20_m1_seed0")
+        get_config("A_L2_s2_s0-1_v3_nc20_m1_seed0")

@@ -1,4 +1,4 @@
-"""Release layer reliability (issue 11): owned folders, interruption, bad input, outside-world failures, shards."""
+"""Release layer reliability: owned folders, interruption, bad input, outside-world failures, shards."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def test_a_signal_during_the_final_rename_waits_for_it(tmp_path, monkeypatch):
         ({"configs": "demo"}, TypeError, "configs='demo'"),
         ({"configs": ["demo"]}, TypeError, "configs='demo'.*SRHMConfig"),
         ({"configs": ZERO}, TypeError, "configs=SRHMConfig"),
-        ({"out": 3}, TypeError, "out=3: a int, must be a path"),
+        ({"out": 3}, TypeError, r"out=3: must satisfy a path \(str or os.PathLike\), not type int"),
         ({"workers": 2.0}, TypeError, "workers=2.0"),
         ({"workers": True}, TypeError, "workers=True"),
         ({"overwrite": "yes"}, TypeError, "overwrite='yes'"),

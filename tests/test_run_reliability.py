@@ -1,4 +1,4 @@
-"""Issue 11 on the training / evaluation side: what train, learning-curve, evaluate, leaderboard
+"""Reliability on the training / evaluation side: what train, learning-curve, evaluate, leaderboard
 and demo write (only folders srhm owns), when they check their options (before any work),
 what they refuse (models and checkpoints of another config), how they stop (SIGTERM), and
 the modes of their files (the umask)."""
@@ -23,7 +23,7 @@ from srhm_datasets import SRHMConfig
 from srhm_datasets.baselines import learning_curve as lc
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.baselines.train import TrainOptions, read_checkpoint, train
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import evaluate as ev
 from srhm_datasets.evaluation import measure, submission
@@ -33,7 +33,7 @@ from srhm_datasets.protocol import CHECKPOINT_FILE as CHECKPOINT
 
 torch.set_num_threads(1)
 
-DEMO = resolve("demo")  # v = nc = 4, d = 16
+DEMO = get_config("demo")  # v = nc = 4, d = 16
 OTHER = SRHMConfig(L=2, s=2, s0=1, v=4, nc=3, m=4)  # same v and d, another nc
 TINY = {"width": 8, "max_steps": 6, "eval_every": 3, "num_test": 100, "progress": False, "threads": 1}
 FAST_EVAL = ["--num-test", "50", "--num-probe", "20", "--device", "cpu"]
@@ -354,7 +354,7 @@ def test_evaluate_model_refuses_a_model_of_another_config():
     with pytest.raises(ValueError, match=r"model=.*nc=4"):  # before: a test error from 3 of 4 classes
         ev.evaluate_model(build_model("cnn", OTHER, width=8), DEMO, num_test=50, num_probe=20, device="cpu")
     with pytest.raises(ValueError, match="does not accept inputs"):  # another d
-        ev.evaluate_model(build_model("cnn", resolve("grid_L3_s0-2_v10"), width=8), DEMO, device="cpu")
+        ev.evaluate_model(build_model("cnn", get_config("grid_L3_s0-2_v10"), width=8), DEMO, device="cpu")
 
 
 def test_evaluate_refuses_a_checkpoint_with_parameters_of_another_config(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import torch
 
 from srhm_datasets import SRHMConfig, generate, perturb
 from srhm_datasets.baselines.models import build_model
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.evaluation.oracle import RulesParser
 from srhm_datasets.evaluation.probes import generator_probe
 from srhm_datasets.evaluation.sensitivity import (
@@ -20,7 +20,7 @@ from srhm_datasets.evaluation.sensitivity import (
 )
 from srhm_datasets.torch import encode
 
-DEMO = resolve("demo")  # L=2, s=2, s0=1, v=nc=m=4: d=16, 400 probe points
+DEMO = get_config("demo")  # L=2, s=2, s0=1, v=nc=m=4: d=16, 400 probe points
 DEEP_B = SRHMConfig(L=3, s=2, s0=1, v=4, nc=3, m=3, sparsity="B", seed=5)
 NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)  # m = 1
 NO_PLACEMENTS = SRHMConfig(L=2, s=2, s0=0, v=4, nc=4, m=4)  # K = 1

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from srhm_datasets.baselines.learning_curve import run_learning_curve
 from srhm_datasets.baselines.train import TrainOptions
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.evaluation.evaluate import evaluate_run
 from srhm_datasets.files import MARKER
 from srhm_datasets.sweep.cli import sweep
@@ -68,7 +68,7 @@ def test_sweep_runs_every_job_and_writes_its_folder(done_sweep):
 def test_sweep_results_equal_learning_curves_run_by_hand(done_sweep, tmp_path):
     _, out, _ = done_sweep
     for seed, job in zip((0, 1), JOBS):
-        base = TrainOptions(config=resolve("demo"), P=1, seed=seed, **TINY_OPTIONS)
+        base = TrainOptions(config=get_config("demo"), P=1, seed=seed, **TINY_OPTIONS)
         summary = run_learning_curve(base, tmp_path / job, *TINY_CURVE, plot=False)
         for run in summary["runs"]:
             evaluate_run(tmp_path / job / run["run"])

@@ -30,7 +30,7 @@ BAD = [
     ("key given twice", GOOD + "archs: [cnn]\narchs: [lcn]\n", "FILE=", "key 'archs' given twice"),
     ("configs missing", "P: {min: 1, max: 2, points: 2}\n", "configs=None", "(required)"),
     ("configs empty", "configs: []\nP: {min: 1, max: 2, points: 2}\n", "configs=[]", "a non-empty list"),
-    ("unknown config", "configs: [nosuch]\nP: {min: 1, max: 2, points: 2}\n", "CONFIG='nosuch'", "a catalog name"),
+    ("unknown config", "configs: [nosuch]\nP: {min: 1, max: 2, points: 2}\n", "config='nosuch'", "a catalog name"),
     (
         "config listed twice",
         "configs: [demo, grid_L2_s0-1_v4, demo]\nP: {min: 1, max: 2, points: 2}\n",

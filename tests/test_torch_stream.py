@@ -119,7 +119,7 @@ def test_even_ranks_equal_lengths_no_duplicates(world_size):
     rows = np.concatenate(per_rank)
     kept = n - n % world_size
     assert np.array_equal(sorted_rows(rows), sorted_rows(ref_rows(START, START + kept)))  # no duplicate, no gap
-    # the QA case: 500 rows, batches of 32, 3 ranks -> 5 + a shorter 6th batch each, 2 rows dropped
+    # 500 rows, batches of 32, 3 ranks -> 5 + a shorter 6th batch each, 2 rows dropped
     assert [len(SRHMStream(CFG, stop=500, batch_size=32, rank=r, world_size=3)) for r in range(3)] == [6, 6, 6]
     assert [
         len(SRHMStream(CFG, stop=500, batch_size=32, rank=r, world_size=3, even_ranks=False)) for r in range(3)

@@ -14,7 +14,7 @@ from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.baselines.checkpoint import load_checkpoint
 from srhm_datasets.baselines.learning_curve import run_learning_curve
 from srhm_datasets.baselines.train import TrainOptions, resolve, train
-from srhm_datasets.catalog import resolve as resolve_config
+from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.files import MARKER
 from srhm_datasets.hashing import content_hash
@@ -26,7 +26,7 @@ from .release_helpers import write_rules
 
 torch.set_num_threads(1)
 
-DEMO = resolve_config("demo")  # L=2, s=2, s0=1, v=nc=m=4: chance error 0.75
+DEMO = get_config("demo")  # L=2, s=2, s0=1, v=nc=m=4: chance error 0.75
 CHANCE = 1 - 1 / DEMO.nc
 FAST = {"width": 256, "num_test": 1000, "progress": False, "threads": 1}
 

@@ -1,4 +1,4 @@
-"""The paper's reference networks and training protocol (issue 6).
+"""The paper's reference networks and training protocol (format.md §10).
 
 - ``models``: CNN, LCN, FCN in the mean-field parametrisation; ``build_model``.
 - ``train``: one run on ``train[:P]`` (``TrainOptions``, ``train``, ``load_checkpoint``).

@@ -1,7 +1,7 @@
 """``srhm train`` and ``srhm learning-curve``: thin click commands over ``train`` and ``run_learning_curve``.
 
 Defaults and choices come from ``protocol`` (``TrainOptions``' fields, ``ARCHS``, ``NORMS``,
-``ENCODINGS``), so this module imports no torch: the commands import ``train`` and
+``TRAIN_ENCODINGS``), so this module imports no torch: the commands import ``train`` and
 ``learning_curve`` (torch) when they run, for the start-up time of ``srhm --help``.
 """
 
@@ -15,10 +15,10 @@ from ..cli_args import config_arg
 from ..protocol import (
     ARCHS,
     DEFAULT_MAX_STEPS,
-    ENCODINGS,
     EPSILON_STAR,
     MAX_TEST,
     NORMS,
+    TRAIN_ENCODINGS,
     TrainOptions,
     option_default,
 )
@@ -43,7 +43,7 @@ def _training_options(f):
             "--lr",
             type=float,
             default=None,
-            help="Base learning rate, multiplied by the width [default: per arch and s0, see docs].",
+            help="Base learning rate, times the width [default: by arch, s, s0 and L, format.md §10.2].",
         ),
         click.option("--momentum", type=float, default=_default("momentum"), show_default=True),
         click.option("--batch-size", type=int, default=None, help="Rows per SGD step [default: 4*nc, at most P]."),
@@ -61,7 +61,7 @@ def _training_options(f):
             help="Seed of the initialisation and batch order.",
         ),
         click.option("--device", default=None, help="cuda, cuda:N, mps or cpu [default: autodetect]."),
-        click.option("--encoding", type=click.Choice(ENCODINGS), default=_default("encoding"), show_default=True),
+        click.option("--encoding", type=click.Choice(TRAIN_ENCODINGS), default=_default("encoding"), show_default=True),
         click.option("--amp/--no-amp", default=_default("amp"), show_default=True, help="bf16 autocast (CUDA only)."),
         click.option(
             "--compile/--no-compile",

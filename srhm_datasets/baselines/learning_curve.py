@@ -30,7 +30,7 @@ import math
 import os
 from pathlib import Path
 
-from ..config import SRHMConfig, require
+from ..config import SRHMConfig, is_int, is_real, require
 from ..files import atomic_write, check_output_folder, mark_owned, read_marker
 from ..protocol import (
     EPSILON_STAR,
@@ -42,8 +42,6 @@ from ..protocol import (
     SUMMARY_FORMAT,
     TrainOptions,
     estimate_p_star,
-    is_int,
-    is_real,
     law_x,
     log_spaced_P,
 )

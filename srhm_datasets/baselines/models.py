@@ -32,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from ..config import SRHMConfig, require
+from ..config import ParameterTypeError, SRHMConfig, check_config, require, require_choice, require_int
 from ..protocol import ARCHS, NORMS
 
 
@@ -129,20 +129,12 @@ class HierarchicalNet(nn.Module):
         self, arch: str, cfg: SRHMConfig, width: int = 512, seed: int = 0, norm: str = "fan_in", bias: bool = False
     ):
         super().__init__()
-        if not isinstance(cfg, SRHMConfig):
-            raise TypeError(f"invalid parameter cfg={cfg!r}: must be an SRHMConfig (use catalog.resolve(name))")
-        require(arch in ARCHS, "arch", arch, f"one of {ARCHS}")
-        require(norm in NORMS, "norm", norm, f"one of {NORMS}")
-        require(
-            isinstance(width, int) and not isinstance(width, bool) and width >= 1, "width", width, "an int width >= 1"
-        )
-        require(
-            isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63,
-            "seed",
-            seed,
-            "an int 0 <= seed < 2**63",
-        )
-        require(isinstance(bias, bool), "bias", bias, "True or False")
+        check_config(cfg)
+        require_choice("arch", arch, ARCHS)
+        require_choice("norm", norm, NORMS)
+        width = require_int("width", width, 1)
+        seed = require_int("seed", seed, 0, 2**63 - 1)
+        require(isinstance(bias, bool), "bias", bias, "True or False", ParameterTypeError)
         self.arch, self.width, self.depth, self.norm = arch, width, cfg.L, norm
         self.v, self.d, self.nc, self.S = cfg.v, cfg.d, cfg.nc, cfg.S
         g = torch.Generator().manual_seed(int(seed))

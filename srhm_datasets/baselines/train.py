@@ -48,7 +48,7 @@ from huggingface_hub import HfApi
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..config import SRHMConfig, format_count, require
+from ..config import SRHMConfig, check_config, format_count, is_int, is_real, require, require_choice, require_type
 from ..files import check_output_folder
 from ..generate import generate
 from ..hashing import rules_hash
@@ -56,16 +56,14 @@ from ..protocol import (
     ARCHS,
     CHECKPOINT_FILE,
     DEFAULT_MAX_STEPS,
-    ENCODINGS,
     MAX_PARAMETERS,
     MAX_TEST,
     NORMS,
     RESULTS_FILE,
+    TRAIN_ENCODINGS,
     TrainOptions,
     default_batch_size,
     default_lr,
-    is_int,
-    is_real,
     num_parameters,
 )
 from ..provenance import dataset_info, git_commit, package_info
@@ -119,10 +117,22 @@ def check_data(data: str | os.PathLike | None) -> None:
 SEED_BOUND = 2**62
 
 
-def _check_flags(opt: TrainOptions) -> None:
-    for name in ("amp", "compile", "shuffle_labels", "bias", "progress", "overwrite"):
+#: The type of each number and flag of ``TrainOptions`` (None allowed where the default is None).
+OPTION_TYPES = {
+    **dict.fromkeys(("P", "width", "seed"), (int, "an int")),
+    **dict.fromkeys(("batch_size", "max_steps", "num_test", "eval_every", "threads"), (int, "an int or None")),
+    **dict.fromkeys(("momentum", "loss_threshold"), ((int, float), "a number")),
+    **dict.fromkeys(("lr", "epochs"), ((int, float), "a number or None")),
+    **dict.fromkeys(("amp", "compile", "shuffle_labels", "bias", "progress", "overwrite"), (bool, "True or False")),
+}
+
+
+def _check_types(opt: TrainOptions) -> None:
+    """``ParameterTypeError`` (a TypeError) for a number or flag of the wrong type (a bool is no number)."""
+    for name, (types, expected) in OPTION_TYPES.items():
         value = getattr(opt, name)
-        require(isinstance(value, bool), name, value, "True or False")
+        if not (value is None and expected.endswith("or None")):
+            require_type(value, types, name, expected)
 
 
 def _check_optional_counts(opt: TrainOptions) -> None:
@@ -160,14 +170,15 @@ def _check_sources(opt: TrainOptions) -> None:
 
 
 def check_options(opt: TrainOptions) -> None:
-    """Check every field of ``opt`` (type and bound) before any work; ValueError naming the field.
+    """Check every field of ``opt`` (type and bound) before any work, naming the field.
 
-    Raises ``TypeError`` when ``config`` is not an SRHMConfig. Checks nothing that needs
-    the data (the data source's shape is checked when it is read).
+    Raises ``TypeError`` for a field of the wrong type (``config`` not an SRHMConfig, a
+    number or flag of another type: ``OPTION_TYPES``), ``ValueError`` for a value out of
+    bounds. Checks nothing that needs the data (the data source's shape is checked when
+    it is read).
     """
-    if not isinstance(opt.config, SRHMConfig):
-        raise TypeError(f"invalid parameter config={opt.config!r}: must be an SRHMConfig (use catalog.resolve(name))")
-    cfg = opt.config
+    cfg = check_config(opt.config, "config")
+    _check_types(opt)
     sizes = cfg.split_sizes()
     require(opt.arch in ARCHS, "arch", opt.arch, f"one of {ARCHS}")
     require(
@@ -176,8 +187,8 @@ def check_options(opt: TrainOptions) -> None:
         opt.P,
         f"1 <= P <= train size {sizes['train']} of {cfg.name}",
     )
-    require(opt.encoding in ENCODINGS, "encoding", opt.encoding, f"one of {ENCODINGS}")
-    require(opt.norm in NORMS, "norm", opt.norm, f"one of {NORMS}")
+    require_choice("encoding", opt.encoding, TRAIN_ENCODINGS)
+    require_choice("norm", opt.norm, NORMS)
     require(is_int(opt.width) and opt.width >= 1, "width", opt.width, "an int width >= 1")
     require(is_real(opt.momentum) and 0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
     require(opt.lr is None or (is_real(opt.lr) and opt.lr > 0), "lr", opt.lr, "None or a finite lr > 0")
@@ -195,7 +206,6 @@ def check_options(opt: TrainOptions) -> None:
         "a finite loss_threshold >= 0",
     )
     _check_optional_counts(opt)
-    _check_flags(opt)
     _check_resources(opt)
     _check_sources(opt)
     require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")

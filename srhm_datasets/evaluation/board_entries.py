@@ -54,7 +54,7 @@ import math
 import os
 from pathlib import Path
 
-from ..catalog import resolve
+from ..catalog import get_config
 from ..config import SRHMConfig
 from ..hashing import rules_hash
 from ..protocol import ARCHS, CONTROL, EPSILON_STAR, RESULTS_FILE, default_lr, estimate_p_star, is_control, law_x
@@ -186,7 +186,7 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
     if why:
         return None, why
     try:
-        cfg = resolve(results["dataset"]["config"])
+        cfg = get_config(results["dataset"]["config"])
     except ValueError as err:
         return None, str(err)
     sizes = cfg.split_sizes()
@@ -436,7 +436,7 @@ def our_pstar_points(curves: dict) -> dict[str, list[dict]]:
     for (config, model), info in curves.items():
         if info["arch"] not in out or info["p_star"] is None:
             continue
-        cfg = resolve(config)
+        cfg = get_config(config)
         x = law_x(info["arch"], cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)
         out[info["arch"]].append(
             {"config": config, "model": model, "x": x, "p_star": info["p_star"], "kind": info["p_star_kind"]}

@@ -14,7 +14,7 @@ import html
 import os
 from pathlib import Path
 
-from ..catalog import catalog_name, resolve
+from ..catalog import catalog_name, get_config
 from ..files import atomic_write
 from .board_entries import RANK_LEVEL, Entry, Rejection
 
@@ -66,7 +66,7 @@ def table_rows(ranked: dict[int, list[Entry]], pstar: dict, config: str, base: P
 
 
 def _config_caption(config: str) -> str:
-    cfg = resolve(config)
+    cfg = get_config(config)
     alias = catalog_name(cfg)
     params = ", ".join(f"{k}={v}" for k, v in cfg.parameters().items())
     return (

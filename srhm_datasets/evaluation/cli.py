@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..protocol import RESULTS_FILE
+from ..protocol import ENCODINGS, RESULTS_FILE
 
 
 def _layers(ctx, param, value):
@@ -72,7 +72,7 @@ def _as_click_error(err: ValueError) -> click.ClickException:
 @click.option("--arch", default=None, help="With --factory: an architecture label (default 'custom').")
 @click.option(
     "--encoding",
-    type=click.Choice(["whiten", "onehot", "tokens"]),
+    type=click.Choice(ENCODINGS),
     default=None,
     help="Input encoding for --factory models (default whiten); runs use their own.",
 )

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..baselines.checkpoint import load_state_dict, model_from_checkpoint, read_checkpoint
-from ..catalog import resolve
+from ..catalog import get_config
 from ..config import SRHMConfig
 from ..files import check_output_folder, mark_owned, read_marker
 from ..hashing import rules_hash
@@ -156,7 +156,7 @@ def evaluate_run(
 
 def _run_config(results: dict, results_path: Path) -> SRHMConfig:
     """The run's config; ValueError when the results' rules hash (if any) is not the config's."""
-    cfg = resolve(results["dataset"]["config"])
+    cfg = get_config(results["dataset"]["config"])
     expected = rules_hash(sample_rules(cfg))
     if results["dataset"].get("rules_hash") not in (None, expected):
         raise ValueError(
@@ -284,4 +284,4 @@ def _submission_or_config(
         return read_submission(out_dir, config, P, name)
     if config is None:
         raise ValueError(f"invalid parameter config=None: {path} does not exist, so --config is needed")
-    return None, resolve(config)
+    return None, get_config(config)

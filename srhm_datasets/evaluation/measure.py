@@ -23,9 +23,8 @@ import os
 import torch
 
 from ..baselines.train import test_error
-from ..config import SRHMConfig, require
+from ..config import SRHMConfig, is_int, require
 from ..generate import generate
-from ..protocol import is_int
 from ..torch import encode
 from ..torch_data.encoding import check_device, check_encoding
 from .probes import PROBE_PERTURBATION, PROBE_SOURCES, ProbeSet, check_num_probe, load_probe, load_test, probe_size

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from ..config import SRHMConfig, require
+from ..config import SRHMConfig, require_int
 from ..generate import generate
 from ..probe import PROBE_FORCE, PROBE_KEY, make_block, probe_defined
 from ..release.features import from_arrow
@@ -57,13 +57,8 @@ class ProbeSet:
 
 
 def check_num_probe(n, size: int, what: str) -> None:
-    """ValueError unless n is an int with 2 <= n <= size (a denominator needs two points)."""
-    require(
-        isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= size,
-        "num_probe",
-        n,
-        f"2 <= num_probe <= {size} ({what})",
-    )
+    """TypeError unless n is an int, ValueError unless 2 <= n <= size (a denominator needs two points)."""
+    require_int("num_probe", n, 2, size, what)
 
 
 def probe_size(cfg: SRHMConfig, num_points: int | None) -> int:
@@ -134,8 +129,7 @@ def load_test(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tokens [n, d] and labels [n] of the ``test`` split (release when ``data``, else generator)."""
     size = cfg.split_sizes()["test"]
-    n = size if num_test is None else num_test
-    require(isinstance(n, int) and 1 <= n <= size, "num_test", num_test, f"1 <= num_test <= {size} (test split size)")
+    n = size if num_test is None else require_int("num_test", num_test, 1, size, "test split size")
     if data:
         ds = load_split(data, cfg.name, "test", revision=revision)
         if n < len(ds):

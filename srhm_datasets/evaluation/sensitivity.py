@@ -43,7 +43,7 @@ from typing import Self
 import numpy as np
 import torch
 
-from ..config import require
+from ..config import require_int
 from ..torch import default_device, encode
 from .kinds import KINDS
 
@@ -56,13 +56,8 @@ def _acc_dtype(device: torch.device) -> torch.dtype:
 
 
 def check_batch_size(batch_size) -> None:
-    """ValueError unless ``batch_size`` (rows per forward pass) is an int >= 1."""
-    require(
-        isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1,
-        "batch_size",
-        batch_size,
-        "batch_size >= 1",
-    )
+    """TypeError unless ``batch_size`` (rows per forward pass) is an int, ValueError unless it is >= 1."""
+    require_int("batch_size", batch_size, 1)
 
 
 # ---- the denominator ---------------------------------------------------------------------

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from ..baselines.checkpoint import load_state_checked, load_state_dict
-from ..catalog import resolve
-from ..config import SRHMConfig, require
-from ..protocol import RESULTS_FILE, is_int
+from ..catalog import get_config
+from ..config import SRHMConfig, is_int, require
+from ..protocol import RESULTS_FILE
 from ..provenance import dataset_info, package_info
 from ..results import FORMAT, read_results
 
@@ -119,8 +119,8 @@ def read_submission(out_dir: Path, config: str | None, P: int | None, name: str 
             "object) and --factory would file another model's evaluation under it; give your model its own folder "
             "(with --config and --P), or run `srhm evaluate RUN_DIR` without --factory to evaluate the run"
         )
-    cfg = resolve(results["dataset"]["config"])
-    if config is not None and resolve(config) != cfg:
+    cfg = get_config(results["dataset"]["config"])
+    if config is not None and get_config(config) != cfg:
         raise ValueError(f"invalid parameter config={config!r}: {path} is for config {cfg.name}")
     if P is not None and P != results.get("P"):
         raise ValueError(f"invalid parameter P={P}: {path} has P={results.get('P')}")

@@ -6,13 +6,16 @@ Submodules (import what you need; this package itself imports nothing heavy):
   card and ``croissant.json`` atomically, streaming in bounded memory.
 * ``verify``: ``verify_release(folder)`` re-derives every row and checks format.md §8.9.
 * ``publish``: ``publish_release(folder, repo_id, tag)`` uploads one commit and tags it.
-* ``rules_file``: ``load_rules`` (local folder or Hub revision).
-* ``load``: ``load_split(repo_or_dir, config, split, revision=None)``.
+
+Loading a published split or rules file is public at the package root only
+(``srhm_datasets.load_split``, ``srhm_datasets.load_rules``). The other submodules
+(``arguments``, ``card``, ``croissant``, ``features``, ``jobs``, ``manifest``, ``cli``)
+are internal.
 """
 
 from __future__ import annotations
 
-__all__ = ["build_release", "load_rules", "load_split", "publish_release", "verify_release"]
+__all__ = ["build_release", "publish_release", "verify_release"]
 
 
 def __getattr__(name: str):
@@ -21,8 +24,6 @@ def __getattr__(name: str):
         "build_release": ("build", "build_release"),
         "verify_release": ("verify", "verify_release"),
         "publish_release": ("publish", "publish_release"),
-        "load_rules": ("rules_file", "load_rules"),
-        "load_split": ("load", "load_split"),
     }
     if name not in targets:
         raise AttributeError(name)

@@ -1,9 +1,10 @@
 """Checks of the release layer's arguments, made before any work (and before any network call).
 
-Each raises the package's standard errors naming the parameter: ``TypeError`` for a
-value of the wrong type, ``ValueError`` (``invalid parameter name=value: must satisfy
-bound``) for a value out of bounds. Free text that ends up in published files (the repo
-id and the release version in the card and ``croissant.json``) is checked here too.
+Each raises the package's standard errors naming the parameter (format.md §1.4):
+``TypeError`` (``config.ParameterTypeError``) for a value of the wrong type, ``ValueError``
+(``invalid parameter name=value: must satisfy bound``) for a value out of bounds. Free text
+that ends up in published files (the repo id and the release version in the card and
+``croissant.json``) is checked here too.
 """
 
 from __future__ import annotations
@@ -11,22 +12,12 @@ from __future__ import annotations
 import os
 import re
 
-from ..config import require
+from ..config import require, require_type
 
 #: A release tag on the Hub: ``vX.Y.Z``.
 TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 #: A release version in the card: ``X.Y.Z`` (its tag is ``vX.Y.Z``).
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
-
-
-def require_type(value, types, name: str, expected: str) -> None:
-    """Raise ``TypeError`` naming ``name`` unless ``value`` is an instance of ``types`` (a bool is not an int)."""
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
-        raise TypeError(f"invalid parameter {name}={value!r}: a {type(value).__name__}, must be {expected}")
-
-
-def _as_tuple(types) -> tuple:
-    return types if isinstance(types, tuple) else (types,)
 
 
 def require_path(value, name: str) -> None:
@@ -63,4 +54,4 @@ def check_release_version(version, name: str = "release_version") -> str:
     return version
 
 
-__all__ = ["check_release_version", "check_repo_id", "check_tag", "require_path", "require_type"]
+__all__ = ["check_release_version", "check_repo_id", "check_tag", "require_path"]

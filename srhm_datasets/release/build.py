@@ -47,16 +47,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ..catalog import release_name
-from ..config import SRHMConfig, require
+from ..config import SPLITS, SRHMConfig, require, require_type
 from ..files import MARKER as MARKER_NAME
 from ..files import check_output_folder, mark_owned, read_marker, replace_dir, umask
 from ..generate import column_dtypes
 from ..hashing import SplitHasher
 from ..pools import process_pool
 from ..probe import make_block, probe_document
-from .arguments import check_release_version, check_repo_id, require_path, require_type
+from .arguments import check_release_version, check_repo_id, require_path
 from .features import arrow_schema, to_arrow
-from .rules_file import SPLITS, dumps, empty_content_hash, rules_document
+from .rules_file import dumps, empty_content_hash, rules_document
 
 #: Target uncompressed (Arrow) bytes of one row group: small enough for the Hub viewer.
 ROW_GROUP_BYTES = 16 << 20
@@ -226,7 +226,9 @@ def _check_configs(configs) -> list[SRHMConfig]:
     if not configs:
         raise ValueError("invalid parameter configs=[]: must name at least one config")
     for cfg in configs:
-        require_type(cfg, SRHMConfig, "configs", "a list of SRHMConfig (resolve names with srhm_datasets.resolve)")
+        require_type(
+            cfg, SRHMConfig, "configs", "a list of SRHMConfig (srhm_datasets.get_config gives one from a name)"
+        )
     names = [release_name(c) for c in configs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

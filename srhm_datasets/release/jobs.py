@@ -39,7 +39,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..catalog import release_name, resolve
+from ..catalog import get_config, release_name
 from ..config import SRHMConfig
 from ..executors import check_slurm, log_tail, read_queue, slurm_options, submit_array, wait_queue
 from ..files import atomic_write, replace_dir
@@ -69,7 +69,7 @@ def build_one(folder: str, name: str, workers: int = 1) -> str:
     shutil.rmtree(root / name, ignore_errors=True)  # what a killed attempt left
     (root / "rules" / f"{name}.json").unlink(missing_ok=True)
     with block_pool(workers) as pool:
-        result = build_config(resolve(name), root, pool, progress=False)
+        result = build_config(get_config(name), root, pool, progress=False)
     splits = {
         s: {**dataclasses.asdict(r), "sizes": [(root / f).stat().st_size for f in r.files]}
         for s, r in result.splits.items()

@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..catalog import release_name, resolve
-from ..config import require
+from ..catalog import get_config, release_name
+from ..config import SPLITS, did_you_mean, require, require_choice, require_type
 from ..probe import PROBE_SUFFIX
-from .arguments import require_path, require_type
-from .rules_file import CONFIG_NAME_RE, SPLITS, candidate_names, check_local_revision
+from .arguments import require_path
+from .rules_file import CONFIG_NAME_RE, candidate_names, check_local_revision
 
 #: Rows per batch when hashing a loaded split.
 HASH_BATCH_ROWS = 1 << 16
@@ -62,7 +62,7 @@ def hf_config_name(repo_or_dir: str | Path, config: str, split: str) -> str:
         name = next((n for n in names if (path / "rules" / f"{n}.json").is_file()), config)
     else:
         try:
-            name = release_name(resolve(config))
+            name = release_name(get_config(config))
         except ValueError:
             name = config
     return name + PROBE_SUFFIX if split == "probe" else name
@@ -119,9 +119,7 @@ def check_load_arguments(repo_or_dir, config, split, revision) -> None:
         require_type(config, str, "config", "a config name (str) or None for the default config")
         if path.is_dir():
             check_local_config(path, config)
-    require_type(split, str, "split", "'train', 'test' or 'probe'")
-    if split not in SPLITS:
-        raise ValueError(f"invalid parameter split={split!r}: must be one of 'train', 'test', 'probe'")
+    require_choice("split", split, SPLITS)
     if revision is not None:
         require_type(revision, str, "revision", "a Hub tag, branch or commit (str) or None")
     check_local_revision(repo_or_dir, revision)
@@ -152,20 +150,64 @@ def check_local_config(folder: Path, config: str) -> None:
     names = sorted(p.stem for p in rules.glob("*.json"))
     raise ValueError(
         f"invalid parameter config={config!r}: no such config in {folder}; it has: {', '.join(names) or 'none'}"
+        + did_you_mean(config, names)
     )
 
 
 def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision: str | None = None, **kwargs):
-    """``datasets.load_dataset`` of one split (``train``, ``test`` or ``probe``), checked against its rules file.
+    """One split of a published config, as a ``datasets.Dataset`` whose rows are proven (format.md §8.8).
 
-    ``config``: catalog name (e.g. ``fig1``) or canonical name, or None for the
-    release's default config; ``revision``: Hub tag, branch or commit, for a Hub repo
-    only (a local folder has no revisions: ``ValueError``, as in ``load_rules``). Extra
-    kwargs go to ``load_dataset``: only those of ``LOAD_KWARGS`` (where and how to load); one
-    that would change what is loaded (``columns``, ``data_files``, ...) is a ``ValueError``
-    naming it, before anything is loaded. Returns a ``datasets.Dataset`` (``IterableDataset``
-    with ``streaming=True``) whose rows are proven to be those of ``revision``
-    (:func:`check_provenance`); ``ValueError`` otherwise. No network: ``HubUnreachable``.
+    ``datasets.load_dataset`` of the split's Hugging Face config, then a check of the rows
+    against ``rules/<config>.json`` of the same revision (row count and content hash,
+    format.md §8.5): a cache of another revision or edited rows are refused.
+
+    Parameters
+    ----------
+    repo_or_dir : str or os.PathLike
+        A local release folder (``srhm build``) or a Hub dataset repo id ``ORG/NAME``.
+    config : str or None
+        A catalog name (``"fig1"``) or canonical name of a config in the release, or
+        None for the release's default config.
+    split : {"train", "test", "probe"}
+        The split (``probe`` lives in the release's ``<config>_probe`` HF config).
+    revision : str or None
+        Hub tag (``"v1.0.0"``), branch or commit; None is the main branch. A local
+        folder has no revisions.
+    **kwargs
+        Keywords of ``datasets.load_dataset`` that say where and how to load
+        (``cache_dir``, ``streaming``, ``keep_in_memory``, ...; ``LOAD_KWARGS``).
+
+    Returns
+    -------
+    datasets.Dataset
+        Columns ``tokens`` [d] (uint8 or uint16), ``label`` (ClassLabel), ``latents``,
+        ``synonyms``, ``placements`` [N] (format.md §4.1), plus the probe columns of
+        format.md §6.3 for ``probe``; an ``IterableDataset`` with ``streaming=True``
+        (its first rows are compared with the generator's).
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong type.
+    ValueError
+        A path that is not a release folder, a config the release lacks (with the
+        closest names), a keyword that would change what is loaded, a damaged shard, or
+        rows that differ from the rules file.
+    HubUnreachable
+        A Hub repo that cannot be reached (a ``ConnectionError``).
+
+    Examples
+    --------
+    >>> import tempfile, srhm_datasets as srhm
+    >>> from srhm_datasets.release import build_release
+    >>> cfg = srhm.SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, n_train=64, n_test=32, n_probe=16)
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = build_release([cfg], tmp + "/release", progress=False)
+    >>> train = srhm.load_split(tmp + "/release", cfg.name, "train", cache_dir=tmp + "/cache")
+    >>> train.num_rows, train.column_names
+    (64, ['tokens', 'label', 'latents', 'synonyms', 'placements'])
+    >>> train[0]["tokens"] == srhm.generate(cfg, "train", 0, 1)["tokens"][0].tolist()
+    True
     """
     check_load_arguments(repo_or_dir, config, split, revision)
     check_load_kwargs(kwargs)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from ..config import require_type
 from ..files import MARKER
-from .arguments import check_repo_id, check_tag, require_path, require_type
+from .arguments import check_repo_id, check_tag, require_path
 
 NO_TOKEN = (
     "no Hugging Face token: run `hf auth login` or set HF_TOKEN to a token with write access "

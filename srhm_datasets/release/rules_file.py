@@ -15,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..catalog import catalog_name, release_name, resolve
-from ..config import SRHMConfig, decimal_string, require
+from ..catalog import catalog_name, get_config, release_name
+from ..config import SPLITS, SRHMConfig, decimal_string, did_you_mean, require, require_type
 from ..hashing import content_hash, rules_hash
 from ..probe import split_columns
 from ..rules import sample_rules
 from ..version import __version__
 
 FORMAT = {"name": "srhm-rules", "version": 1}
-SPLITS = ("train", "test", "probe")
 #: A config name in a release (the stem of ``rules/<name>.json``): never a path.
 CONFIG_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.ASCII)
 
@@ -91,7 +90,7 @@ def candidate_names(config_name: str) -> list[str]:
     """File stems to try for a CONFIG: as given, then its catalog and canonical names."""
     names = [config_name]
     try:
-        cfg = resolve(config_name)
+        cfg = get_config(config_name)
     except ValueError:
         return names
     for alt in (catalog_name(cfg), cfg.name):
@@ -101,14 +100,50 @@ def candidate_names(config_name: str) -> list[str]:
 
 
 def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None = None) -> dict:
-    """The content of ``rules/<config>.json`` from a release folder or a Hub dataset repo.
+    """The rules file of a published config, ``rules/<config>.json`` (format.md §8.4).
 
-    ``config_name`` is the release's config name (catalog name, e.g. ``fig1``) or a
-    canonical name. A local folder takes no ``revision``; for a Hub repo ``revision``
-    (tag, branch or commit) pins the file, default the main branch. ``TypeError`` naming
-    the parameter for arguments of the wrong type.
+    Parameters
+    ----------
+    repo_or_dir : str or os.PathLike
+        A local release folder or a Hub dataset repo id ``ORG/NAME``.
+    config_name : str
+        The config's name in the release (catalog name, e.g. ``"fig1"``) or its
+        canonical name.
+    revision : str or None
+        For a Hub repo, the tag, branch or commit that pins the file (None: the main
+        branch). A local folder takes none.
+
+    Returns
+    -------
+    dict
+        The JSON object: ``format``, ``generator``, ``config`` (canonical name),
+        ``parameters`` (format.md §1), ``sizes``, ``blank``, ``rules`` (``rules[k][a][r]``,
+        an s-tuple, as :func:`srhm_datasets.sample_rules`), ``rules_hash``, and per split
+        ``{"num_rows", "content_hash"}``.
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong type.
+    ValueError
+        A config name that is a path, or a revision for a local folder.
+    FileNotFoundError
+        No rules file for the config (for a local folder, with the closest names).
+
+    Examples
+    --------
+    >>> import tempfile, srhm_datasets as srhm
+    >>> from srhm_datasets.release import build_release
+    >>> cfg = srhm.SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, n_train=64, n_test=32, n_probe=16)
+    >>> folder = tempfile.mkdtemp() + "/release"
+    >>> _ = build_release([cfg], folder, progress=False)
+    >>> doc = srhm.load_rules(folder, cfg.name)
+    >>> doc["config"] == cfg.name, doc["splits"]["train"]["num_rows"]
+    (True, 64)
+    >>> doc["rules"][0][0][0] == srhm.sample_rules(cfg)[0][0, 0].tolist()
+    True
     """
-    from .arguments import require_path, require_type
+    from .arguments import require_path
 
     require_path(repo_or_dir, "repo_or_dir")
     require_type(config_name, str, "config_name", "a config name (str)")
@@ -128,7 +163,11 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
             f = path / "rules" / f"{name}.json"
             if f.is_file():
                 return json.loads(f.read_text(encoding="utf-8"))
-        raise FileNotFoundError(f"no rules file for config {config_name!r} in {path / 'rules'} (tried {names})")
+        have = sorted(p.stem for p in (path / "rules").glob("*.json"))
+        raise FileNotFoundError(
+            f"no rules file for config {config_name!r} in {path / 'rules'} (tried {names})"
+            + did_you_mean(config_name, have)
+        )
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 

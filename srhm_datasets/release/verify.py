@@ -41,16 +41,16 @@ import pyarrow.parquet as pq
 import yaml
 
 from ..catalog import DEFAULT_CONFIG
-from ..config import decimal_string, require
+from ..config import SPLITS, decimal_string, require, require_type
 from ..hashing import SplitHasher, rules_hash
 from ..probe import PROBE_COLUMNS, PROBE_SUFFIX, probe_columns, probe_defined, split_columns
 from ..rules import sample_rules
 from ..sampler import split_digits
-from .arguments import require_path, require_type
+from .arguments import require_path
 from .card import HASH_ROW, read_header
 from .features import arrow_schema, from_arrow, hf_features, yaml_features
 from .manifest import card_rows, config_problems, extra_configs, selected_names
-from .rules_file import FORMAT, SPLITS, candidate_names, config_from_rules, empty_content_hash
+from .rules_file import FORMAT, candidate_names, config_from_rules, empty_content_hash
 
 REQUIRED_KEYS = ("format", "generator", "config", "parameters", "sizes", "blank", "rules", "rules_hash", "splits")
 BATCH_ROWS = 1 << 15

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import os
 import re
 from collections.abc import Callable
@@ -45,10 +44,10 @@ import yaml
 
 from ..baselines.models import ARCHS
 from ..baselines.train import TrainOptions, check_data
-from ..catalog import release_name, resolve
-from ..config import SRHMConfig, require
+from ..catalog import get_config, release_name
+from ..config import SRHMConfig, is_int, is_real, require
 from ..evaluation.evaluate import PROBE_SOURCES, check_evaluation_options
-from ..protocol import MAX_POINTS
+from ..protocol import MAX_POINTS, NORMS, TRAIN_ENCODINGS
 
 
 # ---------------------------------------------------------------------------------------
@@ -64,20 +63,12 @@ class Field:
     items: Field | None = None  # for a list: the check of each item (the list itself must be non-empty)
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def integer(low: int, default=None) -> Field:
-    return Field(f"an int >= {low}", lambda x: _is_int(x) and x >= low, default)
+    return Field(f"an int >= {low}", lambda x: is_int(x) and x >= low, default)
 
 
 def number(bound: str, ok: Callable[[float], bool], default=None) -> Field:
-    return Field(f"a number with {bound}", lambda x: _is_number(x) and ok(x), default)
+    return Field(f"a number with {bound}", lambda x: is_real(x) and ok(x), default)
 
 
 def choice(options, default=None) -> Field:
@@ -150,8 +141,8 @@ SECTIONS: dict[str, dict[str, Field]] = {
             "loss_threshold": number("loss_threshold >= 0", lambda x: x >= 0),
             "num_test": optional(integer(1)),
             "eval_every": optional(integer(1)),
-            "encoding": choice(("whiten", "onehot")),
-            "norm": choice(("fan_in", "channels")),
+            "encoding": choice(TRAIN_ENCODINGS),
+            "norm": choice(NORMS),
             "bias": flag(False),
             "shuffle_labels": flag(False),
             "amp": flag(False),
@@ -445,7 +436,7 @@ def _config_entry(errors: _Errors, where: str, item, default_P, has_default: boo
     if "name" in item:
         name = item["name"]
         ok = errors.require(isinstance(name, str), f"{where}.name", name, "a catalog or canonical config name")
-        cfg = errors.catch(where, resolve, name) if ok else None
+        cfg = errors.catch(where, get_config, name) if ok else None
         configs = [(where, cfg)] if cfg is not None else []
     else:
         configs = _grid(errors, f"{where}.grid", item["grid"])
@@ -474,7 +465,7 @@ def _grid(errors: _Errors, where: str, grid) -> list[tuple[str, SRHMConfig]]:
         params = dict(zip(axes, combo))
         for key in ("nc", "m"):
             tie = _TIED.match(params[key]) if isinstance(params[key], str) else None
-            if tie is not None and _is_int(params["v"]):
+            if tie is not None and is_int(params["v"]):
                 params[key] = params["v"] ** int(tie.group(2) or 1)
         cfg = errors.catch(f"{where} at {params}", SRHMConfig, **params)
         if cfg is not None:

@@ -7,19 +7,50 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import Sampler
 
+from ..config import require_int
 from .world import resolve_world
 
 
 class SRHMBatchSampler(Sampler):
     """Batches of row indices (int64 numpy arrays [B]), sharded like ``DistributedSampler``.
 
-    Each epoch the rows 0..num_rows-1 are ordered (a seeded permutation of
-    ``seed + epoch`` when ``shuffle``, else in order), padded by wrapping around to a
-    multiple of ``world_size`` (as ``DistributedSampler`` does, so every rank takes the
-    same number of steps), and rank r takes positions r, r + world_size, ...; its rows
-    are then cut into batches of ``batch_size`` (the last one shorter unless
-    ``drop_last``). ``rank`` / ``world_size`` default to an initialised
-    ``torch.distributed``, else 0 / 1. ``set_epoch(e)`` changes the shuffle.
+    The default index order of :meth:`SRHMDataset.loader`. Each epoch the rows
+    ``0..num_rows-1`` are ordered (a seeded permutation of ``seed + epoch`` when
+    ``shuffle``, else in order), padded by wrapping around to a multiple of
+    ``world_size`` (as ``DistributedSampler`` does, so every rank takes the same number
+    of steps), and rank r takes positions r, r + world_size, ...; its rows are then cut
+    into batches of ``batch_size`` (the last one shorter unless ``drop_last``).
+    ``set_epoch(e)`` changes the shuffle.
+
+    Parameters
+    ----------
+    num_rows : int
+        Rows of the dataset (``>= 0``).
+    batch_size : int
+        Rows per batch (``>= 1``).
+    shuffle : bool
+        A seeded permutation each epoch.
+    seed : int
+        Seed of the permutation.
+    drop_last : bool
+        Drop a last batch shorter than ``batch_size``.
+    rank, world_size : int or None
+        The shard; default those of an initialised ``torch.distributed``, else 0 / 1.
+
+    Raises
+    ------
+    TypeError
+        ``num_rows`` or ``batch_size`` not an int.
+    ValueError
+        ``num_rows < 0``, ``batch_size < 1``, or not ``0 <= rank < world_size``.
+
+    Examples
+    --------
+    >>> from srhm_datasets.torch import SRHMBatchSampler
+    >>> [b.tolist() for b in SRHMBatchSampler(10, 4)]
+    [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    >>> [b.tolist() for b in SRHMBatchSampler(10, 4, rank=1, world_size=2)]
+    [[1, 3, 5, 7], [9]]
     """
 
     def __init__(
@@ -32,12 +63,8 @@ class SRHMBatchSampler(Sampler):
         rank: int | None = None,
         world_size: int | None = None,
     ):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"invalid parameter batch_size={batch_size!r}: must be an int >= 1")
-        if not isinstance(num_rows, int) or num_rows < 0:
-            raise ValueError(f"invalid parameter num_rows={num_rows!r}: must be an int >= 0")
-        self.num_rows = num_rows
-        self.batch_size = batch_size
+        self.num_rows = require_int("num_rows", num_rows, 0)
+        self.batch_size = require_int("batch_size", batch_size, 1)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.drop_last = bool(drop_last)

@@ -13,9 +13,7 @@ import numpy as np
 import torch
 
 from ..config import MAX_D, MAX_V, require, require_choice, require_int
-
-#: Encoding kinds accepted by :func:`encode` and the adapters.
-ENCODINGS = ("onehot", "whiten", "tokens")
+from ..protocol import ENCODINGS
 
 #: Float dtypes with a numpy fast path on the CPU.
 _NUMPY_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
@@ -126,31 +124,60 @@ def encode(
     d: int | None = None,
     channels: int | None = None,
 ) -> torch.Tensor:
-    """Encode integer tokens [B, d] (blank = v) on their own device (format.md §7).
+    """Encode integer tokens (blank = v) as a network's input, on the tokens' device (format.md §7).
 
-    onehot: [B, v, d], 1 at the symbol's channel, a blank is the zero column.
-    whiten: [B, v, d], present 1, absent -1/sqrt(v-1); a blank column is all -1/sqrt(v-1).
-    tokens: [B, d] int64 ids (blank = v), for models with an embedding.
+    Parameters
+    ----------
+    tokens : torch.Tensor or numpy.ndarray
+        Integer tokens [B, d] in ``0..v`` (``v`` is the blank); any leading shape
+        works (``[..., d]`` gives ``[..., v, d]``). numpy arrays are CPU tensors.
+    v : int
+        Vocabulary size, ``2 <= v <= 65535``.
+    kind : {"whiten", "onehot", "tokens"}
+        ``whiten`` (the paper's): [B, v, d], 1 at the symbol's channel and
+        ``-1/sqrt(v-1)`` elsewhere, a blank column all ``-1/sqrt(v-1)``; ``onehot``:
+        [B, v, d], a blank is the zero column; ``tokens``: [B, d] int64 ids, for models
+        with an embedding (``ENCODINGS``).
+    dtype : torch.dtype
+        Float dtype of onehot / whiten (float32, bfloat16, ...); values are exact: 0, 1
+        and the dtype's rounding of ``-1/sqrt(v-1)``.
+    d : int, optional
+        The config's input length, to refuse tokens of another config by shape.
+    channels : int, optional
+        v (default) or v + 2 for the inputs of the tasks ``last`` and ``mlm``
+        (format.md §16), whose codes v + 1 (MASK) and v + 2 (UNOBSERVED) take channels v
+        and v + 1 (present 1, absent as for a symbol); the blank keeps no channel.
 
-    Any leading shape works: tokens [..., d] give [..., v, d] (a single row [d] gives
-    [v, d]). ``dtype`` is the float dtype of onehot / whiten (float32, bfloat16, ...);
-    values are exact: 0, 1, and the dtype's rounding of -1/sqrt(v-1). The result lives
-    on ``tokens.device``; numpy arrays are accepted and treated as CPU tensors.
-    ``d``: the config's input length, to refuse tokens of another config by shape.
-    ``channels``: v (default) or v + 2 for the inputs of the tasks ``last`` and ``mlm``
-    (format.md §16), whose codes v + 1 (MASK) and v + 2 (UNOBSERVED) take channels v and
-    v + 1 (present 1, absent as for a symbol); the blank keeps no channel.
+    Returns
+    -------
+    torch.Tensor
+        [B, channels, d] of ``dtype`` (onehot, whiten) or [B, d] int64 (tokens), on
+        ``tokens.device``.
 
-    Raises ValueError naming the parameter: kind not in ENCODINGS, v not an int in
-    2..65535, dtype not a floating dtype, channels not v or v + 2, tokens not integer,
-    of the wrong length, or with values outside 0..v (0..v+2 with channels v + 2:
-    tokens of another config; one min/max reduction).
+    Raises
+    ------
+    TypeError
+        ``v`` not an int.
+    ValueError
+        An unknown kind, ``v`` out of range, a dtype that is not floating, ``channels``
+        not v or v + 2, tokens that are not integers, of another length than ``d``, or
+        outside ``0..v`` (``0..v+2`` with ``channels = v + 2``: tokens of another config).
 
     Examples
     --------
-    >>> encode(torch.tensor([[0, 2, 1]]), v=2, kind="onehot")  # the blank is the zero column
-    tensor([[[1., 0., 0.],
-             [0., 0., 1.]]])
+    >>> import srhm_datasets as srhm
+    >>> from srhm_datasets.torch import encode
+    >>> cfg = srhm.get_config("demo")
+    >>> tokens = srhm.generate(cfg, "train", 0, 2)["tokens"]  # [2, 16] uint8, blank = 4
+    >>> x = encode(tokens, cfg.v)
+    >>> x.shape, x.dtype
+    (torch.Size([2, 4, 16]), torch.float32)
+    >>> x[0, :, 0]  # token 1
+    tensor([-0.5774,  1.0000, -0.5774, -0.5774])
+    >>> x[0, :, 1]  # a blank
+    tensor([-0.5774, -0.5774, -0.5774, -0.5774])
+    >>> encode(tokens, cfg.v, "onehot")[0, :, 0]
+    tensor([0., 1., 0., 0.])
     >>> encode(torch.tensor([[0, 3, 4]]), v=2, kind="onehot", channels=4)  # MASK, UNOBSERVED
     tensor([[[1., 0., 0.],
              [0., 0., 0.],
@@ -172,7 +199,21 @@ def encode(
 
 
 def default_device() -> torch.device:
-    """The training device torch users expect: CUDA if available, then MPS, else CPU."""
+    """The training device torch users expect: CUDA if available, then MPS, else CPU.
+
+    The default device of the adapters, the baselines and the sensitivities (format.md §9.2).
+
+    Returns
+    -------
+    torch.device
+        ``cuda``, ``mps`` or ``cpu``.
+
+    Examples
+    --------
+    >>> from srhm_datasets.torch import default_device
+    >>> default_device().type in ("cuda", "mps", "cpu")
+    True
+    """
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -224,23 +265,55 @@ def to_device_batch(
 ):
     """Move a token batch to ``device`` and encode it there (the fast path's last step).
 
-    batch: a dict from an adapter's fast path: ``tokens`` [B, d] (uint8, or int32 when
-    v >= 255), ``label`` [B] int64, and optionally ``latents`` / ``synonyms`` /
-    ``placements`` [B, N] int64; or, for a task other than ``class`` (format.md §16),
-    ``inputs`` (codes, uint8 or int32) and ``targets`` (int64) in place of tokens and label.
-    Returns ``(x, y)``: x = ``encode(tokens or inputs, v, encoding, dtype, channels=channels)``
-    ([B, channels, d] float, or [B, d] int64 for ``tokens``), y the label or targets, both
-    on ``device``; when the batch carries latent columns, ``(x, y, extras)`` with extras a
-    dict of those [B, N] tensors on ``device``. ``device=None`` picks :func:`default_device`.
-    The integer codes are moved before encoding, so only B*d bytes cross to the device.
-    Raises ValueError naming the parameter: batch not a dict of tensors with ``tokens``
-    and ``label`` (or ``inputs`` and ``targets``), an unknown encoding or device, or codes
-    that ``encode`` refuses.
+    The integer tokens are moved before encoding, so only B*d bytes cross to the device.
+
+    Parameters
+    ----------
+    batch : dict of str to torch.Tensor
+        A batch of an adapter's fast path: ``tokens`` [B, d] (uint8, or int32 when
+        v >= 255), ``label`` [B] int64, and optionally ``latents`` / ``synonyms`` /
+        ``placements`` [B, N] int64; or, for a task other than ``class`` (format.md §16),
+        ``inputs`` (codes, uint8 or int32) and ``targets`` (int64) in place of tokens and
+        label.
+    v : int
+        Vocabulary size of the config.
+    encoding : {"whiten", "onehot", "tokens"}
+        As :func:`encode`.
+    device : torch.device or str or None
+        Where to encode; None is :func:`default_device`.
+    dtype : torch.dtype
+        Float dtype of onehot / whiten.
+    non_blocking : bool
+        Asynchronous copies (with pinned memory).
+    channels : int, optional
+        As :func:`encode` (v + 2 for the inputs of ``last`` and ``mlm``).
+
+    Returns
+    -------
+    tuple
+        ``(x, label)``: x = ``encode(tokens, v, encoding, dtype)`` ([B, v, d] float, or
+        [B, d] int64 for ``tokens``), label [B] int64, both on ``device``; when the batch
+        carries latent columns, ``(x, label, extras)`` with extras a dict of those [B, N]
+        tensors on ``device``.
+
+    Raises
+    ------
+    ValueError
+        ``batch`` not a dict of tensors with ``tokens`` and ``label`` (or ``inputs``
+        and ``targets``), an unknown
+        encoding or device, or tokens that :func:`encode` refuses.
 
     Examples
     --------
-    >>> batch = {"inputs": torch.tensor([[0, 3], [2, 1]], dtype=torch.uint8), "targets": torch.tensor([1, 0])}
-    >>> x, y = to_device_batch(batch, v=2, encoding="onehot", device="cpu", channels=4)
+    >>> import torch, srhm_datasets as srhm
+    >>> from srhm_datasets.torch import to_device_batch
+    >>> rows = srhm.generate(srhm.get_config("demo"), "train", 0, 2)
+    >>> batch = {"tokens": torch.as_tensor(rows["tokens"]), "label": torch.as_tensor(rows["label"])}
+    >>> x, label = to_device_batch(batch, v=4, device="cpu")
+    >>> x.shape, label
+    (torch.Size([2, 4, 16]), tensor([1, 1]))
+    >>> tasked = {"inputs": torch.tensor([[0, 3], [2, 1]], dtype=torch.uint8), "targets": torch.tensor([1, 0])}
+    >>> x, y = to_device_batch(tasked, v=2, encoding="onehot", device="cpu", channels=4)
     >>> tuple(x.shape), y.tolist()
     ((2, 4, 2), [1, 0])
     """

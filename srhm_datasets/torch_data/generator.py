@@ -28,10 +28,9 @@ import torch
 
 from ..config import SRHMConfig, check_config, require
 from ..generate import COLUMNS, check_column, column_bounds, column_shapes, leaf_patches
-from ..perturb import perturb_indices
-from ..prng import derive_key
+from ..perturb import perturb_indices, perturb_key
 from ..rules import placement_slots, sample_rules
-from ..sampler import ROUNDS_PER_LIMB, TABLE_MAX, check_range, layout, permute_int
+from ..sampler import ROUNDS_PER_LIMB, TABLE_MAX, check_range, layout, permute_int, round_keys, sampler_key
 from .encoding import check_device
 
 ROUND_TABLE_MAX = 2**16  # two-limb Feistels with both radices up to this tabulate their round function
@@ -99,7 +98,7 @@ class Feistel:
     def __init__(self, key: int, radices: tuple[int, ...], device: torch.device):
         self.radices = radices
         rounds = max(6, ROUNDS_PER_LIMB * len(radices))
-        self.keys = tuple(signed(derive_key(key, "round", rnd)) for rnd in range(rounds))
+        self.keys = tuple(signed(k) for k in round_keys(key, rounds))
         self.tables = None
         if len(radices) == 2 and max(radices) <= ROUND_TABLE_MAX:
             others = [torch.arange(radices[1 - rnd % 2], device=device) for rnd in range(rounds)]
@@ -140,17 +139,45 @@ def _token_dtype(cfg: SRHMConfig) -> torch.dtype:
 class TorchGenerator:
     """Rows, expansion and perturbations of one config on one torch device (format.md §3-§6).
 
-    ``TorchGenerator(cfg, device=None)``: ``device`` a torch device (``cpu``, ``cuda``,
-    ``cuda:N``, ``mps``) or None for :func:`~srhm_datasets.torch.default_device`. Building
-    it computes the config's tables with numpy and copies them to the device (rules and leaf
-    patches at most 32 + 64 MB by the config bounds, the permutation table of a space up to
-    2**20 8 MB, Feistel round tables 3 MB); afterwards no call
+    Bit-identical to :func:`srhm_datasets.generate` and :func:`srhm_datasets.perturb`
+    (golden hashes in the tests); ``SRHMStream(..., device=...)`` uses it.
+
+    Parameters
+    ----------
+    cfg : SRHMConfig
+        The config.
+    device : torch.device or str or None
+        ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; None is
+        :func:`~srhm_datasets.torch.default_device`.
+
+    Raises
+    ------
+    TypeError
+        ``cfg`` is not an SRHMConfig.
+    ValueError
+        An unknown or absent device, before any table is built.
+
+    Notes
+    -----
+    Building it computes the config's tables with numpy and copies them to the device
+    (rules and leaf patches at most 32 + 64 MB by the config bounds, the permutation
+    table of a space up to 2**20 8 MB, Feistel round tables 3 MB); afterwards no call
     moves data between host and device except the one-element counts of cycle walking
     (spaces 2**20 < P_max < 2**62) and the min/max checks of user batches.
 
-    Outputs are bit-identical to the numpy generator (golden hashes in
-    tests/test_torch_generator.py). Raises ValueError naming the parameter when cfg is
-    not an SRHMConfig or the device is unknown or absent, before any table is built.
+    Examples
+    --------
+    >>> import srhm_datasets as srhm
+    >>> from srhm_datasets.torch import TorchGenerator
+    >>> cfg = srhm.get_config("demo")
+    >>> gen = TorchGenerator(cfg, "cpu")
+    >>> rows = gen.rows("train", 0, 4)  # the columns of generate, as int tensors on the device
+    >>> rows["tokens"].shape, rows["tokens"].dtype, rows["label"]
+    (torch.Size([4, 16]), torch.uint8, tensor([1, 1, 2, 3]))
+    >>> bool((rows["tokens"].numpy() == srhm.generate(cfg, "train", 0, 4)["tokens"]).all())
+    True
+    >>> gen.perturb(rows, "diffeo", level=2).shape
+    torch.Size([4, 16])
     """
 
     def __init__(self, cfg: SRHMConfig, device=None):
@@ -163,7 +190,7 @@ class TorchGenerator:
         patches = leaf_patches(cfg, np.dtype(np.uint8 if self.token_dtype == torch.uint8 else np.int32))
         self._patches = None if patches is None else put(patches)
         self._layout = layout(cfg)
-        key = derive_key(cfg.seed, "sampler")
+        key = sampler_key(cfg)
         P = cfg.data_space_size
         single = len(self._layout.radices) == 1
         self._table = self._feistel = None
@@ -343,7 +370,7 @@ class TorchGenerator:
         k = cfg.L - level
         first = cfg.depth_nodes(k).start
         nodes = torch.arange(first, cfg.num_nodes, dtype=torch.int64, device=self.device)
-        node_keys = hash_with(derive_key(cfg.seed, "perturb", kind, level, key), nodes)
+        node_keys = hash_with(perturb_key(cfg, kind, level, key), nodes)
         draws = mix64(self._fingerprint(batch)[:, None] ^ node_keys[None, :])  # [n, nodes]
         fresh = umod(draws, radix)
         if force:  # depth-k nodes take one of the radix-1 other values

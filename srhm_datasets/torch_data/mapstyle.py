@@ -26,50 +26,93 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
-from ..config import require
+from ..catalog import get_config
+from ..config import require, require_int
 from ..tasks import apply_task
 from .arrow_rows import RowGather, compact_labels
 from .batch_sampler import SRHMBatchSampler
 from .encoding import check_encoding, check_float_dtype, encode, to_device_batch, torch_ints, torch_tokens
-from .splits import LATENT_COLUMNS, as_config, config_of_hf_name, load_split
+from .splits import LATENT_COLUMNS, config_of_hf_name, open_split
 from .tasks import adapter_task, batch_keys, input_channels, task_tensors
 
 
 class SRHMDataset(Dataset):
-    """Map-style dataset over a published split; items ``(x [v, d] float, label int)``.
-
-    Parameters
-    ----------
-    source: a ``datasets.Dataset``, a ``DatasetDict``, a local release folder or a Hub
-        repo id (format.md §8), see :func:`load_split`.
-    config: ``SRHMConfig``, catalog name or canonical name. Needed for a folder / repo
-        (the Hugging Face config to load) and to know v; optional when the dataset's
-        ``info.config_name`` resolves to a config.
-    split: ``train``, ``test`` or ``probe``.
-    revision: Hub revision (a release tag such as ``v1.0.0``) or None.
-    encoding: ``whiten`` (paper default), ``onehot`` or ``tokens`` (format.md §7).
-    stop: keep rows 0..stop-1 only (``train[:P]``: the training set of size P); None
-        keeps the whole split.
-    return_latents: items become ``(x, label, extras)`` with extras a dict of
-        ``latents`` / ``synonyms`` / ``placements`` int64 tensors [N] (heap order),
-        and fast-path batches carry them as [B, N].
-    dtype: float dtype of onehot / whiten.
-    load_kwargs: extra keyword arguments of ``datasets.load_dataset`` (``cache_dir``, ...).
-    task, context, mask_rate, noise, task_key: the task (format.md §16; ``tasks.make_task``):
-        ``class`` (default: today's items and batches, bit for bit), ``last``, ``mlm`` or
-        ``next``, with its parameters (``task_key`` is the task's ``key``). Items become
-        ``(x, target)`` (an int for ``class`` and ``last``, an int64 tensor [d] for ``mlm``,
-        [d-1] for ``next``); fast-path batches of a task other than ``class`` hold
-        ``inputs`` (codes, uint8 or int32) and ``targets`` (int64, -100 where unscored) in
-        place of ``tokens`` and ``label``; onehot / whiten have ``input_channels``
-        channels (v + 2 for ``last`` and ``mlm``, format.md §7). A row's draws (mask,
-        noise) are keyed by its index in the split, the position of the row in the Arrow
-        table (a ``select``-ed or shuffled Dataset keeps them).
+    """Map-style dataset over a published split; items ``(x [v, d] float, label int)`` (format.md §9.2).
 
     Items are encoded on the CPU (the per-item path, torchvision style). The fast path
     is :meth:`loader` + :meth:`to_device`: integer token batches [B, d] are gathered
     with one fancy-index per batch and encoded on the training device.
-    Attributes: ``config``, ``v``, ``d``, ``nc``, ``classes``, ``targets`` (labels [n]).
+
+    Parameters
+    ----------
+    source : datasets.Dataset or datasets.DatasetDict or str or os.PathLike
+        A split already loaded, or a local release folder or Hub repo id (format.md §8),
+        read with :func:`srhm_datasets.load_split` (rows proven against the rules file).
+    config : SRHMConfig or str or None
+        The config (as :func:`srhm_datasets.get_config` takes it). Needed for a folder
+        or repo (the Hugging Face config to load); optional when the dataset's
+        ``info.config_name`` names a config; refused if it names another one.
+    split : {"train", "test", "probe"}
+        The split.
+    revision : str or None
+        Hub revision (a release tag such as ``v1.0.0``).
+    encoding : {"whiten", "onehot", "tokens"}
+        Input encoding (format.md §7); ``whiten`` is the paper's.
+    stop : int or None
+        Keep rows ``0..stop-1`` only (``train[:P]``: the training set of size P); None
+        keeps the whole split.
+    return_latents : bool
+        Items become ``(x, label, extras)``, extras a dict of ``latents`` /
+        ``synonyms`` / ``placements`` int64 tensors [N] (heap order); fast-path
+        batches carry them as [B, N].
+    dtype : torch.dtype
+        Float dtype of onehot / whiten.
+    load_kwargs : dict or None
+        Keywords of :func:`srhm_datasets.load_split` (``cache_dir``, ...).
+    task, context, mask_rate, noise, task_key
+        The task (format.md §16; ``tasks.make_task``): ``class`` (default: today's items
+        and batches, bit for bit), ``last``, ``mlm`` or ``next``, with its parameters
+        (``task_key`` is the task's ``key``). Items become ``(x, target)`` (an int for
+        ``class`` and ``last``, an int64 tensor [d] for ``mlm``, [d-1] for ``next``);
+        fast-path batches of a task other than ``class`` hold ``inputs`` (codes, uint8 or
+        int32) and ``targets`` (int64, -100 where unscored) in place of ``tokens`` and
+        ``label``; onehot / whiten have ``input_channels`` channels (v + 2 for ``last``
+        and ``mlm``, format.md §7). A row's draws (mask, noise) are keyed by its index in
+        the split, the position of the row in the Arrow table (a ``select``-ed or
+        shuffled Dataset keeps them).
+
+    Attributes
+    ----------
+    config : SRHMConfig
+    v, d, nc : int
+    classes : list of str
+    targets : torch.Tensor
+        Labels [n] int64.
+
+    Raises
+    ------
+    ValueError
+        A config that does not match the dataset, missing columns, tokens wider than
+        ``d``, an unknown encoding, or ``stop`` outside ``0..len(split)``; and every
+        error of :func:`srhm_datasets.load_split`.
+
+    Examples
+    --------
+    >>> import tempfile, srhm_datasets as srhm
+    >>> from srhm_datasets.release import build_release
+    >>> from srhm_datasets.torch import SRHMDataset
+    >>> cfg = srhm.SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, n_train=64, n_test=32, n_probe=16)
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = build_release([cfg], tmp + "/release", progress=False)
+    >>> ds = SRHMDataset(tmp + "/release", cfg, "train", stop=48, load_kwargs={"cache_dir": tmp + "/cache"})
+    >>> len(ds), ds[0][0].shape, ds[0][1]
+    (48, torch.Size([4, 16]), 3)
+    >>> batch = next(iter(ds.loader(batch_size=16)))  # the fast path: uint8 tokens
+    >>> batch["tokens"].shape, batch["tokens"].dtype
+    (torch.Size([16, 16]), torch.uint8)
+    >>> x, label = ds.to_device(batch, "cpu")
+    >>> x.shape
+    torch.Size([16, 4, 16])
     """
 
     def __init__(
@@ -94,8 +137,8 @@ class SRHMDataset(Dataset):
         self.revision = revision
         self.return_latents = bool(return_latents)
         self.dtype = check_float_dtype(dtype)
-        config = None if config is None else as_config(config)  # before any download
-        ds = load_split(source, config, split, revision, **(load_kwargs or {}))
+        config = None if config is None else get_config(config)  # before any download
+        ds = open_split(source, config, split, revision, **(load_kwargs or {}))
         name = getattr(ds.info, "config_name", None)
         named = config_of_hf_name(name)
         if config is None and named is None:
@@ -117,13 +160,7 @@ class SRHMDataset(Dataset):
         if missing:
             raise ValueError(f"invalid parameter source: columns {missing} missing (has {ds.column_names})")
         n = len(ds)
-        require(
-            stop is None or (isinstance(stop, int) and not isinstance(stop, bool) and 0 <= stop <= n),
-            "stop",
-            stop,
-            f"0 <= stop <= {n} (rows of split {split!r})",
-        )
-        self._length = n if stop is None else stop
+        self._length = n if stop is None else require_int("stop", stop, 0, n, f"rows of split {split!r}")
         self._hf = ds
         self._check_width()
         feature = ds.features["label"]

@@ -1,8 +1,7 @@
 """What the torch datasets read: a config and a published split (format.md §8).
 
-* :func:`as_config`: an ``SRHMConfig`` from a config or a catalog / canonical name;
 * :func:`config_of_hf_name`: the config an HF config name stands for, or None;
-* :func:`load_split`: the ``datasets.Dataset`` of one split of a release;
+* :func:`open_split`: the ``datasets.Dataset`` of one split, whatever ``SRHMDataset`` was given;
 * :data:`LATENT_COLUMNS`: the latent columns of a split (format.md §4), the extras of
   ``return_latents``.
 """
@@ -11,20 +10,11 @@ from __future__ import annotations
 
 import os
 
-from ..catalog import release_name, resolve
+from ..catalog import get_config, release_name
 from ..config import SRHMConfig
 from ..probe import PROBE_SUFFIX
 
 LATENT_COLUMNS = ("latents", "synonyms", "placements")
-
-
-def as_config(config) -> SRHMConfig:
-    """An ``SRHMConfig`` from a config, a catalog name or a canonical config name."""
-    if isinstance(config, SRHMConfig):
-        return config
-    if isinstance(config, str):
-        return resolve(config)
-    raise ValueError(f"invalid parameter config={config!r}: must be an SRHMConfig, a catalog name or a canonical name")
 
 
 def config_of_hf_name(name: str | None) -> SRHMConfig | None:
@@ -35,21 +25,20 @@ def config_of_hf_name(name: str | None) -> SRHMConfig | None:
         candidates.append(name[: -len(PROBE_SUFFIX)])
     for candidate in candidates:
         try:
-            return as_config(candidate)
+            return get_config(candidate)
         except ValueError:
             continue
     return None
 
 
-def load_split(source, config=None, split: str = "train", revision: str | None = None, **load_kwargs):
-    """The ``datasets.Dataset`` of one split.
+def open_split(source, config=None, split: str = "train", revision: str | None = None, **load_kwargs):
+    """The ``datasets.Dataset`` of one split, for :class:`~srhm_datasets.torch.SRHMDataset`.
 
     source: a ``datasets.Dataset`` (returned as is), a ``datasets.DatasetDict`` (its
     ``split``), or a local release folder / Hub repo id, loaded with
-    ``srhm_datasets.release.load.load_split`` (which knows that a release keeps
-    ``probe`` in its own HF config, and checks the rows against the rules file of the same
-    revision); ``config`` is a name or an ``SRHMConfig``, or None for the repository's
-    default config.
+    :func:`srhm_datasets.load_split` (which knows that a release keeps ``probe`` in its own
+    HF config, and checks the rows against the rules file of the same revision); ``config``
+    is an ``SRHMConfig``, or None for the repository's default config.
     """
     import datasets
 

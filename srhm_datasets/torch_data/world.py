@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..config import require
+from ..config import require_int
 
 
 def resolve_world(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
@@ -20,12 +20,5 @@ def resolve_world(rank: int | None = None, world_size: int | None = None) -> tup
             world_size = dist.get_world_size() if initialised else 1
         if rank is None:
             rank = dist.get_rank() if initialised else 0
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"invalid parameter world_size={world_size!r}: must be an int >= 1")
-    require(
-        isinstance(rank, int) and not isinstance(rank, bool) and 0 <= rank < world_size,
-        "rank",
-        rank,
-        f"0 <= rank < world_size = {world_size}",
-    )
-    return rank, world_size
+    world_size = require_int("world_size", world_size, 1)
+    return require_int("rank", rank, 0, world_size - 1, f"rank < world_size = {world_size}"), world_size
