@@ -17,11 +17,13 @@ from srhm_datasets.config import ParameterTypeError
 PUBLIC = [
     "SRHMConfig",
     "__version__",
+    "apply_task",
     "generate",
     "get_config",
     "list_configs",
     "load_rules",
     "load_split",
+    "make_task",
     "perturb",
     "sample_rules",
 ]
@@ -33,7 +35,9 @@ TORCH_PUBLIC = [
     "TorchGenerator",
     "default_device",
     "encode",
+    "input_channels",
     "to_device_batch",
+    "torch_apply_task",
 ]
 DEMO = dict(L=2, s=2, s0=1, v=4, nc=4, m=4)
 ROWS = srhm.generate(srhm.get_config("demo"), "probe", 0, 2)

@@ -14,8 +14,7 @@ from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.catalog import CATALOG
 from srhm_datasets.tasks import IGNORE_INDEX, TASKS, apply_task, make_task, mask_id, unobserved_id
 from srhm_datasets.torch import ENCODINGS, SRHMDataset, SRHMStream, TorchGenerator, encode
-from srhm_datasets.torch_data.encoding import whiten_absent
-from srhm_datasets.torch_data.encoding import torch_tokens
+from srhm_datasets.torch_data.encoding import torch_tokens, whiten_absent
 from srhm_datasets.torch_data.tasks import input_channels, task_tensors, torch_apply_task
 
 from .strategies import small_configs

@@ -33,7 +33,19 @@ from .generator import TorchGenerator, hash_with, mix64, shr, umod
 
 
 def input_channels(v: int, task: Task) -> int:
-    """Channels of the onehot / whiten encoding of a task's inputs: v, or v + 2 for ``last`` and ``mlm``.
+    """Channels of the onehot / whiten encoding of a task's inputs (format.md §7, §16).
+
+    Parameters
+    ----------
+    v : int
+        Vocabulary size of the config.
+    task : tasks.Task
+        From ``tasks.make_task``.
+
+    Returns
+    -------
+    int
+        v, or v + 2 for ``last`` and ``mlm`` (MASK and UNOBSERVED take channels v and v + 1).
 
     Examples
     --------
