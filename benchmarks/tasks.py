@@ -15,8 +15,7 @@ import time
 
 import numpy as np
 
-from srhm_datasets import generate
-from srhm_datasets.catalog import resolve
+from srhm_datasets import generate, get_config
 from srhm_datasets.config import require_int
 from srhm_datasets.tasks import TASKS, apply_task, make_task
 
@@ -83,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     try:  # every argument checked before any work: a usage error (exit 2) naming it
         require_int("--rows", args.rows, 1)
-        configs = [resolve(name) for name in args.configs]
+        configs = [get_config(name) for name in args.configs]
         if args.device != "none":
             from srhm_datasets.torch_data.encoding import check_device
 

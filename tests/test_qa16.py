@@ -28,7 +28,7 @@ def run_script(name: str, argv: list[str], monkeypatch) -> None:
         ("torch_generate", ["--threads", "0"], "invalid parameter --threads=0"),  # was torch's RuntimeError
         ("torch_generate", ["--block", "0"], "invalid parameter --block=0"),  # was range()'s ValueError
         ("tasks", ["--rows", "0"], "invalid parameter --rows=0"),
-        ("tasks", ["--configs", "nope"], "invalid parameter CONFIG='nope'"),
+        ("tasks", ["--configs", "nope"], "invalid parameter config='nope'"),
         ("tasks", ["--device", "tpu"], "invalid parameter device='tpu'"),
     ],
 )
