@@ -45,7 +45,7 @@ autosummary_ignore_module_all = False
 # Types come from the numpydoc sections, rendered as text (no cross-reference per word).
 autodoc_typehints = "none"
 autodoc_member_order = "bysource"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True}
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_param = False
