@@ -1,4 +1,4 @@
-"""Cost of the tasks (format.md §16) beside the generator that makes their rows (not a test).
+"""Cost of the tasks (format.md §15) beside the generator that makes their rows (not a test).
 
 For each config, times ``generate`` of ``--rows`` test rows (the baseline), then
 ``tasks.apply_task`` of every task on those rows (numpy), and on a torch device the

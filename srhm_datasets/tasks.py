@@ -1,4 +1,4 @@
-"""Tasks on the rows of a split: model inputs, targets and the evidence BP conditions on (format.md §16).
+"""Tasks on the rows of a split: model inputs, targets and the evidence BP conditions on (format.md §15).
 
 A task turns rows of a split (the columns ``generate`` returns) into ``(inputs, targets)``;
 the rows themselves never change, so every release, stream and split serves every task.
@@ -75,7 +75,7 @@ def unobserved_id(v: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """A task and its parameters, checked by :func:`make_task` (format.md §16).
+    """A task and its parameters, checked by :func:`make_task` (format.md §15).
 
     ``name`` one of :data:`TASKS`; ``context`` (``last``: visible window t, None for the
     whole row); ``mask_rate`` (``mlm``: p); ``noise`` (eps); ``key`` (selects independent
@@ -107,7 +107,7 @@ def _probability(name: str, value, low_open: bool, high_open: bool) -> float:
 
 
 def make_task(cfg: SRHMConfig, task="class", *, context=None, mask_rate=None, noise=0.0, key=0) -> Task:
-    """A checked :class:`Task` of ``cfg`` (format.md §16).
+    """A checked :class:`Task` of ``cfg`` (format.md §15).
 
     Parameters
     ----------
@@ -246,7 +246,7 @@ def add_noise(cfg: SRHMConfig, tokens: np.ndarray, split: str, rows: np.ndarray,
 
 @dataclasses.dataclass(frozen=True)
 class TaskBatch:
-    """A task applied to B rows (format.md §16): what a model trains on and what BP conditions on.
+    """A task applied to B rows (format.md §15): what a model trains on and what BP conditions on.
 
     inputs : [B, d] ([B, d-1] for ``next``) codes: 0..v-1 symbols, v blank, ``mask_id``,
         ``unobserved_id``; uint8 when the codes fit, else uint16.
@@ -291,7 +291,7 @@ def check_rows(cfg: SRHMConfig, split: str, rows, n: int) -> np.ndarray:
 
 
 def apply_task(cfg: SRHMConfig, task, batch, split: str, rows) -> TaskBatch:
-    """A task applied to rows of a split (format.md §16).
+    """A task applied to rows of a split (format.md §15).
 
     Parameters
     ----------

@@ -16,7 +16,7 @@
 * :class:`SRHMBatchSampler`: the row-index batches of :meth:`SRHMDataset.loader`, sharded
   like ``DistributedSampler``.
 * :func:`default_device`: cuda, then mps, then cpu; :data:`ENCODINGS`: the encodings.
-* Tasks (format.md §16): the adapters take ``task=`` (``class``, ``last``, ``mlm``,
+* Tasks (format.md §15): the adapters take ``task=`` (``class``, ``last``, ``mlm``,
   ``next``) and its parameters; :func:`torch_apply_task` computes a task on a
   TorchGenerator's device, :func:`input_channels` the channels of its encoded inputs.
 

@@ -1,4 +1,4 @@
-"""The package's layers: every import goes down, and no module imports itself back (README, Architecture).
+"""The package's layers: every import goes down, and no module imports itself back (docs/design/architecture.md).
 
 Imports are read with ``ast`` from every module, imports inside functions included (an import
 hidden in a function to dodge a cycle is still an edge), relative imports resolved.

@@ -1,4 +1,4 @@
-"""Tasks on the rows of a split (format.md §16): inputs, targets, evidence, determinism."""
+"""Tasks on the rows of a split (format.md §15): inputs, targets, evidence, determinism."""
 
 import dataclasses
 import doctest

@@ -1,4 +1,4 @@
-"""Tasks through the torch adapters (format.md §7, §16): every task x encoding, numpy path = torch path."""
+"""Tasks through the torch adapters (format.md §7, §15): every task x encoding, numpy path = torch path."""
 
 import doctest
 

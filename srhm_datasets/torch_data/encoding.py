@@ -145,7 +145,7 @@ def encode(
         The config's input length, to refuse tokens of another config by shape.
     channels : int, optional
         v (default) or v + 2 for the inputs of the tasks ``last`` and ``mlm``
-        (format.md §16), whose codes v + 1 (MASK) and v + 2 (UNOBSERVED) take channels v
+        (format.md §15), whose codes v + 1 (MASK) and v + 2 (UNOBSERVED) take channels v
         and v + 1 (present 1, absent as for a symbol); the blank keeps no channel.
 
     Returns
@@ -272,7 +272,7 @@ def to_device_batch(
     batch : dict of str to torch.Tensor
         A batch of an adapter's fast path: ``tokens`` [B, d] (uint8, or int32 when
         v >= 255), ``label`` [B] int64, and optionally ``latents`` / ``synonyms`` /
-        ``placements`` [B, N] int64; or, for a task other than ``class`` (format.md §16),
+        ``placements`` [B, N] int64; or, for a task other than ``class`` (format.md §15),
         ``inputs`` (codes, uint8 or int32) and ``targets`` (int64) in place of tokens and
         label.
     v : int

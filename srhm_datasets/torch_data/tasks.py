@@ -1,4 +1,4 @@
-"""Tasks for the torch adapters (format.md §7, §16): channels, tensors, and the tasks on a torch device.
+"""Tasks for the torch adapters (format.md §7, §15): channels, tensors, and the tasks on a torch device.
 
 * :func:`input_channels`: v for ``class`` and ``next``, v + 2 for ``last`` and ``mlm``
   (MASK and UNOBSERVED have their own channels).
@@ -33,7 +33,7 @@ from .generator import TorchGenerator, hash_with, mix64, shr, umod
 
 
 def input_channels(v: int, task: Task) -> int:
-    """Channels of the onehot / whiten encoding of a task's inputs (format.md §7, §16).
+    """Channels of the onehot / whiten encoding of a task's inputs (format.md §7, §15).
 
     Parameters
     ----------
