@@ -59,6 +59,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|torch|datasets|pyarrow|pa|pathlib|os|collections\.abc|typing|click|matplotlib)(\..*)?"),
     # napoleon reads a property docstring "K: ..." as a type named K.
     (r"py:class", r"K"),
+    # Internal types that public signatures and Raises sections name (their modules are internal).
+    (r"py:.*", r"(Task|TaskBatch|HubUnreachable)"),
     (r"py:.*", r"(Path|ndarray|Tensor|Dataset|Module|IterableDataset|DataLoader|Sampler|Generator|Iterator)"),
 ]
 

@@ -222,11 +222,10 @@ class SRHMConfig:
 
     Attributes
     ----------
-    name : str
-        Canonical name, e.g. ``A_L2_s2_s0-2_v10_nc10_m10_seed1``.
     S, d, num_informative, num_nodes, placements_per_node, data_space_size, blank : int
         Derived sizes (format.md §1.2): patch size, input length ``S**L``, ``s**L``,
-        internal nodes N, placements per node K, P_max (an exact Python int) and ``v``.
+        internal nodes N, placements per node K, P_max (an exact Python int) and ``v``;
+        ``name`` is the canonical name (below).
 
     Raises
     ------

@@ -77,7 +77,7 @@ def unobserved_id(v: int) -> int:
 class Task:
     """A task and its parameters, checked by :func:`make_task` (format.md §15).
 
-    ``name`` one of :data:`TASKS`; ``context`` (``last``: visible window t, None for the
+    ``name`` one of ``TASKS``; ``context`` (``last``: visible window t, None for the
     whole row); ``mask_rate`` (``mlm``: p); ``noise`` (eps); ``key`` (selects independent
     draws of the same rows, e.g. a fresh mask per epoch).
     """
@@ -107,17 +107,17 @@ def _probability(name: str, value, low_open: bool, high_open: bool) -> float:
 
 
 def make_task(cfg: SRHMConfig, task="class", *, context=None, mask_rate=None, noise=0.0, key=0) -> Task:
-    """A checked :class:`Task` of ``cfg`` (format.md §15).
+    """A checked ``Task`` of ``cfg`` (format.md §15).
 
     Parameters
     ----------
     cfg : SRHMConfig
     task : str or Task
-        One of :data:`TASKS`, or a Task (then the other arguments must keep their defaults).
+        One of ``TASKS``, or a Task (then the other arguments must keep their defaults).
     context : int or None
         ``last`` only: visible positions t, 1 <= t <= d; None keeps the whole row.
     mask_rate : float or None
-        ``mlm`` only: p in (0, 1]; None gives :data:`DEFAULT_MASK_RATE`.
+        ``mlm`` only: p in (0, 1]; None gives ``DEFAULT_MASK_RATE``.
     noise : float
         eps in [0, 1), any task.
     key : int

@@ -134,7 +134,7 @@ class SRHMStream(IterableDataset):
         An argument of the wrong type.
     ValueError
         An unknown split, encoding or device, or not ``0 <= start <= stop <=``
-        :func:`split_limit`.
+        ``sampler.split_limit``.
 
     Examples
     --------

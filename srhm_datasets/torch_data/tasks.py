@@ -147,9 +147,9 @@ def torch_apply_task(gen: TorchGenerator, task: Task, batch: dict, split: str, r
     Returns
     -------
     dict
-        Keyed by :func:`batch_keys`: codes [B, d] ([B, d-1] for ``next``; dtype
-        :func:`code_dtype`) and targets (int64, ``IGNORE_INDEX`` where unscored), equal
-        to :func:`task_tensors` of ``tasks.apply_task`` on the same rows.
+        Keyed by ``batch_keys``: codes [B, d] ([B, d-1] for ``next``; dtype
+        ``code_dtype``) and targets (int64, ``IGNORE_INDEX`` where unscored), equal
+        to ``task_tensors`` of ``tasks.apply_task`` on the same rows.
 
     Raises
     ------
