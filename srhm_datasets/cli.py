@@ -13,8 +13,9 @@ import threading
 
 import click
 
-from .cli_args import config_arg
+from .cli_args import config_arg, os_error
 from .config import format_count
+from .files import FolderInUse
 from .version import __version__
 
 #: command name -> "module:attribute" of a click command, imported on first use.
@@ -35,14 +36,31 @@ class LazyGroup(click.Group):
     """A click group that imports a ``LAZY_COMMANDS`` module only when its command runs.
 
     A ``ConnectionError`` that ends a command (no network, ``HF_ENDPOINT`` down: e.g.
-    ``release.load.HubUnreachable``) is one line and exit 1, not a traceback.
+    ``release.load.HubUnreachable``), an output folder another process writes
+    (``files.FolderInUse``) and any other ``OSError`` (a full or read-only disk) are one line
+    and exit 1, not a traceback. Run as the process's program (``args`` from ``sys.argv``),
+    a SIGTERM, SIGINT or SIGHUP that arrives once the command has ended (during the
+    interpreter's shutdown) is ignored: a finished command keeps its exit status.
     """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ConnectionError as err:
+        except (ConnectionError, FolderInUse) as err:
             raise click.ClickException(" ".join(str(err).split()) or type(err).__name__) from None
+        except OSError as err:  # what the command created is removed (files.claim_output)
+            raise click.ClickException(
+                f"{os_error(err)}; partial output removed, finished files kept: free space, or choose another "
+                "output folder"
+            ) from None
+
+    def main(self, args=None, *rest, **kwargs):
+        try:
+            return super().main(args, *rest, **kwargs)
+        finally:
+            if args is None and threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGINT, *EXIT_SIGNALS):
+                    signal.signal(sig, signal.SIG_IGN)
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))

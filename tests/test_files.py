@@ -73,10 +73,12 @@ def test_replace_dir_swaps_by_renames(tmp_path):
     out, tmp = tmp_path / "out", tmp_path / ".tmp"
     out.mkdir()
     (out / "old").write_text("old")
+    mark_owned(out, "release")
     tmp.mkdir()
     (tmp / "new").write_text("new")
+    mark_owned(tmp, "release")
     replace_dir(tmp, out)
-    assert [p.name for p in out.iterdir()] == ["new"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "new"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

@@ -144,9 +144,9 @@ def test_a_signal_during_the_final_rename_waits_for_it(tmp_path, monkeypatch):
     build_release([ZERO], out, progress=False)
     real = build_mod.replace_dir
 
-    def interrupted_replace(tmp, dest):
+    def interrupted_replace(tmp, dest, replace):
         os.kill(os.getpid(), signal.SIGTERM)  # delivered while the renames run
-        real(tmp, dest)
+        real(tmp, dest, replace)
 
     monkeypatch.setattr(build_mod, "replace_dir", interrupted_replace)
     with pytest.raises(build_mod.BuildInterrupted, match="SIGTERM"):
