@@ -67,7 +67,9 @@ def atomic_write(path: str | os.PathLike, content, before_replace=None) -> Path:
     before_replace: called once the temp file is complete, just before the rename (e.g.
     to retire a file that must not outlive the old content). The parent folder is
     created. The file's mode is ``0o666 & ~umask``. On any error the temp file is removed
-    and an existing ``path`` is left untouched. Returns ``path``.
+    and an existing ``path`` is left untouched; a write that fails (``OSError``: a full
+    disk) is raised as such, naming ``path``, also when ``content`` turned it into another
+    exception. Returns ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,17 +78,48 @@ def atomic_write(path: str | os.PathLike, content, before_replace=None) -> Path:
         os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as f:
             if callable(content):
-                content(f)
+                _write_with(content, f)
             else:
                 f.write(content.encode() if isinstance(content, str) else content)
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None and err.errno is not None:
+            raise OSError(err.errno, err.strerror, str(path)) from None  # name the file that could not be written
         raise
     return path
+
+
+class _Recorded:
+    """A binary file object that remembers the ``OSError`` its ``write`` raised (a library such as torch
+    turns a full disk into its own ``RuntimeError``)."""
+
+    def __init__(self, f) -> None:
+        self._f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+def _write_with(content, f) -> None:
+    """``content(f)``; when it fails after a write failed (a full disk, a file size limit), that ``OSError``."""
+    recorded = _Recorded(f)
+    try:
+        content(recorded)
+    except Exception:
+        if recorded.error is not None:
+            raise recorded.error from None
+        raise
 
 
 def read_marker(folder: str | Path) -> dict | None:
@@ -231,7 +264,11 @@ def replace_dir(tmp: Path, out: Path, replace: bool = True) -> None:
         if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
             raise
     if not replace:
-        raise FileExistsError(f"invalid parameter out={str(out)!r}: appeared since the check; nothing replaced")
+        names = sorted(os.listdir(out))
+        raise FileExistsError(
+            f"invalid parameter out={str(out)!r}: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''} "
+            "appeared in it since the check; nothing replaced"
+        )
     aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
     old = aside / out.name
     os.rename(out, old)
@@ -477,7 +514,9 @@ def _undo_new(out: Path, marked: bool, created: Path | None) -> None:
     for folder in (out, *out.parents):
         try:
             folder.rmdir()
-        except OSError:
+        except FileNotFoundError:
+            pass
+        except OSError:  # not empty
             return
         if folder == created:
             return
