@@ -155,7 +155,7 @@ def run_id(opt: TrainOptions) -> str:
 
     Examples
     --------
-    >>> from srhm_datasets import resolve
+    >>> from srhm_datasets.catalog import resolve
     >>> a = run_id(TrainOptions(config=resolve("demo"), P=10, lr=0.1))
     >>> b = run_id(TrainOptions(config=resolve("demo"), P=10, lr=0.1))
     >>> a[:16] == b[:16] and a != b and len(a) == 33
