@@ -6,6 +6,7 @@ when invoked (``LazyGroup``), so ``srhm info`` answers at once.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -49,10 +50,10 @@ class LazyGroup(click.Group):
         except (ConnectionError, FolderInUse) as err:
             raise click.ClickException(" ".join(str(err).split()) or type(err).__name__) from None
         except OSError as err:  # what the command created is removed (files.claim_output)
-            raise click.ClickException(
-                f"{os_error(err)}; partial output removed, finished files kept: free space, or choose another "
-                "output folder"
-            ) from None
+            full = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            hint = "free space, or choose another output folder" if full else "choose another output folder"
+            message = f"{os_error(err)}; partial output removed, finished files kept: {hint}"
+            raise click.ClickException(message) from None
 
     def main(self, args=None, *rest, **kwargs):
         try:

@@ -568,6 +568,33 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(run_dir, tmp_pa
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+@pytest.fixture
+def read_only(run_dir, tmp_path):
+    """A read-only folder (a read-only bind mount) holding a copy of ``run_dir`` as ``run``."""
+    folder = tmp_path / "ro"
+    shutil.copytree(run_dir, folder / "run")
+    mount = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip("a read-only bind mount needs root with CAP_SYS_ADMIN")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True, capture_output=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("command", ["train", "learning-curve", "leaderboard", "evaluate", "evaluate --factory"])
+def test_a_read_only_folder_is_one_line_and_left_as_it_was(run_dir, read_only, command):
+    out = read_only / ("run" if command == "evaluate" else "new")
+    before = sorted(str(p.relative_to(read_only)) for p in read_only.rglob("*"))
+    args = [str(out) if a == "OUT" else a for a in _writers(run_dir.parent)[command]]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: Read-only file system: "), lines
+    assert sorted(str(p.relative_to(read_only)) for p in read_only.rglob("*")) == before
+
+
 def test_train_past_the_file_size_limit_is_one_line_and_leaves_nothing(tmp_path):
     """A real write error (EFBIG under RLIMIT_FSIZE) in a real process: the checkpoint does not fit."""
     code = (
