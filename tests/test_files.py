@@ -20,6 +20,7 @@ from srhm_datasets.files import (
     lock_path,
     mark_owned,
     read_marker,
+    remove_locks,
     replace_dir,
 )
 
@@ -270,3 +271,12 @@ def test_a_symlinked_output_is_written_through(tmp_path):
             replace_dir(tmp, out)
         assert link.is_symlink() and (link / "index.md").read_text() == text
     assert sorted(os.listdir(tmp_path)) == ["board", "scratch"] and os.listdir(scratch.parent) == ["board"]
+
+
+def test_remove_locks_clears_a_folder_of_ended_holders(tmp_path):
+    """What srhm sweep does for a job it runs again: its SLURM attempt ended on another node."""
+    curve = tmp_path / "runs" / "job"
+    (curve / "P10").mkdir(parents=True)
+    locks = [write_lock(curve, 1, host="node-1"), write_lock(curve / "P10", 1, host="node-1")]
+    remove_locks(curve)
+    assert not any(p.exists() for p in locks) and os.listdir(curve) == ["P10"]
