@@ -26,6 +26,7 @@ older collection) are listed as stale, not removed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -33,7 +34,7 @@ from pathlib import Path
 import click
 
 from srhm_datasets.config import require
-from srhm_datasets.files import MARKER, atomic_write, read_marker
+from srhm_datasets.files import MARKER, FolderInUse, atomic_write, folder_lock, read_marker
 from srhm_datasets.protocol import PLOT_FILE, RESULTS_FILE, SUMMARY_FILE
 from srhm_datasets.results import read_results
 from srhm_datasets.sweep.plan import PLAN, PSTAR_JSON, PSTAR_MD, SWEEP_COPY, record_path, run_dir
@@ -151,18 +152,21 @@ def collect(runs: str | Path, out: str | Path, max_plot_kb: int = MAX_PLOT_KB) -
 
     ValueError (the package's form) for a missing ``runs`` or one without sweep folders, an
     ``out`` overlapping it or whose ``out/<sweep>`` is neither new, empty nor an earlier
-    collection (``check_target``), or ``max_plot_kb`` < 0, before anything is written.
+    collection (``check_target``), or ``max_plot_kb`` < 0, before anything is written;
+    ``files.FolderInUse`` when another process writes an ``out/<sweep>``.
     """
     runs, out = check_folders(Path(runs), Path(out))
     require(isinstance(max_plot_kb, int) and max_plot_kb >= 0, "max_plot_kb", max_plot_kb, "an int >= 0")
     sources = sweep_folders(runs)
     check_sweeps(runs, sources)
-    for src in sources:
-        check_target(out / src.name)
-    copies = [plan_copy(src, max_plot_kb * 1000) for src in sources]
-    for c in copies:
-        c.written = copy_files(runs / c.name, out / c.name, c.files)
-        c.stale = stale_files(out / c.name, c.files)
+    with contextlib.ExitStack() as held:
+        for src in sources:  # one writer per OUT/<sweep> (files.folder_lock), checked under its lock
+            held.enter_context(folder_lock(out / src.name))
+            check_target(out / src.name)
+        copies = [plan_copy(src, max_plot_kb * 1000) for src in sources]
+        for c in copies:
+            c.written = copy_files(runs / c.name, out / c.name, c.files)
+            c.stale = stale_files(out / c.name, c.files)
     return copies
 
 
@@ -212,6 +216,8 @@ def main(runs: Path, out: Path, max_plot_kb: int) -> None:
         copies = collect(runs, out, max_plot_kb)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    except (FolderInUse, OSError) as err:
+        raise click.ClickException(str(err)) from None
     click.echo(report(copies, out))
     if any(c.incomplete for c in copies):
         click.echo(f"incomplete: {sum(len(c.incomplete) for c in copies)} job(s) not done yet", err=True)

@@ -40,7 +40,7 @@ from srhm_datasets.baselines.learning_curve import p_star_spread
 from srhm_datasets.catalog import release_name
 from srhm_datasets.config import SRHMConfig, require
 from srhm_datasets.evaluation.paper_points import LAW_CONSTANT, paper_points
-from srhm_datasets.files import atomic_write
+from srhm_datasets.files import FolderInUse, atomic_write, folder_lock
 from srhm_datasets.protocol import SUMMARY_FILE, estimate_p_star
 from srhm_datasets.results import read_results
 from srhm_datasets.sweep.plan import read_plan, read_record, run_dir
@@ -703,9 +703,12 @@ def main(results: Path, out: Path) -> None:
     """Draw the paper's figures from the collected baseline results into --out and print the Markdown of
     baselines/REPRODUCTION.md: P* against the laws, sparsity B, s = 3, Eq. 8, sensitivities, width, wall time."""
     try:
-        text = reproduce(results, out)
+        with folder_lock(out):  # one writer of --out at a time
+            text = reproduce(results, out)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    except (FolderInUse, OSError) as err:
+        raise click.ClickException(str(err)) from None
     click.echo(text)
 
 

@@ -6,6 +6,7 @@ when invoked (``LazyGroup``), so ``srhm info`` answers at once.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -14,8 +15,9 @@ import threading
 import click
 
 from .catalog import get_config, list_configs
-from .cli_args import config_arg
+from .cli_args import config_arg, os_error
 from .config import SPLITS, format_count
+from .files import FolderInUse
 from .version import __version__
 
 #: command name -> "module:attribute" of a click command, imported on first use.
@@ -36,14 +38,31 @@ class LazyGroup(click.Group):
     """A click group that imports a ``LAZY_COMMANDS`` module only when its command runs.
 
     A ``ConnectionError`` that ends a command (no network, ``HF_ENDPOINT`` down: e.g.
-    ``release.load.HubUnreachable``) is one line and exit 1, not a traceback.
+    ``release.load.HubUnreachable``), an output folder another process writes
+    (``files.FolderInUse``) and any other ``OSError`` (a full or read-only disk) are one line
+    and exit 1, not a traceback. Run as the process's program (``args`` from ``sys.argv``),
+    a SIGTERM, SIGINT or SIGHUP that arrives once the command has ended (during the
+    interpreter's shutdown) is ignored: a finished command keeps its exit status.
     """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ConnectionError as err:
+        except (ConnectionError, FolderInUse) as err:
             raise click.ClickException(" ".join(str(err).split()) or type(err).__name__) from None
+        except OSError as err:  # what the command created is removed (files.claim_output)
+            full = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            hint = "free space, or choose another output folder" if full else "choose another output folder"
+            message = f"{os_error(err)}; partial output removed, finished files kept: {hint}"
+            raise click.ClickException(message) from None
+
+    def main(self, args=None, *rest, **kwargs):
+        try:
+            return super().main(args, *rest, **kwargs)
+        finally:
+            if args is None and threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGINT, *EXIT_SIGNALS):
+                    signal.signal(sig, signal.SIG_IGN)
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))

@@ -7,6 +7,12 @@ import click
 from .catalog import get_config
 
 
+def os_error(err: OSError) -> str:
+    """One line for an ``OSError``: its reason and the path it concerns."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return f"{reason}: {err.filename}" if err.filename else reason
+
+
 def config_arg(ctx, param, value):
     """click callback: turn a CONFIG string into an SRHMConfig, as a usage error if bad."""
     try:

@@ -23,7 +23,7 @@ import numpy as np
 from .catalog import DEFAULT_CONFIG
 from .cli_args import config_arg
 from .config import format_count
-from .files import check_output_folder, mark_owned
+from .files import check_output_folder, claim_output, mark_owned
 
 #: What ``srhm demo`` writes in its ``--out`` folder.
 DEMO_ENTRIES = ("release", "runs", "leaderboard")
@@ -48,9 +48,24 @@ DEMO_ENTRIES = ("release", "runs", "leaderboard")
 @click.option("--max-steps", default=1000, show_default=True, type=click.IntRange(min=1), help="Step budget.")
 def demo(config, out, P, arch, width, max_steps):
     """Build, load, train, evaluate and rank on one small config (default ``demo``)."""
+    from .baselines.train import TrainOptions, resolve
+
+    cfg = config
+    options = TrainOptions(config=cfg, P=P, arch=arch, width=width, max_steps=max_steps, progress=False)
+    try:
+        resolve(options)  # every training option, before anything is built
+        out = check_output_folder(out, "demo", replace=True)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    with claim_output(out, "demo", replace=True):  # one writer; a failed demo leaves no new folder
+        _run_demo(cfg, out, options)
+
+
+def _run_demo(cfg, out, options) -> None:
+    """The five steps of ``demo`` into the folder ``out`` (held by the caller)."""
     import datasets
 
-    from .baselines.train import TrainOptions, resolve, train
+    from .baselines.train import train
     from .catalog import release_name
     from .evaluation.evaluate import evaluate_run, format_evaluation
     from .evaluation.leaderboard import build_leaderboard
@@ -58,14 +73,7 @@ def demo(config, out, P, arch, width, max_steps):
     from .release.build import build_release
     from .release.verify import verify_release
 
-    cfg = config
-    name = release_name(cfg)
-    options = TrainOptions(config=cfg, P=P, arch=arch, width=width, max_steps=max_steps, progress=False)
-    try:
-        resolve(options)  # every training option, before anything is built
-        out = check_output_folder(out, "demo", replace=True)
-    except ValueError as err:
-        raise click.UsageError(str(err)) from None
+    name, P, arch, width, max_steps = release_name(cfg), options.P, options.arch, options.width, options.max_steps
     mark_owned(out, "demo", list(DEMO_ENTRIES))
     release, run = out / "release", out / "runs" / f"{name}-{arch}-P{P}"
     click.echo(f"[1/5] building release {release} for {name} ({cfg.name}), P_max={format_count(cfg.data_space_size)}")

@@ -20,8 +20,11 @@ a learning-rate variant and estimate P* without importing torch. One definition 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
+import json
 import math
+import secrets
 
 import numpy as np
 
@@ -81,8 +84,10 @@ RUN_SETTINGS = {
 }
 
 #: What a run's checkpoint records and its results must agree on (format.md §12.3): checkpoint
-#: key -> field of results.json. Keys absent on either side are skipped.
+#: key -> field of results.json. Keys absent on either side are skipped, except those of
+#: ``CHECKPOINT_REQUIRED``: results holding the field need a checkpoint holding the same value.
 CHECKPOINT_MATCH = {
+    "run_id": "training.run_id",
     "config": "dataset.config",
     "arch": "model.arch",
     "width": "model.width",
@@ -93,6 +98,8 @@ CHECKPOINT_MATCH = {
     "encoding": "training.encoding",
     "step": "training.best_step",
 }
+#: Checkpoint keys that results holding their field require (the run's identifier, ``run_id``).
+CHECKPOINT_REQUIRED = ("run_id",)
 
 #: The paper's laws for P*, as text (see ``law_x``).
 LAW_NAMES = {"cnn": "(s0+1)^2 nc m^L", "lcn": "s^(L/2) (s0+1)^L nc m^L"}
@@ -137,6 +144,30 @@ class TrainOptions:
 def option_default(options: type, name: str):
     """The default of field ``name`` of the dataclass ``options`` (a ``TrainOptions`` field for a CLI option)."""
     return options.__dataclass_fields__[name].default
+
+
+#: Options left out of a run's identifier (``run_id``): where the run is written and how it reports.
+RUN_ID_IGNORED = ("out", "progress", "overwrite", "threads")
+
+
+def run_id(opt: TrainOptions) -> str:
+    """A new identifier of one run of the resolved options ``opt`` (format.md §12.3): 16 hex digits of
+    the SHA-256 of every option but ``RUN_ID_IGNORED`` (config, P, lr, momentum, budget, seed, data,
+    ...), a dash, and 16 random hex digits, so two runs never share it, even with equal options.
+    Written in both the checkpoint (``run_id``) and the results (``training.run_id``).
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> a = run_id(TrainOptions(config=get_config("demo"), P=10, lr=0.1))
+    >>> b = run_id(TrainOptions(config=get_config("demo"), P=10, lr=0.1))
+    >>> a[:16] == b[:16] and a != b and len(a) == 33
+    True
+    """
+    settings = {f.name: getattr(opt, f.name) for f in dataclasses.fields(opt) if f.name not in RUN_ID_IGNORED}
+    settings["config"] = opt.config.name
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{digest[:16]}-{secrets.token_hex(8)}"
 
 
 def default_lr(arch: str, cfg) -> float:

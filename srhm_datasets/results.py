@@ -3,9 +3,10 @@
 Two kinds of file share the format:
 
 - a run of ``srhm train``: one ``results.json`` per run folder, with a ``training``
-  object (hyperparameters, curves, stopping reason); ``model.arch`` is cnn, lcn or fcn,
-  ``model.depth`` equals the config's L. ``srhm evaluate RUN_DIR`` adds the optional
-  ``evaluation`` object.
+  object (hyperparameters, curves, stopping reason, and ``run_id``, the identifier its
+  checkpoint shares: format.md §12.3; optional for reading, results written before it have
+  none); ``model.arch`` is cnn, lcn or fcn, ``model.depth`` equals the config's L.
+  ``srhm evaluate RUN_DIR`` adds the optional ``evaluation`` object.
 - an outside submission (``srhm evaluate --factory``): no ``training`` object, any
   ``model.arch`` label, ``model.width`` / ``model.depth`` null where they do not apply,
   optional ``model.name`` and ``model.factory``; the ``evaluation`` object is required.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 
@@ -34,3 +38,40 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_lock(folder: Path, pid: int, host: str | None = None, start_ticks: str | None = None) -> Path:
+    """Write the lock file of the output folder ``folder`` (format.md §13.4) naming process ``pid`` of ``host``
+    (default: this host); returns its path."""
+    path = folder.parent / f".{folder.name}.srhm-lock"
+    holder = {
+        "pid": pid,
+        "host": host or socket.gethostname(),
+        "started": "2026-01-02T03:04:05+00:00",
+        "command": "srhm train --out elsewhere",
+        "token": "0123456789abcdef",
+        "start_ticks": start_ticks,
+    }
+    path.write_text(json.dumps(holder) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(folder: Path, host: str | None = None):
+    """``folder``'s lock held by another live process (a ``sleep``) of ``host``; yields its pid."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(["sleep", "120"])
+    path = write_lock(folder, proc.pid, host)
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+        path.unlink(missing_ok=True)
+
+
+def ended_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

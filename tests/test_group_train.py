@@ -57,10 +57,14 @@ def assert_same_run(group_results, single_results, group_dir, single_dir):
     assert a["curves"]["test_error"] == b["curves"]["test_error"]
     assert a["curves"]["train_loss"] == pytest.approx(b["curves"]["train_loss"], rel=1e-6)  # a float32 loss in train.py
     assert (a["stop_reason"], a["steps"], a["best_step"]) == (b["stop_reason"], b["steps"], b["best_step"])
-    rest = lambda r: {**r, "training": {k: v for k, v in r["training"].items() if k not in TIMING + ("curves",)}}
+    assert a["run_id"][:16] == b["run_id"][:16] and a["run_id"] != b["run_id"]  # the same options, two runs
+    own = TIMING + ("curves", "run_id")
+    rest = lambda r: {**r, "training": {k: v for k, v in r["training"].items() if k not in own}}
     assert rest(group_results) == rest(single_results)
     ca, cb = read_checkpoint(group_dir), read_checkpoint(single_dir)
-    assert {k: v for k, v in ca.items() if k != "model_state"} == {k: v for k, v in cb.items() if k != "model_state"}
+    assert (ca["run_id"], cb["run_id"]) == (a["run_id"], b["run_id"])
+    meta = lambda c: {k: v for k, v in c.items() if k not in ("model_state", "run_id")}
+    assert meta(ca) == meta(cb)
     for name, value in cb["model_state"].items():
         torch.testing.assert_close(ca["model_state"][name], value, rtol=1e-10, atol=1e-12)
 

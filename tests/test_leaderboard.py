@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -16,7 +17,8 @@ from click.testing import CliRunner
 from srhm_datasets import SRHMConfig, sample_rules
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
-from srhm_datasets.evaluation import paper_points
+from srhm_datasets.evaluation import board_render, paper_points
+from srhm_datasets.evaluation import leaderboard as leaderboard_mod
 from srhm_datasets.evaluation.kinds import undefined_kinds
 from srhm_datasets.evaluation.leaderboard import build_leaderboard, p_star
 from srhm_datasets.hashing import rules_hash
@@ -457,3 +459,58 @@ def test_leaderboard_imports_no_torch(example_dir, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert (tmp_path / "board" / "index.html").is_file()
+
+
+# ---- one writer per folder, nothing deleted that appeared since the check, a full disk -----------
+
+
+def _two_results(tmp_path: Path) -> Path:
+    root = tmp_path / "r"
+    write(root, "a.json", make_results(DEMO, 100, test_error=0.3))
+    write(root, "b.json", make_results(DEMO, 300, test_error=0.05))
+    return root
+
+
+def test_cli_leaderboard_on_a_full_disk_is_one_line_and_leaves_nothing(no_laws_plot, tmp_path, monkeypatch):
+    root, out = _two_results(tmp_path), tmp_path / "boards" / "board"
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(board_render, "atomic_write", full)
+    result = CliRunner().invoke(main, ["leaderboard", str(root), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: No space left on device: ")
+    assert "partial output removed" in lines[0]
+    assert os.listdir(tmp_path) == ["r"]  # no board, no stage, no parent folder, no lock
+
+
+@pytest.mark.parametrize("old", [False, True])
+def test_leaderboard_keeps_a_file_created_in_out_while_it_rendered(no_laws_plot, tmp_path, monkeypatch, old):
+    root, out = _two_results(tmp_path), tmp_path / "board"
+    if old:
+        build_leaderboard(root, out)
+    real = leaderboard_mod._render
+
+    def render_and_user(*args):
+        out.mkdir(exist_ok=True)
+        (out / "keep.txt").write_text("mine")
+        return real(*args)
+
+    monkeypatch.setattr(leaderboard_mod, "_render", render_and_user)
+    result = CliRunner().invoke(main, ["leaderboard", str(root), "--out", str(out)])
+    assert result.exit_code != 0 and "changed since the first check" in result.output, result.output
+    assert (out / "keep.txt").read_text() == "mine"
+    assert (out / "index.md").is_file() == old  # the old board untouched
+    assert sorted(os.listdir(tmp_path)) == ["board", "r"]
+
+
+def test_leaderboard_writes_through_a_symlinked_out(no_laws_plot, tmp_path):
+    root, scratch, link = _two_results(tmp_path), tmp_path / "scratch" / "board", tmp_path / "board"
+    scratch.parent.mkdir()
+    link.symlink_to(scratch)
+    for _ in range(2):  # a new board, then one replacing it
+        build_leaderboard(root, link)
+        assert link.is_symlink() and (scratch / "index.md").is_file()
+    assert sorted(os.listdir(tmp_path)) == ["board", "r", "scratch"] and os.listdir(scratch.parent) == ["board"]

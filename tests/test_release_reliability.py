@@ -25,7 +25,7 @@ from srhm_datasets.release import build as build_mod
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.verify import verify_release
 
-from .processes import alive, children
+from .processes import alive, children, lock_held_elsewhere
 from .release_helpers import SMALL
 
 ZERO = SMALL["grid_L2_s0-0_v3"]  # tiny: 49 train rows
@@ -144,9 +144,9 @@ def test_a_signal_during_the_final_rename_waits_for_it(tmp_path, monkeypatch):
     build_release([ZERO], out, progress=False)
     real = build_mod.replace_dir
 
-    def interrupted_replace(tmp, dest):
+    def interrupted_replace(tmp, dest, replace):
         os.kill(os.getpid(), signal.SIGTERM)  # delivered while the renames run
-        real(tmp, dest)
+        real(tmp, dest, replace)
 
     monkeypatch.setattr(build_mod, "replace_dir", interrupted_replace)
     with pytest.raises(build_mod.BuildInterrupted, match="SIGTERM"):
@@ -452,3 +452,65 @@ def test_overwrite_refuses_a_file_added_inside_a_config_folder(tmp_path):
     with pytest.raises(ValueError, match=rf"did not write \({release_name(ZERO)}/notes.txt\)"):
         build_release([ZERO], out, overwrite=True, progress=False)
     assert notes.read_text() == "mine"
+
+
+# ---- one writer per folder; nothing deleted that appeared since the check --------------------
+
+
+def test_build_is_refused_while_another_process_writes_out(tmp_path):
+    out = tmp_path / "r"
+    with lock_held_elsewhere(out) as pid:
+        res = CliRunner().invoke(main, ["build", release_name(ZERO), "--out", str(out), "--quiet"])
+    assert res.exit_code == 1, res.output
+    assert len(res.output.strip().splitlines()) == 1 and f"being written by process {pid} on " in res.output
+    assert os.listdir(tmp_path) == []
+
+
+def _user_file_while_building(monkeypatch, out):
+    """``keep.txt`` created in ``out`` while the build runs (after the first check, before the rename)."""
+    real = build_mod.seal
+
+    def seal_and_user(*args):
+        out.mkdir(exist_ok=True)
+        (out / "keep.txt").write_text("mine")
+        return real(*args)
+
+    monkeypatch.setattr(build_mod, "seal", seal_and_user)
+
+
+@pytest.mark.parametrize("old", [False, True])
+def test_build_keeps_a_file_created_in_out_while_it_ran(tmp_path, monkeypatch, old):
+    out = tmp_path / "r"
+    if old:
+        build_release([ZERO], out, progress=False)
+    _user_file_while_building(monkeypatch, out)
+    args = ["build", release_name(ZERO), "--out", str(out), "--quiet"] + (["--overwrite"] if old else [])
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code != 0 and "keep.txt" in res.output, res.output
+    assert (out / "keep.txt").read_text() == "mine"
+    assert not old or verify_release(out).ok  # the old release untouched
+    assert sorted(os.listdir(tmp_path)) == ["r"]
+
+
+@pytest.mark.parametrize("target", ["missing", "empty", "release"])
+def test_build_writes_through_a_symlinked_out_and_keeps_the_link(tmp_path, target):
+    scratch = tmp_path / "scratch" / "r"
+    scratch.parent.mkdir()
+    if target == "empty":
+        scratch.mkdir()
+    elif target == "release":
+        build_release([ZERO], scratch, progress=False)
+    link = tmp_path / "r"
+    link.symlink_to(scratch)
+    build_release([SMALL["m1"]], link, overwrite=target == "release", progress=False)
+    assert link.is_symlink() and os.readlink(link) == str(scratch)
+    assert verify_release(scratch).ok and (scratch / "rules" / f"{release_name(SMALL['m1'])}.json").is_file()
+    assert sorted(os.listdir(tmp_path)) == ["r", "scratch"] and os.listdir(scratch.parent) == ["r"]
+
+
+@pytest.mark.parametrize("name", ["-r", "a release", "données ✓"])
+def test_build_into_unusual_names(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["build", release_name(ZERO), f"--out={name}", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert verify_release(tmp_path / name).ok and os.listdir(tmp_path) == [name]

@@ -6,13 +6,17 @@ the modes of their files (the umask)."""
 from __future__ import annotations
 
 import dataclasses
+import errno
+import itertools
 import json
 import math
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,10 @@ import torch
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig
+from srhm_datasets import results as results_mod
+from srhm_datasets.baselines import checkpoint as checkpoint_mod
 from srhm_datasets.baselines import learning_curve as lc
+from srhm_datasets.baselines.group import train_group
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.baselines.train import TrainOptions, read_checkpoint, train
 from srhm_datasets.catalog import get_config
@@ -30,6 +37,9 @@ from srhm_datasets.evaluation import measure, submission
 from srhm_datasets.evaluation.leaderboard import build_leaderboard
 from srhm_datasets.files import MARKER
 from srhm_datasets.protocol import CHECKPOINT_FILE as CHECKPOINT
+from srhm_datasets.results import read_results
+
+from .processes import lock_held_elsewhere
 
 torch.set_num_threads(1)
 
@@ -456,3 +466,176 @@ def test_every_written_file_follows_the_umask(tmp_path):
     modes = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
     assert all(mode == (oct(0o755) if Path(tmp_path / p).is_dir() else oct(0o644)) for p, mode in modes.items()), modes
     assert oct(stat.S_IMODE((tmp_path / "board").stat().st_mode)) == oct(0o755)
+
+
+# ---- one writer per folder ------------------------------------------------------------------
+
+ORACLE = "srhm_datasets.evaluation.oracle:build"
+
+
+def _writers(results_dir: Path) -> dict[str, list[str]]:
+    """Every command that writes a folder, with its folder as ``OUT``."""
+    commands = _commands(results_dir, results_dir)
+    return {
+        "train": commands["train"],
+        "learning-curve": commands["learning-curve"],
+        "leaderboard": commands["leaderboard"],
+        "demo": commands["demo"],
+        "evaluate": ["evaluate", "OUT", *FAST_EVAL],
+        "evaluate --factory": ["evaluate", "--factory", ORACLE, "--config", "demo", "--P", "10", *FAST_EVAL, "OUT"],
+        "build": ["build", "demo", "--quiet", "--out", "OUT"],
+    }
+
+
+@pytest.mark.parametrize(
+    "command", ["train", "learning-curve", "leaderboard", "demo", "evaluate", "evaluate --factory", "build"]
+)
+def test_a_second_writer_is_refused_at_once_naming_the_first(run_dir, tmp_path, command):
+    out = tmp_path / "out"
+    if command == "evaluate":
+        shutil.copytree(run_dir, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()} if out.exists() else None
+    args = [str(out) if a == "OUT" else a for a in _writers(run_dir.parent)[command]]
+    with lock_held_elsewhere(out) as pid:
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert f"is being written by process {pid} on " in result.output and "srhm train --out elsewhere" in result.output
+    after = {p.name: p.read_bytes() for p in out.iterdir()} if out.exists() else None
+    assert after == before  # nothing written
+    assert sorted(os.listdir(tmp_path)) == (["out"] if before is not None else [])
+
+
+def test_evaluate_refuses_the_checkpoint_of_another_run(tmp_path):
+    """Runs that differ in a setting the old match did not cover (lr), or in nothing but being two runs."""
+    runs = {}
+    for name, lr in (("a", 0.1), ("b", 0.2), ("c", 0.1)):
+        runs[name] = tmp_path / name
+        train(TrainOptions(config=DEMO, P=64, out=str(runs[name]), lr=lr, **TINY))
+    for other in ("b", "c"):
+        mixed = tmp_path / f"a-with-{other}"
+        shutil.copytree(runs["a"], mixed)
+        shutil.copy(runs[other] / CHECKPOINT, mixed / CHECKPOINT)
+        with pytest.raises(ValueError, match=r"not the checkpoint of this run's results.json \(run_id="):
+            ev.evaluate_run(mixed, num_test=50, num_probe=20, device="cpu")
+    a = read_results(runs["a"])
+    assert a["training"]["run_id"] == read_checkpoint(runs["a"])["run_id"]
+    assert a["training"]["run_id"][:16] == read_results(runs["c"])["training"]["run_id"][:16]  # same options
+    assert a["training"]["run_id"] != read_results(runs["c"])["training"]["run_id"]  # two runs
+
+
+def test_results_and_checkpoints_without_a_run_id_still_evaluate(tmp_path):
+    run = tmp_path / "old"
+    train(TrainOptions(config=DEMO, P=64, out=str(run), **TINY))
+    results, ckpt = json.loads((run / "results.json").read_text()), read_checkpoint(run)
+    del results["training"]["run_id"], ckpt["run_id"]
+    (run / "results.json").write_text(json.dumps(results))
+    torch.save(ckpt, run / CHECKPOINT)
+    assert "evaluation" in ev.evaluate_run(run, num_test=50, num_probe=20, device="cpu")
+
+
+# ---- a failing environment --------------------------------------------------------------------
+
+
+def _full_disk(monkeypatch) -> None:
+    """Writing a checkpoint or a results file fails as on a full disk."""
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(checkpoint_mod, "atomic_write", full)
+    monkeypatch.setattr(results_mod, "atomic_write", full)
+
+
+@pytest.mark.parametrize("command", ["train", "learning-curve", "evaluate", "evaluate --factory"])
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(run_dir, tmp_path, monkeypatch, command):
+    out = tmp_path / "new" / "out"
+    if command == "evaluate":
+        shutil.copytree(run_dir, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()} if out.exists() else None
+    _full_disk(monkeypatch)
+    args = [str(out) if a == "OUT" else a for a in _writers(run_dir.parent)[command]]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    failed = {"train": CHECKPOINT, "learning-curve": f"P10/{CHECKPOINT}"}.get(command, "results.json")
+    assert result.output.strip().splitlines() == [
+        f"Error: No space left on device: {out / failed}; "
+        "partial output removed, finished files kept: free space, or choose another output folder"
+    ]
+    if before is None:
+        assert os.listdir(tmp_path) == []  # no empty run folder, no marker, no parents
+    else:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.fixture
+def read_only(run_dir, tmp_path):
+    """A read-only folder (a read-only bind mount) holding a copy of ``run_dir`` as ``run``."""
+    folder = tmp_path / "ro"
+    shutil.copytree(run_dir, folder / "run")
+    mount = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip("a read-only bind mount needs root with CAP_SYS_ADMIN")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True, capture_output=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("command", ["train", "learning-curve", "leaderboard", "evaluate", "evaluate --factory"])
+def test_a_read_only_folder_is_one_line_and_left_as_it_was(run_dir, read_only, command):
+    out = read_only / ("run" if command == "evaluate" else "new")
+    before = sorted(str(p.relative_to(read_only)) for p in read_only.rglob("*"))
+    args = [str(out) if a == "OUT" else a for a in _writers(run_dir.parent)[command]]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: Read-only file system: "), lines
+    assert sorted(str(p.relative_to(read_only)) for p in read_only.rglob("*")) == before
+
+
+def test_train_past_the_file_size_limit_is_one_line_and_leaves_nothing(tmp_path):
+    """A real write error (EFBIG under RLIMIT_FSIZE) in a real process: the checkpoint does not fit."""
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384)); "
+        "from srhm_datasets.cli import main; main()"
+    )
+    args = ["train", "--config", "demo", "--P", "64", "--width", "64", "--max-steps", "2", "--threads", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args, "--no-progress", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"Error: File too large: {tmp_path / 'r' / CHECKPOINT}; partial output removed, finished files kept: "
+        "free space, or choose another output folder"
+    ]
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_the_wall_clock_stepping_back_keeps_the_run(tmp_path, monkeypatch, group):
+    clock = itertools.count(2_000_000_000, -1000)  # every reading 1000 s earlier than the last
+    monkeypatch.setattr(time, "time", lambda: float(next(clock)))
+    options = [TrainOptions(config=DEMO, P=P, out=str(tmp_path / f"P{P}"), **TINY) for P in (20, 40)]
+    results = train_group(options) if group else [train(options[0])]
+    for opt, res in zip(options, results):
+        assert 0 <= res["training"]["wall_time_s"] < 600 and res["training"]["samples_per_s"] > 0
+        assert read_results(opt.out) == res
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_after_the_command_finished_keeps_its_success(signum):
+    """The signal arrives during the interpreter's shutdown, after the command's last line."""
+    code = (
+        "import atexit, os, time\n"
+        f"atexit.register(lambda: (os.kill(os.getpid(), {int(signum)}), time.sleep(0.3)))\n"
+        "from srhm_datasets.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, "info", "demo"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert proc.stdout.startswith("config") and proc.stderr == ""

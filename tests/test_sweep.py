@@ -4,7 +4,6 @@ curves run by hand, a second call runs nothing, a killed run is redone, failures
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -19,12 +18,12 @@ from srhm_datasets.baselines.learning_curve import run_learning_curve
 from srhm_datasets.baselines.train import TrainOptions
 from srhm_datasets.catalog import get_config
 from srhm_datasets.evaluation.evaluate import evaluate_run
-from srhm_datasets.files import MARKER
+from srhm_datasets.files import MARKER, FolderInUse
 from srhm_datasets.sweep.cli import sweep
 from srhm_datasets.sweep.plan import read_record
-from srhm_datasets.sweep.run import run_sweep, sweep_lock, sweep_status
+from srhm_datasets.sweep.run import run_sweep, sweep_status
 
-from .processes import alive, children, cpu_seconds
+from .processes import alive, children, cpu_seconds, lock_held_elsewhere
 from .sweep_helpers import TINY_CURVE, TINY_OPTIONS, comparable, sweep_runs, write_sweep
 
 JOBS = ["demo-cnn-w16-lrdefault-seed0", "demo-cnn-w16-lrdefault-seed1"]
@@ -166,8 +165,7 @@ def test_grown_grid_runs_only_the_new_points(done_sweep, tmp_path):
 def test_one_call_per_folder_at_a_time(done_sweep, tmp_path):
     path, done, _ = done_sweep
     out = _copy(done, tmp_path)
-    busy = rf"must not be in use by another srhm sweep \(process {os.getpid()}"
-    with sweep_lock(out), pytest.raises(ValueError, match=busy):
+    with lock_held_elsewhere(out) as pid, pytest.raises(FolderInUse, match=rf"being written by process {pid} on "):
         run_sweep(path, out, progress_bar=False)
 
 

@@ -32,11 +32,13 @@ CHECKPOINT_KEYS = ("config", "arch", "width", "norm", "bias")
 STATE_KEYS = ("model_state", "model_state_dict", "state_dict", "model", "best_state_dict")
 
 
-def run_checkpoint(opt, model_state: dict, step: int, test_error: float, catalog_name: str | None) -> dict:
-    """The ``checkpoint.pt`` dict of a run with resolved options ``opt`` (a ``TrainOptions``): its kept
-    ``model_state`` (CPU tensors), taken at ``step`` with ``test_error``."""
+def run_checkpoint(opt, model_state: dict, step: int, test_error: float, catalog_name: str | None, run: str) -> dict:
+    """The ``checkpoint.pt`` dict of the run ``run`` (``protocol.run_id``, also in its results) with resolved
+    options ``opt`` (a ``TrainOptions``): its kept ``model_state`` (CPU tensors), taken at ``step`` with
+    ``test_error``."""
     return {
         "format": CHECKPOINT_FORMAT,
+        "run_id": run,
         "model_state": model_state,
         "arch": opt.arch,
         "width": opt.width,

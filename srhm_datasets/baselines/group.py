@@ -42,6 +42,7 @@ Not distributed: under ``torchrun`` with WORLD_SIZE > 1 use ``train``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -52,6 +53,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..config import require
+from ..protocol import run_id
 from ..torch_data.encoding import encode, torch_ints, torch_tokens
 from .checkpoint import run_checkpoint, write_run
 from .models import build_model, count_parameters
@@ -62,6 +64,7 @@ from .train import (
     BatchStream,
     Log,
     TrainOptions,
+    claim_run,
     evaluation_point,
     load_arrays,
     resolve,
@@ -196,7 +199,7 @@ class GroupTrainer:
     """The training loop of a group (see the module docstring); ``run()`` returns the members' results."""
 
     def __init__(self, options: list[TrainOptions]):
-        self.t_start = time.time()
+        self.t_start = time.perf_counter()
         opts = check_group(options)
         first = self.first = opts[0]
         self.setup = set_up(first)  # threads; amp and compile on CUDA only (not distributed: check_group)
@@ -303,12 +306,12 @@ class GroupTrainer:
         """Member ``m`` stops: its results (``train.run_results`` and ``training.group``) and run folder."""
         log = m.log
         m.stopped, log.stop_reason, log.train_time = True, reason, max(self.train_time, 1e-9)
-        m.results = run_results(
-            m.opt, self.setup, self.info, self.raw.member(self.slots.index(m)), log, time.time() - self.t_start
-        )
+        run, member = run_id(m.opt), self.raw.member(self.slots.index(m))
+        m.results = run_results(m.opt, self.setup, self.info, member, log, time.perf_counter() - self.t_start, run)
         m.results["training"]["group"] = dict(self.group, index=m.index)
         if m.opt.out is not None:
-            checkpoint = run_checkpoint(m.opt, log.best_state, log.best_step, log.best_err, self.info["catalog_name"])
+            catalog = self.info["catalog_name"]
+            checkpoint = run_checkpoint(m.opt, log.best_state, log.best_step, log.best_err, catalog, run)
             write_run(m.opt.out, checkpoint, m.results)
         log.best_state = None
 
@@ -346,7 +349,7 @@ class GroupTrainer:
                 leave=False,
                 desc=f"{first.arch} group of {len(self.members)}",
             )
-        t_train = time.time()
+        t_train = time.perf_counter()
         while any(not m.stopped for m in self.slots):
             self.train_step()
             due = [
@@ -356,13 +359,13 @@ class GroupTrainer:
             ]
             if not due:
                 continue
-            self.train_time += time.time() - t_train
+            self.train_time += time.perf_counter() - t_train
             self.evaluate(due)
             self.freeze_or_drop()
             if progress is not None:
                 progress.n = self.step
                 progress.set_postfix(training=sum(not m.stopped for m in self.members))
-            t_train = time.time()
+            t_train = time.perf_counter()
         if progress is not None:
             progress.close()
         return [m.results for m in self.members]
@@ -374,6 +377,11 @@ def train_group(options: list[TrainOptions]) -> list[dict]:
     Each member's results (and run folder, when its ``out`` is set) are those of
     ``train(options[g])`` up to floating-point rounding, plus ``training.group``
     (``size``, ``index``, ``members``: the P and seed of every member). Raises ValueError
-    before any work when the options are invalid or cannot share a group (``check_group``).
+    before any work when the options are invalid or cannot share a group (``check_group``);
+    every member's run folder is held while the group trains (``train.claim_run``).
     """
-    return GroupTrainer(options).run()
+    trainer = GroupTrainer(options)
+    with contextlib.ExitStack() as held:
+        for m in trainer.members:
+            held.enter_context(claim_run(m.opt))
+        return trainer.run()

@@ -24,6 +24,7 @@ spread (geometric mean, min, max) are reported beside it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -31,7 +32,7 @@ import os
 from pathlib import Path
 
 from ..config import SRHMConfig, is_int, is_real, require
-from ..files import atomic_write, check_output_folder, mark_owned, read_marker
+from ..files import atomic_write, check_output_folder, claim_output, mark_owned, read_marker
 from ..protocol import (
     EPSILON_STAR,
     LAW_NAMES,
@@ -185,7 +186,8 @@ def run_learning_curve(
     before anything is trained (ValueError naming the parameter). ``out`` is marked as a srhm
     learning curve; an old summary and plot are removed before the first new run, so an
     interrupted curve never shows a summary of other runs; finished runs are kept and reused on
-    the next call.
+    the next call. ``out`` is held for the call (``files.claim_output``, on rank 0 under
+    ``torchrun``: ``files.FolderInUse`` when another process writes it).
     """
     cfg = base.config if isinstance(base, TrainOptions) else None
     require(isinstance(cfg, SRHMConfig), "base", base, "TrainOptions with an SRHMConfig")
@@ -193,12 +195,14 @@ def run_learning_curve(
         P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name, group_size, seeds
     )
     out = Path(out)
-    plan = plan_curve(base, out, log_spaced_P(P_min, P_max, points), list(seeds or [base.seed]))
-    train_runs(base, plan, curve_group_size(group_size, plan[-1].opt))
-    summary = curve_summary(base, plan[-1].opt.lr, [run.entry() for run in plan], threshold, metric)
-    atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
-    if plot:
-        plot_learning_curve(summary, out / PLOT_FILE)
+    held = claim_output(out, "learning-curve", replace=False) if int(os.environ.get("RANK", "0")) == 0 else None
+    with held or contextlib.nullcontext():
+        plan = plan_curve(base, out, log_spaced_P(P_min, P_max, points), list(seeds or [base.seed]))
+        train_runs(base, plan, curve_group_size(group_size, plan[-1].opt))
+        summary = curve_summary(base, plan[-1].opt.lr, [run.entry() for run in plan], threshold, metric)
+        atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+        if plot:
+            plot_learning_curve(summary, out / PLOT_FILE)
     return summary
 
 

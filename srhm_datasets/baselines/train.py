@@ -31,6 +31,7 @@ holds a finished run is refused unless ``overwrite`` (``--overwrite``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -49,7 +50,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..config import SRHMConfig, check_config, format_count, is_int, is_real, require, require_choice, require_type
-from ..files import check_output_folder
+from ..files import check_output_folder, claim_output
 from ..generate import generate
 from ..hashing import rules_hash
 from ..protocol import (
@@ -65,6 +66,7 @@ from ..protocol import (
     default_batch_size,
     default_lr,
     num_parameters,
+    run_id,
 )
 from ..provenance import dataset_info, git_commit, package_info
 from ..release.load import HubUnreachable, load_split
@@ -85,6 +87,7 @@ __all__ = [
     "check_data",
     "check_options",
     "check_run_folder",
+    "claim_run",
     "git_commit",
     "load_arrays",
     "load_checkpoint",
@@ -223,6 +226,19 @@ def check_run_folder(out, overwrite: bool) -> Path:
         f"a folder without a finished run (it holds {RESULTS_FILE}); choose another --out or pass --overwrite",
     )
     return path
+
+
+@contextlib.contextmanager
+def claim_run(opt: TrainOptions):
+    """Hold the run folder ``opt.out`` for the body (``files.claim_output``: another writer is refused with
+    ``files.FolderInUse``; a failed run leaves no new folder), checked again under its lock; only in the
+    process that writes it (rank 0; nothing when ``opt.out`` is None)."""
+    if opt.out is None or int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    with claim_output(opt.out, "run", replace=opt.overwrite):
+        check_run_folder(opt.out, opt.overwrite)
+        yield
 
 
 def resolve(opt: TrainOptions) -> TrainOptions:
@@ -596,14 +612,14 @@ def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, 
     log, interval, stream = Log(), Interval(setup.device), BatchStream(opt.P, opt.seed)
     progress = _progress_bar(opt, setup)
     model.train()
-    t_train = time.time()
+    t_train = time.perf_counter()
     while log.step < opt.max_steps:
         idx = stream.take(opt.batch_size)[setup.rank :: setup.world].to(setup.device)
         sgd_step(model, optimizer, data, idx, opt, setup, interval)
         log.step += 1
         if log.step % opt.eval_every and log.step != opt.max_steps:
             continue
-        log.train_time += time.time() - t_train
+        log.train_time += time.perf_counter() - t_train
         train_loss, train_acc = interval.means(setup)
         err = test_error(
             model,
@@ -622,7 +638,7 @@ def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, 
         if stop is not None:
             log.stop_reason = stop
             break
-        t_train = time.time()
+        t_train = time.perf_counter()
     if progress is not None:
         progress.close()
     log.train_time = max(log.train_time, 1e-9)
@@ -632,8 +648,9 @@ def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, 
 # ---------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------
-def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log, wall_time: float) -> dict:
-    """The results object of a finished run (format.md §12.2; format ``results.FORMAT``)."""
+def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log, wall_time: float, run: str) -> dict:
+    """The results object of a finished run (format.md §12.2; format ``results.FORMAT``) whose identifier
+    is ``run`` (``protocol.run_id``); ``wall_time`` in seconds, from a monotonic clock."""
     samples = log.step * opt.batch_size
     return {
         "format": dict(FORMAT),
@@ -650,6 +667,7 @@ def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log
             "bias": opt.bias,
         },
         "training": {
+            "run_id": run,
             "seed": opt.seed,
             "lr": opt.lr,
             "lr_effective": opt.lr * opt.width,
@@ -682,17 +700,20 @@ def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log
 def train(opt: TrainOptions) -> dict:
     """Train one network; return the results dict (also written to ``opt.out`` on rank 0).
 
-    ValueError naming the option when ``opt`` is invalid (``resolve``), before any work.
+    ValueError naming the option when ``opt`` is invalid (``resolve``), before any work;
+    ``files.FolderInUse`` when another process writes ``opt.out`` (``claim_run``).
     """
     opt = resolve(opt)
-    t_start = time.time()
-    setup = set_up(opt)
-    data, info = device_data(opt, setup.device)
-    raw_model, model, optimizer = build_network(opt, setup)
-    log = training_loop(opt, setup, data, raw_model, model, optimizer)
-    results = run_results(opt, setup, info, raw_model, log, time.time() - t_start)
-    if setup.master and opt.out is not None:
-        checkpoint = run_checkpoint(opt, log.best_state, log.best_step, log.best_err, info["catalog_name"])
-        write_run(opt.out, checkpoint, results)
-    tear_down(setup)
+    with claim_run(opt):
+        t_start = time.perf_counter()  # durations from a monotonic clock: the wall clock may step back
+        setup = set_up(opt)
+        data, info = device_data(opt, setup.device)
+        raw_model, model, optimizer = build_network(opt, setup)
+        log = training_loop(opt, setup, data, raw_model, model, optimizer)
+        run = run_id(opt)
+        results = run_results(opt, setup, info, raw_model, log, time.perf_counter() - t_start, run)
+        if setup.master and opt.out is not None:
+            checkpoint = run_checkpoint(opt, log.best_state, log.best_step, log.best_err, info["catalog_name"], run)
+            write_run(opt.out, checkpoint, results)
+        tear_down(setup)
     return results

@@ -15,6 +15,7 @@ The parts live in ``probes`` (probe and test points), ``measure`` (``evaluate_mo
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -23,9 +24,9 @@ import torch
 from ..baselines.checkpoint import load_state_dict, model_from_checkpoint, read_checkpoint
 from ..catalog import get_config
 from ..config import SRHMConfig
-from ..files import check_output_folder, mark_owned, read_marker
+from ..files import check_output_folder, claim_output, mark_owned, read_marker
 from ..hashing import rules_hash
-from ..protocol import CHECKPOINT_FILE, CHECKPOINT_MATCH, RESULTS_FILE
+from ..protocol import CHECKPOINT_FILE, CHECKPOINT_MATCH, CHECKPOINT_REQUIRED, RESULTS_FILE
 from ..results import get_field, read_results, write_results
 from ..rules import sample_rules
 from .measure import check_evaluation_options, evaluate_model, format_evaluation
@@ -118,12 +119,24 @@ def evaluate_run(
     and evaluates it with the run's input encoding. ``data``/``revision`` default to the
     release the run was trained on (if any); ``probe_source`` defaults to "release" when there
     is a release, else "generator". ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
-    ``evaluate_model``. Returns the updated results dict.
+    ``evaluate_model``. With ``write``, the folder is held for the call (``files.claim_output``:
+    ``files.FolderInUse`` when another process writes it). Returns the updated results dict.
     """
     run_dir = Path(run_dir)
-    results_path = run_dir / RESULTS_FILE
-    if not results_path.is_file():
+    if not (run_dir / RESULTS_FILE).is_file():
         raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: {_why_no_run(run_dir)}")
+    with _claim(run_dir, write):
+        return _evaluate_run(run_dir, data, revision, probe_source, write, options)
+
+
+def _claim(folder: Path, write: bool):
+    """The folder held while it is evaluated and written (``files.claim_output``); nothing when not ``write``."""
+    return claim_output(folder, "run", replace=False, parameter="RUN_DIR") if write else contextlib.nullcontext()
+
+
+def _evaluate_run(run_dir: Path, data, revision, probe_source, write: bool, options: dict) -> dict:
+    """``evaluate_run``'s work, the folder held when ``write``."""
+    results_path = run_dir / RESULTS_FILE
     results = read_results(results_path)
     if "training" not in results:
         raise ValueError(
@@ -135,8 +148,6 @@ def evaluate_run(
     data = data or run_data
     revision = revision or (run_revision if data == run_data else None)
     check_evaluation_options(cfg, probe=probe_source, data=data, revision=revision, **options)
-    if write:
-        check_output_folder(run_dir, "run", replace=False, parameter="RUN_DIR")
     model, checkpoint = _run_model(results, cfg, run_dir)
     _evaluate_into(
         results,
@@ -173,12 +184,13 @@ def _write_into(folder: Path, results: dict) -> None:
 
 
 def check_checkpoint_matches(meta: dict, results: dict, path: Path) -> None:
-    """ValueError naming every field where the checkpoint's metadata and the run's results disagree."""
+    """ValueError naming every field where the checkpoint's metadata and the run's results disagree
+    (``protocol.CHECKPOINT_MATCH``; results with a ``training.run_id`` need a checkpoint of that run)."""
     diffs = []
     for key, field in CHECKPOINT_MATCH.items():
         expected = get_field(results, field)
-        if key in meta and expected is not None and meta[key] != expected:
-            diffs.append(f"{key}={meta[key]!r} in the checkpoint, {field}={expected!r} in {RESULTS_FILE}")
+        if expected is not None and (key in meta or key in CHECKPOINT_REQUIRED) and meta.get(key) != expected:
+            diffs.append(f"{key}={meta.get(key)!r} in the checkpoint, {field}={expected!r} in {RESULTS_FILE}")
     if diffs:
         raise ValueError(
             f"invalid checkpoint {str(path)!r}: it is not the checkpoint of this run's {RESULTS_FILE} "
@@ -228,50 +240,51 @@ def evaluate_factory(
     object (a submission: no ``training`` object, see ``srhm_datasets.results``) is made
     from ``config`` and ``P`` (both required then), ``name`` and ``arch`` (default
     "custom"). ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
-    ``evaluate_model``.
+    ``evaluate_model``. With ``write``, the folder is held for the call (``files.claim_output``).
     """
     out_dir = Path(out_dir)
     if write:  # before anything: the folder must be new, empty, or a run folder srhm wrote
         check_output_folder(out_dir, "run", replace=False, parameter="RUN_DIR")
-    results, cfg = _submission_or_config(out_dir, config, P, name)
-    encoding = encoding or "whiten"
-    check_evaluation_options(
-        cfg, probe=probe_source, data=data, revision=revision, encoding=encoding, layers=layers, **options
-    )
-    if results is None:
-        submission_P(cfg, P)
-    model = build_user_model(factory, cfg, checkpoint)
-    layers = list(layers) if layers else default_layers(model)
-    if results is None:
-        results = submission_results(
-            cfg,
-            P,
+    with _claim(out_dir, write):
+        results, cfg = _submission_or_config(out_dir, config, P, name)
+        encoding = encoding or "whiten"
+        check_evaluation_options(
+            cfg, probe=probe_source, data=data, revision=revision, encoding=encoding, layers=layers, **options
+        )
+        if results is None:
+            submission_P(cfg, P)
+        model = build_user_model(factory, cfg, checkpoint)
+        layers = list(layers) if layers else default_layers(model)
+        if results is None:
+            results = submission_results(
+                cfg,
+                P,
+                model,
+                name=name,
+                arch=arch or "custom",
+                factory=factory,
+                layers=layers,
+                data=data,
+                revision=revision,
+            )
+        record = {"file": Path(checkpoint).name if checkpoint is not None else None, "selection": "user", "step": None}
+        _evaluate_into(
+            results,
             model,
-            name=name,
-            arch=arch or "custom",
-            factory=factory,
-            layers=layers,
+            cfg,
+            checkpoint=record,
+            probe_source=probe_source,
             data=data,
             revision=revision,
+            layers=layers,
+            encoding=encoding,
+            **options,
         )
-    record = {"file": Path(checkpoint).name if checkpoint is not None else None, "selection": "user", "step": None}
-    _evaluate_into(
-        results,
-        model,
-        cfg,
-        checkpoint=record,
-        probe_source=probe_source,
-        data=data,
-        revision=revision,
-        layers=layers,
-        encoding=encoding,
-        **options,
-    )
-    results.setdefault("final_test_error", results["evaluation"]["test_error"])
-    results.setdefault("best_test_error", results["evaluation"]["test_error"])
-    if write:
-        _write_into(out_dir, results)
-    return results
+        results.setdefault("final_test_error", results["evaluation"]["test_error"])
+        results.setdefault("best_test_error", results["evaluation"]["test_error"])
+        if write:
+            _write_into(out_dir, results)
+        return results
 
 
 def _submission_or_config(

@@ -14,10 +14,10 @@ level); at the top: ``index.md``, ``index.html``, ``pstar_laws.png`` (our P* aga
 paper's laws and points) and ``leaderboard.json`` (everything in machine form).
 
 The board is rendered into a hidden folder beside OUT and renamed into place as a whole
-(``files.replace_dir``), after OUT was checked to be new, empty, or a board srhm wrote
-(``files.check_output_folder``); every output file is written atomically
-(``files.atomic_write``); the sensitivity plot
-of each model gets its own file name even when two names reduce to the same slug.
+(``files.replace_dir``, which checks OUT again), while OUT's lock is held, after OUT was
+checked to be new, empty, or a board srhm wrote (``files.check_output_folder``); every output
+file is written atomically (``files.atomic_write``); the sensitivity plot of each model gets
+its own file name even when two names reduce to the same slug.
 
 The public names of the parts are re-exported here (``__all__``), so imports from this
 module keep working.
@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 
 from ..config import require
-from ..files import atomic_write, check_output_folder, mark_owned, replace_dir, umask
+from ..files import atomic_write, check_output_folder, claim_output, mark_owned, replace_dir, umask
 from .board_entries import (
     CONTROL,
     IGNORED,
@@ -125,19 +125,21 @@ def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, re
     (paths written). The board is rendered into a hidden temporary folder beside ``out``,
     marked as srhm's, and renamed into place (``files.replace_dir``): ``out`` holds the
     old board or the new one, never a mix, also when the work is interrupted. ValueError
-    (see ``check_board_options``) before anything is written.
+    (see ``check_board_options``) before anything is written; ``files.FolderInUse`` when another
+    process writes ``out`` (``files.claim_output``). An old board is replaced only if it still
+    holds nothing srhm did not write when it is replaced (``files.replace_dir``: ValueError).
     """
     results_dir, out = Path(results_dir), Path(out)
     out = check_board_options(results_dir, out, revision)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        stage.chmod(0o777 & ~umask())  # mkdtemp makes 0700; the board follows the umask like its files
-        summary = _render(results_dir, out, stage, revision)
-        mark_owned(stage, "leaderboard")
-        replace_dir(stage, out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)  # gone already after a successful rename
+    with claim_output(out, "leaderboard", replace=True):
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        try:
+            stage.chmod(0o777 & ~umask())  # mkdtemp makes 0700; the board follows the umask like its files
+            summary = _render(results_dir, out, stage, revision)
+            mark_owned(stage, "leaderboard")
+            replace_dir(stage, out)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)  # gone already after a successful rename
     return summary
 
 

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from ..catalog import release_name
 from ..config import SPLITS, SRHMConfig, require, require_type
 from ..files import MARKER as MARKER_NAME
-from ..files import check_output_folder, mark_owned, read_marker, replace_dir, umask
+from ..files import check_output_folder, claim_output, mark_owned, process_exists, read_marker, replace_dir, umask
 from ..generate import column_dtypes
 from ..hashing import SplitHasher
 from ..pools import process_pool
@@ -237,7 +237,8 @@ def _check_configs(configs) -> list[SRHMConfig]:
 
 
 def check_out(out, overwrite: bool) -> Path:
-    """The absolute release folder ``out``, checked before any work (``files.check_output_folder``).
+    """The absolute release folder ``out`` (a symbolic link's target), checked before any work
+    (``files.check_output_folder``).
 
     ``FileExistsError`` for a non-empty ``out`` without ``overwrite``; ``ValueError`` naming
     ``out`` for a path inside a file, the current folder or a parent of it, a folder srhm
@@ -249,7 +250,7 @@ def check_out(out, overwrite: bool) -> Path:
     if not parent.is_dir():
         raise ValueError(f"invalid parameter out={str(out)!r}: must be a path inside a folder ({parent} is a file)")
     try:
-        check_output_folder(out, "release", replace=overwrite)
+        real = check_output_folder(out, "release", replace=overwrite)
     except ValueError as err:
         if read_marker(out) is None and (out / "README.md").is_file() and (out / "rules").is_dir():
             raise ValueError(
@@ -257,9 +258,9 @@ def check_out(out, overwrite: bool) -> Path:
                 "new folder, or move the old one away yourself)"
             ) from None
         raise
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if real.exists() and any(real.iterdir()) and not overwrite:
         raise FileExistsError(f"invalid parameter out={str(out)!r}: already exists (pass overwrite=True)")
-    return out
+    return real
 
 
 def build_release(
@@ -281,7 +282,10 @@ def build_release(
     examples and ``croissant.json``. Every argument is checked before any work
     (``TypeError``/``ValueError`` naming it). SIGTERM/SIGINT raise ``BuildInterrupted``
     after worker processes are ended and the temporary folder removed; ``OSError`` (disk
-    full, read-only) likewise leaves ``out`` untouched. Returns the per-config results.
+    full, read-only) likewise leaves ``out`` untouched. ``out`` is held for the call
+    (``files.claim_output``: another writer is refused with ``files.FolderInUse``) and checked
+    again when it is replaced (``files.replace_dir``: nothing srhm did not write is removed).
+    Returns the per-config results.
     Rebuilding gives identical content hashes.
     """
     configs, out = check_build(
@@ -293,8 +297,7 @@ def build_release(
         release_version=release_version,
         repo_id=repo_id,
     )
-    with _interrupts_raise() as deferred:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    with claim_output(out, "release", replace=overwrite), _interrupts_raise() as deferred:
         remove_stale_partials(out)
         tmp = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(out)}{os.getpid()}-{_host_tag()}-", dir=out.parent))
         try:
@@ -302,7 +305,7 @@ def build_release(
                 results = [build_config(cfg, tmp, pool, progress) for cfg in configs]
             seal(tmp, results, release_version, repo_id)
             with deferred():  # a signal here waits for the renames: never an old release half moved away
-                replace_dir(tmp, out)
+                replace_dir(tmp, out, overwrite)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -426,22 +429,6 @@ def _partial_prefix(out: Path) -> str:
     return f".{out.name}.partial-"
 
 
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    except OSError:
-        return True  # unknown: keep the folder
-    try:  # a killed process not yet reaped (a zombie) still answers kill(pid, 0)
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def remove_stale_partials(out: str | Path) -> list[Path]:
     """Remove the temporary folders of killed builds of ``out``; returns those removed.
 
@@ -457,7 +444,7 @@ def remove_stale_partials(out: str | Path) -> list[Path]:
         if m is None or not path.is_dir() or path.is_symlink():
             continue
         pid = int(m["pid"])
-        if m["host"] != _host_tag() or pid == os.getpid() or _process_exists(pid):
+        if m["host"] != _host_tag() or pid == os.getpid() or process_exists(pid):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..catalog import CATALOG, DEFAULT_CONFIG
-from ..cli_args import config_arg, echo_submitted, poll_option, slurm_usage, with_slurm_options
+from ..cli_args import config_arg, echo_submitted, os_error, poll_option, slurm_usage, with_slurm_options
 
 
 @click.command()
@@ -79,7 +79,7 @@ def build(
         sys.exit(128 + err.signum)
     except OSError as err:  # disk full, read-only or vanished folder: nothing was written
         raise click.ClickException(
-            f"could not write the release ({_os_error(err)}); nothing was written and the temporary folder "
+            f"could not write the release ({os_error(err)}); nothing was written and the temporary folder "
             f"was removed: free space or choose another --out"
         ) from None
     _print_built(results, out)
@@ -143,12 +143,6 @@ def _cli_names(err: Exception) -> str:
     ):
         text = text.replace(f"parameter {api}", f"parameter {cli}")
     return text.replace("pass overwrite=True", "pass --overwrite")
-
-
-def _os_error(err: OSError) -> str:
-    """One line for an ``OSError``: its reason and the path it concerns."""
-    reason = err.strerror or str(err) or type(err).__name__
-    return f"{reason}: {err.filename}" if err.filename else reason
 
 
 def _config_names(ctx, param, values):

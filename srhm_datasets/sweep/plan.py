@@ -11,7 +11,6 @@ A sweep folder DIR (kind ``sweep`` of ``files.check_output_folder``) holds:
 - ``logs/<slurm job id>/``: submitit's files and the SLURM logs of each job;
 - ``leaderboard/`` (``srhm leaderboard`` of ``runs/``), ``pstar.json`` and ``pstar.md``
   (P* of every curve), written once every job is done;
-- ``.sweep.lock``: held by the ``srhm sweep`` call working on DIR.
 
 A job's id names its grid point: ``<config>-<arch>-w<width>-lr<lr|default>-seed<seed>``
 (config: catalog name, else canonical name), the same whatever else the grid holds. Its
@@ -53,9 +52,8 @@ LOGS = "logs"
 LEADERBOARD = "leaderboard"
 PSTAR_JSON = "pstar.json"
 PSTAR_MD = "pstar.md"
-LOCK = ".sweep.lock"
 #: Top-level entries the package writes in a sweep folder (its marker lists them).
-ENTRIES = (PLAN, SWEEP_COPY, RUNS, JOBS, LOGS, LEADERBOARD, PSTAR_JSON, PSTAR_MD, LOCK)
+ENTRIES = (PLAN, SWEEP_COPY, RUNS, JOBS, LOGS, LEADERBOARD, PSTAR_JSON, PSTAR_MD)
 PLAN_FORMAT = {"name": "srhm-sweep-plan", "version": 1}
 #: ``train`` settings that do not change a run's results (left out of the fingerprint).
 NOT_FINGERPRINTED = ("threads", "device")

@@ -5,8 +5,8 @@ One call:
 1. reads and validates the sweep file (:func:`spec.load_sweep`) and checks DIR
    (``files.check_output_folder``, kind ``sweep``) and every job's finished runs against
    the job's settings, before anything runs; any problem is a ValueError naming it;
-2. marks DIR, takes its lock (one ``srhm sweep`` call per DIR at a time) and writes
-   ``sweep.yaml`` and ``plan.json``;
+2. takes DIR's lock (``files.claim_output``: one writer per DIR at a time), marks DIR and
+   writes ``sweep.yaml`` and ``plan.json``;
 3. reads every job's state (``plan.job_status``): jobs that are done are skipped, jobs
    alive (a SLURM job in the queue, or this DIR's local process) are left alone, and the
    others (never started, failed, killed) are run: on the local pool, which blocks, or
@@ -23,9 +23,7 @@ its runs (``evaluate_run``: test error, S and D).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import socket
@@ -33,12 +31,11 @@ from pathlib import Path
 
 from ..baselines.learning_curve import p_star_spread, run_learning_curve
 from ..catalog import release_name
-from ..files import atomic_write, check_output_folder, mark_owned, umask
+from ..files import atomic_write, check_output_folder, claim_output, lock_holder, mark_owned, remove_locks
 from .executors import check_slurm, read_queue, run_local, submit_slurm, wait_slurm
 from .plan import (
     ENTRIES,
     LEADERBOARD,
-    LOCK,
     PSTAR_JSON,
     PSTAR_MD,
     RUNS,
@@ -102,43 +99,10 @@ def run_job(out: str, job: Job) -> dict:
     return {"job": job.id, "P_star": summary["P_star"]}
 
 
-# ---------------------------------------------------------------------------------------
-# the lock of a sweep folder
-# ---------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def sweep_lock(out: Path):
-    """Hold ``DIR/.sweep.lock`` (an flock) for the call; ValueError when another process holds it."""
-    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            raise ValueError(
-                f"invalid parameter out={str(out)!r}: must not be in use by another srhm sweep "
-                f"(process {holder} holds {LOCK})"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the flock
-
-
 def lock_owner(out: Path) -> int | None:
-    """Pid of the process on this host holding DIR's lock, None when no process holds it."""
-    path = Path(out) / LOCK
-    if not path.is_file():
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None  # nobody holds it
-    except BlockingIOError:
-        pid, _, host = os.pread(fd, 200, 0).decode(errors="replace").strip().partition(" ")
-        return int(pid) if pid.isdigit() and host == socket.gethostname() else None
-    finally:
-        os.close(fd)
+    """Pid of the process on this host holding DIR's lock (``files.lock_holder``), None when none does."""
+    holder = lock_holder(out)
+    return holder["pid"] if holder is not None and holder.get("host") == socket.gethostname() else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -207,8 +171,9 @@ def run_sweep(
     executor: "local" (blocks) or "slurm" (returns after submitting unless ``wait``);
     options: overrides of the sweep file's ``executor.<executor>`` options (None values
     ignored; ``sbatch`` is merged). Raises ValueError (a bad sweep file, DIR, option,
-    no SLURM clients, or a conflict with runs in DIR) before anything runs; RuntimeError
-    when SLURM refuses the submission.
+    no SLURM clients, or a conflict with runs in DIR) before anything runs;
+    ``files.FolderInUse`` when another process writes DIR; RuntimeError when SLURM refuses
+    the submission.
     """
     sweep = load_sweep(sweep_file)
     opts = executor_options(sweep, executor, options)
@@ -217,11 +182,14 @@ def run_sweep(
         check_slurm()
     jobs = expand(sweep)
     check_conflicts(out, jobs)
-    mark_owned(out, "sweep", ENTRIES)
-    with sweep_lock(out):
+    with claim_output(out, "sweep", replace=False):
+        check_conflicts(out, jobs)  # again, under the lock
+        mark_owned(out, "sweep", ENTRIES)
         write_plan(out, sweep, jobs)
         before = statuses(out, jobs, holding_lock=True)
         todo = [s.job for s in before if s.state != "done" and not s.live]
+        for job in todo:  # no attempt of theirs is alive: a lock left in their folders is a dead one's
+            remove_locks(job.folder(out))
         errors, slurm_ids = {}, []
         if todo and executor == "local":
             errors = run_local(out, todo, run_job, workers=opts["workers"], progress=progress_bar)
