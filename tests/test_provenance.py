@@ -163,8 +163,9 @@ def test_local_release_rows_are_checked(tmp_path):
     (out / "rules" / f"{NAME}.json").write_text(doc.replace(other, "sha256:" + "0" * 64))
     with pytest.raises(
         ValueError,
-        match=r"test of grid_L2_s0-0_v3 in .* at revision main: got content hash "
-        rf"{other}, its rules file expects sha256:0+;",
+        match=rf"test of grid_L2_s0-0_v3 in {out}: got content hash "
+        rf"{other}, its rules file expects sha256:0+; the shards differ from its rules file "
+        rf"{out}/rules/{NAME}.json; run `srhm verify {out}`",
     ):
         load_split(str(out), NAME, "test")
 
@@ -194,8 +195,7 @@ def test_unreadable_rules_file_is_refused(tmp_path):
     (out / "rules" / f"{NAME}.json").write_text("{not json")
     with pytest.raises(
         ValueError,
-        match=rf"cannot prove that the train rows of {NAME} .* rules/{NAME}.json is "
-        "unreadable",
+        match=rf"the rules file {out}/rules/{NAME}.json is damaged: not valid JSON \(.*\); run `srhm verify {out}`",
     ):
         load_split(str(out), NAME, "train")
 
