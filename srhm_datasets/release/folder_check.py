@@ -70,15 +70,20 @@ def damaged_folder(folder: Path, problems: list[str]) -> str:
     )
 
 
-def check_release_folder(folder: Path, name: str, hf_name: str, split: str, doc: dict) -> None:
-    """``ValueError`` naming ``folder`` and the damaged file when the card or the shards of ``split``
-    of config ``name`` (HF config ``hf_name``, rules document ``doc``) are not as format.md §8 says."""
-    num_rows = doc["splits"][split]["num_rows"]
+def check_release_folder(folder: Path, name: str, hf_name: str, splits: tuple[str, ...], doc: dict) -> None:
+    """``ValueError`` naming ``folder`` and the damaged file when the card or the shards of config ``name``
+    (rules document ``doc``) are not as format.md §8 says, for every split of the HF config ``hf_name``
+    (``splits``: ``datasets`` prepares them all, whichever one is asked for). Splits of 0 rows have no
+    shard and no card entry."""
     header, problem = read_card(folder / "README.md")
-    problems = [problem] if problem else config_problems(header, hf_name, name, split, num_rows)
+    problems = [problem] if problem else []
+    splits = [s for s in splits if doc["splits"][s]["num_rows"]]
+    for split in splits if not problems else ():
+        problems += config_problems(header, hf_name, name, split, doc["splits"][split]["num_rows"])
     problems = [f"README.md: {p}" for p in problems]
-    if num_rows and not problems:
-        problems = shard_problems(folder, name, split, doc)
+    for split in splits if not problems else ():
+        problems += shard_problems(folder, name, split, doc)
+    problems += [] if problems else unmatched_data_files(folder, header)
     if problems:
         raise ValueError(damaged_folder(folder, problems))
 
@@ -130,6 +135,20 @@ def config_problems(header: dict, hf_name: str, name: str, split: str, num_rows:
     if declared and declared != [num_rows]:
         return [f"config {hf_name} declares {declared[0]} {split} rows, its rules file {num_rows}"]
     return []
+
+
+def unmatched_data_files(folder: Path, header: dict) -> list[str]:
+    """The card's ``data_files`` globs, of every config, that match no file: ``datasets`` resolves them
+    all whichever config it loads, and refuses the whole folder over one of them."""
+    entries = header.get("configs") if isinstance(header.get("configs"), list) else []
+    problems = []
+    for entry in entries:
+        files = entry.get("data_files") if isinstance(entry, dict) else None
+        for item in files if isinstance(files, list) else []:
+            glob = item.get("path") if isinstance(item, dict) else None
+            if isinstance(glob, str) and not any(f.is_file() for f in folder.glob(glob)):
+                problems.append(f"no shard {glob} (config {entry.get('config_name')}, split {item.get('split')})")
+    return problems
 
 
 def _named(entries, hf_name: str) -> dict | None:

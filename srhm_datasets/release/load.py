@@ -199,7 +199,8 @@ def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision
         hf_name = hf_config_name(source, config, split)
         if folder is not None:
             name = hf_config_name(source, config, "train")
-            check_release_folder(folder, name, hf_name, split, _expected(source, config, split, None)[0])
+            splits = ("probe",) if split == "probe" else ("train", "test")  # the splits of HF config hf_name
+            check_release_folder(folder, name, hf_name, splits, _expected(source, config, split, None)[0])
         ds = datasets.load_dataset(source, hf_name, split=split, revision=revision, **kwargs)
     except ValueError as err:
         if folder is None or str(err).startswith("invalid parameter ") or "srhm verify" in str(err):

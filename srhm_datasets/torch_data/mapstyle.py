@@ -33,6 +33,20 @@ from .encoding import check_encoding, check_float_dtype, encode, to_device_batch
 from .splits import LATENT_COLUMNS, as_config, config_of_hf_name, load_split
 
 
+def check_map_load_kwargs(load_kwargs) -> None:
+    """``load_kwargs`` of a map-style dataset: None or a dict without ``streaming=True`` (``ValueError``
+    naming it: random access needs the whole split, memory-mapped, not a stream)."""
+    require(load_kwargs is None or isinstance(load_kwargs, dict), "load_kwargs", load_kwargs, "None or a dict")
+    require(
+        not (load_kwargs or {}).get("streaming"),
+        "load_kwargs",
+        load_kwargs,
+        "no streaming=True: SRHMDataset reads rows by index from the split's memory-mapped Arrow table (no "
+        "copy in RAM); to stream, use SRHMStream (the same rows, generated) or "
+        "release.load.load_split(..., streaming=True)",
+    )
+
+
 class SRHMDataset(Dataset):
     """Map-style dataset over a published split; items ``(x [v, d] float, label int)``.
 
@@ -52,7 +66,8 @@ class SRHMDataset(Dataset):
         ``latents`` / ``synonyms`` / ``placements`` int64 tensors [N] (heap order),
         and fast-path batches carry them as [B, N].
     dtype: float dtype of onehot / whiten.
-    load_kwargs: extra keyword arguments of ``datasets.load_dataset`` (``cache_dir``, ...).
+    load_kwargs: extra keyword arguments of ``datasets.load_dataset`` (``cache_dir``, ...);
+        ``streaming=True`` is refused (``ValueError``): use :class:`~.stream.SRHMStream`.
 
     Items are encoded on the CPU (the per-item path, torchvision style). The fast path
     is :meth:`loader` + :meth:`to_device`: integer token batches [B, d] are gathered
@@ -78,6 +93,7 @@ class SRHMDataset(Dataset):
         self.return_latents = bool(return_latents)
         self.dtype = check_float_dtype(dtype)
         config = None if config is None else as_config(config)  # before any download
+        check_map_load_kwargs(load_kwargs)
         ds = load_split(source, config, split, revision, **(load_kwargs or {}))
         name = getattr(ds.info, "config_name", None)
         named = config_of_hf_name(name)
