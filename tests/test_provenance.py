@@ -228,3 +228,28 @@ def test_default_config_rows_are_checked_too(tmp_path):
     path.write_text(path.read_text().replace(good, "sha256:" + "1" * 64))
     with pytest.raises(ValueError, match=rf"train of {NAME} in .*: got content hash {good}"):
         torch_load_split(str(out), None, "train")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_damaged_cache_of_a_hub_repo_names_the_cache_never_the_repo(monkeypatch, tmp_path, damage):
+    fakehub.install(monkeypatch, tmp_path / "hf_home")
+    try:
+        build_release([V1], tmp_path / "r", progress=False)
+        publish_release(tmp_path / "r", REPO, "v1.0.0")
+        for split in ("train", "test"):
+            load_split(REPO, NAME, split)  # now in the datasets cache
+        cached = sorted((tmp_path / "hf_home" / "datasets").rglob("*-test.arrow"))
+        assert cached
+        for f in cached:
+            f.write_bytes(f.read_bytes()[:200]) if damage == "truncated" else f.unlink()
+        cache = tmp_path / "hf_home" / "datasets" / REPO.replace("/", "___") / NAME
+        expected = f"the datasets cache at {cache} is damaged .*; dataset repo {REPO} is not the cause: remove that"
+        with pytest.raises(ValueError, match=expected):
+            load_split(REPO, NAME, "test")
+        args = ["train", "--config", NAME, "--data", REPO, "--P", "10", "--width", "4", "--max-steps", "1"]
+        res = CliRunner().invoke(main, [*args, "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")])
+        assert res.exit_code != 0 and "Traceback" not in res.output, res.output
+        (line,) = [line for line in res.output.splitlines() if line.startswith("Error: ")]
+        assert "not a release folder or a reachable" not in line and f"the datasets cache at {cache}" in line
+    finally:
+        fakehub.uninstall()

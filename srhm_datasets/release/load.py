@@ -12,6 +12,7 @@ its first rows are compared with the generator's rows of the rules file's config
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -189,40 +190,62 @@ def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision
 
     source = os.fspath(repo_or_dir)
     folder = Path(source) if Path(source).is_dir() else None
-    hf_name = None
-    try:
-        if config is None and folder is not None:  # the card's default config (its probe in <default>_probe)
+    if folder is not None:
+        if config is None:  # the card's default config (its probe split lives in <default>_probe)
             config = default_config(folder).removesuffix(PROBE_SUFFIX)
+        splits = ("probe",) if split == "probe" else ("train", "test")  # datasets prepares the HF config's splits
+        doc = _expected(source, config, split, None)[0]
+        check_release_folder(
+            folder, hf_config_name(source, config, "train"), hf_config_name(source, config, split), splits, doc
+        )
+    try:
         if config is None:
             builder = datasets.load_dataset_builder(source, revision=revision, cache_dir=kwargs.get("cache_dir"))
             config = builder.config.name.removesuffix(PROBE_SUFFIX)
-        hf_name = hf_config_name(source, config, split)
-        if folder is not None:
-            name = hf_config_name(source, config, "train")
-            splits = ("probe",) if split == "probe" else ("train", "test")  # the splits of HF config hf_name
-            check_release_folder(folder, name, hf_name, splits, _expected(source, config, split, None)[0])
-        ds = datasets.load_dataset(source, hf_name, split=split, revision=revision, **kwargs)
-    except ValueError as err:
-        if folder is None or str(err).startswith("invalid parameter ") or "srhm verify" in str(err):
-            raise  # the package's own messages; datasets' for a Hub repo (no such config, ...)
-        raise _load_failure(folder, hf_name, split, kwargs, err) from None
-    except OSError as err:
-        if folder is not None:
-            raise _load_failure(folder, hf_name, split, kwargs, err) from None
-        if _unreachable(err):
-            what = f"the {split} split of config {hf_name}" if hf_name else "the default config"
-            raise _hub_unreachable(what, source, revision, err) from None
-        raise
-    except datasets.exceptions.DatasetsError as err:  # a shard or split datasets cannot read or count
-        if folder is not None:
-            raise _load_failure(folder, hf_name, split, kwargs, err) from None
-        raise ValueError(
-            f"the {split} split of config {hf_name} of dataset repo {source} at revision {revision or 'main'} "
-            f"cannot be read ({type(err).__name__}: {_short(err)}); clear the datasets cache of this repo, "
-            "or tell the repo's owner"
-        ) from None
+        ds = datasets.load_dataset(
+            source, hf_config_name(source, config, split), split=split, revision=revision, **kwargs
+        )
+    except Exception as err:
+        hf_name = hf_config_name(source, config, split) if config else None
+        mapped = _load_error(err, source, folder, hf_name, split, revision, kwargs.get("cache_dir"))
+        if mapped is err:
+            raise
+        raise mapped from None
     check_provenance(ds, source, config, split, revision)
     return ds
+
+
+def _load_error(err: Exception, source: str, folder, hf_name, split: str, revision, cache_dir) -> Exception:
+    """What to raise for ``err`` from ``datasets`` loading ``split`` of ``hf_name``: ``err`` itself for a Hub
+    repo, config or revision that does not exist (an ``OSError``, a ``ValueError``) or any other exception;
+    ``HubUnreachable`` for no network; a ``ValueError`` naming the damaged shards (``DatasetGenerationError``)
+    or the damaged ``datasets`` cache folder (an Arrow or JSON error reading it), never the release for that."""
+    import datasets
+    import pyarrow as pa
+
+    if folder is None and _unreachable(err):
+        what = f"the {split} split of config {hf_name}" if hf_name else "the default config"
+        return _hub_unreachable(what, source, revision, err)
+    cause = err.__cause__ or err
+    reason = f"{type(cause).__name__}: {_short(cause)}"
+    repo = f"the {split} split of config {hf_name} of dataset repo {source} at revision {revision or 'main'}"
+    cache = cache_folder(source, hf_name, cache_dir) if hf_name else None
+    from_cache = isinstance(err, (pa.ArrowException, json.JSONDecodeError)) or (
+        isinstance(err, OSError) and cache is not None and str(cache.parent) in str(err)
+    )
+    if isinstance(err, datasets.exceptions.DatasetGenerationError):  # a shard unreadable past its footer
+        if folder is not None:
+            return ValueError(damaged_folder(folder, [f"the {split} shards cannot be read ({reason})"]))
+        return ValueError(f"{repo} cannot be read ({reason}); tell the repo's owner")
+    if folder is None and not (from_cache and cache.exists()):
+        if isinstance(err, datasets.exceptions.DatasetsError) and not isinstance(err, FileNotFoundError):
+            return ValueError(f"{repo} does not match its card ({reason}); tell the repo's owner")
+        return err  # no such repo, config or revision: datasets' own error
+    where = f"the release folder {folder}" if folder is not None else f"dataset repo {source}"
+    return ValueError(
+        f"the datasets cache at {cache} is damaged ({reason}); {where} is not the cause: remove that cache "
+        "folder (or pass cache_dir= another folder) and load again"
+    )
 
 
 def _short(err: BaseException) -> str:
@@ -230,32 +253,19 @@ def _short(err: BaseException) -> str:
     return " ".join(str(err).split())[:300] or type(err).__name__
 
 
-def _load_failure(folder: Path, hf_name: str, split: str, kwargs: dict, err: BaseException) -> ValueError:
-    """The ``ValueError`` for a local folder whose files passed ``folder_check`` but that ``datasets`` could
-    not load: a shard unreadable past its footer (``DatasetGenerationError``), else its damaged cache."""
+def cache_folder(source: str, hf_name: str, cache_dir) -> Path:
+    """Where ``datasets`` caches the config ``hf_name`` of a release folder or Hub repo ``source``: the
+    builder's own folder when its cache can be opened offline (a local folder), else the folder of all
+    cached versions of that config."""
     import datasets
 
-    cause = err.__cause__ or err
-    if isinstance(err, datasets.exceptions.DatasetGenerationError):
-        return ValueError(
-            damaged_folder(folder, [f"the {split} shards cannot be read ({type(cause).__name__}: {_short(cause)})"])
-        )
-    cache = cache_folder(folder, hf_name, kwargs.get("cache_dir"))
-    return ValueError(
-        f"the datasets cache at {cache} is damaged ({type(cause).__name__}: {_short(cause)}); the release folder "
-        f"{folder} passed its checks: remove that cache folder (or pass cache_dir= another folder) and load again"
-    )
-
-
-def cache_folder(folder: Path, hf_name: str, cache_dir) -> Path:
-    """Where ``datasets`` caches the config ``hf_name`` of the release folder ``folder``: the builder's
-    own folder when its cache can be opened, else the folder of all cached versions of that config."""
-    import datasets
-
-    try:
-        return Path(datasets.load_dataset_builder(os.fspath(folder), hf_name, cache_dir=cache_dir).cache_dir)
-    except Exception:  # noqa: BLE001 - a cache too damaged to open: name the folder holding it
-        return Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / folder.name / hf_name
+    if Path(source).is_dir():
+        try:
+            return Path(datasets.load_dataset_builder(source, hf_name, cache_dir=cache_dir).cache_dir)
+        except Exception:  # noqa: BLE001 - a cache too damaged to open: name the folder holding it
+            pass
+    name = Path(source).name if Path(source).is_dir() else source.replace("/", "___")
+    return Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / name / hf_name
 
 
 def _expected(source: str, config: str, split: str, revision: str | None) -> tuple[dict, dict]:
