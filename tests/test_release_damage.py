@@ -246,7 +246,7 @@ def test_srhm_dataset_of_a_damaged_release_is_one_value_error_naming_the_file(da
 
 def _one_error_line(res, expected: str) -> None:
     assert res.exit_code in (1, 2), res.output
-    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
+    assert "Traceback" not in res.output and isinstance(res.exception, (SystemExit, type(None))), res.output
     lines = [line for line in res.output.splitlines() if line.startswith("Error: ")]
     assert len(lines) == 1, res.output
     assert re.search(expected, lines[0]), lines[0]
@@ -300,3 +300,11 @@ def test_srhm_dataset_refuses_streaming_naming_the_parameter(release, tmp_path):
         SRHMDataset(release, NAME, "test", load_kwargs={"streaming": True})
     with pytest.raises(ValueError, match=r"invalid parameter load_kwargs=\['cache_dir'\]: must satisfy None or a dict"):
         SRHMDataset(release, NAME, "test", load_kwargs=["cache_dir"])
+
+
+@pytest.mark.parametrize("damaged", list(FOLDER_DAMAGE), indirect=True)
+def test_srhm_verify_the_hint_reports_every_damage_without_a_traceback(damaged):
+    folder, _ = damaged
+    res = CliRunner().invoke(main, ["verify", str(folder)])
+    assert res.exit_code == 1 and isinstance(res.exception, (SystemExit, type(None))), res.output
+    assert "Traceback" not in res.output and res.output.strip().splitlines()[-1].startswith("FAILED"), res.output

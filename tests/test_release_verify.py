@@ -200,7 +200,7 @@ UNREADABLE = {
         lambda out: _edit_card(out, "configs:", "configs: [ "),
         "(release)",
         "card",
-        "README.md header unreadable",
+        "README.md: its YAML header does not parse",
     ),
     "card yaml a list": (
         lambda out: (out / "README.md").write_text("---\n- a\n- b\n---\nbody\n"),

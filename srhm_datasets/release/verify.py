@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-import yaml
 
 from ..catalog import DEFAULT_CONFIG
 from ..config import decimal_string, require
@@ -45,9 +44,9 @@ from ..probe import PROBE_COLUMNS, PROBE_SUFFIX, probe_columns, probe_defined, s
 from ..rules import sample_rules
 from ..sampler import split_digits
 from .arguments import require_path, require_type
-from .card import HASH_ROW, read_header
+from .card import HASH_ROW
 from .features import arrow_schema, from_arrow, hf_features, yaml_features
-from .folder_check import PARQUET_ERRORS, shard_set
+from .folder_check import PARQUET_ERRORS, read_card, shard_set
 from .manifest import card_rows, config_problems, extra_configs, selected_names
 from .rules_file import (
     FORMAT,
@@ -602,20 +601,15 @@ def _selected_configs(folder: Path, all_names: list[str], configs, report: Repor
 def _read_card(card: Path) -> tuple[dict | None, dict, str | None]:
     """The card's YAML header (None if absent or unreadable), its hash table
     ``{(config, item): [(rows, hash), ...]}`` and the problem reading it, if any."""
-    header, body, read_problem = None, "", None
-    if card.is_file():
-        try:
-            body = card.read_text(encoding="utf-8")
-            header = read_header(card)
-        except (ValueError, OSError, yaml.YAMLError) as err:
-            read_problem = f"README.md header unreadable ({type(err).__name__}: {' '.join(str(err).split())})"
-        if header is not None and not isinstance(header, dict):
-            read_problem = f"README.md header is a YAML {type(header).__name__}, not a mapping"
-            header = None
+    header, problem = read_card(card)
+    try:
+        body = card.read_text(encoding="utf-8") if header is not None else ""
+    except (OSError, UnicodeDecodeError):  # read a moment ago: gone or replaced since
+        body = ""
     card_table: dict = {}
     for m in HASH_ROW.finditer(body):
         card_table.setdefault((m["config"], m["item"]), []).append((m["rows"], m["hash"]))
-    return header, card_table, read_problem
+    return header, card_table, f"README.md: {problem}" if problem else None
 
 
 def _verify_config(folder: Path, name: str, header, card_table: dict, croissant) -> list[Check]:
