@@ -308,3 +308,55 @@ def test_srhm_verify_the_hint_reports_every_damage_without_a_traceback(damaged):
     res = CliRunner().invoke(main, ["verify", str(folder)])
     assert res.exit_code == 1 and isinstance(res.exception, (SystemExit, type(None))), res.output
     assert "Traceback" not in res.output and res.output.strip().splitlines()[-1].startswith("FAILED"), res.output
+
+
+RULES_DAMAGE = {
+    "not JSON": (lambda r: _rules(r).write_text("{oops"), "is damaged: not valid JSON"),
+    "a JSON list": (lambda r: _rules(r).write_text("[]"), "is damaged: not a JSON object but a list"),
+    "a key missing": (lambda r: _edit_rules(r, lambda d: d.pop("rules_hash")), r"missing keys \['rules_hash'\]"),
+    "a value of another type": (lambda r: _edit_rules(r, lambda d: d.update(blank="3")), "blank is str"),
+    "tables edited": (
+        lambda r: _edit_rules(r, lambda d: d["rules"][0][0].reverse()),
+        "its rule tables hash to sha256:[0-9a-f]{64}, not its rules_hash sha256:",
+    ),
+    "a folder": (lambda r: _replace_by_folder(_rules(r)), r"\(IsADirectoryError"),
+    "not UTF-8": (
+        lambda r: _rules(r).write_bytes(b"\xff\xfe{}"),
+        r"\(UnicodeDecodeError",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RULES_DAMAGE))
+def test_load_rules_refuses_a_damaged_rules_file_naming_it(release, tmp_path, case):
+    from srhm_datasets import load_rules
+
+    copy = tmp_path / "r"
+    shutil.copytree(release, copy)
+    damage, expected = RULES_DAMAGE[case]
+    damage(copy)
+    with pytest.raises(
+        ValueError, match=f"{re.escape(str(_rules(copy)))}.*{expected}.*{VERIFY} {re.escape(str(copy))}"
+    ):
+        load_rules(copy, NAME)
+    assert load_rules(release, NAME)["rules_hash"].startswith("sha256:")  # the intact release still loads
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("", "none of its 2 configs is marked default: true"),
+        ("  default: true\n- config_name: other\n  default: true\n", "it marks 2 configs default: true"),
+    ],
+)
+def test_the_default_config_of_a_card_without_one_default_is_named(release, tmp_path, change, expected):
+    copy = tmp_path / "r"
+    shutil.copytree(release, copy)
+    _edit_card(copy, "  default: true\n", change)
+    with pytest.raises(ValueError, match=f"README.md: {expected}; run `{VERIFY} .*; or pass config="):
+        load_split(copy, None, SPLIT, cache_dir=str(tmp_path / "cache"))
+    if "other" in change:  # datasets refuses a card with two defaults whatever config is asked for
+        with pytest.raises(ValueError, match=f"README.md: {expected}; run `{VERIFY}"):
+            load_split(copy, NAME, SPLIT, cache_dir=str(tmp_path / "cache"))
+    else:  # without a default, a config named still loads
+        assert len(load_split(copy, NAME, SPLIT, cache_dir=str(tmp_path / "cache"))) == ZERO.split_sizes()[SPLIT]

@@ -76,7 +76,7 @@ def check_release_folder(folder: Path, name: str, hf_name: str, splits: tuple[st
     (``splits``: ``datasets`` prepares them all, whichever one is asked for). Splits of 0 rows have no
     shard and no card entry."""
     header, problem = read_card(folder / "README.md")
-    problems = [problem] if problem else []
+    problems = [problem] if problem else _default_problems(header)
     splits = [s for s in splits if doc["splits"].get(s, {}).get("num_rows")]  # a split it lacks: not checked
     for split in splits if not problems else ():
         problems += config_problems(header, hf_name, name, split, doc["splits"][split]["num_rows"])
@@ -105,19 +105,29 @@ def read_card(card: Path) -> tuple[dict | None, str | None]:
     return header, None
 
 
+def _config_names(header: dict) -> tuple[list, list]:
+    """(the config names of a card's header, those marked ``default: true``)."""
+    entries = header.get("configs")
+    entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return [e.get("config_name") for e in entries], [e.get("config_name") for e in entries if e.get("default") is True]
+
+
+def _default_problems(header: dict) -> list[str]:
+    """A card marking several configs ``default: true`` (``datasets`` then refuses every config)."""
+    defaults = _config_names(header)[1]
+    return [f"it marks {len(defaults)} configs default: true"] if len(defaults) > 1 else []
+
+
 def default_config(folder: Path) -> str:
     """The HF config a release folder's card marks ``default: true`` (its only config when it marks
     none, as ``datasets`` does); ``ValueError`` naming the card when it has no single default."""
     header, problem = read_card(folder / "README.md")
-    entries = header.get("configs") if header else None
-    entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-    names = [e.get("config_name") for e in entries if e.get("default") is True] or [
-        e.get("config_name") for e in entries
-    ]
-    if problem or len(names) != 1 or not isinstance(names[0], str):
-        found = problem or f"it declares {len(names)} default config(s)"
-        raise ValueError(damaged_folder(folder, [f"README.md: {found}"]) + "; or pass config=")
-    return names[0]
+    names, defaults = _config_names(header) if header else ([], [])
+    found = defaults or (names if len(names) == 1 else [])
+    if problem is None and len(found) == 1 and isinstance(found[0], str):
+        return found[0]
+    what = problem or (_default_problems(header) or [f"none of its {len(names)} configs is marked default: true"])[0]
+    raise ValueError(damaged_folder(folder, [f"README.md: {what}"]) + "; or pass config=")
 
 
 def config_problems(header: dict, hf_name: str, name: str, split: str, num_rows: int) -> list[str]:

@@ -196,7 +196,7 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
         check_local_revision(path, revision)
         for name in names:
             f = path / "rules" / f"{name}.json"
-            if f.is_file():
+            if f.exists():  # a directory or a special file there: _read_text names it
                 return parse_rules(_read_text(f, local_hint(path)), str(f), local_hint(path))
         raise FileNotFoundError(f"no rules file for config {config_name!r} in {path / 'rules'} (tried {names})")
     from huggingface_hub import hf_hub_download
