@@ -239,7 +239,7 @@ def _load_error(err: Exception, source: str, folder, hf_name, split: str, revisi
         return ValueError(f"{repo} cannot be read ({reason}); tell the repo's owner")
     if folder is not None and not from_cache:  # what the folder checks did not foresee
         return ValueError(damaged_folder(folder, [f"datasets cannot load its {split} split ({reason})"]))
-    if folder is None and not (from_cache and cache.exists()):
+    if folder is None and not (from_cache and cache is not None and cache.exists()):
         if isinstance(err, datasets.exceptions.DatasetsError) and not isinstance(err, FileNotFoundError):
             return ValueError(f"{repo} does not match its card ({reason}); tell the repo's owner")
         return err  # no such repo, config or revision: datasets' own error
