@@ -109,6 +109,14 @@ FOLDER_DAMAGE = {
         r"README.md: its YAML header does not parse \(.* at line \d+, column \d+\)",
     ),
     "card deleted": (lambda r: (r / "README.md").unlink(), "README.md: missing"),
+    "card header not closed": (
+        lambda r: (r / "README.md").write_text((r / "README.md").read_text().replace("\n---\n", "\n", 1)),
+        "README.md: unreadable .*no YAML header between two '---' lines",
+    ),
+    "card header a list": (
+        lambda r: (r / "README.md").write_text("---\n- a\n---\nbody\n"),
+        "README.md: its YAML header is a list, not a mapping",
+    ),
     "card a folder": (lambda r: _replace_by_folder(r / "README.md"), r"README.md: unreadable \(IsADirectoryError"),
     "card without the config": (
         lambda r: _edit_card(r, f"- config_name: {NAME}\n", "- config_name: other\n"),
