@@ -68,6 +68,15 @@ def _cast_tokens(root: Path) -> None:
     pq.write_table(table.set_column(0, "tokens", tokens), _shard(root))
 
 
+def _corrupt_pages(root: Path) -> None:
+    """Flip the bytes of the shard's data pages, its footer intact."""
+    data = bytearray(_shard(root).read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little")
+    for i in range(4, len(data) - 8 - footer):
+        data[i] ^= 0x5A
+    _shard(root).write_bytes(bytes(data))
+
+
 def _drop_a_row(root: Path) -> None:
     pq.write_table(pq.read_table(_shard(root)).slice(1), _shard(root))
 
@@ -146,6 +155,10 @@ FOLDER_DAMAGE = {
     "shard truncated": (
         lambda r: os.truncate(_shard(r), _shard(r).stat().st_size // 2),
         r"test-00000-of-00001.parquet: not a readable Parquet file \(ArrowInvalid",
+    ),
+    "shard with corrupt data pages": (
+        _corrupt_pages,
+        r"test-00000-of-00001.parquet: its rows cannot be read \(OSError",
     ),
     "shard not Parquet": (
         lambda r: _shard(r).write_text("a,b\n1,2\n"),

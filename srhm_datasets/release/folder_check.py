@@ -201,7 +201,7 @@ def _footer_problem(path: Path, declared: list) -> tuple[str | None, int]:
     except PermissionError as err:
         return f"cannot be read ({err.strerror})", 0
     except PARQUET_ERRORS as err:
-        return f"not a readable Parquet file ({type(err).__name__}: {err})", 0
+        return f"not a readable Parquet file ({type(err).__name__}: {' '.join(str(err).split())})", 0
     if got != declared:
         wrong = [f"{n}: {t}" for n, t in got if (n, t) not in declared]
         absent = [n for n, _ in declared if n not in {g for g, _ in got}]
@@ -216,3 +216,16 @@ def shards_content_hash(files: list[Path]) -> str:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=HASH_BATCH_ROWS):
             hasher.update(from_arrow(batch))
     return hasher.hexdigest()
+
+
+def unreadable_rows(folder: Path, name: str, splits) -> str | None:
+    """The first shard of ``splits`` of config ``name`` whose rows cannot be read past its footer (a
+    corrupt data page), as ``"<name>/<file>: why"``, or None; reads every row (a failure path only)."""
+    for split in splits:
+        for f in shard_set(folder, name, split)[0]:
+            try:
+                for _ in pq.ParquetFile(f).iter_batches(batch_size=HASH_BATCH_ROWS):
+                    pass
+            except PARQUET_ERRORS as err:
+                return f"{name}/{f.name}: its rows cannot be read ({type(err).__name__}: {' '.join(str(err).split())})"
+    return None

@@ -21,7 +21,14 @@ from ..config import require
 from ..files import MARKER
 from ..probe import PROBE_SUFFIX
 from .arguments import require_path, require_type
-from .folder_check import check_release_folder, damaged_folder, default_config, shard_set, shards_content_hash
+from .folder_check import (
+    check_release_folder,
+    damaged_folder,
+    default_config,
+    shard_set,
+    shards_content_hash,
+    unreadable_rows,
+)
 from .rules_file import CONFIG_NAME_RE, SPLITS, candidate_names, check_local_revision, local_hint
 
 #: Rows per batch when hashing a loaded split.
@@ -235,7 +242,9 @@ def _load_error(err: Exception, source: str, folder, hf_name, split: str, revisi
     )
     if isinstance(err, datasets.exceptions.DatasetGenerationError):  # a shard unreadable past its footer
         if folder is not None:
-            return ValueError(damaged_folder(folder, [f"the {split} shards cannot be read ({reason})"]))
+            name = hf_name.removesuffix(PROBE_SUFFIX)
+            shard = unreadable_rows(folder, name, ("probe",) if name != hf_name else ("train", "test"))
+            return ValueError(damaged_folder(folder, [shard or f"the {split} shards cannot be read ({reason})"]))
         return ValueError(f"{repo} cannot be read ({reason}); tell the repo's owner")
     if folder is not None and not from_cache:  # what the folder checks did not foresee
         return ValueError(damaged_folder(folder, [f"datasets cannot load its {split} split ({reason})"]))
