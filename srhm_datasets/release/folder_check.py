@@ -21,20 +21,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from ..hashing import SplitHasher
-from .card import read_header
-from .features import arrow_schema, from_arrow
 from .rules_file import config_from_rules, local_hint
 
 SHARD_RE = re.compile(r"^(?P<split>\w+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
-#: Errors reading a Parquet file that mean a corrupt or truncated shard.
-PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError, EOFError)
 #: Rows per batch when hashing shards.
 HASH_BATCH_ROWS = 1 << 15
+
+
+def parquet_errors() -> tuple[type[BaseException], ...]:
+    """The errors of reading a Parquet file that mean a corrupt or truncated shard (imports pyarrow:
+    this module imports no heavy library, ``load_split`` being importable from the package root)."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError, ValueError, EOFError)
 
 
 def shard_set(folder: Path, name: str, split: str) -> tuple[list[Path], list[str]]:
@@ -90,6 +92,8 @@ def check_release_folder(folder: Path, name: str, hf_name: str, splits: tuple[st
 
 def read_card(card: Path) -> tuple[dict | None, str | None]:
     """(the YAML header of the card ``card``, None) or (None, why it cannot be read)."""
+    from .card import read_header
+
     try:
         header = read_header(card)
     except FileNotFoundError:
@@ -172,6 +176,8 @@ def _named(entries, hf_name: str) -> dict | None:
 def shard_problems(folder: Path, name: str, split: str, doc: dict) -> list[str]:
     """The shard set of ``split`` and each shard's footer: a readable Parquet file with the declared
     schema; their rows add up to the rules file's ``num_rows``."""
+    from .features import arrow_schema
+
     files, problems = shard_set(folder, name, split)
     if not files:
         return [f"no shard {name}/{split}-*.parquet"]
@@ -191,6 +197,8 @@ def shard_problems(folder: Path, name: str, split: str, doc: dict) -> list[str]:
 
 def _footer_problem(path: Path, declared: list) -> tuple[str | None, int]:
     """(what is wrong with the shard ``path``, or None; its row count), from its Parquet footer only."""
+    import pyarrow.parquet as pq
+
     if not path.is_file():
         return "not a file (a directory or a special file)", 0
     if path.stat().st_size == 0:
@@ -200,7 +208,7 @@ def _footer_problem(path: Path, declared: list) -> tuple[str | None, int]:
         got = [(x.name, x.type) for x in meta.schema.to_arrow_schema()]
     except PermissionError as err:
         return f"cannot be read ({err.strerror})", 0
-    except PARQUET_ERRORS as err:
+    except parquet_errors() as err:
         return f"not a readable Parquet file ({type(err).__name__}: {' '.join(str(err).split())})", 0
     if got != declared:
         wrong = [f"{n}: {t}" for n, t in got if (n, t) not in declared]
@@ -211,6 +219,10 @@ def _footer_problem(path: Path, declared: list) -> tuple[str | None, int]:
 
 def shards_content_hash(files: list[Path]) -> str:
     """The content hash (format.md §8.5) of the rows of Parquet shards ``files``, read batch by batch."""
+    import pyarrow.parquet as pq
+
+    from .features import from_arrow
+
     hasher = SplitHasher()
     for f in files:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=HASH_BATCH_ROWS):
@@ -221,11 +233,13 @@ def shards_content_hash(files: list[Path]) -> str:
 def unreadable_rows(folder: Path, name: str, splits) -> str | None:
     """The first shard of ``splits`` of config ``name`` whose rows cannot be read past its footer (a
     corrupt data page), as ``"<name>/<file>: why"``, or None; reads every row (a failure path only)."""
+    import pyarrow.parquet as pq
+
     for split in splits:
         for f in shard_set(folder, name, split)[0]:
             try:
                 for _ in pq.ParquetFile(f).iter_batches(batch_size=HASH_BATCH_ROWS):
                     pass
-            except PARQUET_ERRORS as err:
+            except parquet_errors() as err:
                 return f"{name}/{f.name}: its rows cannot be read ({type(err).__name__}: {' '.join(str(err).split())})"
     return None

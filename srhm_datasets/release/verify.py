@@ -46,7 +46,7 @@ from ..sampler import split_digits
 from .arguments import require_path, require_type
 from .card import HASH_ROW
 from .features import arrow_schema, from_arrow, hf_features, yaml_features
-from .folder_check import PARQUET_ERRORS, read_card, shard_set
+from .folder_check import parquet_errors, read_card, shard_set
 from .manifest import card_rows, config_problems, extra_configs, selected_names
 from .rules_file import (
     FORMAT,
@@ -59,6 +59,7 @@ from .rules_file import (
 )
 
 BATCH_ROWS = 1 << 15
+PARQUET_ERRORS = parquet_errors()
 #: The ``Check.config`` of release-wide checks (the card's license and default config).
 RELEASE = "(release)"
 
