@@ -46,16 +46,15 @@ def _cfg_of(path: Path) -> SRHMConfig:
 
 
 def write_rules(root: Path, cfg: SRHMConfig, name: str, splits: dict[str, dict]) -> None:
-    """``rules/<name>.json`` of a hand-written test release: the config and, per split, the row
-    count and content hash of its columns (what ``load_split`` checks the loaded rows against)."""
+    """``rules/<name>.json`` of a hand-written test release (format.md §8.4): the config's rules document
+    with, per split, the row count and content hash of its columns (what ``load_split`` checks the
+    loaded rows against)."""
     from srhm_datasets.hashing import content_hash
+    from srhm_datasets.release.rules_file import dumps, rules_document
 
-    doc = {
-        "config": cfg.name,
-        "splits": {
-            split: {"num_rows": len(columns["label"]), "content_hash": content_hash(columns)}
-            for split, columns in splits.items()
-        },
+    counts = {
+        split: {"num_rows": len(columns["label"]), "content_hash": content_hash(columns)}
+        for split, columns in splits.items()
     }
     (root / "rules").mkdir(parents=True, exist_ok=True)
-    (root / "rules" / f"{name}.json").write_text(json.dumps(doc))
+    (root / "rules" / f"{name}.json").write_text(dumps(rules_document(cfg, counts)))

@@ -384,3 +384,42 @@ def test_cli_evaluate_says_why_a_folder_is_not_a_run(tmp_path, name, make, says)
     make(folder)
     result = CliRunner().invoke(main, ["evaluate", str(folder)])
     assert result.exit_code == 1 and says.format(p=folder) in result.output, result.output
+
+
+TOKEN_MODEL = '''
+import torch
+
+
+class TokenModel(torch.nn.Module):
+    """Takes token ids [B, d] (int64), as a transformer does: any other input fails its own assert."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.embed = torch.nn.Embedding(cfg.v + 1, 8)
+        self.readout = torch.nn.Linear(8 * cfg.d, cfg.nc)
+
+    def forward(self, x):
+        assert x.dim() == 2 and x.dtype == torch.long, "query should be batched 2D token ids"
+        return self.readout(self.embed(x).flatten(1))
+
+
+def make(cfg):
+    return TokenModel(cfg)
+'''
+
+
+@pytest.mark.parametrize("encoding", [None, "whiten", "onehot"])
+def test_factory_model_failing_on_its_first_batch_is_one_line_naming_input_and_option(tmp_path, monkeypatch, encoding):
+    (tmp_path / "token_model.py").write_text(TOKEN_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = ["evaluate", str(tmp_path / "sub"), "--factory", "token_model:make", "--config", "demo", "--P", "10"]
+    res = CliRunner().invoke(main, [*args, "--device", "cpu", *(["--encoding", encoding] if encoding else [])])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, res.output
+    assert f"its first batch was x [2, {DEMO.v}, {DEMO.d}] float32 (encoding '{encoding or 'whiten'}')" in lines[0]
+    assert "--encoding" in lines[0] and f"tokens gives [B, d={DEMO.d}] int64 token ids" in lines[0]
+    assert "(AssertionError: query should be batched 2D token ids)" in lines[0]
+    assert not (tmp_path / "sub" / "results.json").exists()
+    res = CliRunner().invoke(main, [*args, "--device", "cpu", "--encoding", "tokens", "--num-test", "50"])
+    assert res.exit_code == 0, res.output

@@ -163,8 +163,9 @@ def test_local_release_rows_are_checked(tmp_path):
     (out / "rules" / f"{NAME}.json").write_text(doc.replace(other, "sha256:" + "0" * 64))
     with pytest.raises(
         ValueError,
-        match=r"test of grid_L2_s0-0_v3 in .* at revision main: got content hash "
-        rf"{other}, its rules file expects sha256:0+;",
+        match=rf"test of grid_L2_s0-0_v3 in {out}: got content hash "
+        rf"{other}, its rules file expects sha256:0+; the shards differ from its rules file "
+        rf"{out}/rules/{NAME}.json; run `srhm verify {out}`",
     ):
         load_split(str(out), NAME, "test")
 
@@ -194,8 +195,7 @@ def test_unreadable_rules_file_is_refused(tmp_path):
     (out / "rules" / f"{NAME}.json").write_text("{not json")
     with pytest.raises(
         ValueError,
-        match=rf"cannot prove that the train rows of {NAME} .* rules/{NAME}.json is "
-        "unreadable",
+        match=rf"the rules file {out}/rules/{NAME}.json is damaged: not valid JSON \(.*\); run `srhm verify {out}`",
     ):
         load_split(str(out), NAME, "train")
 
@@ -228,3 +228,28 @@ def test_default_config_rows_are_checked_too(tmp_path):
     path.write_text(path.read_text().replace(good, "sha256:" + "1" * 64))
     with pytest.raises(ValueError, match=rf"train of {NAME} in .*: got content hash {good}"):
         SRHMDataset(str(out))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_damaged_cache_of_a_hub_repo_names_the_cache_never_the_repo(monkeypatch, tmp_path, damage):
+    fakehub.install(monkeypatch, tmp_path / "hf_home")
+    try:
+        build_release([V1], tmp_path / "r", progress=False)
+        publish_release(tmp_path / "r", REPO, "v1.0.0")
+        for split in ("train", "test"):
+            load_split(REPO, NAME, split)  # now in the datasets cache
+        cached = sorted((tmp_path / "hf_home" / "datasets").rglob("*-test.arrow"))
+        assert cached
+        for f in cached:
+            f.write_bytes(f.read_bytes()[:200]) if damage == "truncated" else f.unlink()
+        cache = tmp_path / "hf_home" / "datasets" / REPO.replace("/", "___") / NAME
+        expected = f"the datasets cache at {cache} is damaged .*; dataset repo {REPO} is not the cause: remove that"
+        with pytest.raises(ValueError, match=expected):
+            load_split(REPO, NAME, "test")
+        args = ["train", "--config", NAME, "--data", REPO, "--P", "10", "--width", "4", "--max-steps", "1"]
+        res = CliRunner().invoke(main, [*args, "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")])
+        assert res.exit_code != 0 and "Traceback" not in res.output, res.output
+        (line,) = [line for line in res.output.splitlines() if line.startswith("Error: ")]
+        assert "not a release folder or a reachable" not in line and f"the datasets cache at {cache}" in line
+    finally:
+        fakehub.uninstall()

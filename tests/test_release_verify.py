@@ -165,7 +165,7 @@ def test_verify_fails_on_extra_shard(release):
     extra = release / NAME / "train-00001-of-00001.parquet"
     shutil.copy(shard(release, "train"), extra)
     failed = failures(verify_release(release))
-    assert "expected train-00000-of-00002.parquet" in failed[(NAME, "train")]
+    assert "stray file train-00001-of-00001.parquet beside the 1 shard(s)" in failed[(NAME, "train")]
     assert "600 rows in the shards, expected 300" in failed[(NAME, "train")]
 
 
@@ -200,7 +200,7 @@ UNREADABLE = {
         lambda out: _edit_card(out, "configs:", "configs: [ "),
         "(release)",
         "card",
-        "README.md header unreadable",
+        "README.md: its YAML header does not parse",
     ),
     "card yaml a list": (
         lambda out: (out / "README.md").write_text("---\n- a\n- b\n---\nbody\n"),

@@ -235,3 +235,84 @@ def test_submitit_is_imported_without_closing_the_callers_log_handlers(tmp_path)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "log.txt").read_text() == "still logging\n"
+
+
+#: Sweep files in YAML's shorthand (anchors, aliases, merge keys, yes/no, block scalars), each with
+#: the same file written out: the sweep file must read them as ``yaml.safe_load`` does.
+SHORTHAND = [
+    (
+        "configs: [demo]\nP: &p {min: 100, max: 400, points: 2}\n"
+        "train: &t {max_steps: 10, threads: 1}\nevaluate: {<<: *t, enabled: no}\n",
+        None,  # evaluate has no max_steps: an unknown field either way, reported the same
+    ),
+    (
+        "configs:\n  - {name: demo, P: &p {min: 100, max: 400, points: 2}}\n  - {name: grid_L2_s0-1_v4, P: *p}\n",
+        "configs:\n  - {name: demo, P: {min: 100, max: 400, points: 2}}\n"
+        "  - {name: grid_L2_s0-1_v4, P: {min: 100, max: 400, points: 2}}\n",
+    ),
+    (
+        "configs: [demo]\nP: &p {min: 100, max: 400, points: 2}\n"
+        "curve: &c {metric: best, plot: yes}\n"
+        "executor:\n  local: &l {workers: 1}\n  slurm: {<<: *l, partition: gpu}\n",
+        None,
+    ),
+    (
+        "configs: [demo]\nP: {min: 100, max: 400, points: 2}\ntrain:\n  <<: [{max_steps: 10}, {num_test: 50}]\n"
+        "  max_steps: 20\ncurve: {plot: off}\n",
+        "configs: [demo]\nP: {min: 100, max: 400, points: 2}\ntrain: {max_steps: 20, num_test: 50}\n"
+        "curve: {plot: false}\n",
+    ),
+]
+
+
+@pytest.mark.parametrize("text,written_out", SHORTHAND)
+def test_sweep_file_is_read_as_yaml_safe_load_reads_it(tmp_path, text, written_out):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    try:
+        got = load_sweep(path).document()
+    except SweepFileError as err:
+        got = err.errors
+    try:
+        want = parse_sweep(yaml.safe_load(text), "sweep").document()
+    except SweepFileError as err:
+        want = err.errors
+    assert got == want
+    if written_out is not None:
+        assert yaml.safe_load(written_out) == yaml.safe_load(text)
+        (tmp_path / "out" / "sweep.yaml").parent.mkdir()
+        (tmp_path / "out" / "sweep.yaml").write_text(written_out)
+        assert load_sweep(tmp_path / "out" / "sweep.yaml").document() == got
+
+
+_scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text("abc xyz-_:", max_size=8)
+_docs = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text("abcdef_", min_size=1, max_size=6), inner),
+    max_leaves=20,
+)
+
+
+@given(doc=_docs, flow=st.booleans())
+def test_any_document_without_repeated_keys_is_read_as_safe_load_reads_it(doc, flow):
+    from srhm_datasets.sweep.spec import _StrictLoader
+
+    text = yaml.safe_dump({"doc": doc, "again": doc}, default_flow_style=flow)  # aliases of shared values
+    assert yaml.load(text, Loader=_StrictLoader) == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("? [a, b]\n: 1\n", "found unhashable key"),
+        ("configs: !!python/object:os.system demo\n", "could not determine a constructor"),
+        ("configs: [demo]\n---\nP: 1\n", "expected a single document"),
+    ],
+)
+def test_yaml_that_safe_load_refuses_is_one_clear_error_on_one_line(tmp_path, text, reason):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    with pytest.raises(SweepFileError) as info:
+        load_sweep(path)
+    (error,) = info.value.errors
+    assert "must be valid YAML" in error and reason in error and "\n" not in error

@@ -96,16 +96,17 @@ def test_defaults_and_errors_name_the_parameter():
 
 
 def _fake_release(root, cfg, n_train, n_test):
-    """A minimal release folder (format.md §8 layout, tokens and label only) written with datasets."""
-    import datasets
+    """A minimal release folder (format.md §8 layout: card, rules file, one shard per split) of the
+    first rows of each split."""
+    import pyarrow.parquet as pq
+
+    from srhm_datasets.release.features import to_arrow
 
     written = {}
     for split, n in (("train", n_train), ("test", n_test)):
-        rows = generate(cfg, split, 0, n)
-        written[split] = {"tokens": rows["tokens"], "label": rows["label"]}
-        ds = datasets.Dataset.from_dict({"tokens": rows["tokens"].tolist(), "label": rows["label"].tolist()})
+        written[split] = generate(cfg, split, 0, n)
         (root / cfg.name).mkdir(parents=True, exist_ok=True)
-        ds.to_parquet(str(root / cfg.name / f"{split}-00000-of-00001.parquet"))
+        pq.write_table(to_arrow(cfg, written[split], split), root / cfg.name / f"{split}-00000-of-00001.parquet")
     (root / "README.md").write_text(
         "---\nconfigs:\n"
         f"- config_name: {cfg.name}\n  data_files:\n"
@@ -115,16 +116,17 @@ def _fake_release(root, cfg, n_train, n_test):
     write_rules(root, cfg, cfg.name, written)  # load_split checks the rows against it
 
 
-def test_release_folder_gives_the_same_run_as_the_generator(tmp_path):
+def test_release_folder_gives_the_same_run_as_the_generator(tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")  # not a stale cache of another run
     _fake_release(tmp_path / "release", DEMO, n_train=300, n_test=200)
     common = {"config": DEMO, "P": 300, "max_steps": 40, "width": 32, "num_test": 200, "progress": False}
     from_release = train(TrainOptions(data=str(tmp_path / "release"), out=str(tmp_path / "run"), **common))
     from_generator = train(TrainOptions(**common))
     ds = from_release["dataset"]
     assert ds["source"] == "release" and ds["repo_or_dir"] == str(tmp_path / "release")
-    assert ds["train_content_hash"] == content_hash(
-        {"tokens": generate(DEMO, "train", 0, 300)["tokens"], "label": generate(DEMO, "train", 0, 300)["label"]}
-    )
+    assert ds["train_content_hash"] == content_hash(generate(DEMO, "train", 0, 300))
     assert ds["rules_hash"] == from_generator["dataset"]["rules_hash"]
     assert from_release["training"]["curves"]["test_error"] == from_generator["training"]["curves"]["test_error"]
     read_results(tmp_path / "run")

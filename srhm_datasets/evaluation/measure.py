@@ -89,9 +89,15 @@ def check_evaluation_options(
     return check_device(device)
 
 
+#: The model input of each encoding (format.md §7), for the message of a model that does not accept it.
+_INPUTS = "whiten and onehot give [B, v={v}, d={d}] float32, tokens gives [B, d={d}] int64 token ids"
+
+
 def check_model_fits(model, cfg: SRHMConfig, encoding: str, device) -> None:
     """``model`` maps two encoded test rows of ``cfg`` to logits [2, nc]; else a ValueError saying it
-    was built for another config (other v, d or nc) instead of a wrong number later."""
+    was built for another config (other v, d or nc) or another input (a model that raises anything on
+    its first batch: the message gives the input's shape and dtype, and the encoding that changes
+    them) instead of a wrong number or a library traceback later."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"invalid parameter model={type(model).__name__}: must be a torch.nn.Module")
     rows = generate(cfg, "test", 0, min(2, cfg.split_sizes()["test"]), workers=1)["tokens"]
@@ -100,10 +106,12 @@ def check_model_fits(model, cfg: SRHMConfig, encoding: str, device) -> None:
     try:
         with torch.inference_mode():
             out = model.eval().to(device)(x)
-    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+    except Exception as err:  # noqa: BLE001 - a user's model may raise anything (an assert on its input, ...)
         raise ValueError(
-            f"invalid parameter model: it does not accept inputs of {cfg.name} "
-            f"(encoded [B, v={cfg.v}, d={cfg.d}], encoding {encoding!r}): {err}"
+            f"invalid parameter model: it does not accept inputs of {cfg.name}: its first batch was x "
+            f"{list(x.shape)} {str(x.dtype).removeprefix('torch.')} (encoding {encoding!r}); the encoding (option "
+            f"--encoding of srhm evaluate) sets the input: {_INPUTS.format(v=cfg.v, d=cfg.d)} "
+            f"({type(err).__name__}: {' '.join(str(err).split())[:300]})"
         ) from None
     finally:
         model.train(was_training)

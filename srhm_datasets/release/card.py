@@ -205,10 +205,15 @@ def write_card(root: Path, results, release_version: str | None = None, repo_id:
     return path
 
 
+#: ``yaml.safe_load``'s loader, in C when PyYAML has libyaml (a catalog card's header is ~10^4 lines:
+#: every ``load_split`` of a folder reads it).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_header(path: Path) -> dict:
-    """The YAML header of a card file."""
+    """The YAML header of a card file (``ValueError`` without one; ``yaml.YAMLError`` if it does not parse)."""
     text = Path(path).read_text(encoding="utf-8")
-    if not text.startswith("---\n"):
-        raise ValueError(f"invalid card {path}: no YAML header")
-    end = text.index("\n---\n", 4)
-    return yaml.safe_load(text[4 : end + 1])
+    if not text.startswith("---\n") or "\n---\n" not in text[3:]:
+        raise ValueError(f"invalid card {path}: no YAML header between two '---' lines")
+    end = text.index("\n---\n", 3)
+    return yaml.load(text[4 : end + 1], Loader=_SAFE_LOADER)

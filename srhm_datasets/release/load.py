@@ -12,14 +12,24 @@ its first rows are compared with the generator's rows of the rules file's config
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from ..catalog import get_config, release_name
 from ..config import SPLITS, did_you_mean, require, require_choice, require_type
+from ..files import MARKER
 from ..probe import PROBE_SUFFIX
 from .arguments import require_path
-from .rules_file import CONFIG_NAME_RE, candidate_names, check_local_revision
+from .folder_check import (
+    check_release_folder,
+    damaged_folder,
+    default_config,
+    shard_set,
+    shards_content_hash,
+    unreadable_rows,
+)
+from .rules_file import CONFIG_NAME_RE, candidate_names, check_local_revision, local_hint
 
 #: Rows per batch when hashing a loaded split.
 HASH_BATCH_ROWS = 1 << 16
@@ -105,6 +115,11 @@ def check_load_arguments(repo_or_dir, config, split, revision) -> None:
     """
     require_path(repo_or_dir, "repo_or_dir")
     path = Path(repo_or_dir)
+    rules = path / "rules"
+    release_files = (rules, path / "croissant.json", path / MARKER)  # what only a release folder holds
+    if os.fspath(repo_or_dir) != "" and path.is_dir() and not rules.is_dir() and any(map(Path.exists, release_files)):
+        what = "not a folder" if rules.exists() else "missing (a release has one rules file per config there)"
+        raise ValueError(damaged_folder(path, [f"rules/: {what}"]))
     require(
         os.fspath(repo_or_dir) != ""
         and (path.is_dir() or not path.exists())
@@ -145,9 +160,15 @@ def check_local_config(folder: Path, config: str) -> None:
     """``ValueError`` naming ``config`` and the release's configs (their release names, the stems of
     ``rules/*.json``) when ``folder`` has no rules file for ``config`` (catalog or canonical name)."""
     rules = folder / "rules"
-    if any(CONFIG_NAME_RE.fullmatch(n) and (rules / f"{n}.json").is_file() for n in candidate_names(config)):
+    names = [n for n in candidate_names(config) if CONFIG_NAME_RE.fullmatch(n)]
+    if any((rules / f"{n}.json").is_file() for n in names):
         return
-    names = sorted(p.stem for p in rules.glob("*.json"))
+    for n in names:
+        if (rules / f"{n}.json").exists():
+            raise ValueError(damaged_folder(folder, [f"rules/{n}.json: not a file (a directory or a special file)"]))
+        if (folder / n).is_dir():
+            raise ValueError(damaged_folder(folder, [f"rules/{n}.json: missing, though {n}/ holds its shards"]))
+    names = sorted(p.stem for p in rules.glob("*.json") if p.is_file())
     raise ValueError(
         f"invalid parameter config={config!r}: no such config in {folder}; it has: {', '.join(names) or 'none'}"
         + did_you_mean(config, names)
@@ -191,8 +212,11 @@ def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision
         An argument of the wrong type.
     ValueError
         A path that is not a release folder, a config the release lacks (with the
-        closest names), a keyword that would change what is loaded, a damaged shard, or
-        rows that differ from the rules file.
+        closest names), a keyword that would change what is loaded, a damaged release
+        folder (card, rules file, shard: checked before ``datasets`` reads it,
+        ``folder_check``) or ``datasets`` cache (the message names the file or the cache
+        folder, with the hint to run ``srhm verify``), or rows that differ from the rules
+        file.
     HubUnreachable
         A Hub repo that cannot be reached (a ``ConnectionError``).
 
@@ -214,30 +238,87 @@ def load_split(repo_or_dir: str | Path, config: str | None, split: str, revision
     import datasets
 
     source = os.fspath(repo_or_dir)
+    folder = Path(source) if Path(source).is_dir() else None
+    if folder is not None:
+        if config is None:  # the card's default config (its probe split lives in <default>_probe)
+            config = default_config(folder).removesuffix(PROBE_SUFFIX)
+        splits = ("probe",) if split == "probe" else ("train", "test")  # datasets prepares the HF config's splits
+        doc = _expected(source, config, split, None)[0]
+        check_release_folder(
+            folder, hf_config_name(source, config, "train"), hf_config_name(source, config, split), splits, doc
+        )
     try:
-        if config is None:  # the release's default config (its probe split lives in <default>_probe)
+        if config is None:
             builder = datasets.load_dataset_builder(source, revision=revision, cache_dir=kwargs.get("cache_dir"))
             config = builder.config.name.removesuffix(PROBE_SUFFIX)
         ds = datasets.load_dataset(
             source, hf_config_name(source, config, split), split=split, revision=revision, **kwargs
         )
-    except OSError as err:
-        if _unreachable(err):
-            what = (
-                f"the {split} split of config {hf_config_name(source, config, split)}"
-                if config
-                else "the default config"
-            )
-            raise _hub_unreachable(what, source, revision, err) from None
-        raise
-    except datasets.exceptions.DatasetGenerationError as err:  # a damaged or truncated shard
-        cause = err.__cause__ or err
-        raise ValueError(
-            f"invalid parameter repo_or_dir={source!r}: the {split} shards of {config} cannot be read "
-            f"({type(cause).__name__}: {cause}); check the release with `srhm verify` and rebuild or download it again"
-        ) from None
+    except Exception as err:
+        hf_name = hf_config_name(source, config, split) if config else None
+        mapped = _load_error(err, source, folder, hf_name, split, revision, kwargs.get("cache_dir"))
+        if mapped is err:
+            raise
+        raise mapped from None
     check_provenance(ds, source, config, split, revision)
     return ds
+
+
+def _load_error(err: Exception, source: str, folder, hf_name, split: str, revision, cache_dir) -> Exception:
+    """What to raise for ``err`` from ``datasets`` loading ``split`` of ``hf_name``: ``err`` itself for a Hub
+    repo, config or revision that does not exist (an ``OSError``, a ``ValueError``) or any other exception;
+    ``HubUnreachable`` for no network; a ``ValueError`` naming the damaged shards (``DatasetGenerationError``)
+    or the damaged ``datasets`` cache folder (an Arrow or JSON error reading it), never the release for that."""
+    import datasets
+    import pyarrow as pa
+
+    if folder is None and _unreachable(err):
+        what = f"the {split} split of config {hf_name}" if hf_name else "the default config"
+        return _hub_unreachable(what, source, revision, err)
+    cause = err.__cause__ or err
+    reason = f"{type(cause).__name__}: {_short(cause)}"
+    repo = f"the {split} split of config {hf_name} of dataset repo {source} at revision {revision or 'main'}"
+    cache = cache_folder(source, hf_name, cache_dir) if hf_name else None
+    from_cache = isinstance(err, (pa.ArrowException, json.JSONDecodeError)) or (
+        isinstance(err, OSError) and cache is not None and str(cache.parent) in str(err)
+    )
+    if isinstance(err, datasets.exceptions.DatasetGenerationError):  # a shard unreadable past its footer
+        if folder is not None:
+            name = hf_name.removesuffix(PROBE_SUFFIX)
+            shard = unreadable_rows(folder, name, ("probe",) if name != hf_name else ("train", "test"))
+            return ValueError(damaged_folder(folder, [shard or f"the {split} shards cannot be read ({reason})"]))
+        return ValueError(f"{repo} cannot be read ({reason}); tell the repo's owner")
+    if folder is not None and not from_cache:  # what the folder checks did not foresee
+        return ValueError(damaged_folder(folder, [f"datasets cannot load its {split} split ({reason})"]))
+    if folder is None and not (from_cache and cache is not None and cache.exists()):
+        if isinstance(err, datasets.exceptions.DatasetsError) and not isinstance(err, FileNotFoundError):
+            return ValueError(f"{repo} does not match its card ({reason}); tell the repo's owner")
+        return err  # no such repo, config or revision: datasets' own error
+    where = f"the release folder {folder}" if folder is not None else f"dataset repo {source}"
+    return ValueError(
+        f"the datasets cache at {cache} is damaged ({reason}); {where} is not the cause: remove that cache "
+        "folder (or pass cache_dir= another folder) and load again"
+    )
+
+
+def _short(err: BaseException) -> str:
+    """``err``'s message on one line, at most 300 characters."""
+    return " ".join(str(err).split())[:300] or type(err).__name__
+
+
+def cache_folder(source: str, hf_name: str, cache_dir) -> Path:
+    """Where ``datasets`` caches the config ``hf_name`` of a release folder or Hub repo ``source``: the
+    builder's own folder when its cache can be opened offline (a local folder), else the folder of all
+    cached versions of that config."""
+    import datasets
+
+    if Path(source).is_dir():
+        try:
+            return Path(datasets.load_dataset_builder(source, hf_name, cache_dir=cache_dir).cache_dir)
+        except Exception:  # noqa: BLE001 - a cache too damaged to open: name the folder holding it
+            pass
+    name = Path(source).name if Path(source).is_dir() else source.replace("/", "___")
+    return Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / name / hf_name
 
 
 def _expected(source: str, config: str, split: str, revision: str | None) -> tuple[dict, dict]:
@@ -247,7 +328,7 @@ def _expected(source: str, config: str, split: str, revision: str | None) -> tup
     name = hf_config_name(source, config, "train")  # the file's name in the release (the catalog name on the Hub)
     try:
         doc = load_rules(source, name, revision=revision)
-    except (OSError, ValueError) as err:
+    except OSError as err:  # a damaged rules file is a ValueError naming it, raised as it is
         if _unreachable(err):
             raise _hub_unreachable(f"rules/{name}.json", source, revision, err) from None
         raise ValueError(
@@ -269,24 +350,50 @@ def check_provenance(ds, source: str, config: str, split: str, revision: str | N
     A ``datasets.Dataset``: its row count and content hash (every column, format.md §8) must
     equal ``splits[split]`` of the rules file of that revision. An ``IterableDataset``:
     its first ``STREAM_CHECK_ROWS`` rows must equal the generator's rows of the rules
-    file's config (a different seed, config or generator gives other rows).
+    file's config (a different seed, config or generator gives other rows). The message
+    says why: for a Hub repo, rows of another revision (``datasets``' offline cache); for a
+    local folder, shards that differ from its rules file (run ``srhm verify``), or, when
+    the shards themselves hash right, a damaged ``datasets`` cache (:func:`_local_mismatch`).
     """
     import datasets
 
     doc, entry = _expected(source, config, split, revision)
-    where = f"{split} of {config} in {source} at revision {revision or 'main'}"
+    local = Path(source).is_dir()
+    where = f"{split} of {config} in {source}" + ("" if local else f" at revision {revision or 'main'}")
+    rules = Path(source) / "rules" / f"{hf_config_name(source, config, 'train')}.json"
     hint = (
-        "datasets returned rows of another revision (e.g. its offline cache of a newer release); "
+        f"the shards differ from its rules file {rules}; {local_hint(source)}"
+        if local
+        else "datasets returned rows of another revision (e.g. its offline cache of a newer release); "
         "load it online once, or clear the datasets cache of this repo"
     )
     if isinstance(ds, datasets.IterableDataset):
         _check_stream_head(ds, doc, split, where, hint)
         return
     if len(ds) != entry["num_rows"]:
-        raise ValueError(f"{where}: got {len(ds)} rows, its rules file expects {entry['num_rows']}; {hint}")
-    got = dataset_content_hash(ds)
-    if got != entry["content_hash"]:
-        raise ValueError(f"{where}: got content hash {got}, its rules file expects {entry['content_hash']}; {hint}")
+        got = f"got {len(ds)} rows, its rules file expects {entry['num_rows']}"
+    else:
+        digest = dataset_content_hash(ds)
+        if digest == entry["content_hash"]:
+            return
+        got = f"got content hash {digest}, its rules file expects {entry['content_hash']}"
+    if local:
+        hint = _local_mismatch(ds, Path(source), hf_config_name(source, config, "train"), split, entry, hint)
+    raise ValueError(f"{where}: {got}; {hint}")
+
+
+def _local_mismatch(ds, folder: Path, name: str, split: str, entry: dict, hint: str) -> str:
+    """Why the loaded rows of a local folder differ from its rules file: the shards (``hint``), or, when
+    the shards hash to the rules file's content hash, the ``datasets`` cache the rows came from."""
+    files = shard_set(folder, name, split)[0]
+    if not files or shards_content_hash(files) != entry["content_hash"]:
+        return hint
+    cache = sorted({str(Path(f["filename"]).parent) for f in ds.cache_files}) or ["(in memory)"]
+    return (
+        f"its shards are right, so the datasets cache at {', '.join(cache)} is damaged or stale (datasets "
+        "may serve the cache of an earlier folder of the same name): "
+        "remove that cache folder (or pass cache_dir= another folder) and load again"
+    )
 
 
 def dataset_content_hash(ds) -> str:

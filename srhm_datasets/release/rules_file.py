@@ -23,6 +23,19 @@ from ..rules import sample_rules
 from ..version import __version__
 
 FORMAT = {"name": "srhm-rules", "version": 1}
+#: The keys every rules file has (format.md §8.4), with their types (``bool`` is not an int here).
+KEY_TYPES = {
+    "format": dict,
+    "generator": dict,
+    "config": str,
+    "parameters": dict,
+    "sizes": dict,
+    "blank": int,
+    "rules": list,
+    "rules_hash": str,
+    "splits": dict,
+}
+REQUIRED_KEYS = tuple(KEY_TYPES)
 #: A config name in a release (the stem of ``rules/<name>.json``): never a path.
 CONFIG_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.ASCII)
 
@@ -72,6 +85,61 @@ def dumps(doc: dict) -> str:
     """Stable text of a rules document: one sorted top-level key per line, values compact."""
     lines = [f"  {json.dumps(k)}: {json.dumps(doc[k], sort_keys=True, separators=(',', ':'))}" for k in sorted(doc)]
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def structure_problems(doc) -> list[str]:
+    """Why ``doc`` is not a rules document (format.md §8.4): not an object, missing keys, keys or
+    per-split entries of the wrong type; ``[]`` when its structure is sound."""
+    if not isinstance(doc, dict):
+        return [f"not a JSON object but a {type(doc).__name__}"]
+    missing = [k for k in REQUIRED_KEYS if k not in doc]
+    if missing:
+        return [f"missing keys {missing}"]
+    problems = []
+    for key, typ in KEY_TYPES.items():
+        value = doc[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            problems.append(f"{key} is {type(value).__name__} {json.dumps(value)[:60]}, expected {typ.__name__}")
+    if isinstance(doc["splits"], dict):
+        for split, info in doc["splits"].items():
+            if not isinstance(info, dict):
+                problems.append(f"splits.{split} is {type(info).__name__}, expected an object")
+                continue
+            rows, digest = info.get("num_rows"), info.get("content_hash")
+            if "num_rows" in info and (not isinstance(rows, int) or isinstance(rows, bool)):
+                problems.append(f"splits.{split}.num_rows is {type(rows).__name__}, expected int")
+            if "content_hash" in info and not isinstance(digest, str):
+                problems.append(f'splits.{split}.content_hash is {json.dumps(digest)}, expected "sha256:<hex>"')
+    return problems
+
+
+def tables_hash(doc: dict) -> str:
+    """The rules hash (format.md §2.2) of a rules document's tables, or why they cannot be hashed."""
+    try:
+        return rules_hash(doc["rules"])
+    except (ValueError, TypeError) as err:
+        return f"(unhashable tables: {err})"
+
+
+def parse_rules(text: str, where: str, hint: str) -> dict:
+    """A rules document from the text of ``where`` (a rules file), checked: valid JSON, the keys and
+    types of format.md §8.4, and a ``rules_hash`` equal to the hash of its tables (§2.2), so tables
+    edited after the build are refused. ``ValueError`` naming ``where``, what is wrong, and ``hint``."""
+    try:
+        doc = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"the rules file {where} is damaged: not valid JSON ({err}); {hint}") from None
+    problems = structure_problems(doc)
+    if not problems and doc["rules_hash"] != tables_hash(doc):
+        problems = [f"its rule tables hash to {tables_hash(doc)}, not its rules_hash {doc['rules_hash']}"]
+    if problems:
+        raise ValueError(f"the rules file {where} is damaged: {'; '.join(problems)}; {hint}")
+    return doc
+
+
+def local_hint(folder) -> str:
+    """What to do about a damaged file of the release folder ``folder``."""
+    return f"run `srhm verify {folder}` for every problem, then rebuild the release or copy it again"
 
 
 def check_local_revision(repo_or_dir: str | Path, revision: str | None) -> None:
@@ -126,7 +194,9 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
     TypeError
         An argument of the wrong type.
     ValueError
-        A config name that is a path, or a revision for a local folder.
+        A config name that is a path, a revision for a local folder, or a damaged rules
+        file (not JSON, keys of format.md §8.4 missing or of the wrong type, tables that
+        do not hash to its ``rules_hash``, §2.2), named.
     FileNotFoundError
         No rules file for the config (for a local folder, with the closest names).
 
@@ -161,8 +231,8 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
         check_local_revision(path, revision)
         for name in names:
             f = path / "rules" / f"{name}.json"
-            if f.is_file():
-                return json.loads(f.read_text(encoding="utf-8"))
+            if f.exists():  # a directory or a special file there: _read_text names it
+                return parse_rules(_read_text(f, local_hint(path)), str(f), local_hint(path))
         have = sorted(p.stem for p in (path / "rules").glob("*.json"))
         raise FileNotFoundError(
             f"no rules file for config {config_name!r} in {path / 'rules'} (tried {names})"
@@ -178,11 +248,21 @@ def load_rules(repo_or_dir: str | Path, config_name: str, revision: str | None =
             raise
         except EntryNotFoundError:
             continue
-        return json.loads(Path(local).read_text(encoding="utf-8"))
+        where = f"rules/{name}.json of dataset repo {repo_or_dir} at revision {revision or 'main'}"
+        hint = f"download it again (remove {local} from the Hub cache), or tell the repo's owner"
+        return parse_rules(_read_text(Path(local), hint), where, hint)
     raise FileNotFoundError(
         f"no rules file for config {config_name!r} in dataset repo {repo_or_dir!r} at revision {revision or 'main'} "
         f"(tried {['rules/' + n + '.json' for n in names]})"
     )
+
+
+def _read_text(path: Path, hint: str) -> str:
+    """The UTF-8 text of ``path``; ``ValueError`` naming it when it cannot be read (permissions, encoding)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read the rules file {path} ({type(err).__name__}: {err}); {hint}") from None
 
 
 __all__ = ["config_from_rules", "dumps", "empty_content_hash", "load_rules", "rules_document"]

@@ -30,47 +30,37 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import re
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from ..catalog import DEFAULT_CONFIG
 from ..config import SPLITS, decimal_string, require, require_type
-from ..hashing import SplitHasher, rules_hash
+from ..hashing import SplitHasher
 from ..probe import PROBE_COLUMNS, PROBE_SUFFIX, probe_columns, probe_defined, split_columns
 from ..rules import sample_rules
 from ..sampler import split_digits
 from .arguments import require_path
-from .card import HASH_ROW, read_header
+from .card import HASH_ROW
 from .features import arrow_schema, from_arrow, hf_features, yaml_features
+from .folder_check import parquet_errors, read_card, shard_set
 from .manifest import card_rows, config_problems, extra_configs, selected_names
-from .rules_file import FORMAT, candidate_names, config_from_rules, empty_content_hash
+from .rules_file import (
+    FORMAT,
+    candidate_names,
+    config_from_rules,
+    empty_content_hash,
+    structure_problems,
+    tables_hash,
+)
 
-REQUIRED_KEYS = ("format", "generator", "config", "parameters", "sizes", "blank", "rules", "rules_hash", "splits")
 BATCH_ROWS = 1 << 15
-SHARD_RE = re.compile(r"^(?P<split>\w+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
+PARQUET_ERRORS = parquet_errors()
 #: The ``Check.config`` of release-wide checks (the card's license and default config).
 RELEASE = "(release)"
-#: Types of the rules file's required keys (``bool`` is not an int here).
-KEY_TYPES = {
-    "format": dict,
-    "generator": dict,
-    "config": str,
-    "parameters": dict,
-    "sizes": dict,
-    "blank": int,
-    "rules": list,
-    "rules_hash": str,
-    "splits": dict,
-}
-#: Errors reading a Parquet file that mean a corrupt or truncated shard.
-PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError, EOFError)
 
 
 @dataclasses.dataclass
@@ -173,34 +163,9 @@ def decode(cfg, tables: list[np.ndarray], label, synonyms, placements) -> tuple[
 # ---- checks --------------------------------------------------------------------
 
 
-def _type_problems(doc: dict) -> list[str]:
-    """Wrong types of the required keys and of the per-split entries of a rules document."""
-    problems = []
-    for key, typ in KEY_TYPES.items():
-        value = doc[key]
-        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            problems.append(f"{key} is {type(value).__name__} {json.dumps(value)[:60]}, expected {typ.__name__}")
-    if isinstance(doc["splits"], dict):
-        for split, info in doc["splits"].items():
-            if not isinstance(info, dict):
-                problems.append(f"splits.{split} is {type(info).__name__}, expected an object")
-                continue
-            rows, digest = info.get("num_rows"), info.get("content_hash")
-            if "num_rows" in info and (not isinstance(rows, int) or isinstance(rows, bool)):
-                problems.append(f"splits.{split}.num_rows is {type(rows).__name__}, expected int")
-            if "content_hash" in info and not isinstance(digest, str):
-                problems.append(f'splits.{split}.content_hash is {json.dumps(digest)}, expected "sha256:<hex>"')
-    return problems
-
-
 def _check_rules(name: str, doc) -> tuple[Check, object, list | None]:
     problems: list[str] = []
-    if not isinstance(doc, dict):
-        return Check(name, "rules", [f"not a JSON object but a {type(doc).__name__}"]), None, None
-    missing = [k for k in REQUIRED_KEYS if k not in doc]
-    if missing:
-        return Check(name, "rules", [f"missing keys {missing}"]), None, None
-    wrong = _type_problems(doc)
+    wrong = structure_problems(doc)
     if wrong:
         return Check(name, "rules", wrong), None, None
     if doc["format"] != FORMAT:
@@ -242,10 +207,7 @@ def _check_rules(name: str, doc) -> tuple[Check, object, list | None]:
     except (ValueError, TypeError) as err:
         problems.append(f"rule tables malformed: {err}")
         tables = None
-    try:
-        computed = rules_hash(doc["rules"])
-    except (ValueError, TypeError) as err:
-        computed = f"(unhashable tables: {err})"
+    computed = tables_hash(doc)
     if doc["rules_hash"] != computed:
         problems.append(f"rules_hash {doc['rules_hash']} != hash of the tables {computed}")
     for split in SPLITS:
@@ -253,17 +215,6 @@ def _check_rules(name: str, doc) -> tuple[Check, object, list | None]:
         if info is None or "num_rows" not in info or "content_hash" not in info:
             problems.append(f"splits.{split} missing or without num_rows/content_hash")
     return Check(name, "rules", problems, f"{cfg.name} {doc['rules_hash'][:19]}..."), cfg, tables
-
-
-def _shards(folder: Path, name: str, split: str) -> tuple[list[Path], list[str]]:
-    files = sorted((folder / name).glob(f"{split}-*.parquet"))
-    problems = []
-    total = len(files)
-    for i, f in enumerate(files):
-        m = SHARD_RE.match(f.name)
-        if m is None or int(m["i"]) != i or int(m["n"]) != total or m["split"] != split:
-            problems.append(f"shard {f.name}: expected {split}-{i:05d}-of-{total:05d}.parquet")
-    return files, problems
 
 
 def _card_row_problems(card_table: dict, name: str, item: str, digest: str, rows: int | None) -> list[str]:
@@ -292,7 +243,7 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
     problems: list[str] = []
     if info.get("num_rows") != n_expected:
         problems.append(f"rules num_rows = {info.get('num_rows')}, expected {n_expected}")
-    files, shard_problems = _shards(folder, name, split)
+    files, shard_problems = shard_set(folder, name, split)
     problems += shard_problems
     if n_expected == 0:
         return _check_empty_split(name, split, info, files, card_table, problems)
@@ -488,7 +439,7 @@ def _check_card(folder: Path, name: str, cfg, doc: dict, header: dict | None, ca
                 problems.append(
                     f"config {hf_name}: dataset_size {info.get('dataset_size')} != the splits' num_bytes {num_bytes}"
                 )
-            on_disk = sum(f.stat().st_size for s in splits for f in _shards(folder, name, s)[0])
+            on_disk = sum(f.stat().st_size for s in splits for f in shard_set(folder, name, s)[0])
             if info.get("download_size") != on_disk:
                 problems.append(
                     f"config {hf_name}: download_size {info.get('download_size')} != the shards' {on_disk} bytes"
@@ -553,7 +504,7 @@ def _check_croissant(folder: Path, name: str, croissant) -> Check:
     )
     named = 0
     for split in SPLITS:
-        files, _ = _shards(folder, name, split)
+        files, _ = shard_set(folder, name, split)
         if not files:
             continue
         for f in files:
@@ -650,20 +601,15 @@ def _selected_configs(folder: Path, all_names: list[str], configs, report: Repor
 def _read_card(card: Path) -> tuple[dict | None, dict, str | None]:
     """The card's YAML header (None if absent or unreadable), its hash table
     ``{(config, item): [(rows, hash), ...]}`` and the problem reading it, if any."""
-    header, body, read_problem = None, "", None
-    if card.is_file():
-        try:
-            body = card.read_text(encoding="utf-8")
-            header = read_header(card)
-        except (ValueError, OSError, yaml.YAMLError) as err:
-            read_problem = f"README.md header unreadable ({type(err).__name__}: {' '.join(str(err).split())})"
-        if header is not None and not isinstance(header, dict):
-            read_problem = f"README.md header is a YAML {type(header).__name__}, not a mapping"
-            header = None
+    header, problem = read_card(card)
+    try:
+        body = card.read_text(encoding="utf-8") if header is not None else ""
+    except (OSError, UnicodeDecodeError):  # read a moment ago: gone or replaced since
+        body = ""
     card_table: dict = {}
     for m in HASH_ROW.finditer(body):
         card_table.setdefault((m["config"], m["item"]), []).append((m["rows"], m["hash"]))
-    return header, card_table, read_problem
+    return header, card_table, f"README.md: {problem}" if problem else None
 
 
 def _verify_config(folder: Path, name: str, header, card_table: dict, croissant) -> list[Check]:

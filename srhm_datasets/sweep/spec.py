@@ -268,16 +268,20 @@ class _Errors:
 # loading
 # ---------------------------------------------------------------------------------------
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+    """``yaml.safe_load``'s reading (YAML 1.1: anchors, aliases, merge keys ``<<``, ``yes``/``no``,
+    dates...), except that a key written twice in one mapping is refused (PyYAML keeps the last
+    silently). Keys a merge brings in may be overridden, as in any YAML loader."""
 
 
 def _construct_mapping(loader, node, deep=False):
-    seen = set()
+    seen = []
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # '<<': merged (and overridable) keys, not written ones
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
-        seen.add(key)
+        seen.append(key)  # a list: an unhashable key is left to construct_mapping's own error
     return loader.construct_mapping(node, deep)
 
 
@@ -296,7 +300,8 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     try:
         doc = yaml.load(source, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as err:
-        raise SweepFileError(path, [f"invalid parameter FILE={str(path)!r}: must be valid YAML ({err})"]) from None
+        reason = " ".join(str(err).split())  # one line
+        raise SweepFileError(path, [f"invalid parameter FILE={str(path)!r}: must be valid YAML ({reason})"]) from None
     return parse_sweep(doc, path.stem, source, path)
 
 

@@ -27,13 +27,27 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from ..catalog import get_config
-from ..config import require, require_int
+from ..config import require, require_int, require_type
 from ..tasks import apply_task
 from .arrow_rows import RowGather, compact_labels
 from .batch_sampler import SRHMBatchSampler
 from .encoding import check_encoding, check_float_dtype, encode, to_device_batch, torch_ints, torch_tokens
 from .splits import LATENT_COLUMNS, config_of_hf_name, open_split
 from .tasks import adapter_task, batch_keys, input_channels, task_tensors
+
+
+def check_map_load_kwargs(load_kwargs) -> None:
+    """``load_kwargs`` of a map-style dataset: None or a dict without ``streaming=True`` (``ValueError``
+    naming it: random access needs the whole split, memory-mapped, not a stream)."""
+    require_type(load_kwargs, (dict, type(None)), "load_kwargs", "None or a dict")
+    require(
+        not (load_kwargs or {}).get("streaming"),
+        "load_kwargs",
+        load_kwargs,
+        "no streaming=True: SRHMDataset reads rows by index from the split's memory-mapped Arrow table (no "
+        "copy in RAM); to stream, use SRHMStream (the same rows, generated) or "
+        "srhm_datasets.load_split(..., streaming=True)",
+    )
 
 
 class SRHMDataset(Dataset):
@@ -68,9 +82,10 @@ class SRHMDataset(Dataset):
     dtype : torch.dtype
         Float dtype of onehot / whiten.
     load_kwargs : dict or None
-        Keywords of :func:`srhm_datasets.load_split` (``cache_dir``, ...).
+        Keywords of :func:`srhm_datasets.load_split` (``cache_dir``, ...); ``streaming=True``
+        is refused (``ValueError``): stream with :class:`~.stream.SRHMStream`.
     task, context, mask_rate, noise, task_key
-        The task (format.md §15; ``tasks.make_task``): ``class`` (default: today's items
+        The task (format.md §16; ``tasks.make_task``): ``class`` (default: today's items
         and batches, bit for bit), ``last``, ``mlm`` or ``next``, with its parameters
         (``task_key`` is the task's ``key``). Items become ``(x, target)`` (an int for
         ``class`` and ``last``, an int64 tensor [d] for ``mlm``, [d-1] for ``next``);
@@ -86,6 +101,8 @@ class SRHMDataset(Dataset):
     config : SRHMConfig
     v, d, nc : int
     classes : list of str
+    targets : torch.Tensor
+        Labels [n] int64.
 
     Raises
     ------
@@ -136,6 +153,7 @@ class SRHMDataset(Dataset):
         self.return_latents = bool(return_latents)
         self.dtype = check_float_dtype(dtype)
         config = None if config is None else get_config(config)  # before any download
+        check_map_load_kwargs(load_kwargs)
         ds = open_split(source, config, split, revision, **(load_kwargs or {}))
         name = getattr(ds.info, "config_name", None)
         named = config_of_hf_name(name)
