@@ -101,8 +101,6 @@ class SRHMDataset(Dataset):
     config : SRHMConfig
     v, d, nc : int
     classes : list of str
-    targets : torch.Tensor
-        Labels [n] int64.
 
     Raises
     ------
