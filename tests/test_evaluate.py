@@ -184,7 +184,8 @@ def test_factory_with_checkpoint_goes_to_its_own_folder(tiny_run, tmp_path, monk
     validate_results(results)
     assert results["model"]["name"] == "my cnn" and "training" not in results
     direct = evaluate_model(trained, DEMO, device="cpu")
-    assert results["evaluation"] == {**direct, "checkpoint": {"file": "weights.pt", "selection": "user", "step": None}}
+    record = {"file": "weights.pt", "selection": "user", "step": None}
+    assert results["evaluation"] == {**direct, "encoding": "whiten", "checkpoint": record}
     # a submission's folder can be evaluated again (its evaluation is replaced)
     again = CliRunner().invoke(main, ["evaluate", str(sub), *args])
     assert again.exit_code == 0, again.output
@@ -262,9 +263,9 @@ def test_factory_new_submission_file(tmp_path):
 
     summary = build_leaderboard(tmp_path / "sub", tmp_path / "board")
     assert summary["rejected"] == []
-    assert [(r["model"], r["test error"], r["S_out"]) for r in summary["configs"][DEMO.name]["rows"]] == [
-        ("rules oracle", "0.0000", "0.0000")
-    ]
+    assert [
+        (r["model"], r["test error"], r["S_out"]) for r in summary["configs"][DEMO.name]["tasks"]["class"]["rows"]
+    ] == [("rules oracle", "0.0000", "0.0000")]
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,11 @@ def no_laws_plot(monkeypatch):
     monkeypatch.setattr(leaderboard, "plot_pstar_laws", lambda path, ours: None)
 
 
+def board(summary, cfg=DEMO, task="class") -> dict:
+    """The ``leaderboard.json`` record of one (config, task)."""
+    return summary["configs"][cfg.name]["tasks"][task]
+
+
 def _reasons(summary, root):
     """Rejected file (path relative to root) -> reason."""
     return {Path(r["path"]).relative_to(root).as_posix(): r["reason"] for r in summary["rejected"]}
@@ -230,7 +235,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
         assert f"REJECTED {example_dir / rel}" in result.output
     assert [Path(p).name for p in summary["ignored"]] == ["summary.json"]
 
-    rows = summary["configs"][DEMO.name]["rows"]
+    rows = board(summary)["rows"]
     ranking = [(int(r["P"]), int(r["rank"]), r["model"]) for r in rows]
     assert ranking == [
         (100, 1, "lcn w64"),
@@ -253,7 +258,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     by_model = {r["model"]: r for r in rows if r["P"] == "1000"}
     assert by_model["cnn w64"]["P*"] == f"{CNN_P_STAR:.3g}"
     assert by_model["fcn w64"]["P*"] == "> 1000"
-    m1_rows = summary["configs"][NO_SYNONYMS.name]["rows"]
+    m1_rows = board(summary, NO_SYNONYMS)["rows"]
     assert len(m1_rows) == 1 and m1_rows[0]["S_out"] == "undefined" and m1_rows[0]["D_out"] != "undefined"
 
     # HTML parses, has the table rows, and every image it shows exists as a PNG
@@ -263,14 +268,14 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
         parser.feed(page.read_text())
         parser.close()
         assert parser.tags[:2] == ["html", "head"] and "table" in parser.tags
-        n_rows = len(summary["configs"][config]["rows"])
-        assert len(parser.rows) == n_rows + 1  # header + one per accepted file
+        n_rows = len(board(summary, resolve(config))["rows"]) + len(board(summary, resolve(config))["ranking"])
+        assert len(parser.rows) == n_rows + 2  # a header and a row per accepted file or per ranked model
         assert parser.imgs
         for src in parser.imgs:
             png = (page.parent / src).resolve()
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
         md = (out / config / "leaderboard.md").read_text()
-        assert md.count("\n| ") == n_rows + 1
+        assert md.count("\n| ") == n_rows + 2
     demo_imgs = {Path(p).name for p in summary["files"] if DEMO.name in p and p.endswith(".png")}
     assert demo_imgs == {
         "test_error_vs_P.png",
@@ -287,7 +292,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
 
 def test_revision_option_picks_the_reference(example_dir, tmp_path):
     summary = build_leaderboard(example_dir, tmp_path / "b", revision="v0.9.0")
-    rows = summary["configs"][DEMO.name]["rows"]
+    rows = board(summary)["rows"]
     assert [(r["P"], r["model"]) for r in rows] == [("300", "cnn w64")]  # only the v0.9.0 file
     assert summary["configs"][DEMO.name]["revision"] == "v0.9.0"
 
@@ -374,7 +379,7 @@ def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot
         and f"({sizes['test']} points" in reasons["bad/test.json"]
     )
     assert "non-finite number NaN" in reasons["bad/nan.json"]
-    assert sorted(r["file"] for r in summary["configs"][DEMO.name]["rows"]) == [
+    assert sorted(r["file"] for r in board(summary)["rows"]) == [
         "ok/a.json",
         "ok/b.json",
         "ok/c.json",
@@ -391,7 +396,7 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     write(root, "onehot/P300.json", make_results(DEMO, 300, test_error=0.01, encoding="onehot"))
     summary = build_leaderboard(root, tmp_path / "out")
     assert summary["rejected"] == []
-    curves = summary["configs"][DEMO.name]["curves"]
+    curves = board(summary)["curves"]
     assert set(curves) == {"cnn w64", "cnn w64 (shuffled labels)", "cnn w64 lr=0.05", "cnn w64 enc=onehot"}
     assert [tuple(pt) for pt in curves["cnn w64"]["curve"]] == [
         (100, 0.5),
@@ -402,7 +407,7 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     control = curves["cnn w64 (shuffled labels)"]
     assert control["control"] is True and control["p_star"] is None and control["p_star_kind"] == "control"
     assert tuple(curves["cnn w64 lr=0.05"]["curve"][0]) == (100, 0.8)
-    rows = {(r["P"], r["model"]): r for r in summary["configs"][DEMO.name]["rows"]}
+    rows = {(r["P"], r["model"]): r for r in board(summary)["rows"]}
     assert rows[("1000", "cnn w64 (shuffled labels)")]["P*"] == ""
     assert rows[("1000", "cnn w64")]["P*"] == f"{CNN_P_STAR:.3g}"
     laws = [row for row in (tmp_path / "out" / "index.md").read_text().splitlines() if row.startswith("| cnn |")]
