@@ -23,6 +23,8 @@ from srhm_datasets.evaluation.probes import generator_probe, load_probe, release
 from srhm_datasets.release.build import build_release
 from srhm_datasets.results import load_schema, validate_results
 
+from .torch_helpers import train_run
+
 DEMO = resolve("demo")
 SMALL = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0, n_test=120, n_probe=60, n_train=400)
 NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)  # m = 1: P_max = 256
@@ -32,34 +34,6 @@ NO_PLACEMENTS = SRHMConfig(L=2, s=2, s0=0, v=4, nc=4, m=4)  # K = 1: P_max = 256
 def check_evaluation_schema(evaluation: dict) -> None:
     schema = load_schema()
     jsonschema.validate(evaluation, {**schema["properties"]["evaluation"], "$defs": schema["$defs"]})
-
-
-def train_run(tmp_path, cfg, P=64, arch="cnn", name="run"):
-    """A tiny real ``srhm train`` run folder."""
-    out = tmp_path / name
-    args = [
-        "train",
-        "--config",
-        cfg.name,
-        "--P",
-        str(P),
-        "--arch",
-        arch,
-        "--width",
-        "8",
-        "--max-steps",
-        "6",
-        "--eval-every",
-        "3",
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -76,15 +76,16 @@ def _at_largest_P(group: list[Entry]) -> dict:
 
 
 def _per_seed(group: list[Entry], threshold: float) -> dict | None:
-    """seed -> its own P* (None: no crossing or one P), and their spread; None with fewer than two seeds."""
+    """``per_seed`` ([{seed, P_star}], P_star None: no crossing or one P) and their spread
+    (``protocol.p_star_spread``); None with fewer than two seeds."""
     seeds = sorted({e.seed for e in group if e.seed is not None})
     if len(seeds) < 2:
         return None
-    values = {}
+    per_seed = []
     for seed in seeds:
         value, kind = p_star(learning_curve([e for e in group if e.seed == seed]), threshold)
-        values[seed] = value if kind in CROSSED else None
-    return {"per_seed": values, **p_star_spread(list(values.values()))}
+        per_seed.append({"seed": seed, "P_star": value if kind in CROSSED else None})
+    return {"per_seed": per_seed, **p_star_spread([s["P_star"] for s in per_seed])}
 
 
 def mark_of(group: list[Entry]) -> str:
