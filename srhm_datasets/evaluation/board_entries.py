@@ -1,4 +1,4 @@
-"""The leaderboard's entries: find results files, accept or reject them, rank them, learning curves and P*.
+"""The leaderboard's entries: find results files, accept or reject them, name their model and task, rank them at each P.
 
 These are the rules ``srhm leaderboard`` (``leaderboard.build_leaderboard``) enforces.
 
@@ -24,13 +24,17 @@ skipped). A file enters the leaderboard only if
    (the strict rule: every ranked file is measured on the same points, whatever else is
    in RESULTS_DIR; ``srhm evaluate`` without ``--num-probe``/``--num-test`` does this).
    A run without an evaluation is ranked by its ``best_test_error`` (on
-   ``training.num_test`` rows, the whole test split by default) and shows no S/D.
+   ``training.num_test`` rows, the whole test split by default) and shows no S/D;
+6. its ``task`` (absent: ``class``; a name or ``{name, context, mask_rate, noise}``) is a
+   task of the config (``tasks.make_task``); files of different tasks (``task_label``)
+   are ranked apart.
 
 Others are rejected, each with a reason (a ``Rejection``); JSON files that are not
-results files are listed as ignored, not rejected.
+results files are listed as ignored, not rejected (``board_optimal`` then reads the
+Bayes-optimal ones among them).
 
-Ranking within a config: by P (ascending, one table per P), then test error, then
-S_out and D_out (the output layer's S_{out,1}, D_{out,1}, level 1 = the input-level
+Ranking within a (config, task) at each P (one table per P, P ascending): test error,
+then S_out and D_out (the output layer's S_{out,1}, D_{out,1}, level 1 = the input-level
 tuples as in the paper's Fig. 1; undefined or missing ranks last), then model name. The
 test error of a file is ``evaluation.test_error`` when present, else
 ``best_test_error`` (the error of the checkpoint ``srhm train`` keeps).
@@ -39,11 +43,9 @@ A model is ``model.name`` if given, else ``<arch> w<width>`` followed by the tra
 hyperparameters that make a variant when they differ from the protocol's defaults
 (``lr=`` when not ``default_lr(arch, cfg)``, ``norm=channels``, ``bias``,
 ``enc=onehot``); a run trained with ``--shuffle-labels`` is a control, labelled
-``... (shuffled labels)``. A model with at least two P values on a config has a
-learning curve (controls and variants never share one with the real runs); its P* is
-the P at which the test error (mean over files at equal P) first reaches 10 %,
-interpolated linearly in log P between the two P around the crossing (``None`` if never
-reached; an upper bound when the smallest P is already below). Controls get no P*.
+``... (shuffled labels)``. Files of one model name on one (config, task) whose
+``protocol.CURVE_SETTINGS`` differ get the differing settings appended
+(``label_settings``), so that one model name is one learning curve (``board_pstar``).
 """
 
 from __future__ import annotations
