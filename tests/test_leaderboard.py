@@ -606,3 +606,11 @@ def test_p_star_on_the_excess_error_over_the_bayes_optimal_limit(no_laws_plot, t
     write(root, "optimal.json", optimal_file(DEMO, noise=0.1, expected=0.2))
     again = board(build_leaderboard(root, tmp_path / "found"), task="class noise=0.1")
     assert again["ranking"][1]["P*"] == noisy["P*"]
+
+
+def test_a_missing_optimal_path_is_refused_before_anything_is_written(tmp_path):
+    root = tmp_path / "r"
+    write(root, "a.json", make_results(DEMO, 100))
+    with pytest.raises(ValueError, match="invalid parameter optimal=.*nothing"):
+        build_leaderboard(root, tmp_path / "out", optimal=[tmp_path / "nothing"])
+    assert not (tmp_path / "out").exists()

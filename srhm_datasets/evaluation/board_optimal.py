@@ -55,11 +55,10 @@ def optimal_key(obj: dict) -> tuple[tuple[str, str], dict]:
 
 
 def candidate_files(paths) -> list[Path]:
-    """The JSON files named by ``paths`` (a file, or every ``*.json`` under a folder), in order."""
+    """The JSON files named by ``paths`` (a file, or every ``*.json`` under a folder), in order (the paths
+    exist: ``leaderboard.check_board_options``)."""
     found = []
     for path in map(Path, paths):
-        if not path.exists():
-            raise FileNotFoundError(f"invalid parameter optimal={str(path)!r}: no such file or folder")
         found += find_results(path) if path.is_dir() else [path]
     return found
 
