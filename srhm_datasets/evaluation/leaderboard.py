@@ -208,7 +208,8 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
                 }
             )
         images.append("../pstar_laws.png")
-        rev = dataset_revision(next(iter(next(iter(by_task.values())).values()))[0])[0]
+        first = next(e for by_p in by_task.values() for group in by_p.values() for e in group)
+        rev = dataset_revision(first)[0]  # one revision per config (board_entries.check_revisions)
         write_markdown(folder / "leaderboard.md", config, sections, images, rev)
         write_html(folder / "leaderboard.html", config, sections, images, rev)
         written += [str(out / config / f) for f in ("leaderboard.md", "leaderboard.html")] + [
