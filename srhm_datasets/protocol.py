@@ -261,7 +261,14 @@ def estimate_p_star(Ps, errors, threshold: float = EPSILON_STAR) -> dict:
 
 def p_star_spread(values: list[float | None]) -> dict:
     """Over the P* of several seeds (None: no crossing): how many crossed, their geometric mean, min
-    and max (None when none crossed)."""
+    and max (None when none crossed).
+
+    Examples
+    --------
+    >>> spread = p_star_spread([100.0, None, 400.0])
+    >>> spread["crossed"], round(spread["geomean"]), spread["min"], spread["max"]
+    (2, 200, 100.0, 400.0)
+    """
     crossed = [v for v in values if v is not None]
     mean = math.exp(sum(map(math.log, crossed)) / len(crossed)) if crossed else None
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import math
 import os
@@ -614,3 +615,11 @@ def test_a_missing_optimal_path_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="invalid parameter optimal=.*nothing"):
         build_leaderboard(root, tmp_path / "out", optimal=[tmp_path / "nothing"])
     assert not (tmp_path / "out").exists()
+
+
+def test_docstring_examples_run():
+    from srhm_datasets.evaluation import board_entries, board_optimal, board_pstar
+
+    for module in (board_entries, board_optimal, board_pstar):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

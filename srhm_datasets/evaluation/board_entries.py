@@ -237,6 +237,8 @@ def task_label(cfg: SRHMConfig, name: str = "class", context=None, mask_rate=Non
     """The leaderboard's name of a task and its options, checked by ``tasks.make_task`` (ValueError):
     the name, then ``context=t``, ``mask_rate=p`` (mlm: 0.15 when not given), ``noise=eps`` when > 0.
 
+    Examples
+    --------
     >>> from srhm_datasets.catalog import CATALOG
     >>> task_label(CATALOG["demo"]), task_label(CATALOG["demo"], "mlm", noise=0.05)
     ('class', 'mlm mask_rate=0.15 noise=0.05')
@@ -264,7 +266,13 @@ def results_task(results: dict, cfg: SRHMConfig) -> str:
 def curve_settings(results: dict) -> tuple:
     """The values of ``protocol.CURVE_SETTINGS`` in a results file: what runs of one model on one config
     and task must share to make one learning curve. A run's missing optional field reads as the
-    protocol's default (``TrainOptions``); a submission has none of the training fields."""
+    protocol's default (``TrainOptions``); a submission has none of the training fields.
+
+    Examples
+    --------
+    >>> curve_settings({"model": {"arch": "cnn", "width": 64}, "training": {"lr": 0.1, "momentum": 0.9}})
+    ('cnn', 64, 0.1, 0.9, 'whiten', 'fan_in', False, False, 0.001)
+    """
     values = []
     for key in CURVE_SETTINGS:
         value = get_field(results, RUN_SETTINGS[key])

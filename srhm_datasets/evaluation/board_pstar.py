@@ -89,7 +89,14 @@ def _per_seed(group: list[Entry], threshold: float) -> dict | None:
 
 
 def mark_of(group: list[Entry]) -> str:
-    """A curve's mark: "verified" when all its files are, "reported" when none is, else "verified k/n"."""
+    """A curve's mark: "verified" when all its files are, "reported" when none is, else "verified k/n".
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as E
+    >>> mark_of([E(mark="verified"), E(mark="reported")])
+    'verified 1/2'
+    """
     verified = sum(e.mark == "verified" for e in group)
     if verified == len(group):
         return "verified"
@@ -104,6 +111,14 @@ def curves_and_pstar(entries: list[Entry], limits: dict | None = None) -> dict[t
     ``arch``, ``control``, ``curve``, ``threshold``, ``p_star``, ``p_star_kind``
     ("control" for a control: no P*), ``P_grid``, ``seeds`` (``_per_seed`` or None),
     ``at_P_max``, ``mark``.
+
+    Examples
+    --------
+    >>> from srhm_datasets.evaluation.board_entries import Entry
+    >>> files = [Entry("f", {}, "c", P, "net", "cnn", err, None, None, seed=0) for P, err in ((100, 0.3), (1000, 0.0))]
+    >>> info = curves_and_pstar(files, {("c", "class"): {"expected_error": 0.1}})[("c", "class", "net")]
+    >>> round(info["threshold"], 2), info["p_star_kind"], round(info["p_star"])
+    (0.2, 'interpolated', 215)
     """
     limits = limits or {}
     groups = collections.defaultdict(list)
@@ -132,7 +147,16 @@ def curves_and_pstar(entries: list[Entry], limits: dict | None = None) -> dict[t
 
 
 def ranking(curves: dict, config: str, task: str) -> list[tuple[str, dict]]:
-    """The (model, curve info) of one (config, task) with a P*, in rank order (module docstring)."""
+    """The (model, curve info) of one (config, task) with a P*, in rank order (module docstring).
+
+    Examples
+    --------
+    >>> from srhm_datasets.evaluation.board_entries import Entry
+    >>> curve = lambda m, errs: [Entry("f", {}, "c", P, m, "cnn", e, None, None) for P, e in zip((100, 1000), errs)]
+    >>> curves = curves_and_pstar(curve("never", (0.5, 0.2)) + curve("fast", (0.3, 0.0)) + curve("slow", (0.5, 0.05)))
+    >>> [model for model, _ in ranking(curves, "c", "class")]
+    ['fast', 'slow', 'never']
+    """
     ranked = [
         (model, info)
         for (c, t, model), info in curves.items()
