@@ -422,6 +422,7 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     assert rows[("1000", "cnn w64")]["P*"] == f"{CNN_P_STAR:.3g}"
     laws = [row for row in (tmp_path / "out" / "index.md").read_text().splitlines() if row.startswith("| cnn |")]
     assert len(laws) == 1 and "| cnn w64 |" in laws[0]  # P* against the laws: real runs only, never the control
+    assert laws[0].endswith("| reported |")  # the mark in this table too
 
 
 def test_model_names_with_the_same_slug_get_their_own_plots(no_laws_plot, tmp_path):

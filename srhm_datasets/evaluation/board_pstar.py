@@ -173,7 +173,7 @@ def ranking(curves: dict, config: str, task: str) -> list[tuple[str, dict]]:
 
 
 def our_pstar_points(curves: dict) -> dict[str, list[dict]]:
-    """arch -> [{"config", "model", "x", "p_star", "kind"}] for CNN/LCN on the class task with a P* value."""
+    """arch -> [{"config", "model", "x", "p_star", "kind", "mark"}] for CNN/LCN on the class task with a P* value."""
     out: dict[str, list[dict]] = {"cnn": [], "lcn": []}
     for (config, task, model), info in curves.items():
         if task != "class" or info["arch"] not in out or info["p_star"] is None:
@@ -181,6 +181,13 @@ def our_pstar_points(curves: dict) -> dict[str, list[dict]]:
         cfg = resolve(config)
         x = law_x(info["arch"], cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)
         out[info["arch"]].append(
-            {"config": config, "model": model, "x": x, "p_star": info["p_star"], "kind": info["p_star_kind"]}
+            {
+                "config": config,
+                "model": model,
+                "x": x,
+                "p_star": info["p_star"],
+                "kind": info["p_star_kind"],
+                "mark": info["mark"],
+            }
         )
     return out

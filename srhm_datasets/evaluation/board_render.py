@@ -262,11 +262,19 @@ def write_index(
         for c, by_task in ranked.items()
     ]
     pstar_rows = [
-        [arch, p["config"], p["model"], f"{p['x']:.4g}", f"{p['p_star']:.3g}", f"{p['p_star'] / p['x']:.2f}"]
+        [
+            arch,
+            p["config"],
+            p["model"],
+            f"{p['x']:.4g}",
+            f"{p['p_star']:.3g}",
+            f"{p['p_star'] / p['x']:.2f}",
+            p["mark"],
+        ]
         for arch, pts in ours.items()
         for p in pts
     ]
-    pstar_header = ("arch", "config", "model", "x (law)", "P*", "P*/x")
+    pstar_header = ("arch", "config", "model", "x (law)", "P*", "P*/x", "mark")
     md = ["# SRHM leaderboards", ""] + _md_table(header, [[f"[{c}]({c}/leaderboard.md)", *rest] for c, *rest in rows])
     md += ["", "## P* against the paper's laws", "", "![pstar_laws.png](pstar_laws.png)", ""]
     if pstar_rows:
