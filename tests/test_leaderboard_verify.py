@@ -116,8 +116,14 @@ def test_verify_rejects_a_submission_whose_factory_does_not_import(results_dir, 
     assert "no_such_module_xyz" in rejected["reason"]
 
 
-def test_device_goes_with_verify(results_dir, tmp_path):
-    result = CliRunner().invoke(
-        main, ["leaderboard", str(results_dir), "--out", str(tmp_path / "o"), "--device", "cpu"]
-    )
-    assert result.exit_code == 2 and "--device goes with --verify" in result.output
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--device", "cpu"], "invalid parameter device='cpu': must satisfy None unless verify"),
+        (["--verify", "--device", "gpu"], "invalid parameter device='gpu'"),
+    ],
+)
+def test_device_is_checked_before_anything_is_written(results_dir, tmp_path, args, says):
+    result = CliRunner().invoke(main, ["leaderboard", str(results_dir), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert not (tmp_path / "o").exists()

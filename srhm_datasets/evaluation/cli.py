@@ -224,8 +224,6 @@ def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
     """
     from .leaderboard import build_leaderboard
 
-    if device is not None and not verify:
-        raise click.UsageError("--device goes with --verify (only re-evaluation runs a model)")
     try:
         summary = build_leaderboard(results_dir, out, revision=revision, optimal=optimal, verify=verify, device=device)
     except ValueError as err:

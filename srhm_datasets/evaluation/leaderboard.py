@@ -115,16 +115,22 @@ def unique_slugs(names) -> dict[str, str]:
     return out
 
 
-def check_board_options(results_dir: Path, out: Path, revision, optimal=()) -> Path:
+def check_board_options(results_dir: Path, out: Path, revision, optimal=(), verify=False, device=None) -> Path:
     """The leaderboard's arguments, checked before anything is read or written: ``results_dir`` an
     existing folder, ``revision`` None or a str, every ``optimal`` path an existing file or folder,
-    ``out`` a folder srhm may replace with a board (``files.check_output_folder``: not the current
-    folder or a parent, new, empty, or a leaderboard srhm rendered holding nothing else). Returns
-    ``out`` absolute."""
+    ``device`` None unless ``verify``, then a device of this machine (``torch_data.encoding.check_device``,
+    torch imported only then), ``out`` a folder srhm may replace with a board
+    (``files.check_output_folder``: not the current folder or a parent, new, empty, or a leaderboard
+    srhm rendered holding nothing else). Returns ``out`` absolute."""
     require(results_dir.is_dir(), "results_dir", str(results_dir), "an existing folder of results files")
     require(revision is None or isinstance(revision, str), "revision", revision, "None or a str")
     for path in optimal:
         require(Path(path).exists(), "optimal", str(path), "an existing file or folder of srhm optimal --json files")
+    require(device is None or verify, "device", device, "None unless verify (only re-evaluation runs a model)")
+    if verify:
+        from ..torch_data.encoding import check_device
+
+        check_device(device)
     return check_output_folder(out, "leaderboard", replace=True)
 
 
@@ -154,7 +160,7 @@ def build_leaderboard(
     is written.
     """
     results_dir, out = Path(results_dir), Path(out)
-    out = check_board_options(results_dir, out, revision, optimal)
+    out = check_board_options(results_dir, out, revision, optimal, verify, device)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
