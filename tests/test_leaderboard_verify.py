@@ -105,15 +105,18 @@ def test_verify_marks_verified_and_rejects_a_hand_edited_test_error(results_dir,
     assert "| verified 2/3 |" in md and "| verified | sub/results.json |" in md
 
 
-def test_verify_rejects_a_submission_whose_factory_does_not_import(results_dir, tmp_path):
+def test_a_model_that_cannot_be_evaluated_again_stays_reported(results_dir, tmp_path):
     root = tmp_path / "r"
     shutil.copytree(results_dir / "sub", root / "sub")
     edit(root / "sub" / "results.json", lambda r: r["model"].update(factory="no_such_module_xyz:make"))
     result = CliRunner().invoke(main, ["leaderboard", str(root), "--out", str(tmp_path / "o"), "--verify"])
     assert result.exit_code == 0, result.output
-    (rejected,) = json.loads((tmp_path / "o" / "leaderboard.json").read_text())["rejected"]
-    assert rejected["reason"].startswith("mismatch: the model could not be evaluated again")
-    assert "no_such_module_xyz" in rejected["reason"]
+    summary = json.loads((tmp_path / "o" / "leaderboard.json").read_text())
+    assert summary["rejected"] == [] and marks(summary, root) == {"sub/results.json": "reported"}
+    (unverified,) = summary["unverified"]
+    assert unverified["reason"].startswith("the model could not be evaluated again")
+    assert "no_such_module_xyz" in unverified["reason"] and "NOT VERIFIED" in result.output
+    assert "## Not verified" in (tmp_path / "o" / "index.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ order, ``board_entries.rank``). S_out/D_out read "undefined" (m = 1 / K = 1) or 
 evaluation); P* is blank without a learning curve and for a control, "<= P" for an upper
 bound and "> P" (the largest P) when the threshold is never reached; the mark is
 "verified" (evaluated again by ``--verify``) or "reported". The index lists the configs,
-our P* against the paper's laws and every rejected file with its reason. Every page is
+our P* against the paper's laws, every rejected file with its reason and (``--verify``) the
+files whose model could not be evaluated again. Every page is
 written atomically (``files.atomic_write``).
 """
 
@@ -245,12 +246,38 @@ def write_html(path: Path, config: str, sections: list[dict], images: list[str],
     atomic_write(path, _html_page(f"SRHM leaderboard {config}", body))
 
 
+def _file_lists(lists: dict[str, list[Rejection]], results_dir: Path) -> tuple[list[str], list[str]]:
+    """Markdown lines and HTML parts of titled lists of files with their reasons (paths relative to
+    ``results_dir``); an empty list reads "none"."""
+    md, body = [], []
+    for title, items in lists.items():
+        md += ["", f"## {title} ({len(items)})", ""]
+        md += [f"- `{_rel(r.path, results_dir)}`: {r.reason}" for r in items] or ["none"]
+        body.append(f"<h2>{html.escape(title)} ({len(items)})</h2>")
+        body.append(
+            "<ul>"
+            + "".join(
+                f"<li><code>{html.escape(_rel(r.path, results_dir))}</code>: {html.escape(r.reason)}</li>"
+                for r in items
+            )
+            + "</ul>"
+        )
+    return md, body
+
+
 def write_index(
-    out: Path, ranked: dict, rejected: list[Rejection], ours: dict, ignored: list[str], results_dir: Path
+    out: Path,
+    ranked: dict,
+    rejected: list[Rejection],
+    ours: dict,
+    ignored: list[str],
+    results_dir: Path,
+    unverified: list[Rejection] = (),
 ) -> None:
     """``out/index.md`` and ``out/index.html``: configs (``ranked``, config -> task -> P -> entries) with links,
     ``pstar_laws.png`` and our P* points (``ours``, ``board_entries.our_pstar_points``), rejected files
-    (paths relative to ``results_dir``) and the number of ignored ones."""
+    and, after ``--verify``, the files that could not be evaluated again (``unverified``; paths relative
+    to ``results_dir``) and the number of ignored ones."""
     header = ("config", "tasks", "files", "P values")
     rows = [
         [
@@ -279,21 +306,17 @@ def write_index(
     md += ["", "## P* against the paper's laws", "", "![pstar_laws.png](pstar_laws.png)", ""]
     if pstar_rows:
         md += _md_table(pstar_header, pstar_rows)
-    md += ["", f"## Rejected files ({len(rejected)})", ""]
-    md += [f"- `{_rel(r.path, results_dir)}`: {r.reason}" for r in rejected] or ["none"]
+    lists = {"Rejected files": rejected}
+    if unverified:
+        lists["Not verified (the model could not be evaluated again; ranked as reported)"] = list(unverified)
+    md_lists, html_lists = _file_lists(lists, results_dir)
+    md += md_lists
     md += ["", f"Ignored {len(ignored)} JSON file(s) that are not results files."]
     atomic_write(out / "index.md", "\n".join(md) + "\n")
     body = ["<h1>SRHM leaderboards</h1>", _html_table(header, rows, href=lambda config: f"{config}/leaderboard.html")]
     body += ["<h2>P* against the paper's laws</h2>", '<figure><img src="pstar_laws.png" alt="pstar_laws.png"></figure>']
     if pstar_rows:
         body.append(_html_table(pstar_header, pstar_rows))
-    body.append(f"<h2>Rejected files ({len(rejected)})</h2>")
-    body.append(
-        "<ul>"
-        + "".join(
-            f"<li><code>{html.escape(_rel(r.path, results_dir))}</code>: {html.escape(r.reason)}</li>" for r in rejected
-        )
-        + "</ul>"
-    )
+    body += html_lists
     body.append(f"<p>Ignored {len(ignored)} JSON file(s) that are not results files.</p>")
     atomic_write(out / "index.html", _html_page("SRHM leaderboards", body))

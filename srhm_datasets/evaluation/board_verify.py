@@ -12,10 +12,11 @@ A file brings its model when it is a ``results.json`` and
 The test error is recomputed on as many test rows as the file's (``evaluation.num_test``,
 else ``training.num_test``). It matches when it differs from the file's test error by at
 most ``TOLERANCE_ROWS`` test row over that count (a prediction flipped by rounding on
-another device): the entry is marked ``verified``. Otherwise, and when the evaluation fails
-(a factory that does not import, a checkpoint that does not fit), the file is rejected with
-a reason starting ``mismatch:``. Every other file stays ``reported``. torch is imported
-only here, so only with ``--verify``.
+another device): the entry is marked ``verified``; otherwise the file is rejected with a
+reason starting ``mismatch:``. When the model cannot be evaluated here (a factory that does
+not import, a checkpoint that does not fit, a release that cannot be read) the file stays
+``reported`` and is listed as not verified, with the error. Every other file stays
+``reported``. torch is imported only here, so only with ``--verify``.
 """
 
 from __future__ import annotations
@@ -81,12 +82,13 @@ def recompute(entry: Entry, found: Path, rows: int, device: str | None = None) -
     return float(again["evaluation"]["test_error"])
 
 
-def verify(entries: list[Entry], device: str | None = None) -> tuple[list[Entry], list[Rejection]]:
-    """Evaluate again every entry that brings its model: (kept entries, mismatches rejected).
+def verify(entries: list[Entry], device: str | None = None) -> tuple[list[Entry], list[Rejection], list[Rejection]]:
+    """Evaluate again every entry that brings its model: (kept entries, mismatches rejected, not verified).
 
-    A kept entry that was evaluated again is marked ``verified``; the others keep ``reported``.
+    A kept entry that was evaluated again is marked ``verified``; the others keep ``reported``;
+    ``not verified`` names the kept entries whose model could not be evaluated, with the error.
     """
-    kept, rejected = [], []
+    kept, rejected, unverified = [], [], []
     for entry in entries:
         found = brings_model(entry)
         if found is None:
@@ -95,8 +97,9 @@ def verify(entries: list[Entry], device: str | None = None) -> tuple[list[Entry]
         rows = num_test(entry)
         try:
             again = recompute(entry, found, rows, device)
-        except (ValueError, FileNotFoundError, TypeError, ImportError, KeyError, RuntimeError) as err:
-            rejected.append(Rejection(entry.path, f"mismatch: the model could not be evaluated again ({err})"))
+        except (ValueError, FileNotFoundError, TypeError, ImportError, KeyError, RuntimeError, OSError) as err:
+            unverified.append(Rejection(entry.path, f"the model could not be evaluated again: {err}"))
+            kept.append(entry)
             continue
         if abs(again - entry.test_error) > TOLERANCE_ROWS / rows + 1e-12:
             rejected.append(
@@ -109,4 +112,4 @@ def verify(entries: list[Entry], device: str | None = None) -> tuple[list[Entry]
             continue
         entry.mark = "verified"
         kept.append(entry)
-    return kept, rejected
+    return kept, rejected, unverified

@@ -205,7 +205,7 @@ def evaluate(
     is_flag=True,
     help="Evaluate again every file that brings its model (a run folder with its checkpoint, a submission with "
     "its factory and state dict): marked verified when the test error matches within one test row, else rejected "
-    "as a mismatch. Needs torch.",
+    "as a mismatch; one that cannot be evaluated here stays reported (printed as NOT VERIFIED). Needs torch.",
 )
 @click.option("--device", default=None, help="With --verify: cpu, cuda, cuda:N or mps (default: cuda, mps, cpu).")
 def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
@@ -232,6 +232,8 @@ def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
         raise click.ClickException(str(err)) from None
     for r in summary["rejected"]:
         click.echo(f"REJECTED {r['path']}: {r['reason']}", err=True)
+    for r in summary["unverified"]:
+        click.echo(f"NOT VERIFIED {r['path']}: {r['reason']}", err=True)
     counts = {c: sum(len(t["rows"]) for t in info["tasks"].values()) for c, info in summary["configs"].items()}
     for config, n in counts.items():
         click.echo(f"{config}: {n} result(s) -> {out / config / 'leaderboard.html'}")

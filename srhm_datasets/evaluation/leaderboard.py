@@ -153,7 +153,8 @@ def build_leaderboard(
     Returns the summary also written to ``out/leaderboard.json``: ``configs`` (per config:
     ``revision`` and ``tasks``, per task: ``limit``, ``ranking`` (the P* ranking rows),
     ``rows`` (the single-P tables, in rank order), ``curves``), ``rejected`` ([{path,
-    reason}]), ``ignored``, ``files`` (paths written). The board is rendered into a hidden
+    reason}]), ``unverified`` ([{path, reason}]: with ``verify``, files whose model could not be
+    evaluated again, ranked as reported), ``ignored``, ``files`` (paths written). The board is rendered into a hidden
     temporary folder beside ``out``, marked as srhm's, and renamed into place
     (``files.replace_dir``): ``out`` holds the old board or the new one, never a mix, also
     when the work is interrupted. ValueError (see ``check_board_options``) before anything
@@ -174,26 +175,29 @@ def build_leaderboard(
 
 
 def _gather(results_dir: Path, out: Path, revision, optimal, verify: bool, device) -> tuple:
-    """(entries, rejected, ignored, limits): the accepted files (verified when asked), the rejections
-    of every kind, the JSON files that are neither results nor Bayes-optimal, the limits."""
+    """(entries, rejected, ignored, limits, unverified): the accepted files (verified when asked), the
+    rejections of every kind, the JSON files that are neither results nor Bayes-optimal, the limits,
+    the files whose model could not be evaluated again."""
     entries, rejected, ignored = collect(results_dir, exclude=out, revision=revision)
     limits, bad_limits, ignored = collect_limits([Path(p) for p in ignored] + candidate_files(optimal))
     rejected += bad_limits
+    unverified = []
     if verify:
-        entries, mismatches = verify_entries(entries, device)
+        entries, mismatches, unverified = verify_entries(entries, device)
         rejected += mismatches
-    return entries, rejected, ignored, limits
+    return entries, rejected, ignored, limits, unverified
 
 
 def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify: bool, device) -> dict:
     """Write the board for ``out`` into the folder ``stage``; the summary names the files under ``out``."""
-    entries, rejected, ignored, limits = _gather(results_dir, out, revision, optimal, verify, device)
+    entries, rejected, ignored, limits, unverified = _gather(results_dir, out, revision, optimal, verify, device)
     ranked = rank(entries)
     curves = curves_and_pstar(entries, limits)
     written: list[str] = []
     summary: dict = {
         "configs": {},
         "rejected": [dataclasses.asdict(r) for r in rejected],
+        "unverified": [dataclasses.asdict(r) for r in unverified],
         "ignored": ignored,
         "files": written,
     }
@@ -227,7 +231,7 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
         }
     ours = our_pstar_points(curves)
     plot_pstar_laws(stage / "pstar_laws.png", ours)
-    write_index(stage, ranked, rejected, ours, ignored, results_dir)
+    write_index(stage, ranked, rejected, ours, ignored, results_dir, unverified)
     written += [str(out / name) for name in ("pstar_laws.png", "index.md", "index.html", "leaderboard.json")]
     atomic_write(stage / "leaderboard.json", json.dumps(summary, indent=2) + "\n")
     return summary
