@@ -12,7 +12,7 @@ a learning-rate variant and estimate P* without importing torch. One definition 
   (``RUN_SETTINGS``) and what a checkpoint must share with its results (``CHECKPOINT_MATCH``,
   format.md §12.3);
 - P* and the paper's laws (format.md §10.3): ``EPSILON_STAR``, ``log_spaced_P``,
-  ``estimate_p_star``, ``LAW_NAMES``, ``law_x``;
+  ``estimate_p_star``, ``p_star_spread``, ``CURVE_SETTINGS``, ``LAW_NAMES``, ``law_x``;
 - controls (format.md §12.4): ``CONTROL``, ``is_control``;
 - the options of a run, ``TrainOptions``, whose defaults are the CLI's (``option_default``).
 """
@@ -82,6 +82,13 @@ RUN_SETTINGS = {
     "data": "dataset.repo_or_dir",
     "revision": "dataset.revision",
 }
+
+#: The settings that make one learning curve (format.md §10.3, §12.4): runs of one model name on one
+#: config and task share a curve when these ``RUN_SETTINGS`` agree. Left out: ``P`` and ``seed``
+#: (a curve's axis and its replicas), ``batch_size``, ``max_steps``, ``eval_every``, ``num_test``
+#: (resolved per P from the protocol's defaults), ``config``, ``data``, ``revision`` (the leaderboard
+#: groups by config and holds one revision and training content per config).
+CURVE_SETTINGS = ("arch", "width", "lr", "momentum", "encoding", "norm", "bias", "shuffle_labels", "loss_threshold")
 
 #: What a run's checkpoint records and its results must agree on (format.md §12.3): checkpoint
 #: key -> field of results.json. Keys absent on either side are skipped, except those of
@@ -275,6 +282,26 @@ def estimate_p_star(Ps, errors, threshold: float = EPSILON_STAR) -> dict:
             P_star = math.exp(math.log(p0) + t * (math.log(p1) - math.log(p0)))
             return {"P_star": P_star, "bracket": [p0, p1], "status": "interpolated"}
     return {"P_star": None, "bracket": [pairs[-1][0], None], "status": "above_range"}
+
+
+def p_star_spread(values: list[float | None]) -> dict:
+    """Over the P* of several seeds (None: no crossing): how many crossed, their geometric mean, min
+    and max (None when none crossed).
+
+    Examples
+    --------
+    >>> spread = p_star_spread([100.0, None, 400.0])
+    >>> spread["crossed"], round(spread["geomean"]), spread["min"], spread["max"]
+    (2, 200, 100.0, 400.0)
+    """
+    crossed = [v for v in values if v is not None]
+    mean = math.exp(sum(map(math.log, crossed)) / len(crossed)) if crossed else None
+    return {
+        "crossed": len(crossed),
+        "geomean": mean,
+        "min": min(crossed, default=None),
+        "max": max(crossed, default=None),
+    }
 
 
 def is_control(results: dict) -> bool:

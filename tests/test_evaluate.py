@@ -23,6 +23,8 @@ from srhm_datasets.evaluation.probes import generator_probe, load_probe, release
 from srhm_datasets.release.build import build_release
 from srhm_datasets.results import load_schema, validate_results
 
+from .torch_helpers import train_run
+
 DEMO = get_config("demo")
 SMALL = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0, n_test=120, n_probe=60, n_train=400)
 NO_SYNONYMS = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=1)  # m = 1: P_max = 256
@@ -32,34 +34,6 @@ NO_PLACEMENTS = SRHMConfig(L=2, s=2, s0=0, v=4, nc=4, m=4)  # K = 1: P_max = 256
 def check_evaluation_schema(evaluation: dict) -> None:
     schema = load_schema()
     jsonschema.validate(evaluation, {**schema["properties"]["evaluation"], "$defs": schema["$defs"]})
-
-
-def train_run(tmp_path, cfg, P=64, arch="cnn", name="run"):
-    """A tiny real ``srhm train`` run folder."""
-    out = tmp_path / name
-    args = [
-        "train",
-        "--config",
-        cfg.name,
-        "--P",
-        str(P),
-        "--arch",
-        arch,
-        "--width",
-        "8",
-        "--max-steps",
-        "6",
-        "--eval-every",
-        "3",
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +158,8 @@ def test_factory_with_checkpoint_goes_to_its_own_folder(tiny_run, tmp_path, monk
     validate_results(results)
     assert results["model"]["name"] == "my cnn" and "training" not in results
     direct = evaluate_model(trained, DEMO, device="cpu")
-    assert results["evaluation"] == {**direct, "checkpoint": {"file": "weights.pt", "selection": "user", "step": None}}
+    record = {"file": "weights.pt", "selection": "user", "step": None}
+    assert results["evaluation"] == {**direct, "encoding": "whiten", "checkpoint": record}
     # a submission's folder can be evaluated again (its evaluation is replaced)
     again = CliRunner().invoke(main, ["evaluate", str(sub), *args])
     assert again.exit_code == 0, again.output
@@ -262,9 +237,9 @@ def test_factory_new_submission_file(tmp_path):
 
     summary = build_leaderboard(tmp_path / "sub", tmp_path / "board")
     assert summary["rejected"] == []
-    assert [(r["model"], r["test error"], r["S_out"]) for r in summary["configs"][DEMO.name]["rows"]] == [
-        ("rules oracle", "0.0000", "0.0000")
-    ]
+    assert [
+        (r["model"], r["test error"], r["S_out"]) for r in summary["configs"][DEMO.name]["tasks"]["class"]["rows"]
+    ] == [("rules oracle", "0.0000", "0.0000")]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import errno
 import json
 import math
@@ -134,6 +135,11 @@ def no_laws_plot(monkeypatch):
     monkeypatch.setattr(leaderboard, "plot_pstar_laws", lambda path, ours: None)
 
 
+def board(summary, cfg=DEMO, task="class") -> dict:
+    """The ``leaderboard.json`` record of one (config, task)."""
+    return summary["configs"][cfg.name]["tasks"][task]
+
+
 def _reasons(summary, root):
     """Rejected file (path relative to root) -> reason."""
     return {Path(r["path"]).relative_to(root).as_posix(): r["reason"] for r in summary["rejected"]}
@@ -183,6 +189,8 @@ def example_dir(tmp_path_factory):
     write(root, "bad/no_evaluation.json", mute)
     # not a results file: ignored, not rejected
     write(root, "cnn/summary.json", {"format": {"name": "srhm-learning-curve", "version": 1}, "runs": []})
+    # a srhm optimal --json file among the inputs: the limit row of (demo, class)
+    write(root, "optimal/demo.json", optimal_file(DEMO, expected=0.0, empirical=0.0))
     return root
 
 
@@ -232,7 +240,14 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
         assert f"REJECTED {example_dir / rel}" in result.output
     assert [Path(p).name for p in summary["ignored"]] == ["summary.json"]
 
-    rows = summary["configs"][DEMO.name]["rows"]
+    assert board(summary)["limit"]["expected_error"] == 0.0  # the optimal file: a limit, not ignored
+    assert [(r["rank"], r["model"], r["P*"]) for r in board(summary)["ranking"]] == [
+        ("limit", "Bayes-optimal (exact BP)", ""),
+        ("1", "cnn w64", f"{CNN_P_STAR:.3g}"),
+        ("2", "lcn w64", f"{log_interpolated(300, 0.3, 1000, 0.08):.3g}"),
+        ("3", "fcn w64", "> 1000"),
+    ]
+    rows = board(summary)["rows"]
     ranking = [(int(r["P"]), int(r["rank"]), r["model"]) for r in rows]
     assert ranking == [
         (100, 1, "lcn w64"),
@@ -255,7 +270,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     by_model = {r["model"]: r for r in rows if r["P"] == "1000"}
     assert by_model["cnn w64"]["P*"] == f"{CNN_P_STAR:.3g}"
     assert by_model["fcn w64"]["P*"] == "> 1000"
-    m1_rows = summary["configs"][NO_SYNONYMS.name]["rows"]
+    m1_rows = board(summary, NO_SYNONYMS)["rows"]
     assert len(m1_rows) == 1 and m1_rows[0]["S_out"] == "undefined" and m1_rows[0]["D_out"] != "undefined"
 
     # HTML parses, has the table rows, and every image it shows exists as a PNG
@@ -265,14 +280,14 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
         parser.feed(page.read_text())
         parser.close()
         assert parser.tags[:2] == ["html", "head"] and "table" in parser.tags
-        n_rows = len(summary["configs"][config]["rows"])
-        assert len(parser.rows) == n_rows + 1  # header + one per accepted file
+        n_rows = len(board(summary, get_config(config))["rows"]) + len(board(summary, get_config(config))["ranking"])
+        assert len(parser.rows) == n_rows + 2  # a header and a row per accepted file or per ranked model
         assert parser.imgs
         for src in parser.imgs:
             png = (page.parent / src).resolve()
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
         md = (out / config / "leaderboard.md").read_text()
-        assert md.count("\n| ") == n_rows + 1
+        assert md.count("\n| ") == n_rows + 2
     demo_imgs = {Path(p).name for p in summary["files"] if DEMO.name in p and p.endswith(".png")}
     assert demo_imgs == {
         "test_error_vs_P.png",
@@ -289,7 +304,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
 
 def test_revision_option_picks_the_reference(example_dir, tmp_path):
     summary = build_leaderboard(example_dir, tmp_path / "b", revision="v0.9.0")
-    rows = summary["configs"][DEMO.name]["rows"]
+    rows = board(summary)["rows"]
     assert [(r["P"], r["model"]) for r in rows] == [("300", "cnn w64")]  # only the v0.9.0 file
     assert summary["configs"][DEMO.name]["revision"] == "v0.9.0"
 
@@ -376,7 +391,7 @@ def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot
         and f"({sizes['test']} points" in reasons["bad/test.json"]
     )
     assert "non-finite number NaN" in reasons["bad/nan.json"]
-    assert sorted(r["file"] for r in summary["configs"][DEMO.name]["rows"]) == [
+    assert sorted(r["file"] for r in board(summary)["rows"]) == [
         "ok/a.json",
         "ok/b.json",
         "ok/c.json",
@@ -393,7 +408,7 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     write(root, "onehot/P300.json", make_results(DEMO, 300, test_error=0.01, encoding="onehot"))
     summary = build_leaderboard(root, tmp_path / "out")
     assert summary["rejected"] == []
-    curves = summary["configs"][DEMO.name]["curves"]
+    curves = board(summary)["curves"]
     assert set(curves) == {"cnn w64", "cnn w64 (shuffled labels)", "cnn w64 lr=0.05", "cnn w64 enc=onehot"}
     assert [tuple(pt) for pt in curves["cnn w64"]["curve"]] == [
         (100, 0.5),
@@ -404,11 +419,12 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     control = curves["cnn w64 (shuffled labels)"]
     assert control["control"] is True and control["p_star"] is None and control["p_star_kind"] == "control"
     assert tuple(curves["cnn w64 lr=0.05"]["curve"][0]) == (100, 0.8)
-    rows = {(r["P"], r["model"]): r for r in summary["configs"][DEMO.name]["rows"]}
+    rows = {(r["P"], r["model"]): r for r in board(summary)["rows"]}
     assert rows[("1000", "cnn w64 (shuffled labels)")]["P*"] == ""
     assert rows[("1000", "cnn w64")]["P*"] == f"{CNN_P_STAR:.3g}"
     laws = [row for row in (tmp_path / "out" / "index.md").read_text().splitlines() if row.startswith("| cnn |")]
     assert len(laws) == 1 and "| cnn w64 |" in laws[0]  # P* against the laws: real runs only, never the control
+    assert laws[0].endswith("| reported |")  # the mark in this table too
 
 
 def test_model_names_with_the_same_slug_get_their_own_plots(no_laws_plot, tmp_path):
@@ -514,3 +530,154 @@ def test_leaderboard_writes_through_a_symlinked_out(no_laws_plot, tmp_path):
         build_leaderboard(root, link)
         assert link.is_symlink() and (scratch / "index.md").is_file()
     assert sorted(os.listdir(tmp_path)) == ["board", "r", "scratch"] and os.listdir(scratch.parent) == ["board"]
+
+
+def log_interpolated(p0, e0, p1, e1, threshold=0.1):
+    """P where the line through (log p0, e0), (log p1, e1) meets ``threshold``."""
+    return math.exp(math.log(p0) + (e0 - threshold) / (e0 - e1) * math.log(p1 / p0))
+
+
+def write_curve(root, name, errors_by_seed, **fields):
+    """One results file per (seed, P) of a model named ``name``: ``errors_by_seed`` seed -> {P: error}."""
+    for seed, errors in errors_by_seed.items():
+        for P, err in errors.items():
+            write(
+                root,
+                f"{name}/seed{seed}/P{P}.json",
+                make_results(DEMO, P, test_error=err, name=name, seed=seed, **fields),
+            )
+
+
+def test_models_are_ranked_by_p_star_with_the_spread_over_seeds(no_laws_plot, tmp_path):
+    root = tmp_path / "r"
+    write_curve(root, "fast", {0: {100: 0.5, 300: 0.2, 1000: 0.05}, 1: {100: 0.5, 300: 0.12, 1000: 0.02}})
+    write_curve(root, "slow", {0: {100: 0.6, 300: 0.3, 1000: 0.09}, 1: {100: 0.6, 300: 0.3, 1000: 0.07}})
+    write_curve(root, "early", {0: {100: 0.05, 300: 0.01}})  # below 10 % at its smallest P: P* <= 100
+    write_curve(root, "never far", {0: {100: 0.7, 300: 0.5, 1000: 0.3}})
+    write_curve(root, "never near", {0: {100: 0.7, 300: 0.3, 1000: 0.2}, 1: {100: 0.7, 300: 0.3, 1000: 0.12}})
+    write_curve(root, "one P", {0: {1000: 0.01}})  # no curve: only in the single-P tables
+    summary = build_leaderboard(root, tmp_path / "out")
+    ranking = board(summary)["ranking"]
+    assert [r["model"] for r in ranking] == ["early", "fast", "slow", "never near", "never far"]
+    assert [r["rank"] for r in ranking] == ["1", "2", "3", "4", "5"]
+    fast = ranking[1]
+    seed0, seed1 = CNN_P_STAR, log_interpolated(300, 0.12, 1000, 0.02)
+    assert fast["P*"] == f"{log_interpolated(300, 0.16, 1000, 0.035):.3g}"  # the curve of the seed mean
+    assert fast["P* over seeds (min - max)"] == f"{min(seed0, seed1):.3g} - {max(seed0, seed1):.3g} (2/2 seeds crossed)"
+    assert fast["P grid"] == "100..1000 (3 P)" and fast["test error at P_max"] == "0.0350 (P=1000)"
+    assert fast["S_out at P_max"] == "0.3000" and fast["mark"] == "reported"
+    assert ranking[0]["P*"] == "<= 100" and ranking[0]["P* over seeds (min - max)"] == ""  # one seed: no spread
+    never = ranking[3]
+    assert never["P*"] == "> 1000" and never["P* over seeds (min - max)"] == "none crossed (2 seeds)"
+    curves = board(summary)["curves"]
+    assert curves["fast"]["seeds"]["per_seed"] == [
+        {"seed": 0, "P_star": pytest.approx(seed0)},
+        {"seed": 1, "P_star": pytest.approx(seed1)},
+    ]
+    assert curves["one P"]["p_star_kind"] == "no curve"
+    assert {r["model"] for r in board(summary)["rows"]} >= {"one P"}
+    md = (tmp_path / "out" / DEMO.name / "leaderboard.md").read_text()
+    assert md.index("| 1 | early |") < md.index("| 2 | fast |") < md.index("### At each P")
+
+
+def test_one_name_with_other_settings_makes_its_own_curve(no_laws_plot, tmp_path):
+    root = tmp_path / "r"
+    write_curve(root, "net", {0: {100: 0.5, 300: 0.05}})
+    write_curve(root, "net-m", {0: {100: 0.5, 300: 0.2}}, momentum=0.5)
+    for path in (root / "net-m").rglob("*.json"):  # the same name, another momentum
+        obj = json.loads(path.read_text())
+        obj["model"]["name"] = "net"
+        path.write_text(json.dumps(obj))
+    plain = make_results(DEMO, 1000, test_error=0.01, name="net", seed=1)
+    plain["model"]["norm"] = "fan_in"  # written out: the same setting as absent (the default)
+    write(root, "net/seed1/P1000.json", plain)
+    curves = board(build_leaderboard(root, tmp_path / "out"))["curves"]
+    assert set(curves) == {"net [momentum=0.9]", "net [momentum=0.5]"}
+    assert [p for p, _ in curves["net [momentum=0.9]"]["curve"]] == [100, 300, 1000]
+
+
+def test_tasks_are_ranked_apart_and_checked(no_laws_plot, tmp_path):
+    root = tmp_path / "r"
+    write_curve(root, "a", {0: {100: 0.5, 300: 0.05}})
+    for P, err in ((100, 0.5), (300, 0.2)):
+        obj = make_results(DEMO, P, test_error=err, name="a")
+        obj["task"] = {"name": "last", "context": 4}
+        write(root, f"last/P{P}.json", obj)
+    named = make_results(DEMO, 1000, test_error=0.01, name="a")
+    named["task"] = "class"  # a name is the task with its default options, as absent
+    write(root, "a/named.json", named)
+    bad = make_results(DEMO, 100, name="a")
+    bad["task"] = {"name": "last", "context": DEMO.d + 1}
+    write(root, "bad/context.json", bad)
+    unknown = make_results(DEMO, 100, name="a")
+    unknown["task"] = "bogus"
+    write(root, "bad/unknown.json", unknown)
+    summary = build_leaderboard(root, tmp_path / "out")
+    reasons = _reasons(summary, root)
+    assert set(reasons) == {"bad/context.json", "bad/unknown.json"}
+    assert "context=17" in reasons["bad/context.json"] and "schema" in reasons["bad/unknown.json"]
+    tasks = summary["configs"][DEMO.name]["tasks"]
+    assert set(tasks) == {"class", "last context=4"}
+    assert [p for p, _ in tasks["class"]["curves"]["a"]["curve"]] == [100, 300, 1000]
+    assert tasks["last context=4"]["ranking"][0]["P*"] == "> 300"
+    md = (tmp_path / "out" / DEMO.name / "leaderboard.md").read_text()
+    assert "## Task: class" in md and "## Task: last context=4" in md
+    assert (tmp_path / "out" / DEMO.name / "test_error_vs_P_last_context_4.png").is_file()
+
+
+def optimal_file(cfg, task="class", expected=0.2, empirical=0.21, rows=1000, **options):
+    """A ``srhm optimal --json`` object (format.md §17.3)."""
+    head = {"config": cfg.name, "task": task, "split": "test", "context": None, "mask_rate": None, "noise": 0.0}
+    figures = {"rows": rows, "scored": rows, "expected_error": expected, "empirical_error": empirical}
+    return {**head, **options, **figures, "expected_cross_entropy": 0.5, "empirical_cross_entropy": 0.52}
+
+
+def test_p_star_on_the_excess_error_over_the_bayes_optimal_limit(no_laws_plot, tmp_path):
+    root = tmp_path / "r"
+    for P, err in ((100, 0.6), (300, 0.35), (1000, 0.25)):
+        obj = make_results(DEMO, P, test_error=err, name="noisy")
+        obj["task"] = {"name": "class", "noise": 0.1}
+        write(root, f"noisy/P{P}.json", obj)
+    without = board(build_leaderboard(root, tmp_path / "plain"), task="class noise=0.1")
+    assert without["limit"] is None and without["ranking"][0]["P*"] == "> 1000"  # 10 % is never reached
+    write(tmp_path / "opt", "optimal_noisy.json", optimal_file(DEMO, noise=0.1, expected=0.2))
+    write(tmp_path / "opt", "small.json", optimal_file(DEMO, noise=0.1, expected=0.5, rows=10))  # fewer rows: not kept
+    write(tmp_path / "opt", "bad.json", optimal_file(DEMO, expected=1.5))
+    write(tmp_path / "opt", "other.json", {"config": DEMO.name})  # not an optimal file
+    result = CliRunner().invoke(
+        main, ["leaderboard", str(root), "--out", str(tmp_path / "out"), "--optimal", str(tmp_path / "opt")]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    task = board(summary, task="class noise=0.1")
+    assert task["limit"]["expected_error"] == 0.2 and task["limit"]["rows"] == 1000
+    limit, noisy = task["ranking"]
+    assert limit["rank"] == "limit" and limit["test error at P_max"] == "0.2000 (empirical 0.2100)"
+    # excess error 0.15 at P=300, 0.05 at P=1000: 10 % crossed half-way in log P
+    assert noisy["P*"] == f"{math.sqrt(300 * 1000):.3g}"
+    assert task["curves"]["noisy"]["threshold"] == pytest.approx(0.3)
+    reasons = {Path(r["path"]).name: r["reason"] for r in summary["rejected"]}
+    assert set(reasons) == {"bad.json"} and "expected_error=1.5" in reasons["bad.json"]
+    assert [Path(p).name for p in summary["ignored"]] == ["other.json"]
+    md = (tmp_path / "out" / DEMO.name / "leaderboard.md").read_text()
+    assert "| limit | Bayes-optimal (exact BP) |" in md and "minus the Bayes-optimal 0.2000" in md
+    # found among the inputs just the same
+    write(root, "optimal.json", optimal_file(DEMO, noise=0.1, expected=0.2))
+    again = board(build_leaderboard(root, tmp_path / "found"), task="class noise=0.1")
+    assert again["ranking"][1]["P*"] == noisy["P*"]
+
+
+def test_a_missing_optimal_path_is_refused_before_anything_is_written(tmp_path):
+    root = tmp_path / "r"
+    write(root, "a.json", make_results(DEMO, 100))
+    with pytest.raises(ValueError, match="invalid parameter optimal=.*nothing"):
+        build_leaderboard(root, tmp_path / "out", optimal=[tmp_path / "nothing"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_docstring_examples_run():
+    from srhm_datasets.evaluation import board_entries, board_optimal, board_pstar
+
+    for module in (board_entries, board_optimal, board_pstar):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

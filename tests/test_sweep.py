@@ -61,7 +61,10 @@ def test_sweep_runs_every_job_and_writes_its_folder(done_sweep):
     pstar = json.loads((out / "pstar.json").read_text())
     assert [c["job"] for c in pstar["curves"]] == JOBS and pstar["groups"][0]["seeds"] == [0, 1]
     board = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
-    assert board["rejected"] == [] and sum(len(c["rows"]) for c in board["configs"].values()) == 4
+    assert (
+        board["rejected"] == []
+        and sum(len(t["rows"]) for c in board["configs"].values() for t in c["tasks"].values()) == 4
+    )
 
 
 def test_sweep_results_equal_learning_curves_run_by_hand(done_sweep, tmp_path):

@@ -1,6 +1,9 @@
 """Shared checks for the torch adapter tests."""
 
 import torch
+from click.testing import CliRunner
+
+from srhm_datasets.cli import main
 
 
 def assert_one_sgd_step_learns(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -17,3 +20,31 @@ def assert_one_sgd_step_learns(x: torch.Tensor, y: torch.Tensor) -> None:
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     with torch.no_grad():
         assert torch.nn.functional.cross_entropy(model(x), y) < loss  # the step helped on its batch
+
+
+def train_run(tmp_path, cfg, P=64, arch="cnn", name="run"):
+    """A tiny real ``srhm train`` run folder."""
+    out = tmp_path / name
+    args = [
+        "train",
+        "--config",
+        cfg.name,
+        "--P",
+        str(P),
+        "--arch",
+        arch,
+        "--width",
+        "8",
+        "--max-steps",
+        "6",
+        "--eval-every",
+        "3",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return out

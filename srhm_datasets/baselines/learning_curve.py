@@ -45,6 +45,7 @@ from ..protocol import (
     estimate_p_star,
     law_x,
     log_spaced_P,
+    p_star_spread,
 )
 from ..results import get_field, read_results
 from .group import default_group_size, plan_groups, train_group
@@ -276,19 +277,6 @@ def train_runs(base: TrainOptions, plan: list[CurveRun], group_size: int) -> Non
         members = [options[i] for i in group]
         for i, results in zip(group, train_group(members) if len(members) > 1 else [train(members[0])]):
             todo[i].results = results
-
-
-def p_star_spread(values: list[float | None]) -> dict:
-    """Over the P* of several seeds (None: no crossing): how many crossed, their geometric mean, min
-    and max (None when none crossed)."""
-    crossed = [v for v in values if v is not None]
-    mean = math.exp(sum(map(math.log, crossed)) / len(crossed)) if crossed else None
-    return {
-        "crossed": len(crossed),
-        "geomean": mean,
-        "min": min(crossed, default=None),
-        "max": max(crossed, default=None),
-    }
 
 
 def _p_star(Ps: list[int], errors: list[float], threshold: float, chance: float) -> dict:

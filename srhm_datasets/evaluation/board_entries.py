@@ -1,4 +1,4 @@
-"""The leaderboard's entries: find results files, accept or reject them, rank them, learning curves and P*.
+"""The leaderboard's entries: find results files, accept or reject them, name their model and task, rank them at each P.
 
 These are the rules ``srhm leaderboard`` (``leaderboard.build_leaderboard``) enforces.
 
@@ -24,13 +24,17 @@ skipped). A file enters the leaderboard only if
    (the strict rule: every ranked file is measured on the same points, whatever else is
    in RESULTS_DIR; ``srhm evaluate`` without ``--num-probe``/``--num-test`` does this).
    A run without an evaluation is ranked by its ``best_test_error`` (on
-   ``training.num_test`` rows, the whole test split by default) and shows no S/D.
+   ``training.num_test`` rows, the whole test split by default) and shows no S/D;
+6. its ``task`` (absent: ``class``; a name or ``{name, context, mask_rate, noise}``) is a
+   task of the config (``tasks.make_task``); files of different tasks (``task_label``)
+   are ranked apart.
 
 Others are rejected, each with a reason (a ``Rejection``); JSON files that are not
-results files are listed as ignored, not rejected.
+results files are listed as ignored, not rejected (``board_optimal`` then reads the
+Bayes-optimal ones among them).
 
-Ranking within a config: by P (ascending, one table per P), then test error, then
-S_out and D_out (the output layer's S_{out,1}, D_{out,1}, level 1 = the input-level
+Ranking within a (config, task) at each P (one table per P, P ascending): test error,
+then S_out and D_out (the output layer's S_{out,1}, D_{out,1}, level 1 = the input-level
 tuples as in the paper's Fig. 1; undefined or missing ranks last), then model name. The
 test error of a file is ``evaluation.test_error`` when present, else
 ``best_test_error`` (the error of the checkpoint ``srhm train`` keeps).
@@ -39,11 +43,9 @@ A model is ``model.name`` if given, else ``<arch> w<width>`` followed by the tra
 hyperparameters that make a variant when they differ from the protocol's defaults
 (``lr=`` when not ``default_lr(arch, cfg)``, ``norm=channels``, ``bias``,
 ``enc=onehot``); a run trained with ``--shuffle-labels`` is a control, labelled
-``... (shuffled labels)``. A model with at least two P values on a config has a
-learning curve (controls and variants never share one with the real runs); its P* is
-the P at which the test error (mean over files at equal P) first reaches 10 %,
-interpolated linearly in log P between the two P around the crossing (``None`` if never
-reached; an upper bound when the smallest P is already below). Controls get no P*.
+``... (shuffled labels)``. Files of one model name on one (config, task) whose
+``protocol.CURVE_SETTINGS`` differ get the differing settings appended
+(``label_settings``), so that one model name is one learning curve (``board_pstar``).
 """
 
 from __future__ import annotations
@@ -57,9 +59,20 @@ from pathlib import Path
 from ..catalog import get_config
 from ..config import SRHMConfig
 from ..hashing import rules_hash
-from ..protocol import ARCHS, CONTROL, EPSILON_STAR, RESULTS_FILE, default_lr, estimate_p_star, is_control, law_x
-from ..results import loads_results, validate_results
+from ..protocol import (
+    ARCHS,
+    CONTROL,
+    CURVE_SETTINGS,
+    RESULTS_FILE,
+    RUN_SETTINGS,
+    TrainOptions,
+    default_lr,
+    is_control,
+    option_default,
+)
+from ..results import get_field, loads_results, validate_results
 from ..rules import sample_rules
+from ..tasks import make_task
 from .kinds import KINDS, undefined_kinds
 
 #: The level used for the S_out / D_out columns (l = 1: input-level tuples, as Fig. 1).
@@ -81,6 +94,10 @@ class Entry:
     d_out: float | None
     evaluated: bool = True
     control: bool = False  # trained on shuffled labels
+    task: str = "class"  # task label (``task_label``)
+    seed: int | None = None  # training.seed; None for a submission
+    settings: tuple = ()  # the ``CURVE_SETTINGS`` values (``curve_settings``)
+    mark: str = "reported"  # "verified" once ``board_verify`` has evaluated it again
 
     def sort_key(self) -> tuple:
         inf = math.inf
@@ -193,7 +210,10 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
     why = _dataset_mismatch(results, cfg) or _evaluation_mismatch(results, cfg) or _partial_splits(results, sizes)
     if why:
         return None, why
-    ev = results.get("evaluation")
+    try:
+        task = results_task(results, cfg)
+    except ValueError as err:
+        return None, f"task: {err}"
     entry = Entry(
         path=str(path),
         results=results,
@@ -204,10 +224,75 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
         test_error=file_test_error(results),
         s_out=_output_value(results, "synonym"),
         d_out=_output_value(results, "diffeo"),
-        evaluated=bool(ev),
+        evaluated=bool(results.get("evaluation")),
         control=is_control(results),
+        task=task,
+        seed=(results.get("training") or {}).get("seed"),
+        settings=curve_settings(results),
     )
     return entry, None
+
+
+def task_label(cfg: SRHMConfig, name: str = "class", context=None, mask_rate=None, noise=None) -> str:
+    """The leaderboard's name of a task and its options, checked by ``tasks.make_task`` (ValueError):
+    the name, then ``context=t``, ``mask_rate=p`` (mlm: 0.15 when not given), ``noise=eps`` when > 0.
+
+    Examples
+    --------
+    >>> from srhm_datasets.catalog import CATALOG
+    >>> task_label(CATALOG["demo"]), task_label(CATALOG["demo"], "mlm", noise=0.05)
+    ('class', 'mlm mask_rate=0.15 noise=0.05')
+    """
+    task = make_task(cfg, name, context=context, mask_rate=mask_rate, noise=0.0 if noise is None else noise)
+    parts = [task.name]
+    if task.context is not None:
+        parts.append(f"context={task.context}")
+    if task.mask_rate is not None:
+        parts.append(f"mask_rate={task.mask_rate:g}")
+    if task.noise:
+        parts.append(f"noise={task.noise:g}")
+    return " ".join(parts)
+
+
+def results_task(results: dict, cfg: SRHMConfig) -> str:
+    """``task_label`` of a results file's ``task`` field (a name or ``{name, context, mask_rate, noise}``;
+    absent: ``class``)."""
+    task = results.get("task", "class")
+    if isinstance(task, str):
+        return task_label(cfg, task)
+    return task_label(cfg, task["name"], task.get("context"), task.get("mask_rate"), task.get("noise"))
+
+
+def curve_settings(results: dict) -> tuple:
+    """The values of ``protocol.CURVE_SETTINGS`` in a results file: what runs of one model on one config
+    and task must share to make one learning curve. A run's missing optional field reads as the
+    protocol's default (``TrainOptions``); a submission has none of the training fields.
+
+    Examples
+    --------
+    >>> curve_settings({"model": {"arch": "cnn", "width": 64}, "training": {"lr": 0.1, "momentum": 0.9}})
+    ('cnn', 64, 0.1, 0.9, 'whiten', 'fan_in', False, False, 0.001)
+    """
+    values = []
+    for key in CURVE_SETTINGS:
+        value = get_field(results, RUN_SETTINGS[key])
+        if value is None and "training" in results:
+            value = option_default(TrainOptions, key)
+        values.append(value)
+    return tuple(values)
+
+
+def label_settings(entries: list[Entry]) -> None:
+    """Give runs of one name on one (config, task) but other ``CURVE_SETTINGS`` their own model name:
+    the name followed by ``[setting=value, ...]``, the settings in which the groups differ."""
+    by_name = _group(entries, lambda e: (e.config, e.task, e.model))
+    for group in by_name.values():
+        variants = sorted({e.settings for e in group}, key=repr)
+        if len(variants) < 2:
+            continue
+        differ = [i for i, key in enumerate(CURVE_SETTINGS) if len({v[i] for v in variants}) > 1]
+        for e in group:
+            e.model += " [" + ", ".join(f"{CURVE_SETTINGS[i]}={e.settings[i]}" for i in differ) + "]"
 
 
 def _read_results(path: Path) -> tuple[dict | None, str | None]:
@@ -377,68 +462,16 @@ def collect(
             entries.append(entry)
     entries, more = check_revisions(entries, revision)
     entries, content = check_content_hashes(entries)
+    label_settings(entries)
     return sorted(entries, key=lambda e: (e.config,) + e.sort_key()), rejected + more + content, ignored
 
 
 # ---- ranking and learning curves ----------------------------------------------------------
 
 
-def rank(entries: list[Entry]) -> dict[str, dict[int, list[Entry]]]:
-    """config -> P -> entries in rank order."""
-    out: dict[str, dict[int, list[Entry]]] = {}
-    for e in sorted(entries, key=lambda e: (e.config,) + e.sort_key()):
-        out.setdefault(e.config, {}).setdefault(e.P, []).append(e)
-    return out
-
-
-def learning_curve(entries: list[Entry]) -> list[tuple[int, float]]:
-    """(P, mean test error) sorted by P, for the entries of one model on one config."""
-    by_p = _group(entries, lambda e: e.P)
-    return [(p, sum(e.test_error for e in group) / len(group)) for p, group in sorted(by_p.items())]
-
-
-def p_star(curve: list[tuple[int, float]], epsilon: float = EPSILON_STAR) -> tuple[float | None, str]:
-    """P* of a learning curve: (value, "interpolated" | "upper bound" | "not reached" | "no curve").
-
-    The same estimate as ``srhm learning-curve`` (``protocol.estimate_p_star``):
-    log P interpolated linearly in the error between the two P around the first crossing
-    of ``epsilon``. "upper bound": already below at the smallest P (value = that P).
-    Fewer than two P values: (None, "no curve").
-    """
-    if len(curve) < 2:
-        return None, "no curve"
-    est = estimate_p_star([p for p, _ in curve], [e for _, e in curve], threshold=epsilon)
-    if est["status"] == "interpolated":
-        return float(est["P_star"]), "interpolated"
-    if est["status"] == "below_range":
-        return float(curve[0][0]), "upper bound"
-    return None, "not reached"
-
-
-def curves_and_pstar(entries: list[Entry]) -> dict[tuple[str, str], dict]:
-    """(config, model) -> {"arch", "control", "curve", "p_star", "p_star_kind"}.
-
-    A control model (shuffled labels; its own key, so never averaged with real runs) has
-    its curve but no P*: ``p_star`` None, ``p_star_kind`` "control".
-    """
-    out = {}
-    for key, group in sorted(_group(entries, lambda e: (e.config, e.model)).items()):
-        curve = learning_curve(group)
-        control = any(e.control for e in group)
-        value, kind = (None, "control") if control else p_star(curve)
-        out[key] = {"arch": group[0].arch, "control": control, "curve": curve, "p_star": value, "p_star_kind": kind}
-    return out
-
-
-def our_pstar_points(curves: dict) -> dict[str, list[dict]]:
-    """arch -> [{"config", "model", "x", "p_star", "kind"}] for CNN/LCN with a P* value."""
-    out: dict[str, list[dict]] = {"cnn": [], "lcn": []}
-    for (config, model), info in curves.items():
-        if info["arch"] not in out or info["p_star"] is None:
-            continue
-        cfg = get_config(config)
-        x = law_x(info["arch"], cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)
-        out[info["arch"]].append(
-            {"config": config, "model": model, "x": x, "p_star": info["p_star"], "kind": info["p_star_kind"]}
-        )
+def rank(entries: list[Entry]) -> dict[str, dict[str, dict[int, list[Entry]]]]:
+    """config -> task -> P -> entries in rank order (the single-P tables)."""
+    out: dict[str, dict[str, dict[int, list[Entry]]]] = {}
+    for e in sorted(entries, key=lambda e: (e.config, e.task) + e.sort_key()):
+        out.setdefault(e.config, {}).setdefault(e.task, {}).setdefault(e.P, []).append(e)
     return out

@@ -1,7 +1,8 @@
 """The leaderboard's figures, drawn with matplotlib's Agg backend and written atomically as PNG.
 
 - ``plot_test_error``: test error vs P (log) of every model on one config, the learning
-  curve (mean at equal P) as a line, each file as a dot, the 10 % line of P*;
+  curve (mean at equal P) as a line, each file as a dot, the Bayes-optimal limit and the
+  P* threshold (10 % above it);
 - ``plot_sensitivities``: S_{k,l} and D_{k,l} vs P of one model, one panel per layer k,
   one line per level l (mean at equal P);
 - ``plot_pstar_laws``: our P* against the paper's laws and points (CNN and LCN).
@@ -32,20 +33,25 @@ def _savefig(fig, path: Path, dpi: int) -> None:
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
 
 
-def plot_test_error(path: Path, config: str, entries: list[Entry], curves: dict) -> None:
-    """Test error vs P of ``entries`` (all on ``config``); ``curves`` is ``board_entries.curves_and_pstar``'s."""
+def plot_test_error(path: Path, config: str, task: str, entries: list[Entry], curves: dict, limit: dict | None) -> None:
+    """Test error vs P of ``entries`` (all on ``config`` and ``task``); ``curves`` is
+    ``board_pstar.curves_and_pstar``'s; ``limit`` the Bayes-optimal figures (or None), drawn with the
+    P* threshold above it."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for model in sorted({e.model for e in entries}):
         pts = [(e.P, e.test_error) for e in entries if e.model == model]
-        curve = curves[(config, model)]["curve"]
+        curve = curves[(config, task, model)]["curve"]
         (line,) = ax.plot([p for p, _ in curve], [v for _, v in curve], marker="o", label=model)
         ax.scatter([p for p, _ in pts], [v for _, v in pts], s=10, color=line.get_color(), alpha=0.5)
-    ax.axhline(EPSILON_STAR, color="grey", ls="--", lw=1, label="10 % (P*)")
+    optimal = limit["expected_error"] if limit else 0.0
+    if limit:
+        ax.axhline(optimal, color="k", lw=1, label=f"Bayes-optimal {optimal:.3f}")
+    ax.axhline(optimal + EPSILON_STAR, color="grey", ls="--", lw=1, label=f"P* threshold {optimal + EPSILON_STAR:.3f}")
     ax.set_xscale("log")
     ax.set_xlabel("P (training-set size)")
     ax.set_ylabel("test error")
-    ax.set_title(config, fontsize=8)
+    ax.set_title(f"{config}, task {task}", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     _savefig(fig, path, dpi=100)
@@ -100,7 +106,7 @@ def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]
 def plot_pstar_laws(path: Path, ours: dict[str, list[dict]]) -> None:
     """P* against the paper's laws: CNN (Eq. 4) and LCN (Eq. 3); paper's points in grey.
 
-    ``ours`` is ``board_entries.our_pstar_points``'s output (arch -> points with "x", "p_star").
+    ``ours`` is ``board_pstar.our_pstar_points``'s output (arch -> points with "x", "p_star").
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))

@@ -1,11 +1,15 @@
 """The leaderboard's pages: per-config tables and the index, in Markdown and HTML.
 
-A config's table has the ``COLUMNS``, one row per accepted file in rank order
-(``board_entries.rank``); S_out/D_out read "undefined" (m = 1 / K = 1) or "n/a" (no
-evaluation); P* is blank without a learning curve and for a control, "<= P" for an
-upper bound and "> P" (the largest P) when 10 % is never reached. The index lists the configs, our P* against the
-paper's laws and every rejected file with its reason. Every page is written atomically
-(``files.atomic_write``).
+A config's page has one section per task. Each starts with the P* ranking
+(``RANKING_COLUMNS``, ``board_pstar.ranking``; the Bayes-optimal limit row first when the
+board has one), then the single-P tables (``COLUMNS``, one row per accepted file in rank
+order, ``board_entries.rank``). S_out/D_out read "undefined" (m = 1 / K = 1) or "n/a" (no
+evaluation); P* is blank without a learning curve and for a control, "<= P" for an upper
+bound and "> P" (the largest P) when the threshold is never reached; the mark is
+"verified" (evaluated again by ``--verify``) or "reported". The index lists the configs,
+our P* against the paper's laws, every rejected file with its reason and (``--verify``) the
+files whose model could not be evaluated again. Every page is
+written atomically (``files.atomic_write``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from pathlib import Path
 
 from ..catalog import catalog_name, get_config
 from ..files import atomic_write
+from ..protocol import EPSILON_STAR
 from .board_entries import RANK_LEVEL, Entry, Rejection
+from .board_pstar import ranking
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -37,13 +43,29 @@ def _rel(path: str, base: Path) -> str:
 
 
 #: Table columns; "file" is the results file's path relative to RESULTS_DIR.
-COLUMNS = ("rank", "P", "model", "test error", "S_out", "D_out", "P*", "file")
+COLUMNS = ("rank", "P", "model", "test error", "S_out", "D_out", "P*", "mark", "file")
+
+#: Columns of the P* ranking of one (config, task).
+RANKING_COLUMNS = (
+    "rank",
+    "model",
+    "P*",
+    "P* over seeds (min - max)",
+    "P grid",
+    "test error at P_max",
+    "S_out at P_max",
+    "D_out at P_max",
+    "mark",
+)
+
+#: Model name of the limit row.
+LIMIT_MODEL = "Bayes-optimal (exact BP)"
 
 
-def table_rows(ranked: dict[int, list[Entry]], pstar: dict, config: str, base: Path) -> list[list[str]]:
-    """The ``COLUMNS`` cells of one config's entries (P -> entries in rank order), P ascending.
+def table_rows(ranked: dict[int, list[Entry]], pstar: dict, config: str, task: str, base: Path) -> list[list[str]]:
+    """The ``COLUMNS`` cells of one (config, task)'s entries (P -> entries in rank order), P ascending.
 
-    ``pstar`` is ``board_entries.curves_and_pstar``'s output; "file" is relative to ``base``;
+    ``pstar`` is ``board_pstar.curves_and_pstar``'s output; "file" is relative to ``base``;
     S_out/D_out are "undefined" (m = 1 / K = 1) or "n/a" (file has no evaluation).
     """
     rows = []
@@ -58,11 +80,76 @@ def table_rows(ranked: dict[int, list[Entry]], pstar: dict, config: str, base: P
                     f"{e.test_error:.4f}",
                     s_out,
                     d_out,
-                    _fmt_pstar(pstar.get((config, e.model))),
+                    _fmt_pstar(pstar.get((config, task, e.model))),
+                    e.mark,
                     _rel(e.path, base),
                 ]
             )
     return rows
+
+
+def _fmt_seeds(seeds: dict | None) -> str:
+    """``board_pstar._per_seed`` as "min - max (k/n seeds crossed)"; blank with fewer than two seeds."""
+    if not seeds:
+        return ""
+    n = len(seeds["per_seed"])
+    if not seeds["crossed"]:
+        return f"none crossed ({n} seeds)"
+    return f"{seeds['min']:.3g} - {seeds['max']:.3g} ({seeds['crossed']}/{n} seeds crossed)"
+
+
+def ranking_rows(pstar: dict, config: str, task: str, limit: dict | None) -> list[list[str]]:
+    """The ``RANKING_COLUMNS`` cells of one (config, task): the limit row (if any), then the P* ranking."""
+    rows = []
+    if limit:
+        rows.append(
+            [
+                "limit",
+                LIMIT_MODEL,
+                "",
+                "",
+                f"{limit['rows']} {limit.get('split') or ''} rows".replace("  ", " "),
+                f"{limit['expected_error']:.4f} (empirical {limit['empirical_error']:.4f})",
+                "",
+                "",
+                "srhm optimal",
+            ]
+        )
+    for i, (model, info) in enumerate(ranking(pstar, config, task), 1):
+        top, grid = info["at_P_max"], info["P_grid"]
+        s_out, d_out = (_fmt(top["s_out"]), _fmt(top["d_out"])) if top["evaluated"] else ("n/a", "n/a")
+        rows.append(
+            [
+                str(i),
+                model,
+                _fmt_pstar(info),
+                _fmt_seeds(info["seeds"]),
+                f"{grid[0]}..{grid[-1]} ({len(grid)} P)",
+                f"{top['test_error']:.4f} (P={top['P']})",
+                s_out,
+                d_out,
+                info["mark"],
+            ]
+        )
+    return rows
+
+
+def rule_text(limit: dict | None) -> str:
+    """How one (config, task) is ranked, in words (the threshold with the limit, when there is one)."""
+    if limit and limit["expected_error"] > 0:
+        crossing = (
+            f"its excess test error (test error minus the Bayes-optimal {limit['expected_error']:.4f}) "
+            f"falls to {EPSILON_STAR:.0%}"
+        )
+    else:
+        crossing = f"its test error falls to {EPSILON_STAR:.0%}"
+    return (
+        f"Ranked by P*: the training-set size at which {crossing} on the model's learning curve (mean over seeds at "
+        "each P, log-P interpolation; lower is better; never crossing ranks after, as > P_max). Spread: the "
+        "min and max of each seed's own P*. Single-P tables: test error at fixed P, then "
+        f"S_out = S_(output,{RANK_LEVEL}), then D_out = D_(output,{RANK_LEVEL}). Mark: verified "
+        "(evaluated again by srhm leaderboard --verify) or reported (the file's numbers)."
+    )
 
 
 def _config_caption(config: str) -> str:
@@ -80,9 +167,10 @@ def _md_table(header: tuple | list, rows: list[list[str]]) -> list[str]:
     return [line(header), "|" + "---|" * len(header)] + [line(row) for row in rows]
 
 
-def write_markdown(path: Path, config: str, rows: list[list[str]], images: list[str], revision: str | None) -> None:
-    """``config``'s page at ``path``: caption, dataset revision, ranking rule, the table of
-    ``rows`` (``table_rows``), then ``images`` (paths relative to the page)."""
+def write_markdown(path: Path, config: str, sections: list[dict], images: list[str], revision: str | None) -> None:
+    """``config``'s page at ``path``: caption, dataset revision, then per task (``sections``: ``task``,
+    ``limit``, ``ranking`` rows, ``rows`` of the single-P tables) the P* ranking and the single-P
+    table, then ``images`` (paths relative to the page)."""
     lines = [
         f"# Leaderboard: {config}",
         "",
@@ -90,15 +178,12 @@ def write_markdown(path: Path, config: str, rows: list[list[str]], images: list[
         "",
         f"Dataset revision: {revision if revision else 'generator (no release revision)'}.",
         "",
-        (
-            f"Ranked by test error at fixed P, then S_out = S_(output,{RANK_LEVEL}), then D_out = "
-            f"D_(output,{RANK_LEVEL}). "
-            "P*: training-set size at 10 % test error on the model's learning curve (blank without one)."
-        ),
-        "",
     ]
-    lines += _md_table(COLUMNS, [[cell.replace("|", "\\|") for cell in row] for row in rows])
-    lines.append("")
+    esc = lambda rows: [[cell.replace("|", "\\|") for cell in row] for row in rows]
+    for section in sections:
+        lines += [f"## Task: {section['task']}", "", rule_text(section["limit"]), ""]
+        lines += _md_table(RANKING_COLUMNS, esc(section["ranking"])) + ["", "### At each P", ""]
+        lines += _md_table(COLUMNS, esc(section["rows"])) + [""]
     for img in images:
         lines.append(f"![{img}]({img})")
         lines.append("")
@@ -108,7 +193,8 @@ def write_markdown(path: Path, config: str, rows: list[list[str]], images: list[
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}"
-    "td:nth-child(3),td:nth-child(8){text-align:left}th{background:#f3f3f3}img{max-width:100%;margin:1em 0}"
+    "td:nth-child(2),td:nth-child(3),td:nth-child(9){text-align:left}"
+    "th{background:#f3f3f3}img{max-width:100%;margin:1em 0}"
 )
 
 
@@ -140,59 +226,97 @@ def _html_table(header: tuple | list, rows: list[list[str]], href=None) -> str:
     return "\n".join(out)
 
 
-def write_html(path: Path, config: str, rows: list[list[str]], images: list[str], revision: str | None) -> None:
+def write_html(path: Path, config: str, sections: list[dict], images: list[str], revision: str | None) -> None:
     """The HTML twin of ``write_markdown``, with a link back to the index."""
     body = [
         f"<h1>Leaderboard: {html.escape(config)}</h1>",
         f"<p>{html.escape(_config_caption(config))}</p>",
-        (
-            f"<p>Dataset revision: {html.escape(revision or 'generator (no release revision)')}. "
-            f"Ranked by test error at fixed P, then S<sub>out</sub> = S<sub>output,{RANK_LEVEL}</sub>, then "
-            f"D<sub>out</sub> = D<sub>output,{RANK_LEVEL}</sub>. P*: training-set size at 10 % test error.</p>"
-        ),
-        _html_table(COLUMNS, rows),
-        '<p><a href="../index.html">all configs</a></p>',
+        f"<p>Dataset revision: {html.escape(revision or 'generator (no release revision)')}.</p>",
     ]
+    for section in sections:
+        body += [
+            f"<h2>Task: {html.escape(section['task'])}</h2>",
+            f"<p>{html.escape(rule_text(section['limit']))}</p>",
+            _html_table(RANKING_COLUMNS, section["ranking"]),
+            "<h3>At each P</h3>",
+            _html_table(COLUMNS, section["rows"]),
+        ]
+    body.append('<p><a href="../index.html">all configs</a></p>')
     body += [f'<figure><img src="{html.escape(img)}" alt="{html.escape(img)}"></figure>' for img in images]
     atomic_write(path, _html_page(f"SRHM leaderboard {config}", body))
 
 
+def _file_lists(lists: dict[str, list[Rejection]], results_dir: Path) -> tuple[list[str], list[str]]:
+    """Markdown lines and HTML parts of titled lists of files with their reasons (paths relative to
+    ``results_dir``); an empty list reads "none"."""
+    md, body = [], []
+    for title, items in lists.items():
+        md += ["", f"## {title} ({len(items)})", ""]
+        md += [f"- `{_rel(r.path, results_dir)}`: {r.reason}" for r in items] or ["none"]
+        body.append(f"<h2>{html.escape(title)} ({len(items)})</h2>")
+        body.append(
+            "<ul>"
+            + "".join(
+                f"<li><code>{html.escape(_rel(r.path, results_dir))}</code>: {html.escape(r.reason)}</li>"
+                for r in items
+            )
+            + "</ul>"
+        )
+    return md, body
+
+
 def write_index(
-    out: Path, ranked: dict, rejected: list[Rejection], ours: dict, ignored: list[str], results_dir: Path
+    out: Path,
+    ranked: dict,
+    rejected: list[Rejection],
+    ours: dict,
+    ignored: list[str],
+    results_dir: Path,
+    unverified: list[Rejection] = (),
 ) -> None:
-    """``out/index.md`` and ``out/index.html``: configs (``ranked``, config -> P -> entries) with links,
+    """``out/index.md`` and ``out/index.html``: configs (``ranked``, config -> task -> P -> entries) with links,
     ``pstar_laws.png`` and our P* points (``ours``, ``board_entries.our_pstar_points``), rejected files
-    (paths relative to ``results_dir``) and the number of ignored ones."""
-    header = ("config", "files", "P values")
+    and, after ``--verify``, the files that could not be evaluated again (``unverified``; paths relative
+    to ``results_dir``) and the number of ignored ones."""
+    header = ("config", "tasks", "files", "P values")
     rows = [
-        [c, str(sum(len(g) for g in by_p.values())), ", ".join(str(p) for p in sorted(by_p))]
-        for c, by_p in ranked.items()
+        [
+            c,
+            ", ".join(by_task),
+            str(sum(len(g) for by_p in by_task.values() for g in by_p.values())),
+            ", ".join(str(p) for p in sorted({p for by_p in by_task.values() for p in by_p})),
+        ]
+        for c, by_task in ranked.items()
     ]
     pstar_rows = [
-        [arch, p["config"], p["model"], f"{p['x']:.4g}", f"{p['p_star']:.3g}", f"{p['p_star'] / p['x']:.2f}"]
+        [
+            arch,
+            p["config"],
+            p["model"],
+            f"{p['x']:.4g}",
+            f"{p['p_star']:.3g}",
+            f"{p['p_star'] / p['x']:.2f}",
+            p["mark"],
+        ]
         for arch, pts in ours.items()
         for p in pts
     ]
-    pstar_header = ("arch", "config", "model", "x (law)", "P*", "P*/x")
-    md = ["# SRHM leaderboards", ""] + _md_table(header, [[f"[{c}]({c}/leaderboard.md)", n, ps] for c, n, ps in rows])
+    pstar_header = ("arch", "config", "model", "x (law)", "P*", "P*/x", "mark")
+    md = ["# SRHM leaderboards", ""] + _md_table(header, [[f"[{c}]({c}/leaderboard.md)", *rest] for c, *rest in rows])
     md += ["", "## P* against the paper's laws", "", "![pstar_laws.png](pstar_laws.png)", ""]
     if pstar_rows:
         md += _md_table(pstar_header, pstar_rows)
-    md += ["", f"## Rejected files ({len(rejected)})", ""]
-    md += [f"- `{_rel(r.path, results_dir)}`: {r.reason}" for r in rejected] or ["none"]
+    lists = {"Rejected files": rejected}
+    if unverified:
+        lists["Not verified (the model could not be evaluated again; ranked as reported)"] = list(unverified)
+    md_lists, html_lists = _file_lists(lists, results_dir)
+    md += md_lists
     md += ["", f"Ignored {len(ignored)} JSON file(s) that are not results files."]
     atomic_write(out / "index.md", "\n".join(md) + "\n")
     body = ["<h1>SRHM leaderboards</h1>", _html_table(header, rows, href=lambda config: f"{config}/leaderboard.html")]
     body += ["<h2>P* against the paper's laws</h2>", '<figure><img src="pstar_laws.png" alt="pstar_laws.png"></figure>']
     if pstar_rows:
         body.append(_html_table(pstar_header, pstar_rows))
-    body.append(f"<h2>Rejected files ({len(rejected)})</h2>")
-    body.append(
-        "<ul>"
-        + "".join(
-            f"<li><code>{html.escape(_rel(r.path, results_dir))}</code>: {html.escape(r.reason)}</li>" for r in rejected
-        )
-        + "</ul>"
-    )
+    body += html_lists
     body.append(f"<p>Ignored {len(ignored)} JSON file(s) that are not results files.</p>")
     atomic_write(out / "index.html", _html_page("SRHM leaderboards", body))

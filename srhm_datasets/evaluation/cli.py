@@ -191,30 +191,54 @@ def evaluate(
     help="Reference dataset revision for every config (default: the most common per config).",
 )
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file is rejected.")
-def leaderboard(results_dir, out, revision, strict):
+@click.option(
+    "--optimal",
+    "optimal",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    metavar="FILE_OR_DIR",
+    help="srhm optimal --json files (or folders of them): the Bayes-optimal limit rows; P* is then measured on "
+    "the excess error. Such files under RESULTS_DIR are read too. Repeatable.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Evaluate again every file that brings its model (a run folder with its checkpoint, a submission with "
+    "its factory and state dict): marked verified when the test error matches within one test row, else rejected "
+    "as a mismatch; one that cannot be evaluated here stays reported (printed as NOT VERIFIED). Needs torch.",
+)
+@click.option("--device", default=None, help="With --verify: cpu, cuda, cuda:N or mps (default: cuda, mps, cpu).")
+def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
     """Validate every results file under RESULTS_DIR and write per-config leaderboards to --out.
 
-    Rejected, with the reason printed: files failing the schema (NaN or infinity
-    included), with parameters or a rules hash other than their config's, P outside
-    1..train size, on another dataset revision or training content hash than the
-    config's, or evaluated on part of the probe or test split. Runs trained with
-    --shuffle-labels are ranked as controls ("... (shuffled labels)") and get no P*;
-    runs with non-default lr, norm, bias or encoding get their own learning curve.
+    For every config and task, models are ranked by P* (the training-set size at which
+    the test error, less the Bayes-optimal error when --optimal gives one, falls to
+    10 %), with the spread over seeds; the tables at each P follow. Rejected, with the
+    reason printed: files failing the schema (NaN or infinity included), with parameters
+    or a rules hash other than their config's, P outside 1..train size, on another
+    dataset revision or training content hash than the config's, evaluated on part of
+    the probe or test split, or (--verify) whose test error is not the model's. Runs
+    trained with --shuffle-labels are ranked as controls ("... (shuffled labels)") and
+    get no P*; runs with non-default lr, norm, bias or encoding get their own learning
+    curve.
     """
     from .leaderboard import build_leaderboard
 
     try:
-        summary = build_leaderboard(results_dir, out, revision=revision)
+        summary = build_leaderboard(results_dir, out, revision=revision, optimal=optimal, verify=verify, device=device)
     except ValueError as err:
         raise _as_click_error(err) from None
     except FileNotFoundError as err:
         raise click.ClickException(str(err)) from None
     for r in summary["rejected"]:
         click.echo(f"REJECTED {r['path']}: {r['reason']}", err=True)
-    for config, info in summary["configs"].items():
-        click.echo(f"{config}: {len(info['rows'])} result(s) -> {out / config / 'leaderboard.html'}")
+    for r in summary["unverified"]:
+        click.echo(f"NOT VERIFIED {r['path']}: {r['reason']}", err=True)
+    counts = {c: sum(len(t["rows"]) for t in info["tasks"].values()) for c, info in summary["configs"].items()}
+    for config, n in counts.items():
+        click.echo(f"{config}: {n} result(s) -> {out / config / 'leaderboard.html'}")
     click.echo(
-        f"{sum(len(i['rows']) for i in summary['configs'].values())} accepted, {len(summary['rejected'])} rejected, "
+        f"{sum(counts.values())} accepted, {len(summary['rejected'])} rejected, "
         f"{len(summary['ignored'])} ignored (JSON that is not a results file); index: {out / 'index.html'}"
     )
     if strict and summary["rejected"]:

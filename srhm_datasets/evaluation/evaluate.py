@@ -57,7 +57,7 @@ def _run_encoding(results: dict) -> str:
     return (results.get("training") or {}).get("encoding") or "whiten"
 
 
-def _run_data(results: dict) -> tuple[str | None, str | None]:
+def results_data(results: dict) -> tuple[str | None, str | None]:
     """(release folder or repo, revision) a run was trained on; (None, None) for the generator."""
     ds = results.get("dataset") or {}
     if ds.get("source") != "release" or not ds.get("repo_or_dir"):
@@ -81,11 +81,12 @@ def _evaluate_into(
     The part ``evaluate_run`` and ``evaluate_factory`` share: ``probe_source`` defaults to
     "release" when there is a release (``data``), else "generator"; ``options`` (layers,
     encoding, num_test, num_probe, batch_size, device) go to ``evaluate_model``;
-    ``checkpoint`` is recorded as ``evaluation.checkpoint``.
+    ``checkpoint`` is recorded as ``evaluation.checkpoint``, the encoding as ``evaluation.encoding``
+    (so the leaderboard's ``--verify`` can evaluate the model again as it was).
     """
     probe_source = probe_source or ("release" if data else "generator")
     evaluation = evaluate_model(model, cfg, probe=probe_source, data=data, revision=revision, **options)
-    results["evaluation"] = {**evaluation, "checkpoint": checkpoint}
+    results["evaluation"] = {**evaluation, "encoding": options["encoding"], "checkpoint": checkpoint}
     return results
 
 
@@ -144,7 +145,7 @@ def _evaluate_run(run_dir: Path, data, revision, probe_source, write: bool, opti
             "object), not a srhm train run; re-evaluate it with --factory"
         )
     cfg = _run_config(results, results_path)
-    run_data, run_revision = _run_data(results)
+    run_data, run_revision = results_data(results)
     data = data or run_data
     revision = revision or (run_revision if data == run_data else None)
     check_evaluation_options(cfg, probe=probe_source, data=data, revision=revision, **options)

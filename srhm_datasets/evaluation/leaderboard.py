@@ -3,14 +3,22 @@
 ``build_leaderboard`` puts the parts together:
 
 - ``board_entries``: find the ``*.json`` files under RESULTS_DIR, accept or reject each,
-  rank, learning curves and P* (the rules of the leaderboard are stated there);
+  the single-P ranking (the rules of the leaderboard are stated there);
+- ``board_optimal``: the Bayes-optimal limits (``srhm optimal --json`` files among the
+  inputs and in ``optimal``);
+- ``board_verify``: with ``verify``, the files that bring their model are evaluated again
+  and marked verified, or rejected as a mismatch (torch is imported only then);
+- ``board_pstar``: learning curves, P* (on the excess error over the limit) and the P*
+  ranking per (config, task);
 - ``board_render``: the Markdown and HTML pages;
 - ``board_plots``: the PNG figures.
 
 Rejected files are listed with their reason. Output, per config, ``OUT/<config>/``:
-``leaderboard.md``, ``leaderboard.html``, ``test_error_vs_P.png``,
-``sensitivity_<model>.png`` (S_{k,l} and D_{k,l} vs P, one panel per layer, one line per
-level); at the top: ``index.md``, ``index.html``, ``pstar_laws.png`` (our P* against the
+``leaderboard.md``, ``leaderboard.html`` (one section per task: the P* ranking with the
+limit row, then the single-P tables), ``test_error_vs_P.png`` (the class task;
+``test_error_vs_P_<task>.png`` for another), ``sensitivity_<model>.png`` (S_{k,l} and
+D_{k,l} vs P, one panel per layer, one line per level; ``_<task>`` appended for a task
+other than class); at the top: ``index.md``, ``index.html``, ``pstar_laws.png`` (our P* against the
 paper's laws and points) and ``leaderboard.json`` (everything in machine form).
 
 The board is rendered into a hidden folder beside OUT and renamed into place as a whole
@@ -45,25 +53,25 @@ from .board_entries import (
     check_content_hashes,
     check_revisions,
     collect,
-    curves_and_pstar,
     dataset_revision,
     file_test_error,
     find_results,
     is_control,
     is_results_candidate,
-    learning_curve,
     model_name,
-    our_pstar_points,
-    p_star,
     rank,
 )
+from .board_optimal import candidate_files, collect_limits
 from .board_plots import plot_pstar_laws, plot_sensitivities, plot_test_error
-from .board_render import COLUMNS, table_rows, write_html, write_index, write_markdown
+from .board_pstar import curves_and_pstar, learning_curve, our_pstar_points, p_star
+from .board_render import COLUMNS, RANKING_COLUMNS, ranking_rows, table_rows, write_html, write_index, write_markdown
+from .board_verify import verify as verify_entries
 
 __all__ = [
     "COLUMNS",
     "CONTROL",
     "IGNORED",
+    "RANKING_COLUMNS",
     "RANK_LEVEL",
     "Entry",
     "Rejection",
@@ -107,35 +115,60 @@ def unique_slugs(names) -> dict[str, str]:
     return out
 
 
-def check_board_options(results_dir: Path, out: Path, revision) -> Path:
+def check_board_options(results_dir: Path, out: Path, revision, optimal=(), verify=False, device=None) -> Path:
     """The leaderboard's arguments, checked before anything is read or written: ``results_dir`` an
-    existing folder, ``revision`` None or a str, ``out`` a folder srhm may replace with a board
-    (``files.check_output_folder``: not the current folder or a parent, new, empty, or a
-    leaderboard srhm rendered holding nothing else). Returns ``out`` absolute."""
+    existing folder, ``revision`` None or a str, every ``optimal`` path an existing file or folder,
+    ``device`` None unless ``verify``, then a device of this machine (``torch_data.encoding.check_device``,
+    torch imported only then), ``out`` a folder srhm may replace with a board
+    (``files.check_output_folder``: not the current folder or a parent, new, empty, or a leaderboard
+    srhm rendered holding nothing else). Returns ``out`` absolute."""
     require(results_dir.is_dir(), "results_dir", str(results_dir), "an existing folder of results files")
     require(revision is None or isinstance(revision, str), "revision", revision, "None or a str")
+    for path in optimal:
+        require(Path(path).exists(), "optimal", str(path), "an existing file or folder of srhm optimal --json files")
+    require(device is None or verify, "device", device, "None unless verify (only re-evaluation runs a model)")
+    if verify:
+        from ..torch_data.encoding import check_device
+
+        check_device(device)
     return check_output_folder(out, "leaderboard", replace=True)
 
 
-def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, revision: str | None = None) -> dict:
+def build_leaderboard(
+    results_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    revision: str | None = None,
+    *,
+    optimal=(),
+    verify: bool = False,
+    device: str | None = None,
+) -> dict:
     """Validate, rank and render every results file under results_dir into out.
 
+    ``optimal``: files or folders of ``srhm optimal --json`` objects (those among the JSON
+    files under results_dir are read too): the limit rows, and the excess-error rule of P*.
+    ``verify``: evaluate again the files that bring their model (``board_verify``, on
+    ``device``), marking them verified or rejecting them as a mismatch.
+
     Returns the summary also written to ``out/leaderboard.json``: ``configs`` (per config:
-    ``rows`` in rank order, ``curves``), ``rejected`` ([{path, reason}]), ``files``
-    (paths written). The board is rendered into a hidden temporary folder beside ``out``,
-    marked as srhm's, and renamed into place (``files.replace_dir``): ``out`` holds the
-    old board or the new one, never a mix, also when the work is interrupted. ValueError
-    (see ``check_board_options``) before anything is written; ``files.FolderInUse`` when another
-    process writes ``out`` (``files.claim_output``). An old board is replaced only if it still
-    holds nothing srhm did not write when it is replaced (``files.replace_dir``: ValueError).
+    ``revision`` and ``tasks``, per task: ``limit``, ``ranking`` (the P* ranking rows),
+    ``rows`` (the single-P tables, in rank order), ``curves``), ``rejected`` ([{path,
+    reason}]), ``unverified`` ([{path, reason}]: with ``verify``, files whose model could not
+    be evaluated again, ranked as reported), ``ignored``, ``files`` (paths written). The
+    board is rendered into a hidden temporary folder beside ``out``, marked as srhm's, and
+    renamed into place (``files.replace_dir``): ``out`` holds the old board or the new one,
+    never a mix, also when the work is interrupted. ValueError (see ``check_board_options``)
+    before anything is written; ``files.FolderInUse`` when another process writes ``out``
+    (``files.claim_output``). An old board is replaced only if it still holds nothing srhm
+    did not write when it is replaced (``files.replace_dir``: ValueError).
     """
     results_dir, out = Path(results_dir), Path(out)
-    out = check_board_options(results_dir, out, revision)
+    out = check_board_options(results_dir, out, revision, optimal, verify, device)
     with claim_output(out, "leaderboard", replace=True):
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
         try:
             stage.chmod(0o777 & ~umask())  # mkdtemp makes 0700; the board follows the umask like its files
-            summary = _render(results_dir, out, stage, revision)
+            summary = _render(results_dir, out, stage, revision, optimal, verify, device)
             mark_owned(stage, "leaderboard")
             replace_dir(stage, out)
         finally:
@@ -143,45 +176,88 @@ def build_leaderboard(results_dir: str | os.PathLike, out: str | os.PathLike, re
     return summary
 
 
-def _render(results_dir: Path, out: Path, stage: Path, revision: str | None) -> dict:
-    """Write the board for ``out`` into the folder ``stage``; the summary names the files under ``out``."""
+def _gather(results_dir: Path, out: Path, revision, optimal, verify: bool, device) -> tuple:
+    """(entries, rejected, ignored, limits, unverified): the accepted files (verified when asked), the
+    rejections of every kind, the JSON files that are neither results nor Bayes-optimal, the limits,
+    the files whose model could not be evaluated again."""
     entries, rejected, ignored = collect(results_dir, exclude=out, revision=revision)
+    limits, bad_limits, ignored = collect_limits([Path(p) for p in ignored] + candidate_files(optimal))
+    rejected += bad_limits
+    unverified = []
+    if verify:
+        entries, mismatches, unverified = verify_entries(entries, device)
+        rejected += mismatches
+    return entries, rejected, ignored, limits, unverified
+
+
+def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify: bool, device) -> dict:
+    """Write the board for ``out`` into the folder ``stage``; the summary names the files under ``out``."""
+    entries, rejected, ignored, limits, unverified = _gather(results_dir, out, revision, optimal, verify, device)
     ranked = rank(entries)
-    curves = curves_and_pstar(entries)
+    curves = curves_and_pstar(entries, limits)
     written: list[str] = []
     summary: dict = {
         "configs": {},
         "rejected": [dataclasses.asdict(r) for r in rejected],
+        "unverified": [dataclasses.asdict(r) for r in unverified],
         "ignored": ignored,
         "files": written,
     }
-    for config, by_p in ranked.items():
+    for config, by_task in ranked.items():
         folder = stage / config
         folder.mkdir(exist_ok=True)
-        config_entries = [e for group in by_p.values() for e in group]
-        images = ["test_error_vs_P.png"]
-        plot_test_error(folder / images[0], config, config_entries, curves)
-        slugs = unique_slugs(e.model for e in config_entries)
-        for model in sorted(slugs):
-            name = f"sensitivity_{slugs[model]}.png"
-            if plot_sensitivities(folder / name, config, model, [e for e in config_entries if e.model == model]):
-                images.append(name)
+        images, sections = [], []
+        for task, by_p in by_task.items():
+            limit = limits.get((config, task))
+            task_entries = [e for group in by_p.values() for e in group]
+            images += _task_plots(folder, config, task, task_entries, curves, limit)
+            sections.append(
+                {
+                    "task": task,
+                    "limit": limit,
+                    "ranking": ranking_rows(curves, config, task, limit),
+                    "rows": table_rows(by_p, curves, config, task, results_dir),
+                }
+            )
         images.append("../pstar_laws.png")
-        rev = dataset_revision(config_entries[0])[0]
-        rows = table_rows(by_p, curves, config, results_dir)
-        write_markdown(folder / "leaderboard.md", config, rows, images, rev)
-        write_html(folder / "leaderboard.html", config, rows, images, rev)
+        first = next(e for by_p in by_task.values() for group in by_p.values() for e in group)
+        rev = dataset_revision(first)[0]  # one revision per config (board_entries.check_revisions)
+        write_markdown(folder / "leaderboard.md", config, sections, images, rev)
+        write_html(folder / "leaderboard.html", config, sections, images, rev)
         written += [str(out / config / f) for f in ("leaderboard.md", "leaderboard.html")] + [
             str(out / config / i) for i in images if not i.startswith("../")
         ]
         summary["configs"][config] = {
             "revision": rev,
-            "rows": [dict(zip(COLUMNS, r)) for r in rows],
-            "curves": {m: dict(info) for (c, m), info in curves.items() if c == config},
+            "tasks": {s["task"]: _task_summary(s, curves, config) for s in sections},
         }
     ours = our_pstar_points(curves)
     plot_pstar_laws(stage / "pstar_laws.png", ours)
-    write_index(stage, ranked, rejected, ours, ignored, results_dir)
+    write_index(stage, ranked, rejected, ours, ignored, results_dir, unverified)
     written += [str(out / name) for name in ("pstar_laws.png", "index.md", "index.html", "leaderboard.json")]
     atomic_write(stage / "leaderboard.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _task_summary(section: dict, curves: dict, config: str) -> dict:
+    """The ``leaderboard.json`` record of one (config, task): limit, ranking and single-P rows, curves."""
+    return {
+        "limit": section["limit"],
+        "ranking": [dict(zip(RANKING_COLUMNS, r)) for r in section["ranking"]],
+        "rows": [dict(zip(COLUMNS, r)) for r in section["rows"]],
+        "curves": {m: dict(info) for (c, t, m), info in curves.items() if (c, t) == (config, section["task"])},
+    }
+
+
+def _task_plots(folder: Path, config: str, task: str, entries: list[Entry], curves: dict, limit) -> list[str]:
+    """The figures of one (config, task) in ``folder``: test error vs P and each model's sensitivities;
+    their file names (``_<task>`` appended for a task other than class)."""
+    suffix = "" if task == "class" else f"_{_slug(task)}"
+    images = [f"test_error_vs_P{suffix}.png"]
+    plot_test_error(folder / images[0], config, task, entries, curves, limit)
+    slugs = unique_slugs(e.model for e in entries)
+    for model in sorted(slugs):
+        name = f"sensitivity_{slugs[model]}{suffix}.png"
+        if plot_sensitivities(folder / name, config, model, [e for e in entries if e.model == model]):
+            images.append(name)
+    return images
