@@ -29,7 +29,14 @@ from ..protocol import is_int
 from ..torch import encode
 from ..torch_data.encoding import check_device, check_encoding
 from .probes import PROBE_PERTURBATION, PROBE_SOURCES, ProbeSet, check_num_probe, load_probe, load_test, probe_size
-from .sensitivity import ActivationRecorder, as_tensor, check_batch_size, compute_sensitivities, default_layers
+from .sensitivity import (
+    ActivationRecorder,
+    as_tensor,
+    check_batch_size,
+    compute_sensitivities,
+    default_layers,
+    forward_rows,
+)
 
 
 def check_evaluation_options(
@@ -138,7 +145,9 @@ def evaluate_model(
     model's ``hidden_layer_names()`` (if any) and "output". probe: a ``ProbeSet`` or a
     source name ("generator", or "release" with ``data``). data/revision: a release
     folder or Hub repo for the test split (and the probe when probe="release"); without
-    it the test split is generated. Returns a JSON-ready dict (see the module docstring).
+    it the test split is generated. batch_size: rows per forward pass at most, for the test
+    error and the sensitivities alike (fewer at large v * d: ``sensitivity.forward_rows``).
+    Returns a JSON-ready dict (see the module docstring).
 
     Every option is checked first (``check_evaluation_options``), then that the model
     fits the config (``check_model_fits``: logits [B, nc]) and that the layers exist,
@@ -172,7 +181,7 @@ def evaluate_model(
         as_tensor(labels).long().to(device),
         cfg.v,
         encoding,
-        batch_size=batch_size,
+        batch_size=forward_rows(batch_size, cfg.v, cfg.d, encoding),
     )
     table = compute_sensitivities(
         model,

@@ -49,6 +49,9 @@ from .kinds import KINDS
 
 #: Pseudo-layers that are not module names.
 INPUT, OUTPUT = "input", "output"
+#: Most bytes of encoded input in one forward pass (float32 [B, v, d], or int64 [B, d] ids):
+#: ``batch_size`` rows at most, fewer at large v * d, so a pass's memory does not grow with d.
+FORWARD_BYTES = 64 << 20
 
 
 def _acc_dtype(device: torch.device) -> torch.dtype:
@@ -63,6 +66,22 @@ def check_batch_size(batch_size) -> None:
         batch_size,
         "batch_size >= 1",
     )
+
+
+def forward_rows(batch_size: int, v: int, d: int, encoding: str) -> int:
+    """Rows per forward pass: ``batch_size``, or fewer so that the encoded input of a pass
+    (``encode``: float32 [B, v, d], int64 [B, d] for ``encoding="tokens"``) holds at most
+    ``FORWARD_BYTES``; one row at the least.
+
+    Examples
+    --------
+    >>> forward_rows(4096, v=10, d=36, encoding="whiten")
+    4096
+    >>> forward_rows(4096, v=4, d=9261, encoding="whiten") * 4 * 4 * 9261 <= FORWARD_BYTES
+    True
+    """
+    per_row = 8 * d if encoding == "tokens" else 4 * v * d
+    return max(1, min(batch_size, FORWARD_BYTES // max(1, per_row)))
 
 
 # ---- the denominator ---------------------------------------------------------------------
@@ -270,7 +289,8 @@ def compute_sensitivities(
         marks the kind undefined (m = 1 or K = 1) and gives ``None`` values.
     v: vocabulary size (the encoding's channel count). layers: module names, plus
         ``"output"``/``"input"``; default ``default_layers(model)``.
-    batch_size: rows per forward pass (base points and their 2L copies together).
+    batch_size: rows per forward pass (base points and their 2L copies together), at most:
+        fewer when their encoded input would exceed ``FORWARD_BYTES`` (``forward_rows``).
     device: default ``default_device()``; the model is moved there.
     levels: L; needed only when both kinds are undefined (else read from the copies).
     Returns a ``SensitivityTable``.
@@ -287,7 +307,8 @@ def compute_sensitivities(
         raise ValueError(f"invalid parameter n={n}: sensitivities need at least 2 probe points")
     copies, L = _perturbed_copies(perturbed, base.shape, levels)
     check_batch_size(batch_size)
-    chunk = max(1, batch_size // (1 + L * len(copies)))  # base points per forward: each brings its L copies per kind
+    rows = forward_rows(batch_size, v, base.shape[1], encoding)
+    chunk = max(1, rows // (1 + L * len(copies)))  # base points per forward: each brings its L copies per kind
     was_training = model.training
     model.eval()
     model.to(device)
