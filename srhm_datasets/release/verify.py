@@ -316,7 +316,15 @@ def verify_row_bytes(cfg, split: str) -> int:
     """Bytes of verify's working arrays per row of a split: the Parquet reader's decoding
     (``DECODE_BYTES_PER_VALUE`` per value), the row read (``build.row_bytes``), its
     re-derived columns (as many bytes again: tokens and latents, or the probe columns),
-    the mismatch mask (d bools) and 8 int64 per node (positions, digits, fingerprints)."""
+    the mismatch mask (d bools) and 8 int64 per node (positions, digits, fingerprints).
+
+    Examples
+    --------
+    >>> from srhm_datasets import SRHMConfig
+    >>> cfg = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0)  # d = 16, N = 3
+    >>> verify_row_bytes(cfg, "train") < verify_row_bytes(cfg, "probe")
+    True
+    """
     values = cfg.d * (1 + (2 * cfg.L if split == "probe" else 0)) + 1 + 3 * cfg.num_nodes
     return DECODE_BYTES_PER_VALUE * values + 2 * row_bytes(cfg, split) + cfg.d + 64 * (cfg.num_nodes + 1)
 
@@ -339,7 +347,16 @@ def block_rows(cfg, split: str) -> int:
 def sample_ids(cols: dict) -> np.ndarray:
     """A 128-bit fingerprint [n, 2] uint64 of each row's (label, synonyms, placements): two
     keyed ``perturb.fingerprint`` lanes. Equal samples have equal ids; distinct ones collide
-    with probability about 2**-128 a pair."""
+    with probability about 2**-128 a pair. ``cols``: label [n], synonyms / placements [n, N].
+
+    Examples
+    --------
+    >>> from srhm_datasets import SRHMConfig, generate
+    >>> rows = generate(SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0), "train", 0, 3)
+    >>> ids = sample_ids(rows)
+    >>> ids.shape, ids.dtype.name, len(np.unique(ids, axis=0))
+    ((3, 2), 'uint64', 3)
+    """
     return np.stack([fingerprint(cols), fingerprint(cols, key=1)], axis=1)
 
 
