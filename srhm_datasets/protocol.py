@@ -14,6 +14,7 @@ a learning-rate variant and estimate P* without importing torch. One definition 
 - P* and the paper's laws (format.md §10.3): ``EPSILON_STAR``, ``log_spaced_P``,
   ``estimate_p_star``, ``LAW_NAMES``, ``law_x``;
 - controls (format.md §12.4): ``CONTROL``, ``is_control``;
+- the rows of an evaluation's forward pass, bounded in bytes: ``FORWARD_BYTES``, ``forward_rows``;
 - the options of a run, ``TrainOptions``, whose defaults are the CLI's (``option_default``).
 """
 
@@ -26,6 +27,10 @@ import math
 import numpy as np
 
 from .config import SRHMConfig, require
+
+#: Most bytes of encoded input in one evaluation forward pass (float32 [B, v, d], or int64 [B, d]
+#: ids): ``batch_size`` rows at most, fewer at large v * d, so a pass's memory does not grow with d.
+FORWARD_BYTES = 64 << 20
 
 #: Reference networks (format.md §10.1), pre-activation scales and input encodings (§7).
 ARCHS = ("cnn", "lcn", "fcn")
@@ -255,3 +260,19 @@ def estimate_p_star(Ps, errors, threshold: float = EPSILON_STAR) -> dict:
 def is_control(results: dict) -> bool:
     """True for the results of a ``srhm train --shuffle-labels`` run (a control)."""
     return bool((results.get("training") or {}).get("shuffle_labels"))
+
+
+def forward_rows(batch_size: int, v: int, d: int, encoding: str) -> int:
+    """Rows per forward pass: ``batch_size``, or fewer so that the encoded input of a pass
+    (``encode``: float32 [B, v, d], int64 [B, d] for ``encoding="tokens"``) holds at most
+    ``FORWARD_BYTES``; one row at the least.
+
+    Examples
+    --------
+    >>> forward_rows(4096, v=10, d=36, encoding="whiten")
+    4096
+    >>> forward_rows(4096, v=4, d=9261, encoding="whiten") * 4 * 4 * 9261 <= FORWARD_BYTES
+    True
+    """
+    per_row = 8 * d if encoding == "tokens" else 4 * v * d
+    return max(1, min(batch_size, FORWARD_BYTES // max(1, per_row)))

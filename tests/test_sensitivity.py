@@ -285,14 +285,14 @@ class _RowCounter(torch.nn.Module):
 def test_forward_passes_are_bounded_in_bytes(monkeypatch, encoding):
     """A forward pass holds at most FORWARD_BYTES of encoded input whatever batch_size asks,
     and the values do not depend on the bound."""
-    from srhm_datasets.evaluation import sensitivity
+    from srhm_datasets import protocol
 
     probe = generator_probe(DEEP_B, 200)
     model = _RowCounter()
     whole = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEEP_B.v, ["output"], encoding, 10**6, "cpu")
     assert max(model.rows) > 1000  # one pass: the bound did not bite
     per_row = 8 * DEEP_B.d if encoding == "tokens" else 4 * DEEP_B.v * DEEP_B.d
-    monkeypatch.setattr(sensitivity, "FORWARD_BYTES", 100 * per_row)
+    monkeypatch.setattr(protocol, "FORWARD_BYTES", 100 * per_row)
     model.rows.clear()
     small = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEEP_B.v, ["output"], encoding, 10**6, "cpu")
     assert 0 < max(model.rows) <= 100
@@ -302,7 +302,7 @@ def test_forward_passes_are_bounded_in_bytes(monkeypatch, encoding):
 
 def test_test_error_passes_are_bounded_in_bytes(monkeypatch):
     """``evaluate_model`` measures the test error in forward passes of at most FORWARD_BYTES of input too."""
-    from srhm_datasets.evaluation import sensitivity
+    from srhm_datasets import protocol
     from srhm_datasets.evaluation.measure import evaluate_model
 
     class Logits(torch.nn.Module):
@@ -315,7 +315,7 @@ def test_test_error_passes_are_bounded_in_bytes(monkeypatch):
             self.rows.append(len(x))
             return self.head(x.flatten(1))
 
-    monkeypatch.setattr(sensitivity, "FORWARD_BYTES", 50 * 4 * DEEP_B.v * DEEP_B.d)
+    monkeypatch.setattr(protocol, "FORWARD_BYTES", 50 * 4 * DEEP_B.v * DEEP_B.d)
     model = Logits()
     evaluate_model(model, DEEP_B, layers=["output"], num_test=300, num_probe=20, batch_size=10**6, device="cpu")
     assert 0 < max(model.rows) <= 50

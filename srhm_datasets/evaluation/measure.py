@@ -25,7 +25,7 @@ import torch
 from ..baselines.train import test_error
 from ..config import SRHMConfig, require
 from ..generate import generate
-from ..protocol import is_int
+from ..protocol import forward_rows, is_int
 from ..torch import encode
 from ..torch_data.encoding import check_device, check_encoding
 from .probes import PROBE_PERTURBATION, PROBE_SOURCES, ProbeSet, check_num_probe, load_probe, load_test, probe_size
@@ -35,7 +35,6 @@ from .sensitivity import (
     check_batch_size,
     compute_sensitivities,
     default_layers,
-    forward_rows,
 )
 
 
@@ -146,7 +145,7 @@ def evaluate_model(
     source name ("generator", or "release" with ``data``). data/revision: a release
     folder or Hub repo for the test split (and the probe when probe="release"); without
     it the test split is generated. batch_size: rows per forward pass at most, for the test
-    error and the sensitivities alike (fewer at large v * d: ``sensitivity.forward_rows``).
+    error and the sensitivities alike (fewer at large v * d: ``protocol.forward_rows``).
     Returns a JSON-ready dict (see the module docstring).
 
     Every option is checked first (``check_evaluation_options``), then that the model

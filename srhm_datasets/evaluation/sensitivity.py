@@ -44,14 +44,12 @@ import numpy as np
 import torch
 
 from ..config import require
+from ..protocol import forward_rows
 from ..torch import default_device, encode
 from .kinds import KINDS
 
 #: Pseudo-layers that are not module names.
 INPUT, OUTPUT = "input", "output"
-#: Most bytes of encoded input in one forward pass (float32 [B, v, d], or int64 [B, d] ids):
-#: ``batch_size`` rows at most, fewer at large v * d, so a pass's memory does not grow with d.
-FORWARD_BYTES = 64 << 20
 
 
 def _acc_dtype(device: torch.device) -> torch.dtype:
@@ -66,22 +64,6 @@ def check_batch_size(batch_size) -> None:
         batch_size,
         "batch_size >= 1",
     )
-
-
-def forward_rows(batch_size: int, v: int, d: int, encoding: str) -> int:
-    """Rows per forward pass: ``batch_size``, or fewer so that the encoded input of a pass
-    (``encode``: float32 [B, v, d], int64 [B, d] for ``encoding="tokens"``) holds at most
-    ``FORWARD_BYTES``; one row at the least.
-
-    Examples
-    --------
-    >>> forward_rows(4096, v=10, d=36, encoding="whiten")
-    4096
-    >>> forward_rows(4096, v=4, d=9261, encoding="whiten") * 4 * 4 * 9261 <= FORWARD_BYTES
-    True
-    """
-    per_row = 8 * d if encoding == "tokens" else 4 * v * d
-    return max(1, min(batch_size, FORWARD_BYTES // max(1, per_row)))
 
 
 # ---- the denominator ---------------------------------------------------------------------
