@@ -25,7 +25,7 @@ import torch
 from ..baselines.train import test_error
 from ..config import SRHMConfig, require
 from ..generate import generate
-from ..protocol import forward_rows, is_int
+from ..protocol import is_int
 from ..torch import encode
 from ..torch_data.encoding import check_device, check_encoding
 from .probes import PROBE_PERTURBATION, PROBE_SOURCES, ProbeSet, check_num_probe, load_probe, load_test, probe_size
@@ -180,7 +180,7 @@ def evaluate_model(
         as_tensor(labels).long().to(device),
         cfg.v,
         encoding,
-        batch_size=forward_rows(batch_size, cfg.v, cfg.d, encoding),
+        batch_size=batch_size,
     )
     table = compute_sensitivities(
         model,
