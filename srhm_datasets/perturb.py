@@ -29,13 +29,9 @@ KINDS = ("synonym", "diffeo")
 INDEX_COLUMNS = ("label", "synonyms", "placements")
 
 
-def fingerprint(batch: dict, key: int = 0) -> np.ndarray:
-    """A uint64 hash [n] per sample of its (label [n], synonyms [n, N], placements [n, N]).
-
-    ``key`` (in [0, 2**64)) selects an independent hash of the same samples; perturbations
-    use key 0.
-    """
-    h = hash_with(key, np.asarray(batch["label"]))
+def fingerprint(batch: dict) -> np.ndarray:
+    """A uint64 hash [n] per sample of its (label [n], synonyms [n, N], placements [n, N])."""
+    h = hash_with(0, np.asarray(batch["label"]))
     with np.errstate(over="ignore"):
         for column in ("synonyms", "placements"):
             for col in np.asarray(batch[column], dtype=np.uint64).T:

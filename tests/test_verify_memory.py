@@ -28,7 +28,7 @@ from srhm_datasets.config import SRHMConfig
 from srhm_datasets.hashing import HASH_CHUNK_BYTES, SplitHasher
 from srhm_datasets.release.build import ROW_GROUP_BYTES, build_release
 from srhm_datasets.release.load import dataset_content_hash
-from srhm_datasets.release.verify import block_rows, verify_release, verify_row_bytes
+from srhm_datasets.release.verify import BLOCK_BYTES, block_rows, verify_release, verify_row_bytes
 
 #: d = 27**3 = 9261 (the catalog's widest input): one row holds 9261 uint8 tokens.
 WIDE = SRHMConfig(L=3, s=3, s0=6, v=4, nc=4, m=16, seed=2, n_train=2048, n_test=512, n_probe=16)
@@ -90,12 +90,14 @@ def test_verify_of_a_wide_config_peaks_below_its_build(wide_release):
 
 @pytest.mark.parametrize("split", ["train", "probe"])
 def test_blocks_are_sized_in_bytes(split):
-    """A verified block's working arrays fit the build's row group at any d (one row at the least)."""
+    """A verified block's working arrays fit BLOCK_BYTES, a quarter of the build's row group, at any d
+    (one row at the least)."""
+    assert BLOCK_BYTES <= ROW_GROUP_BYTES // 4
     for s0 in (0, 2, 6):
         cfg = SRHMConfig(L=3, s=3, s0=s0, v=4, nc=4, m=16, seed=2)
         rows = block_rows(cfg, split)
-        assert rows == 1 or rows * verify_row_bytes(cfg, split) <= ROW_GROUP_BYTES
-        assert (rows + 1) * verify_row_bytes(cfg, split) > ROW_GROUP_BYTES
+        assert rows == 1 or rows * verify_row_bytes(cfg, split) <= BLOCK_BYTES
+        assert (rows + 1) * verify_row_bytes(cfg, split) > BLOCK_BYTES
 
 
 def _numpy_peak(run) -> tuple[int, int]:
@@ -178,3 +180,42 @@ def test_loaded_split_hash_is_bounded_in_bytes(wide_release, tmp_path):
     dataset_content_hash(ds)  # imports
     peak, _ = _numpy_peak(lambda: dataset_content_hash(ds))
     assert peak <= 2 * ROW_GROUP_BYTES, f"{peak / 2**20:.0f} MiB to hash {ds.data.nbytes / 2**20:.0f} MiB"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 1)), min_size=1, max_size=30),
+    y=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 1)), min_size=1, max_size=30),
+    weak=st.booleans(),
+)
+def test_duplicate_counts_are_exact_even_when_fingerprints_collide(x, y, weak):
+    """``surplus`` and ``shared`` equal brute-force counts, with the real fingerprint and with one that
+    collides for every label (distinct samples of equal fingerprint are compared exactly)."""
+    from srhm_datasets.release import duplicates
+
+    def cols(rows):
+        return {
+            "label": np.array([r[0] for r in rows], dtype=np.int64),
+            "synonyms": np.array([[r[1]] for r in rows], dtype=np.uint8),
+            "placements": np.array([[r[2]] for r in rows], dtype=np.uint8),
+        }
+
+    a, b = cols(x), cols(y)
+    with pytest.MonkeyPatch.context() as patch:
+        if weak:
+            patch.setattr(duplicates, "fingerprint", lambda c: np.asarray(c["label"], dtype=np.uint64))
+        fa, fb = np.sort(duplicates.fingerprint(a)), np.sort(duplicates.fingerprint(b))
+        assert duplicates.surplus(fa, lambda: [a]) == len(x) - len(set(x))
+        assert duplicates.shared(fa, fb, lambda: [a], lambda: [b]) == len(set(x) & set(y))
+
+
+def test_verify_keeps_eight_bytes_a_row_of_state(tmp_path):
+    """Verifying 250000 rows peaks at their sorted fingerprints (8 bytes a row) and one block (its
+    numpy arrays: well under half the build's row group at d = 36), not at the 5 copies of
+    16-byte ids (80 bytes a row) that the duplicate checks made."""
+    rows = 250000
+    cfg = SRHMConfig(L=2, s=2, s0=2, v=8, nc=8, m=8, seed=3, n_train=rows, n_test=1000, n_probe=10)
+    build_release([cfg], tmp_path / "rel", progress=False)
+    verify_release(tmp_path / "rel")  # imports and caches
+    peak, _ = _numpy_peak(lambda: verify_release(tmp_path / "rel"))
+    assert peak <= 8 * rows + ROW_GROUP_BYTES // 2, f"{peak / 2**20:.1f} MiB"

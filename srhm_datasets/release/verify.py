@@ -13,9 +13,8 @@ Per config (one ``rules/<name>.json`` each):
   perturbations (or the unperturbed tokens where undefined); row counts; the
   content hash against the rules file and against the split's own row of the card's
   hash table (a split of 0 rows: no shard, the hash of zero rows).
-* no duplicate (label, synonyms, placements) within or across splits (compared by a
-  128-bit fingerprint of each row: a duplicate is never missed; two distinct rows
-  would be reported as one only on a fingerprint collision, about n**2 / 2**129).
+* no duplicate (label, synonyms, placements) within or across splits (``duplicates``:
+  64-bit fingerprints, the rows of equal fingerprints compared exactly).
 * the card: configs, data_files, features, split sizes, the rules hash row; for the
   whole release, a ``license`` and ``default: true`` on exactly one config (the
   catalog's default config ``demo`` when the release has it).
@@ -28,10 +27,10 @@ the wrong shape) are failures with a reason, never an exception. The result is a
 
 Memory is bounded in bytes, as the build's: rows are read and re-derived in blocks of
 ``block_rows`` rows, whose working arrays (the rows read, their re-derived tokens and
-latents in the columns' own narrow dtypes, the probe columns) add up to about the
-build's row group, ``build.ROW_GROUP_BYTES``; the content hash widens to int64
+latents in the columns' own narrow dtypes, the probe columns) add up to about
+``BLOCK_BYTES``, a quarter of the build's row group; the content hash widens to int64
 ``hashing.HASH_CHUNK_BYTES`` at a time. The only state that grows with a split is its
-rows' fingerprints (16 bytes a row), dropped once the config is checked: the report keeps
+rows' fingerprints (8 bytes a row), dropped once the config is checked: the report keeps
 only the checks' text, so the peak does not grow with the number of configs.
 """
 
@@ -61,6 +60,7 @@ from ..sampler import split_digits
 from .arguments import require_path, require_type
 from .build import ROW_GROUP_BYTES, row_bytes
 from .card import HASH_ROW, read_header
+from .duplicates import shared, surplus
 from .features import arrow_schema, from_arrow, hf_features, yaml_features
 from .manifest import card_rows, config_problems, extra_configs, selected_names
 from .rules_file import FORMAT, SPLITS, candidate_names, config_from_rules, empty_content_hash
@@ -72,6 +72,10 @@ READ_BUFFER_BYTES = 1 << 20
 #: the value's physical INT32 (uint8 and uint16 are stored as INT32) and its int16
 #: definition and repetition levels (list columns).
 DECODE_BYTES_PER_VALUE = 8
+#: Bytes of the working arrays of one verified block: a quarter of the build's row group
+#: (``build.ROW_GROUP_BYTES``), so that verify, which also keeps 8 bytes a row of fingerprints,
+#: peaks below the build of the same config (whose writer holds row groups and their encoding).
+BLOCK_BYTES = ROW_GROUP_BYTES // 4
 SHARD_RE = re.compile(r"^(?P<split>\w+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
 #: The ``Check.config`` of release-wide checks (the card's license and default config).
 RELEASE = "(release)"
@@ -330,42 +334,26 @@ def verify_row_bytes(cfg, split: str) -> int:
 
 
 def block_rows(cfg, split: str) -> int:
-    """Rows verified at once: their working arrays (``verify_row_bytes``) fill about one of the
-    build's row groups (``ROW_GROUP_BYTES``), at least one row. Sized in bytes, so the memory
-    of a block is the same at any d.
+    """Rows verified at once: their working arrays (``verify_row_bytes``) fill about
+    ``BLOCK_BYTES``, at least one row. Sized in bytes, so the memory of a block is the same
+    at any d.
 
     Examples
     --------
     >>> from srhm_datasets import SRHMConfig
     >>> wide = SRHMConfig(L=3, s=3, s0=6, v=4, nc=4, m=16, seed=2)
-    >>> block_rows(wide, "train") * verify_row_bytes(wide, "train") <= ROW_GROUP_BYTES
+    >>> block_rows(wide, "train") * verify_row_bytes(wide, "train") <= BLOCK_BYTES
     True
     """
-    return max(1, ROW_GROUP_BYTES // verify_row_bytes(cfg, split))
-
-
-def sample_ids(cols: dict) -> np.ndarray:
-    """A 128-bit fingerprint [n, 2] uint64 of each row's (label, synonyms, placements): two
-    keyed ``perturb.fingerprint`` lanes. Equal samples have equal ids; distinct ones collide
-    with probability about 2**-128 a pair. ``cols``: label [n], synonyms / placements [n, N].
-
-    Examples
-    --------
-    >>> from srhm_datasets import SRHMConfig, generate
-    >>> rows = generate(SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0), "train", 0, 3)
-    >>> ids = sample_ids(rows)
-    >>> ids.shape, ids.dtype.name, len(np.unique(ids, axis=0))
-    ((3, 2), 'uint64', 3)
-    """
-    return np.stack([fingerprint(cols), fingerprint(cols, key=1)], axis=1)
+    return max(1, BLOCK_BYTES // verify_row_bytes(cfg, split))
 
 
 def _check_split(
-    folder: Path, name: str, cfg, tables, doc: dict, split: str, card_table: dict, ids: dict[str, np.ndarray]
+    folder: Path, name: str, cfg, tables, doc: dict, split: str, card_table: dict, fps: dict[str, np.ndarray]
 ) -> Check:
     """Every row of one split: schema, ranges, rules, row index, probe columns, hash, duplicates.
 
-    The split's row fingerprints (``sample_ids``) go to ``ids[split]`` for ``_check_overlap``.
+    The split's row fingerprints, sorted, go to ``fps[split]`` for ``_check_overlap``.
     """
     n_expected = cfg.split_sizes()[split]
     info = doc["splits"].get(split, {})
@@ -378,25 +366,28 @@ def _check_split(
         return _check_empty_split(name, split, info, files, card_table, problems)
     if not files:
         return Check(name, split, problems + [f"no shard {name}/{split}-*.parquet"], "")
-    hasher, split_ids, at = SplitHasher(), [], 0
+    hasher, at = SplitHasher(), 0
+    prints, extra = np.empty(n_expected, dtype=np.uint64), []  # extra: rows beyond n_expected
     for cols in _split_columns(files, cfg, split, problems):
         a, at = at, at + len(cols["label"])
         hasher.update(cols)
         problems += _row_problems(cfg, tables, split, cols, a, n_expected)
-        split_ids.append(sample_ids(cols))
-        del cols  # the block's arrays go before the next block is read
+        block = fingerprint(cols)
+        prints[a : min(at, n_expected)] = block[: max(0, n_expected - a)]
+        extra += [block[max(0, n_expected - a) :]] if at > n_expected else []
+        del cols, block  # the block's arrays go before the next block is read
     if at != n_expected:
         problems.append(f"{at} rows in the shards, expected {n_expected}")
     digest = hasher.hexdigest()
     if info.get("content_hash") != digest:
         problems.append(f"content hash {digest} != rules file {info.get('content_hash')}")
     problems += [f"content {p}" for p in _card_row_problems(card_table, name, split, digest, n_expected)]
-    if split_ids:
-        ids[split] = np.concatenate(split_ids)
-        del split_ids
-        duplicates = len(ids[split]) - len(_unique_rows(ids[split]))
-        if duplicates:
-            problems.append(f"{duplicates} duplicate samples (label, synonyms, placements) within the split")
+    prints = np.concatenate([prints, *extra]) if extra else prints[: min(at, n_expected)]
+    prints.sort()
+    fps[split] = prints
+    duplicates = surplus(prints, _rereader(folder, name, cfg, split))
+    if duplicates:
+        problems.append(f"{duplicates} duplicate samples (label, synonyms, placements) within the split")
     return Check(name, split, problems, f"{at} rows, {len(files)} shard(s), {digest[:19]}...")
 
 
@@ -499,20 +490,19 @@ def _record_batches(pf, file_name: str, rows: int, problems: list[str]):
         yield rb
 
 
-def _unique_rows(k: np.ndarray) -> np.ndarray:
-    view = np.ascontiguousarray(k).view(np.dtype((np.void, k.dtype.itemsize * k.shape[1])))
-    return np.unique(view)
+def _rereader(folder: Path, name: str, cfg, split: str):
+    """A callable reading a split's column blocks anew (for ``duplicates``; problems already reported)."""
+    return lambda: _split_columns(_shards(folder, name, split)[0], cfg, split, [])
 
 
-def _check_overlap(name: str, keys: dict) -> Check:
-    """No sample in two splits (``keys``: split -> the rows' ``sample_ids``)."""
+def _check_overlap(folder: Path, name: str, cfg, fps: dict) -> Check:
+    """No sample in two splits (``fps``: split -> its rows' sorted fingerprints)."""
     problems = []
-    splits = sorted(keys)
+    splits = sorted(fps)
     for x, y in itertools.combinations(splits, 2):
-        both = np.concatenate([_unique_rows(keys[x]), _unique_rows(keys[y])])
-        shared = len(both) - len(np.unique(both))
-        if shared:
-            problems.append(f"{shared} samples in both {x} and {y}")
+        both = shared(fps[x], fps[y], _rereader(folder, name, cfg, x), _rereader(folder, name, cfg, y))
+        if both:
+            problems.append(f"{both} samples in both {x} and {y}")
     return Check(name, "overlap", problems, f"splits {', '.join(splits)} disjoint" if not problems else "")
 
 
@@ -762,14 +752,14 @@ def _verify_config(folder: Path, name: str, header, card_table: dict, croissant)
         check, cfg, tables = Check(name, "rules", [f"could not be checked ({type(err).__name__}: {err})"]), None, None
     if cfg is None:
         return [check]
-    ids: dict[str, np.ndarray] = {}  # the splits' row fingerprints, dropped when this config is done
+    fps: dict[str, np.ndarray] = {}  # the splits' row fingerprints, dropped when this config is done
     splits = [
-        _guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table, ids) for split in SPLITS
+        _guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table, fps) for split in SPLITS
     ]
     return [
         check,
         *splits,
-        _guarded(name, "overlap", _check_overlap, name, ids),
+        _guarded(name, "overlap", _check_overlap, folder, name, cfg, fps),
         _guarded(name, "card", _check_card, folder, name, cfg, doc, header, card_table),
         _guarded(name, "croissant", _check_croissant, folder, name, croissant),
     ]
