@@ -26,6 +26,9 @@ from pathlib import Path
 
 from .config import require
 
+#: Where a sweep's jobs or a build's configs run: a local process pool, or SLURM jobs.
+EXECUTORS = ("local", "slurm")
+
 #: squeue states of a job that is still alive (pending, running or finishing).
 SLURM_ALIVE = ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "REQUEUED", "RESIZING")
 #: The SLURM options and their defaults (a sweep file's ``executor.slurm`` section has the same).
@@ -183,6 +186,7 @@ def log_tail(attempt: dict, lines: int = 15) -> str:
 
 
 __all__ = [
+    "EXECUTORS",
     "SLURM_ALIVE",
     "SLURM_DEFAULTS",
     "check_slurm",

@@ -16,6 +16,9 @@ import numpy as np
 
 from .config import require
 
+#: Most bytes of int64 values widened at once while hashing (the rest of a block waits its turn).
+HASH_CHUNK_BYTES = 1 << 20
+
 
 class SplitHasher:
     """Streaming content hash: ``update`` with consecutive row blocks, then ``hexdigest``."""
@@ -28,14 +31,27 @@ class SplitHasher:
 
         Raises ValueError for a non-dict, a column that is not integer (or bool) typed
         (floats would be truncated silently), or a set of columns other than the first call's.
+        Memory beside the arrays given: at most ``HASH_CHUNK_BYTES`` (plus one row's int64 values
+        when a row is wider than that), whatever their dtype and size.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> whole, parts = SplitHasher(), SplitHasher()
+        >>> tokens = np.arange(12, dtype=np.uint8).reshape(4, 3)
+        >>> whole.update({"tokens": tokens})
+        >>> parts.update({"tokens": tokens[:1]}); parts.update({"tokens": tokens[1:]})
+        >>> whole.hexdigest() == parts.hexdigest()
+        True
         """
         require(isinstance(columns, Mapping), "columns", columns, "a dict of column arrays")
         if self._columns and set(columns) != set(self._columns):
             raise ValueError(f"invalid columns {sorted(columns)}: expected {sorted(self._columns)}")
         for name, values in columns.items():
             values = _integer_array(name, values)
-            data = np.ascontiguousarray(values, dtype="<i8")
-            self._columns.setdefault(name, hashlib.sha256()).update(data.tobytes())
+            digest = self._columns.setdefault(name, hashlib.sha256())
+            for chunk in _int64_chunks(values):
+                digest.update(chunk)
 
     def hexdigest(self) -> str:
         """``sha256:<hex>`` of the rows fed so far."""
@@ -50,6 +66,20 @@ def _integer_array(name: str, values) -> np.ndarray:
         values = np.asarray(None)
     require(values.dtype.kind in "iub", f"columns[{name!r}].dtype", str(values.dtype), "an integer dtype")
     return values
+
+
+def _int64_chunks(values: np.ndarray):
+    """``values`` as little-endian int64, row-major, in consecutive pieces of at most
+    ``HASH_CHUNK_BYTES`` (whole rows; one row when a row is wider), copied into one reused buffer."""
+    if values.ndim == 0 or values.dtype == np.dtype("<i8") and values.flags.c_contiguous:
+        yield np.ascontiguousarray(values, dtype="<i8").reshape(-1)
+        return
+    step = max(1, HASH_CHUNK_BYTES // (8 * max(1, values[:1].size)))
+    buffer = np.empty((min(step, len(values)),) + values.shape[1:], dtype="<i8")
+    for a in range(0, len(values), step):
+        part = values[a : a + step]
+        np.copyto(buffer[: len(part)], part, casting="unsafe")
+        yield buffer[: len(part)].reshape(-1)
 
 
 def content_hash(columns: dict) -> str:

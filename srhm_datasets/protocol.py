@@ -14,6 +14,7 @@ a learning-rate variant and estimate P* without importing torch. One definition 
 - P* and the paper's laws (format.md §10.3): ``EPSILON_STAR``, ``log_spaced_P``,
   ``estimate_p_star``, ``p_star_spread``, ``CURVE_SETTINGS``, ``LAW_NAMES``, ``law_x``;
 - controls (format.md §12.4): ``CONTROL``, ``is_control``;
+- the rows of an evaluation's forward pass, bounded in bytes: ``FORWARD_BYTES``, ``forward_rows``;
 - the options of a run, ``TrainOptions``, whose defaults are the CLI's (``option_default``).
 """
 
@@ -29,6 +30,10 @@ import secrets
 import numpy as np
 
 from .config import SRHMConfig, is_int, require
+
+#: Most bytes of encoded input in one evaluation forward pass (float32 [B, v, d], or int64 [B, d]
+#: ids): ``batch_size`` rows at most, fewer at large v * d, so a pass's memory does not grow with d.
+FORWARD_BYTES = 64 << 20
 
 #: Reference networks (format.md §10.1) and their pre-activation scales.
 ARCHS = ("cnn", "lcn", "fcn")
@@ -307,3 +312,19 @@ def p_star_spread(values: list[float | None]) -> dict:
 def is_control(results: dict) -> bool:
     """True for the results of a ``srhm train --shuffle-labels`` run (a control)."""
     return bool((results.get("training") or {}).get("shuffle_labels"))
+
+
+def forward_rows(batch_size: int, v: int, d: int, encoding: str) -> int:
+    """Rows per forward pass: ``batch_size``, or fewer so that the encoded input of a pass
+    (``encode``: float32 [B, v, d], int64 [B, d] for ``encoding="tokens"``) holds at most
+    ``FORWARD_BYTES``; one row at the least.
+
+    Examples
+    --------
+    >>> forward_rows(4096, v=10, d=36, encoding="whiten")
+    4096
+    >>> forward_rows(4096, v=4, d=9261, encoding="whiten") * 4 * 4 * 9261 <= FORWARD_BYTES
+    True
+    """
+    per_row = 8 * d if encoding == "tokens" else 4 * v * d
+    return max(1, min(batch_size, FORWARD_BYTES // max(1, per_row)))

@@ -5,9 +5,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a child that a test interrupts with Ctrl-C (SIGINT): the default disposition.
+
+    A suite started as a background job (``nohup``, ``&`` in a non-interactive shell) ignores
+    SIGINT, and a child inherits that: ``srhm`` rightly leaves an ignored SIGINT ignored, so
+    the test would wait for an interruption that never comes.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def children(pid: int) -> set[int]:

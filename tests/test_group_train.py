@@ -191,3 +191,17 @@ def test_stacked_members_are_the_single_networks(arch, bias, float64):
     )
     with pytest.raises(ValueError, match=r"expected \[G=2"):
         stacked(x)
+
+
+def test_test_error_passes_are_bounded_in_bytes(tmp_path, monkeypatch):
+    """The group's test error runs forward passes of at most FORWARD_BYTES of encoded input, same errors."""
+    from srhm_datasets import protocol
+
+    options = [_options(tmp_path, "group", P=50, seed=seed) for seed in (1, 2)]
+    trainer = GroupTrainer(options)
+    whole = trainer.test_errors([0, 1])
+    rows, encode_rows = [], trainer._encode
+    trainer._encode = lambda tokens: rows.append(len(tokens)) or encode_rows(tokens)
+    monkeypatch.setattr(protocol, "FORWARD_BYTES", 30 * 4 * DEMO.v * DEMO.d)
+    assert trainer.test_errors([0, 1]) == whole
+    assert rows and max(rows) <= 30 and sum(rows) == TINY["num_test"]

@@ -25,7 +25,7 @@ from srhm_datasets.release import build as build_mod
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.verify import verify_release
 
-from .processes import alive, children, lock_held_elsewhere
+from .processes import alive, children, interruptible, lock_held_elsewhere
 from .release_helpers import SMALL
 
 ZERO = SMALL["grid_L2_s0-0_v3"]  # tiny: 49 train rows
@@ -110,6 +110,7 @@ def test_signal_ends_workers_and_removes_the_partial_folder(tmp_path, signum):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,  # SIGINT reaches it even when the suite runs as a background job
     )
     try:
         workers: set[int] = set()

@@ -267,3 +267,55 @@ def test_one_device_autodetection_for_training_and_evaluation(monkeypatch):
     assert train.check_device(None) == "cpu"
     with pytest.raises(ValueError, match="device='mps'.*MPS is not available"):
         train.check_device("mps")
+
+
+class _RowCounter(torch.nn.Module):
+    """Identity on the encoded input that records the rows of every forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[int] = []
+
+    def forward(self, x):
+        self.rows.append(len(x))
+        return x.flatten(1)
+
+
+@pytest.mark.parametrize("encoding", ["whiten", "tokens"])
+def test_forward_passes_are_bounded_in_bytes(monkeypatch, encoding):
+    """A forward pass holds at most FORWARD_BYTES of encoded input whatever batch_size asks,
+    and the values do not depend on the bound."""
+    from srhm_datasets import protocol
+
+    probe = generator_probe(DEEP_B, 200)
+    model = _RowCounter()
+    whole = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEEP_B.v, ["output"], encoding, 10**6, "cpu")
+    assert max(model.rows) > 1000  # one pass: the bound did not bite
+    per_row = 8 * DEEP_B.d if encoding == "tokens" else 4 * DEEP_B.v * DEEP_B.d
+    monkeypatch.setattr(protocol, "FORWARD_BYTES", 100 * per_row)
+    model.rows.clear()
+    small = compute_sensitivities(model, probe.tokens, probe.perturbed(), DEEP_B.v, ["output"], encoding, 10**6, "cpu")
+    assert 0 < max(model.rows) <= 100
+    for kind in ("synonym", "diffeo"):
+        np.testing.assert_allclose(small.values[kind]["output"], whole.values[kind]["output"], rtol=1e-9)
+
+
+def test_test_error_passes_are_bounded_in_bytes(monkeypatch):
+    """``evaluate_model`` measures the test error in forward passes of at most FORWARD_BYTES of input too."""
+    from srhm_datasets import protocol
+    from srhm_datasets.evaluation.measure import evaluate_model
+
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[int] = []
+            self.head = torch.nn.Linear(DEEP_B.v * DEEP_B.d, DEEP_B.nc)
+
+        def forward(self, x):
+            self.rows.append(len(x))
+            return self.head(x.flatten(1))
+
+    monkeypatch.setattr(protocol, "FORWARD_BYTES", 50 * 4 * DEEP_B.v * DEEP_B.d)
+    model = Logits()
+    evaluate_model(model, DEEP_B, layers=["output"], num_test=300, num_probe=20, batch_size=10**6, device="cpu")
+    assert 0 < max(model.rows) <= 50

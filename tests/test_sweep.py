@@ -23,7 +23,7 @@ from srhm_datasets.sweep.cli import sweep
 from srhm_datasets.sweep.plan import read_record
 from srhm_datasets.sweep.run import run_sweep, sweep_status
 
-from .processes import alive, children, cpu_seconds, lock_held_elsewhere
+from .processes import alive, children, cpu_seconds, interruptible, lock_held_elsewhere
 from .sweep_helpers import TINY_CURVE, TINY_OPTIONS, comparable, sweep_runs, write_sweep
 
 JOBS = ["demo-cnn-w16-lrdefault-seed0", "demo-cnn-w16-lrdefault-seed1"]
@@ -202,6 +202,7 @@ def test_a_signal_ends_the_local_workers_at_once(tmp_path, signum):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,  # SIGINT reaches it even when the suite runs as a background job
     )
     try:
         workers: set[int] = set()

@@ -6,9 +6,18 @@
 - ``cli``: ``srhm train`` and ``srhm learning-curve``.
 
 Lives inside ``srhm_datasets`` so that its import name cannot clash with another
-installed package called ``baselines``. Importing this package imports torch.
+installed package called ``baselines``. Importing this package imports no torch (``srhm
+--help`` imports ``cli``); ``models``, ``train`` and their names below do.
 """
 
-from .models import ARCHS, HierarchicalNet, build_model, count_parameters
+from ..protocol import ARCHS
 
 __all__ = ["ARCHS", "HierarchicalNet", "build_model", "count_parameters"]
+
+
+def __getattr__(name):
+    if name in ("HierarchicalNet", "build_model", "count_parameters"):
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

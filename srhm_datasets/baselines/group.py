@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..config import require
-from ..protocol import run_id
+from ..protocol import forward_rows, run_id
 from ..torch_data.encoding import encode, torch_ints, torch_tokens
 from .checkpoint import run_checkpoint, write_run
 from .models import build_model, count_parameters
@@ -284,7 +284,8 @@ class GroupTrainer:
         index = torch.tensor(rows, device=self.device)
         params = {name: p.index_select(0, index) for name, p in self.raw.named_parameters()}
         wrong = torch.zeros(len(rows), dtype=torch.float64, device=self.device)
-        for chunk in torch.arange(self.first.num_test, device=self.device).split(EVAL_BATCH):
+        rows_per_pass = forward_rows(EVAL_BATCH, self.cfg.v, self.cfg.d, self.first.encoding)
+        for chunk in torch.arange(self.first.num_test, device=self.device).split(rows_per_pass):
             x = self._encode(self.test_tokens[chunk]).expand(len(rows), -1, -1, -1)
             logits = self._logits(lambda x: functional_call(self.raw, params, (x,)), x)
             wrong += (logits.argmax(-1) != self.test_label[chunk]).sum(1)

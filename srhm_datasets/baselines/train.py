@@ -65,6 +65,7 @@ from ..protocol import (
     TrainOptions,
     default_batch_size,
     default_lr,
+    forward_rows,
     num_parameters,
     run_id,
 )
@@ -514,9 +515,10 @@ def test_error(
     """Classification error of ``argmax model(encode(tokens))`` against ``labels``, in eval mode.
 
     tokens: integer tokens [n, d], labels: int64 [n], both on the model's device; ``batch_size``
-    rows per forward pass. Distributed (``world`` > 1, process group initialised): rank ``rank``
-    measures rows ``rank::world`` and the counts are summed over ranks, so every rank returns
-    the error over all n rows. The model's training mode is restored. ValueError for n = 0.
+    rows per forward pass at most (fewer at large v * d: ``protocol.forward_rows``).
+    Distributed (``world`` > 1, process group initialised): rank ``rank`` measures rows
+    ``rank::world`` and the counts are summed over ranks, so every rank returns the error
+    over all n rows. The model's training mode is restored. ValueError for n = 0.
     """
     if len(tokens) == 0:
         raise ValueError("invalid parameter tokens: empty test set")
@@ -524,7 +526,8 @@ def test_error(
     model.eval()
     wrong = torch.zeros((), dtype=torch.int64, device=tokens.device)
     try:
-        for chunk in torch.arange(rank, len(tokens), world, device=tokens.device).split(batch_size):
+        rows = forward_rows(batch_size, v, tokens.shape[-1], encoding)
+        for chunk in torch.arange(rank, len(tokens), world, device=tokens.device).split(rows):
             wrong += (outputs(model, tokens[chunk], v, encoding, amp).argmax(-1) != labels[chunk]).sum()
     finally:
         model.train(was_training)

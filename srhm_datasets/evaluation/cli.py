@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..protocol import ENCODINGS, RESULTS_FILE
+from ..protocol import ENCODINGS, FORWARD_BYTES, RESULTS_FILE
 
 
 def _layers(ctx, param, value):
@@ -96,7 +96,11 @@ def _as_click_error(err: ValueError) -> click.ClickException:
     help="Use only the first N probe points, 2 <= N <= probe split size (default: all).",
 )
 @click.option(
-    "--batch-size", type=click.IntRange(min=1), default=4096, show_default=True, help="Rows per forward pass."
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help=f"Most rows per forward pass (fewer when their encoded input would pass {FORWARD_BYTES >> 20} MiB).",
 )
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda, then mps, else cpu).")
 @click.option("--no-write", is_flag=True, help="Print only; leave results.json unchanged.")

@@ -28,7 +28,13 @@ from ..generate import generate
 from ..torch import encode
 from ..torch_data.encoding import check_device, check_encoding
 from .probes import PROBE_PERTURBATION, PROBE_SOURCES, ProbeSet, check_num_probe, load_probe, load_test, probe_size
-from .sensitivity import ActivationRecorder, as_tensor, check_batch_size, compute_sensitivities, default_layers
+from .sensitivity import (
+    ActivationRecorder,
+    as_tensor,
+    check_batch_size,
+    compute_sensitivities,
+    default_layers,
+)
 
 
 def check_evaluation_options(
@@ -145,7 +151,9 @@ def evaluate_model(
     model's ``hidden_layer_names()`` (if any) and "output". probe: a ``ProbeSet`` or a
     source name ("generator", or "release" with ``data``). data/revision: a release
     folder or Hub repo for the test split (and the probe when probe="release"); without
-    it the test split is generated. Returns a JSON-ready dict (see the module docstring).
+    it the test split is generated. batch_size: rows per forward pass at most, for the test
+    error and the sensitivities alike (fewer at large v * d: ``protocol.forward_rows``).
+    Returns a JSON-ready dict (see the module docstring).
 
     Every option is checked first (``check_evaluation_options``), then that the model
     fits the config (``check_model_fits``: logits [B, nc]) and that the layers exist,

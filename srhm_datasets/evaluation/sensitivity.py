@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ..config import require_int
+from ..protocol import forward_rows
 from ..torch import default_device, encode
 from .kinds import KINDS
 
@@ -265,7 +266,8 @@ def compute_sensitivities(
         marks the kind undefined (m = 1 or K = 1) and gives ``None`` values.
     v: vocabulary size (the encoding's channel count). layers: module names, plus
         ``"output"``/``"input"``; default ``default_layers(model)``.
-    batch_size: rows per forward pass (base points and their 2L copies together).
+    batch_size: rows per forward pass (base points and their 2L copies together), at most:
+        fewer when their encoded input would exceed ``FORWARD_BYTES`` (``forward_rows``).
     device: default ``default_device()``; the model is moved there.
     levels: L; needed only when both kinds are undefined (else read from the copies).
     Returns a ``SensitivityTable``.
@@ -282,7 +284,8 @@ def compute_sensitivities(
         raise ValueError(f"invalid parameter n={n}: sensitivities need at least 2 probe points")
     copies, L = _perturbed_copies(perturbed, base.shape, levels)
     check_batch_size(batch_size)
-    chunk = max(1, batch_size // (1 + L * len(copies)))  # base points per forward: each brings its L copies per kind
+    rows = forward_rows(batch_size, v, base.shape[1], encoding)
+    chunk = max(1, rows // (1 + L * len(copies)))  # base points per forward: each brings its L copies per kind
     was_training = model.training
     model.eval()
     model.to(device)

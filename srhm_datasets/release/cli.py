@@ -8,6 +8,7 @@ import click
 
 from ..catalog import CATALOG, DEFAULT_CONFIG
 from ..cli_args import config_arg, echo_submitted, os_error, poll_option, slurm_usage, with_slurm_options
+from ..executors import EXECUTORS
 
 
 @click.command()
@@ -27,7 +28,7 @@ from ..cli_args import config_arg, echo_submitted, os_error, poll_option, slurm_
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option(
     "--executor",
-    type=click.Choice(("local", "slurm")),
+    type=click.Choice(EXECUTORS),
     default="local",
     show_default=True,
     help="local: build here. slurm: one job per config through submitit (returns after submitting).",

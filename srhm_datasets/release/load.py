@@ -31,8 +31,6 @@ from .folder_check import (
 )
 from .rules_file import CONFIG_NAME_RE, candidate_names, check_local_revision, local_hint
 
-#: Rows per batch when hashing a loaded split.
-HASH_BATCH_ROWS = 1 << 16
 #: Rows of a streamed split compared with the generator.
 STREAM_CHECK_ROWS = 64
 
@@ -400,11 +398,16 @@ def dataset_content_hash(ds) -> str:
     """The content hash (format.md §8) of every column of a ``datasets.Dataset``, read in Arrow batches.
 
     List columns (fixed-size or not) are hashed as their values row after row, as format.md §8 says.
+    Batches hold about one of the build's row groups (``build.ROW_GROUP_BYTES`` of Arrow data, at
+    least one row), and the hash widens them to int64 ``hashing.HASH_CHUNK_BYTES`` at a time:
+    memory does not grow with d or the row count.
     """
     from ..hashing import SplitHasher
+    from .build import ROW_GROUP_BYTES
 
     hasher = SplitHasher()
-    for batch in ds.with_format("arrow").iter(batch_size=HASH_BATCH_ROWS):
+    row = -(-ds.data.nbytes // max(1, ds.data.num_rows))
+    for batch in ds.with_format("arrow").iter(batch_size=max(1, ROW_GROUP_BYTES // max(1, row))):
         hasher.update({name: _flat_values(batch.column(name)) for name in batch.column_names})
     return hasher.hexdigest()
 

@@ -13,7 +13,8 @@ Per config (one ``rules/<name>.json`` each):
   perturbations (or the unperturbed tokens where undefined); row counts; the
   content hash against the rules file and against the split's own row of the card's
   hash table (a split of 0 rows: no shard, the hash of zero rows).
-* no duplicate (label, synonyms, placements) within or across splits.
+* no duplicate (label, synonyms, placements) within or across splits (``duplicates``:
+  64-bit fingerprints, the rows of equal fingerprints compared exactly).
 * the card: configs, data_files, features, split sizes, the rules hash row; for the
   whole release, a ``license`` and ``default: true`` on exactly one config (the
   catalog's default config ``demo`` when the release has it).
@@ -23,6 +24,14 @@ Per config (one ``rules/<name>.json`` each):
 Corrupt inputs (unreadable Parquet, a card whose YAML does not parse, rules files of
 the wrong shape) are failures with a reason, never an exception. The result is a
 ``Report``; ``Report.ok`` is False on any failure.
+
+Memory is bounded in bytes, as the build's: rows are read and re-derived in blocks of
+``block_rows`` rows, whose working arrays (the rows read, their re-derived tokens and
+latents in the columns' own narrow dtypes, the probe columns) add up to about
+``BLOCK_BYTES``, a quarter of the build's row group; the content hash widens to int64
+``hashing.HASH_CHUNK_BYTES`` at a time. The only state that grows with a split is its
+rows' fingerprints (8 bytes a row), dropped once the config is checked: the report keeps
+only the checks' text, so the peak does not grow with the number of configs.
 """
 
 from __future__ import annotations
@@ -39,12 +48,16 @@ import pyarrow.parquet as pq
 
 from ..catalog import DEFAULT_CONFIG
 from ..config import SPLITS, decimal_string, require, require_type
+from ..generate import column_dtypes
 from ..hashing import SplitHasher
+from ..perturb import fingerprint
 from ..probe import PROBE_COLUMNS, PROBE_SUFFIX, probe_columns, probe_defined, split_columns
 from ..rules import sample_rules
 from ..sampler import split_digits
 from .arguments import require_path
+from .build import ROW_GROUP_BYTES, row_bytes
 from .card import HASH_ROW
+from .duplicates import shared, surplus
 from .features import arrow_schema, from_arrow, hf_features, yaml_features
 from .folder_check import parquet_errors, read_card, shard_set
 from .manifest import card_rows, config_problems, extra_configs, selected_names
@@ -57,8 +70,17 @@ from .rules_file import (
     tables_hash,
 )
 
-BATCH_ROWS = 1 << 15
 PARQUET_ERRORS = parquet_errors()
+#: Read-ahead buffer of a Parquet column chunk: a shard's row groups are not read whole.
+READ_BUFFER_BYTES = 1 << 20
+#: Bytes the Parquet reader holds per value while it decodes a batch, beside the Arrow result:
+#: the value's physical INT32 (uint8 and uint16 are stored as INT32) and its int16
+#: definition and repetition levels (list columns).
+DECODE_BYTES_PER_VALUE = 8
+#: Bytes of the working arrays of one verified block: a quarter of the build's row group
+#: (``build.ROW_GROUP_BYTES``), so that verify, which also keeps 8 bytes a row of fingerprints,
+#: peaks below the build of the same config (whose writer holds row groups and their encoding).
+BLOCK_BYTES = ROW_GROUP_BYTES // 4
 #: The ``Check.config`` of release-wide checks (the card's license and default config).
 RELEASE = "(release)"
 
@@ -71,8 +93,6 @@ class Check:
     item: str
     problems: list[str]
     detail: str = ""
-    #: A split's sample keys [n, 1 + 2N] uint32 (label, synonyms, placements), for the overlap check.
-    keys: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -129,28 +149,42 @@ def _combinations(S: int, s: int) -> np.ndarray:
 
 
 def decode(cfg, tables: list[np.ndarray], label, synonyms, placements) -> tuple[np.ndarray, np.ndarray]:
-    """Latents [n, N] and tokens [n, d] (int64) from sample indices, node by node.
+    """Latents [n, N] and tokens [n, d] from sample indices, node by node.
 
-    tables: the rule tables [n_k, m, s] (from the rules file). Independent of
-    ``generate``: walks the heap node by node, placing each child at its parent's
-    block start plus its slot times the child block size.
+    tables: the rule tables [n_k, m, s] (from the rules file), symbols in [0, v).
+    label [n], synonyms / placements [n, N] (heap order), any integer dtype. Independent
+    of ``generate``: walks the heap node by node, placing each child at its parent's
+    block start plus its slot times the child block size. The outputs have the dtypes of
+    the published columns (``generate.column_dtypes``: tokens uint8 if v < 255 else
+    uint16, latents the smallest unsigned type), so their memory is that of the rows
+    read; the per-node temporaries are [n] and [n, N] int64.
+
+    Examples
+    --------
+    >>> from srhm_datasets import SRHMConfig, generate, sample_rules
+    >>> cfg = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0)
+    >>> rows = generate(cfg, "test", 0, 3)
+    >>> latents, tokens = decode(cfg, sample_rules(cfg), rows["label"], rows["synonyms"], rows["placements"])
+    >>> bool((tokens == rows["tokens"]).all()), tokens.dtype.name
+    (True, 'uint8')
     """
-    label = np.asarray(label, dtype=np.int64)
-    syn = np.asarray(synonyms, dtype=np.int64)
-    pl = np.asarray(placements, dtype=np.int64)
+    dtypes = column_dtypes(cfg)
+    label = np.asarray(label)
+    syn = np.asarray(synonyms)
+    pl = np.asarray(placements)
     n, N = syn.shape
     rows = np.arange(n)
-    latents = np.zeros((n, N), dtype=np.int64)
+    latents = np.zeros((n, N), dtype=dtypes["latents"])
     start = np.zeros((n, N), dtype=np.int64)
     latents[:, 0] = label
-    tokens = np.full((n, cfg.d), cfg.blank, dtype=np.int64)
+    tokens = np.full((n, cfg.d), cfg.blank, dtype=dtypes["tokens"])
     depths = [k for k in range(cfg.L) for _ in cfg.depth_nodes(k)]
     for j in range(N):
         depth = depths[j]
         child_block = cfg.S ** (cfg.L - depth - 1)
         for i in range(cfg.s):
             symbol = tables[depth][latents[:, j], syn[:, j], i]
-            pos = start[:, j] + _slot_of(cfg, pl[:, j], i) * child_block
+            pos = start[:, j] + _slot_of(cfg, pl[:, j].astype(np.int64), i) * child_block
             c = j * cfg.s + 1 + i
             if c < N:
                 latents[:, c] = symbol
@@ -233,10 +267,44 @@ def _card_row_problems(card_table: dict, name: str, item: str, digest: str, rows
     return problems
 
 
-def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, card_table: dict) -> Check:
+def verify_row_bytes(cfg, split: str) -> int:
+    """Bytes of verify's working arrays per row of a split: the Parquet reader's decoding
+    (``DECODE_BYTES_PER_VALUE`` per value), the row read (``build.row_bytes``), its
+    re-derived columns (as many bytes again: tokens and latents, or the probe columns),
+    the mismatch mask (d bools) and 8 int64 per node (positions, digits, fingerprints).
+
+    Examples
+    --------
+    >>> from srhm_datasets import SRHMConfig
+    >>> cfg = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0)  # d = 16, N = 3
+    >>> verify_row_bytes(cfg, "train") < verify_row_bytes(cfg, "probe")
+    True
+    """
+    values = cfg.d * (1 + (2 * cfg.L if split == "probe" else 0)) + 1 + 3 * cfg.num_nodes
+    return DECODE_BYTES_PER_VALUE * values + 2 * row_bytes(cfg, split) + cfg.d + 64 * (cfg.num_nodes + 1)
+
+
+def block_rows(cfg, split: str) -> int:
+    """Rows verified at once: their working arrays (``verify_row_bytes``) fill about
+    ``BLOCK_BYTES``, at least one row. Sized in bytes, so the memory of a block is the same
+    at any d.
+
+    Examples
+    --------
+    >>> from srhm_datasets import SRHMConfig
+    >>> wide = SRHMConfig(L=3, s=3, s0=6, v=4, nc=4, m=16, seed=2)
+    >>> block_rows(wide, "train") * verify_row_bytes(wide, "train") <= BLOCK_BYTES
+    True
+    """
+    return max(1, BLOCK_BYTES // verify_row_bytes(cfg, split))
+
+
+def _check_split(
+    folder: Path, name: str, cfg, tables, doc: dict, split: str, card_table: dict, fps: dict[str, np.ndarray]
+) -> Check:
     """Every row of one split: schema, ranges, rules, row index, probe columns, hash, duplicates.
 
-    The returned check carries the split's sample keys (``Check.keys``) for ``_check_overlap``.
+    The split's row fingerprints, sorted, go to ``fps[split]`` for ``_check_overlap``.
     """
     n_expected = cfg.split_sizes()[split]
     info = doc["splits"].get(split, {})
@@ -249,24 +317,29 @@ def _check_split(folder: Path, name: str, cfg, tables, doc: dict, split: str, ca
         return _check_empty_split(name, split, info, files, card_table, problems)
     if not files:
         return Check(name, split, problems + [f"no shard {name}/{split}-*.parquet"], "")
-    hasher, split_keys, at = SplitHasher(), [], 0
+    hasher, at = SplitHasher(), 0
+    prints, extra = np.empty(n_expected, dtype=np.uint64), []  # extra: rows beyond n_expected
     for cols in _split_columns(files, cfg, split, problems):
         a, at = at, at + len(cols["label"])
         hasher.update(cols)
         problems += _row_problems(cfg, tables, split, cols, a, n_expected)
-        split_keys.append(np.column_stack([cols["label"], cols["synonyms"], cols["placements"]]).astype(np.uint32))
+        block = fingerprint(cols)
+        prints[a : min(at, n_expected)] = block[: max(0, n_expected - a)]
+        extra += [block[max(0, n_expected - a) :]] if at > n_expected else []
+        del cols, block  # the block's arrays go before the next block is read
     if at != n_expected:
         problems.append(f"{at} rows in the shards, expected {n_expected}")
     digest = hasher.hexdigest()
     if info.get("content_hash") != digest:
         problems.append(f"content hash {digest} != rules file {info.get('content_hash')}")
     problems += [f"content {p}" for p in _card_row_problems(card_table, name, split, digest, n_expected)]
-    keys = np.concatenate(split_keys) if split_keys else None
-    if keys is not None and len(keys) != len(_unique_rows(keys)):
-        problems.append(
-            f"{len(keys) - len(_unique_rows(keys))} duplicate samples (label, synonyms, placements) within the split"
-        )
-    return Check(name, split, problems, f"{at} rows, {len(files)} shard(s), {digest[:19]}...", keys=keys)
+    prints = np.concatenate([prints, *extra]) if extra else prints[: min(at, n_expected)]
+    prints.sort()
+    fps[split] = prints
+    duplicates = surplus(prints, _rereader(folder, name, cfg, split))
+    if duplicates:
+        problems.append(f"{duplicates} duplicate samples (label, synonyms, placements) within the split")
+    return Check(name, split, problems, f"{at} rows, {len(files)} shard(s), {digest[:19]}...")
 
 
 def _check_empty_split(
@@ -283,12 +356,14 @@ def _check_empty_split(
 
 
 def _split_columns(files: list[Path], cfg, split: str, problems: list[str]):
-    """The numpy columns of a split's shards, batch by batch; unreadable or mistyped shards become problems."""
+    """The numpy columns of a split's shards, ``block_rows`` rows at a time; unreadable or mistyped
+    shards become problems."""
     schema = arrow_schema(cfg, split)
     declared = [(x.name, x.type) for x in schema]
+    rows = block_rows(cfg, split)
     for f in files:
         try:
-            pf = pq.ParquetFile(f)
+            pf = pq.ParquetFile(f, buffer_size=READ_BUFFER_BYTES)
             got = pf.schema_arrow
         except PARQUET_ERRORS as err:
             problems.append(f"{f.name}: not a readable Parquet file ({type(err).__name__}: {err})")
@@ -299,7 +374,7 @@ def _split_columns(files: list[Path], cfg, split: str, problems: list[str]):
             continue
         if _features_of(got) != hf_features(cfg, split):
             problems.append(f"{f.name}: the features in its 'huggingface' metadata differ from the declared ones")
-        for rb in _record_batches(pf, f.name, problems):
+        for rb in _record_batches(pf, f.name, rows, problems):
             yield from_arrow(rb)
 
 
@@ -350,9 +425,9 @@ def _features_of(schema):
         return None
 
 
-def _record_batches(pf, file_name: str, problems: list[str]):
-    """The record batches of a Parquet file; a read error ends them with a problem."""
-    batches = pf.iter_batches(batch_size=BATCH_ROWS)
+def _record_batches(pf, file_name: str, rows: int, problems: list[str]):
+    """The record batches of ``rows`` rows of a Parquet file; a read error ends them with a problem."""
+    batches = pf.iter_batches(batch_size=rows)
     read = 0
     while True:
         try:
@@ -366,20 +441,19 @@ def _record_batches(pf, file_name: str, problems: list[str]):
         yield rb
 
 
-def _unique_rows(k: np.ndarray) -> np.ndarray:
-    view = np.ascontiguousarray(k).view(np.dtype((np.void, k.dtype.itemsize * k.shape[1])))
-    return np.unique(view)
+def _rereader(folder: Path, name: str, cfg, split: str):
+    """A callable reading a split's column blocks anew (for ``duplicates``; problems already reported)."""
+    return lambda: _split_columns(shard_set(folder, name, split)[0], cfg, split, [])
 
 
-def _check_overlap(name: str, keys: dict) -> Check:
-    """No sample in two splits (``keys``: split -> sample keys)."""
+def _check_overlap(folder: Path, name: str, cfg, fps: dict) -> Check:
+    """No sample in two splits (``fps``: split -> its rows' sorted fingerprints)."""
     problems = []
-    splits = sorted(keys)
+    splits = sorted(fps)
     for x, y in itertools.combinations(splits, 2):
-        both = np.concatenate([_unique_rows(keys[x]), _unique_rows(keys[y])])
-        shared = len(both) - len(np.unique(both))
-        if shared:
-            problems.append(f"{shared} samples in both {x} and {y}")
+        both = shared(fps[x], fps[y], _rereader(folder, name, cfg, x), _rereader(folder, name, cfg, y))
+        if both:
+            problems.append(f"{both} samples in both {x} and {y}")
     return Check(name, "overlap", problems, f"splits {', '.join(splits)} disjoint" if not problems else "")
 
 
@@ -624,14 +698,14 @@ def _verify_config(folder: Path, name: str, header, card_table: dict, croissant)
         check, cfg, tables = Check(name, "rules", [f"could not be checked ({type(err).__name__}: {err})"]), None, None
     if cfg is None:
         return [check]
+    fps: dict[str, np.ndarray] = {}  # the splits' row fingerprints, dropped when this config is done
     splits = [
-        _guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table) for split in SPLITS
+        _guarded(name, split, _check_split, folder, name, cfg, tables, doc, split, card_table, fps) for split in SPLITS
     ]
-    keys = {c.item: c.keys for c in splits if c.keys is not None}
     return [
         check,
         *splits,
-        _guarded(name, "overlap", _check_overlap, name, keys),
+        _guarded(name, "overlap", _check_overlap, folder, name, cfg, fps),
         _guarded(name, "card", _check_card, folder, name, cfg, doc, header, card_table),
         _guarded(name, "croissant", _check_croissant, folder, name, croissant),
     ]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..cli_args import echo_submitted, poll_option, slurm_usage, with_slurm_options
-from .spec import EXECUTORS
+from ..executors import EXECUTORS
 
 
 class SweepGroup(click.Group):

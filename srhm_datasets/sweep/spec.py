@@ -47,6 +47,7 @@ from ..baselines.train import TrainOptions, check_data
 from ..catalog import get_config, release_name
 from ..config import SRHMConfig, is_int, is_real, require
 from ..evaluation.evaluate import PROBE_SOURCES, check_evaluation_options
+from ..executors import EXECUTORS
 from ..protocol import MAX_POINTS, NORMS, TRAIN_ENCODINGS
 
 
@@ -179,7 +180,6 @@ SECTIONS: dict[str, dict[str, Field]] = {
         ),
     },
 }
-EXECUTORS = ("local", "slurm")
 TOP_LEVEL = ("name", "configs", "archs", "widths", "lrs", "seeds", "P", "train", "curve", "evaluate", "executor")
 GRID_KEYS = ("L", "s", "s0", "v", "nc", "m", "sparsity", "seed", "n_train", "n_test", "n_probe")
 GRID_REQUIRED = ("L", "s", "s0", "v", "nc", "m")
