@@ -85,7 +85,7 @@ class SRHMDataset(Dataset):
         Keywords of :func:`srhm_datasets.load_split` (``cache_dir``, ...); ``streaming=True``
         is refused (``ValueError``): stream with :class:`~.stream.SRHMStream`.
     task, context, mask_rate, noise, task_key
-        The task (format.md §16; ``tasks.make_task``): ``class`` (default: today's items
+        The task (format.md §15; ``tasks.make_task``): ``class`` (default: today's items
         and batches, bit for bit), ``last``, ``mlm`` or ``next``, with its parameters
         (``task_key`` is the task's ``key``). Items become ``(x, target)`` (an int for
         ``class`` and ``last``, an int64 tensor [d] for ``mlm``, [d-1] for ``next``);
