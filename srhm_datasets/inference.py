@@ -362,6 +362,14 @@ def _down(plan, scatter, m, children, link: _Links, units, blank, v):
     return child_units, child_blank.reshape(B, P * plan.S)
 
 
+def _others(x: np.ndarray) -> np.ndarray:
+    """Sum of x over the last axis leaving out each entry in turn (no subtraction: -inf entries stay exact)."""
+    zero = np.zeros(x.shape[:-1] + (1,))
+    before = np.concatenate([zero, np.cumsum(x, axis=-1)[..., :-1]], axis=-1)
+    after = np.concatenate([np.cumsum(x[..., ::-1], axis=-1)[..., ::-1][..., 1:], zero], axis=-1)
+    return before + after
+
+
 def _starts(blocks: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, np.diff(blocks) != 0])
 
@@ -419,7 +427,7 @@ def _downward(cfg: SRHMConfig, messages, scales, nodes: bool):
         children = messages[k + 1].reshape(B, blocks, cfg.S, -1)
         units, blank = _down(plan, scatters[k], cfg.m, children, link, units, blank, cfg.v)
         child_scales = scales[k + 1].reshape(B, blocks, cfg.S)
-        scale = (scale[:, :, None] + child_scales.sum(-1, keepdims=True) - child_scales).reshape(B, -1)
+        scale = (scale[:, :, None] + _others(child_scales)).reshape(B, -1)
         top = units.max(-1)
         top = top if link.one_per_block else np.maximum.reduceat(top, link.block_starts, axis=1)
         top = np.maximum(top, blank)
@@ -557,3 +565,268 @@ def posteriors(
     """
     likelihood = leaf_likelihood(cfg, evidence, noise)
     return posteriors_from_likelihood(cfg, likelihood, nodes, max_bytes)
+
+
+# ---- next-token prediction -----------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _one_block(cfg: SRHMConfig) -> _Links:
+    """Links of a single parent block to its S slots (block units)."""
+    plan = _plan(cfg.s, cfg.s0, cfg.sparsity)
+    zero = np.zeros(1, dtype=np.int64)
+    return _links(plan, zero, zero, False)
+
+
+def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_bytes: int = MAX_BYTES) -> np.ndarray:
+    """P(x_i | evidence at positions 0..i-1) for every position i, by BP: float64 [B, d, v+1] (blank = v).
+
+    Row i conditions on the codes of positions < i only (every later position
+    unobserved); i = 0 is the prior marginal of x_0. ``noise`` is the channel of the
+    observed tokens of the context; the predicted x_i is the clean token.
+
+    Parameters
+    ----------
+    cfg : SRHMConfig
+    evidence : int array [B, d]
+        Codes (see ``posteriors``); position d-1 is never conditioned on.
+    noise : float
+        0 <= eps < 1.
+    max_bytes : int
+        Bound on the working memory (chunks of rows).
+
+    Raises
+    ------
+    ValueError
+        Naming ``evidence``, ``noise`` or ``max_bytes``.
+
+    Notes
+    -----
+    Exact and incremental: the messages of the unobserved suffix are all ones, so
+    position i changes only the upward messages of its L ancestor blocks. Per position,
+    L node sums up (the ancestors) and L down (the path to position i+1): the cost of a
+    row is about ``2 L d`` node sums, ``O(d L n m s S)`` products, against ``O(d**2 ...)``
+    for d separate passes. Memory: the messages of all blocks, ``O(d (v+1))`` per row.
+
+    Examples
+    --------
+    >>> from srhm_datasets import generate
+    >>> from srhm_datasets.catalog import CATALOG
+    >>> cfg = CATALOG["demo"]
+    >>> tokens = generate(cfg, "test", 0, 2)["tokens"]
+    >>> p = next_token_predictive(cfg, tokens)
+    >>> p.shape, bool(np.allclose(p.sum(-1), 1.0))
+    ((2, 16, 5), True)
+    """
+    likelihood = leaf_likelihood(cfg, evidence, noise)
+    plan, scatters, link = _plan(cfg.s, cfg.s0, cfg.sparsity), _scatters(cfg), _one_block(cfg)
+    S, L, v = cfg.S, cfg.L, cfg.v
+
+    def run(lik):
+        B = lik.shape[0]
+        messages, _ = _upward(cfg, np.ones_like(lik))
+        out = np.empty(lik.shape)
+        for i in range(cfg.d):
+            units, blank = np.ones((B, 1, cfg.nc)), np.zeros((B, 1))
+            for k in range(L):
+                b, j = i // S ** (L - k), (i // S ** (L - k - 1)) % S
+                children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
+                units, blank = _down(plan, scatters[k], cfg.m, children, link, units, blank, v)
+                units, blank = units[:, j : j + 1], blank[:, j : j + 1]
+                top = np.maximum(units.max(-1), blank)
+                top = np.where(top > 0, top, 1.0)
+                units, blank = units / top[..., None], blank / top
+            joint = np.concatenate([units[:, 0], blank], axis=-1) * messages[L][:, i]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[:, i] = joint / joint.sum(-1, keepdims=True)
+            messages[L][:, i] = _normalise(lik[:, i])[0]
+            for k in range(L - 1, -1, -1):
+                b = i // S ** (L - k)
+                children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
+                messages[k][:, b] = _normalise(_up(plan, scatters[k], cfg.m, children))[0][:, 0]
+        return (out,)
+
+    return _chunked(cfg, likelihood, max_bytes, False, run)[0]
+
+
+# ---- pair marginals and token-token correlations ---------------------------------------
+
+
+def pair_marginals(
+    cfg: SRHMConfig, evidence, position: int, noise: float = 0.0, max_bytes: int = MAX_BYTES
+) -> np.ndarray:
+    """P(x_i = t, x_j = u | evidence) for i = ``position`` and every j: float64 [B, d, v+1, v+1] (axes j, t, u).
+
+    Exact: BP with x_i clamped to each of its v+1 states gives P(x_i = t, evidence)
+    and P(x_j | x_i = t, evidence) for every j (v+1 passes). Rows of impossible evidence
+    are NaN. Raises ValueError naming ``evidence``, ``noise``, ``position`` or ``max_bytes``.
+
+    Examples
+    --------
+    >>> from srhm_datasets.catalog import CATALOG
+    >>> cfg = CATALOG["demo"]
+    >>> nothing = np.full((1, cfg.d), unobserved_id(cfg.v))
+    >>> joint = pair_marginals(cfg, nothing, 0)
+    >>> joint.shape, bool(np.allclose(joint[0, 5].sum(), 1.0))
+    ((1, 16, 5, 5), True)
+    """
+    likelihood = leaf_likelihood(cfg, evidence, noise)
+    i = require_int("position", position, 0, cfg.d - 1)
+    B, width = likelihood.shape[0], cfg.v + 1
+    clamped = np.repeat(likelihood, width, axis=0)
+    states = np.tile(np.eye(width), (B, 1))
+    clamped[:, i] *= states
+    post = posteriors_from_likelihood(cfg, clamped, False, max_bytes)
+    log_joint = post.log_likelihood.reshape(B, width)
+    top = log_joint.max(-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        p_i = np.exp(log_joint - top)
+        p_i = p_i / p_i.sum(-1, keepdims=True)
+    tokens = np.nan_to_num(post.tokens.reshape(B, width, cfg.d, width), nan=0.0)
+    joint = p_i[:, :, None, None] * tokens  # [B, t, j, u]
+    joint[~np.isfinite(top[:, 0])] = np.nan
+    return joint.transpose(0, 2, 1, 3)
+
+
+def covariance(joint: np.ndarray) -> np.ndarray:
+    """Token-token covariance C(t, u) = P(t, u) - P(t) P(u) of pair marginals [..., v+1, v+1].
+
+    Examples
+    --------
+    >>> covariance(np.array([[0.5, 0.0], [0.0, 0.5]])).tolist()
+    [[0.25, -0.25], [-0.25, 0.25]]
+    """
+    return joint - joint.sum(-1, keepdims=True) * joint.sum(-2, keepdims=True)
+
+
+def rms_tokens(cov: np.ndarray) -> np.ndarray:
+    """sqrt(mean over the v x v token entries of C(t, u)**2) of covariances [..., v+1, v+1] (blank row/column left out).
+
+    The scalar of Cagnetta & Wyart (NeurIPS 2024); its sampling floor from P rows is
+    (v**2 P)**(-1/2).
+    """
+    return np.sqrt(np.mean(cov[..., :-1, :-1] ** 2, axis=(-1, -2)))
+
+
+def lca_level(cfg: SRHMConfig, i, j) -> np.ndarray:
+    """Level l (1..L) of the lowest common ancestor block of positions i != j: both in one block of depth L-l.
+
+    Examples
+    --------
+    >>> from srhm_datasets.catalog import CATALOG
+    >>> cfg = CATALOG["fig1"]   # S = 6, L = 2
+    >>> lca_level(cfg, [0, 0], [5, 6]).tolist()
+    [1, 2]
+    """
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    level = np.full(np.broadcast(i, j).shape, cfg.L, dtype=np.int64)
+    for up in range(cfg.L - 1, 0, -1):
+        level = np.where(i // cfg.S**up == j // cfg.S**up, up, level)
+    return level
+
+
+# ---- Bayes-optimal figures ------------------------------------------------------------
+
+#: The figures of ``bayes_optimal`` (format.md §17.3), in the order they are printed.
+FIGURES = ("rows", "scored", "expected_error", "empirical_error", "expected_cross_entropy", "empirical_cross_entropy")
+
+
+def figure_sums(probabilities: np.ndarray, truth: np.ndarray) -> dict:
+    """Sums over scored targets of the figures: probabilities [n, C] (posteriors), truth [n] ints in 0..C-1."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.int64)
+    n = truth.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(probabilities > 0, np.log(np.where(probabilities > 0, probabilities, 1.0)), 0.0)
+    return {
+        "scored": n,
+        "expected_error": float(np.sum(1.0 - probabilities.max(-1))) if n else 0.0,
+        "empirical_error": float(np.sum(probabilities.argmax(-1) != truth)) if n else 0.0,
+        "expected_cross_entropy": float(-np.sum(probabilities * logs)),
+        "empirical_cross_entropy": float(-np.sum(logs[np.arange(n), truth])) if n else 0.0,
+    }
+
+
+def add_sums(a: dict | None, b: dict) -> dict:
+    """Two ``figure_sums`` (or None) added, rows included."""
+    return dict(b) if a is None else {key: a[key] + b[key] for key in b}
+
+
+def figures_from_sums(sums: dict) -> dict:
+    """The figures (means over scored targets) from accumulated ``figure_sums`` plus ``rows``."""
+    n = sums["scored"]
+    means = {key: (sums[key] / n if n else float("nan")) for key in FIGURES[2:]}
+    return {"rows": int(sums["rows"]), "scored": int(n), **means}
+
+
+def bayes_optimal_sums(
+    cfg: SRHMConfig, evidence, truth, scored=None, noise: float = 0.0, causal: bool = False, max_bytes: int = MAX_BYTES
+) -> dict:
+    """``figure_sums`` (and ``rows``) of the Bayes-optimal predictor of one batch; see ``bayes_optimal``."""
+    codes = check_evidence(cfg, evidence)
+    truth = np.asarray(truth)
+    require(truth.dtype.kind in "iu", "truth.dtype", str(truth.dtype), "an integer dtype")
+    if scored is None:
+        require(truth.shape == (codes.shape[0],), "truth.shape", truth.shape, f"== ({codes.shape[0]},), the labels")
+        probabilities, targets = posteriors(cfg, codes, noise, max_bytes=max_bytes).label, truth
+    else:
+        scored = np.asarray(scored)
+        require(scored.dtype == bool and scored.shape == codes.shape, "scored", scored.shape, f"bool {codes.shape}")
+        require(truth.shape == codes.shape, "truth.shape", truth.shape, f"== {codes.shape}, the clean tokens")
+        predictive = next_token_predictive if causal else (lambda *a, **k: posteriors(*a, **k).tokens)
+        probabilities, targets = predictive(cfg, codes, noise, max_bytes=max_bytes)[scored], truth[scored]
+    require(
+        targets.size == 0 or (int(targets.min()) >= 0 and int(targets.max()) < probabilities.shape[-1]),
+        "truth",
+        "values",
+        f"in 0..{probabilities.shape[-1] - 1}",
+    )
+    return {"rows": codes.shape[0], **figure_sums(probabilities, targets)}
+
+
+def bayes_optimal(
+    cfg: SRHMConfig, evidence, truth, scored=None, noise: float = 0.0, causal: bool = False, max_bytes: int = MAX_BYTES
+) -> dict:
+    """The Bayes-optimal figures of a task on a batch (format.md §17.3).
+
+    Parameters
+    ----------
+    cfg : SRHMConfig
+    evidence : int array [B, d]
+        The codes the predictor conditions on (``posteriors``).
+    truth : int array
+        [B] the labels when ``scored`` is None (the target is the class), else [B, d] the
+        clean tokens (0..v-1, blank v), read at the scored positions.
+    scored : bool array [B, d] or None
+        The leaf positions whose token is a target.
+    noise : float
+        eps of the channel of the observed tokens.
+    causal : bool
+        Targets predicted from the positions before them only (``next_token_predictive``).
+    max_bytes : int
+        Bound on the working memory.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``scored`` (targets), ``expected_error`` (mean of 1 - max posterior),
+        ``empirical_error`` (fraction where the posterior's argmax is not the truth),
+        ``expected_cross_entropy`` (mean posterior entropy, nats),
+        ``empirical_cross_entropy`` (mean of -log posterior of the truth, nats); means
+        are NaN without scored targets.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument whose shape, dtype or values do not fit.
+
+    Examples
+    --------
+    >>> from srhm_datasets import generate
+    >>> from srhm_datasets.catalog import CATALOG
+    >>> cfg = CATALOG["demo"]
+    >>> rows = generate(cfg, "test", 0, 50)
+    >>> bayes_optimal(cfg, rows["tokens"], rows["label"])["expected_error"]  # every token seen
+    0.0
+    """
+    return figures_from_sums(bayes_optimal_sums(cfg, evidence, truth, scored, noise, causal, max_bytes))

@@ -13,12 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from srhm_datasets import SRHMConfig
+from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.generate import expand
 from srhm_datasets.inference import (
+    bayes_optimal,
     channel,
+    covariance,
+    figure_sums,
+    lca_level,
     leaf_likelihood,
     mask_id,
+    next_token_predictive,
+    pair_marginals,
     posteriors,
     unobserved_id,
 )
@@ -119,6 +125,55 @@ def test_posteriors_equal_enumeration_property(cfg, noise, seed):
     check_against_enumeration(cfg, random_evidence(cfg, np.random.default_rng(seed), 2, noise), noise)
 
 
+SMALL = [cfg for cfg in CONFIGS if cfg.data_space_size * cfg.d <= 1 << 16]
+
+
+def check_next_and_pairs(cfg: SRHMConfig, evidence: np.ndarray, noise: float, position: int) -> None:
+    sample = space(cfg)
+    tokens = sample["tokens"].astype(np.int64)
+    predictive = next_token_predictive(cfg, evidence, noise)
+    for i in range(cfg.d):
+        prefix = evidence.copy()
+        prefix[:, i:] = unobserved_id(cfg.v)
+        expected = counts(weights(cfg, prefix, noise), tokens[:, i], cfg.v + 1)
+        np.testing.assert_allclose(predictive[:, i], expected, rtol=0, atol=TOL)
+    joint = pair_marginals(cfg, evidence, position, noise)
+    w = weights(cfg, evidence, noise)
+    for j in range(cfg.d):
+        pairs = counts(w, tokens[:, position] * (cfg.v + 1) + tokens[:, j], (cfg.v + 1) ** 2)
+        np.testing.assert_allclose(joint[:, j].reshape(len(w), -1), pairs, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("cfg", SMALL, ids=lambda c: c.name)
+def test_next_token_and_pair_marginals_equal_enumeration(cfg):
+    rng = np.random.default_rng(cfg.seed + 100)
+    check_next_and_pairs(cfg, random_evidence(cfg, rng, 3, 0.1), 0.1, int(rng.integers(cfg.d)))
+    check_next_and_pairs(cfg, random_evidence(cfg, rng, 2, 0.0), 0.0, int(rng.integers(cfg.d)))
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(cfg=small_configs(), noise=st.sampled_from([0.0, 0.3]), seed=st.integers(0, 2**32 - 1))
+def test_next_token_and_pair_marginals_property(cfg, noise, seed):
+    if cfg.data_space_size * cfg.d > 1 << 15:
+        return
+    rng = np.random.default_rng(seed)
+    check_next_and_pairs(cfg, random_evidence(cfg, rng, 2, noise), noise, int(rng.integers(cfg.d)))
+
+
+def test_prior_covariance_is_zero_across_blocks_only_through_the_root():
+    """Positions in different blocks of depth 1 are correlated only through the root: covariance != 0 exactly
+    where the enumeration says so, and the LCA level is that of the block tree."""
+    cfg = CONFIGS[6]
+    nothing = np.full((1, cfg.d), unobserved_id(cfg.v))
+    cov = covariance(pair_marginals(cfg, nothing, 0)[0])
+    tokens = space(cfg)["tokens"].astype(np.int64)
+    for j in range(cfg.d):
+        joint = np.zeros((cfg.v + 1, cfg.v + 1))
+        np.add.at(joint, (tokens[:, 0], tokens[:, j]), 1.0 / len(tokens))
+        np.testing.assert_allclose(cov[j], covariance(joint), rtol=0, atol=TOL)
+    assert lca_level(cfg, 0, np.arange(1, cfg.d)).tolist() == [1] * 3 + [2] * 12
+
+
 def test_impossible_evidence_is_nan_with_log_likelihood_minus_inf():
     cfg = CONFIGS[6]
     evidence = np.full((1, cfg.d), cfg.v)  # all blank: no sample
@@ -162,3 +217,70 @@ def test_max_bytes_chunks_without_changing_results():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="invalid parameter max_bytes="):
         posteriors(cfg, evidence, max_bytes=10)
+
+
+LIMIT_CONFIGS = [
+    SRHMConfig(L=3, s=2, s0=0, v=4, nc=4, m=4, seed=1),
+    SRHMConfig(L=2, s=3, s0=1, v=3, nc=3, m=2, seed=2),
+    SRHMConfig(L=2, s=2, s0=2, v=6, nc=6, m=6, sparsity="B", seed=2),
+    SRHMConfig(L=2, s=2, s0=2, v=10, nc=10, m=10, seed=1),
+]
+
+
+@pytest.mark.parametrize("cfg", LIMIT_CONFIGS, ids=lambda c: c.name)
+def test_all_tokens_seen_class_posterior_one_hot_and_bayes_error_zero(cfg):
+    rows = generate(cfg, "test", 0, 100)
+    post = posteriors(cfg, rows["tokens"])
+    np.testing.assert_array_equal(post.label, np.eye(cfg.nc)[rows["label"]])
+    figures = bayes_optimal(cfg, rows["tokens"], rows["label"])
+    assert figures["rows"] == figures["scored"] == 100
+    assert figures["expected_error"] == figures["empirical_error"] == figures["expected_cross_entropy"] == 0.0
+
+
+def last_evidence(cfg: SRHMConfig, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The last informative position j masked, the rest as seen (later positions: observed blanks)."""
+    tokens = tokens.astype(np.int64)
+    j = cfg.d - 1 - np.argmax(tokens[:, ::-1] != cfg.v, axis=1)
+    evidence = tokens.copy()
+    evidence[np.arange(len(j)), j] = mask_id(cfg.v)
+    return evidence, np.arange(cfg.d)[None, :] == j[:, None]
+
+
+@pytest.mark.parametrize("cfg", [c for c in LIMIT_CONFIGS if c.s == 2], ids=lambda c: c.name)
+def test_last_token_bayes_error_is_positive_with_synonyms(cfg):
+    """m > 1 with every tuple of the table in use (v = m, s = 2): the last token stays ambiguous.
+
+    Not a law of every rule draw: with v = 3, s = 3, m = 2 (6 of 27 tuples used) the other
+    children of a node identify its production, and the error is 0.
+    """
+    rows = generate(cfg, "test", 0, 200)
+    evidence, scored = last_evidence(cfg, rows["tokens"])
+    figures = bayes_optimal(cfg, evidence, rows["tokens"].astype(np.int64), scored)
+    assert cfg.m > 1 and figures["scored"] == 200
+    assert figures["expected_error"] > 0.0 and figures["expected_cross_entropy"] > 0.0
+    assert figures["empirical_cross_entropy"] < np.inf
+
+
+def test_last_token_can_be_determined_when_few_tuples_are_used():
+    cfg = LIMIT_CONFIGS[1]
+    rows = generate(cfg, "test", 0, 200)
+    evidence, scored = last_evidence(cfg, rows["tokens"])
+    assert bayes_optimal(cfg, evidence, rows["tokens"].astype(np.int64), scored)["expected_error"] < 1e-12
+
+
+@pytest.mark.parametrize("cfg", LIMIT_CONFIGS, ids=lambda c: c.name)
+def test_noise_at_one_minus_one_over_v_leaves_the_prior(cfg):
+    rows = generate(cfg, "test", 0, 50)
+    post = posteriors(cfg, rows["tokens"], 1.0 - 1.0 / cfg.v)
+    np.testing.assert_allclose(post.label, 1.0 / cfg.nc, rtol=0, atol=1e-12)
+    assert posteriors(cfg, rows["tokens"], 0.5 - 0.5 / cfg.v).label.max(1).mean() > 1.0 / cfg.nc + 1e-3
+
+
+def test_figures_are_the_definitions():
+    probabilities = np.array([[0.5, 0.25, 0.25], [0.0, 1.0, 0.0]])
+    truth = np.array([1, 1])
+    sums = figure_sums(probabilities, truth)
+    assert sums["scored"] == 2
+    assert sums["expected_error"] == 0.5 and sums["empirical_error"] == 1.0
+    np.testing.assert_allclose(sums["expected_cross_entropy"], -(0.5 * np.log(0.5) + 0.5 * np.log(0.25)))
+    np.testing.assert_allclose(sums["empirical_cross_entropy"], np.log(4.0))
