@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "evaluate": "srhm_datasets.evaluation.cli:evaluate",
     "leaderboard": "srhm_datasets.evaluation.cli:leaderboard",
     "sweep": "srhm_datasets.sweep.cli:sweep",
+    "optimal": "srhm_datasets.optimal:optimal",
 }
 
 

@@ -27,6 +27,7 @@ LAYERS = {
         "cli",
         "__main__",
         "demo",
+        "optimal",
         "release.cli",
         "baselines.cli",
         "evaluation.cli",
