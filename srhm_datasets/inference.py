@@ -210,35 +210,52 @@ def _sweeps(plan: _Plan, gathered: dict, blanks: list, backward: bool = True) ->
     return F, G
 
 
-@dataclasses.dataclass(frozen=True)
-class _Scatter:
-    """Sums over the rows (a, r) of a rule table grouped by the symbol of child i.
+#: Rule tables whose one-hot matrices [v, n*m] hold at most this many entries (and v <= ``ONEHOT_MAX_V``)
+#: gather and scatter by matrix products (BLAS), several times faster than indexing at small v.
+ONEHOT_MAX_ENTRIES = 1 << 20
+ONEHOT_MAX_V = 32
 
-    ``groups[i]`` = (order of the rows by child i's symbol, first row of each symbol, the symbols present).
+
+@dataclasses.dataclass(frozen=True)
+class _Rules:
+    """One depth's rule table seen from its children: rows (a, r) -> symbol of child i, both ways.
+
+    ``children`` [n*m, s]; ``onehot[i]`` [v, n*m] float64 (1 where row's child i has the symbol),
+    or None; ``groups[i]`` = (rows ordered by child i's symbol, first row of each symbol, the symbols).
     """
 
-    children: np.ndarray  # [n*m, s]
+    children: np.ndarray
+    v: int
+    onehot: tuple[np.ndarray, ...] | None
     groups: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
 
-    def __call__(self, x: np.ndarray, i: int, v: int) -> np.ndarray:
+    def gather(self, x: np.ndarray, i: int) -> np.ndarray:
+        """x [..., v] at the symbol of child i of every row: [..., n*m]."""
+        return x @ self.onehot[i] if self.onehot else x[..., self.children[:, i]]
+
+    def scatter(self, x: np.ndarray, i: int) -> np.ndarray:
         """x [..., n*m] summed into [..., v] by the symbol of child i of each row."""
+        if self.onehot:
+            return x @ self.onehot[i].T
         order, starts, symbols = self.groups[i]
-        out = np.zeros(x.shape[:-1] + (v,))
+        out = np.zeros(x.shape[:-1] + (self.v,))
         out[..., symbols] = np.add.reduceat(x[..., order], starts, axis=-1)
         return out
 
 
 @lru_cache(maxsize=64)
-def _scatters(cfg: SRHMConfig) -> tuple[_Scatter, ...]:
+def _rule_tables(cfg: SRHMConfig) -> tuple[_Rules, ...]:
     tables = []
     for rules in sample_rules(cfg):
         children = rules.reshape(-1, cfg.s)
-        groups = []
+        onehot, groups = None, []
+        if cfg.v <= ONEHOT_MAX_V and cfg.v * children.shape[0] <= ONEHOT_MAX_ENTRIES:
+            onehot = tuple((np.arange(cfg.v)[:, None] == children[:, i]).astype(np.float64) for i in range(cfg.s))
         for i in range(cfg.s):
             order = np.argsort(children[:, i], kind="stable")
             symbols, starts = np.unique(children[order, i], return_index=True)
             groups.append((order, starts, symbols))
-        tables.append(_Scatter(children, tuple(groups)))
+        tables.append(_Rules(children, cfg.v, onehot, tuple(groups)))
     return tuple(tables)
 
 
@@ -302,17 +319,17 @@ def _tree(cfg: SRHMConfig, nodes: bool) -> tuple[_Links, ...]:
 # ---- one node's sums: upward message, downward messages to its slots ------------------
 
 
-def _gather(plan: _Plan, scatter: _Scatter, children: np.ndarray) -> tuple[dict, list]:
+def _gather(plan: _Plan, rules: _Rules, children: np.ndarray) -> tuple[dict, list]:
     """U of the slots at each child's symbol, per live placement (i, j): [B, P, n*m]; blanks [B, P, 1] per slot."""
     v = children.shape[-1] - 1
-    gathered = {(i, j): children[:, :, j, :v][..., scatter.children[:, i]] for i, j in plan.place}
+    gathered = {(i, j): rules.gather(children[:, :, j, :v], i) for i, j in plan.place}
     blanks = [children[:, :, j, v:] for j in range(plan.S)]
     return gathered, blanks
 
 
-def _up(plan: _Plan, scatter: _Scatter, m: int, children: np.ndarray) -> np.ndarray:
+def _up(plan: _Plan, rules: _Rules, m: int, children: np.ndarray) -> np.ndarray:
     """Unnormalised upward message of P parent blocks [B, P, n+1] (blank last) from their slots [B, P, S, v+1]."""
-    gathered, blanks = _gather(plan, scatter, children)
+    gathered, blanks = _gather(plan, rules, children)
     F, _ = _sweeps(plan, gathered, blanks, backward=False)
     z = F[(plan.s, plan.S)]
     B, P = children.shape[:2]
@@ -329,23 +346,24 @@ def _normalise(x: np.ndarray, axis=-1) -> tuple[np.ndarray, np.ndarray]:
     return x / np.where(top > 0, top, 1.0), np.squeeze(scale, axis=axis)
 
 
-def _down(plan, scatter, m, children, link: _Links, units, blank, v):
+def _down(plan, rules, m, children, link: _Links, units, blank, v):
     """Unnormalised downward messages of the next depth's units [B, U', v] and blocks' blank [B, P*S].
 
     children: upward messages of the slots [B, P, S, v+1]; units: downward messages of the
     parent units [B, U, n]; blank: of the parent blocks [B, P].
     """
-    gathered, blanks = _gather(plan, scatter, children)
+    gathered, blanks = _gather(plan, rules, children)
     F, G = _sweeps(plan, gathered, blanks)
     B, P = children.shape[:2]
-    weights = np.repeat(units, m, axis=-1) / (m * plan.K)  # [B, U, n*m], row a*m + r
+    weights = units[..., None] / (m * plan.K)  # [B, U, n, 1]: rows a*m + r seen as [n, m]
     one = link.parents_one_per_block
     per_block = weights if one else np.add.reduceat(weights, _starts(link.parent_blocks), axis=1)
     parts = []
     for i, j in plan.place:
         cavity = _mul(F[(i, j)], G[(i + 1, j + 1)])
         cavity = cavity if one else cavity[:, link.parent_blocks]
-        parts.append(scatter(weights * cavity, i, v))
+        weighted = weights * cavity.reshape(weights.shape[:3] + (m,))
+        parts.append(rules.scatter(weighted.reshape(weighted.shape[:2] + (-1,)), i))
     links = np.concatenate(parts, axis=1)
     child_units = np.add.reduceat(links[:, link.order], link.starts, axis=1) if links.shape[1] else links
     ub = children[:, :, :, v]
@@ -357,9 +375,16 @@ def _down(plan, scatter, m, children, link: _Links, units, blank, v):
         for i in range(plan.s + 1):
             if (i, j) in plan.skip:
                 cavity = _add(cavity, _mul(F[(i, j)], G[(i, j + 1)]))
-        informative = 0.0 if cavity is None else np.sum(per_block * cavity, axis=-1)
+        informative = 0.0 if cavity is None else _row_sum(per_block, cavity, m)
         child_blank[:, :, j] = blank * before[:, :, j] * after[:, :, j + 1] + informative
     return child_units, child_blank.reshape(B, P * plan.S)
+
+
+def _row_sum(weights: np.ndarray, cavity: np.ndarray, m: int) -> np.ndarray:
+    """sum over rows (a, r) of weights[a] * cavity[a*m + r]: weights [B, P, n, 1], cavity [B, P, n*m] or [B, P, 1]."""
+    if cavity.shape[-1] == 1:
+        return weights.sum((-1, -2)) * cavity[..., 0] * m
+    return np.einsum("bpn,bpn->bp", weights[..., 0], cavity.reshape(weights.shape[:3] + (m,)).sum(-1))
 
 
 def _others(x: np.ndarray) -> np.ndarray:
@@ -397,14 +422,14 @@ class Posteriors:
 
 def _upward(cfg: SRHMConfig, likelihood: np.ndarray) -> tuple[list, list]:
     """Normalised upward messages per depth [B, S**k, n_k+1] and their log-scales [B, S**k], k = 0..L."""
-    plan, scatters = _plan(cfg.s, cfg.s0, cfg.sparsity), _scatters(cfg)
+    plan, tables = _plan(cfg.s, cfg.s0, cfg.sparsity), _rule_tables(cfg)
     message, scale = _normalise(likelihood)
     messages, scales = [message], [scale]
     B = likelihood.shape[0]
     for k in range(cfg.L - 1, -1, -1):
         blocks = cfg.S**k
         children = message.reshape(B, blocks, cfg.S, -1)
-        message, top = _normalise(_up(plan, scatters[k], cfg.m, children))
+        message, top = _normalise(_up(plan, tables[k], cfg.m, children))
         scale = scale.reshape(B, blocks, cfg.S).sum(-1) + top
         messages.insert(0, message)
         scales.insert(0, scale)
@@ -418,14 +443,14 @@ def _log_likelihood(cfg: SRHMConfig, messages, scales) -> np.ndarray:
 
 def _downward(cfg: SRHMConfig, messages, scales, nodes: bool):
     """Downward messages per depth: (units [B, U_k, n_k], blank [B, S**k], log-scale [B, S**k]), k = 0..L."""
-    plan, scatters, links = _plan(cfg.s, cfg.s0, cfg.sparsity), _scatters(cfg), _tree(cfg, nodes)
+    plan, tables, links = _plan(cfg.s, cfg.s0, cfg.sparsity), _rule_tables(cfg), _tree(cfg, nodes)
     B = messages[0].shape[0]
     units, blank, scale = np.ones((B, 1, cfg.nc)), np.zeros((B, 1)), np.full((B, 1), -math.log(cfg.nc))
     out = [(units, blank, scale)]
     for k, link in enumerate(links):
         blocks = cfg.S**k
         children = messages[k + 1].reshape(B, blocks, cfg.S, -1)
-        units, blank = _down(plan, scatters[k], cfg.m, children, link, units, blank, cfg.v)
+        units, blank = _down(plan, tables[k], cfg.m, children, link, units, blank, cfg.v)
         child_scales = scales[k + 1].reshape(B, blocks, cfg.S)
         scale = (scale[:, :, None] + _others(child_scales)).reshape(B, -1)
         top = units.max(-1)
@@ -494,6 +519,8 @@ def _chunked(cfg, likelihood, max_bytes, nodes, fn):
     """fn(likelihood chunk) over chunks of rows within max_bytes; its outputs (tuples of arrays) concatenated."""
     rows = chunk_rows(cfg, max_bytes, nodes)
     parts = [fn(likelihood[a : a + rows]) for a in range(0, max(1, likelihood.shape[0]), rows)]
+    if len(parts) == 1:
+        return parts[0]
     return tuple(None if p[0] is None else np.concatenate(p) for p in zip(*parts))
 
 
@@ -619,7 +646,7 @@ def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_byt
     ((2, 16, 5), True)
     """
     likelihood = leaf_likelihood(cfg, evidence, noise)
-    plan, scatters, link = _plan(cfg.s, cfg.s0, cfg.sparsity), _scatters(cfg), _one_block(cfg)
+    plan, tables, link = _plan(cfg.s, cfg.s0, cfg.sparsity), _rule_tables(cfg), _one_block(cfg)
     S, L, v = cfg.S, cfg.L, cfg.v
 
     def run(lik):
@@ -631,7 +658,7 @@ def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_byt
             for k in range(L):
                 b, j = i // S ** (L - k), (i // S ** (L - k - 1)) % S
                 children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
-                units, blank = _down(plan, scatters[k], cfg.m, children, link, units, blank, v)
+                units, blank = _down(plan, tables[k], cfg.m, children, link, units, blank, v)
                 units, blank = units[:, j : j + 1], blank[:, j : j + 1]
                 top = np.maximum(units.max(-1), blank)
                 top = np.where(top > 0, top, 1.0)
@@ -643,7 +670,7 @@ def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_byt
             for k in range(L - 1, -1, -1):
                 b = i // S ** (L - k)
                 children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
-                messages[k][:, b] = _normalise(_up(plan, scatters[k], cfg.m, children))[0][:, 0]
+                messages[k][:, b] = _normalise(_up(plan, tables[k], cfg.m, children))[0][:, 0]
         return (out,)
 
     return _chunked(cfg, likelihood, max_bytes, False, run)[0]

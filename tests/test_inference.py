@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from srhm_datasets import SRHMConfig, generate
+from srhm_datasets import SRHMConfig, generate, inference
 from srhm_datasets.generate import expand
 from srhm_datasets.inference import (
     bayes_optimal,
@@ -284,3 +284,18 @@ def test_figures_are_the_definitions():
     assert sums["expected_error"] == 0.5 and sums["empirical_error"] == 1.0
     np.testing.assert_allclose(sums["expected_cross_entropy"], -(0.5 * np.log(0.5) + 0.5 * np.log(0.25)))
     np.testing.assert_allclose(sums["empirical_cross_entropy"], np.log(4.0))
+
+
+@pytest.mark.parametrize("cfg", [CONFIGS[4], CONFIGS[11], CONFIGS[13]], ids=lambda c: c.name)
+def test_indexing_path_of_large_vocabularies_equals_enumeration(cfg, monkeypatch):
+    """Rule tables too large for one-hot products gather and scatter by indexing: same posteriors."""
+    monkeypatch.setattr(inference, "ONEHOT_MAX_V", 0)
+    inference._rule_tables.cache_clear()
+    try:
+        assert all(table.onehot is None for table in inference._rule_tables(cfg))
+        rng = np.random.default_rng(7)
+        check_against_enumeration(cfg, random_evidence(cfg, rng, 3, 0.1), 0.1)
+        if cfg.data_space_size * cfg.d <= 1 << 16:
+            check_next_and_pairs(cfg, random_evidence(cfg, rng, 2, 0.1), 0.1, 3)
+    finally:
+        inference._rule_tables.cache_clear()
