@@ -138,11 +138,14 @@ class _Plan:
     ``alive[i, j]``: children 0..i-1 fit in slots 0..j-1 and children i..s-1 in slots j..S-1.
     ``place``: (i, j) with child i allowed at slot j between two live states;
     ``skip``: (i, j) with slot j blank between two live states.
+    ``groups``: sparsity A, where child i owns the slots of its sub-patch and the sums factor
+    over the children (``_group_sums``) instead of running the programme.
     """
 
     s: int
     S: int
     K: int
+    groups: bool
     alive: np.ndarray
     place: tuple[tuple[int, int], ...]
     skip: tuple[tuple[int, int], ...]
@@ -168,7 +171,7 @@ def _plan(s: int, s0: int, sparsity: str) -> _Plan:
     place = tuple((i, j) for i in range(s) for j in range(S) if allowed[i, j] and alive[i, j] and alive[i + 1, j + 1])
     skip = tuple((i, j) for i in range(s + 1) for j in range(S) if alive[i, j] and alive[i, j + 1])
     alive.setflags(write=False)
-    return _Plan(s, S, slots.shape[0], alive, place, skip)
+    return _Plan(s, S, slots.shape[0], sparsity == "A", alive, place, skip)
 
 
 def _mul(a, b):
@@ -329,13 +332,32 @@ def _gather(plan: _Plan, rules: _Rules, children: np.ndarray) -> tuple[dict, lis
 
 def _up(plan: _Plan, rules: _Rules, m: int, children: np.ndarray) -> np.ndarray:
     """Unnormalised upward message of P parent blocks [B, P, n+1] (blank last) from their slots [B, P, S, v+1]."""
-    gathered, blanks = _gather(plan, rules, children)
-    F, _ = _sweeps(plan, gathered, blanks, backward=False)
-    z = F[(plan.s, plan.S)]
+    if plan.groups:
+        z = None
+        for i, (sums, _) in enumerate(_group_sums(plan, children)):
+            z = _mul(z, rules.gather(sums, i))
+    else:
+        gathered, blanks = _gather(plan, rules, children)
+        z = _sweeps(plan, gathered, blanks, backward=False)[0][(plan.s, plan.S)]
     B, P = children.shape[:2]
     symbols = z.reshape(B, P, -1, m).sum(-1) / (m * plan.K)
     blank = np.prod(children[:, :, :, -1], axis=-1)
     return np.concatenate([symbols, blank[..., None]], axis=-1)
+
+
+def _group_sums(plan: _Plan, children: np.ndarray) -> list:
+    """Sparsity A: per child i, (H_i [B, P, v], E_i [B, P, g]) over the g = s0+1 slots of its sub-patch.
+
+    H_i(c) = sum_o U_o(c) prod_{o' != o} U_o'(blank): child i with symbol c somewhere in its
+    sub-patch, the rest of it blank; E_i[o] = prod_{o' != o} U_o'(blank).
+    """
+    g, v = plan.S // plan.s, children.shape[-1] - 1
+    out = []
+    for i in range(plan.s):
+        group = children[:, :, i * g : (i + 1) * g]
+        others = _leave_one_out(group[..., v], np.multiply)
+        out.append((np.einsum("bpgv,bpg->bpv", group[..., :v], others), others))
+    return out
 
 
 def _normalise(x: np.ndarray, axis=-1) -> tuple[np.ndarray, np.ndarray]:
@@ -352,10 +374,51 @@ def _down(plan, rules, m, children, link: _Links, units, blank, v):
     children: upward messages of the slots [B, P, S, v+1]; units: downward messages of the
     parent units [B, U, n]; blank: of the parent blocks [B, P].
     """
-    gathered, blanks = _gather(plan, rules, children)
-    F, G = _sweeps(plan, gathered, blanks)
     B, P = children.shape[:2]
     weights = units[..., None] / (m * plan.K)  # [B, U, n, 1]: rows a*m + r seen as [n, m]
+    parts, informative = (_group_links if plan.groups else _slot_links)(plan, rules, m, children, link, weights)
+    links = np.concatenate(parts, axis=1)
+    child_units = np.add.reduceat(links[:, link.order], link.starts, axis=1) if links.shape[1] else links
+    ub = children[:, :, :, v]
+    child_blank = blank[..., None] * _leave_one_out(ub, np.multiply) + informative
+    return child_units, child_blank.reshape(B, P * plan.S)
+
+
+def _group_links(plan, rules, m, children, link: _Links, weights):
+    """Sparsity A: ``_slot_links`` from the per-child sums (one gather and one scatter per child)."""
+    assert link.parents_one_per_block  # under sparsity A a block hosts one heap node
+    sums = _group_sums(plan, children)
+    gathered = [rules.gather(h, i) for i, (h, _) in enumerate(sums)]
+    rest = [None] * plan.s  # prod over the other children
+    before = None
+    for i in range(plan.s):
+        rest[i] = before
+        before = _mul(before, gathered[i])
+    after = None
+    for i in range(plan.s - 1, -1, -1):
+        rest[i] = _mul(rest[i], after)
+        after = _mul(after, gathered[i])
+    g, v = plan.S // plan.s, children.shape[-1] - 1
+    parts, informative = [], np.zeros(children.shape[:2] + (plan.S,))
+    for i in range(plan.s):
+        rows = weights * rest[i].reshape(weights.shape[:3] + (m,))
+        child = rules.scatter(rows.reshape(rows.shape[:2] + (-1,)), i)  # [B, P, v]
+        others = sums[i][1]
+        parts += [child * others[:, :, o : o + 1] for o in range(g)]
+        group = children[:, :, i * g : (i + 1) * g]
+        for o in range(g) if g > 1 else ():  # slot o blank, child i at another slot of the sub-patch
+            rest_of_group = np.delete(group, o, axis=2)
+            blanks_rest = _leave_one_out(rest_of_group[..., v], np.multiply)
+            without = np.einsum("bpgv,bpg->bpv", rest_of_group[..., :v], blanks_rest)
+            informative[:, :, i * g + o] = np.einsum("bpv,bpv->bp", child, without)
+    return parts, informative
+
+
+def _slot_links(plan, rules, m, children, link: _Links, weights):
+    """Per link (i, j) of ``plan.place``, the parent units' messages to child i at slot j summed by its
+    symbol [B, U, v]; and per slot, the informative parents' message to its blank [B, P, S]."""
+    gathered, blanks = _gather(plan, rules, children)
+    F, G = _sweeps(plan, gathered, blanks)
     one = link.parents_one_per_block
     per_block = weights if one else np.add.reduceat(weights, _starts(link.parent_blocks), axis=1)
     parts = []
@@ -364,20 +427,15 @@ def _down(plan, rules, m, children, link: _Links, units, blank, v):
         cavity = cavity if one else cavity[:, link.parent_blocks]
         weighted = weights * cavity.reshape(weights.shape[:3] + (m,))
         parts.append(rules.scatter(weighted.reshape(weighted.shape[:2] + (-1,)), i))
-    links = np.concatenate(parts, axis=1)
-    child_units = np.add.reduceat(links[:, link.order], link.starts, axis=1) if links.shape[1] else links
-    ub = children[:, :, :, v]
-    before = np.concatenate([np.ones((B, P, 1)), np.cumprod(ub, axis=-1)], axis=-1)
-    after = np.concatenate([np.cumprod(ub[:, :, ::-1], axis=-1)[:, :, ::-1], np.ones((B, P, 1))], axis=-1)
-    child_blank = np.empty((B, P, plan.S))
+    informative = np.zeros(children.shape[:2] + (plan.S,))
     for j in range(plan.S):
         cavity = None
         for i in range(plan.s + 1):
             if (i, j) in plan.skip:
                 cavity = _add(cavity, _mul(F[(i, j)], G[(i, j + 1)]))
-        informative = 0.0 if cavity is None else _row_sum(per_block, cavity, m)
-        child_blank[:, :, j] = blank * before[:, :, j] * after[:, :, j + 1] + informative
-    return child_units, child_blank.reshape(B, P * plan.S)
+        if cavity is not None:
+            informative[:, :, j] = _row_sum(per_block, cavity, m)
+    return parts, informative
 
 
 def _row_sum(weights: np.ndarray, cavity: np.ndarray, m: int) -> np.ndarray:
@@ -387,12 +445,13 @@ def _row_sum(weights: np.ndarray, cavity: np.ndarray, m: int) -> np.ndarray:
     return np.einsum("bpn,bpn->bp", weights[..., 0], cavity.reshape(weights.shape[:3] + (m,)).sum(-1))
 
 
-def _others(x: np.ndarray) -> np.ndarray:
-    """Sum of x over the last axis leaving out each entry in turn (no subtraction: -inf entries stay exact)."""
-    zero = np.zeros(x.shape[:-1] + (1,))
-    before = np.concatenate([zero, np.cumsum(x, axis=-1)[..., :-1]], axis=-1)
-    after = np.concatenate([np.cumsum(x[..., ::-1], axis=-1)[..., ::-1][..., 1:], zero], axis=-1)
-    return before + after
+def _leave_one_out(x: np.ndarray, op) -> np.ndarray:
+    """op (np.add or np.multiply) of x over the last axis leaving out each entry in turn, without inverses
+    (a -inf log-scale or a zero factor stays exact)."""
+    unit = np.full(x.shape[:-1] + (1,), 0.0 if op is np.add else 1.0)
+    before = np.concatenate([unit, op.accumulate(x, axis=-1)[..., :-1]], axis=-1)
+    after = np.concatenate([op.accumulate(x[..., ::-1], axis=-1)[..., ::-1][..., 1:], unit], axis=-1)
+    return op(before, after)
 
 
 def _starts(blocks: np.ndarray) -> np.ndarray:
@@ -452,7 +511,7 @@ def _downward(cfg: SRHMConfig, messages, scales, nodes: bool):
         children = messages[k + 1].reshape(B, blocks, cfg.S, -1)
         units, blank = _down(plan, tables[k], cfg.m, children, link, units, blank, cfg.v)
         child_scales = scales[k + 1].reshape(B, blocks, cfg.S)
-        scale = (scale[:, :, None] + _others(child_scales)).reshape(B, -1)
+        scale = (scale[:, :, None] + _leave_one_out(child_scales, np.add)).reshape(B, -1)
         top = units.max(-1)
         top = top if link.one_per_block else np.maximum.reduceat(top, link.block_starts, axis=1)
         top = np.maximum(top, blank)
