@@ -282,9 +282,10 @@ class _Links:
     parents_one_per_block: bool
 
 
-def _links(plan: _Plan, parent_blocks: np.ndarray, parent_heaps: np.ndarray, pairs: bool) -> _Links:
+def _links(plan: _Plan, parent_blocks: np.ndarray, parent_heaps: np.ndarray, pairs: bool, slot=None) -> _Links:
+    """The links of ``plan.place`` (only those into ``slot`` when given) from the parent units to their children."""
     keys, targets = {}, []
-    for i, j in plan.place:
+    for i, j in _placed(plan, slot):
         for b, h in zip(parent_blocks.tolist(), parent_heaps.tolist()):
             key = (b * plan.S + j, h * plan.s + 1 + i if pairs else 0)
             targets.append(keys.setdefault(key, len(keys)))
@@ -320,6 +321,11 @@ def _tree(cfg: SRHMConfig, nodes: bool) -> tuple[_Links, ...]:
 
 
 # ---- one node's sums: upward message, downward messages to its slots ------------------
+
+
+def _placed(plan: _Plan, slot=None) -> tuple[tuple[int, int], ...]:
+    """The links (i, j) of ``plan.place``, only those into slot j = ``slot`` when given."""
+    return plan.place if slot is None else tuple((i, j) for i, j in plan.place if j == slot)
 
 
 def _gather(plan: _Plan, rules: _Rules, children: np.ndarray) -> tuple[dict, list]:
@@ -368,23 +374,26 @@ def _normalise(x: np.ndarray, axis=-1) -> tuple[np.ndarray, np.ndarray]:
     return x / np.where(top > 0, top, 1.0), np.squeeze(scale, axis=axis)
 
 
-def _down(plan, rules, m, children, link: _Links, units, blank, v):
+def _down(plan, rules, m, children, link: _Links, units, blank, v, slot=None):
     """Unnormalised downward messages of the next depth's units [B, U', v] and blocks' blank [B, P*S].
 
     children: upward messages of the slots [B, P, S, v+1]; units: downward messages of the
-    parent units [B, U, n]; blank: of the parent blocks [B, P].
+    parent units [B, U, n]; blank: of the parent blocks [B, P]. With ``slot`` j (and ``link``
+    from ``_links(..., slot=j)``), only the messages into slot j: units [B, U', v], blank [B, P].
     """
     B, P = children.shape[:2]
     weights = units[..., None] / (m * plan.K)  # [B, U, n, 1]: rows a*m + r seen as [n, m]
-    parts, informative = (_group_links if plan.groups else _slot_links)(plan, rules, m, children, link, weights)
+    links_of = _group_links if plan.groups else _slot_links
+    parts, informative = links_of(plan, rules, m, children, link, weights, slot)
     links = np.concatenate(parts, axis=1)
     child_units = np.add.reduceat(links[:, link.order], link.starts, axis=1) if links.shape[1] else links
-    ub = children[:, :, :, v]
-    child_blank = blank[..., None] * _leave_one_out(ub, np.multiply) + informative
+    child_blank = blank[..., None] * _leave_one_out(children[:, :, :, v], np.multiply) + informative
+    if slot is not None:
+        return child_units, child_blank[:, :, slot]
     return child_units, child_blank.reshape(B, P * plan.S)
 
 
-def _group_links(plan, rules, m, children, link: _Links, weights):
+def _group_links(plan, rules, m, children, link: _Links, weights, slot=None):
     """Sparsity A: ``_slot_links`` from the per-child sums (one gather and one scatter per child)."""
     assert link.parents_one_per_block  # under sparsity A a block hosts one heap node
     sums = _group_sums(plan, children)
@@ -400,13 +409,14 @@ def _group_links(plan, rules, m, children, link: _Links, weights):
         after = _mul(after, gathered[i])
     g, v = plan.S // plan.s, children.shape[-1] - 1
     parts, informative = [], np.zeros(children.shape[:2] + (plan.S,))
-    for i in range(plan.s):
+    for i in range(plan.s) if slot is None else (slot // g,):
         rows = weights * rest[i].reshape(weights.shape[:3] + (m,))
         child = rules.scatter(rows.reshape(rows.shape[:2] + (-1,)), i)  # [B, P, v]
         others = sums[i][1]
-        parts += [child * others[:, :, o : o + 1] for o in range(g)]
+        offsets = range(g) if slot is None else (slot % g,)
+        parts += [child * others[:, :, o : o + 1] for o in offsets]
         group = children[:, :, i * g : (i + 1) * g]
-        for o in range(g) if g > 1 else ():  # slot o blank, child i at another slot of the sub-patch
+        for o in offsets if g > 1 else ():  # slot o blank, child i at another slot of the sub-patch
             rest_of_group = np.delete(group, o, axis=2)
             blanks_rest = _leave_one_out(rest_of_group[..., v], np.multiply)
             without = np.einsum("bpgv,bpg->bpv", rest_of_group[..., :v], blanks_rest)
@@ -414,21 +424,22 @@ def _group_links(plan, rules, m, children, link: _Links, weights):
     return parts, informative
 
 
-def _slot_links(plan, rules, m, children, link: _Links, weights):
+def _slot_links(plan, rules, m, children, link: _Links, weights, slot=None):
     """Per link (i, j) of ``plan.place``, the parent units' messages to child i at slot j summed by its
-    symbol [B, U, v]; and per slot, the informative parents' message to its blank [B, P, S]."""
+    symbol [B, U, v]; and per slot, the informative parents' message to its blank [B, P, S] (only
+    the links into ``slot`` and its blank when given)."""
     gathered, blanks = _gather(plan, rules, children)
     F, G = _sweeps(plan, gathered, blanks)
     one = link.parents_one_per_block
     per_block = weights if one else np.add.reduceat(weights, _starts(link.parent_blocks), axis=1)
     parts = []
-    for i, j in plan.place:
+    for i, j in _placed(plan, slot):
         cavity = _mul(F[(i, j)], G[(i + 1, j + 1)])
         cavity = cavity if one else cavity[:, link.parent_blocks]
         weighted = weights * cavity.reshape(weights.shape[:3] + (m,))
         parts.append(rules.scatter(weighted.reshape(weighted.shape[:2] + (-1,)), i))
     informative = np.zeros(children.shape[:2] + (plan.S,))
-    for j in range(plan.S):
+    for j in range(plan.S) if slot is None else (slot,):
         cavity = None
         for i in range(plan.s + 1):
             if (i, j) in plan.skip:
@@ -657,11 +668,11 @@ def posteriors(
 
 
 @lru_cache(maxsize=64)
-def _one_block(cfg: SRHMConfig) -> _Links:
-    """Links of a single parent block to its S slots (block units)."""
+def _slot_link(cfg: SRHMConfig) -> tuple[_Links, ...]:
+    """Per slot j, the links of a single parent block into slot j (block units)."""
     plan = _plan(cfg.s, cfg.s0, cfg.sparsity)
     zero = np.zeros(1, dtype=np.int64)
-    return _links(plan, zero, zero, False)
+    return tuple(_links(plan, zero, zero, False, j) for j in range(cfg.S))
 
 
 def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_bytes: int = MAX_BYTES) -> np.ndarray:
@@ -705,7 +716,7 @@ def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_byt
     ((2, 16, 5), True)
     """
     likelihood = leaf_likelihood(cfg, evidence, noise)
-    plan, tables, link = _plan(cfg.s, cfg.s0, cfg.sparsity), _rule_tables(cfg), _one_block(cfg)
+    plan, tables, links = _plan(cfg.s, cfg.s0, cfg.sparsity), _rule_tables(cfg), _slot_link(cfg)
     S, L, v = cfg.S, cfg.L, cfg.v
 
     def run(lik):
@@ -717,8 +728,7 @@ def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_byt
             for k in range(L):
                 b, j = i // S ** (L - k), (i // S ** (L - k - 1)) % S
                 children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
-                units, blank = _down(plan, tables[k], cfg.m, children, link, units, blank, v)
-                units, blank = units[:, j : j + 1], blank[:, j : j + 1]
+                units, blank = _down(plan, tables[k], cfg.m, children, links[j], units, blank, v, j)
                 top = np.maximum(units.max(-1), blank)
                 top = np.where(top > 0, top, 1.0)
                 units, blank = units / top[..., None], blank / top
