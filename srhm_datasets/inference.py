@@ -716,33 +716,34 @@ def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_byt
     ((2, 16, 5), True)
     """
     likelihood = leaf_likelihood(cfg, evidence, noise)
+    return _chunked(cfg, likelihood, max_bytes, False, lambda lik: (_next_sweep(cfg, lik),))[0]
+
+
+def _next_sweep(cfg: SRHMConfig, lik: np.ndarray) -> np.ndarray:
+    """``next_token_predictive`` of leaf likelihoods [B, d, v+1]: one sweep over the positions."""
     plan, tables, links = _plan(cfg.s, cfg.s0, cfg.sparsity), _rule_tables(cfg), _slot_link(cfg)
     S, L, v = cfg.S, cfg.L, cfg.v
-
-    def run(lik):
-        B = lik.shape[0]
-        messages, _ = _upward(cfg, np.ones_like(lik))
-        out = np.empty(lik.shape)
-        for i in range(cfg.d):
-            units, blank = np.ones((B, 1, cfg.nc)), np.zeros((B, 1))
-            for k in range(L):
-                b, j = i // S ** (L - k), (i // S ** (L - k - 1)) % S
-                children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
-                units, blank = _down(plan, tables[k], cfg.m, children, links[j], units, blank, v, j)
-                top = np.maximum(units.max(-1), blank)
-                top = np.where(top > 0, top, 1.0)
-                units, blank = units / top[..., None], blank / top
-            joint = np.concatenate([units[:, 0], blank], axis=-1) * messages[L][:, i]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[:, i] = joint / joint.sum(-1, keepdims=True)
-            messages[L][:, i] = _normalise(lik[:, i])[0]
-            for k in range(L - 1, -1, -1):
-                b = i // S ** (L - k)
-                children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
-                messages[k][:, b] = _normalise(_up(plan, tables[k], cfg.m, children))[0][:, 0]
-        return (out,)
-
-    return _chunked(cfg, likelihood, max_bytes, False, run)[0]
+    B = lik.shape[0]
+    messages, _ = _upward(cfg, np.ones_like(lik))
+    out = np.empty(lik.shape)
+    for i in range(cfg.d):
+        units, blank = np.ones((B, 1, cfg.nc)), np.zeros((B, 1))
+        for k in range(L):
+            b, j = i // S ** (L - k), (i // S ** (L - k - 1)) % S
+            children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
+            units, blank = _down(plan, tables[k], cfg.m, children, links[j], units, blank, v, j)
+            top = np.maximum(units.max(-1), blank)
+            top = np.where(top > 0, top, 1.0)
+            units, blank = units / top[..., None], blank / top
+        joint = np.concatenate([units[:, 0], blank], axis=-1) * messages[L][:, i]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, i] = joint / joint.sum(-1, keepdims=True)
+        messages[L][:, i] = _normalise(lik[:, i])[0]
+        for k in range(L - 1, -1, -1):
+            b = i // S ** (L - k)
+            children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
+            messages[k][:, b] = _normalise(_up(plan, tables[k], cfg.m, children))[0][:, 0]
+    return out
 
 
 # ---- pair marginals and token-token correlations ---------------------------------------
