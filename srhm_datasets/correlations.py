@@ -107,7 +107,8 @@ def plot_correlations(result: dict, path, title: str = "") -> None:
         ax.plot(result[name], result[f"exact_by_{name}"], marker="o", label="exact (BP)")
         ax.plot(result[name], result[f"sampled_by_{name}"], marker="x", ls="", label=f"sampled, P = {result['rows']}")
         ax.axhline(result["floor"], color="grey", ls="--", lw=1, label="(v^2 P)^(-1/2)")
-        ax.set_yscale("log")
+        ax.set_yscale("log")  # exact zeros (uncorrelated pairs) fall below the lower edge
+        ax.set_ylim(bottom=0.1 * min(result["floor"], float(np.min(result[f"sampled_by_{name}"]))))
         ax.set_xscale("log" if name == "distance" else "linear")
         ax.set_xlabel("LCA level" if name == "level" else "distance |i - j|")
         ax.set_ylabel("RMS token covariance")
