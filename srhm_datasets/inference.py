@@ -479,7 +479,8 @@ class Posteriors:
     label : float64 [B, nc], P(class | evidence).
     latents : float64 [B, N, max(nc, v)] or None, P(symbol of heap node h | evidence), heap
         order as the ``latents`` column (format.md §4.2); None unless asked for.
-    tokens : float64 [B, d, v+1], P(x_p | evidence) over the v symbols and the blank (v).
+    tokens : float64 [B, d, v+1] or None, P(x_p | evidence) over the v symbols and the blank
+        (v); None when not asked for (``leaves=False``: the upward pass alone gives ``label``).
     log_likelihood : float64 [B], log P(evidence) in nats (-inf for impossible evidence,
         whose posteriors are NaN).
     """
@@ -595,26 +596,30 @@ def _chunked(cfg, likelihood, max_bytes, nodes, fn):
 
 
 def posteriors_from_likelihood(
-    cfg: SRHMConfig, likelihood: np.ndarray, nodes: bool = False, max_bytes: int = MAX_BYTES
+    cfg: SRHMConfig, likelihood: np.ndarray, nodes: bool = False, max_bytes: int = MAX_BYTES, leaves: bool = True
 ) -> Posteriors:
     """``posteriors`` given the leaf likelihoods [B, d, v+1] (``leaf_likelihood``) instead of codes."""
 
     def run(lik):
         messages, scales = _upward(cfg, lik)
         log_z = _log_likelihood(cfg, messages, scales)
+        if not (leaves or nodes):  # the class needs the upward pass only (uniform prior)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                label = messages[0][:, 0, : cfg.nc] / messages[0][:, 0, : cfg.nc].sum(-1, keepdims=True)
+            return label, None, None, log_z
         down = _downward(cfg, messages, scales, nodes)
         units, _, _ = down[0]
         with np.errstate(invalid="ignore", divide="ignore"):
             label = units[:, 0] * messages[0][:, 0, : cfg.nc]
             label = label / label.sum(-1, keepdims=True)
         latents = _node_posteriors(cfg, messages, scales, down, log_z) if nodes else None
-        return label, latents, _leaf_posteriors(cfg, messages, down), log_z
+        return label, latents, _leaf_posteriors(cfg, messages, down) if leaves else None, log_z
 
     return Posteriors(*_chunked(cfg, likelihood, max_bytes, nodes, run))
 
 
 def posteriors(
-    cfg: SRHMConfig, evidence, noise: float = 0.0, nodes: bool = False, max_bytes: int = MAX_BYTES
+    cfg: SRHMConfig, evidence, noise: float = 0.0, nodes: bool = False, max_bytes: int = MAX_BYTES, leaves: bool = True
 ) -> Posteriors:
     """Exact posteriors of the class, the hidden nodes and every leaf, and log P(evidence), by BP (format.md §17).
 
@@ -628,6 +633,8 @@ def posteriors(
         eps of the symmetric channel on the observed tokens, 0 <= eps < 1.
     nodes : bool
         Also the posteriors of the hidden nodes' symbols (``latents``).
+    leaves : bool
+        The leaves' marginals (``tokens``); without them and ``nodes``, one upward pass.
     max_bytes : int
         Bound on the working memory: the batch is processed in chunks of rows.
 
@@ -661,7 +668,7 @@ def posteriors(
     [0.0, 0.0, 0.0, 0.0, 1.0]
     """
     likelihood = leaf_likelihood(cfg, evidence, noise)
-    return posteriors_from_likelihood(cfg, likelihood, nodes, max_bytes)
+    return posteriors_from_likelihood(cfg, likelihood, nodes, max_bytes, leaves)
 
 
 # ---- next-token prediction -----------------------------------------------------------
@@ -865,7 +872,7 @@ def bayes_optimal_sums(
     require(truth.dtype.kind in "iu", "truth.dtype", str(truth.dtype), "an integer dtype")
     if scored is None:
         require(truth.shape == (codes.shape[0],), "truth.shape", truth.shape, f"== ({codes.shape[0]},), the labels")
-        probabilities, targets = posteriors(cfg, codes, noise, max_bytes=max_bytes).label, truth
+        probabilities, targets = posteriors(cfg, codes, noise, max_bytes=max_bytes, leaves=False).label, truth
     else:
         scored = np.asarray(scored)
         require(scored.dtype == bool and scored.shape == codes.shape, "scored", scored.shape, f"bool {codes.shape}")

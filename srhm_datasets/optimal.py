@@ -25,7 +25,7 @@ from .prng import below, derive_key, hash_with
 TASKS = ("class", "last", "mlm", "next")
 #: Tasks ``task_evidence`` builds itself; the others come from the tasks module.
 BUILT_IN_TASKS = ("class", "next")
-#: Rows generated and scored at once.
+#: Most rows generated and scored at once (fewer when their posteriors [B, d, v+1] would pass max_bytes / 4).
 BLOCK = 4096
 
 
@@ -105,8 +105,9 @@ def optimal_figures(
     """
     rows, options = check_options(cfg, task, split, rows, context, mask_rate, noise)
     sums = None
-    for start in range(0, rows, BLOCK):
-        batch = generate(cfg, split, start, min(rows, start + BLOCK))
+    block = max(1, min(BLOCK, max_bytes // (32 * cfg.d * (cfg.v + 1))))  # the block's posteriors [B, d, v+1]
+    for start in range(0, rows, block):
+        batch = generate(cfg, split, start, min(rows, start + block))
         evidence, truth, scored, causal = task_evidence(cfg, task, batch, split, start, options)
         part = bayes_optimal_sums(cfg, evidence, truth, scored, options["noise"], causal, max_bytes)
         sums = add_sums(sums, part)

@@ -299,3 +299,35 @@ def test_indexing_path_of_large_vocabularies_equals_enumeration(cfg, monkeypatch
             check_next_and_pairs(cfg, random_evidence(cfg, rng, 2, 0.1), 0.1, 3)
     finally:
         inference._rule_tables.cache_clear()
+
+
+def test_class_alone_takes_the_upward_pass_and_agrees():
+    cfg = CONFIGS[11]
+    evidence = random_evidence(cfg, np.random.default_rng(3), 5, 0.2)
+    full, alone = posteriors(cfg, evidence, 0.2), posteriors(cfg, evidence, 0.2, leaves=False)
+    assert alone.tokens is None and alone.latents is None
+    np.testing.assert_allclose(alone.label, full.label, rtol=0, atol=1e-14)
+    np.testing.assert_array_equal(alone.log_likelihood, full.log_likelihood)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"truth": np.zeros(3, np.int64)}, "truth.shape"),
+        ({"truth": np.zeros(2)}, "truth.dtype"),
+        ({"truth": np.full(2, 5)}, "truth"),
+        ({"truth": np.zeros((2, 16), np.int64), "scored": np.ones((2, 15), bool)}, "scored"),
+        ({"truth": np.zeros((2, 15), np.int64), "scored": np.ones((2, 16), bool)}, "truth.shape"),
+    ],
+)
+def test_bayes_optimal_refuses_bad_targets(kwargs, name):
+    cfg = CONFIGS[6]  # d = 16, nc = 2
+    evidence = np.full((2, cfg.d), unobserved_id(cfg.v))
+    with pytest.raises(ValueError, match=re.escape(f"invalid parameter {name}=")):
+        bayes_optimal(cfg, evidence, **kwargs)
+
+
+def test_pair_marginals_refuse_a_position_outside_the_row():
+    cfg = CONFIGS[6]
+    with pytest.raises(ValueError, match="invalid parameter position="):
+        pair_marginals(cfg, np.full((1, cfg.d), unobserved_id(cfg.v)), cfg.d)

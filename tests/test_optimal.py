@@ -71,3 +71,9 @@ def test_cli_refuses_bad_options_before_work(tmp_path, args, name):
     result = CliRunner().invoke(main, ["optimal", CFG.name, "--json", str(out), *args])
     assert result.exit_code == 2 and f"invalid parameter {name}=" in result.output
     assert not out.exists()
+
+
+def test_max_bytes_shrinks_the_blocks_not_the_figures():
+    small = optimal_figures(CFG, "next", rows=300, max_bytes=100_000)  # blocks of 48 rows
+    whole = optimal_figures(CFG, "next", rows=300)
+    assert {k: small[k] for k in FIGURES} == pytest.approx({k: whole[k] for k in FIGURES}, rel=1e-12)
