@@ -570,11 +570,10 @@ def _leaf_posteriors(cfg, messages, down) -> np.ndarray:
 def _bytes_per_row(cfg: SRHMConfig, nodes: bool) -> int:
     """Working memory of one row of ``posteriors``, bytes (an upper estimate)."""
     plan = _plan(cfg.s, cfg.s0, cfg.sparsity)
-    states = int(plan.alive.sum()) + len(plan.place)
     units = sum(len(link.blocks) for link in _tree(cfg, nodes))
-    widest = max(
-        cfg.S**k * (cfg.nc if k == 0 else cfg.v) * cfg.m * (2 * states + len(plan.place)) for k in range(cfg.L)
-    )
+    # arrays over the rule rows held at once by a node sum: per child (groups), else per live state and link
+    arrays = 3 * cfg.s + 4 if plan.groups else 2 * int(plan.alive.sum()) + len(plan.place) + 4
+    widest = max(cfg.S**k * (cfg.nc if k == 0 else cfg.v) * cfg.m * arrays for k in range(cfg.L))
     stored = 4 * sum(cfg.S**k for k in range(cfg.L + 1)) * (max(cfg.nc, cfg.v) + 2)
     return 8 * (widest + stored + 3 * units * (cfg.v + 1) + (cfg.num_nodes * max(cfg.nc, cfg.v) if nodes else 0))
 
