@@ -10,13 +10,15 @@ parent's state, its S slots are independent, so BP on this tree is exact: upward
 messages ``U_b(x) = P(evidence in b | b in state x)`` over x in the n_k symbols and the
 blank, downward messages ``D_b(x) = P(b in state x, evidence outside b)``.
 
-The sum over (r, q) of a node is a dynamic programme over its S slots (``_Plan``):
-``F[i, j]`` sums the placements of children 0..i-1 in slots 0..j-1 (the other slots
-blank), ``G[i, j]`` those of children i..s-1 in slots j..S-1. Sparsity A lets child i
-use only the slots of its sub-patch ``i*(s0+1) ..``; sparsity B any order-preserving
-slots; the RHM (s0 = 0) is the chain of one slot per child. A node at depth k costs
-about ``n_k*m*s*S`` products at most (``n_k*m*s`` for the RHM), for every row (a, r)
-of the rule table at once.
+The sum over (r, q) of a node runs over every row (a, r) of the rule table at once.
+Under sparsity A (the RHM included, s0 = 0) child i owns the slots of its sub-patch
+``i*(s0+1) ..`` and the sum factors over the children (``_group_sums``): per child, a sum
+over its s0+1 slots at the symbol level, one gather to the rows and one scatter back,
+about ``n_k*m*s`` products per node of depth k plus ``S*v``. Under sparsity B (any
+order-preserving slots) it is a dynamic programme over the S slots (``_Plan``,
+``_sweeps``): ``F[i, j]`` sums the placements of children 0..i-1 in slots 0..j-1 (the
+other slots blank), ``G[i, j]`` those of children i..s-1 in slots j..S-1, about
+``n_k*m*s*S`` products per node.
 
 The heap index of the node that sits in a block is itself latent under sparsity B
 (a slot may host more than one child index). The posteriors of the hidden nodes
