@@ -5,6 +5,7 @@ the posterior of anything is the weighted count of the samples, each weighted by
 likelihood of the evidence given its tokens (1 or 0 without noise).
 """
 
+import math
 import re
 from functools import lru_cache
 
@@ -331,3 +332,22 @@ def test_pair_marginals_refuse_a_position_outside_the_row():
     cfg = CONFIGS[6]
     with pytest.raises(ValueError, match="invalid parameter position="):
         pair_marginals(cfg, np.full((1, cfg.d), unobserved_id(cfg.v)), cfg.d)
+
+
+def test_no_underflow_where_the_evidence_probability_is_below_the_smallest_double():
+    """L = 5, d = 59049, P_max ~ 2**1139: P(evidence) = 1/P_max underflows float64; the log-scales keep it.
+
+    Every tuple is in use (m = v**(s-1)), so the tokens are uniform given the blanks and
+    log P(evidence) = -log P_max exactly, with or without noise (the channel is doubly stochastic).
+    """
+    cfg = SRHMConfig(L=5, s=3, s0=2, v=5, nc=5, m=25)
+    assert cfg.data_space_size.bit_length() > 1074
+    rows = generate(cfg, "test", 0, 2)
+    exact = posteriors(cfg, rows["tokens"], nodes=True)
+    np.testing.assert_allclose(exact.log_likelihood, -math.log(cfg.data_space_size), rtol=1e-12)
+    np.testing.assert_array_equal(exact.label, np.eye(cfg.nc)[rows["label"]])
+    np.testing.assert_array_equal(exact.latents.argmax(-1), rows["latents"])
+    np.testing.assert_allclose(exact.tokens.sum(-1), 1.0, rtol=0, atol=1e-12)
+    noisy = posteriors(cfg, rows["tokens"], 0.3)
+    np.testing.assert_allclose(noisy.log_likelihood, -math.log(cfg.data_space_size), rtol=1e-12)
+    assert np.isfinite(noisy.label).all() and np.isfinite(noisy.tokens).all()
