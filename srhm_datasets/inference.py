@@ -707,11 +707,12 @@ def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_byt
 
     Notes
     -----
-    Exact and incremental: the messages of the unobserved suffix are all ones, so
-    position i changes only the upward messages of its L ancestor blocks. Per position,
-    L node sums up (the ancestors) and L down (the path to position i+1): the cost of a
-    row is about ``2 L d`` node sums, ``O(d L n m s S)`` products, against ``O(d**2 ...)``
-    for d separate passes. Memory: the messages of all blocks, ``O(d (v+1))`` per row.
+    Exact and incremental: the messages of the unobserved suffix are all ones, and the
+    message into a block of depth L-1 depends only on the evidence before it. Per block of
+    depth L-1 (d/S of them): L-1 node sums down its path, one node sum for its S
+    positions at once, L up its ancestors: about ``2 L d / S`` node sums per row, against
+    ``O(d**2 ...)`` for d separate passes. Memory: the messages of all blocks, ``O(d (v+1))``
+    per row.
 
     Examples
     --------
@@ -728,30 +729,48 @@ def next_token_predictive(cfg: SRHMConfig, evidence, noise: float = 0.0, max_byt
 
 
 def _next_sweep(cfg: SRHMConfig, lik: np.ndarray) -> np.ndarray:
-    """``next_token_predictive`` of leaf likelihoods [B, d, v+1]: one sweep over the positions."""
-    plan, tables, links = _plan(cfg.s, cfg.s0, cfg.sparsity), _rule_tables(cfg), _slot_link(cfg)
+    """``next_token_predictive`` of leaf likelihoods [B, d, v+1]: one sweep over the blocks of depth L-1.
+
+    The message into a block b of depth L-1 depends only on the evidence before it, the
+    same for its S positions: one path down per block; its S positions are S copies of
+    the block's node, copy i seeing the slots before i (one node sum), then one path up.
+    """
+    plan, tables, links, inner = _plan(cfg.s, cfg.s0, cfg.sparsity), _rule_tables(cfg), _slot_link(cfg), _copies(cfg)
     S, L, v = cfg.S, cfg.L, cfg.v
     B = lik.shape[0]
     messages, _ = _upward(cfg, np.ones_like(lik))
+    seen = _normalise(lik)[0]
+    before = np.tril(np.ones((S, S), dtype=bool), -1)  # copy i sees the slots j < i
     out = np.empty(lik.shape)
-    for i in range(cfg.d):
+    for b in range(cfg.d // S):
         units, blank = np.ones((B, 1, cfg.nc)), np.zeros((B, 1))
-        for k in range(L):
-            b, j = i // S ** (L - k), (i // S ** (L - k - 1)) % S
-            children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
+        for k in range(L - 1):
+            parent, j = b // S ** (L - 1 - k), (b // S ** (L - 2 - k)) % S
+            children = messages[k + 1][:, parent * S : (parent + 1) * S].reshape(B, 1, S, -1)
             units, blank = _down(plan, tables[k], cfg.m, children, links[j], units, blank, v, j)
-            top = np.maximum(units.max(-1), blank)
-            top = np.where(top > 0, top, 1.0)
+            top = np.where(np.maximum(units.max(-1), blank) > 0, np.maximum(units.max(-1), blank), 1.0)
             units, blank = units / top[..., None], blank / top
-        joint = np.concatenate([units[:, 0], blank], axis=-1) * messages[L][:, i]
+        block = seen[:, b * S : (b + 1) * S]
+        children = np.where(before[None, :, :, None], block[:, None], 1.0)  # [B, S copies, S slots, v+1]
+        copies = np.repeat(units, S, axis=1), np.repeat(blank, S, axis=1)
+        units_i, blank_i = _down(plan, tables[L - 1], cfg.m, children, inner, *copies, v)
+        diagonal = np.arange(S) * (S + 1)  # slot i of copy i
+        joint = np.concatenate([units_i[:, diagonal], blank_i[:, diagonal, None]], axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, i] = joint / joint.sum(-1, keepdims=True)
-        messages[L][:, i] = _normalise(lik[:, i])[0]
+            out[:, b * S : (b + 1) * S] = joint / joint.sum(-1, keepdims=True)
+        messages[L][:, b * S : (b + 1) * S] = block
         for k in range(L - 1, -1, -1):
-            b = i // S ** (L - k)
-            children = messages[k + 1][:, b * S : (b + 1) * S].reshape(B, 1, S, -1)
-            messages[k][:, b] = _normalise(_up(plan, tables[k], cfg.m, children))[0][:, 0]
+            parent = b // S ** (L - 1 - k)
+            children = messages[k + 1][:, parent * S : (parent + 1) * S].reshape(B, 1, S, -1)
+            messages[k][:, parent] = _normalise(_up(plan, tables[k], cfg.m, children))[0][:, 0]
     return out
+
+
+@lru_cache(maxsize=64)
+def _copies(cfg: SRHMConfig) -> _Links:
+    """Links of S parent blocks (copies of one node) to all their slots, block units."""
+    plan = _plan(cfg.s, cfg.s0, cfg.sparsity)
+    return _links(plan, np.arange(cfg.S, dtype=np.int64), np.zeros(cfg.S, dtype=np.int64), False)
 
 
 # ---- pair marginals and token-token correlations ---------------------------------------
