@@ -31,6 +31,7 @@ LAZY_COMMANDS = {
     "evaluate": "srhm_datasets.evaluation.cli:evaluate",
     "leaderboard": "srhm_datasets.evaluation.cli:leaderboard",
     "sweep": "srhm_datasets.sweep.cli:sweep",
+    "optimal": "srhm_datasets.optimal:optimal",
 }
 
 

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "srhm_datasets"
 LAYERS = {
     "facts": ["version", "config", "prng", "catalog", "hashing", "files", "protocol", "results", "executors", "pools"],
     "core": ["sampler", "rules", "generate", "perturb", "probe", "provenance", "tasks"],
+    "inference": ["inference", "correlations"],
     "release": ["release"],
     "torch": ["torch_data", "torch"],
     "baselines": ["baselines"],
@@ -26,6 +27,7 @@ LAYERS = {
         "cli",
         "__main__",
         "demo",
+        "optimal",
         "release.cli",
         "baselines.cli",
         "evaluation.cli",

@@ -626,7 +626,7 @@ def test_tasks_are_ranked_apart_and_checked(no_laws_plot, tmp_path):
 
 
 def optimal_file(cfg, task="class", expected=0.2, empirical=0.21, rows=1000, **options):
-    """A ``srhm optimal --json`` object (format.md §17.3)."""
+    """A ``srhm optimal --json`` object (format.md §16.3)."""
     head = {"config": cfg.name, "task": task, "split": "test", "context": None, "mask_rate": None, "noise": 0.0}
     figures = {"rows": rows, "scored": rows, "expected_error": expected, "empirical_error": empirical}
     return {**head, **options, **figures, "expected_cross_entropy": 0.5, "empirical_cross_entropy": 0.52}

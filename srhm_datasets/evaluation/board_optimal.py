@@ -1,4 +1,4 @@
-"""The leaderboard's limit rows: Bayes-optimal figures written by ``srhm optimal --json`` (format.md §17.3).
+"""The leaderboard's limit rows: Bayes-optimal figures written by ``srhm optimal --json`` (format.md §16.3).
 
 A JSON object holding ``OPTIMAL_KEYS`` is a Bayes-optimal file: found among the JSON files
 under RESULTS_DIR that are not results files, and in the ``--optimal`` files and folders.
