@@ -16,7 +16,8 @@ import numpy as np
 from .config import SRHMConfig, check_config, require_int
 from .files import atomic_write
 from .generate import generate
-from .inference import MAX_BYTES, covariance, lca_level, pair_marginals, rms_tokens, unobserved_id
+from .inference import MAX_BYTES, covariance, lca_level, pair_marginals, rms_tokens
+from .tasks import unobserved_id
 
 #: Most anchor positions i (the pairs (i, j) are those of every anchor with every j != i).
 MAX_ANCHORS = 64

@@ -48,31 +48,10 @@ import numpy as np
 
 from .config import SRHMConfig, check_config, require, require_int
 from .rules import placement_slots, sample_rules
+from .tasks import mask_id, unobserved_id
 
 #: Default bound on the working memory of one chunk of a batch, bytes.
 MAX_BYTES = 1 << 28
-
-
-def mask_id(v: int) -> int:
-    """The MASK code, v + 1: an informative position whose token is unknown.
-
-    Examples
-    --------
-    >>> mask_id(10)
-    11
-    """
-    return int(v) + 1
-
-
-def unobserved_id(v: int) -> int:
-    """The UNOBSERVED code, v + 2: a position about which nothing is known (blank included).
-
-    Examples
-    --------
-    >>> unobserved_id(10)
-    12
-    """
-    return int(v) + 2
 
 
 def check_noise(noise) -> float:
@@ -110,8 +89,8 @@ def channel(v: int, noise: float) -> np.ndarray:
     table[:v, :v] = noise / (v - 1)
     table[np.arange(v), np.arange(v)] = 1.0 - noise
     table[v, v] = 1.0
-    table[v + 1, :v] = 1.0
-    table[v + 2] = 1.0
+    table[mask_id(v), :v] = 1.0
+    table[unobserved_id(v)] = 1.0
     return table
 
 

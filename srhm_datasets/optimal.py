@@ -1,15 +1,13 @@
 """``srhm optimal``: the Bayes-optimal figures of a task on a split, by exact BP (format.md §16).
 
 Rows of the split are generated block by block, turned into evidence by
-``task_evidence`` and scored by ``inference.bayes_optimal_sums``; the sums of the
+``task_evidence`` (the tasks module's evidence) and scored by ``inference.bayes_optimal_sums``; the sums of the
 blocks give the figures, so memory is bounded by the block, whatever the split's size.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import numbers
 
 import click
 import numpy as np
@@ -18,67 +16,37 @@ from .cli_args import config_arg
 from .config import SPLITS, SRHMConfig, check_config, require, require_choice, require_int
 from .files import atomic_write
 from .generate import generate
-from .inference import FIGURES, MAX_BYTES, add_sums, bayes_optimal_sums, check_noise, figures_from_sums
-from .prng import below, derive_key, hash_with
+from .inference import FIGURES, MAX_BYTES, add_sums, bayes_optimal_sums, figures_from_sums
+from .tasks import TASKS, Task, apply_task, make_task
 
-#: The tasks (format.md §15).
-TASKS = ("class", "last", "mlm", "next")
-#: Tasks ``task_evidence`` builds itself; the others come from the tasks module.
-BUILT_IN_TASKS = ("class", "next")
 #: Most rows generated and scored at once (fewer when their posteriors [B, d, v+1] would pass max_bytes / 4).
 BLOCK = 4096
 
 
-def task_evidence(cfg: SRHMConfig, task: str, batch: dict, split: str, start: int, options: dict):
+def task_evidence(cfg: SRHMConfig, task: Task, batch: dict, split: str, start: int):
     """The evidence of a task on rows ``start..`` of a split: (evidence [B, d], truth, scored, causal).
 
-    The hook between the tasks and the inference: ``truth`` is the labels [B] (``scored``
-    None, the target is the class) or the clean tokens [B, d] with ``scored`` bool [B, d].
-    ``class`` and ``next`` are built here (tokens through the symmetric channel of
-    ``options['noise']``, drawn from a hash of (seed, global row index, position));
-    ``last`` and ``mlm`` need the tasks module's
-    ``apply_task(cfg, make_task(cfg, task, context=, mask_rate=, noise=), batch, split, start)``,
-    whose ``TaskBatch`` gives ``evidence``, ``scored`` and ``causal``.
+    The tasks module's ``apply_task`` (format.md §15) gives the evidence codes (noise, masks
+    and windows drawn exactly as the torch adapters draw them), the scored positions and
+    whether the targets are causal; ``truth`` is the labels [B] (``scored`` None: the target
+    is the class) or the clean tokens [B, d] with ``scored`` bool [B, d].
     """
-    tokens = batch["tokens"].astype(np.int64)
-    evidence = _noisy(cfg, tokens, cfg.split_offset(split) + start, options["noise"])
-    if task == "class":
-        return evidence, batch["label"], None, False
-    scored = np.ones(tokens.shape, dtype=bool)
-    scored[:, 0] = False
-    return evidence, tokens, scored, True
+    tb = apply_task(cfg, task, batch, split, start)
+    if task.name == "class":
+        return tb.evidence, batch["label"], None, False
+    return tb.evidence, batch["tokens"].astype(np.int64), tb.scored, tb.causal
 
 
-def _noisy(cfg: SRHMConfig, tokens: np.ndarray, first: int, noise: float) -> np.ndarray:
-    """Informative tokens replaced, each with probability noise, by a uniformly drawn other symbol."""
-    if noise == 0.0:
-        return tokens
-    index = (first + np.arange(tokens.shape[0], dtype=np.int64))[:, None] * cfg.d + np.arange(cfg.d)
-    h = hash_with(derive_key(cfg.seed, "optimal", "noise"), index)
-    flip = ((h >> np.uint64(11)).astype(np.float64) * 2.0**-53 < noise) & (tokens != cfg.v)
-    shift = 1 + below(hash_with(1, h[flip]), cfg.v - 1)
-    out = tokens.copy()
-    out[flip] = (tokens[flip] + shift) % cfg.v
-    return out
-
-
-def check_options(cfg: SRHMConfig, task: str, split: str, rows, context, mask_rate, noise) -> tuple[int, dict]:
-    """Every option checked before any work: (rows, options); ValueError naming the parameter, value and bound."""
+def check_options(cfg: SRHMConfig, task: str, split: str, rows, context, mask_rate, noise) -> tuple[int, Task]:
+    """Every option checked before any work: (rows, the checked task); ValueError naming the parameter,
+    value and bound (``tasks.make_task`` for the task's options)."""
     check_config(cfg)
-    require_choice("task", task, TASKS)
-    require(task in BUILT_IN_TASKS, "task", task, f"one of {BUILT_IN_TASKS} (the others need the tasks module)")
+    task = make_task(cfg, task, context=context, mask_rate=mask_rate, noise=noise)
     require_choice("split", split, SPLITS)
     size = cfg.split_sizes()[split]
     rows = size if rows is None else require_int("rows", rows, 1, size, f"the rows of split {split!r}")
     require(rows >= 1, "rows", rows, f">= 1 (split {split!r} of {cfg.name} is empty)")
-    require(context is None or task == "last", "context", context, "given only with --task last")
-    if context is not None:
-        context = require_int("context", context, 1, cfg.d)
-    require(mask_rate is None or task == "mlm", "mask_rate", mask_rate, "given only with --task mlm")
-    if mask_rate is not None:
-        ok = isinstance(mask_rate, numbers.Real) and not isinstance(mask_rate, bool) and 0.0 < mask_rate <= 1.0
-        require(ok and math.isfinite(mask_rate), "mask_rate", mask_rate, "a float, 0 < mask_rate <= 1")
-    return rows, {"context": context, "mask_rate": mask_rate, "noise": check_noise(noise)}
+    return rows, task
 
 
 def optimal_figures(
@@ -103,15 +71,16 @@ def optimal_figures(
     >>> optimal_figures(CATALOG["demo"], "class", rows=100)["empirical_error"]
     0.0
     """
-    rows, options = check_options(cfg, task, split, rows, context, mask_rate, noise)
+    rows, task = check_options(cfg, task, split, rows, context, mask_rate, noise)
     sums = None
     block = max(1, min(BLOCK, max_bytes // (32 * cfg.d * (cfg.v + 1))))  # the block's posteriors [B, d, v+1]
     for start in range(0, rows, block):
         batch = generate(cfg, split, start, min(rows, start + block))
-        evidence, truth, scored, causal = task_evidence(cfg, task, batch, split, start, options)
-        part = bayes_optimal_sums(cfg, evidence, truth, scored, options["noise"], causal, max_bytes)
+        evidence, truth, scored, causal = task_evidence(cfg, task, batch, split, start)
+        part = bayes_optimal_sums(cfg, evidence, truth, scored, task.noise, causal, max_bytes)
         sums = add_sums(sums, part)
-    head = {"config": cfg.name, "task": task, "split": split, **options}
+    options = {"context": task.context, "mask_rate": task.mask_rate, "noise": task.noise}
+    head = {"config": cfg.name, "task": task.name, "split": split, **options}
     return {**head, **figures_from_sums(sums)}
 
 

@@ -23,12 +23,11 @@ from srhm_datasets.inference import (
     figure_sums,
     lca_level,
     leaf_likelihood,
-    mask_id,
     next_token_predictive,
     pair_marginals,
     posteriors,
-    unobserved_id,
 )
+from srhm_datasets.tasks import mask_id, unobserved_id
 from tests.strategies import small_configs
 
 TOL = 1e-10

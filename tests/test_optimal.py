@@ -11,6 +11,7 @@ from srhm_datasets.catalog import CATALOG
 from srhm_datasets.cli import main
 from srhm_datasets.inference import FIGURES, bayes_optimal
 from srhm_datasets.optimal import BLOCK, optimal_figures
+from srhm_datasets.tasks import apply_task, make_task
 
 CFG = SRHMConfig(L=2, s=2, s0=1, v=3, nc=3, m=2, sparsity="B", seed=3)
 
@@ -28,6 +29,29 @@ def test_figures_are_those_of_the_split_rows(task):
     got = optimal_figures(CFG, task, "test", 300)
     assert {k: got[k] for k in FIGURES} == pytest.approx(expected, rel=1e-12)
     assert got["scored"] == (300 if task == "class" else 300 * (CFG.d - 1))
+
+
+@pytest.mark.parametrize(
+    "task, options",
+    [
+        ("class", {"noise": 0.1}),
+        ("last", {}),
+        ("last", {"context": 3}),
+        ("mlm", {"mask_rate": 0.3}),
+        ("next", {"noise": 0.1}),
+    ],
+)
+def test_figures_use_the_evidence_the_adapters_draw(task, options):
+    # The masks, windows and noise scored by srhm optimal are the tasks module's: those a model trains on.
+    n = 300
+    rows = generate(CFG, "test", 0, n)
+    tb = apply_task(CFG, make_task(CFG, task, **options), rows, "test", 0)
+    truth = rows["label"] if task == "class" else rows["tokens"].astype(np.int64)
+    scored = None if task == "class" else tb.scored
+    expected = bayes_optimal(CFG, tb.evidence, truth, scored, tb.noise, tb.causal)
+    got = optimal_figures(CFG, task, "test", n, **options)
+    assert {k: got[k] for k in FIGURES} == pytest.approx(expected, rel=1e-12)
+    assert got["scored"] == (n if task == "class" else int(tb.scored.sum()))
 
 
 def test_blocks_add_up_to_one_pass():
@@ -62,7 +86,8 @@ def test_cli_prints_and_writes_json(tmp_path):
         (["--noise", "1.0"], "noise"),
         (["--noise", "-0.5"], "noise"),
         (["--context", "3"], "context"),
-        (["--task", "last", "--context", "0"], "task"),
+        (["--task", "last", "--context", "0"], "context"),
+        (["--task", "mlm", "--mask-rate", "0"], "mask_rate"),
         (["--mask-rate", "0.2"], "mask_rate"),
     ],
 )
