@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 
 from ..catalog import get_config
-from ..protocol import is_int, is_real
+from ..config import is_int, is_real
 from .board_entries import Rejection, find_results, task_label
 
 #: Keys that make a JSON object a Bayes-optimal file.
