@@ -49,10 +49,10 @@ def measure(argv: list[str]) -> dict:
 
 def config_name(name: str, rows: int) -> tuple[str, int]:
     """Canonical name and d of catalog config ``name`` with ``rows`` train rows."""
-    from srhm_datasets.catalog import resolve
+    from srhm_datasets.catalog import get_config
     from srhm_datasets.config import SRHMConfig
 
-    base = resolve(name)
+    base = get_config(name)
     sizes = base.split_sizes()
     cfg = SRHMConfig(**base.parameters(), n_train=rows, n_test=sizes["test"], n_probe=sizes["probe"])
     return cfg.name, cfg.d

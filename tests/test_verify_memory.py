@@ -38,7 +38,7 @@ WARM = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0, n_train=64, n_test=16,
 PEAK_GROWTH = """
 import sys
 from pathlib import Path
-from srhm_datasets.catalog import resolve
+from srhm_datasets.catalog import get_config
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.verify import verify_release
 
@@ -54,7 +54,7 @@ before = status("VmRSS")
 if command == "verify":
     assert verify_release(root / "wide").ok
 else:
-    build_release([resolve(sys.argv[3])], root / "again", progress=False)
+    build_release([get_config(sys.argv[3])], root / "again", progress=False)
 print(status("VmHWM") - before)
 """
 
