@@ -457,32 +457,3 @@ def test_leaderboard_imports_no_torch(example_dir, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert (tmp_path / "board" / "index.html").is_file()
-
-
-@pytest.fixture
-def svg_backend():
-    """matplotlib's backend set to svg and one pyplot figure open (a notebook's state); both restored after."""
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    before = matplotlib.get_backend()
-    matplotlib.use("svg")
-    figure = plt.figure()
-    yield figure
-    plt.close(figure)
-    matplotlib.use(before)
-
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def test_board_figures_leave_the_callers_matplotlib_alone(example_dir, tmp_path, svg_backend):
-    """The board draws its PNGs outside pyplot: the caller's backend and open figures are unchanged."""
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    build_leaderboard(example_dir, tmp_path / "board")
-    assert matplotlib.get_backend() == "svg"
-    assert plt.get_fignums() == [svg_backend.number]
-    for png in ("pstar_laws.png", f"{DEMO.name}/test_error_vs_P.png", f"{DEMO.name}/sensitivity_cnn_w64.png"):
-        assert (tmp_path / "board" / png).read_bytes()[:8] == PNG_MAGIC, png

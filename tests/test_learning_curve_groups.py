@@ -21,7 +21,6 @@ from srhm_datasets.protocol import estimate_p_star
 from srhm_datasets.results import read_results
 
 from .test_group_train import float64  # noqa: F401 (a fixture)
-from .test_leaderboard import PNG_MAGIC, svg_backend  # noqa: F401 (a fixture)
 
 DEMO = resolve_config("demo")
 #: Three P values (20, 80, 320) of one batch size (16), so that they can share one group; the test error
@@ -208,16 +207,3 @@ def test_run_learning_curve_checks_group_size_and_seeds(tmp_path, change, named)
     with pytest.raises(ValueError, match="invalid parameter") as err:
         lc.run_learning_curve(TrainOptions(**TINY), tmp_path / "lc", 20, 80, 3, **change)
     assert named in str(err.value) and not (tmp_path / "lc").exists()
-
-
-def test_plot_leaves_the_callers_matplotlib_alone(tmp_path, svg_backend):  # noqa: F811
-    """The curve's PNG is drawn outside pyplot: the caller's backend and open figures are unchanged."""
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    runs = [{"P": P, "seed": 0, "best_test_error": e, "final_test_error": e} for P, e in ((100, 0.5), (1000, 0.05))]
-    summary = lc.curve_summary(TrainOptions(config=DEMO, P=1000), 0.1, runs, 0.1, "best")
-    lc.plot_learning_curve(summary, tmp_path / "curve.png")
-    assert matplotlib.get_backend() == "svg"
-    assert plt.get_fignums() == [svg_backend.number]
-    assert (tmp_path / "curve.png").read_bytes()[:8] == PNG_MAGIC
