@@ -332,16 +332,15 @@ def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: fl
 
 
 def plot_learning_curve(summary: dict, path: str | Path) -> None:
-    """Test error vs P (log x), the threshold and P* (PNG, matplotlib Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Test error vs P (log x), the threshold and P* (PNG; a matplotlib Figure outside pyplot, so the
+    caller's backend and open figures are left as they were)."""
     import matplotlib.ticker
+    from matplotlib.figure import Figure
 
     runs, metric = summary["runs"], summary["metric"]
     several = len(summary.get("seeds", [])) > 1
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for seed in summary["seeds"] if several else []:
         mine = [r for r in runs if r["seed"] == seed]
         ax.plot(
@@ -375,4 +374,3 @@ def plot_learning_curve(summary: dict, path: str | Path) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
-    plt.close(fig)

@@ -1,4 +1,7 @@
-"""The leaderboard's figures, drawn with matplotlib's Agg backend and written atomically as PNG.
+"""The leaderboard's figures, written atomically as PNG.
+
+Drawn on ``matplotlib.figure.Figure`` objects, not through pyplot: the caller's backend and
+its open figures are left as they were (a notebook keeps showing its own figures).
 
 - ``plot_test_error``: test error vs P (log) of every model on one config, the learning
   curve (mean at equal P) as a line, each file as a dot, the Bayes-optimal limit and the
@@ -19,13 +22,11 @@ from .board_entries import Entry
 from .paper_points import LAW_CONSTANT, paper_points
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    """A new figure outside pyplot (its PNG is rendered by Agg whatever the current backend)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _savefig(fig, path: Path, dpi: int) -> None:
@@ -37,8 +38,8 @@ def plot_test_error(path: Path, config: str, task: str, entries: list[Entry], cu
     """Test error vs P of ``entries`` (all on ``config`` and ``task``); ``curves`` is
     ``board_pstar.curves_and_pstar``'s; ``limit`` the Bayes-optimal figures (or None), drawn with the
     P* threshold above it."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = _figure((6, 4))
+    ax = fig.subplots()
     for model in sorted({e.model for e in entries}):
         pts = [(e.P, e.test_error) for e in entries if e.model == model]
         curve = curves[(config, task, model)]["curve"]
@@ -55,7 +56,6 @@ def plot_test_error(path: Path, config: str, task: str, entries: list[Entry], cu
     ax.legend(fontsize=7)
     fig.tight_layout()
     _savefig(fig, path, dpi=100)
-    plt.close(fig)
 
 
 def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]) -> bool:
@@ -70,10 +70,10 @@ def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]
     for e in evaluated:
         layers += [x for x in e.results["evaluation"]["layers"] if x not in layers]
     L = max(len(v) for e in evaluated for v in e.results["evaluation"]["sensitivity"]["synonym"].values())
-    plt = _pyplot()
     from matplotlib.ticker import NullLocator
 
-    fig, axes = plt.subplots(2, len(layers), figsize=(3 * len(layers) + 1, 5.5), squeeze=False, sharex=True)
+    fig = _figure((3 * len(layers) + 1, 5.5))
+    axes = fig.subplots(2, len(layers), squeeze=False, sharex=True)
     for row, (kind, letter) in enumerate((("synonym", "S"), ("diffeo", "D"))):
         for col, layer in enumerate(layers):
             ax = axes[row][col]
@@ -99,7 +99,6 @@ def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]
     fig.suptitle(f"{model} on {config}", fontsize=9)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.88, wspace=0.3, hspace=0.3)
     _savefig(fig, path, dpi=90)
-    plt.close(fig)
     return True
 
 
@@ -108,8 +107,8 @@ def plot_pstar_laws(path: Path, ours: dict[str, list[dict]]) -> None:
 
     ``ours`` is ``board_pstar.our_pstar_points``'s output (arch -> points with "x", "p_star").
     """
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))
+    fig = _figure((10, 4.3))
+    axes = fig.subplots(1, 2)
     titles = {"cnn": "CNN: x = (s0+1)^2 n_c m^L (Eq. 4)", "lcn": "LCN: x = s^(L/2) (s0+1)^L n_c m^L (Eq. 3)"}
     for ax, arch in zip(axes, ("cnn", "lcn")):
         paper = paper_points(arch)
@@ -143,4 +142,3 @@ def plot_pstar_laws(path: Path, ours: dict[str, list[dict]]) -> None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     _savefig(fig, path, dpi=100)
-    plt.close(fig)
