@@ -14,7 +14,7 @@ a learning-rate variant and estimate P* without importing torch. One definition 
 - P* and the paper's laws (format.md §10.3): ``EPSILON_STAR``, ``log_spaced_P``,
   ``estimate_p_star``, ``LAW_NAMES``, ``law_x``;
 - controls (format.md §12.4): ``CONTROL``, ``is_control``;
-- the options of a run, ``TrainOptions``, whose defaults are the CLI's (``option_default``).
+- the options of a run, each declared once (``Option``, ``OPTIONS``), and ``TrainOptions`` made from them.
 """
 
 from __future__ import annotations
@@ -177,7 +177,15 @@ def _count(name: str, help: str | None, **kw) -> Option:
 
 #: Every option of a run but its config and P, in the order of ``srhm train --help`` (format.md §10.2).
 OPTIONS = (
-    Option("arch", str, "cnn", choices=ARCHS, field="model.arch", reference_only=True),
+    Option(
+        "arch",
+        str,
+        "cnn",
+        "Reference network (format.md §10.1).",
+        choices=ARCHS,
+        field="model.arch",
+        reference_only=True,
+    ),
     Option(
         "data", str, None, "Release folder or Hub dataset repo (default: the generator).", field="dataset.repo_or_dir"
     ),
@@ -202,7 +210,13 @@ OPTIONS = (
         field="training.lr",
     ),
     Option(
-        "momentum", float, DEFAULT_MOMENTUM, None, "0 <= momentum < 1", lambda x: 0 <= x < 1, field="training.momentum"
+        "momentum",
+        float,
+        DEFAULT_MOMENTUM,
+        "Momentum of SGD.",
+        "0 <= momentum < 1",
+        lambda x: 0 <= x < 1,
+        field="training.momentum",
     ),
     _count("batch_size", "Rows per SGD step [default: 4*nc, at most P].", field="training.batch_size"),
     _count("max_steps", f"Step budget [default: {DEFAULT_MAX_STEPS}, or from --epochs].", field="training.max_steps"),
@@ -272,7 +286,15 @@ OPTIONS = (
         field="model.norm",
         reference_only=True,
     ),
-    Option("bias", bool, False, cli="pair", field="model.bias", reference_only=True),
+    Option(
+        "bias",
+        bool,
+        False,
+        "Biases in the hidden layers (reference networks).",
+        cli="pair",
+        field="model.bias",
+        reference_only=True,
+    ),
     Option(
         "shuffle_labels",
         bool,
@@ -283,7 +305,7 @@ OPTIONS = (
         recorded_default=False,
     ),
     _count("threads", "torch CPU threads [default: torch's]; 1 is fastest on a busy machine."),
-    Option("progress", bool, True, cli="pair", sweep=False),
+    Option("progress", bool, True, "A progress bar.", cli="pair", sweep=False),
     Option(
         "task",
         str,
@@ -395,11 +417,6 @@ TrainOptions.__module__ = __name__
 TrainOptions.__doc__ = """Everything that defines a run (format.md §10.2): ``config``, ``P``, ``out`` (run folder; None:
 nothing is written), every option of ``OPTIONS`` and ``overwrite`` (replace a finished run in ``out``).
 ``None`` means the protocol default (``baselines.train.resolve`` fills it in)."""
-
-
-def option_default(options: type, name: str):
-    """The default of field ``name`` of the dataclass ``options`` (a ``TrainOptions`` field for a CLI option)."""
-    return options.__dataclass_fields__[name].default
 
 
 #: Options left out of a run's identifier (``run_id``): where the run is written and how it reports.
@@ -536,3 +553,26 @@ def estimate_p_star(Ps, errors, threshold: float = EPSILON_STAR) -> dict:
 def is_control(results: dict) -> bool:
     """True for the results of a ``srhm train --shuffle-labels`` run (a control)."""
     return bool((results.get("training") or {}).get("shuffle_labels"))
+
+
+def options_table() -> str:
+    """The Markdown table of ``OPTIONS`` in docs/format.md §10.2: flag, default (``auto``: the protocol
+    default, filled in when the run is resolved), bound, results field when part of the run's identity
+    (``RUN_SETTINGS``), and the help of the command line.
+
+    Examples
+    --------
+    >>> options_table().splitlines()[2].startswith("| `--arch` | `cnn` |")
+    True
+    """
+    rows = [
+        "| option | default | allowed | results field (run identity) | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for o in OPTIONS:
+        flag = o.flag or "--" + o.name.replace("_", "-")
+        default = "auto" if o.default is None else f"`{o.default}`"
+        allowed = o.bound_text().replace("|", "\\|")
+        field = f"`{o.field}`" if o.field else "-"
+        rows.append(f"| `{flag}` | {default} | {allowed} | {field} | {(o.help or '').replace('|', '/')} |")
+    return "\n".join(rows) + "\n"

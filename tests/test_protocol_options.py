@@ -253,3 +253,10 @@ def test_evaluate_refuses_a_run_of_another_task(tmp_path):
     train(TrainOptions(**TINY, factory=TOKENS, task="last", encoding="tokens", out=str(run)))
     result = CliRunner().invoke(main, ["evaluate", str(run)])
     assert result.exit_code == 2 and "trained on task 'last'" in result.output, result.output
+
+
+def test_the_contract_holds_the_options_table():
+    from srhm_datasets.protocol import options_table
+
+    text = (Path(__file__).parent.parent / "docs" / "format.md").read_text()
+    assert options_table() in text

@@ -180,7 +180,7 @@ def check_options(opt: TrainOptions) -> None:
     """Check every field of ``opt`` (type and bound) before any work, naming the field.
 
     Raises ``TypeError`` for a field of the wrong type (``config`` not an SRHMConfig, a
-    number or flag of another type: ``OPTION_TYPES``), ``ValueError`` for a value out of
+    number or flag of another type: ``protocol.OPTIONS``), ``ValueError`` for a value out of
     bounds. Checks nothing that needs the data (the data source's shape is checked when
     it is read).
     """
