@@ -33,12 +33,12 @@ class TokenNet(nn.Module):
 
     def __init__(self, cfg, task, width: int = 32):
         super().__init__()
-        self.task, self.v = task.name, cfg.v
-        n = cfg.d - 1 if task.name == "next" else cfg.d
+        self.task, self.v = task, cfg.v
+        n = cfg.d - 1 if task == "next" else cfg.d
         self.embed = nn.Embedding(unobserved_id(cfg.v) + 1, width)
         self.position = nn.Parameter(torch.zeros(n, width))
         self.mix = nn.Sequential(nn.Flatten(), nn.Linear(n * width, width), nn.ReLU())
-        out = {"class": cfg.nc, "next": cfg.v + 1}.get(task.name, cfg.v)  # next predicts blanks too
+        out = {"class": cfg.nc, "next": cfg.v + 1}.get(task, cfg.v)  # next predicts blanks too
         self.output = nn.Linear(2 * width, out)
 
     def forward(self, tokens):
@@ -54,7 +54,7 @@ class TokenNet(nn.Module):
 
 
 def token_net(cfg, task):
-    """A token model for any task (a factory of the config and the task)."""
+    """A token model for any task (a factory of the config and the task's name)."""
     return TokenNet(cfg, task)
 
 

@@ -20,7 +20,6 @@ from ..config import SRHMConfig
 from ..files import atomic_write, mark_owned
 from ..protocol import CHECKPOINT_FILE, CHECKPOINT_FORMAT, CUSTOM_ARCH, RESULTS_FILE
 from ..results import validate_results, write_results
-from ..tasks import make_task
 from ..torch_data.encoding import check_device
 from ..version import __version__
 from .factory import build_factory_model
@@ -149,9 +148,7 @@ def model_from_checkpoint(ckpt: dict, device: str = "cpu"):
     """
     cfg = SRHMConfig.from_name(ckpt["config"])
     if ckpt.get("factory") is not None:  # a user's model: rebuilt by its factory
-        task = ckpt.get("task") or {}
-        task = make_task(cfg, task.get("name", "class"), **{k: v for k, v in task.items() if k != "name"})
-        model = build_factory_model(ckpt["factory"], cfg, task)
+        model = build_factory_model(ckpt["factory"], cfg, (ckpt.get("task") or {}).get("name", "class"))
     else:
         model = build_model(ckpt["arch"], cfg, width=ckpt["width"], norm=ckpt["norm"], bias=ckpt["bias"])
     load_state_checked(model, ckpt["model_state"], f"of config {cfg.name}")

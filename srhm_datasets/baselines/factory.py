@@ -17,7 +17,8 @@ import sys
 
 import torch
 
-from ..config import SRHMConfig
+from ..config import SRHMConfig, require_choice
+from ..tasks import TASKS
 
 
 def load_factory(spec: str):
@@ -57,11 +58,12 @@ def _takes_task(function) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def build_factory_model(factory: str, cfg: SRHMConfig, task=None) -> torch.nn.Module:
+def build_factory_model(factory: str, cfg: SRHMConfig, task: str = "class") -> torch.nn.Module:
     """``function(cfg, task)`` when the factory's function takes two arguments, else ``function(cfg)``.
 
-    ``task``: a ``tasks.Task`` (None: the ``class`` task). Raises ValueError (``load_factory``) or
-    TypeError naming ``factory`` when it does not return a ``torch.nn.Module``.
+    ``task``: the task's name (``tasks.TASKS``; its parameters are in the inputs: the MASK codes of
+    ``last`` and ``mlm``). Raises ValueError (``load_factory``, an unknown task) or TypeError naming
+    ``factory`` when it does not return a ``torch.nn.Module``.
 
     Examples
     --------
@@ -70,10 +72,9 @@ def build_factory_model(factory: str, cfg: SRHMConfig, task=None) -> torch.nn.Mo
     >>> type(model).__name__
     'Identity'
     """
-    from ..tasks import make_task
-
+    require_choice("task", task, TASKS)
     function = load_factory(factory)
-    model = function(cfg, make_task(cfg, task or "class")) if _takes_task(function) else function(cfg)
+    model = function(cfg, task) if _takes_task(function) else function(cfg)
     if not isinstance(model, torch.nn.Module):
         raise TypeError(
             f"invalid parameter factory={factory!r}: returned {type(model).__name__}, expected torch.nn.Module"

@@ -509,10 +509,9 @@ def make_model(opt: TrainOptions) -> torch.nn.Module:
     ``torch.manual_seed(seed)``), else the reference network ``arch``."""
     if opt.factory is None:
         return build_model(opt.arch, opt.config, width=opt.width, seed=opt.seed, norm=opt.norm, bias=opt.bias)
-    task = make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(opt.seed)
-        return build_factory_model(opt.factory, opt.config, task)
+        return build_factory_model(opt.factory, opt.config, opt.task)
 
 
 def effective_lr(opt: TrainOptions) -> float:
