@@ -399,7 +399,7 @@ def plot_learning_curve(summary: dict, path: str | Path) -> None:
         Ps,
         [sum(e) / len(e) for e in errors],
         "o-",
-        label=f"{summary['arch']} ({metric} test error{', mean over seeds' if several else ''})",
+        label=f"{summary.get('name') or summary['arch']} ({metric} test error{', mean over seeds' if several else ''})",
     )
     ax.axhline(summary["chance_error"], color="grey", ls=":", label="chance")
     ax.axhline(summary["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {summary['threshold']:g}")
