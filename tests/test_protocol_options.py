@@ -277,3 +277,39 @@ def test_float16_autocast_uses_a_gradient_scaler(monkeypatch):
     plain, amp = train(base), train(dataclasses.replace(base, amp=True))
     assert scalers == ["cpu"]
     assert abs(amp["best_test_error"] - plain["best_test_error"]) <= AMP_TOLERANCE
+
+
+@pytest.mark.parametrize(
+    "extra,named",
+    [
+        ("factory: tests.user_models:tiny_mlp\narchs: [cnn]\n", "archs=['cnn']: must satisfy absent when a factory"),
+        ("task: next\n", "evaluate.enabled=True: must satisfy false for task 'next'"),
+        ("task: parity\n", "task='parity'"),
+        ("factory: nocolon\n", "factory='nocolon'"),
+        ("train: {optimizer: lbfgs}\n", "train.optimizer='lbfgs'"),
+        ("train: {weight_decay: -1.0}\n", "train.weight_decay=-1.0"),
+    ],
+)
+def test_sweep_file_checks_the_new_fields(tmp_path, extra, named):
+    from srhm_datasets.sweep.spec import SweepFileError, load_sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text("configs: [demo]\nP: {min: 10, max: 40, points: 2}\n" + extra)
+    with pytest.raises(SweepFileError) as err:
+        load_sweep(path)
+    assert any(named in e for e in err.value.errors), err.value.errors
+
+
+def test_sweep_file_task_reaches_the_runs(tmp_path):
+    from srhm_datasets.sweep.plan import expand
+    from srhm_datasets.sweep.spec import load_sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "configs: [demo]\nP: {min: 10, max: 40, points: 2}\nfactory: tests.user_models:token_net\ntask: mlm\n"
+        "train: {encoding: tokens, mask_rate: 0.3}\nevaluate: {enabled: false}\n"
+    )
+    (job,) = expand(load_sweep(path))
+    opt = resolve(job.options())
+    assert (opt.factory, opt.task, opt.mask_rate, opt.encoding) == (TOKENS, "mlm", 0.3, "tokens")
+    assert job.id == "demo-token_net-w512-lrdefault-seed0"
