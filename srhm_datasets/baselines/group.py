@@ -122,7 +122,15 @@ STACKABLE = {
 
 
 def groupable(opt: TrainOptions) -> bool:
-    """Whether a run of the resolved ``opt`` can be a member of a group (``STACKABLE``)."""
+    """Whether a run of the resolved ``opt`` can be a member of a group (``STACKABLE``).
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> opt = TrainOptions(config=get_config("demo"), P=10, lr_scaling="width")
+    >>> groupable(opt), groupable(dataclasses.replace(opt, optimizer="adam"))
+    (True, False)
+    """
     return all(getattr(opt, name) == value for name, value in STACKABLE.items())
 
 

@@ -128,7 +128,16 @@ SEED_BOUND = 2**62
 
 def check_option(name: str, value) -> None:
     """Check one option of ``protocol.OPTIONS`` against its declaration: ``ParameterTypeError`` (a TypeError)
-    for a value of another type (a bool is no number), ValueError naming it, its value and the bound otherwise."""
+    for a value of another type (a bool is no number), ValueError naming it, its value and the bound otherwise.
+
+    Examples
+    --------
+    >>> check_option("optimizer", "adamw")
+    >>> check_option("weight_decay", -0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid parameter weight_decay=-0.1: must satisfy a finite weight_decay >= 0
+    """
     o = OPTION[name]
     if o.kind is not str and not (value is None and o.optional):
         require_type(value, (int, float) if o.kind is float else o.kind, name, o.type_text())
@@ -515,7 +524,15 @@ def make_model(opt: TrainOptions) -> torch.nn.Module:
 
 
 def effective_lr(opt: TrainOptions) -> float:
-    """The optimiser's learning rate: ``lr * width`` with ``lr_scaling='width'`` (mean-field), else ``lr``."""
+    """The optimiser's learning rate: ``lr * width`` with ``lr_scaling='width'`` (mean-field), else ``lr``.
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> opt = TrainOptions(config=get_config("demo"), P=10, lr=0.01, width=64, lr_scaling="width")
+    >>> effective_lr(opt), effective_lr(dataclasses.replace(opt, lr_scaling="none"))
+    (0.64, 0.01)
+    """
     return opt.lr * opt.width if opt.lr_scaling == "width" else opt.lr
 
 
@@ -557,12 +574,26 @@ def scored_pairs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
 
 
 def task_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the scored targets (float32; ``IGNORE_INDEX`` ignored; format.md §10.2)."""
+    """Cross-entropy over the scored targets (float32; ``IGNORE_INDEX`` ignored; format.md §10.2).
+
+    Examples
+    --------
+    >>> logits = torch.zeros(1, 3, 4)  # uniform over 4 classes at 3 positions
+    >>> round(float(task_loss(logits, torch.tensor([[1, IGNORE_INDEX, 2]]))), 4)  # log 4
+    1.3863
+    """
     return F.cross_entropy(*scored_pairs(logits.float(), targets), ignore_index=IGNORE_INDEX)
 
 
 def count_errors(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(wrong, scored)``: int64 counts of scored targets whose argmax is wrong, and of scored targets."""
+    """``(wrong, scored)``: int64 counts of scored targets whose argmax is wrong, and of scored targets.
+
+    Examples
+    --------
+    >>> logits = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])  # [B=1, n=2, C=2]: argmax 1, 0
+    >>> [int(c) for c in count_errors(logits, torch.tensor([[0, IGNORE_INDEX]]))]
+    [1, 1]
+    """
     flat, target = scored_pairs(logits, targets)
     scored = target != IGNORE_INDEX
     return ((flat.argmax(-1) != target) & scored).sum(), scored.sum()
