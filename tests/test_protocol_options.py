@@ -214,6 +214,8 @@ def test_sweep_file_with_a_factory_gives_p_star(tmp_path):
     results = [json.loads(p.read_text()) for p in runs]
     assert len(results) == 2 and all(r["model"]["factory"] == MLP for r in results)
     assert all(r["evaluation"]["layers"] == ["hidden", "output"] for r in results)  # S and D by module name
+    board = json.loads((tmp_path / "out" / "leaderboard" / "leaderboard.json").read_text())
+    assert board["rejected"] == [] and sum(len(c["rows"]) for c in board["configs"].values()) == 2
 
 
 # ---- autocast and compile on CPU ----------------------------------------------------------------------
