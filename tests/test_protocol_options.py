@@ -19,7 +19,7 @@ from srhm_datasets.baselines.learning_curve import reusable_run
 from srhm_datasets.baselines.train import TrainOptions, resolve, train
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
-from srhm_datasets.protocol import OPTIONS, RUN_SETTINGS
+from srhm_datasets.protocol import OPTIONS, RUN_SETTINGS, estimate_p_star
 from srhm_datasets.sweep.run import run_sweep
 from srhm_datasets.sweep.spec import AXES, SECTIONS, TOP_OPTIONS
 
@@ -172,7 +172,9 @@ def test_run_written_before_the_new_options_is_reused(tmp_path):
 
 
 # ---- learning curve and P* of a model the package has never seen ------------------------------------
+#: A threshold the tiny MLP crosses between P = 40 and P = 400 (best test errors about 0.68 and 0.61).
 CURVE = ["--P-min", "40", "--P-max", "400", "--points", "2", "--max-steps", "150", "--num-test", "300"]
+CURVE += ["--threshold", "0.65"]
 
 
 def test_learning_curve_of_a_user_model_gives_p_star(tmp_path):
@@ -183,7 +185,9 @@ def test_learning_curve_of_a_user_model_gives_p_star(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["factory"] == MLP and summary["name"] == "tiny_mlp" and summary["arch"] == "custom"
     assert [r["P"] for r in summary["runs"]] == [40, 400]
-    assert summary["P_star_status"] in ("interpolated", "below_range", "above_range")
+    errors = [r["best_test_error"] for r in summary["runs"]]
+    assert summary["P_star_status"] == "interpolated" and 40 < summary["P_star"] < 400
+    assert summary["P_star"] == estimate_p_star([40, 400], errors, 0.65)["P_star"]
     assert "P*" in result.output
     runs = [json.loads((out / r["run"] / "results.json").read_text()) for r in summary["runs"]]
     assert all(r["model"]["factory"] == MLP for r in runs)
@@ -202,6 +206,7 @@ def test_sweep_file_with_a_factory_gives_p_star(tmp_path):
         seeds=[0],
         P={"min": 40, "max": 400, "points": 2},
         train={"max_steps": 150, "num_test": 300, "optimizer": "adam", "lr_scaling": "none"},
+        curve={"plot": False, "threshold": 0.65},
         executor={"local": {"workers": 1}},
     )
     doc = path.read_text().replace("archs:\n- cnn\n", "").replace("widths:\n- 16\n", "")
@@ -209,7 +214,7 @@ def test_sweep_file_with_a_factory_gives_p_star(tmp_path):
     report = run_sweep(path, tmp_path / "out", progress_bar=False)
     assert report.errors == {} and report.started == ["demo-tiny_mlp-w512-lrdefault-seed0"]
     pstar = json.loads((tmp_path / "out" / "pstar.json").read_text())
-    assert len(pstar["curves"]) == 1
+    assert len(pstar["curves"]) == 1 and 40 < pstar["curves"][0]["P_star"] < 400
     runs = sorted((tmp_path / "out" / "runs").glob("*/P*/results.json"))
     results = [json.loads(p.read_text()) for p in runs]
     assert len(results) == 2 and all(r["model"]["factory"] == MLP for r in results)
