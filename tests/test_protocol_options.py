@@ -320,3 +320,16 @@ def test_sweep_file_task_reaches_the_runs(tmp_path):
     opt = resolve(job.options())
     assert (opt.factory, opt.task, opt.mask_rate, opt.encoding) == (TOKENS, "mlm", 0.3, "tokens")
     assert job.id == "demo-token_net-w512-lrdefault-seed0"
+
+
+def test_a_model_whose_output_does_not_fit_the_task_is_refused_before_training(tmp_path):
+    wrong = "tests.user_models:two_outputs"
+    with pytest.raises(
+        ValueError, match=r"factory='tests.user_models:two_outputs'.*'class' is \[B, >= 4\] \(it gave \(2, 2\)\)"
+    ):
+        train(TrainOptions(**TINY, factory=wrong, out=str(tmp_path / "run")))
+    assert not (tmp_path / "run" / "results.json").exists()
+    with pytest.raises(ValueError, match=r"task 'mlm' is \[B, 16, >= 4\] \(it gave \(2, 4\)\)"):
+        train(
+            TrainOptions(**TINY, factory=TOKENS.replace("token_net", "class_token_net"), task="mlm", encoding="tokens")
+        )

@@ -58,5 +58,15 @@ def token_net(cfg, task):
     return TokenNet(cfg, task)
 
 
+def two_outputs(cfg):
+    """Two logits: fewer than the nc classes of the class task."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(cfg.v * cfg.d, 2))
+
+
+def class_token_net(cfg, task):
+    """A class model whatever the task (its output [B, nc] does not fit mlm's [B, d, v])."""
+    return TokenNet(cfg, "class")
+
+
 def not_a_module(cfg):
     return "not a module"

@@ -697,6 +697,33 @@ def sgd_step(
     interval.add(loss, logits.float(), data.train_label[idx])
 
 
+def target_classes(cfg: SRHMConfig, task: str) -> int:
+    """nc for ``class``, v for ``last`` and ``mlm`` (informative tokens), v + 1 for ``next`` (blank included)."""
+    return {"class": cfg.nc, "next": cfg.v + 1}.get(task, cfg.v)
+
+
+@torch.no_grad()
+def check_outputs(opt: TrainOptions, raw_model: torch.nn.Module, data: DeviceData) -> None:
+    """Before training: the model's output on two train rows has the shape of the task's targets plus a
+    last dimension of at least ``target_classes`` (ValueError naming ``factory`` or ``arch`` and ``task``)."""
+    was_training = raw_model.training
+    raw_model.eval()
+    try:
+        out = outputs(raw_model, data.train_tokens[:2], opt.config.v, opt.encoding, False, input_channels(opt))
+    finally:
+        raw_model.train(was_training)
+    targets, classes = data.train_label[:2], target_classes(opt.config, opt.task)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    expected = f"[{', '.join(['B', *map(str, targets.shape[1:])])}, >= {classes}]"
+    name, value = ("factory", opt.factory) if opt.factory is not None else ("arch", opt.arch)
+    require(
+        isinstance(out, torch.Tensor) and out.shape[:-1] == targets.shape and out.shape[-1] >= classes,
+        name,
+        value,
+        f"a model whose output for task {opt.task!r} is {expected} (it gave {shape})",
+    )
+
+
 def input_channels(opt: TrainOptions) -> int | None:
     """``encode``'s channels for the run's task: v + 2 for ``last`` and ``mlm`` (MASK codes), else None."""
     return opt.config.v + 2 if opt.task in HIDING_TASKS else None
@@ -853,6 +880,7 @@ def train(opt: TrainOptions) -> dict:
         setup = set_up(opt)
         data, info = device_data(opt, setup.device)
         raw_model, model, optimizer = build_network(opt, setup)
+        check_outputs(opt, raw_model, data)
         log = training_loop(opt, setup, data, raw_model, model, optimizer)
         run = run_id(opt)
         results = run_results(opt, setup, info, raw_model, log, time.perf_counter() - t_start, run)
