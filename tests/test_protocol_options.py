@@ -333,3 +333,15 @@ def test_a_model_whose_output_does_not_fit_the_task_is_refused_before_training(t
         train(
             TrainOptions(**TINY, factory=TOKENS.replace("token_net", "class_token_net"), task="mlm", encoding="tokens")
         )
+
+
+def test_token_model_run_is_evaluated_with_its_encoding(tmp_path):
+    """A model on token ids (no hidden_layer_names): S and D at its output, the test error as trained."""
+    run = tmp_path / "run"
+    results = train(TrainOptions(**TINY, factory=TOKENS, encoding="tokens", out=str(run)))
+    assert results["model"]["layer_names"] == ["output"] and results["model"]["width"] is None
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--num-test", "200", "--num-probe", "40"])
+    assert result.exit_code == 0, result.output
+    ev = json.loads((run / "results.json").read_text())["evaluation"]
+    assert ev["layers"] == ["output"] and ev["test_error"] == results["best_test_error"]
+    assert any(v is not None and v > 0 for v in ev["sensitivity"]["synonym"]["output"])
