@@ -15,7 +15,7 @@ a learning-rate variant and estimate P* without importing torch. One definition 
   ``estimate_p_star``, ``p_star_spread``, ``CURVE_SETTINGS``, ``LAW_NAMES``, ``law_x``;
 - controls (format.md §12.4): ``CONTROL``, ``is_control``;
 - the rows of an evaluation's forward pass, bounded in bytes: ``FORWARD_BYTES``, ``forward_rows``;
-- the options of a run, ``TrainOptions``, whose defaults are the CLI's (``option_default``).
+- the options of a run, each declared once (``Option``, ``OPTIONS``), and ``TrainOptions`` made from them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import secrets
+from collections.abc import Callable
 
 import numpy as np
 
@@ -65,35 +67,25 @@ EPSILON_STAR = 0.10
 #: Most P values of one learning curve (each is a training run).
 MAX_POINTS = 100
 
-#: What must agree between a finished run and the requested one for the run to be reused:
-#: setting (a TrainOptions field) -> its field in the results file.
-RUN_SETTINGS = {
-    "config": "dataset.config",
-    "P": "P",
-    "arch": "model.arch",
-    "width": "model.width",
-    "lr": "training.lr",
-    "momentum": "training.momentum",
-    "seed": "training.seed",
-    "encoding": "training.encoding",
-    "norm": "model.norm",
-    "bias": "model.bias",
-    "shuffle_labels": "training.shuffle_labels",
-    "batch_size": "training.batch_size",
-    "max_steps": "training.max_steps",
-    "loss_threshold": "training.loss_threshold",
-    "num_test": "training.num_test",
-    "eval_every": "training.eval_every",
-    "data": "dataset.repo_or_dir",
-    "revision": "dataset.revision",
-}
-
 #: The settings that make one learning curve (format.md §10.3, §12.4): runs of one model name on one
 #: config and task share a curve when these ``RUN_SETTINGS`` agree. Left out: ``P`` and ``seed``
 #: (a curve's axis and its replicas), ``batch_size``, ``max_steps``, ``eval_every``, ``num_test``
 #: (resolved per P from the protocol's defaults), ``config``, ``data``, ``revision`` (the leaderboard
 #: groups by config and holds one revision and training content per config).
-CURVE_SETTINGS = ("arch", "width", "lr", "momentum", "encoding", "norm", "bias", "shuffle_labels", "loss_threshold")
+CURVE_SETTINGS = (
+    "arch",
+    "width",
+    "lr",
+    "momentum",
+    "encoding",
+    "norm",
+    "bias",
+    "shuffle_labels",
+    "loss_threshold",
+    "optimizer",
+    "weight_decay",
+    "lr_scaling",
+)
 
 #: What a run's checkpoint records and its results must agree on (format.md §12.3): checkpoint
 #: key -> field of results.json. Keys absent on either side are skipped, except those of
@@ -108,6 +100,7 @@ CHECKPOINT_MATCH = {
     "norm": "model.norm",
     "bias": "model.bias",
     "encoding": "training.encoding",
+    "factory": "model.factory",
     "step": "training.best_step",
 }
 #: Checkpoint keys that results holding their field require (the run's identifier, ``run_id``).
@@ -120,46 +113,339 @@ LAW_NAMES = {"cnn": "(s0+1)^2 nc m^L", "lcn": "s^(L/2) (s0+1)^L nc m^L"}
 CONTROL = "(shuffled labels)"
 
 
-@dataclasses.dataclass
-class TrainOptions:
-    """Everything that defines a run (format.md §10.2). ``None`` means the protocol default
-    (``baselines.train.resolve`` fills it in)."""
-
-    config: SRHMConfig
-    P: int
-    arch: str = "cnn"
-    out: str | None = None  # run folder; None: nothing is written
-    data: str | None = None  # release folder or Hub repo; None: the generator
-    revision: str | None = None
-    width: int = DEFAULT_WIDTH
-    lr: float | None = None  # base lr (times width in the optimiser)
-    momentum: float = DEFAULT_MOMENTUM
-    batch_size: int | None = None
-    max_steps: int | None = None
-    epochs: float | None = None
-    seed: int = 0
-    device: str | None = None
-    encoding: str = "whiten"
-    amp: bool = False
-    compile: bool = False
-    shuffle_labels: bool = False
-    num_test: int | None = None  # at most this many test rows (default MAX_TEST)
-    eval_every: int | None = None
-    loss_threshold: float = DEFAULT_LOSS_THRESHOLD
-    norm: str = "fan_in"
-    bias: bool = False
-    progress: bool = True
-    threads: int | None = None  # torch CPU threads (None: torch's default)
-    overwrite: bool = False  # replace a finished run in ``out``
+#: Optimisers of a run (format.md §10.2): SGD with momentum (the paper's), Adam and AdamW.
+OPTIMIZERS = ("sgd", "adam", "adamw")
+#: Learning-rate scalings: ``width`` multiplies the base lr by the width (mean-field networks), ``none`` not.
+LR_SCALINGS = ("width", "none")
+#: Base learning rate of a user's model (``factory``) when none is given (Adam's usual 1e-3).
+DEFAULT_FACTORY_LR = 1e-3
+#: Architecture label recorded for a user's model (``factory``).
+CUSTOM_ARCH = "custom"
+#: The tasks a network trains on (format.md §15); the reference CNN/LCN/FCN train on ``class`` only.
+TRAIN_TASKS = ("class", "last", "mlm", "next")
 
 
-def option_default(options: type, name: str):
-    """The default of field ``name`` of the dataclass ``options`` (a ``TrainOptions`` field for a CLI option)."""
-    return options.__dataclass_fields__[name].default
+def _finite(x) -> bool:
+    return math.isfinite(x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One option of a run, declared once (format.md §10.2): the dataclass ``TrainOptions``, the click
+    options of ``srhm train`` / ``srhm learning-curve``, the checks of ``check_option``, the sweep file's
+    ``train`` section and ``RUN_SETTINGS`` are all derived from ``OPTIONS``.
+
+    ``kind``: int, float, bool or str; ``default`` (None: the protocol default, filled in when the run is
+    resolved; None is then also an accepted value); ``bound`` (words) and ``ok`` (value -> bool) the bound
+    beyond the type; ``choices`` for a str; ``field``: its field in ``results.json`` when it is part of the
+    run's identity (``RUN_SETTINGS``) and ``recorded_default`` the value a results file without that field
+    was made with; ``cli``: ``"option"``, ``"pair"`` (``--x/--no-x``), ``"flag"`` or None (not a command
+    line option); ``flag``: its name on the command line (default ``--`` + name with dashes); ``sweep``: a
+    field of a sweep file's ``train`` section; ``reference_only``: applies to the reference networks only
+    (ignored with ``factory``).
+    """
+
+    name: str
+    kind: type
+    default: object = None
+    help: str | None = None
+    bound: str | None = None
+    ok: Callable | None = None
+    choices: tuple | None = None
+    field: str | None = None
+    recorded_default: object = None
+    cli: str | None = "option"
+    flag: str | None = None
+    sweep: bool = True
+    reference_only: bool = False
+
+    @property
+    def optional(self) -> bool:
+        """None is accepted (the protocol default)."""
+        return self.default is None
+
+    def type_text(self) -> str:
+        text = {int: "an int", float: "a number", bool: "True or False", str: "a str"}[self.kind]
+        return f"{text} or None" if self.optional else text
+
+    def type_ok(self, value) -> bool:
+        """``value`` has the option's type (a bool is no number; None where optional)."""
+        if value is None:
+            return self.optional
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, (int, float) if self.kind is float else self.kind)
+
+    def bound_text(self) -> str:
+        """The bound in words (choices, else ``bound``, else the type)."""
+        if self.choices is not None:
+            return f"one of {self.choices}" + (" or None" if self.optional else "")
+        return self.bound or self.type_text()
+
+    def accepts(self, value) -> bool:
+        """``value`` has the option's type and satisfies its bound."""
+        if not self.type_ok(value):
+            return False
+        if value is None:
+            return True
+        if self.choices is not None:
+            return value in self.choices
+        return self.ok is None or bool(self.ok(value))
+
+
+def _count(name: str, help: str | None, **kw) -> Option:
+    """An optional int >= 1 (None: the protocol default)."""
+    return Option(name, int, None, help, f"{name} >= 1 (an int, or None for the default)", lambda x: x >= 1, **kw)
+
+
+#: Every option of a run but its config and P, in the order of ``srhm train --help`` (format.md §10.2).
+OPTIONS = (
+    Option(
+        "arch",
+        str,
+        "cnn",
+        "Reference network (format.md §10.1).",
+        choices=ARCHS,
+        field="model.arch",
+        reference_only=True,
+    ),
+    Option(
+        "data", str, None, "Release folder or Hub dataset repo (default: the generator).", field="dataset.repo_or_dir"
+    ),
+    Option("revision", str, None, "Hub revision (tag, branch or commit) of --data.", field="dataset.revision"),
+    Option(
+        "width",
+        int,
+        DEFAULT_WIDTH,
+        "Channels per hidden layer (H).",
+        "an int width >= 1",
+        lambda x: x >= 1,
+        field="model.width",
+        reference_only=True,
+    ),
+    Option(
+        "lr",
+        float,
+        None,
+        "Base learning rate, times the width [default: by arch, s, s0 and L, format.md §10.2].",
+        "None or a finite lr > 0",
+        lambda x: _finite(x) and x > 0,
+        field="training.lr",
+    ),
+    Option(
+        "momentum",
+        float,
+        DEFAULT_MOMENTUM,
+        "Momentum of SGD.",
+        "0 <= momentum < 1",
+        lambda x: 0 <= x < 1,
+        field="training.momentum",
+    ),
+    _count("batch_size", "Rows per SGD step [default: 4*nc, at most P].", field="training.batch_size"),
+    _count("max_steps", f"Step budget [default: {DEFAULT_MAX_STEPS}, or from --epochs].", field="training.max_steps"),
+    Option(
+        "epochs",
+        float,
+        None,
+        "Budget in passes over train[:P] (the smaller budget wins).",
+        "None or a finite epochs > 0",
+        lambda x: _finite(x) and x > 0,
+    ),
+    Option(
+        "seed",
+        int,
+        0,
+        "Seed of the initialisation and batch order.",
+        "an int 0 <= seed < 2**62",
+        lambda x: 0 <= x < 2**62,
+        field="training.seed",
+    ),
+    Option("device", str, None, "cuda, cuda:N, mps or cpu [default: autodetect]."),
+    Option(
+        "encoding",
+        str,
+        "whiten",
+        "Input encoding: whiten or onehot [v, d] floats (reference networks), or tokens (ids [d], a --factory model).",
+        choices=ENCODINGS,
+        field="training.encoding",
+    ),
+    Option(
+        "amp",
+        bool,
+        False,
+        "Autocast: bf16 (CPU; CUDA where supported, else fp16 with a gradient scaler).",
+        cli="pair",
+        field="training.amp",
+        recorded_default=False,
+    ),
+    Option("compile", bool, False, "torch.compile the model.", cli="pair"),
+    Option(
+        "compile_backend",
+        str,
+        None,
+        "torch.compile backend [default: torch's, inductor]; aot_eager or eager compile without a C compiler.",
+    ),
+    _count(
+        "num_test",
+        f"Test rows evaluated, at most the test split [default: min(test size, {MAX_TEST})].",
+        field="training.num_test",
+    ),
+    _count("eval_every", "Steps between evaluations [default: >= one epoch].", field="training.eval_every"),
+    Option(
+        "loss_threshold",
+        float,
+        DEFAULT_LOSS_THRESHOLD,
+        "Stop when the train loss falls below.",
+        "a finite loss_threshold >= 0",
+        lambda x: _finite(x) and x >= 0,
+        field="training.loss_threshold",
+    ),
+    Option(
+        "norm",
+        str,
+        "fan_in",
+        "Pre-activation scale 1/sqrt(C_in*S) (fan_in) or 1/sqrt(C_in) (the authors' code).",
+        choices=NORMS,
+        field="model.norm",
+        reference_only=True,
+    ),
+    Option(
+        "bias",
+        bool,
+        False,
+        "Biases in the hidden layers (reference networks).",
+        cli="pair",
+        field="model.bias",
+        reference_only=True,
+    ),
+    Option(
+        "shuffle_labels",
+        bool,
+        False,
+        "Control: train on permuted labels.",
+        cli="flag",
+        field="training.shuffle_labels",
+        recorded_default=False,
+    ),
+    _count("threads", "torch CPU threads [default: torch's]; 1 is fastest on a busy machine."),
+    Option("progress", bool, True, "A progress bar.", cli="pair", sweep=False),
+    Option(
+        "task",
+        str,
+        "class",
+        "What is predicted (format.md §15): class (the root label), last, mlm or next (tokens; a --factory model).",
+        choices=TRAIN_TASKS,
+        field="training.task",
+        recorded_default="class",
+    ),
+    Option(
+        "context",
+        int,
+        None,
+        "Task last: visible positions before the masked one [default: the whole row].",
+        "None or an int context >= 1",
+        lambda x: x >= 1,
+        field="training.context",
+    ),
+    Option(
+        "mask_rate",
+        float,
+        None,
+        "Task mlm: probability that an informative position is masked [default: 0.15].",
+        "None or a number 0 < mask_rate <= 1",
+        lambda x: 0 < x <= 1,
+        field="training.mask_rate",
+    ),
+    Option(
+        "noise",
+        float,
+        0.0,
+        "Probability that an informative input token is replaced by another symbol.",
+        "a number 0 <= noise < 1",
+        lambda x: 0 <= x < 1,
+        field="training.noise",
+        recorded_default=0.0,
+    ),
+    Option(
+        "optimizer",
+        str,
+        "sgd",
+        "sgd (with --momentum; the paper's), adam or adamw.",
+        choices=OPTIMIZERS,
+        field="training.optimizer",
+        recorded_default="sgd",
+    ),
+    Option(
+        "weight_decay",
+        float,
+        0.0,
+        "Weight decay of the optimiser.",
+        "a finite weight_decay >= 0",
+        lambda x: _finite(x) and x >= 0,
+        field="training.weight_decay",
+        recorded_default=0.0,
+    ),
+    Option(
+        "lr_scaling",
+        str,
+        None,
+        "width: the optimiser's lr is --lr times the width (mean-field networks); none: "
+        "--lr itself [default: width for cnn/lcn/fcn, none with --factory].",
+        choices=LR_SCALINGS,
+        field="training.lr_scaling",
+        recorded_default="width",
+    ),
+    Option(
+        "factory",
+        str,
+        None,
+        "A user's model: module:function of (config, task) or (config) returning a torch.nn.Module (replaces --arch).",
+        "None or 'module:function'",
+        lambda x: re.fullmatch(r"[^:\s]+:[^:\s]+", x) is not None,
+        field="model.factory",
+    ),
+    Option(
+        "name",
+        str,
+        None,
+        "With --factory: the model's name [default: the function's name].",
+        "None or a non-empty name",
+        lambda x: x.strip() != "",
+    ),
+)
+OPTION = {o.name: o for o in OPTIONS}
+
+#: What must agree between a finished run and the requested one for the run to be reused: setting
+#: (a TrainOptions field) -> its field in the results file (derived from ``OPTIONS``).
+RUN_SETTINGS = {
+    "config": "dataset.config",
+    "P": "P",
+    **{o.name: o.field for o in OPTIONS if o.field is not None},
+}
+
+TrainOptions = dataclasses.make_dataclass(
+    "TrainOptions",
+    [
+        ("config", SRHMConfig),
+        ("P", int),
+        ("out", "str | None", dataclasses.field(default=None)),
+        *[
+            (o.name, f"{o.kind.__name__} | None" if o.optional else o.kind, dataclasses.field(default=o.default))
+            for o in OPTIONS
+        ],
+        ("overwrite", bool, dataclasses.field(default=False)),
+    ],
+)
+TrainOptions.__module__ = __name__
+TrainOptions.__doc__ = """Everything that defines a run (format.md §10.2): ``config``, ``P``, ``out`` (run folder; None:
+nothing is written), every option of ``OPTIONS`` and ``overwrite`` (replace a finished run in ``out``).
+``None`` means the protocol default (``baselines.train.resolve`` fills it in)."""
 
 
 #: Options left out of a run's identifier (``run_id``): where the run is written and how it reports.
-RUN_ID_IGNORED = ("out", "progress", "overwrite", "threads")
+RUN_ID_IGNORED = ("out", "progress", "overwrite", "threads", "name")
 
 
 def run_id(opt: TrainOptions) -> str:
@@ -328,3 +614,26 @@ def forward_rows(batch_size: int, v: int, d: int, encoding: str) -> int:
     """
     per_row = 8 * d if encoding == "tokens" else 4 * v * d
     return max(1, min(batch_size, FORWARD_BYTES // max(1, per_row)))
+
+
+def options_table() -> str:
+    """The Markdown table of ``OPTIONS`` in docs/format.md §10.2: flag, default (``auto``: the protocol
+    default, filled in when the run is resolved), bound, results field when part of the run's identity
+    (``RUN_SETTINGS``), and the help of the command line.
+
+    Examples
+    --------
+    >>> options_table().splitlines()[2].startswith("| `--arch` | `cnn` |")
+    True
+    """
+    rows = [
+        "| option | default | allowed | results field (run identity) | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for o in OPTIONS:
+        flag = o.flag or "--" + o.name.replace("_", "-")
+        default = "auto" if o.default is None else f"`{o.default}`"
+        allowed = o.bound_text().replace("|", "\\|")
+        field = f"`{o.field}`" if o.field else "-"
+        rows.append(f"| `{flag}` | {default} | {allowed} | {field} | {(o.help or '').replace('|', '/')} |")
+    return "\n".join(rows) + "\n"

@@ -147,7 +147,7 @@ def _check_training(obj: dict, L: int) -> None:
             "best_test_error",
             f"{obj['best_test_error']} is not the minimum of training.curves.test_error ({min(curves['test_error'])})",
         )
-    if obj["model"]["depth"] != L:
+    if "factory" not in obj["model"] and obj["model"]["depth"] != L:
         _fail(
             "model.depth",
             f"{obj['model']['depth']} != dataset.parameters.L = {L} (a srhm train network has L hidden layers)",

@@ -41,7 +41,9 @@ def float64(monkeypatch):
     """Default dtype float64, and train.py encoding its inputs in it."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    monkeypatch.setattr(train_module, "encode", lambda t, v, kind: encode(t, v, kind, torch.get_default_dtype()))
+    monkeypatch.setattr(
+        train_module, "encode", lambda t, v, kind, **kw: encode(t, v, kind, torch.get_default_dtype(), **kw)
+    )
     yield
     torch.set_default_dtype(previous)
 

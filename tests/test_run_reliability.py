@@ -377,7 +377,9 @@ def test_evaluate_refuses_a_checkpoint_with_parameters_of_another_config(tmp_pat
         ev.evaluate_run(run, num_test=50, num_probe=20, device="cpu")
     state = tmp_path / "other.pt"
     torch.save(build_model("cnn", OTHER, width=8).state_dict(), state)
-    monkeypatch.setattr(submission, "load_factory", lambda spec: lambda cfg: build_model("cnn", cfg, width=8))
+    monkeypatch.setattr(
+        submission, "build_factory_model", lambda spec, cfg, task=None: build_model("cnn", cfg, width=8)
+    )
     with pytest.raises(ValueError, match="do not fit the model"):  # before: torch's RuntimeError
         submission.build_user_model("mine:model", DEMO, state)
 

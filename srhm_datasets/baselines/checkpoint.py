@@ -18,10 +18,11 @@ import torch
 
 from ..config import SRHMConfig
 from ..files import atomic_write, mark_owned
-from ..protocol import CHECKPOINT_FILE, CHECKPOINT_FORMAT, RESULTS_FILE
+from ..protocol import CHECKPOINT_FILE, CHECKPOINT_FORMAT, CUSTOM_ARCH, RESULTS_FILE
 from ..results import validate_results, write_results
 from ..torch_data.encoding import check_device
 from ..version import __version__
+from .factory import build_factory_model
 from .models import build_model
 
 #: What ``torch.load(weights_only=True)`` raises for a damaged or foreign file.
@@ -32,11 +33,14 @@ CHECKPOINT_KEYS = ("config", "arch", "width", "norm", "bias")
 STATE_KEYS = ("model_state", "model_state_dict", "state_dict", "model", "best_state_dict")
 
 
-def run_checkpoint(opt, model_state: dict, step: int, test_error: float, catalog_name: str | None, run: str) -> dict:
+def run_checkpoint(
+    opt, model_state: dict, step: int, test_error: float, catalog_name: str | None, run: str, model: dict | None = None
+) -> dict:
     """The ``checkpoint.pt`` dict of the run ``run`` (``protocol.run_id``, also in its results) with resolved
     options ``opt`` (a ``TrainOptions``): its kept ``model_state`` (CPU tensors), taken at ``step`` with
-    ``test_error``."""
-    return {
+    ``test_error``. A user's model (``opt.factory``) records its ``factory`` and ``task`` (what rebuilds it),
+    arch ``custom`` and the ``width`` and ``depth`` of ``model`` (the results' ``model`` object)."""
+    checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "run_id": run,
         "model_state": model_state,
@@ -54,6 +58,11 @@ def run_checkpoint(opt, model_state: dict, step: int, test_error: float, catalog
         "test_error": test_error,
         "package_version": __version__,
     }
+    if opt.factory is None:
+        return checkpoint
+    task = {"name": opt.task, "context": opt.context, "mask_rate": opt.mask_rate, "noise": opt.noise}
+    sizes = {key: (model or {}).get(key) for key in ("width", "depth")}
+    return {**checkpoint, "arch": CUSTOM_ARCH, **sizes, "factory": opt.factory, "task": task}
 
 
 def write_run(out: str | os.PathLike, checkpoint: dict, results: dict) -> None:
@@ -131,13 +140,17 @@ def load_state_checked(model: torch.nn.Module, state: dict, what: str) -> None:
 
 
 def model_from_checkpoint(ckpt: dict, device: str = "cpu"):
-    """``(model, cfg, meta)`` from a ``read_checkpoint`` dict (see ``load_checkpoint``).
+    """``(model, cfg, meta)`` from a ``read_checkpoint`` dict (see ``load_checkpoint``): a reference network
+    rebuilt from its metadata, or a user's model from its ``factory`` and ``task`` (importable again).
 
     ValueError when the stored config is unknown or the parameters do not fit the network
     the metadata describes.
     """
     cfg = SRHMConfig.from_name(ckpt["config"])
-    model = build_model(ckpt["arch"], cfg, width=ckpt["width"], norm=ckpt["norm"], bias=ckpt["bias"])
+    if ckpt.get("factory") is not None:  # a user's model: rebuilt by its factory
+        model = build_factory_model(ckpt["factory"], cfg, (ckpt.get("task") or {}).get("name", "class"))
+    else:
+        model = build_model(ckpt["arch"], cfg, width=ckpt["width"], norm=ckpt["norm"], bias=ckpt["bias"])
     load_state_checked(model, ckpt["model_state"], f"of config {cfg.name}")
     meta = {k: v for k, v in ckpt.items() if k != "model_state"}
     return model.to(check_device(device)).eval(), cfg, meta

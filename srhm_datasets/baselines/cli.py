@@ -1,7 +1,7 @@
 """``srhm train`` and ``srhm learning-curve``: thin click commands over ``train`` and ``run_learning_curve``.
 
-Defaults and choices come from ``protocol`` (``TrainOptions``' fields, ``ARCHS``, ``NORMS``,
-``TRAIN_ENCODINGS``), so this module imports no torch: the commands import ``train`` and
+Every training option is derived from its one declaration in ``protocol.OPTIONS`` (flag, type,
+default, help), so this module imports no torch: the commands import ``train`` and
 ``learning_curve`` (torch) when they run, for the start-up time of ``srhm --help``.
 """
 
@@ -12,94 +12,26 @@ import os
 import click
 
 from ..cli_args import config_arg
-from ..protocol import (
-    ARCHS,
-    DEFAULT_MAX_STEPS,
-    EPSILON_STAR,
-    MAX_TEST,
-    NORMS,
-    TRAIN_ENCODINGS,
-    TrainOptions,
-    option_default,
-)
+from ..protocol import EPSILON_STAR, OPTIONS, Option, TrainOptions
 
 
-def _default(name: str):
-    """The default of ``TrainOptions.<name>``."""
-    return option_default(TrainOptions, name)
+def _click_option(o: Option):
+    """The click option of the declared option ``o`` (``protocol.OPTIONS``): its flag, type, default, help."""
+    flag = o.flag or "--" + o.name.replace("_", "-")
+    shown = {"show_default": True} if o.default is not None else {}
+    if o.cli == "flag":
+        return click.option(flag, o.name, is_flag=True, default=o.default, help=o.help)
+    if o.cli == "pair":
+        return click.option(f"{flag}/--no-{flag[2:]}", o.name, default=o.default, help=o.help, **shown)
+    kind = click.Choice(o.choices) if o.choices is not None else o.kind
+    return click.option(flag, o.name, type=kind, default=o.default, help=o.help, **shown)
 
 
 def _training_options(f):
-    """Options shared by ``train`` and ``learning-curve``."""
+    """Options shared by ``train`` and ``learning-curve``: ``--config`` and every option of ``OPTIONS``."""
     options = [
         click.option("--config", required=True, callback=config_arg, help="Catalog name or canonical config name."),
-        click.option("--arch", type=click.Choice(ARCHS), default=_default("arch"), show_default=True),
-        click.option("--data", default=None, help="Release folder or Hub dataset repo (default: the generator)."),
-        click.option("--revision", default=None, help="Hub revision (tag, branch or commit) of --data."),
-        click.option(
-            "--width", type=int, default=_default("width"), show_default=True, help="Channels per hidden layer (H)."
-        ),
-        click.option(
-            "--lr",
-            type=float,
-            default=None,
-            help="Base learning rate, times the width [default: by arch, s, s0 and L, format.md §10.2].",
-        ),
-        click.option("--momentum", type=float, default=_default("momentum"), show_default=True),
-        click.option("--batch-size", type=int, default=None, help="Rows per SGD step [default: 4*nc, at most P]."),
-        click.option(
-            "--max-steps", type=int, default=None, help=f"Step budget [default: {DEFAULT_MAX_STEPS}, or from --epochs]."
-        ),
-        click.option(
-            "--epochs", type=float, default=None, help="Budget in passes over train[:P] (the smaller budget wins)."
-        ),
-        click.option(
-            "--seed",
-            type=int,
-            default=_default("seed"),
-            show_default=True,
-            help="Seed of the initialisation and batch order.",
-        ),
-        click.option("--device", default=None, help="cuda, cuda:N, mps or cpu [default: autodetect]."),
-        click.option("--encoding", type=click.Choice(TRAIN_ENCODINGS), default=_default("encoding"), show_default=True),
-        click.option("--amp/--no-amp", default=_default("amp"), show_default=True, help="bf16 autocast (CUDA only)."),
-        click.option(
-            "--compile/--no-compile",
-            "compile_",
-            default=_default("compile"),
-            show_default=True,
-            help="torch.compile (CUDA only).",
-        ),
-        click.option(
-            "--num-test",
-            type=int,
-            default=None,
-            help=f"Test rows evaluated, at most the test split [default: min(test size, {MAX_TEST})].",
-        ),
-        click.option("--eval-every", type=int, default=None, help="Steps between evaluations [default: >= one epoch]."),
-        click.option(
-            "--loss-threshold",
-            type=float,
-            default=_default("loss_threshold"),
-            show_default=True,
-            help="Stop when the train loss falls below.",
-        ),
-        click.option(
-            "--norm",
-            type=click.Choice(NORMS),
-            default=_default("norm"),
-            show_default=True,
-            help="Pre-activation scale 1/sqrt(C_in*S) (fan_in) or 1/sqrt(C_in) (the authors' code).",
-        ),
-        click.option("--bias/--no-bias", default=_default("bias"), show_default=True),
-        click.option("--shuffle-labels", is_flag=True, help="Control: train on permuted labels."),
-        click.option(
-            "--threads",
-            type=int,
-            default=None,
-            help="torch CPU threads [default: torch's]; 1 is fastest on a busy machine.",
-        ),
-        click.option("--progress/--no-progress", default=_default("progress"), show_default=True),
+        *[_click_option(o) for o in OPTIONS if o.cli is not None],
     ]
     for option in reversed(options):
         f = option(f)
@@ -107,33 +39,13 @@ def _training_options(f):
 
 
 def _options(kw, P, out):
+    """The ``TrainOptions`` of the command's arguments ``kw`` with ``P`` and ``out``."""
     return TrainOptions(
         config=kw["config"],
         P=P,
-        arch=kw["arch"],
         out=out,
-        data=kw["data"],
-        revision=kw["revision"],
-        width=kw["width"],
-        lr=kw["lr"],
-        momentum=kw["momentum"],
-        batch_size=kw["batch_size"],
-        max_steps=kw["max_steps"],
-        epochs=kw["epochs"],
-        seed=kw["seed"],
-        device=kw["device"],
-        encoding=kw["encoding"],
-        amp=kw["amp"],
-        compile=kw["compile_"],
-        shuffle_labels=kw["shuffle_labels"],
-        num_test=kw["num_test"],
-        eval_every=kw["eval_every"],
-        loss_threshold=kw["loss_threshold"],
-        norm=kw["norm"],
-        bias=kw["bias"],
-        progress=kw["progress"],
-        threads=kw["threads"],
         overwrite=kw.get("overwrite", False),
+        **{o.name: kw[o.name] for o in OPTIONS if o.cli is not None},
     )
 
 
@@ -145,9 +57,10 @@ def _options(kw, P, out):
 )
 @click.option("--overwrite", is_flag=True, help="Replace a finished run already in --out (refused otherwise).")
 def train(**kw):
-    """Train a reference network (CNN, LCN, FCN) on train[:P] of CONFIG; write RUN_DIR/results.json.
+    """Train a reference network (CNN, LCN, FCN) or your model (--factory) on train[:P] of CONFIG.
 
-    SGD (momentum 0.9) on cross-entropy at a constant learning rate lr*width, until the
+    SGD (momentum 0.9; or --optimizer adam/adamw) on cross-entropy over the task's scored
+    targets at a constant learning rate (lr*width for the reference networks), until the
     train loss falls below --loss-threshold or the step budget is spent; keeps the
     checkpoint with the lowest test error. Launch with torchrun for data parallelism.
     checkpoint.pt and results.json are written together once the results validate; a
@@ -163,7 +76,7 @@ def train(**kw):
         return
     t = results["training"]
     click.echo(
-        f"{results['dataset']['config']} {results['model']['arch']} P={results['P']}: "
+        f"{results['dataset']['config']} {results['model'].get('name', results['model']['arch'])} P={results['P']}: "
         f"best test error {results['best_test_error']:.4f}, final {results['final_test_error']:.4f}, "
         f"stop {t['stop_reason']} after {t['steps']} steps, {t['wall_time_s']:.1f} s, "
         f"{t['samples_per_s']:.0f} samples/s on {t['device']}"
@@ -213,9 +126,9 @@ def learning_curve(**kw):
 
     The runs still to train are trained in groups of --group-size, one stacked model
     per group. A finished run in --out is reused only if it was trained with the same
-    settings (config, arch, width, lr, momentum, seed, encoding, norm, bias, shuffled
-    labels, batch size, step budget, loss threshold); otherwise the command stops and
-    names the differing setting: use a new --out for another curve.
+    settings (config, model or factory, lr and its scaling, optimiser, seed, task, encoding,
+    budget, ...: every option that defines a run); otherwise the command stops and names
+    the differing setting: use a new --out for another curve.
     """
     from .learning_curve import run_learning_curve
 

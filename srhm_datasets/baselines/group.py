@@ -109,6 +109,31 @@ CPU_GROUP_STATE_BYTES = 64 * 2**20
 # ---------------------------------------------------------------------------------------
 # options
 # ---------------------------------------------------------------------------------------
+#: What a run must have (after ``resolve``) to be stacked into a group: a reference network trained with
+#: SGD at the mean-field learning rate on the plain ``class`` task.
+STACKABLE = {
+    "factory": None,
+    "task": "class",
+    "noise": 0.0,
+    "optimizer": "sgd",
+    "weight_decay": 0.0,
+    "lr_scaling": "width",
+}
+
+
+def groupable(opt: TrainOptions) -> bool:
+    """Whether a run of the resolved ``opt`` can be a member of a group (``STACKABLE``).
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> opt = TrainOptions(config=get_config("demo"), P=10, lr_scaling="width")
+    >>> groupable(opt), groupable(dataclasses.replace(opt, optimizer="adam"))
+    (True, False)
+    """
+    return all(getattr(opt, name) == value for name, value in STACKABLE.items())
+
+
 def group_key(opt: TrainOptions) -> tuple:
     """The values of ``GROUP_SHARED`` of resolved options: runs with equal keys can share a group."""
     return tuple(getattr(opt, name) for name in GROUP_SHARED)
@@ -129,6 +154,14 @@ def check_group(options: list[TrainOptions]) -> list[TrainOptions]:
     require(world == 1, "WORLD_SIZE", world, "1 (group training is not distributed; use train under torchrun)")
     resolved = [resolve(opt) for opt in options]
     first = resolved[0]
+    for name, value in STACKABLE.items():
+        require(
+            getattr(first, name) == value,
+            f"options[0].{name}",
+            getattr(first, name),
+            f"{value!r} (a group stacks "
+            "reference networks trained with SGD on the class task; train other runs one by one)",
+        )
     for g, opt in enumerate(resolved[1:], start=1):
         for name in GROUP_SHARED:
             require(
@@ -259,7 +292,7 @@ class GroupTrainer:
         return encode(tokens, self.cfg.v, self.first.encoding, self.dtype)
 
     def _logits(self, model, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=self.dev_type, dtype=torch.bfloat16, enabled=self.setup.amp):
+        with torch.autocast(device_type=self.dev_type, dtype=self.setup.amp_dtype, enabled=self.setup.amp):
             return model(x).float()
 
     def train_step(self) -> None:

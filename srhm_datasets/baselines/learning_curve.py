@@ -8,9 +8,9 @@ with a ``results.json``, are skipped, so an interrupted curve resumes), then wri
 format.md §10.4) of ``group_size`` runs, by default ``group.default_group_size``; group size 1
 is one ``train`` after another, and under ``torchrun`` (WORLD_SIZE > 1) the size is always 1.
 A finished run is reused only if it was trained with the requested settings
-(``RUN_SETTINGS``: config, arch, width, lr, momentum, seed, encoding, norm, bias,
-shuffled labels, batch size, step budget, loss threshold); otherwise nothing is trained
-and a ValueError names the differing settings (use another output folder).
+(``RUN_SETTINGS``, derived from ``protocol.OPTIONS``: config, arch or factory, width, lr and
+its scaling, optimiser, seed, task, encoding, norm, bias, shuffled labels, batch size, budget,
+...); otherwise nothing is trained and a ValueError names the differing settings (use another output folder).
 
 P* (paper.md 4.1): the P at which the test error crosses ``threshold`` (0.10, absolute,
 the paper's epsilon* = 10%), by linear interpolation of log P between the two
@@ -34,8 +34,10 @@ from pathlib import Path
 from ..config import SRHMConfig, is_int, is_real, require
 from ..files import atomic_write, check_output_folder, claim_output, mark_owned, read_marker
 from ..protocol import (
+    CUSTOM_ARCH,
     EPSILON_STAR,
     LAW_NAMES,
+    OPTION,
     PLOT_FILE,
     RESULTS_FILE,
     RUN_SETTINGS,
@@ -48,7 +50,8 @@ from ..protocol import (
     p_star_spread,
 )
 from ..results import get_field, read_results
-from .group import default_group_size, plan_groups, train_group
+from .factory import factory_name
+from .group import default_group_size, groupable, plan_groups, train_group
 from .train import SEED_BOUND, resolve, train
 
 __all__ = [
@@ -80,6 +83,19 @@ def _same(recorded, requested) -> bool:
     return recorded == requested and type(recorded) is type(requested)
 
 
+def _recorded(results: dict, key: str, field: str):
+    """The setting ``key`` a run was made with: its results' ``field``, or the declared value of a results
+    file without it (``Option.recorded_default``: a run written before the option existed)."""
+    value = get_field(results, field)
+    return OPTION[key].recorded_default if value is None and key in OPTION else value
+
+
+def _applies(opt: TrainOptions, key: str) -> bool:
+    """Whether setting ``key`` defines a run of ``opt``: the reference networks' own (arch, width, norm,
+    bias) do not with a user's model (``factory``)."""
+    return not (opt.factory is not None and key in OPTION and OPTION[key].reference_only)
+
+
 def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
     """The results of the finished run in ``run_dir`` if it was made with the resolved options ``opt``.
 
@@ -95,10 +111,11 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
             f"invalid run folder {str(run_dir)!r}: its results.json is not a srhm train run "
             "(no training object); use a new --out"
         )
+    recorded = {key: _recorded(results, key, field) for key, field in RUN_SETTINGS.items() if _applies(opt, key)}
     diffs = [
-        f"{key}={get_field(results, field)!r} (requested {_requested(opt, key)!r})"
-        for key, field in RUN_SETTINGS.items()
-        if not _same(get_field(results, field), _requested(opt, key))
+        f"{key}={value!r} (requested {_requested(opt, key)!r})"
+        for key, value in recorded.items()
+        if not _same(value, _requested(opt, key))
     ]
     if diffs:
         raise ValueError(
@@ -157,9 +174,10 @@ def check_curve_folder(out: Path, entries: list[str]) -> None:
 
 def curve_group_size(group_size: int | None, opt: TrainOptions) -> int:
     """How many runs of a learning curve of the resolved ``opt`` train as one group: 1 under
-    ``torchrun`` (WORLD_SIZE > 1: data parallelism trains one run at a time), else ``group_size``,
+    ``torchrun`` (WORLD_SIZE > 1: data parallelism trains one run at a time) and for runs a group cannot
+    stack (``group.groupable``: a user's model, another task or optimiser), else ``group_size``,
     or ``group.default_group_size(opt)`` when it is None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or not groupable(opt):
         return 1
     return default_group_size(opt) if group_size is None else group_size
 
@@ -290,6 +308,15 @@ def _p_star(Ps: list[int], errors: list[float], threshold: float, chance: float)
     }
 
 
+def _model_fields(base: TrainOptions) -> dict:
+    """The summary's ``task``, ``factory`` and ``name`` (format.md §10.3), present only for a user's model
+    or another task than ``class`` (a reference network's class curve has none, as written before)."""
+    if base.factory is None and base.task == "class":
+        return {}
+    name = base.name or (factory_name(base.factory) if base.factory is not None else None)
+    return {"task": base.task, "factory": base.factory, "name": name}
+
+
 def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: float, metric: str) -> dict:
     """The ``summary.json`` object (format ``SUMMARY_FORMAT``, format.md §10.3); ``lr`` as resolved at P_max.
 
@@ -307,13 +334,15 @@ def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: fl
     mean = [sum(error[P, s] for s in seeds) / len(seeds) for P in Ps]
     per_seed = [{"seed": s, **_p_star(Ps, [error[P, s] for P in Ps], threshold, chance)} for s in seeds]
     est = _p_star(Ps, mean, threshold, chance)
-    x = law_x(base.arch, cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m)  # None for the FCN (no law)
+    arch = base.arch if base.factory is None else CUSTOM_ARCH
+    x = law_x(arch, cfg.L, cfg.s, cfg.s0, cfg.nc, cfg.m) if base.task == "class" else None  # None: no law
     return {
         "format": dict(SUMMARY_FORMAT),
         "config": cfg.name,
         "parameters": cfg.parameters(),
-        "arch": base.arch,
-        "width": base.width,
+        "arch": arch,
+        "width": base.width if base.factory is None else None,
+        **_model_fields(base),
         "lr": lr,
         "data": base.data,
         "revision": base.revision,
@@ -324,7 +353,7 @@ def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: fl
         "seeds": seeds,
         "P_star_per_seed": per_seed,
         "P_star_seeds": p_star_spread([p["P_star"] for p in per_seed]),
-        "law": LAW_NAMES.get(base.arch),
+        "law": LAW_NAMES.get(arch) if x is not None else None,
         "law_x": x,
         "P_star_over_law_x": None if est["P_star"] is None or x is None else est["P_star"] / x,
         "runs": runs,
@@ -357,7 +386,7 @@ def plot_learning_curve(summary: dict, path: str | Path) -> None:
         Ps,
         [sum(e) / len(e) for e in errors],
         "o-",
-        label=f"{summary['arch']} ({metric} test error{', mean over seeds' if several else ''})",
+        label=f"{summary.get('name') or summary['arch']} ({metric} test error{', mean over seeds' if several else ''})",
     )
     ax.axhline(summary["chance_error"], color="grey", ls=":", label="chance")
     ax.axhline(summary["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {summary['threshold']:g}")

@@ -9,6 +9,8 @@ Protocol (format.md §10.2; the paper, section 5): cross-entropy, SGD with momen
 0.9, constant learning rate ``lr * width`` (mean-field scaling), stop when the train
 loss falls below 1e-3 or at the step budget; the test error of every evaluation is
 recorded and the parameters with the lowest test error are kept as the checkpoint.
+The same loop trains a user's model (``factory``, format.md §10.5) on any task (format.md
+§15: cross-entropy and test error over the scored targets), with SGD, Adam or AdamW.
 
 Data: ``train[:P]`` and the first ``num_test`` rows of ``test``, from the generator or
 from a release (``data=`` a local folder or a Hub dataset repo). The integer tokens
@@ -49,17 +51,19 @@ from huggingface_hub import HfApi
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..config import SRHMConfig, check_config, format_count, is_int, is_real, require, require_choice, require_type
+from ..config import SRHMConfig, check_config, format_count, is_int, require, require_choice, require_type
 from ..files import check_output_folder, claim_output
 from ..generate import generate
 from ..hashing import rules_hash
 from ..protocol import (
-    ARCHS,
     CHECKPOINT_FILE,
+    CUSTOM_ARCH,
+    DEFAULT_FACTORY_LR,
     DEFAULT_MAX_STEPS,
     MAX_PARAMETERS,
     MAX_TEST,
-    NORMS,
+    OPTION,
+    OPTIONS,
     RESULTS_FILE,
     TRAIN_ENCODINGS,
     TrainOptions,
@@ -73,8 +77,10 @@ from ..provenance import dataset_info, git_commit, package_info
 from ..release.load import HubUnreachable, load_split
 from ..release.rules_file import load_rules
 from ..results import FORMAT
+from ..tasks import DEFAULT_MASK_RATE, HIDING_TASKS, IGNORE_INDEX, apply_task, make_task
 from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
 from .checkpoint import load_checkpoint, read_checkpoint, run_checkpoint, write_run
+from .factory import build_factory_model, default_layers, factory_record, load_factory
 from .models import build_model, count_parameters
 
 #: Test rows per forward pass of an evaluation.
@@ -121,33 +127,40 @@ def check_data(data: str | os.PathLike | None) -> None:
 SEED_BOUND = 2**62
 
 
-#: The type of each number and flag of ``TrainOptions`` (None allowed where the default is None).
-OPTION_TYPES = {
-    **dict.fromkeys(("P", "width", "seed"), (int, "an int")),
-    **dict.fromkeys(("batch_size", "max_steps", "num_test", "eval_every", "threads"), (int, "an int or None")),
-    **dict.fromkeys(("momentum", "loss_threshold"), ((int, float), "a number")),
-    **dict.fromkeys(("lr", "epochs"), ((int, float), "a number or None")),
-    **dict.fromkeys(("amp", "compile", "shuffle_labels", "bias", "progress", "overwrite"), (bool, "True or False")),
-}
+def check_option(name: str, value) -> None:
+    """Check one option of ``protocol.OPTIONS`` against its declaration: ``ParameterTypeError`` (a TypeError)
+    for a value of another type (a bool is no number), ValueError naming it, its value and the bound otherwise.
+
+    Examples
+    --------
+    >>> check_option("optimizer", "adamw")
+    >>> check_option("weight_decay", -0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid parameter weight_decay=-0.1: must satisfy a finite weight_decay >= 0
+    """
+    o = OPTION[name]
+    if o.kind is not str and not (value is None and o.optional):
+        require_type(value, (int, float) if o.kind is float else o.kind, name, o.type_text())
+    require(o.accepts(value), name, value, o.bound_text())
 
 
-def _check_types(opt: TrainOptions) -> None:
-    """``ParameterTypeError`` (a TypeError) for a number or flag of the wrong type (a bool is no number)."""
-    for name, (types, expected) in OPTION_TYPES.items():
-        value = getattr(opt, name)
-        if not (value is None and expected.endswith("or None")):
-            require_type(value, types, name, expected)
-
-
-def _check_optional_counts(opt: TrainOptions) -> None:
-    for name in ("batch_size", "max_steps", "num_test", "eval_every", "threads"):
-        value = getattr(opt, name)
+def _check_model(opt: TrainOptions) -> None:
+    """What the model can do: a reference network trains on ``class`` with float inputs (a transformer or a
+    user's model, ``factory``, on every task); ``last`` and ``mlm`` inputs hold MASK codes; the task's
+    parameters (``tasks.make_task``); the shuffled-label control is a ``class`` run."""
+    if opt.factory is None:
         require(
-            value is None or (is_int(value) and value >= 1),
-            name,
-            value,
-            f"{name} >= 1 (an int, or None for the default)",
+            opt.task == "class",
+            "task",
+            opt.task,
+            f"'class' for the reference network {opt.arch} (its readout has nc outputs); "
+            "train other tasks with --factory",
         )
+        require_choice("encoding", opt.encoding, TRAIN_ENCODINGS)
+    make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise)
+    require(not opt.shuffle_labels or opt.task == "class", "shuffle_labels", True, "False unless task='class'")
+    require(opt.name is None or opt.factory is not None, "name", opt.name, "None unless a factory is given")
 
 
 def _check_resources(opt: TrainOptions) -> None:
@@ -155,7 +168,7 @@ def _check_resources(opt: TrainOptions) -> None:
     ``threads`` by the CPU count (torch crashes far above it)."""
     count = num_parameters(opt.arch, opt.config, opt.width, opt.bias) if opt.width <= MAX_PARAMETERS else None
     require(
-        count is not None and count <= MAX_PARAMETERS,
+        opt.factory is not None or count is not None and count <= MAX_PARAMETERS,
         "width",
         opt.width,
         f"a network of at most 2**31 = {MAX_PARAMETERS:,} parameters ({opt.arch} on {opt.config.name} at this width "
@@ -177,39 +190,24 @@ def check_options(opt: TrainOptions) -> None:
     """Check every field of ``opt`` (type and bound) before any work, naming the field.
 
     Raises ``TypeError`` for a field of the wrong type (``config`` not an SRHMConfig, a
-    number or flag of another type: ``OPTION_TYPES``), ``ValueError`` for a value out of
+    number or flag of another type: ``protocol.OPTIONS``), ``ValueError`` for a value out of
     bounds. Checks nothing that needs the data (the data source's shape is checked when
     it is read).
     """
     cfg = check_config(opt.config, "config")
-    _check_types(opt)
+    for o in OPTIONS:
+        if o.name != "data":  # a str or a path: _check_sources
+            check_option(o.name, getattr(opt, o.name))
+    require_type(opt.overwrite, bool, "overwrite", "True or False")
+    require_type(opt.P, int, "P", "an int")
     sizes = cfg.split_sizes()
-    require(opt.arch in ARCHS, "arch", opt.arch, f"one of {ARCHS}")
     require(
         is_int(opt.P) and 1 <= opt.P <= sizes["train"],
         "P",
         opt.P,
         f"1 <= P <= train size {sizes['train']} of {cfg.name}",
     )
-    require_choice("encoding", opt.encoding, TRAIN_ENCODINGS)
-    require_choice("norm", opt.norm, NORMS)
-    require(is_int(opt.width) and opt.width >= 1, "width", opt.width, "an int width >= 1")
-    require(is_real(opt.momentum) and 0 <= opt.momentum < 1, "momentum", opt.momentum, "0 <= momentum < 1")
-    require(opt.lr is None or (is_real(opt.lr) and opt.lr > 0), "lr", opt.lr, "None or a finite lr > 0")
-    require(
-        opt.epochs is None or (is_real(opt.epochs) and opt.epochs > 0),
-        "epochs",
-        opt.epochs,
-        "None or a finite epochs > 0",
-    )
-    require(is_int(opt.seed) and 0 <= opt.seed < SEED_BOUND, "seed", opt.seed, "an int 0 <= seed < 2**62")
-    require(
-        is_real(opt.loss_threshold) and opt.loss_threshold >= 0,
-        "loss_threshold",
-        opt.loss_threshold,
-        "a finite loss_threshold >= 0",
-    )
-    _check_optional_counts(opt)
+    _check_model(opt)
     _check_resources(opt)
     _check_sources(opt)
     require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")
@@ -249,8 +247,14 @@ def resolve(opt: TrainOptions) -> TrainOptions:
     if opt.out is not None:
         check_run_folder(opt.out, opt.overwrite)
     opt = dataclasses.replace(opt, device=check_device(opt.device))
+    if opt.factory is not None:
+        load_factory(opt.factory)  # importable, before any work
     if opt.lr is None:
-        opt.lr = default_lr(opt.arch, cfg)
+        opt.lr = default_lr(opt.arch, cfg) if opt.factory is None else DEFAULT_FACTORY_LR
+    if opt.lr_scaling is None:
+        opt.lr_scaling = "width" if opt.factory is None else "none"
+    if opt.task == "mlm" and opt.mask_rate is None:
+        opt.mask_rate = DEFAULT_MASK_RATE
     if opt.batch_size is None:
         opt.batch_size = default_batch_size(cfg, opt.P)
     opt.num_test = min(cfg.split_sizes()["test"], MAX_TEST if opt.num_test is None else opt.num_test)
@@ -364,10 +368,28 @@ class DeviceData:
     test_label: torch.Tensor
 
 
+def task_arrays(opt: TrainOptions, arrays: dict) -> dict:
+    """``arrays`` with each split's tokens and labels replaced by the inputs and targets of ``opt.task``
+    (``tasks.apply_task`` on rows 0.. of train and test; format.md §15): targets [n] (``class``, ``last``)
+    or [n, d] / [n, d-1] (``mlm``, ``next``) with ``IGNORE_INDEX`` where unscored. Unchanged for ``class``
+    without noise."""
+    task = make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise)
+    if task.plain:
+        return arrays
+    out = {}
+    for split in ("train", "test"):
+        batch = {"tokens": arrays[f"{split}_tokens"], "label": arrays[f"{split}_label"]}
+        tb = apply_task(opt.config, task, batch, split, 0)
+        out[f"{split}_tokens"], out[f"{split}_label"] = tb.inputs, tb.targets
+    return out
+
+
 def device_data(opt: TrainOptions, device: str) -> tuple[DeviceData, dict]:
-    """``(DeviceData, dataset_info)``; the shuffled-label control permutes the train labels
-    (seed ``opt.seed + SHUFFLE_SEED_OFFSET``; test labels untouched)."""
+    """``(DeviceData, dataset_info)``: the inputs and targets of the run's task (``task_arrays``); the
+    shuffled-label control permutes the train labels (seed ``opt.seed + SHUFFLE_SEED_OFFSET``; test
+    labels untouched)."""
     arrays, info = load_arrays(opt)
+    arrays = task_arrays(opt, arrays)
     data = DeviceData(
         train_tokens=torch_tokens(arrays["train_tokens"]).to(device),
         train_label=torch_ints(arrays["train_label"]).to(device),
@@ -411,13 +433,16 @@ class BatchStream:
 @dataclasses.dataclass
 class SetUp:
     """Where a run trains: ``device`` (``cuda:N`` per rank under torchrun), this process's ``rank`` among
-    ``world`` ranks (``ddp``: under torchrun), and whether bf16 autocast and torch.compile are used."""
+    ``world`` ranks (``ddp``: under torchrun), whether autocast (``amp``, in ``amp_dtype``, with a gradient
+    ``scaler`` for float16) and torch.compile are used."""
 
     device: str
     rank: int = 0
     world: int = 1
     ddp: bool = False
     amp: bool = False
+    amp_dtype: torch.dtype = torch.bfloat16
+    scaler: torch.amp.GradScaler | None = None
     compile: bool = False
 
     @property
@@ -425,20 +450,32 @@ class SetUp:
         return self.rank == 0
 
 
+def autocast_dtype(device: str) -> torch.dtype:
+    """The dtype of autocast on ``device``: bfloat16 on a CPU and on CUDA where supported, else float16.
+
+    Examples
+    --------
+    >>> autocast_dtype("cpu")
+    torch.bfloat16
+    """
+    if torch.device(device).type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
 def set_up(opt: TrainOptions) -> SetUp:
-    """Threads, the process group under torchrun (RANK and WORLD_SIZE > 1 set), the device, and the CUDA
-    speed-ups (TF32; ``amp`` and ``compile`` act on CUDA only, a warning elsewhere)."""
+    """Threads, the process group under torchrun (RANK and WORLD_SIZE > 1 set), the device, autocast
+    (``autocast_dtype``; float16 with a gradient scaler), torch.compile, and the CUDA speed-ups (TF32)."""
     if opt.threads is not None:
         torch.set_num_threads(opt.threads)
     setup = SetUp(device=opt.device)  # validated, autodetected when not given (resolve)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ:
         _init_distributed(opt, setup)
     dev_type = torch.device(setup.device).type
-    setup.amp, setup.compile = bool(opt.amp and dev_type == "cuda"), bool(opt.compile and dev_type == "cuda")
-    if opt.amp and not setup.amp:
-        warnings.warn(f"--amp ignored on device {setup.device} (bf16 autocast is used on CUDA only)", stacklevel=2)
-    if opt.compile and not setup.compile:
-        warnings.warn(f"--compile ignored on device {setup.device} (torch.compile is used on CUDA only)", stacklevel=2)
+    setup.amp, setup.compile = opt.amp, opt.compile
+    setup.amp_dtype = autocast_dtype(setup.device)
+    if opt.amp and setup.amp_dtype == torch.float16:
+        setup.scaler = torch.amp.GradScaler(dev_type)
     if dev_type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -477,26 +514,90 @@ def reduce_mean(value: float, setup: SetUp) -> float:
 # ---------------------------------------------------------------------------------------
 # model and optimiser
 # ---------------------------------------------------------------------------------------
+def make_model(opt: TrainOptions) -> torch.nn.Module:
+    """The run's network on the CPU: the user's model ``factory(config[, task])`` (initialised under
+    ``torch.manual_seed(seed)``), else the reference network ``arch``."""
+    if opt.factory is None:
+        return build_model(opt.arch, opt.config, width=opt.width, seed=opt.seed, norm=opt.norm, bias=opt.bias)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(opt.seed)
+        return build_factory_model(opt.factory, opt.config, opt.task)
+
+
+def effective_lr(opt: TrainOptions) -> float:
+    """The optimiser's learning rate: ``lr * width`` with ``lr_scaling='width'`` (mean-field), else ``lr``.
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> opt = TrainOptions(config=get_config("demo"), P=10, lr=0.01, width=64, lr_scaling="width")
+    >>> effective_lr(opt), effective_lr(dataclasses.replace(opt, lr_scaling="none"))
+    (0.64, 0.01)
+    """
+    return opt.lr * opt.width if opt.lr_scaling == "width" else opt.lr
+
+
+def make_optimizer(opt: TrainOptions, parameters) -> torch.optim.Optimizer:
+    """SGD with ``momentum`` (the paper's), Adam or AdamW at ``effective_lr`` with ``weight_decay``."""
+    lr, wd = effective_lr(opt), opt.weight_decay
+    if opt.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=opt.momentum, weight_decay=wd)
+    return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[opt.optimizer](parameters, lr=lr, weight_decay=wd)
+
+
 def build_network(opt: TrainOptions, setup: SetUp):
-    """``(raw_model, model, optimizer)``: the network on the device, the module trained (compiled and/or
-    wrapped in DistributedDataParallel) and SGD at the mean-field learning rate ``lr * width``."""
-    raw_model = build_model(opt.arch, opt.config, width=opt.width, seed=opt.seed, norm=opt.norm, bias=opt.bias).to(
-        setup.device
-    )
-    model = torch.compile(raw_model) if setup.compile else raw_model
+    """``(raw_model, model, optimizer)``: the network on the device (``make_model``), the module trained
+    (compiled with ``compile_backend`` and/or wrapped in DistributedDataParallel) and its optimiser
+    (``make_optimizer``)."""
+    raw_model = make_model(opt).to(setup.device)
+    model = torch.compile(raw_model, backend=opt.compile_backend or "inductor") if setup.compile else raw_model
     if setup.ddp:
         dev = torch.device(setup.device)
         model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    optimizer = torch.optim.SGD(model.parameters(), lr=opt.lr * opt.width, momentum=opt.momentum)
-    return raw_model, model, optimizer
+    return raw_model, model, make_optimizer(opt, model.parameters())
 
 
-def outputs(model: torch.nn.Module, tokens: torch.Tensor, v: int, encoding: str, amp: bool = False) -> torch.Tensor:
-    """``model(encode(tokens, v, encoding))``: tokens [B, d] on the model's device -> its output [B, nc]
-    (under bf16 autocast when ``amp``, CUDA only)."""
-    x = encode(tokens, v, encoding)
-    with torch.autocast(device_type=tokens.device.type, dtype=torch.bfloat16, enabled=amp):
+def outputs(
+    model: torch.nn.Module, tokens: torch.Tensor, v: int, encoding: str, amp: bool = False, channels: int | None = None
+) -> torch.Tensor:
+    """``model(encode(tokens, v, encoding, channels=channels))``: tokens [B, d] (a task's input codes with
+    ``channels`` = v + 2) on the model's device -> its output, [B, nc] for ``class`` (under autocast in
+    ``autocast_dtype`` when ``amp``)."""
+    x = encode(tokens, v, encoding, channels=channels)
+    with torch.autocast(device_type=tokens.device.type, dtype=autocast_dtype(str(tokens.device)), enabled=amp):
         return model(x)
+
+
+def scored_pairs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits [n, C], targets [n])`` of a batch, flattened over positions: logits [B, C] with targets [B],
+    or logits [B, n, C] with targets [B, n] (``IGNORE_INDEX`` where unscored, kept here)."""
+    return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+
+
+def task_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the scored targets (float32; ``IGNORE_INDEX`` ignored; format.md §10.2).
+
+    Examples
+    --------
+    >>> logits = torch.zeros(1, 3, 4)  # uniform over 4 classes at 3 positions
+    >>> round(float(task_loss(logits, torch.tensor([[1, IGNORE_INDEX, 2]]))), 4)  # log 4
+    1.3863
+    """
+    return F.cross_entropy(*scored_pairs(logits.float(), targets), ignore_index=IGNORE_INDEX)
+
+
+def count_errors(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(wrong, scored)``: int64 counts of scored targets whose argmax is wrong, and of scored targets.
+
+    Examples
+    --------
+    >>> logits = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])  # [B=1, n=2, C=2]: argmax 1, 0
+    >>> [int(c) for c in count_errors(logits, torch.tensor([[0, IGNORE_INDEX]]))]
+    [1, 1]
+    """
+    flat, target = scored_pairs(logits, targets)
+    scored = target != IGNORE_INDEX
+    return ((flat.argmax(-1) != target) & scored).sum(), scored.sum()
 
 
 @torch.no_grad()
@@ -511,29 +612,35 @@ def test_error(
     amp: bool = False,
     rank: int = 0,
     world: int = 1,
+    channels: int | None = None,
 ) -> float:
-    """Classification error of ``argmax model(encode(tokens))`` against ``labels``, in eval mode.
+    """Error of ``argmax model(encode(tokens))`` against ``labels`` over the scored targets, in eval mode.
 
-    tokens: integer tokens [n, d], labels: int64 [n], both on the model's device; ``batch_size``
-    rows per forward pass at most (fewer at large v * d: ``protocol.forward_rows``).
+    tokens: integer tokens (or a task's input codes, ``channels`` = v + 2) [n, d], labels: int64 [n]
+    (a task's targets [n] or [n, d'] with ``IGNORE_INDEX`` where unscored), both on the model's device;
+    ``batch_size`` rows per forward pass at most (fewer at large v * d: ``protocol.forward_rows``).
     Distributed (``world`` > 1, process group initialised): rank ``rank`` measures rows
-    ``rank::world`` and the counts are summed over ranks, so every rank returns the error
-    over all n rows. The model's training mode is restored. ValueError for n = 0.
+    ``rank::world`` and the counts are summed over ranks, so every rank returns the error over all
+    n rows. The model's training mode is restored. ValueError for n = 0 or no
+    scored target.
     """
     if len(tokens) == 0:
         raise ValueError("invalid parameter tokens: empty test set")
     was_training = model.training
     model.eval()
-    wrong = torch.zeros((), dtype=torch.int64, device=tokens.device)
+    counts = torch.zeros(2, dtype=torch.int64, device=tokens.device)  # wrong, scored
     try:
-        rows = forward_rows(batch_size, v, tokens.shape[-1], encoding)
+        rows = forward_rows(batch_size, channels or v, tokens.shape[-1], encoding)
         for chunk in torch.arange(rank, len(tokens), world, device=tokens.device).split(rows):
-            wrong += (outputs(model, tokens[chunk], v, encoding, amp).argmax(-1) != labels[chunk]).sum()
+            logits = outputs(model, tokens[chunk], v, encoding, amp, channels)
+            counts += torch.stack(count_errors(logits, labels[chunk]))
     finally:
         model.train(was_training)
     if world > 1:
-        dist.all_reduce(wrong)
-    return int(wrong.item()) / len(tokens)
+        dist.all_reduce(counts)
+    if counts[1] == 0:
+        raise ValueError("invalid parameter labels: no scored target in the test set")
+    return int(counts[0].item()) / int(counts[1].item())
 
 
 # ---------------------------------------------------------------------------------------
@@ -561,8 +668,10 @@ class Interval:
         self.n = 0
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """One step's mean loss and its logits against the targets (accuracy over the scored ones)."""
+        wrong, scored = count_errors(logits.detach(), labels)
         self.loss += loss.detach() * len(labels)
-        self.correct += (logits.detach().argmax(1) == labels).sum()
+        self.correct += len(labels) * (1 - wrong / scored.clamp(min=1))
         self.n += len(labels)
 
     def means(self, setup: SetUp) -> tuple[float, float]:
@@ -576,13 +685,51 @@ class Interval:
 def sgd_step(
     model, optimizer, data: DeviceData, idx: torch.Tensor, opt: TrainOptions, setup: SetUp, interval: Interval
 ) -> None:
-    """One SGD step on the rows ``idx`` of ``train[:P]`` (cross-entropy of float32 logits)."""
-    logits = outputs(model, data.train_tokens[idx], opt.config.v, opt.encoding, setup.amp).float()
-    loss = F.cross_entropy(logits, data.train_label[idx])
+    """One optimiser step on the rows ``idx`` of ``train[:P]`` (``task_loss``: cross-entropy of float32
+    logits over the scored targets; a gradient scaler with float16 autocast)."""
+    logits = outputs(model, data.train_tokens[idx], opt.config.v, opt.encoding, setup.amp, input_channels(opt))
+    loss = task_loss(logits, data.train_label[idx])
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    interval.add(loss, logits, data.train_label[idx])
+    if setup.scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        setup.scaler.scale(loss).backward()
+        setup.scaler.step(optimizer)
+        setup.scaler.update()
+    interval.add(loss, logits.float(), data.train_label[idx])
+
+
+def target_classes(cfg: SRHMConfig, task: str) -> int:
+    """nc for ``class``, v for ``last`` and ``mlm`` (informative tokens), v + 1 for ``next`` (blank included)."""
+    return {"class": cfg.nc, "next": cfg.v + 1}.get(task, cfg.v)
+
+
+@torch.no_grad()
+def check_outputs(opt: TrainOptions, raw_model: torch.nn.Module, data: DeviceData) -> None:
+    """Before training: the model's output on two train rows has the shape of the task's targets plus a
+    last dimension of at least ``target_classes`` (ValueError naming ``factory`` or ``arch`` and ``task``)."""
+    was_training = raw_model.training
+    raw_model.eval()
+    try:
+        out = outputs(raw_model, data.train_tokens[:2], opt.config.v, opt.encoding, False, input_channels(opt))
+    finally:
+        raw_model.train(was_training)
+    targets, classes = data.train_label[:2], target_classes(opt.config, opt.task)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    expected = f"[{', '.join(['B', *map(str, targets.shape[1:])])}, >= {classes}]"
+    name, value = ("factory", opt.factory) if opt.factory is not None else ("arch", opt.arch)
+    require(
+        isinstance(out, torch.Tensor) and out.shape[:-1] == targets.shape and out.shape[-1] >= classes,
+        name,
+        value,
+        f"a model whose output for task {opt.task!r} is {expected} (it gave {shape})",
+    )
+
+
+def input_channels(opt: TrainOptions) -> int | None:
+    """``encode``'s channels for the run's task: v + 2 for ``last`` and ``mlm`` (MASK codes), else None."""
+    return opt.config.v + 2 if opt.task in HIDING_TASKS else None
 
 
 def evaluation_point(log: Log, err: float, train_loss: float, raw_model, opt: TrainOptions, master: bool) -> str | None:
@@ -633,6 +780,7 @@ def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, 
             amp=setup.amp,
             rank=setup.rank,
             world=setup.world,
+            channels=input_channels(opt),
         )
         stop = evaluation_point(log, err, train_loss, raw_model, opt, setup.master)
         if progress is not None:
@@ -651,6 +799,30 @@ def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, 
 # ---------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------
+def model_record(opt: TrainOptions, raw_model: torch.nn.Module) -> dict:
+    """The ``model`` object of a run's results (format.md §12.2): a reference network's arch, width, depth,
+    norm, bias; a user's model's ``factory.factory_record`` (factory, name, parameter count, source hash),
+    arch ``custom``, ``width`` and ``depth`` from the module's attributes of those names (else None)."""
+    if opt.factory is None:
+        return {
+            "arch": opt.arch,
+            "width": opt.width,
+            "depth": opt.config.L,
+            "n_parameters": count_parameters(raw_model),
+            "layer_names": raw_model.layer_names(),
+            "norm": opt.norm,
+            "bias": opt.bias,
+        }
+    attr = lambda key: getattr(raw_model, key) if is_int(getattr(raw_model, key, None)) else None  # noqa: E731
+    return {
+        "arch": CUSTOM_ARCH,
+        "width": attr("width"),
+        "depth": attr("depth"),
+        **factory_record(opt.factory, raw_model, opt.name),
+        "layer_names": default_layers(raw_model),
+    }
+
+
 def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log, wall_time: float, run: str) -> dict:
     """The results object of a finished run (format.md §12.2; format ``results.FORMAT``) whose identifier
     is ``run`` (``protocol.run_id``); ``wall_time`` in seconds, from a monotonic clock."""
@@ -660,21 +832,20 @@ def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log
         "package": package_info(git_commit()),
         "dataset": info,
         "P": opt.P,
-        "model": {
-            "arch": opt.arch,
-            "width": opt.width,
-            "depth": opt.config.L,
-            "n_parameters": count_parameters(raw_model),
-            "layer_names": raw_model.layer_names(),
-            "norm": opt.norm,
-            "bias": opt.bias,
-        },
+        "model": model_record(opt, raw_model),
         "training": {
             "run_id": run,
             "seed": opt.seed,
             "lr": opt.lr,
-            "lr_effective": opt.lr * opt.width,
+            "lr_effective": effective_lr(opt),
+            "lr_scaling": opt.lr_scaling,
             "momentum": opt.momentum,
+            "optimizer": opt.optimizer,
+            "weight_decay": opt.weight_decay,
+            "task": opt.task,
+            "context": opt.context,
+            "mask_rate": opt.mask_rate,
+            "noise": opt.noise,
             "batch_size": opt.batch_size,
             "max_steps": opt.max_steps,
             "steps": log.step,
@@ -712,11 +883,13 @@ def train(opt: TrainOptions) -> dict:
         setup = set_up(opt)
         data, info = device_data(opt, setup.device)
         raw_model, model, optimizer = build_network(opt, setup)
+        check_outputs(opt, raw_model, data)
         log = training_loop(opt, setup, data, raw_model, model, optimizer)
         run = run_id(opt)
         results = run_results(opt, setup, info, raw_model, log, time.perf_counter() - t_start, run)
         if setup.master and opt.out is not None:
-            checkpoint = run_checkpoint(opt, log.best_state, log.best_step, log.best_err, info["catalog_name"], run)
+            best = (log.best_state, log.best_step, log.best_err)
+            checkpoint = run_checkpoint(opt, *best, info["catalog_name"], run, results["model"])
             write_run(opt.out, checkpoint, results)
         tear_down(setup)
     return results

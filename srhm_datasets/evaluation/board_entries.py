@@ -63,6 +63,7 @@ from ..protocol import (
     ARCHS,
     CONTROL,
     CURVE_SETTINGS,
+    OPTION,
     RESULTS_FILE,
     RUN_SETTINGS,
     TrainOptions,
@@ -266,18 +267,20 @@ def results_task(results: dict, cfg: SRHMConfig) -> str:
 def curve_settings(results: dict) -> tuple:
     """The values of ``protocol.CURVE_SETTINGS`` in a results file: what runs of one model on one config
     and task must share to make one learning curve. A run's missing optional field reads as the
-    protocol's default (``TrainOptions``); a submission has none of the training fields.
+    value it was made with (the option's ``recorded_default``, else the protocol's default); a
+    submission has none of the training fields.
 
     Examples
     --------
     >>> curve_settings({"model": {"arch": "cnn", "width": 64}, "training": {"lr": 0.1, "momentum": 0.9}})
-    ('cnn', 64, 0.1, 0.9, 'whiten', 'fan_in', False, False, 0.001)
+    ('cnn', 64, 0.1, 0.9, 'whiten', 'fan_in', False, False, 0.001, 'sgd', 0.0, 'width')
     """
     values = []
     for key in CURVE_SETTINGS:
         value = get_field(results, RUN_SETTINGS[key])
         if value is None and "training" in results:
-            value = option_default(TrainOptions, key)
+            recorded = OPTION[key].recorded_default
+            value = option_default(TrainOptions, key) if recorded is None else recorded
         values.append(value)
     return tuple(values)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..baselines.checkpoint import load_state_dict, model_from_checkpoint, read_checkpoint
+from ..baselines.factory import load_factory
 from ..catalog import get_config
 from ..config import SRHMConfig
 from ..files import check_output_folder, claim_output, mark_owned, read_marker
@@ -32,7 +33,7 @@ from ..rules import sample_rules
 from .measure import check_evaluation_options, evaluate_model, format_evaluation
 from .probes import PROBE_SOURCES, ProbeSet, generator_probe, load_probe, release_probe
 from .sensitivity import default_layers
-from .submission import build_user_model, load_factory, read_submission, submission_P, submission_results
+from .submission import build_user_model, read_submission, submission_P, submission_results
 
 __all__ = [
     "PROBE_SOURCES",
@@ -143,6 +144,12 @@ def _evaluate_run(run_dir: Path, data, revision, probe_source, write: bool, opti
         raise ValueError(
             f"invalid parameter RUN_DIR={str(run_dir)!r}: its {RESULTS_FILE} is a submission (no training "
             "object), not a srhm train run; re-evaluate it with --factory"
+        )
+    task = results["training"].get("task", "class")
+    if task != "class":
+        raise ValueError(
+            f"invalid parameter RUN_DIR={str(run_dir)!r}: its run was trained on task {task!r}; the evaluation "
+            "(test error of the class label, sensitivities S and D) measures models of the class task"
         )
     cfg = _run_config(results, results_path)
     run_data, run_revision = results_data(results)

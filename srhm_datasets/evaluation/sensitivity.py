@@ -43,6 +43,7 @@ from typing import Self
 import numpy as np
 import torch
 
+from ..baselines.factory import default_layers
 from ..config import require_int
 from ..protocol import forward_rows
 from ..torch import default_device, encode
@@ -191,12 +192,6 @@ def _first_tensor(value, name: str) -> torch.Tensor:
     if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
         return value[0]
     raise TypeError(f"layer {name!r} returned {type(value).__name__}, expected a tensor (or a tuple starting with one)")
-
-
-def default_layers(model: torch.nn.Module) -> list[str]:
-    """``model.hidden_layer_names()`` (when the model has it) followed by ``"output"``."""
-    names = list(model.hidden_layer_names()) if hasattr(model, "hidden_layer_names") else []
-    return [n for n in names if n != OUTPUT] + [OUTPUT]
 
 
 # ---- the sensitivities -----------------------------------------------------------------

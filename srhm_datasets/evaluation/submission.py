@@ -1,6 +1,6 @@
 """A user's model as a leaderboard submission (``srhm evaluate --factory``; format.md §12.1).
 
-``load_factory`` imports ``module:function``; ``build_user_model`` calls it with the config
+``build_user_model`` calls a ``module:function`` (``baselines.factory``) with the config
 and loads a checkpoint's state dict; ``submission_results`` makes the results object of a
 model evaluated outside ``srhm train`` (no ``training`` object); ``read_submission`` reads
 back an earlier submission, refusing a ``srhm train`` run folder.
@@ -8,14 +8,13 @@ back an earlier submission, refusing a ``srhm train`` run folder.
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from pathlib import Path
 
 import torch
 
 from ..baselines.checkpoint import load_state_checked, load_state_dict
+from ..baselines.factory import build_factory_model
 from ..catalog import get_config
 from ..config import SRHMConfig, is_int, require
 from ..protocol import RESULTS_FILE
@@ -23,31 +22,10 @@ from ..provenance import dataset_info, package_info
 from ..results import FORMAT, read_results
 
 
-def load_factory(spec: str):
-    """The callable named by ``module:function`` (module importable; the working dir is on the path)."""
-    if ":" not in spec:
-        raise ValueError(f"invalid parameter factory={spec!r}: expected 'module:function'")
-    module, attr = spec.split(":", 1)
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        obj = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"invalid parameter factory={spec!r}: {err}") from None
-    if not callable(obj):
-        raise ValueError(f"invalid parameter factory={spec!r}: {attr} is not callable")  # noqa: TRY004 (a bad option)
-    return obj
-
-
 def build_user_model(factory: str, cfg: SRHMConfig, checkpoint: str | os.PathLike | None = None) -> torch.nn.Module:
-    """``factory(cfg)`` (must return an nn.Module), with ``checkpoint``'s state dict loaded if given."""
-    model = load_factory(factory)(cfg)
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(
-            f"invalid parameter factory={factory!r}: returned {type(model).__name__}, expected torch.nn.Module"
-        )
+    """``factory(cfg)`` or ``factory(cfg, task)`` (``baselines.factory.build_factory_model``), with
+    ``checkpoint``'s state dict loaded if given."""
+    model = build_factory_model(factory, cfg)
     if checkpoint is not None:
         load_state_checked(
             model, load_state_dict(checkpoint), f"{str(checkpoint)!r} for factory {factory!r} on {cfg.name}"

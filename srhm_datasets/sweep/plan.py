@@ -35,6 +35,7 @@ import socket
 import time
 from pathlib import Path
 
+from ..baselines.factory import factory_name
 from ..baselines.learning_curve import reusable_run
 from ..baselines.train import TrainOptions, resolve
 from ..config import SRHMConfig
@@ -146,9 +147,10 @@ def job_id(label: str, arch: str, width: int, lr: float | None, seed: int) -> st
 
 def expand(sweep: Sweep) -> list[Job]:
     """The sweep's jobs: configs x archs x widths x lrs x seeds, in that order."""
+    model = factory_name(sweep.train["factory"]) if sweep.train.get("factory") else None
     return [
         Job(
-            id=job_id(entry.label, arch, width, lr, seed),
+            id=job_id(entry.label, model or arch, width, lr, seed),
             config=entry.config,
             arch=arch,
             width=width,

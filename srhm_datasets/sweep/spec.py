@@ -43,12 +43,12 @@ from typing import Any
 import yaml
 
 from ..baselines.models import ARCHS
-from ..baselines.train import TrainOptions, check_data
+from ..baselines.train import check_data
 from ..catalog import get_config, release_name
 from ..config import SRHMConfig, is_int, is_real, require
 from ..evaluation.evaluate import PROBE_SOURCES, check_evaluation_options
 from ..executors import EXECUTORS
-from ..protocol import MAX_POINTS, NORMS, TRAIN_ENCODINGS
+from ..protocol import MAX_POINTS, OPTION, OPTIONS, Option
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,10 +108,16 @@ def mapping(default=None) -> Field:
     )
 
 
-def _train_defaults(fields: dict[str, Field]) -> dict[str, Field]:
-    """The ``train`` fields with TrainOptions' own defaults (every name is a TrainOptions field)."""
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
-    return {name: dataclasses.replace(field, default=defaults[name]) for name, field in fields.items()}
+def option_field(o: Option) -> Field:
+    """The sweep-file field of a run option (``protocol.OPTIONS``): its bound, check and default."""
+    bound = o.bound_text().replace("None", "null").replace("True or False", "true or false")
+    return Field(bound, o.accepts, o.default)
+
+
+#: Run options that are axes of the grid (``archs``, ``widths``, ``lrs``, ``seeds``) or top-level fields
+#: of the file (``factory``, ``task``), not fields of its ``train`` section.
+AXES = ("arch", "width", "lr", "seed")
+TOP_OPTIONS = ("factory", "task")
 
 
 P_RANGE = {"min": integer(1), "max": integer(1), "points": integer(1)}
@@ -130,28 +136,9 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "widths": many(integer(1), [512]),
         "lrs": many(optional(number("lr > 0", lambda x: x > 0)), [None]),
         "seeds": many(integer(0), [0]),
+        **{name: option_field(OPTION[name]) for name in TOP_OPTIONS},
     },
-    "train": _train_defaults(
-        {
-            "data": optional(text()),
-            "revision": optional(text()),
-            "max_steps": optional(integer(1)),
-            "epochs": optional(number("epochs > 0", lambda x: x > 0)),
-            "batch_size": optional(integer(1)),
-            "momentum": number("0 <= momentum < 1", lambda x: 0 <= x < 1),
-            "loss_threshold": number("loss_threshold >= 0", lambda x: x >= 0),
-            "num_test": optional(integer(1)),
-            "eval_every": optional(integer(1)),
-            "encoding": choice(TRAIN_ENCODINGS),
-            "norm": choice(NORMS),
-            "bias": flag(False),
-            "shuffle_labels": flag(False),
-            "amp": flag(False),
-            "compile": flag(False),
-            "threads": optional(integer(1)),
-            "device": optional(text()),
-        }
-    ),
+    "train": {o.name: option_field(o) for o in OPTIONS if o.sweep and o.name not in AXES + TOP_OPTIONS},
     "curve": {
         "threshold": number("0 < threshold < 1", lambda x: 0 < x < 1, 0.10),
         "metric": choice(("best", "final"), "best"),
@@ -180,7 +167,20 @@ SECTIONS: dict[str, dict[str, Field]] = {
         ),
     },
 }
-TOP_LEVEL = ("name", "configs", "archs", "widths", "lrs", "seeds", "P", "train", "curve", "evaluate", "executor")
+TOP_LEVEL = (
+    "name",
+    "configs",
+    "archs",
+    "widths",
+    "lrs",
+    "seeds",
+    *TOP_OPTIONS,
+    "P",
+    "train",
+    "curve",
+    "evaluate",
+    "executor",
+)
 GRID_KEYS = ("L", "s", "s0", "v", "nc", "m", "sparsity", "seed", "n_train", "n_test", "n_probe")
 GRID_REQUIRED = ("L", "s", "s0", "v", "nc", "m")
 _TIED = re.compile(r"^v(\^([1-9][0-9]*))?$")  # nc: v, m: v^2
@@ -327,6 +327,8 @@ def parse_sweep(doc, default_name: str, source: str = "", path="<sweep>") -> Swe
     }
     default_P = _P_range(errors, "P", doc["P"]) if "P" in doc else None
     configs = _configs(errors, doc.get("configs"), default_P, "P" in doc) if "configs" in doc else []
+    settings["train"].update({name: top[name] for name in TOP_OPTIONS})
+    _check_model(errors, doc, settings)
     _check_runs(errors, configs, settings)
     if errors.messages:
         raise SweepFileError(path, errors.messages)
@@ -476,6 +478,23 @@ def _grid(errors: _Errors, where: str, grid) -> list[tuple[str, SRHMConfig]]:
         if cfg is not None:
             configs.append((f"{where} at {params}", cfg))
     return configs
+
+
+def _check_model(errors: _Errors, doc: dict, settings: dict) -> None:
+    """A user's model (``factory``) replaces the grid's reference networks (``archs`` not given); the
+    evaluation (S, D, test error of the class label) needs the ``class`` task."""
+    train = settings["train"]
+    if train["factory"] is not None:
+        errors.require(
+            "archs" not in doc, "archs", doc.get("archs"), "absent when a factory is given (it is the model)"
+        )
+    if train["task"] != "class":
+        errors.require(
+            not settings["evaluate"]["enabled"],
+            "evaluate.enabled",
+            True,
+            f"false for task {train['task']!r} (the evaluation measures the class task)",
+        )
 
 
 def _check_runs(errors: _Errors, configs: list[ConfigEntry], settings: dict) -> None:

@@ -1,0 +1,347 @@
+"""Any model under the protocol: the options declared once, a user's model (``--factory``) on every task
+and optimiser, its learning curve and P* from the command line and a sweep file, autocast and compile on CPU."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import math
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from srhm_datasets.baselines import cli as train_cli
+from srhm_datasets.baselines.learning_curve import reusable_run
+from srhm_datasets.baselines.train import TrainOptions, resolve, train
+from srhm_datasets.catalog import get_config
+from srhm_datasets.cli import main
+from srhm_datasets.protocol import OPTIONS, RUN_SETTINGS, estimate_p_star
+from srhm_datasets.sweep.run import run_sweep
+from srhm_datasets.sweep.spec import AXES, SECTIONS, TOP_OPTIONS
+
+from . import user_models
+from .sweep_helpers import write_sweep
+
+DEMO = get_config("demo")
+#: A tiny user model's run: 30 steps on 64 rows, 200 test rows.
+TINY = {"config": DEMO, "P": 64, "max_steps": 30, "num_test": 200, "threads": 1, "progress": False}
+MLP = "tests.user_models:tiny_mlp"
+TOKENS = "tests.user_models:token_net"
+
+
+# ---- one declaration --------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [train_cli.train, train_cli.learning_curve], ids=["train", "learning-curve"])
+def test_click_options_are_the_declared_options(command):
+    params = {p.name: p for p in command.params}
+    for o in OPTIONS:
+        if o.cli is None:
+            continue
+        p = params[o.name]
+        assert p.default == o.default and p.help == o.help, o.name
+        if o.choices is not None:
+            assert isinstance(p.type, click.Choice) and tuple(p.type.choices) == o.choices
+    assert {f.name for f in dataclasses.fields(TrainOptions)} == {"config", "P", "out", "overwrite"} | {
+        o.name for o in OPTIONS
+    }
+
+
+def test_sweep_train_section_and_run_settings_come_from_the_declaration():
+    assert set(SECTIONS["train"]) == {o.name for o in OPTIONS if o.sweep} - set(AXES) - set(TOP_OPTIONS)
+    for o in OPTIONS:
+        if o.name in SECTIONS["train"]:
+            assert SECTIONS["train"][o.name].default == o.default
+        assert (o.name in RUN_SETTINGS) == (o.field is not None)
+    for name in ("task", "optimizer", "weight_decay", "lr_scaling", "factory", "noise", "context", "mask_rate"):
+        assert name in RUN_SETTINGS
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        ({"optimizer": "rmsprop"}, "optimizer='rmsprop'"),
+        ({"weight_decay": -1.0}, "weight_decay=-1.0"),
+        ({"lr_scaling": "sqrt"}, "lr_scaling='sqrt'"),
+        ({"task": "last"}, "task='last': must satisfy 'class' for the reference network cnn"),
+        ({"encoding": "tokens"}, "encoding='tokens'"),
+        ({"factory": "no_colon"}, "factory='no_colon'"),
+        ({"factory": "no_such_module_xyz:f"}, "factory='no_such_module_xyz:f'"),
+        ({"factory": TOKENS, "task": "last", "context": 99}, "context=99"),
+        ({"factory": TOKENS, "task": "class", "mask_rate": 0.5}, "mask_rate=0.5"),
+        ({"noise": 1.0}, "noise=1.0"),
+        ({"name": "x"}, "name='x': must satisfy None unless a factory is given"),
+    ],
+)
+def test_bad_options_name_the_option(change, named):
+    with pytest.raises(ValueError, match="invalid parameter") as err:
+        resolve(TrainOptions(**{**TINY, **change}))
+    assert named in str(err.value)
+
+
+def test_defaults_per_model():
+    ref = resolve(TrainOptions(**TINY, width=16))
+    assert (ref.lr_scaling, ref.optimizer) == ("width", "sgd")
+    user = resolve(TrainOptions(**TINY, factory=MLP))
+    assert (user.lr_scaling, user.lr) == ("none", 1e-3)
+
+
+# ---- a user's model ----------------------------------------------------------------------------------
+def test_factory_run_records_what_made_it_and_is_re_evaluated(tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        ["train", "--config", "demo", "--P", "64", "--out", str(run), "--factory", MLP, "--optimizer", "adam"]
+        + ["--max-steps", "30", "--num-test", "200", "--threads", "1", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((run / "results.json").read_text())
+    model, training = results["model"], results["training"]
+    source = inspect.getsource(user_models)
+    assert model["factory"] == MLP and model["name"] == "tiny_mlp" and model["arch"] == "custom"
+    assert model["source_sha256"] == hashlib.sha256(source.encode()).hexdigest()
+    assert model["n_parameters"] == sum(p.numel() for p in user_models.tiny_mlp(DEMO).parameters())
+    assert model["width"] == 32 and model["layer_names"] == ["hidden", "output"]
+    assert (training["optimizer"], training["lr_scaling"], training["lr_effective"]) == ("adam", "none", 1e-3)
+    assert training["task"] == "class" and min(training["curves"]["test_error"]) == results["best_test_error"]
+    # srhm evaluate rebuilds it through its factory; S and D are measured on its modules by name
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--num-test", "200", "--num-probe", "40"])
+    assert result.exit_code == 0, result.output
+    ev = json.loads((run / "results.json").read_text())["evaluation"]
+    assert ev["layers"] == ["hidden", "output"] and ev["test_error"] == results["best_test_error"]
+    for kind in ("synonym", "diffeo"):
+        assert all(v is None or (math.isfinite(v) and v >= 0) for v in ev["sensitivity"][kind]["hidden"])
+
+
+def test_factory_initialisation_follows_the_seed():
+    a, b, c = (train(TrainOptions(**TINY, factory=MLP, seed=s)) for s in (0, 0, 1))
+    assert a["training"]["curves"] == b["training"]["curves"] != c["training"]["curves"]
+
+
+def test_factory_that_returns_no_module_is_refused():
+    with pytest.raises(TypeError, match="factory='tests.user_models:not_a_module'.*torch.nn.Module"):
+        train(TrainOptions(**TINY, factory="tests.user_models:not_a_module"))
+
+
+@pytest.mark.parametrize("task,extra", [("last", {"context": 4}), ("mlm", {"mask_rate": 0.3}), ("next", {})])
+def test_token_tasks_train_on_scored_targets(task, extra):
+    opts = TrainOptions(
+        **{**TINY, "max_steps": 60, "eval_every": 20}, factory=TOKENS, task=task, encoding="tokens", **extra
+    )
+    results = train(dataclasses.replace(opts, optimizer="adamw", lr=3e-3, weight_decay=0.01))
+    t = results["training"]
+    assert (t["task"], t["optimizer"], t["weight_decay"]) == (task, "adamw", 0.01)
+    assert {k: t[k] for k in extra} == extra
+    errors, losses = t["curves"]["test_error"], t["curves"]["train_loss"]
+    assert len(errors) == 3 and all(0 <= e <= 1 for e in errors)
+    assert losses[-1] < losses[0]  # it fits the scored targets of train[:P]
+
+
+def test_test_error_counts_only_scored_targets():
+    import torch
+
+    from srhm_datasets.baselines.train import count_errors
+
+    logits = torch.tensor([[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [1.0, 0.0]]])  # argmax [[1, 0], [0, 0]]
+    targets = torch.tensor([[1, -100], [1, 0]])
+    wrong, scored = count_errors(logits, targets)
+    assert (int(wrong), int(scored)) == (1, 3)
+
+
+def test_optimizers_and_lr_scaling_change_the_run():
+    base = TrainOptions(**TINY, arch="cnn", width=16)
+    sgd, adam = train(base), train(dataclasses.replace(base, optimizer="adam", lr=1e-3, lr_scaling="none"))
+    assert sgd["training"]["lr_effective"] == sgd["training"]["lr"] * 16
+    assert adam["training"]["lr_effective"] == 1e-3
+    assert sgd["training"]["curves"]["train_loss"] != adam["training"]["curves"]["train_loss"]
+
+
+def test_run_written_before_the_new_options_is_reused(tmp_path):
+    opts = TrainOptions(**TINY, arch="cnn", width=16, out=str(tmp_path / "run"))
+    train(opts)
+    path = tmp_path / "run" / "results.json"
+    old = json.loads(path.read_text())
+    for key in ("task", "context", "mask_rate", "noise", "optimizer", "weight_decay", "lr_scaling"):
+        del old["training"][key]
+    path.write_text(json.dumps(old))
+    assert reusable_run(tmp_path / "run", resolve(dataclasses.replace(opts, out=None))) is not None
+    with pytest.raises(ValueError, match="optimizer='sgd' \\(requested 'adam'\\)"):
+        reusable_run(tmp_path / "run", resolve(dataclasses.replace(opts, out=None, optimizer="adam")))
+
+
+# ---- learning curve and P* of a model the package has never seen ------------------------------------
+#: A threshold the tiny MLP crosses between P = 40 and P = 400 (best test errors about 0.68 and 0.61).
+CURVE = ["--P-min", "40", "--P-max", "400", "--points", "2", "--max-steps", "150", "--num-test", "300"]
+CURVE += ["--threshold", "0.65"]
+
+
+def test_learning_curve_of_a_user_model_gives_p_star(tmp_path):
+    out = tmp_path / "lc"
+    args = ["learning-curve", "--config", "demo", "--factory", MLP, "--optimizer", "adam", "--lr", "0.01"]
+    result = CliRunner().invoke(main, args + CURVE + ["--out", str(out), "--threads", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["factory"] == MLP and summary["name"] == "tiny_mlp" and summary["arch"] == "custom"
+    assert [r["P"] for r in summary["runs"]] == [40, 400]
+    errors = [r["best_test_error"] for r in summary["runs"]]
+    assert summary["P_star_status"] == "interpolated" and 40 < summary["P_star"] < 400
+    assert summary["P_star"] == estimate_p_star([40, 400], errors, 0.65)["P_star"]
+    assert "P*" in result.output
+    runs = [json.loads((out / r["run"] / "results.json").read_text()) for r in summary["runs"]]
+    assert all(r["model"]["factory"] == MLP for r in runs)
+    # a second call reuses both runs (same settings), a changed optimiser is refused
+    again = CliRunner().invoke(main, args + CURVE + ["--out", str(out), "--threads", "1", "--no-progress"])
+    assert again.exit_code == 0 and json.loads((out / "summary.json").read_text())["runs"][0]["skipped"]
+    other = [a if a != "adam" else "adamw" for a in args]
+    refused = CliRunner().invoke(main, other + CURVE + ["--out", str(out), "--threads", "1"])
+    assert refused.exit_code == 2 and "optimizer='adam' (requested 'adamw')" in refused.output
+
+
+def test_sweep_file_with_a_factory_gives_p_star(tmp_path):
+    path = write_sweep(
+        tmp_path / "user.yaml",
+        factory=MLP,
+        seeds=[0],
+        P={"min": 40, "max": 400, "points": 2},
+        train={"max_steps": 150, "num_test": 300, "optimizer": "adam", "lr_scaling": "none"},
+        curve={"plot": False, "threshold": 0.65},
+        executor={"local": {"workers": 1}},
+    )
+    doc = path.read_text().replace("archs:\n- cnn\n", "").replace("widths:\n- 16\n", "")
+    path.write_text(doc)
+    report = run_sweep(path, tmp_path / "out", progress_bar=False)
+    assert report.errors == {} and report.started == ["demo-tiny_mlp-w512-lrdefault-seed0"]
+    pstar = json.loads((tmp_path / "out" / "pstar.json").read_text())
+    assert len(pstar["curves"]) == 1 and 40 < pstar["curves"][0]["P_star"] < 400
+    runs = sorted((tmp_path / "out" / "runs").glob("*/P*/results.json"))
+    results = [json.loads(p.read_text()) for p in runs]
+    assert len(results) == 2 and all(r["model"]["factory"] == MLP for r in results)
+    assert all(r["evaluation"]["layers"] == ["hidden", "output"] for r in results)  # S and D by module name
+    board = json.loads((tmp_path / "out" / "leaderboard" / "leaderboard.json").read_text())
+    assert board["rejected"] == [] and sum(len(c["rows"]) for c in board["configs"].values()) == 2
+
+
+# ---- autocast and compile on CPU ----------------------------------------------------------------------
+#: bf16 rounds activations to 8 bits of mantissa: over 30 steps the best test error of the autocast run
+#: stays within this of the float32 run (measured, seeds 0..2: equal or one of 200 test rows apart; train
+#: losses within 2e-4 relative).
+AMP_TOLERANCE = 0.05
+
+
+def test_amp_on_cpu_is_bf16_autocast_within_tolerance():
+    base = TrainOptions(**TINY, arch="cnn", width=16)
+    plain, amp = train(base), train(dataclasses.replace(base, amp=True))
+    assert amp["training"]["amp"] is True
+    assert abs(amp["best_test_error"] - plain["best_test_error"]) <= AMP_TOLERANCE
+    assert amp["training"]["curves"]["train_loss"] != plain["training"]["curves"]["train_loss"]  # bf16 did act
+
+
+@pytest.mark.parametrize("backend", ["eager", "aot_eager"])
+def test_compile_on_cpu_matches_the_plain_run(backend):
+    base = TrainOptions(**TINY, arch="cnn", width=16)
+    plain = train(base)
+    compiled = train(dataclasses.replace(base, compile=True, compile_backend=backend))
+    assert compiled["training"]["compile"] is True
+    for a, b in zip(plain["training"]["curves"]["train_loss"], compiled["training"]["curves"]["train_loss"]):
+        assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
+    assert compiled["best_test_error"] == plain["best_test_error"]
+
+
+def test_cli_help_lists_the_new_options():
+    result = CliRunner().invoke(main, ["train", "--help"])
+    for flag in ("--factory", "--task", "--optimizer", "--weight-decay", "--lr-scaling", "--compile-backend"):
+        assert flag in result.output
+    assert Path(inspect.getfile(user_models)).name == "user_models.py"
+
+
+def test_evaluate_refuses_a_run_of_another_task(tmp_path):
+    run = tmp_path / "run"
+    train(TrainOptions(**TINY, factory=TOKENS, task="last", encoding="tokens", out=str(run)))
+    result = CliRunner().invoke(main, ["evaluate", str(run)])
+    assert result.exit_code == 2 and "trained on task 'last'" in result.output, result.output
+
+
+def test_the_contract_holds_the_options_table():
+    from srhm_datasets.protocol import options_table
+
+    text = (Path(__file__).parent.parent / "docs" / "format.md").read_text()
+    assert options_table() in text
+
+
+def test_float16_autocast_uses_a_gradient_scaler(monkeypatch):
+    """The CUDA path without bf16 (float16 and a GradScaler), run on a CPU."""
+    import torch
+
+    from srhm_datasets.baselines import train as train_module
+
+    scalers = []
+    real = torch.amp.GradScaler
+    monkeypatch.setattr(train_module, "autocast_dtype", lambda device: torch.float16)
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device: scalers.append(device) or real(device))
+    base = TrainOptions(**TINY, arch="cnn", width=16)
+    plain, amp = train(base), train(dataclasses.replace(base, amp=True))
+    assert scalers == ["cpu"]
+    assert abs(amp["best_test_error"] - plain["best_test_error"]) <= AMP_TOLERANCE
+
+
+@pytest.mark.parametrize(
+    "extra,named",
+    [
+        ("factory: tests.user_models:tiny_mlp\narchs: [cnn]\n", "archs=['cnn']: must satisfy absent when a factory"),
+        ("task: next\n", "evaluate.enabled=True: must satisfy false for task 'next'"),
+        ("task: parity\n", "task='parity'"),
+        ("factory: nocolon\n", "factory='nocolon'"),
+        ("train: {optimizer: lbfgs}\n", "train.optimizer='lbfgs'"),
+        ("train: {weight_decay: -1.0}\n", "train.weight_decay=-1.0"),
+    ],
+)
+def test_sweep_file_checks_the_new_fields(tmp_path, extra, named):
+    from srhm_datasets.sweep.spec import SweepFileError, load_sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text("configs: [demo]\nP: {min: 10, max: 40, points: 2}\n" + extra)
+    with pytest.raises(SweepFileError) as err:
+        load_sweep(path)
+    assert any(named in e for e in err.value.errors), err.value.errors
+
+
+def test_sweep_file_task_reaches_the_runs(tmp_path):
+    from srhm_datasets.sweep.plan import expand
+    from srhm_datasets.sweep.spec import load_sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "configs: [demo]\nP: {min: 10, max: 40, points: 2}\nfactory: tests.user_models:token_net\ntask: mlm\n"
+        "train: {encoding: tokens, mask_rate: 0.3}\nevaluate: {enabled: false}\n"
+    )
+    (job,) = expand(load_sweep(path))
+    opt = resolve(job.options())
+    assert (opt.factory, opt.task, opt.mask_rate, opt.encoding) == (TOKENS, "mlm", 0.3, "tokens")
+    assert job.id == "demo-token_net-w512-lrdefault-seed0"
+
+
+def test_a_model_whose_output_does_not_fit_the_task_is_refused_before_training(tmp_path):
+    wrong = "tests.user_models:two_outputs"
+    with pytest.raises(
+        ValueError, match=r"factory='tests.user_models:two_outputs'.*'class' is \[B, >= 4\] \(it gave \(2, 2\)\)"
+    ):
+        train(TrainOptions(**TINY, factory=wrong, out=str(tmp_path / "run")))
+    assert not (tmp_path / "run" / "results.json").exists()
+    with pytest.raises(ValueError, match=r"task 'mlm' is \[B, 16, >= 4\] \(it gave \(2, 4\)\)"):
+        train(
+            TrainOptions(**TINY, factory=TOKENS.replace("token_net", "class_token_net"), task="mlm", encoding="tokens")
+        )
+
+
+def test_token_model_run_is_evaluated_with_its_encoding(tmp_path):
+    """A model on token ids (no hidden_layer_names): S and D at its output, the test error as trained."""
+    run = tmp_path / "run"
+    results = train(TrainOptions(**TINY, factory=TOKENS, encoding="tokens", out=str(run)))
+    assert results["model"]["layer_names"] == ["output"] and results["model"]["width"] is None
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--num-test", "200", "--num-probe", "40"])
+    assert result.exit_code == 0, result.output
+    ev = json.loads((run / "results.json").read_text())["evaluation"]
+    assert ev["layers"] == ["output"] and ev["test_error"] == results["best_test_error"]
+    assert any(v is not None and v > 0 for v in ev["sensitivity"]["synonym"]["output"])
