@@ -220,7 +220,9 @@ def test_sweep_file_with_a_factory_gives_p_star(tmp_path):
     assert len(results) == 2 and all(r["model"]["factory"] == MLP for r in results)
     assert all(r["evaluation"]["layers"] == ["hidden", "output"] for r in results)  # S and D by module name
     board = json.loads((tmp_path / "out" / "leaderboard" / "leaderboard.json").read_text())
-    assert board["rejected"] == [] and sum(len(c["rows"]) for c in board["configs"].values()) == 2
+    tasks = [t for c in board["configs"].values() for t in c["tasks"].values()]
+    assert board["rejected"] == [] and sum(len(t["rows"]) for t in tasks) == 2
+    assert [len(t["ranking"]) for t in tasks] == [1]  # the user's model has its place in the P* ranking
 
 
 # ---- autocast and compile on CPU ----------------------------------------------------------------------

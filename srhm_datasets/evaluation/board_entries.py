@@ -66,10 +66,8 @@ from ..protocol import (
     OPTION,
     RESULTS_FILE,
     RUN_SETTINGS,
-    TrainOptions,
     default_lr,
     is_control,
-    option_default,
 )
 from ..results import get_field, loads_results, validate_results
 from ..rules import sample_rules
@@ -280,7 +278,7 @@ def curve_settings(results: dict) -> tuple:
         value = get_field(results, RUN_SETTINGS[key])
         if value is None and "training" in results:
             recorded = OPTION[key].recorded_default
-            value = option_default(TrainOptions, key) if recorded is None else recorded
+            value = OPTION[key].default if recorded is None else recorded
         values.append(value)
     return tuple(values)
 
