@@ -61,6 +61,7 @@ import torch
 import srhm_datasets as srhm
 from srhm_datasets.baselines import transformer as tf
 from srhm_datasets.baselines.learning_curve import run_learning_curve  # noqa: F401 (loaded: the import check)
+from srhm_datasets.config import is_real, require
 from srhm_datasets.torch import SRHMStream, TorchGenerator, default_device  # noqa: F401 (idem)
 from srhm_datasets.torch_data.encoding import check_device
 
@@ -273,7 +274,8 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=480.0, help="seconds for the whole report")
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
-    try:
+    try:  # bad values named before any work (the package's ValueError), as argparse reports its own
+        require(is_real(args.budget) and args.budget >= 0, "--budget", args.budget, "a real >= 0 (seconds)")
         device = torch.device(check_device(args.device))
     except ValueError as err:
         parser.error(str(err))

@@ -44,3 +44,13 @@ def test_quick_report_on_cpu(gpu, tmp_path, capsys):
 def test_a_spent_budget_skips_the_parts(gpu):
     text = gpu.report(gpu.torch.device("cpu"), quick=True, budget=0.0)
     assert text.count("skipped: ") == 4 and "## Imports" in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["--device", "tpu"], "invalid parameter device='tpu'"), (["--budget", "-1"], "invalid parameter --budget=-1.0")],
+)
+def test_bad_arguments_are_refused_by_name(gpu, argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        gpu.main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
