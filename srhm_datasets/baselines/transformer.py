@@ -16,7 +16,9 @@ Readout and output shape per task (what the protocol's loss reads):
 - ``last``: the hidden state at the MASK position (the module finds it: the one position
   whose id is MASK, format.md §15.2), then ``Linear(W, v)``: logits ``[B, v]``, targets
   ``x_j`` in ``0..v-1`` ``[B]``. So ``class`` and ``last`` share one loss:
-  ``cross_entropy(logits, targets)``.
+  ``cross_entropy(logits, targets)``. (The inputs of ``last`` have exactly one MASK a row; the
+  module does not check it, which would cost a device synchronisation: a row without one reads
+  position 0.)
 - ``mlm``: every position, ``Linear(W, v)``: logits ``[B, d, v]``; targets ``[B, d]`` in
   ``0..v-1`` or -100 (``tasks.IGNORE_INDEX``). Masked positions are informative, so their
   targets are never the blank and the readout has no blank logit.
