@@ -155,3 +155,29 @@ def test_wrong_input_is_refused():
         model(torch.zeros(2, DEMO.d, dtype=torch.long))
     with pytest.raises(ValueError, match="expected integer ids"):
         model(torch.zeros(2, DEMO.d - 1))
+
+
+def test_bf16_autocast_is_close_to_float32():
+    model = tf.build_transformer(DEMO, "mlm", **TINY).eval()
+    ids = torch.randint(0, DEMO.v + 3, (8, DEMO.d), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = model(ids)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model(ids)
+    assert half.dtype == torch.bfloat16
+    assert torch.allclose(half.float(), full, atol=0.05)
+    targets = torch.randint(0, DEMO.v, (8, DEMO.d))
+    assert tf.task_loss(half, targets).dtype == torch.float32
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("task", TASKS)
+def test_cuda_matches_cpu(task):
+    n = SHAPES[task][0]
+    ids = torch.randint(0, DEMO.v + 1, (16, n), generator=torch.Generator().manual_seed(3))
+    ids[:, 4] = mask_id(DEMO.v)
+    model = tf.build_transformer(DEMO, task, **TINY).eval()
+    with torch.no_grad():
+        cpu = model(ids)
+        gpu = model.to("cuda")(ids.to("cuda")).cpu()
+    assert torch.allclose(gpu, cpu, atol=1e-3)
