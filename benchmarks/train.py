@@ -48,8 +48,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: int) -> dict:
-    """Member-samples/s of ``steps`` group steps (after 3 warm-up steps) of G members on ``config``."""
+def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: int, device: str | None = None) -> dict:
+    """Member-samples/s of ``steps`` group steps (after 3 warm-up steps) of G members on ``config``
+    (``device``: default ``default_device()``)."""
     cfg = get_config(config)
     options = [
         TrainOptions(
@@ -61,6 +62,7 @@ def throughput(config: str, arch: str, G: int, width: int, steps: int, threads: 
             num_test=100,
             progress=False,
             threads=threads,
+            device=device,
         )
         for g in range(G)
     ]

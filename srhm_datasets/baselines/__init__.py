@@ -1,6 +1,7 @@
 """The paper's reference networks and training protocol (format.md §10).
 
 - ``models``: CNN, LCN, FCN in the mean-field parametrisation; ``build_model``.
+- ``transformer``: a transformer encoder for every task (format.md §15); ``build_transformer``.
 - ``train``: one run on ``train[:P]`` (``TrainOptions``, ``train``, ``load_checkpoint``).
 - ``learning_curve``: runs over log-spaced P, P* estimate, plot.
 - ``cli``: ``srhm train`` and ``srhm learning-curve``.
