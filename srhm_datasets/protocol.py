@@ -3,9 +3,12 @@
 Python and numpy only (no torch, pyarrow or matplotlib), so that ``srhm leaderboard`` can label
 a learning-rate variant and estimate P* without importing torch. One definition each of:
 
-- the networks (``ARCHS``, ``NORMS``), the input encodings (``ENCODINGS``, ``TRAIN_ENCODINGS``),
-  the networks' size (``num_parameters``, bounded by ``MAX_PARAMETERS``) and the protocol defaults (format.md §10.2):
-  ``default_lr``, ``default_batch_size``, ``DEFAULT_WIDTH``, ``DEFAULT_MOMENTUM``,
+- the networks (``ARCHS``, ``HIERARCHICAL_ARCHS``, ``NORMS``), the input encodings (``ENCODINGS``,
+  ``TRAIN_ENCODINGS``, ``arch_encodings``), the networks' size (``num_parameters``,
+  ``transformer_parameters``, bounded by ``MAX_PARAMETERS``) and the transformer's shapes
+  (``vocabulary_size``, ``sequence_length``, ``target_classes``) and defaults (``TRANSFORMER_*``);
+- the protocol defaults (format.md §10.2): ``default_lr``, ``default_batch_size``, the defaults per
+  network ``ARCH_DEFAULTS`` (``arch_defaults``), ``DEFAULT_WIDTH``, ``DEFAULT_MOMENTUM``,
   ``DEFAULT_LOSS_THRESHOLD``, ``DEFAULT_MAX_STEPS``, ``MAX_TEST``;
 - the run folder (format.md §10.3): ``CHECKPOINT_FILE``, ``RESULTS_FILE``, ``SUMMARY_FILE``,
   ``PLOT_FILE``, ``CHECKPOINT_FORMAT``, ``SUMMARY_FORMAT``, what a reusable run must agree on
