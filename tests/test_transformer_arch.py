@@ -121,6 +121,15 @@ def test_training_learns_and_is_a_pure_function_of_the_seed():
     assert c["training"]["curves"] != a["training"]["curves"]
 
 
+def test_learning_curve_summary_records_the_resolved_width(tmp_path):
+    args = ["learning-curve", "--config", "demo", "--arch", "transformer", "--P-min", "8", "--P-max", "16"]
+    args += ["--points", "2", "--max-steps", "2", "--num-test", "50", "--threads", "1", "--no-progress"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "curve")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "curve" / "summary.json").read_text())
+    assert (summary["width"], summary["lr"]) == (TRANSFORMER_WIDTH, TRANSFORMER_LR)
+
+
 def test_learning_curve_gives_p_star(tmp_path):
     out = tmp_path / "curve"
     args = ["learning-curve", "--config", SMALL, "--arch", "transformer", "--width", "16", "--lr", "0.01"]
