@@ -3,9 +3,12 @@
 Python and numpy only (no torch, pyarrow or matplotlib), so that ``srhm leaderboard`` can label
 a learning-rate variant and estimate P* without importing torch. One definition each of:
 
-- the networks (``ARCHS``, ``NORMS``), the input encodings (``ENCODINGS``, ``TRAIN_ENCODINGS``),
-  the networks' size (``num_parameters``, bounded by ``MAX_PARAMETERS``) and the protocol defaults (format.md §10.2):
-  ``default_lr``, ``default_batch_size``, ``DEFAULT_WIDTH``, ``DEFAULT_MOMENTUM``,
+- the networks (``ARCHS``, ``HIERARCHICAL_ARCHS``, ``NORMS``), the input encodings (``ENCODINGS``,
+  ``TRAIN_ENCODINGS``, ``arch_encodings``), the networks' size (``num_parameters``,
+  ``transformer_parameters``, bounded by ``MAX_PARAMETERS``) and the transformer's shapes
+  (``vocabulary_size``, ``sequence_length``, ``target_classes``) and defaults (``TRANSFORMER_*``);
+- the protocol defaults (format.md §10.2): ``default_lr``, ``default_batch_size``, the defaults per
+  network ``ARCH_DEFAULTS`` (``arch_defaults``), ``DEFAULT_WIDTH``, ``DEFAULT_MOMENTUM``,
   ``DEFAULT_LOSS_THRESHOLD``, ``DEFAULT_MAX_STEPS``, ``MAX_TEST``;
 - the run folder (format.md §10.3): ``CHECKPOINT_FILE``, ``RESULTS_FILE``, ``SUMMARY_FILE``,
   ``PLOT_FILE``, ``CHECKPOINT_FORMAT``, ``SUMMARY_FORMAT``, what a reusable run must agree on
@@ -37,15 +40,18 @@ from .config import SRHMConfig, is_int, require
 #: ids): ``batch_size`` rows at most, fewer at large v * d, so a pass's memory does not grow with d.
 FORWARD_BYTES = 64 << 20
 
-#: Reference networks (format.md §10.1) and their pre-activation scales.
-ARCHS = ("cnn", "lcn", "fcn")
+#: Reference networks (format.md §10.1): the paper's hierarchical networks (``HIERARCHICAL_ARCHS``,
+#: ``baselines.models``) and a transformer encoder (``baselines.transformer``); the hierarchical
+#: networks' pre-activation scales.
+HIERARCHICAL_ARCHS = ("cnn", "lcn", "fcn")
+ARCHS = (*HIERARCHICAL_ARCHS, "transformer")
 NORMS = ("fan_in", "channels")
 #: Input encodings (format.md §7): the kinds of ``srhm_datasets.torch.encode``.
 ENCODINGS = ("onehot", "whiten", "tokens")
-#: The encodings a reference network trains on (float inputs [B, v, d], format.md §10.1).
+#: The encodings a hierarchical network trains on (float inputs [B, v, d], format.md §10.1).
 TRAIN_ENCODINGS = ("whiten", "onehot")
 
-#: Protocol defaults (format.md §10.2).
+#: Protocol defaults (format.md §10.2); those that depend on the network: ``arch_defaults``.
 DEFAULT_WIDTH = 512
 DEFAULT_MOMENTUM = 0.9
 DEFAULT_LOSS_THRESHOLD = 1e-3
@@ -123,6 +129,98 @@ DEFAULT_FACTORY_LR = 1e-3
 CUSTOM_ARCH = "custom"
 #: The tasks a network trains on (format.md §15); the reference CNN/LCN/FCN train on ``class`` only.
 TRAIN_TASKS = ("class", "last", "mlm", "next")
+
+#: The transformer's architecture defaults and its optimiser (baselines/transformer_study.md,
+#: docs/guide/transformer.md): width W, blocks, heads, MLP hidden size over W; AdamW at a constant lr.
+TRANSFORMER_WIDTH = 64
+TRANSFORMER_DEPTH = 2
+TRANSFORMER_HEADS = 4
+TRANSFORMER_MLP_RATIO = 4
+TRANSFORMER_LR = 1e-3
+TRANSFORMER_WEIGHT_DECAY = 0.01
+
+#: The protocol defaults that depend on the network (format.md §10.2): a hierarchical network
+#: (the paper's SGD at the mean-field lr on whitened one-hot inputs), the transformer, a user's model
+#: (``factory``; key ``CUSTOM_ARCH``). The lr: ``default_lr``.
+ARCH_DEFAULTS = {
+    **dict.fromkeys(
+        HIERARCHICAL_ARCHS,
+        {"width": DEFAULT_WIDTH, "encoding": "whiten", "optimizer": "sgd", "weight_decay": 0.0, "lr_scaling": "width"},
+    ),
+    "transformer": {
+        "width": TRANSFORMER_WIDTH,
+        "encoding": "tokens",
+        "optimizer": "adamw",
+        "weight_decay": TRANSFORMER_WEIGHT_DECAY,
+        "lr_scaling": "none",
+    },
+    CUSTOM_ARCH: {
+        "width": DEFAULT_WIDTH,
+        "encoding": "whiten",
+        "optimizer": "sgd",
+        "weight_decay": 0.0,
+        "lr_scaling": "none",
+    },
+}
+
+
+def arch_defaults(arch: str, factory: str | None = None) -> dict:
+    """The defaults of ``ARCH_DEFAULTS`` for a run of ``arch`` (or of a user's model when ``factory``).
+
+    Examples
+    --------
+    >>> arch_defaults("transformer")["optimizer"], arch_defaults("cnn", "m:f")["lr_scaling"]
+    ('adamw', 'none')
+    """
+    return ARCH_DEFAULTS[CUSTOM_ARCH if factory is not None else arch]
+
+
+def arch_encodings(arch: str) -> tuple:
+    """The encodings a reference network ``arch`` trains on: ids for the transformer, floats else."""
+    return ("tokens",) if arch == "transformer" else TRAIN_ENCODINGS
+
+
+def vocabulary_size(v: int) -> int:
+    """Ids a transformer embeds: symbols, blank, MASK and UNOBSERVED (``v + 3``, format.md §15.1)."""
+    return v + 3
+
+
+def sequence_length(cfg, task: str) -> int:
+    """Input positions of a task's rows: ``d``, or ``d - 1`` for ``next`` (format.md §15.2)."""
+    return cfg.d - 1 if task == "next" else cfg.d
+
+
+def target_classes(cfg, task: str) -> int:
+    """Classes a prediction of ``task`` ranges over: ``nc`` (class), ``v`` (last, mlm: informative
+    tokens), ``v + 1`` (next: the blank is a target; format.md §15.2)."""
+    return {"class": cfg.nc, "next": cfg.v + 1}.get(task, cfg.v)
+
+
+def transformer_parameters(
+    cfg,
+    task: str = "class",
+    width: int = TRANSFORMER_WIDTH,
+    depth: int = TRANSFORMER_DEPTH,
+    mlp_ratio: int = TRANSFORMER_MLP_RATIO,
+) -> int:
+    """Trainable scalars of ``baselines.transformer.build_transformer(cfg, task, width=width, depth=depth,
+    mlp_ratio=mlp_ratio)``, by arithmetic (no torch; ``heads`` does not change it). With W = width,
+    r = mlp_ratio, n = ``sequence_length(cfg, task)``, C = ``target_classes(cfg, task)``::
+
+        vocabulary_size(v) W + n W              # embeddings, positions
+        + depth ((4 + 2 r) W**2 + (9 + r) W)    # per block: 2 LayerNorms, qkv, proj, MLP
+        + 2 W + (W + 1) C                       # final LayerNorm, readout
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> transformer_parameters(get_config("demo"), "class", width=16, depth=2)
+    7028
+    """
+    W, r = width, mlp_ratio
+    block = (4 + 2 * r) * W * W + (9 + r) * W
+    embed = (vocabulary_size(cfg.v) + sequence_length(cfg, task)) * W
+    return embed + depth * block + 2 * W + (W + 1) * target_classes(cfg, task)
 
 
 def _finite(x) -> bool:
@@ -218,18 +316,19 @@ OPTIONS = (
     Option(
         "width",
         int,
-        DEFAULT_WIDTH,
-        "Channels per hidden layer (H).",
-        "an int width >= 1",
+        None,
+        "Channels per hidden layer (H), the transformer's W [default: by arch, format.md §10.2].",
+        "None or an int width >= 1",
         lambda x: x >= 1,
         field="model.width",
+        recorded_default=DEFAULT_WIDTH,
         reference_only=True,
     ),
     Option(
         "lr",
         float,
         None,
-        "Base learning rate, times the width [default: by arch, s, s0 and L, format.md §10.2].",
+        "Base learning rate, times the width with --lr-scaling width [default: by arch, s, s0 and L, format.md §10.2].",
         "None or a finite lr > 0",
         lambda x: _finite(x) and x > 0,
         field="training.lr",
@@ -266,10 +365,12 @@ OPTIONS = (
     Option(
         "encoding",
         str,
-        "whiten",
-        "Input encoding: whiten or onehot [v, d] floats (reference networks), or tokens (ids [d], a --factory model).",
+        None,
+        "Input encoding: whiten or onehot [v, d] floats (cnn, lcn, fcn), or tokens (ids [d]: the transformer, "
+        "a --factory model) [default: tokens for the transformer, else whiten].",
         choices=ENCODINGS,
         field="training.encoding",
+        recorded_default="whiten",
     ),
     Option(
         "amp",
@@ -335,7 +436,8 @@ OPTIONS = (
         "task",
         str,
         "class",
-        "What is predicted (format.md §15): class (the root label), last, mlm or next (tokens; a --factory model).",
+        "What is predicted (format.md §15): class (the root label), last, mlm or next (the transformer, "
+        "a --factory model).",
         choices=TRAIN_TASKS,
         field="training.task",
         recorded_default="class",
@@ -371,8 +473,8 @@ OPTIONS = (
     Option(
         "optimizer",
         str,
-        "sgd",
-        "sgd (with --momentum; the paper's), adam or adamw.",
+        None,
+        "sgd (with --momentum; the paper's), adam or adamw [default: adamw for the transformer, else sgd].",
         choices=OPTIMIZERS,
         field="training.optimizer",
         recorded_default="sgd",
@@ -380,9 +482,9 @@ OPTIONS = (
     Option(
         "weight_decay",
         float,
-        0.0,
-        "Weight decay of the optimiser.",
-        "a finite weight_decay >= 0",
+        None,
+        f"Weight decay of the optimiser [default: {TRANSFORMER_WEIGHT_DECAY} for the transformer, else 0].",
+        "None or a finite weight_decay >= 0",
         lambda x: _finite(x) and x >= 0,
         field="training.weight_decay",
         recorded_default=0.0,
@@ -392,7 +494,7 @@ OPTIONS = (
         str,
         None,
         "width: the optimiser's lr is --lr times the width (mean-field networks); none: "
-        "--lr itself [default: width for cnn/lcn/fcn, none with --factory].",
+        "--lr itself [default: width for cnn/lcn/fcn, none for the transformer and with --factory].",
         choices=LR_SCALINGS,
         field="training.lr_scaling",
         recorded_default="width",
@@ -469,18 +571,21 @@ def run_id(opt: TrainOptions) -> str:
 
 
 def default_lr(arch: str, cfg) -> float:
-    """Base learning rate of the authors' scripts (``choice_lr``; format.md §10.2); the optimiser uses
-    it times the width. ``cfg``: an SRHMConfig (``s``, ``s0``, ``L`` are read). This function is
-    the one definition of the table:
+    """Base learning rate of a reference network: the authors' scripts' (``choice_lr``; format.md §10.2),
+    which the optimiser uses times the width, and the transformer's. ``cfg``: an SRHMConfig (``s``,
+    ``s0``, ``L`` are read). This function is the one definition of the table:
 
     CNN, s=2, L<=2: 0.01 at s0=0, 0.1 for 1<=s0<4, 0.03 for 4<=s0<6, 0.01 for s0>=6.
     CNN, s=2, L>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.001 for s0>=6.
     CNN, s>=3: 0.01 for s0<4, 0.003 for 4<=s0<6, 0.0003 for s0>=6.
     LCN: 0.01 for s=2 and s0<4, else 0.003.
     FCN: 0.01 for L<=2, 0.003 for L>=3.
+    Transformer: ``TRANSFORMER_LR`` (1e-3, AdamW without width scaling; baselines/transformer_study.md).
     Raises ValueError for an ``arch`` not in ``ARCHS``.
     """
     s, s0, L = cfg.s, cfg.s0, cfg.L
+    if arch == "transformer":
+        return TRANSFORMER_LR
     if arch == "cnn":
         if s == 2 and L <= 2:
             return 0.01 if s0 == 0 else 0.1 if s0 < 4 else 0.03 if s0 < 6 else 0.01
@@ -499,10 +604,11 @@ def default_lr(arch: str, cfg) -> float:
 MAX_PARAMETERS = 2**31
 
 
-def num_parameters(arch: str, cfg, width: int, bias: bool = False) -> int:
-    """Trainable scalars of ``baselines.models.build_model(arch, cfg, width, bias=bias)``, by arithmetic
-    (no torch, nothing allocated; exact for any width). ``cfg``: an SRHMConfig (``L``, ``v``, ``d``,
-    ``S``, ``nc`` are read). Network shapes: format.md §10.1.
+def num_parameters(arch: str, cfg, width: int, bias: bool = False, task: str = "class") -> int:
+    """Trainable scalars of the reference network ``arch`` at ``width``, by arithmetic (no torch, nothing
+    allocated; exact for any width): ``baselines.models.build_model(arch, cfg, width, bias=bias)``, or for
+    the transformer ``transformer_parameters(cfg, task, width)`` (its default depth; ``bias`` unused).
+    ``cfg``: an SRHMConfig (``L``, ``v``, ``d``, ``S``, ``nc`` are read). Network shapes: format.md §10.1.
 
     CNN layer k: ``width * c_in * S`` weights (``c_in`` = v for k = 1, else width); LCN: that
     times the ``d / S**k`` patch positions; FCN: ``width * v * d`` for k = 1, else ``width**2``;
@@ -510,6 +616,8 @@ def num_parameters(arch: str, cfg, width: int, bias: bool = False) -> int:
     Raises ValueError for an ``arch`` not in ``ARCHS``.
     """
     require(arch in ARCHS, "arch", arch, f"one of {ARCHS}")
+    if arch == "transformer":
+        return transformer_parameters(cfg, task, width)
     total = width * cfg.nc
     for k in range(1, cfg.L + 1):
         c_in = cfg.v if k == 1 else width

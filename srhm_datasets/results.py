@@ -5,7 +5,7 @@ Two kinds of file share the format:
 - a run of ``srhm train``: one ``results.json`` per run folder, with a ``training``
   object (hyperparameters, curves, stopping reason, and ``run_id``, the identifier its
   checkpoint shares: format.md §12.3; optional for reading, results written before it have
-  none); ``model.arch`` is cnn, lcn or fcn, ``model.depth`` equals the config's L.
+  none); ``model.arch`` is cnn, lcn, fcn (``model.depth`` equals the config's L) or transformer.
   ``srhm evaluate RUN_DIR`` adds the optional ``evaluation`` object.
 - an outside submission (``srhm evaluate --factory``): no ``training`` object, any
   ``model.arch`` label, ``model.width`` / ``model.depth`` null where they do not apply,
@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .files import atomic_write
-from .protocol import RESULTS_FILE
+from .protocol import HIERARCHICAL_ARCHS, RESULTS_FILE
 
 FORMAT = {"name": "srhm-results", "version": 1}
 SCHEMA_PATH = Path(__file__).with_name("results_schema.json")
@@ -131,7 +131,8 @@ def _check_semantics(obj: dict) -> None:
 
 
 def _check_training(obj: dict, L: int) -> None:
-    """What a run of ``srhm train`` adds: consistent curves, best error = their minimum, depth = L."""
+    """What a run of ``srhm train`` adds: consistent curves, best error = their minimum, depth = L (a
+    hierarchical network, ``protocol.HIERARCHICAL_ARCHS``)."""
     curves = obj["training"]["curves"]
     n = len(curves["step"])
     for key in ("train_loss", "test_error"):
@@ -147,7 +148,7 @@ def _check_training(obj: dict, L: int) -> None:
             "best_test_error",
             f"{obj['best_test_error']} is not the minimum of training.curves.test_error ({min(curves['test_error'])})",
         )
-    if "factory" not in obj["model"] and obj["model"]["depth"] != L:
+    if obj["model"].get("arch") in HIERARCHICAL_ARCHS and obj["model"]["depth"] != L:
         _fail(
             "model.depth",
             f"{obj['model']['depth']} != dataset.parameters.L = {L} (a srhm train network has L hidden layers)",

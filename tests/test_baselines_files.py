@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from srhm_datasets.protocol import law_x
+from srhm_datasets.protocol import LAW_NAMES, law_x
 from srhm_datasets.sweep.spec import load_sweep
 
 BASELINES = Path(__file__).resolve().parent.parent / "baselines"
 CPU = sorted((BASELINES / "cpu").glob("*.yaml"))
 FULL = sorted((BASELINES / "full").glob("*.yaml"))
+
+
+def _evaluated(sweep) -> bool:
+    """Every run of a class sweep is evaluated (``srhm evaluate`` measures class runs only)."""
+    return sweep.evaluate["enabled"] or sweep.train["task"] != "class"
 
 
 def _cpu_sweeps():
@@ -50,7 +55,7 @@ def test_full_files_are_ready_for_slurm_on_gpus(path):
     sweep = load_sweep(path)
     assert sweep.executor["slurm"]["gpus_per_node"] == 1
     assert sweep.executor["slurm"]["time_min"] >= 60
-    assert sweep.evaluate["enabled"]
+    assert _evaluated(sweep)
 
 
 @pytest.mark.parametrize("path", CPU, ids=lambda p: p.name)
@@ -58,19 +63,20 @@ def test_cpu_files_have_seeds_evaluation_and_the_command(path):
     """Two seeds for the P* figures (4B, 4C); the others were run with one on the 2-core machine."""
     sweep = load_sweep(path)
     assert len(sweep.seeds) >= (2 if path.stem in ("fig4c_cnn_pstar", "fig4b_lcn_pstar") else 1)
-    assert sweep.evaluate["enabled"] and sweep.evaluate["num_test"] is None and sweep.evaluate["num_probe"] is None
+    assert _evaluated(sweep) and sweep.evaluate["num_test"] is None and sweep.evaluate["num_probe"] is None
     assert f"srhm sweep baselines/cpu/{path.name} --out baselines/runs/{path.stem}" in path.read_text()
     assert "Wall time" in path.read_text()
 
 
 @pytest.mark.parametrize("path", CPU, ids=lambda p: p.name)
 def test_cpu_P_ranges_bracket_the_laws(path):
-    """P.min at most half the smallest law x of the file's archs; P.max at least 3x the largest, or the
-    whole train split (the paper's P*/x runs from 0.8 to 6.3)."""
+    """P.min at most half the smallest law x of the file's archs (the CNN's for an arch without a law: the
+    transformer); P.max at least 3x the largest, or the whole train split (the paper's P*/x runs from 0.8
+    to 6.3)."""
     sweep = load_sweep(path)
     for entry in sweep.configs:
         c = entry.config
-        xs = [law_x(arch, c.L, c.s, c.s0, c.nc, c.m) for arch in sweep.archs]
+        xs = [law_x(arch if arch in LAW_NAMES else "cnn", c.L, c.s, c.s0, c.nc, c.m) for arch in sweep.archs]
         P_min, P_max, points = entry.P
         assert P_min <= 0.5 * min(xs), (entry.label, P_min, xs)
         assert P_max >= 3 * max(xs) or P_max == c.split_sizes()["train"], (entry.label, P_max, xs)
@@ -99,3 +105,15 @@ def test_sensitivities_file_has_one_cnn_and_one_lcn_config():
     sweep = load_sweep(BASELINES / "cpu" / "sensitivities.yaml")
     assert set(sweep.archs) == {"cnn", "lcn"} and len(sweep.configs) >= 1
     assert sweep.configs[0].P[2] >= 10
+
+
+def test_transformer_files_train_it_beside_the_cnn():
+    """The transformer's class curves run on configs whose CNN curves are committed (fig4c_cnn_pstar), its
+    last-token curves on RHM configs (s0 = 0); two seeds on the CPU."""
+    cnn = {e.config for e in load_sweep(BASELINES / "cpu" / "fig4c_cnn_pstar.yaml").configs}
+    for name, task in (("transformer", "class"), ("transformer_last", "last")):
+        sweep = load_sweep(BASELINES / "cpu" / f"{name}.yaml")
+        assert tuple(sweep.archs) == ("transformer",) and sweep.train["task"] == task and len(sweep.seeds) >= 2
+        configs = {e.config for e in sweep.configs}
+        assert len(configs) >= (4 if task == "class" else 3)
+        assert configs <= cnn if task == "class" else all(c.s0 == 0 for c in configs)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from srhm_datasets import SRHMConfig
-from srhm_datasets.baselines import ARCHS, build_model, count_parameters
+from srhm_datasets.baselines import build_model, count_parameters
+from srhm_datasets.protocol import HIERARCHICAL_ARCHS as ARCHS
 from srhm_datasets.torch import encode
 
 torch.set_num_threads(1)

@@ -35,7 +35,7 @@ from srhm_datasets.cli import main
 from srhm_datasets.config import SRHMConfig, is_canonical_name
 from srhm_datasets.generate import expand
 from srhm_datasets.hashing import content_hash
-from srhm_datasets.protocol import ARCHS, DEFAULT_WIDTH, MAX_PARAMETERS, TrainOptions, num_parameters
+from srhm_datasets.protocol import DEFAULT_WIDTH, HIERARCHICAL_ARCHS, MAX_PARAMETERS, TrainOptions, num_parameters
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.load import load_split
 from srhm_datasets.release.publish import publish_release
@@ -228,7 +228,7 @@ def test_sample_bounds_its_options_before_generating(args, named, monkeypatch):
 @settings(max_examples=25, deadline=None)
 @given(
     cfg=small_configs(L=st.integers(1, 2), s=st.integers(2, 3), s0=st.integers(0, 1)),
-    arch=st.sampled_from(ARCHS),
+    arch=st.sampled_from(HIERARCHICAL_ARCHS),
     width=st.integers(1, 6),
     bias=st.booleans(),
 )

@@ -38,7 +38,7 @@ BAD = [
         "repeats configs[0]",
     ),
     ("wrong type", GOOD + "widths: 512\n", "widths=512", "a non-empty list"),
-    ("not a choice", GOOD + "archs: [cnn, cnx]\n", "archs[1]='cnx'", "one of ('cnn', 'lcn', 'fcn')"),
+    ("not a choice", GOOD + "archs: [cnn, cnx]\n", "archs[1]='cnx'", "one of ('cnn', 'lcn', 'fcn', 'transformer')"),
     ("out of bound", GOOD + "widths: [0]\n", "widths[0]=0", "an int >= 1"),
     ("repeated item", GOOD + "seeds: [0, 1, 0]\n", "seeds[2]=0", "distinct items"),
     ("number written as text", GOOD + "train: {loss_threshold: 1e-3}\n", "train.loss_threshold='1e-3'", "write 1.0e-3"),

@@ -2,6 +2,7 @@
 
 - ``models``: CNN, LCN, FCN in the mean-field parametrisation; ``build_model``.
 - ``transformer``: a transformer encoder for every task (format.md §15); ``build_transformer``.
+  ``ARCHS`` names all four (``protocol.ARCHS``; ``build_model`` builds ``protocol.HIERARCHICAL_ARCHS``).
 - ``train``: one run on ``train[:P]`` (``TrainOptions``, ``train``, ``load_checkpoint``).
 - ``learning_curve``: runs over log-spaced P, P* estimate, plot.
 - ``cli``: ``srhm train`` and ``srhm learning-curve``.

@@ -24,6 +24,7 @@ from ..torch_data.encoding import check_device
 from ..version import __version__
 from .factory import build_factory_model
 from .models import build_model
+from .transformer import build_transformer
 
 #: What ``torch.load(weights_only=True)`` raises for a damaged or foreign file.
 TORCH_LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, KeyError)
@@ -39,14 +40,15 @@ def run_checkpoint(
     """The ``checkpoint.pt`` dict of the run ``run`` (``protocol.run_id``, also in its results) with resolved
     options ``opt`` (a ``TrainOptions``): its kept ``model_state`` (CPU tensors), taken at ``step`` with
     ``test_error``. A user's model (``opt.factory``) records its ``factory`` and ``task`` (what rebuilds it),
-    arch ``custom`` and the ``width`` and ``depth`` of ``model`` (the results' ``model`` object)."""
+    arch ``custom`` and the ``width`` and ``depth`` of ``model`` (the results' ``model`` object); the
+    transformer records its ``task`` (what sets its readout) and ``depth`` (its blocks)."""
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "run_id": run,
         "model_state": model_state,
         "arch": opt.arch,
         "width": opt.width,
-        "depth": opt.config.L,
+        "depth": (model or {}).get("depth", opt.config.L),
         "norm": opt.norm,
         "bias": opt.bias,
         "config": opt.config.name,
@@ -58,9 +60,9 @@ def run_checkpoint(
         "test_error": test_error,
         "package_version": __version__,
     }
-    if opt.factory is None:
-        return checkpoint
     task = {"name": opt.task, "context": opt.context, "mask_rate": opt.mask_rate, "noise": opt.noise}
+    if opt.factory is None:
+        return {**checkpoint, "task": task} if opt.arch == "transformer" else checkpoint
     sizes = {key: (model or {}).get(key) for key in ("width", "depth")}
     return {**checkpoint, "arch": CUSTOM_ARCH, **sizes, "factory": opt.factory, "task": task}
 
@@ -149,6 +151,9 @@ def model_from_checkpoint(ckpt: dict, device: str = "cpu"):
     cfg = SRHMConfig.from_name(ckpt["config"])
     if ckpt.get("factory") is not None:  # a user's model: rebuilt by its factory
         model = build_factory_model(ckpt["factory"], cfg, (ckpt.get("task") or {}).get("name", "class"))
+    elif ckpt["arch"] == "transformer":
+        task = (ckpt.get("task") or {}).get("name", "class")
+        model = build_transformer(cfg, task, width=ckpt["width"], depth=ckpt["depth"])
     else:
         model = build_model(ckpt["arch"], cfg, width=ckpt["width"], norm=ckpt["norm"], bias=ckpt["bias"])
     load_state_checked(model, ckpt["model_state"], f"of config {cfg.name}")

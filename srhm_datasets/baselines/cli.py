@@ -57,10 +57,10 @@ def _options(kw, P, out):
 )
 @click.option("--overwrite", is_flag=True, help="Replace a finished run already in --out (refused otherwise).")
 def train(**kw):
-    """Train a reference network (CNN, LCN, FCN) or your model (--factory) on train[:P] of CONFIG.
+    """Train a reference network (CNN, LCN, FCN, transformer) or your model (--factory) on train[:P] of CONFIG.
 
-    SGD (momentum 0.9; or --optimizer adam/adamw) on cross-entropy over the task's scored
-    targets at a constant learning rate (lr*width for the reference networks), until the
+    SGD (momentum 0.9; AdamW for the transformer; or --optimizer) on cross-entropy over the task's
+    scored targets at a constant learning rate (lr*width for the CNN, LCN, FCN), until the
     train loss falls below --loss-threshold or the step budget is spent; keeps the
     checkpoint with the lowest test error. Launch with torchrun for data parallelism.
     checkpoint.pt and results.json are written together once the results validate; a

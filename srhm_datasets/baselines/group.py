@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..config import require
-from ..protocol import forward_rows, run_id
+from ..protocol import HIERARCHICAL_ARCHS, forward_rows, run_id
 from ..torch_data.encoding import encode, torch_ints, torch_tokens
 from .checkpoint import run_checkpoint, write_run
 from .models import build_model, count_parameters
@@ -109,15 +109,16 @@ CPU_GROUP_STATE_BYTES = 64 * 2**20
 # ---------------------------------------------------------------------------------------
 # options
 # ---------------------------------------------------------------------------------------
-#: What a run must have (after ``resolve``) to be stacked into a group: a reference network trained with
-#: SGD at the mean-field learning rate on the plain ``class`` task.
+#: What a run must have (after ``resolve``) to be stacked into a group, option -> its allowed values: a
+#: hierarchical reference network trained with SGD at the mean-field learning rate on the plain ``class`` task.
 STACKABLE = {
-    "factory": None,
-    "task": "class",
-    "noise": 0.0,
-    "optimizer": "sgd",
-    "weight_decay": 0.0,
-    "lr_scaling": "width",
+    "arch": HIERARCHICAL_ARCHS,
+    "factory": (None,),
+    "task": ("class",),
+    "noise": (0.0,),
+    "optimizer": ("sgd",),
+    "weight_decay": (0.0,),
+    "lr_scaling": ("width",),
 }
 
 
@@ -127,11 +128,13 @@ def groupable(opt: TrainOptions) -> bool:
     Examples
     --------
     >>> from srhm_datasets import get_config
-    >>> opt = TrainOptions(config=get_config("demo"), P=10, lr_scaling="width")
+    >>> opt = TrainOptions(config=get_config("demo"), P=10, optimizer="sgd", weight_decay=0.0, lr_scaling="width")
     >>> groupable(opt), groupable(dataclasses.replace(opt, optimizer="adam"))
     (True, False)
+    >>> groupable(dataclasses.replace(opt, arch="transformer"))
+    False
     """
-    return all(getattr(opt, name) == value for name, value in STACKABLE.items())
+    return all(getattr(opt, name) in allowed for name, allowed in STACKABLE.items())
 
 
 def group_key(opt: TrainOptions) -> tuple:
@@ -154,12 +157,12 @@ def check_group(options: list[TrainOptions]) -> list[TrainOptions]:
     require(world == 1, "WORLD_SIZE", world, "1 (group training is not distributed; use train under torchrun)")
     resolved = [resolve(opt) for opt in options]
     first = resolved[0]
-    for name, value in STACKABLE.items():
+    for name, allowed in STACKABLE.items():
         require(
-            getattr(first, name) == value,
+            getattr(first, name) in allowed,
             f"options[0].{name}",
             getattr(first, name),
-            f"{value!r} (a group stacks "
+            f"one of {allowed!r} (a group stacks "
             "reference networks trained with SGD on the class task; train other runs one by one)",
         )
     for g, opt in enumerate(resolved[1:], start=1):

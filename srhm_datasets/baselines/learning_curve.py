@@ -218,7 +218,8 @@ def run_learning_curve(
     with held or contextlib.nullcontext():
         plan = plan_curve(base, out, log_spaced_P(P_min, P_max, points), list(seeds or [base.seed]))
         train_runs(base, plan, curve_group_size(group_size, plan[-1].opt))
-        summary = curve_summary(base, plan[-1].opt.lr, [run.entry() for run in plan], threshold, metric)
+        resolved = plan[-1].opt  # the width and lr as resolved (per arch, format.md §10.2)
+        summary = curve_summary(resolved, resolved.lr, [run.entry() for run in plan], threshold, metric)
         atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
         if plot:
             plot_learning_curve(summary, out / PLOT_FILE)

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..config import ParameterTypeError, SRHMConfig, check_config, require, require_choice, require_int
-from ..protocol import ARCHS, NORMS
+from ..protocol import HIERARCHICAL_ARCHS, NORMS
 
 
 def _randn(shape, generator: torch.Generator) -> nn.Parameter:
@@ -130,7 +130,7 @@ class HierarchicalNet(nn.Module):
     ):
         super().__init__()
         check_config(cfg)
-        require_choice("arch", arch, ARCHS)
+        require_choice("arch", arch, HIERARCHICAL_ARCHS)
         require_choice("norm", norm, NORMS)
         width = require_int("width", width, 1)
         seed = require_int("seed", seed, 0, 2**63 - 1)

@@ -46,7 +46,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from huggingface_hub import HfApi
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
@@ -65,13 +64,16 @@ from ..protocol import (
     OPTION,
     OPTIONS,
     RESULTS_FILE,
-    TRAIN_ENCODINGS,
+    TRANSFORMER_HEADS,
     TrainOptions,
+    arch_defaults,
+    arch_encodings,
     default_batch_size,
     default_lr,
     forward_rows,
     num_parameters,
     run_id,
+    target_classes,
 )
 from ..provenance import dataset_info, git_commit, package_info
 from ..release.load import HubUnreachable, load_split
@@ -79,9 +81,11 @@ from ..release.rules_file import load_rules
 from ..results import FORMAT
 from ..tasks import DEFAULT_MASK_RATE, HIDING_TASKS, IGNORE_INDEX, apply_task, make_task
 from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
+from ..torch_data.tasks import scored_pairs, task_loss
 from .checkpoint import load_checkpoint, read_checkpoint, run_checkpoint, write_run
 from .factory import build_factory_model, default_layers, factory_record, load_factory
 from .models import build_model, count_parameters
+from .transformer import build_transformer
 
 #: Test rows per forward pass of an evaluation.
 EVAL_BATCH = 2048
@@ -137,7 +141,7 @@ def check_option(name: str, value) -> None:
     >>> check_option("weight_decay", -0.1)
     Traceback (most recent call last):
     ...
-    ValueError: invalid parameter weight_decay=-0.1: must satisfy a finite weight_decay >= 0
+    ValueError: invalid parameter weight_decay=-0.1: must satisfy None or a finite weight_decay >= 0
     """
     o = OPTION[name]
     if o.kind is not str and not (value is None and o.optional):
@@ -146,18 +150,23 @@ def check_option(name: str, value) -> None:
 
 
 def _check_model(opt: TrainOptions) -> None:
-    """What the model can do: a reference network trains on ``class`` with float inputs (a transformer or a
-    user's model, ``factory``, on every task); ``last`` and ``mlm`` inputs hold MASK codes; the task's
+    """What the model can do: a hierarchical network trains on ``class`` with float inputs, the transformer
+    on every task with token ids (``protocol.arch_encodings``; its ``TRANSFORMER_HEADS`` divide the width),
+    a user's model (``factory``) on every task; ``last`` and ``mlm`` inputs hold MASK codes; the task's
     parameters (``tasks.make_task``); the shuffled-label control is a ``class`` run."""
     if opt.factory is None:
         require(
-            opt.task == "class",
+            opt.task == "class" or opt.arch == "transformer",
             "task",
             opt.task,
             f"'class' for the reference network {opt.arch} (its readout has nc outputs); "
-            "train other tasks with --factory",
+            "train other tasks with --arch transformer or --factory",
         )
-        require_choice("encoding", opt.encoding, TRAIN_ENCODINGS)
+        if opt.encoding is not None:
+            require_choice("encoding", opt.encoding, arch_encodings(opt.arch))
+        width = opt.width if opt.width is not None else arch_defaults(opt.arch)["width"]
+        ok = opt.arch != "transformer" or width % TRANSFORMER_HEADS == 0
+        require(ok, "width", width, f"a multiple of the transformer's {TRANSFORMER_HEADS} heads")
     make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise)
     require(not opt.shuffle_labels or opt.task == "class", "shuffle_labels", True, "False unless task='class'")
     require(opt.name is None or opt.factory is not None, "name", opt.name, "None unless a factory is given")
@@ -166,11 +175,12 @@ def _check_model(opt: TrainOptions) -> None:
 def _check_resources(opt: TrainOptions) -> None:
     """``width`` by the network's parameter count (arithmetic, before anything is built) and
     ``threads`` by the CPU count (torch crashes far above it)."""
-    count = num_parameters(opt.arch, opt.config, opt.width, opt.bias) if opt.width <= MAX_PARAMETERS else None
+    width = opt.width if opt.width is not None else arch_defaults(opt.arch, opt.factory)["width"]
+    count = num_parameters(opt.arch, opt.config, width, opt.bias, opt.task) if width <= MAX_PARAMETERS else None
     require(
         opt.factory is not None or count is not None and count <= MAX_PARAMETERS,
         "width",
-        opt.width,
+        width,
         f"a network of at most 2**31 = {MAX_PARAMETERS:,} parameters ({opt.arch} on {opt.config.name} at this width "
         + (f"has {format_count(count)})" if count is not None else "has more: its readout alone has width * nc)"),
     )
@@ -251,8 +261,9 @@ def resolve(opt: TrainOptions) -> TrainOptions:
         load_factory(opt.factory)  # importable, before any work
     if opt.lr is None:
         opt.lr = default_lr(opt.arch, cfg) if opt.factory is None else DEFAULT_FACTORY_LR
-    if opt.lr_scaling is None:
-        opt.lr_scaling = "width" if opt.factory is None else "none"
+    for name, value in arch_defaults(opt.arch, opt.factory).items():
+        if getattr(opt, name) is None:
+            setattr(opt, name, value)
     if opt.task == "mlm" and opt.mask_rate is None:
         opt.mask_rate = DEFAULT_MASK_RATE
     if opt.batch_size is None:
@@ -517,6 +528,8 @@ def reduce_mean(value: float, setup: SetUp) -> float:
 def make_model(opt: TrainOptions) -> torch.nn.Module:
     """The run's network on the CPU: the user's model ``factory(config[, task])`` (initialised under
     ``torch.manual_seed(seed)``), else the reference network ``arch``."""
+    if opt.arch == "transformer" and opt.factory is None:
+        return build_transformer(opt.config, opt.task, width=opt.width, seed=opt.seed)
     if opt.factory is None:
         return build_model(opt.arch, opt.config, width=opt.width, seed=opt.seed, norm=opt.norm, bias=opt.bias)
     with torch.random.fork_rng(devices=[]):
@@ -566,24 +579,6 @@ def outputs(
     x = encode(tokens, v, encoding, channels=channels)
     with torch.autocast(device_type=tokens.device.type, dtype=autocast_dtype(str(tokens.device)), enabled=amp):
         return model(x)
-
-
-def scored_pairs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(logits [n, C], targets [n])`` of a batch, flattened over positions: logits [B, C] with targets [B],
-    or logits [B, n, C] with targets [B, n] (``IGNORE_INDEX`` where unscored, kept here)."""
-    return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-
-
-def task_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the scored targets (float32; ``IGNORE_INDEX`` ignored; format.md §10.2).
-
-    Examples
-    --------
-    >>> logits = torch.zeros(1, 3, 4)  # uniform over 4 classes at 3 positions
-    >>> round(float(task_loss(logits, torch.tensor([[1, IGNORE_INDEX, 2]]))), 4)  # log 4
-    1.3863
-    """
-    return F.cross_entropy(*scored_pairs(logits.float(), targets), ignore_index=IGNORE_INDEX)
 
 
 def count_errors(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -700,11 +695,6 @@ def sgd_step(
     interval.add(loss, logits.float(), data.train_label[idx])
 
 
-def target_classes(cfg: SRHMConfig, task: str) -> int:
-    """nc for ``class``, v for ``last`` and ``mlm`` (informative tokens), v + 1 for ``next`` (blank included)."""
-    return {"class": cfg.nc, "next": cfg.v + 1}.get(task, cfg.v)
-
-
 @torch.no_grad()
 def check_outputs(opt: TrainOptions, raw_model: torch.nn.Module, data: DeviceData) -> None:
     """Before training: the model's output on two train rows has the shape of the task's targets plus a
@@ -800,14 +790,15 @@ def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, 
 # results
 # ---------------------------------------------------------------------------------------
 def model_record(opt: TrainOptions, raw_model: torch.nn.Module) -> dict:
-    """The ``model`` object of a run's results (format.md §12.2): a reference network's arch, width, depth,
-    norm, bias; a user's model's ``factory.factory_record`` (factory, name, parameter count, source hash),
-    arch ``custom``, ``width`` and ``depth`` from the module's attributes of those names (else None)."""
+    """The ``model`` object of a run's results (format.md §12.2): a reference network's arch, width, depth
+    (L layers, the transformer's blocks), norm, bias; a user's model's ``factory.factory_record`` (factory,
+    name, parameter count, source hash), arch ``custom``, ``width`` and ``depth`` from the module's attributes
+    of those names (else None)."""
     if opt.factory is None:
         return {
             "arch": opt.arch,
             "width": opt.width,
-            "depth": opt.config.L,
+            "depth": raw_model.depth if opt.arch == "transformer" else opt.config.L,
             "n_parameters": count_parameters(raw_model),
             "layer_names": raw_model.layer_names(),
             "norm": opt.norm,

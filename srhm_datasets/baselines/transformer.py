@@ -26,8 +26,9 @@ Readout and output shape per task (what the protocol's loss reads):
   ``Linear(W, v + 1)``: logits ``[B, d-1, v+1]`` (the blank is a target, format.md §15.2),
   targets ``[B, d-1]``.
 
-Per-position logits ``[B, n, C]`` go to the loss flattened, which :func:`task_loss` does for
-every task: ``cross_entropy(logits.reshape(-1, C), targets.reshape(-1), ignore_index=-100)``.
+Per-position logits ``[B, n, C]`` go to the loss flattened, which ``task_loss`` (the one loss of
+every network, ``torch_data.tasks.task_loss``) does for every task:
+``cross_entropy(logits.reshape(-1, C), targets.reshape(-1), ignore_index=-100)``.
 
 Hidden blocks are the submodules ``blocks.0 .. blocks.{depth-1}``; a forward hook on one
 receives its output ``[B, n, W]`` (the residual stream after the block), and
@@ -38,7 +39,8 @@ Initialisation (a pure function of ``seed``): linear weights and embeddings N(0,
 biases 0, LayerNorms (1, 0). Defaults (``DEFAULT_WIDTH``, ``DEFAULT_DEPTH``, ``DEFAULT_HEADS``,
 ``DEFAULT_MLP_RATIO``) and the default optimiser (AdamW, ``DEFAULT_LR``,
 ``DEFAULT_WEIGHT_DECAY``) come from the study in ``baselines/transformer_study.md``
-(docs/guide/transformer.md).
+(docs/guide/transformer.md); they are the protocol's ``TRANSFORMER_*`` facts, which
+``srhm train --arch transformer`` uses (format.md §10.2).
 """
 
 from __future__ import annotations
@@ -48,33 +50,35 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import ParameterTypeError, SRHMConfig, check_config, require, require_choice, require_int
-from ..tasks import IGNORE_INDEX, TASKS, mask_id
+from ..protocol import TRANSFORMER_DEPTH as DEFAULT_DEPTH
+from ..protocol import TRANSFORMER_HEADS as DEFAULT_HEADS
+from ..protocol import TRANSFORMER_LR as DEFAULT_LR
+from ..protocol import TRANSFORMER_MLP_RATIO as DEFAULT_MLP_RATIO
+from ..protocol import TRANSFORMER_WEIGHT_DECAY as DEFAULT_WEIGHT_DECAY
+from ..protocol import TRANSFORMER_WIDTH as DEFAULT_WIDTH
+from ..protocol import sequence_length, transformer_parameters, vocabulary_size
+from ..protocol import target_classes as output_size
+from ..tasks import TASKS, mask_id
+from ..torch_data.tasks import task_loss
 
-#: Defaults of the architecture (docs/guide/transformer.md).
-DEFAULT_WIDTH = 64
-DEFAULT_DEPTH = 2
-DEFAULT_HEADS = 4
-DEFAULT_MLP_RATIO = 4
-#: Default optimiser: AdamW with this learning rate and weight decay (baselines/transformer_study.md).
-DEFAULT_LR = 1e-3
-DEFAULT_WEIGHT_DECAY = 0.01
+__all__ = [
+    "DEFAULT_DEPTH",
+    "DEFAULT_HEADS",
+    "DEFAULT_LR",
+    "DEFAULT_MLP_RATIO",
+    "DEFAULT_WEIGHT_DECAY",
+    "DEFAULT_WIDTH",
+    "Transformer",
+    "build_transformer",
+    "num_parameters",
+    "output_size",
+    "sequence_length",
+    "task_loss",
+    "vocabulary_size",
+]
+
 #: Standard deviation of the initial linear weights and embeddings.
 INIT_STD = 0.02
-
-
-def vocabulary_size(v: int) -> int:
-    """Ids a transformer embeds: symbols, blank, MASK and UNOBSERVED (``v + 3``, format.md §15.1)."""
-    return v + 3
-
-
-def sequence_length(cfg: SRHMConfig, task: str) -> int:
-    """Input positions of ``task``: ``d``, or ``d - 1`` for ``next`` (format.md §15.2)."""
-    return cfg.d - 1 if task == "next" else cfg.d
-
-
-def output_size(cfg: SRHMConfig, task: str) -> int:
-    """Logits per prediction: ``nc`` (class), ``v`` (last, mlm: informative tokens), ``v + 1`` (next)."""
-    return {"class": cfg.nc, "last": cfg.v, "mlm": cfg.v, "next": cfg.v + 1}[task]
 
 
 class SelfAttention(nn.Module):
@@ -153,31 +157,6 @@ class Transformer(nn.Module):
         elif self.task == "last":
             h = h[torch.arange(len(h), device=h.device), (ids == mask_id(self.v)).int().argmax(dim=1)]
         return self.output(h)
-
-
-def task_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the scored targets of a batch, for every task (module docstring).
-
-    Parameters
-    ----------
-    logits : torch.Tensor
-        [B, C] (class, last) or [B, n, C] (mlm, next), float.
-    targets : torch.Tensor
-        [B] or [B, n] int64, ``tasks.IGNORE_INDEX`` (-100) where unscored (format.md §15.1).
-
-    Returns
-    -------
-    torch.Tensor
-        A scalar; NaN for a batch with no scored target (an ``mlm`` batch without a mask,
-        format.md §15.2: skip its step).
-
-    Examples
-    --------
-    >>> import torch
-    >>> task_loss(torch.zeros(2, 3, 4), torch.tensor([[0, -100, 1], [-100, -100, 2]])).item()  # log 4
-    1.3862943649291992
-    """
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -280,12 +259,9 @@ def num_parameters(
 ) -> int:
     """Trainable scalars of ``build_transformer(cfg, task, width=width, depth=depth, mlp_ratio=mlp_ratio)``.
 
-    By arithmetic (nothing allocated; ``heads`` does not change it). With W = width, r = mlp_ratio,
-    n = ``sequence_length(cfg, task)``, C = ``output_size(cfg, task)``::
-
-        (v + 3) W + n W                         # embeddings, positions
-        + depth ((4 + 2 r) W**2 + (9 + r) W)    # per block: 2 LayerNorms, qkv, proj, MLP
-        + 2 W + (W + 1) C                       # final LayerNorm, readout
+    Checks the arguments as ``build_transformer`` does (ValueError naming one out of bounds), then
+    counts by arithmetic: ``protocol.transformer_parameters`` (nothing allocated; ``heads`` does not
+    change it).
 
     Examples
     --------
@@ -294,7 +270,4 @@ def num_parameters(
     7028
     """
     check_architecture(cfg, task, width, depth, 1, mlp_ratio, 0.0)
-    W, r = width, mlp_ratio
-    block = (4 + 2 * r) * W * W + (9 + r) * W
-    embed = (vocabulary_size(cfg.v) + sequence_length(cfg, task)) * W
-    return embed + depth * block + 2 * W + (W + 1) * output_size(cfg, task)
+    return transformer_parameters(cfg, task, width, depth, mlp_ratio)

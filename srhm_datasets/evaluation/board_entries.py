@@ -60,9 +60,11 @@ from ..catalog import get_config
 from ..config import SRHMConfig
 from ..hashing import rules_hash
 from ..protocol import (
+    ARCH_DEFAULTS,
     ARCHS,
     CONTROL,
     CURVE_SETTINGS,
+    CUSTOM_ARCH,
     OPTION,
     RESULTS_FILE,
     RUN_SETTINGS,
@@ -132,7 +134,8 @@ def find_results(results_dir: Path, exclude: Path | None = None) -> list[Path]:
 
 
 def _variant(results: dict, cfg) -> list[str]:
-    """The training hyperparameters of a run that differ from the protocol's defaults."""
+    """The training hyperparameters of a run that differ from the protocol's defaults (its arch's,
+    ``protocol.ARCH_DEFAULTS``)."""
     training, model = results.get("training"), results.get("model") or {}
     if not training:
         return []
@@ -144,7 +147,8 @@ def _variant(results: dict, cfg) -> list[str]:
         parts.append(f"norm={model['norm']}")
     if model.get("bias"):
         parts.append("bias")
-    if training.get("encoding", "whiten") != "whiten":
+    encoding = (ARCH_DEFAULTS.get(arch) or ARCH_DEFAULTS[CUSTOM_ARCH])["encoding"]
+    if training.get("encoding", "whiten") != encoding:
         parts.append(f"enc={training['encoding']}")
     return parts
 

@@ -42,13 +42,12 @@ from typing import Any
 
 import yaml
 
-from ..baselines.models import ARCHS
 from ..baselines.train import check_data
 from ..catalog import get_config, release_name
 from ..config import SRHMConfig, is_int, is_real, require
 from ..evaluation.evaluate import PROBE_SOURCES, check_evaluation_options
 from ..executors import EXECUTORS
-from ..protocol import MAX_POINTS, OPTION, OPTIONS, Option
+from ..protocol import ARCHS, MAX_POINTS, OPTION, OPTIONS, Option
 
 
 # ---------------------------------------------------------------------------------------

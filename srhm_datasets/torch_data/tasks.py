@@ -4,6 +4,8 @@
   (MASK and UNOBSERVED have their own channels).
 * :func:`task_tensors`: a numpy :class:`~srhm_datasets.tasks.TaskBatch` as the adapters'
   batch dict (``tokens`` / ``label`` for ``class``, ``inputs`` / ``targets`` otherwise).
+* :func:`task_loss`: the cross-entropy of a task's logits over its scored targets, the one loss of
+  every network and task (:func:`scored_pairs` flattens positions).
 * :func:`torch_apply_task`: the same task computed with torch ops where the rows live
   (rows of a :class:`~.generator.TorchGenerator`), bit-identical to ``tasks.apply_task``:
   the draws use the generator's uint64-in-int64 hashing (``generator.mix64``, ``umod``).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from ..config import require, require_int
 from ..prng import MAX_KEY
@@ -188,3 +191,34 @@ def torch_apply_task(gen: TorchGenerator, task: Task, batch: dict, split: str, r
         codes = torch.where(masked, mask_id(v), codes)
         targets = torch.where(masked, clean, IGNORE_INDEX)
     return {x_key: codes.to(code_dtype(gen, task)).contiguous(), y_key: targets.contiguous()}
+
+
+def scored_pairs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits [n, C], targets [n])`` of a batch, flattened over positions: logits [B, C] with targets [B],
+    or logits [B, n, C] with targets [B, n] (``IGNORE_INDEX`` where unscored, kept here)."""
+    return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+
+
+def task_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the scored targets of a batch, for every task (format.md §10.2, §15).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        [B, C] (class, last) or [B, n, C] (mlm, next), any float dtype (computed in float32).
+    targets : torch.Tensor
+        [B] or [B, n] int64, ``tasks.IGNORE_INDEX`` (-100) where unscored (format.md §15.1).
+
+    Returns
+    -------
+    torch.Tensor
+        A float32 scalar; NaN for a batch with no scored target (an ``mlm`` batch without a mask,
+        format.md §15.2).
+
+    Examples
+    --------
+    >>> logits = torch.zeros(1, 3, 4)  # uniform over 4 classes at 3 positions
+    >>> round(float(task_loss(logits, torch.tensor([[1, IGNORE_INDEX, 2]]))), 4)  # log 4
+    1.3863
+    """
+    return F.cross_entropy(*scored_pairs(logits.float(), targets), ignore_index=IGNORE_INDEX)
