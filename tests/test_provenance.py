@@ -33,17 +33,6 @@ V1 = SMALL[NAME]  # release v1.0.0
 V2 = SRHMConfig(L=2, s=2, s0=0, v=3, nc=3, m=3, seed=9)  # release v1.1.0: same name, other rows
 
 
-def _offline(monkeypatch) -> None:
-    import datasets.config as dconfig
-    import huggingface_hub.constants as hconst
-
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.setenv(var, "1")
-    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(dconfig, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(dconfig, "HF_DATASETS_OFFLINE", True)
-
-
 @pytest.fixture
 def two_releases_cached(monkeypatch, tmp_path):
     """v1.0.0 (V1) and v1.1.0 (V2) of REPO published, both loaded once (cached), then offline."""
@@ -59,7 +48,7 @@ def two_releases_cached(monkeypatch, tmp_path):
             for split in ("train", "test", "probe"):
                 got = rows(load_split(REPO, NAME, split, revision=revision))
                 np.testing.assert_array_equal(got["label"], srhm.generate(cfg, split)["label"])
-        _offline(monkeypatch)
+        fakehub.offline(monkeypatch)
         yield hub
     finally:
         fakehub.uninstall()

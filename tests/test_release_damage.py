@@ -381,3 +381,15 @@ def test_the_default_config_of_a_card_without_one_default_is_named(release, tmp_
             load_split(copy, NAME, SPLIT, cache_dir=str(tmp_path / "cache"))
     else:  # without a default, a config named still loads
         assert len(load_split(copy, NAME, SPLIT, cache_dir=str(tmp_path / "cache"))) == ZERO.split_sizes()[SPLIT]
+
+
+def test_load_split_of_a_damaged_shard_is_one_value_error(release, tmp_path):
+    copy = tmp_path / "r"
+    shutil.copytree(release, copy)
+    shard = copy / NAME / "test-00000-of-00001.parquet"
+    os.truncate(shard, shard.stat().st_size // 2)
+    damaged = (
+        rf"invalid parameter repo_or_dir=.*{NAME}/test-00000-of-00001.parquet: not a readable Parquet file.*srhm verify"
+    )
+    with pytest.raises(ValueError, match=damaged):  # a cache of its own: datasets would serve the intact copy's rows
+        load_split(copy, NAME, "test", cache_dir=str(tmp_path / "cache"))

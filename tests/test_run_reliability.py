@@ -64,7 +64,7 @@ def _keep_folder(tmp_path: Path) -> Path:
     return folder
 
 
-# ---- kind 1: only folders srhm wrote are written or replaced ------------------------------
+# ---- only folders srhm wrote are written or replaced ---------------------------------------------
 
 
 def _commands(results_dir: Path, run: Path) -> dict[str, list[str]]:
@@ -158,7 +158,7 @@ def test_leaderboard_replaces_its_own_board_but_not_a_board_holding_other_files(
     assert notes.read_text() == "mine"
 
 
-# ---- kind 4: options checked before the work ------------------------------------------------
+# ---- options checked before the work -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -273,7 +273,7 @@ def test_leaderboard_checks_its_arguments(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-# ---- kind 5: the README's first command twice -----------------------------------------------
+# ---- the README's first command twice ------------------------------------------------------------
 
 
 def test_demo_runs_twice_in_a_row(tmp_path, monkeypatch):
@@ -294,7 +294,7 @@ def test_demo_runs_twice_in_a_row(tmp_path, monkeypatch):
         path.unlink()
 
 
-# ---- kind 6: interruption ---------------------------------------------------------------------
+# ---- interruption --------------------------------------------------------------------------------
 
 
 def test_sigterm_ends_train_cleanly_and_leaves_no_output(tmp_path):
@@ -357,7 +357,7 @@ def test_interrupted_learning_curve_keeps_finished_runs_and_no_stale_summary(tmp
     assert [r["skipped"] for r in summary["runs"]] == [True, True, False, True]
 
 
-# ---- kind 8: inputs from another config -----------------------------------------------------
+# ---- inputs from another config ------------------------------------------------------------------
 
 
 def test_evaluate_model_refuses_a_model_of_another_config():
@@ -412,7 +412,7 @@ def test_srhm_dataset_refuses_rows_of_another_config():
     assert np.array_equal(SRHMDataset(ds, config=DEMO).targets, rows["label"])
 
 
-# ---- kind 9: our errors at the edge -----------------------------------------------------------
+# ---- our errors at the edge ----------------------------------------------------------------------
 
 
 def test_wrong_types_give_our_errors(tmp_path):
@@ -440,7 +440,7 @@ def test_wrong_types_give_our_errors(tmp_path):
         ev.load_factory("srhm_datasets:no_such")
 
 
-# ---- kind 10: files follow the umask ----------------------------------------------------------
+# ---- files follow the umask ----------------------------------------------------------------------
 
 
 def test_every_written_file_follows_the_umask(tmp_path):
@@ -470,7 +470,7 @@ def test_every_written_file_follows_the_umask(tmp_path):
     assert oct(stat.S_IMODE((tmp_path / "board").stat().st_mode)) == oct(0o755)
 
 
-# ---- one writer per folder ------------------------------------------------------------------
+# ---- one writer per folder -----------------------------------------------------------------------
 
 ORACLE = "srhm_datasets.evaluation.oracle:build"
 
@@ -536,7 +536,7 @@ def test_results_and_checkpoints_without_a_run_id_still_evaluate(tmp_path):
     assert "evaluation" in ev.evaluate_run(run, num_test=50, num_probe=20, device="cpu")
 
 
-# ---- a failing environment --------------------------------------------------------------------
+# ---- a failing environment -----------------------------------------------------------------------
 
 
 def _full_disk(monkeypatch) -> None:
