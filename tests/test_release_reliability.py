@@ -338,14 +338,7 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def small_release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pub") / "r"
-    build_release([ZERO], out, progress=False)
-    return out
-
-
-def test_cli_publish_without_network_is_one_line_naming_the_step(small_release, tmp_path):
+def test_cli_publish_without_network_is_one_line_naming_the_step(tiny_release, tmp_path):
     env = {
         **os.environ,
         "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
@@ -358,7 +351,7 @@ def test_cli_publish_without_network_is_one_line_naming_the_step(small_release, 
         [
             str(Path(sys.executable).with_name("srhm")),
             "publish",
-            str(small_release),
+            str(tiny_release),
             "--repo",
             "org/srhm",
             "--tag",
@@ -386,13 +379,13 @@ def _no_token(monkeypatch, tmp_path):
     monkeypatch.setattr(hconst, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-stored-tokens"))
 
 
-def test_cli_publish_checks_token_and_arguments_before_verify(small_release, tmp_path, monkeypatch):
+def test_cli_publish_checks_token_and_arguments_before_verify(tiny_release, tmp_path, monkeypatch):
     from srhm_datasets.release import verify as verify_mod
 
     monkeypatch.setattr(verify_mod, "verify_release", lambda *a, **k: pytest.fail("verified first"))
     _no_token(monkeypatch, tmp_path)
     runner = CliRunner()
-    res = runner.invoke(main, ["publish", str(small_release), "--repo", "org/srhm", "--tag", "v1.0.0"])
+    res = runner.invoke(main, ["publish", str(tiny_release), "--repo", "org/srhm", "--tag", "v1.0.0"])
     assert res.exit_code == 1
     assert res.output.strip().splitlines() == [
         "Error: no Hugging Face token: run `hf auth login` or set HF_TOKEN to a token with write access to the "
@@ -403,11 +396,11 @@ def test_cli_publish_checks_token_and_arguments_before_verify(small_release, tmp
         (["--repo", "not a repo", "--tag", "v1.0.0"], "invalid parameter --repo='not a repo'"),
         (["--repo", "org/srhm", "--tag", "1.0"], "invalid parameter --tag='1.0'"),
     ):
-        res = runner.invoke(main, ["publish", str(small_release), *args])
+        res = runner.invoke(main, ["publish", str(tiny_release), *args])
         assert res.exit_code == 2 and message in res.output and SECRET not in res.output
 
 
-def test_publish_hub_error_names_the_step_and_never_the_token(small_release, monkeypatch):
+def test_publish_hub_error_names_the_step_and_never_the_token(tiny_release, monkeypatch):
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -428,7 +421,7 @@ def test_publish_hub_error_names_the_step_and_never_the_token(small_release, mon
         match=r"Hub step 'create_repo' for org/srhm failed \(HfHubHTTPError: 401 .*\); "
         r"check that the token has write access to org/srhm",
     ) as info:
-        publish_release(small_release, "org/srhm", "v1.0.0", api=Api())
+        publish_release(tiny_release, "org/srhm", "v1.0.0", api=Api())
     assert SECRET not in str(info.value)
 
 
@@ -510,14 +503,14 @@ def test_wrong_types_name_the_parameter(call, message):
         ({"private": "no"}, TypeError, "private='no'"),
     ],
 )
-def test_publish_arguments_name_the_parameter(small_release, kwargs, exc, message):
+def test_publish_arguments_name_the_parameter(tiny_release, kwargs, exc, message):
     from srhm_datasets.release.publish import publish_release
 
     class Api:  # any call to it would fail the test
         token = SECRET
         endpoint = "https://hub.example"
 
-    args = {"folder": small_release, "repo_id": "org/srhm", "tag": "v1.0.0", **kwargs}
+    args = {"folder": tiny_release, "repo_id": "org/srhm", "tag": "v1.0.0", **kwargs}
     with pytest.raises(exc, match=message):
         publish_release(args.pop("folder"), args.pop("repo_id"), args.pop("tag"), api=Api(), **args)
 
