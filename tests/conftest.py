@@ -13,6 +13,7 @@ Fixtures shared by every area (helpers that are not fixtures stay in ``fakehub.p
   16 probe rows), built once per session; read-only, a test that damages it works on a copy.
 - ``tiny_run``: a finished ``srhm train`` run folder of ``demo`` (``torch_helpers.train_run``),
   built once per session; read-only, a test that changes it works on a copy.
+- ``float64``: training in float64 (single runs and groups compared exactly).
 """
 
 import os
@@ -59,3 +60,20 @@ def tiny_release_cache(tmp_path_factory) -> str:
 def tiny_run(tmp_path_factory) -> Path:
     """A finished ``srhm train`` run folder of ``demo`` (read-only: copy it before changing it)."""
     return train_run(tmp_path_factory.mktemp("tiny_run"), get_config("demo"))
+
+
+@pytest.fixture
+def float64(monkeypatch):
+    """Default dtype float64, and ``train.py`` encoding its inputs in it."""
+    import torch
+
+    from srhm_datasets.baselines import train as train_module
+    from srhm_datasets.torch_data.encoding import encode
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    monkeypatch.setattr(
+        train_module, "encode", lambda t, v, kind, **kw: encode(t, v, kind, torch.get_default_dtype(), **kw)
+    )
+    yield
+    torch.set_default_dtype(previous)
