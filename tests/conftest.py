@@ -1,13 +1,79 @@
-"""Test-suite settings.
+"""Test-suite settings and the shared fixtures.
 
 Hypothesis: no per-example deadline (CI machines are shared and noisy; speed belongs in
 benchmarks/) and, under CI, a derandomised search so a run is reproducible.
+
+Fixtures shared by every area (helpers that are not fixtures stay in ``fakehub.py``,
+``release_helpers.py``, ``torch_helpers.py``, ``processes.py`` and ``strategies.py``):
+
+- ``fake_hub``: the in-process fake Hub (``fakehub.py``) with a fresh ``HF_HOME`` at
+  ``tmp_path / "hf_home"``, for one test.
+- ``tiny_release`` (with ``tiny_release_cache``, a ``datasets`` cache folder to load it into):
+  a release folder of the catalog config ``grid_L2_s0-0_v3`` (``TINY``: 49 train, 16 test and
+  16 probe rows), built once per session; read-only, a test that damages it works on a copy.
+- ``tiny_run``: a finished ``srhm train`` run folder of ``demo`` (``torch_helpers.train_run``),
+  built once per session; read-only, a test that changes it works on a copy.
+- ``float64``: training in float64 (single runs and groups compared exactly).
 """
 
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
+
+from srhm_datasets.catalog import get_config
+from srhm_datasets.release.build import build_release
+
+from . import fakehub
+from .release_helpers import TINY
+from .torch_helpers import train_run
 
 settings.register_profile("default", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+@pytest.fixture
+def fake_hub(monkeypatch, tmp_path) -> fakehub.FakeHub:
+    """The in-process fake Hub behind ``huggingface_hub`` and ``datasets`` (fresh ``HF_HOME``)."""
+    hub = fakehub.install(monkeypatch, tmp_path / "hf_home")
+    yield hub
+    fakehub.uninstall()
+
+
+@pytest.fixture(scope="session")
+def tiny_release(tmp_path_factory) -> Path:
+    """A release folder of ``TINY`` (read-only: copy it before damaging it)."""
+    out = tmp_path_factory.mktemp("tiny_release") / "release"
+    build_release([TINY], out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_release_cache(tmp_path_factory) -> str:
+    """A ``datasets`` cache folder for loading ``tiny_release``, shared by the session."""
+    return str(tmp_path_factory.mktemp("tiny_release_cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished ``srhm train`` run folder of ``demo`` (read-only: copy it before changing it)."""
+    return train_run(tmp_path_factory.mktemp("tiny_run"), get_config("demo"))
+
+
+@pytest.fixture
+def float64(monkeypatch):
+    """Default dtype float64, and ``train.py`` encoding its inputs in it."""
+    import torch
+
+    from srhm_datasets.baselines import train as train_module
+    from srhm_datasets.torch_data.encoding import encode
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    monkeypatch.setattr(
+        train_module, "encode", lambda t, v, kind, **kw: encode(t, v, kind, torch.get_default_dtype(), **kw)
+    )
+    yield
+    torch.set_default_dtype(previous)

@@ -334,3 +334,25 @@ def uninstall() -> None:
     _http.set_client_factory(_http.default_client_factory)
     _http.close_session()
     HfFileSystem.clear_instance_cache()
+
+
+def offline(monkeypatch) -> None:
+    """``HF_HUB_OFFLINE`` and ``HF_DATASETS_OFFLINE`` set, in the environment and in both libraries' constants."""
+    import datasets.config as dconfig
+    import huggingface_hub.constants as hconst
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(dconfig, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(dconfig, "HF_DATASETS_OFFLINE", True)
+
+
+def cut_off(monkeypatch, hub: FakeHub) -> None:
+    """A lost network: offline, and the fake Hub's client refusing requests as huggingface_hub's own does."""
+    from huggingface_hub.utils import _http
+
+    offline(monkeypatch)
+    hooks = {"request": [_http.hf_request_event_hook]}
+    _http.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(hub.handler), event_hooks=hooks))
+    _http.close_session()

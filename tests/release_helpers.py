@@ -23,6 +23,11 @@ SMALL = {
     "m1": SRHMConfig(L=2, s=2, s0=1, v=3, nc=2, m=1, seed=0),  # synonym probe undefined
 }
 
+#: The config of the ``tiny_release`` fixture (its name in the release): a catalog config with 49 train,
+#: 16 test and 16 probe rows.
+TINY_NAME = "grid_L2_s0-0_v3"
+TINY = SMALL[TINY_NAME]
+
 
 def rows(ds) -> dict[str, np.ndarray]:
     """Every column of a ``datasets.Dataset`` as a numpy array [n, ...]."""

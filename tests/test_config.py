@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from srhm_datasets import SRHMConfig
 from srhm_datasets.catalog import get_config
+from srhm_datasets.config import is_canonical_name
 
 from .strategies import small_configs
 
@@ -84,3 +85,14 @@ def test_name_round_trips(cfg):
 def test_unknown_config_name_is_a_clear_error():
     with pytest.raises(ValueError, match="config='nope'"):
         get_config("nope")
+
+
+DEMO = get_config("demo")
+
+
+@pytest.mark.parametrize("name", [DEMO.name + "\n", DEMO.name.replace("_L2_", "_L02_"), DEMO.name + "_test007"])
+def test_from_name_refuses_spellings_other_than_the_canonical_one(name):
+    assert not is_canonical_name(name)
+    with pytest.raises(ValueError, match="invalid parameter name="):
+        SRHMConfig.from_name(name)
+    assert SRHMConfig.from_name(DEMO.name) == DEMO

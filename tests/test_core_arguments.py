@@ -94,11 +94,11 @@ def test_numpy_level_and_key_give_the_same_tokens(rows_a):
     "args, fragment",
     [
         (("val",), "split='val': must satisfy one of ('train', 'test', 'probe')"),
-        ((["test"],), "split=['test']"),  # was an unhashable-type TypeError
+        ((["test"],), "split=['test']"),  # not an unhashable-type TypeError
         (("test", 0.5, 2), "start=0.5: must satisfy an int"),
         (("test", 0, 2.0), "stop=2.0"),
         (("test", 0, None, 0), "workers=0"),
-        (("test", 0, 3, -1), "workers=-1"),  # was ThreadPoolExecutor's ValueError
+        (("test", 0, 3, -1), "workers=-1"),  # not ThreadPoolExecutor's ValueError
         (("test", 3, 2), "start=3, stop=2"),
     ],
 )
@@ -131,19 +131,19 @@ def test_sampler_functions_check_their_indices():
     refused(lambda: permute_int(np.array([0.5]), 10, key=1), "index.dtype='float64'")
     refused(lambda: permute_int(np.array([0]), 0, key=1), "n=0")
     refused(lambda: permuted_digits(A, np.array([A.data_space_size])), f"max(g)={A.data_space_size}")
-    refused(lambda: layout([A]), "cfg=[SRHMConfig(")  # was lru_cache's unhashable-type TypeError
+    refused(lambda: layout([A]), "cfg=[SRHMConfig(")  # not lru_cache's unhashable-type TypeError
 
 
 def test_rules_prng_and_hash_arguments():
     refused(lambda: sample_rules({"L": 2}), "cfg={'L': 2}")
     refused(lambda: placement_slots(2, 5000, "B"), "s0=5000")  # K = comb(10002, 2): was ~50M Python tuples
     refused(lambda: placement_slots(2, 1, "C"), "sparsity='C'")
-    refused(lambda: mix64(np.arange(3)), "x.dtype='int64': must satisfy uint64")  # was silently float64
-    refused(lambda: hash_with(-1, np.arange(3)), "key=-1")  # was numpy's OverflowError
+    refused(lambda: mix64(np.arange(3)), "x.dtype='int64': must satisfy uint64")  # not silently float64
+    refused(lambda: hash_with(-1, np.arange(3)), "key=-1")  # not numpy's OverflowError
     refused(lambda: hash_with(1, np.ones(3)), "x.dtype='float64'")
     refused(lambda: below(np.ones(2, dtype=np.uint64), 0), "n=0")
-    refused(lambda: derive_key(1.5, "rules"), "seed=1.5")  # was int(1.5) = 1
-    refused(lambda: content_hash({"label": np.array([0.5, 1.5])}), "columns['label'].dtype='float64'")  # was truncated
+    refused(lambda: derive_key(1.5, "rules"), "seed=1.5")  # not int(1.5) = 1
+    refused(lambda: content_hash({"label": np.array([0.5, 1.5])}), "columns['label'].dtype='float64'")  # not truncated
     refused(lambda: content_hash([1, 2]), "columns=[1, 2]")
 
 

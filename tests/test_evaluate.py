@@ -37,12 +37,6 @@ def check_evaluation_schema(evaluation: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One ``train_run`` of DEMO for the module; a test that changes it works on a copy."""
-    return train_run(tmp_path_factory.mktemp("tiny"), DEMO)
-
-
-@pytest.fixture(scope="module")
 def small_release(tmp_path_factory):
     """A release folder of SMALL, as a string (read-only)."""
     out = tmp_path_factory.mktemp("small") / "rel"

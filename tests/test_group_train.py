@@ -12,7 +12,6 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-import srhm_datasets.baselines.train as train_module
 from srhm_datasets.baselines.group import (
     BatchStream,
     GroupTrainer,
@@ -34,18 +33,6 @@ DEMO = get_config("demo")
 TINY = {"config": DEMO, "width": 16, "num_test": 200, "progress": False}
 #: Fields of a run's results that depend on the clock or the group, not on the trajectory.
 TIMING = ("wall_time_s", "samples_per_s", "group")
-
-
-@pytest.fixture
-def float64(monkeypatch):
-    """Default dtype float64, and train.py encoding its inputs in it."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    monkeypatch.setattr(
-        train_module, "encode", lambda t, v, kind, **kw: encode(t, v, kind, torch.get_default_dtype(), **kw)
-    )
-    yield
-    torch.set_default_dtype(previous)
 
 
 def _options(tmp_path, tag, **kw):

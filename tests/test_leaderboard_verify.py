@@ -35,12 +35,12 @@ def edit(path: Path, change) -> None:
 
 
 @pytest.fixture(scope="module")
-def results_dir(tmp_path_factory):
+def results_dir(tiny_run, tmp_path_factory):
     """Two tiny srhm train runs (one evaluated), a copy of one with its test error edited by hand, a
     copy under another file name, a submission with its state dict beside it and one without."""
     base = tmp_path_factory.mktemp("verify")
     root = base / "results"
-    train_run(root, DEMO, P=64, name="runA")
+    shutil.copytree(tiny_run, root / "runA")
     run_b = train_run(root, DEMO, P=128, name="runB")
     result = CliRunner().invoke(main, ["evaluate", str(run_b), "--device", "cpu"])
     assert result.exit_code == 0, result.output

@@ -1,6 +1,6 @@
 """Learning curves trained in groups (format.md §10.4): ``--group-size`` and ``--seeds`` of ``srhm learning-curve``.
 
-Equivalence is checked in float64 (the ``float64`` fixture of test_group_train: default dtype
+Equivalence is checked in float64 (the ``float64`` fixture of conftest.py: default dtype
 float64, train.py encoding in it): a member of a group and the single run then differ only by
 the rounding of batched products, so steps, stopping and test errors are equal and train losses
 agree to 1e-6 (train.py sums its loss in float32).
@@ -19,8 +19,6 @@ from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.protocol import estimate_p_star
 from srhm_datasets.results import read_results
-
-from .test_group_train import float64  # noqa: F401 (a fixture)
 
 DEMO = get_config("demo")
 #: Three P values (20, 80, 320) of one batch size (16), so that they can share one group; the test error
@@ -66,7 +64,7 @@ def _curve(out, *args):
     return json.loads((out / "summary.json").read_text()), result.output
 
 
-def test_grouped_curve_equals_the_curve_one_run_at_a_time(tmp_path, float64):  # noqa: F811
+def test_grouped_curve_equals_the_curve_one_run_at_a_time(tmp_path, float64):
     single, _ = _curve(tmp_path / "single", "--group-size", "1")
     grouped, _ = _curve(tmp_path / "grouped", "--group-size", "3")
     assert [r["group_size"] for r in single["runs"]] == [1, 1, 1]
@@ -132,7 +130,7 @@ def test_p_star_spread_over_seeds():
     assert lc.p_star_spread([None]) == {"crossed": 0, "geomean": None, "min": None, "max": None}
 
 
-def test_second_call_trains_nothing_and_deleted_runs_are_redone_in_a_group(tmp_path, monkeypatch, float64):  # noqa: F811
+def test_second_call_trains_nothing_and_deleted_runs_are_redone_in_a_group(tmp_path, monkeypatch, float64):
     base = TrainOptions(**TINY)
     first = lc.run_learning_curve(base, tmp_path, 20, 80, 3, plot=False, group_size=4, seeds=[0, 1])
     assert {r["group_size"] for r in first["runs"]} == {4, 2}  # 6 runs of one batch size: a group of 4, then of 2

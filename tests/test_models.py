@@ -4,11 +4,16 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from srhm_datasets import SRHMConfig
 from srhm_datasets.baselines import build_model, count_parameters
 from srhm_datasets.protocol import HIERARCHICAL_ARCHS as ARCHS
+from srhm_datasets.protocol import num_parameters
 from srhm_datasets.torch import encode
+
+from .strategies import small_configs
 
 torch.set_num_threads(1)
 
@@ -116,3 +121,14 @@ def test_mean_field_output_shrinks_with_width(arch):
     features.register_forward_hook(lambda m, i, o: h.append(o))
     model(x)
     assert 0.05 < h[0].pow(2).mean().sqrt().item() < 5  # hidden features stay O(1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cfg=small_configs(L=st.integers(1, 2), s=st.integers(2, 3), s0=st.integers(0, 1)),
+    arch=st.sampled_from(ARCHS),
+    width=st.integers(1, 6),
+    bias=st.booleans(),
+)
+def test_num_parameters_is_the_models_count(cfg, arch, width, bias):
+    assert num_parameters(arch, cfg, width, bias) == count_parameters(build_model(arch, cfg, width, bias=bias))

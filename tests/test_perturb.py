@@ -6,6 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from srhm_datasets import SRHMConfig, generate, perturb
+from srhm_datasets.catalog import get_config
 from srhm_datasets.generate import expand
 from srhm_datasets.hashing import content_hash
 from srhm_datasets.perturb import perturb_indices
@@ -106,3 +107,12 @@ def test_golden_perturbation_hash():
         f"{kind}_{level}": perturb(cfg, batch, kind, level) for kind in ("synonym", "diffeo") for level in (1, 2)
     }
     assert content_hash(columns) == "sha256:bfdd0f4443cffb0af99e3e493aa1cc04c305defcff06640fc9e2a9caba2ea353"
+
+
+@pytest.mark.parametrize("kind", ["synonym", "diffeo"])
+def test_perturb_and_expand_of_zero_rows_give_zero_rows(kind):
+    DEMO = get_config("demo")
+    empty = generate(DEMO, "test", 0, 0)
+    assert perturb(DEMO, empty, kind, 1).shape == (0, DEMO.d)
+    latents, tokens = expand(DEMO, empty["label"], empty["synonyms"], empty["placements"])
+    assert latents.shape == (0, DEMO.num_nodes) and tokens.shape == (0, DEMO.d)

@@ -8,6 +8,8 @@ with only a log line), while ``huggingface_hub`` serves v1.0.0's rules file.
 
 from __future__ import annotations
 
+import shutil
+
 import datasets
 import numpy as np
 import pytest
@@ -25,44 +27,28 @@ from srhm_datasets.release.rules_file import load_rules
 from srhm_datasets.torch import SRHMDataset
 
 from . import fakehub
-from .release_helpers import SMALL, rows
+from .release_helpers import TINY, TINY_NAME, rows
 
 REPO = "srhm-org/srhm"
-NAME = "grid_L2_s0-0_v3"
-V1 = SMALL[NAME]  # release v1.0.0
+NAME = TINY_NAME
+V1 = TINY  # release v1.0.0: tiny_release
 V2 = SRHMConfig(L=2, s=2, s0=0, v=3, nc=3, m=3, seed=9)  # release v1.1.0: same name, other rows
 
 
-def _offline(monkeypatch) -> None:
-    import datasets.config as dconfig
-    import huggingface_hub.constants as hconst
-
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.setenv(var, "1")
-    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(dconfig, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(dconfig, "HF_DATASETS_OFFLINE", True)
-
-
 @pytest.fixture
-def two_releases_cached(monkeypatch, tmp_path):
+def two_releases_cached(fake_hub, tiny_release, monkeypatch, tmp_path):
     """v1.0.0 (V1) and v1.1.0 (V2) of REPO published, both loaded once (cached), then offline."""
-    hub = fakehub.install(monkeypatch, tmp_path / "hf_home")
-    try:
-        build_release([V1], tmp_path / "r1", progress=False)
-        publish_release(tmp_path / "r1", REPO, "v1.0.0")
-        monkeypatch.setitem(catalog.CATALOG, NAME, V2)
-        build_release([V2], tmp_path / "r2", progress=False)
-        publish_release(tmp_path / "r2", REPO, "v1.1.0")
-        monkeypatch.setitem(catalog.CATALOG, NAME, V1)
-        for revision, cfg in (("v1.0.0", V1), ("v1.1.0", V2)):  # online: right rows, now in the cache
-            for split in ("train", "test", "probe"):
-                got = rows(load_split(REPO, NAME, split, revision=revision))
-                np.testing.assert_array_equal(got["label"], srhm.generate(cfg, split)["label"])
-        _offline(monkeypatch)
-        yield hub
-    finally:
-        fakehub.uninstall()
+    publish_release(tiny_release, REPO, "v1.0.0")
+    monkeypatch.setitem(catalog.CATALOG, NAME, V2)
+    build_release([V2], tmp_path / "r2", progress=False)
+    publish_release(tmp_path / "r2", REPO, "v1.1.0")
+    monkeypatch.setitem(catalog.CATALOG, NAME, V1)
+    for revision, cfg in (("v1.0.0", V1), ("v1.1.0", V2)):  # online: right rows, now in the cache
+        for split in ("train", "test", "probe"):
+            got = rows(load_split(REPO, NAME, split, revision=revision))
+            np.testing.assert_array_equal(got["label"], srhm.generate(cfg, split)["label"])
+    fakehub.offline(monkeypatch)
+    return fake_hub
 
 
 def test_offline_datasets_returns_the_newer_cached_release(two_releases_cached):
@@ -153,9 +139,9 @@ def test_cli_train_and_evaluate_refuse_another_revisions_rows(two_releases_cache
     assert (out / "results.json").read_bytes() == before
 
 
-def test_local_release_rows_are_checked(tmp_path):
+def test_local_release_rows_are_checked(tiny_release, tmp_path):
     out = tmp_path / "r"
-    build_release([V1], out, progress=False)
+    shutil.copytree(tiny_release, out)
     ds = load_split(str(out), NAME, "probe")
     assert len(ds) == V1.split_sizes()["probe"]
     doc = (out / "rules" / f"{NAME}.json").read_text()
@@ -170,18 +156,18 @@ def test_local_release_rows_are_checked(tmp_path):
         load_split(str(out), NAME, "test")
 
 
-def test_row_count_is_checked_before_the_hash(tmp_path, monkeypatch):
+def test_row_count_is_checked_before_the_hash(tiny_release, tmp_path, monkeypatch):
     out = tmp_path / "r"
-    build_release([V1], out, progress=False)
+    shutil.copytree(tiny_release, out)
     monkeypatch.setattr(load_mod, "dataset_content_hash", lambda ds: pytest.fail("hashed"))
     ds = datasets.load_dataset(str(out), NAME, split="train").select(range(10))
     with pytest.raises(ValueError, match=rf"got 10 rows, its rules file expects {V1.split_sizes()['train']}"):
         load_mod.check_provenance(ds, str(out), NAME, "train", None)
 
 
-def test_streamed_split_is_checked_on_its_first_rows(tmp_path):
+def test_streamed_split_is_checked_on_its_first_rows(tiny_release, tmp_path):
     out = tmp_path / "r"
-    build_release([V1], out, progress=False)
+    shutil.copytree(tiny_release, out)
     assert sum(1 for _ in load_split(str(out), NAME, "train", streaming=True)) == V1.split_sizes()["train"]
     doc = (out / "rules" / f"{NAME}.json").read_text()
     (out / "rules" / f"{NAME}.json").write_text(doc.replace(V1.name, V2.name))  # rules of another config
@@ -189,9 +175,9 @@ def test_streamed_split_is_checked_on_its_first_rows(tmp_path):
         load_split(str(out), NAME, "train", streaming=True)
 
 
-def test_unreadable_rules_file_is_refused(tmp_path):
+def test_unreadable_rules_file_is_refused(tiny_release, tmp_path):
     out = tmp_path / "r"
-    build_release([V1], out, progress=False)
+    shutil.copytree(tiny_release, out)
     (out / "rules" / f"{NAME}.json").write_text("{not json")
     with pytest.raises(
         ValueError,
@@ -215,12 +201,12 @@ def test_load_split_argument_types(args, exc, message):
         load_split(*args)
 
 
-def test_default_config_rows_are_checked_too(tmp_path):
+def test_default_config_rows_are_checked_too(tiny_release, tmp_path):
     """``config=None`` (the release's default config) goes through the same check."""
     from srhm_datasets.torch import SRHMDataset
 
     out = tmp_path / "r"
-    build_release([V1], out, progress=False)
+    shutil.copytree(tiny_release, out)
     assert len(load_split(str(out), None, "train")) == len(SRHMDataset(str(out))) == V1.split_sizes()["train"]
     doc = load_rules(str(out), NAME)
     good = doc["splits"]["train"]["content_hash"]
@@ -231,25 +217,20 @@ def test_default_config_rows_are_checked_too(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "deleted"])
-def test_a_damaged_cache_of_a_hub_repo_names_the_cache_never_the_repo(monkeypatch, tmp_path, damage):
-    fakehub.install(monkeypatch, tmp_path / "hf_home")
-    try:
-        build_release([V1], tmp_path / "r", progress=False)
-        publish_release(tmp_path / "r", REPO, "v1.0.0")
-        for split in ("train", "test"):
-            load_split(REPO, NAME, split)  # now in the datasets cache
-        cached = sorted((tmp_path / "hf_home" / "datasets").rglob("*-test.arrow"))
-        assert cached
-        for f in cached:
-            f.write_bytes(f.read_bytes()[:200]) if damage == "truncated" else f.unlink()
-        cache = tmp_path / "hf_home" / "datasets" / REPO.replace("/", "___") / NAME
-        expected = f"the datasets cache at {cache} is damaged .*; dataset repo {REPO} is not the cause: remove that"
-        with pytest.raises(ValueError, match=expected):
-            load_split(REPO, NAME, "test")
-        args = ["train", "--config", NAME, "--data", REPO, "--P", "10", "--width", "4", "--max-steps", "1"]
-        res = CliRunner().invoke(main, [*args, "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")])
-        assert res.exit_code != 0 and "Traceback" not in res.output, res.output
-        (line,) = [line for line in res.output.splitlines() if line.startswith("Error: ")]
-        assert "not a release folder or a reachable" not in line and f"the datasets cache at {cache}" in line
-    finally:
-        fakehub.uninstall()
+def test_a_damaged_cache_of_a_hub_repo_names_the_cache_never_the_repo(fake_hub, tiny_release, tmp_path, damage):
+    publish_release(tiny_release, REPO, "v1.0.0")
+    for split in ("train", "test"):
+        load_split(REPO, NAME, split)  # now in the datasets cache
+    cached = sorted((tmp_path / "hf_home" / "datasets").rglob("*-test.arrow"))
+    assert cached
+    for f in cached:
+        f.write_bytes(f.read_bytes()[:200]) if damage == "truncated" else f.unlink()
+    cache = tmp_path / "hf_home" / "datasets" / REPO.replace("/", "___") / NAME
+    expected = f"the datasets cache at {cache} is damaged .*; dataset repo {REPO} is not the cause: remove that"
+    with pytest.raises(ValueError, match=expected):
+        load_split(REPO, NAME, "test")
+    args = ["train", "--config", NAME, "--data", REPO, "--P", "10", "--width", "4", "--max-steps", "1"]
+    res = CliRunner().invoke(main, [*args, "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")])
+    assert res.exit_code != 0 and "Traceback" not in res.output, res.output
+    (line,) = [line for line in res.output.splitlines() if line.startswith("Error: ")]
+    assert "not a release folder or a reachable" not in line and f"the datasets cache at {cache}" in line

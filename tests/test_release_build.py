@@ -22,6 +22,7 @@ from srhm_datasets.release import build as build_mod
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.card import read_header
 from srhm_datasets.release.load import load_split
+from srhm_datasets.release.rules_file import load_rules
 from srhm_datasets.release.verify import verify_release
 
 from .release_helpers import SMALL, rows
@@ -290,3 +291,15 @@ def test_rules_document_of_a_space_beyond_4300_digits():
 def test_cli_build_help_states_the_bound_of_workers():
     res = CliRunner().invoke(main, ["build", "--help"], terminal_width=200)
     assert res.exit_code == 0 and "(1 <= workers <= the CPU count)" in " ".join(res.output.split())
+
+
+def test_train_of_sixteen_thousand_rows_is_sixteen_shards_of_one_row_group(tmp_path):
+    cfg = SRHMConfig(L=2, s=2, s0=1, v=8, nc=8, m=8, seed=7, n_test=10, n_probe=10, n_train=16 * 1024 + 5)
+    build_release([cfg], tmp_path / "r", progress=False)
+    files = sorted((tmp_path / "r" / cfg.name).glob("train-*.parquet"))
+    assert [f.name for f in files] == [f"train-{i:05d}-of-00016.parquet" for i in range(16)]
+    metas = [pq.ParquetFile(f).metadata for f in files]
+    assert [m.num_row_groups for m in metas] == [1] * 16
+    assert [m.num_rows for m in metas] == [1025] * 15 + [16 * 1024 + 5 - 15 * 1025]
+    doc = load_rules(str(tmp_path / "r"), cfg.name)
+    assert doc["splits"]["train"]["content_hash"] == content_hash(srhm.generate(cfg, "train"))

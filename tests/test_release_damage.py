@@ -20,17 +20,16 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from srhm_datasets.catalog import release_name
 from srhm_datasets.cli import main
 from srhm_datasets.release import build as build_mod
 from srhm_datasets.release.build import build_release
 from srhm_datasets.release.load import load_split
 from srhm_datasets.torch import SRHMDataset
 
-from .release_helpers import SMALL, rewrite
+from .release_helpers import TINY, TINY_NAME, rewrite
 
-ZERO = SMALL["grid_L2_s0-0_v3"]  # 49 train, 16 test, 16 probe rows; a catalog config
-NAME = release_name(ZERO)
+ZERO = TINY  # the config of tiny_release: 49 train, 16 test, 16 probe rows; a catalog config
+NAME = TINY_NAME
 SPLIT = "test"  # the split every case damages: srhm train and srhm evaluate both read it
 VERIFY = "srhm verify"
 
@@ -211,14 +210,7 @@ CACHE_DAMAGE = {
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("damage") / "r"
-    build_release([ZERO], out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def run(release, tmp_path_factory):
+def run(tmp_path_factory):
     """A tiny run folder of ZERO trained on the generator, for ``srhm evaluate --data``."""
     out = tmp_path_factory.mktemp("run") / "run"
     args = ["--config", NAME, "--P", "10", "--width", "4", "--max-steps", "1", "--num-test", "5", "--device", "cpu"]
@@ -228,13 +220,13 @@ def run(release, tmp_path_factory):
 
 
 @pytest.fixture
-def damaged(request, release, tmp_path, monkeypatch):
+def damaged(request, tiny_release, tmp_path, monkeypatch):
     """(a copy of the release, damaged as the case says, the regex its message must match); the
     datasets cache is a fresh folder of the test's own, for the Python calls and the commands alike."""
     cache = tmp_path / "cache"
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
     copy = tmp_path / "r"
-    shutil.copytree(release, copy)
+    shutil.copytree(tiny_release, copy)
     case = request.param
     if case in CACHE_DAMAGE:
         damage, expected = CACHE_DAMAGE[case]
@@ -297,9 +289,9 @@ def test_srhm_evaluate_on_a_damaged_release_is_one_line(damaged, run):
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_an_unreadable_shard_is_one_value_error_naming_it(release, tmp_path):
+def test_an_unreadable_shard_is_one_value_error_naming_it(tiny_release, tmp_path):
     copy = tmp_path / "r"
-    shutil.copytree(release, copy)
+    shutil.copytree(tiny_release, copy)
     _shard(copy).chmod(0)
     with pytest.raises(ValueError, match=r"test-00000-of-00001.parquet: cannot be read \(Permission denied\)"):
         load_split(copy, NAME, SPLIT, cache_dir=str(tmp_path / "cache"))
@@ -316,11 +308,11 @@ def test_a_deleted_shard_among_several_is_named(tmp_path, monkeypatch):
         load_split(tmp_path / "r", NAME, "train", cache_dir=str(tmp_path / "cache"))
 
 
-def test_srhm_dataset_refuses_streaming_naming_the_parameter(release, tmp_path):
+def test_srhm_dataset_refuses_streaming_naming_the_parameter(tiny_release, tmp_path):
     with pytest.raises(ValueError, match=r"invalid parameter load_kwargs=\{'streaming': True\}: .*SRHMStream"):
-        SRHMDataset(release, NAME, "test", load_kwargs={"streaming": True})
+        SRHMDataset(tiny_release, NAME, "test", load_kwargs={"streaming": True})
     with pytest.raises(ValueError, match=r"invalid parameter load_kwargs=\['cache_dir'\]: must satisfy None or a dict"):
-        SRHMDataset(release, NAME, "test", load_kwargs=["cache_dir"])
+        SRHMDataset(tiny_release, NAME, "test", load_kwargs=["cache_dir"])
 
 
 @pytest.mark.parametrize("damaged", list(FOLDER_DAMAGE), indirect=True)
@@ -349,18 +341,18 @@ RULES_DAMAGE = {
 
 
 @pytest.mark.parametrize("case", list(RULES_DAMAGE))
-def test_load_rules_refuses_a_damaged_rules_file_naming_it(release, tmp_path, case):
+def test_load_rules_refuses_a_damaged_rules_file_naming_it(tiny_release, tmp_path, case):
     from srhm_datasets import load_rules
 
     copy = tmp_path / "r"
-    shutil.copytree(release, copy)
+    shutil.copytree(tiny_release, copy)
     damage, expected = RULES_DAMAGE[case]
     damage(copy)
     with pytest.raises(
         ValueError, match=f"{re.escape(str(_rules(copy)))}.*{expected}.*{VERIFY} {re.escape(str(copy))}"
     ):
         load_rules(copy, NAME)
-    assert load_rules(release, NAME)["rules_hash"].startswith("sha256:")  # the intact release still loads
+    assert load_rules(tiny_release, NAME)["rules_hash"].startswith("sha256:")  # the intact release still loads
 
 
 @pytest.mark.parametrize(
@@ -370,9 +362,9 @@ def test_load_rules_refuses_a_damaged_rules_file_naming_it(release, tmp_path, ca
         ("  default: true\n- config_name: other\n  default: true\n", "it marks 2 configs default: true"),
     ],
 )
-def test_the_default_config_of_a_card_without_one_default_is_named(release, tmp_path, change, expected):
+def test_the_default_config_of_a_card_without_one_default_is_named(tiny_release, tmp_path, change, expected):
     copy = tmp_path / "r"
-    shutil.copytree(release, copy)
+    shutil.copytree(tiny_release, copy)
     _edit_card(copy, "  default: true\n", change)
     with pytest.raises(ValueError, match=f"README.md: {expected}; run `{VERIFY} .*; or pass config="):
         load_split(copy, None, SPLIT, cache_dir=str(tmp_path / "cache"))
@@ -381,3 +373,15 @@ def test_the_default_config_of_a_card_without_one_default_is_named(release, tmp_
             load_split(copy, NAME, SPLIT, cache_dir=str(tmp_path / "cache"))
     else:  # without a default, a config named still loads
         assert len(load_split(copy, NAME, SPLIT, cache_dir=str(tmp_path / "cache"))) == ZERO.split_sizes()[SPLIT]
+
+
+def test_load_split_of_a_damaged_shard_is_one_value_error(tiny_release, tmp_path):
+    copy = tmp_path / "r"
+    shutil.copytree(tiny_release, copy)
+    shard = copy / NAME / "test-00000-of-00001.parquet"
+    os.truncate(shard, shard.stat().st_size // 2)
+    damaged = (
+        rf"invalid parameter repo_or_dir=.*{NAME}/test-00000-of-00001.parquet: not a readable Parquet file.*srhm verify"
+    )
+    with pytest.raises(ValueError, match=damaged):  # a cache of its own: datasets would serve the intact copy's rows
+        load_split(copy, NAME, "test", cache_dir=str(tmp_path / "cache"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,15 +25,17 @@ from srhm_datasets.files import MARKER, read_marker
 from srhm_datasets.hashing import content_hash
 from srhm_datasets.release import build as build_mod
 from srhm_datasets.release.build import build_release
+from srhm_datasets.release.publish import publish_release
 from srhm_datasets.release.verify import verify_release
 
+from . import fakehub
 from .processes import alive, children, interruptible, lock_held_elsewhere
-from .release_helpers import SMALL
+from .release_helpers import SMALL, TINY, TINY_NAME
 
-ZERO = SMALL["grid_L2_s0-0_v3"]  # tiny: 49 train rows
+ZERO = TINY  # 49 train rows
 
 
-# ---- kind 1: destructive writes -------------------------------------------------------
+# ---- destructive writes --------------------------------------------------------------------------
 
 
 def test_overwrite_of_the_current_folder_is_refused_and_keeps_its_files(tmp_path, monkeypatch):
@@ -98,7 +102,7 @@ def test_an_unmarked_old_release_is_refused_with_a_hint(tmp_path):
     assert (out / "README.md").is_file()
 
 
-# ---- kind 6: interruption ---------------------------------------------------------------
+# ---- interruption --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -157,7 +161,36 @@ def test_a_signal_during_the_final_rename_waits_for_it(tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is restored
 
 
-# ---- kinds 5, 8, 9: bad input before any work --------------------------------------------
+def test_workers_of_a_killed_build_end_with_it(tmp_path):
+    """SIGKILL (the OOM killer, a scheduler's kill -9) cannot be handled: the workers watch their parent."""
+    srhm_cli = Path(sys.executable).with_name("srhm")
+    proc = subprocess.Popen(
+        [str(srhm_cli), "build", "grid_L3_s0-2_v10", "--out", "r", "--workers", "2", "--quiet"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(2400):  # until blocks flow from the workers into a shard
+            workers = children(proc.pid)
+            if len(workers) >= 3 and list(tmp_path.glob(".r.partial-*/*/train-00000-*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and len(workers) >= 3, "the build did not start its workers"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for _ in range(1200):
+        if not any(alive(p) for p in workers):
+            break
+        time.sleep(0.05)
+    left = [p for p in workers if alive(p)]
+    for p in left:  # do not leave them to the rest of the suite
+        os.kill(p, signal.SIGKILL)
+    assert not left
+
+
+# ---- bad input before any work -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -194,7 +227,17 @@ def test_cli_build_refuses_free_text_for_the_card(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-# ---- kind 7: the disk -------------------------------------------------------------------------
+def test_build_refuses_more_workers_than_cpus_before_any_work(tmp_path):
+    out = tmp_path / "r"
+    bound = r"invalid parameter workers=~1.00e30 \(31 digits\): must satisfy 1 <= workers <= \d+ \(the CPU count"
+    with pytest.raises(ValueError, match=bound):
+        build_release([ZERO], out, workers=10**30, progress=False)
+    res = CliRunner().invoke(main, ["build", "demo", "--out", str(out), "--workers", str(10**30)])
+    assert res.exit_code == 2 and "invalid parameter --workers=" in res.output, res.output
+    assert "Traceback" not in res.output and os.listdir(tmp_path) == []
+
+
+# ---- the disk ------------------------------------------------------------------------------------
 
 
 def test_cli_build_out_inside_a_file_is_refused_before_work(tmp_path):
@@ -222,7 +265,7 @@ def test_cli_build_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monke
     assert os.listdir(tmp_path) == []
 
 
-# ---- streaming parallelism ----------------------------------------------------------------------
+# ---- streaming parallelism -----------------------------------------------------------------------
 
 
 def _check_shards(cfg, n: int) -> list[tuple[int, int]]:
@@ -282,7 +325,7 @@ def test_streaming_load_has_a_shard_per_worker(tmp_path, monkeypatch):
     assert verify_release(tmp_path / "r").ok
 
 
-# ---- kind 7: the network, the token, damaged files -----------------------------------------------
+# ---- the network, the token, damaged files -------------------------------------------------------
 
 SECRET = "hf_secret_token_never_printed"
 
@@ -295,14 +338,7 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def small_release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pub") / "r"
-    build_release([ZERO], out, progress=False)
-    return out
-
-
-def test_cli_publish_without_network_is_one_line_naming_the_step(small_release, tmp_path):
+def test_cli_publish_without_network_is_one_line_naming_the_step(tiny_release, tmp_path):
     env = {
         **os.environ,
         "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
@@ -315,7 +351,7 @@ def test_cli_publish_without_network_is_one_line_naming_the_step(small_release, 
         [
             str(Path(sys.executable).with_name("srhm")),
             "publish",
-            str(small_release),
+            str(tiny_release),
             "--repo",
             "org/srhm",
             "--tag",
@@ -343,13 +379,13 @@ def _no_token(monkeypatch, tmp_path):
     monkeypatch.setattr(hconst, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-stored-tokens"))
 
 
-def test_cli_publish_checks_token_and_arguments_before_verify(small_release, tmp_path, monkeypatch):
+def test_cli_publish_checks_token_and_arguments_before_verify(tiny_release, tmp_path, monkeypatch):
     from srhm_datasets.release import verify as verify_mod
 
     monkeypatch.setattr(verify_mod, "verify_release", lambda *a, **k: pytest.fail("verified first"))
     _no_token(monkeypatch, tmp_path)
     runner = CliRunner()
-    res = runner.invoke(main, ["publish", str(small_release), "--repo", "org/srhm", "--tag", "v1.0.0"])
+    res = runner.invoke(main, ["publish", str(tiny_release), "--repo", "org/srhm", "--tag", "v1.0.0"])
     assert res.exit_code == 1
     assert res.output.strip().splitlines() == [
         "Error: no Hugging Face token: run `hf auth login` or set HF_TOKEN to a token with write access to the "
@@ -360,11 +396,11 @@ def test_cli_publish_checks_token_and_arguments_before_verify(small_release, tmp
         (["--repo", "not a repo", "--tag", "v1.0.0"], "invalid parameter --repo='not a repo'"),
         (["--repo", "org/srhm", "--tag", "1.0"], "invalid parameter --tag='1.0'"),
     ):
-        res = runner.invoke(main, ["publish", str(small_release), *args])
+        res = runner.invoke(main, ["publish", str(tiny_release), *args])
         assert res.exit_code == 2 and message in res.output and SECRET not in res.output
 
 
-def test_publish_hub_error_names_the_step_and_never_the_token(small_release, monkeypatch):
+def test_publish_hub_error_names_the_step_and_never_the_token(tiny_release, monkeypatch):
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -385,7 +421,7 @@ def test_publish_hub_error_names_the_step_and_never_the_token(small_release, mon
         match=r"Hub step 'create_repo' for org/srhm failed \(HfHubHTTPError: 401 .*\); "
         r"check that the token has write access to org/srhm",
     ) as info:
-        publish_release(small_release, "org/srhm", "v1.0.0", api=Api())
+        publish_release(tiny_release, "org/srhm", "v1.0.0", api=Api())
     assert SECRET not in str(info.value)
 
 
@@ -403,7 +439,42 @@ def test_cli_verify_reports_damaged_files_one_line_each(tmp_path):
     assert res.output.strip().splitlines()[-1].startswith("FAILED: 2 config(s)")
 
 
-# ---- kind 9: wrong types at the edge ---------------------------------------------------------------
+# ---- train and evaluate with the network lost ----------------------------------------------------
+
+REPO = "srhm-org/srhm"
+
+
+def _one_error_line(res) -> str:
+    assert res.exit_code == 1, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1 and "Traceback" not in res.output, res.output
+    return lines[0]
+
+
+def test_evaluate_without_network_is_one_line_and_exit_1(fake_hub, tiny_run, monkeypatch, tmp_path):
+    shutil.copytree(tiny_run, tmp_path / "run")
+    fakehub.cut_off(monkeypatch, fake_hub)
+    line = _one_error_line(CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--data", REPO]))
+    assert f"could not read the probe split of config demo_probe of dataset repo {REPO} at revision main" in line
+    assert "check the network connection and HF_ENDPOINT" in line
+    assert "evaluation" not in json.loads((tmp_path / "run" / "results.json").read_text())
+
+
+def test_train_without_network_names_the_rules_file_it_tried(fake_hub, tiny_release, monkeypatch, tmp_path):
+    publish_release(tiny_release, REPO, "v1.0.0")
+    for split in ("train", "test"):  # the rows are cached, the rules file is not (publish cached it: removed)
+        datasets.load_dataset(REPO, TINY_NAME, split=split)
+    shutil.rmtree(tmp_path / "hf_home" / "hub")
+    fakehub.cut_off(monkeypatch, fake_hub)
+    args = ["train", "--config", TINY_NAME, "--data", REPO, "--P", "10", "--width", "4", "--max-steps", "1"]
+    res = CliRunner().invoke(main, [*args, "--no-progress", "--out", str(tmp_path / "run")])
+    line = _one_error_line(res)
+    assert f"could not read rules/{TINY_NAME}.json of dataset repo {REPO} at revision main from the Hub" in line
+    assert "A_L2" not in line
+    assert not (tmp_path / "run").exists()
+
+
+# ---- wrong types at the edge ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -432,14 +503,14 @@ def test_wrong_types_name_the_parameter(call, message):
         ({"private": "no"}, TypeError, "private='no'"),
     ],
 )
-def test_publish_arguments_name_the_parameter(small_release, kwargs, exc, message):
+def test_publish_arguments_name_the_parameter(tiny_release, kwargs, exc, message):
     from srhm_datasets.release.publish import publish_release
 
     class Api:  # any call to it would fail the test
         token = SECRET
         endpoint = "https://hub.example"
 
-    args = {"folder": small_release, "repo_id": "org/srhm", "tag": "v1.0.0", **kwargs}
+    args = {"folder": tiny_release, "repo_id": "org/srhm", "tag": "v1.0.0", **kwargs}
     with pytest.raises(exc, match=message):
         publish_release(args.pop("folder"), args.pop("repo_id"), args.pop("tag"), api=Api(), **args)
 
@@ -455,7 +526,7 @@ def test_overwrite_refuses_a_file_added_inside_a_config_folder(tmp_path):
     assert notes.read_text() == "mine"
 
 
-# ---- one writer per folder; nothing deleted that appeared since the check --------------------
+# ---- one writer per folder; nothing deleted that appeared since the check ------------------------
 
 
 def test_build_is_refused_while_another_process_writes_out(tmp_path):

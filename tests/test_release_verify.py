@@ -283,3 +283,10 @@ def test_verify_default_config_must_be_demo_when_present(tmp_path):
     (out / "README.md").write_text(text)
     failed = failures(verify_release(out, ["grid_L2_s0-0_v3"]))
     assert "default: true on 'demo'" in failed[("(release)", "card")]
+
+
+@pytest.mark.parametrize("name", ["", "../demo", "rules/demo"])
+def test_verify_refuses_a_config_option_that_is_not_a_name(tiny_release, name):
+    result = CliRunner().invoke(main, ["verify", str(tiny_release), "--config", name])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--config': {name!r}: must be a config name" in result.output

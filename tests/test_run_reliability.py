@@ -49,14 +49,6 @@ TINY = {"width": 8, "max_steps": 6, "eval_every": 3, "num_test": 100, "progress"
 FAST_EVAL = ["--num-test", "50", "--num-probe", "20", "--device", "cpu"]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A tiny finished run of DEMO (read-only for the tests)."""
-    out = tmp_path_factory.mktemp("run") / "r"
-    train(TrainOptions(config=DEMO, P=64, out=str(out), **TINY))
-    return out
-
-
 def _keep_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "c"
     folder.mkdir()
@@ -64,7 +56,7 @@ def _keep_folder(tmp_path: Path) -> Path:
     return folder
 
 
-# ---- kind 1: only folders srhm wrote are written or replaced ------------------------------
+# ---- only folders srhm wrote are written or replaced ---------------------------------------------
 
 
 def _commands(results_dir: Path, run: Path) -> dict[str, list[str]]:
@@ -126,11 +118,11 @@ def test_commands_refuse_the_current_folder_and_folders_of_others(tmp_path, monk
     assert sorted(p.name for p in folder.iterdir()) == ["keep.txt"]  # nothing written, keep.txt survives
 
 
-def test_evaluate_writes_only_into_run_folders_srhm_wrote(run_dir, tmp_path):
+def test_evaluate_writes_only_into_run_folders_srhm_wrote(tiny_run, tmp_path):
     plain = tmp_path / "plain"  # a run's files copied by hand, with a file of the user's
     plain.mkdir()
     for name in ("results.json", CHECKPOINT, "notes.txt"):
-        (plain / name).write_bytes((run_dir / name).read_bytes() if name != "notes.txt" else b"mine")
+        (plain / name).write_bytes((tiny_run / name).read_bytes() if name != "notes.txt" else b"mine")
     before = {p.name: p.read_bytes() for p in plain.iterdir()}
     result = CliRunner().invoke(main, ["evaluate", str(plain), *FAST_EVAL])
     assert result.exit_code == 2 and "RUN_DIR=" in result.output and "srhm did not write" in result.output
@@ -140,25 +132,25 @@ def test_evaluate_writes_only_into_run_folders_srhm_wrote(run_dir, tmp_path):
     )  # reading is fine
 
 
-def test_leaderboard_replaces_its_own_board_but_not_a_board_holding_other_files(run_dir, tmp_path):
+def test_leaderboard_replaces_its_own_board_but_not_a_board_holding_other_files(tiny_run, tmp_path):
     board = tmp_path / "board"
-    first = build_leaderboard(run_dir.parent, board)
+    first = build_leaderboard(tiny_run.parent, board)
     assert json.loads((board / MARKER).read_text())["kind"] == "leaderboard"
-    assert build_leaderboard(run_dir.parent, board) == first  # its own board: replaced
+    assert build_leaderboard(tiny_run.parent, board) == first  # its own board: replaced
     (board / "mine.txt").write_text("x")
     with pytest.raises(ValueError, match="out=.*mine.txt"):
-        build_leaderboard(run_dir.parent, board)
+        build_leaderboard(tiny_run.parent, board)
     assert (board / "mine.txt").read_text() == "x"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
     (board / "mine.txt").unlink()
     notes = next(p for p in board.iterdir() if p.is_dir()) / "notes.md"  # inside a config's page folder
     notes.write_text("mine")
     with pytest.raises(ValueError, match=r"out=.*notes.md"):
-        build_leaderboard(run_dir.parent, board)
+        build_leaderboard(tiny_run.parent, board)
     assert notes.read_text() == "mine"
 
 
-# ---- kind 4: options checked before the work ------------------------------------------------
+# ---- options checked before the work -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -273,7 +265,7 @@ def test_leaderboard_checks_its_arguments(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-# ---- kind 5: the README's first command twice -----------------------------------------------
+# ---- the README's first command twice ------------------------------------------------------------
 
 
 def test_demo_runs_twice_in_a_row(tmp_path, monkeypatch):
@@ -294,7 +286,7 @@ def test_demo_runs_twice_in_a_row(tmp_path, monkeypatch):
         path.unlink()
 
 
-# ---- kind 6: interruption ---------------------------------------------------------------------
+# ---- interruption --------------------------------------------------------------------------------
 
 
 def test_sigterm_ends_train_cleanly_and_leaves_no_output(tmp_path):
@@ -357,7 +349,7 @@ def test_interrupted_learning_curve_keeps_finished_runs_and_no_stale_summary(tmp
     assert [r["skipped"] for r in summary["runs"]] == [True, True, False, True]
 
 
-# ---- kind 8: inputs from another config -----------------------------------------------------
+# ---- inputs from another config ------------------------------------------------------------------
 
 
 def test_evaluate_model_refuses_a_model_of_another_config():
@@ -412,7 +404,7 @@ def test_srhm_dataset_refuses_rows_of_another_config():
     assert np.array_equal(SRHMDataset(ds, config=DEMO).targets, rows["label"])
 
 
-# ---- kind 9: our errors at the edge -----------------------------------------------------------
+# ---- our errors at the edge ----------------------------------------------------------------------
 
 
 def test_wrong_types_give_our_errors(tmp_path):
@@ -440,7 +432,7 @@ def test_wrong_types_give_our_errors(tmp_path):
         ev.load_factory("srhm_datasets:no_such")
 
 
-# ---- kind 10: files follow the umask ----------------------------------------------------------
+# ---- files follow the umask ----------------------------------------------------------------------
 
 
 def test_every_written_file_follows_the_umask(tmp_path):
@@ -470,7 +462,7 @@ def test_every_written_file_follows_the_umask(tmp_path):
     assert oct(stat.S_IMODE((tmp_path / "board").stat().st_mode)) == oct(0o755)
 
 
-# ---- one writer per folder ------------------------------------------------------------------
+# ---- one writer per folder -----------------------------------------------------------------------
 
 ORACLE = "srhm_datasets.evaluation.oracle:build"
 
@@ -492,12 +484,12 @@ def _writers(results_dir: Path) -> dict[str, list[str]]:
 @pytest.mark.parametrize(
     "command", ["train", "learning-curve", "leaderboard", "demo", "evaluate", "evaluate --factory", "build"]
 )
-def test_a_second_writer_is_refused_at_once_naming_the_first(run_dir, tmp_path, command):
+def test_a_second_writer_is_refused_at_once_naming_the_first(tiny_run, tmp_path, command):
     out = tmp_path / "out"
     if command == "evaluate":
-        shutil.copytree(run_dir, out)
+        shutil.copytree(tiny_run, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()} if out.exists() else None
-    args = [str(out) if a == "OUT" else a for a in _writers(run_dir.parent)[command]]
+    args = [str(out) if a == "OUT" else a for a in _writers(tiny_run.parent)[command]]
     with lock_held_elsewhere(out) as pid:
         result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
@@ -536,7 +528,7 @@ def test_results_and_checkpoints_without_a_run_id_still_evaluate(tmp_path):
     assert "evaluation" in ev.evaluate_run(run, num_test=50, num_probe=20, device="cpu")
 
 
-# ---- a failing environment --------------------------------------------------------------------
+# ---- a failing environment -----------------------------------------------------------------------
 
 
 def _full_disk(monkeypatch) -> None:
@@ -550,13 +542,13 @@ def _full_disk(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("command", ["train", "learning-curve", "evaluate", "evaluate --factory"])
-def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(run_dir, tmp_path, monkeypatch, command):
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tiny_run, tmp_path, monkeypatch, command):
     out = tmp_path / "new" / "out"
     if command == "evaluate":
-        shutil.copytree(run_dir, out)
+        shutil.copytree(tiny_run, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()} if out.exists() else None
     _full_disk(monkeypatch)
-    args = [str(out) if a == "OUT" else a for a in _writers(run_dir.parent)[command]]
+    args = [str(out) if a == "OUT" else a for a in _writers(tiny_run.parent)[command]]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
     failed = {"train": CHECKPOINT, "learning-curve": f"P10/{CHECKPOINT}"}.get(command, "results.json")
@@ -571,10 +563,10 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(run_dir, tmp_pa
 
 
 @pytest.fixture
-def read_only(run_dir, tmp_path):
-    """A read-only folder (a read-only bind mount) holding a copy of ``run_dir`` as ``run``."""
+def read_only(tiny_run, tmp_path):
+    """A read-only folder (a read-only bind mount) holding a copy of ``tiny_run`` as ``run``."""
     folder = tmp_path / "ro"
-    shutil.copytree(run_dir, folder / "run")
+    shutil.copytree(tiny_run, folder / "run")
     mount = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
     if mount.returncode != 0:
         pytest.skip("a read-only bind mount needs root with CAP_SYS_ADMIN")
@@ -586,10 +578,10 @@ def read_only(run_dir, tmp_path):
 
 
 @pytest.mark.parametrize("command", ["train", "learning-curve", "leaderboard", "evaluate", "evaluate --factory"])
-def test_a_read_only_folder_is_one_line_and_left_as_it_was(run_dir, read_only, command):
+def test_a_read_only_folder_is_one_line_and_left_as_it_was(tiny_run, read_only, command):
     out = read_only / ("run" if command == "evaluate" else "new")
     before = sorted(str(p.relative_to(read_only)) for p in read_only.rglob("*"))
-    args = [str(out) if a == "OUT" else a for a in _writers(run_dir.parent)[command]]
+    args = [str(out) if a == "OUT" else a for a in _writers(tiny_run.parent)[command]]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()

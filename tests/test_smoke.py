@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig, generate
@@ -64,3 +65,23 @@ def test_every_spec_command_has_help():
         result = CliRunner().invoke(main, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert "Usage: " in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--n", "0"], "'--n': 0 is not in the range 1<=x<=1000"),
+        (["--n", "-1"], "'--n': -1 is not in the range 1<=x<=1000"),
+        (["--n", "100000000"], "'--n': 100000000 is not in the range 1<=x<=1000"),
+        (["--start", "-1"], "'--start': -1 is not in the range x>=0"),
+        (["--start", "12708"], "'--start': 12708: must satisfy 0 <= --start < 12708"),
+    ],
+)
+def test_sample_bounds_its_options_before_generating(args, named, monkeypatch):
+    def no_rows(*args, **kwargs):
+        raise AssertionError("generated rows for a bad option")
+
+    monkeypatch.setattr(sys.modules["srhm_datasets.generate"], "generate", no_rows)
+    result = CliRunner().invoke(main, ["sample", "demo", "--split", "train", *args])  # 12,708 train rows
+    assert result.exit_code == 2, result.output
+    assert named in result.output

@@ -13,7 +13,7 @@ from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.catalog import CATALOG
 from srhm_datasets.torch import SRHMBatchSampler, SRHMDataset, encode
 
-from .release_helpers import write_rules
+from .release_helpers import TINY_NAME, write_rules
 from .torch_helpers import assert_one_sgd_step_learns
 
 CFG = CATALOG["demo"]  # v=4, d=16, N=3; train 12708 rows, test 3276
@@ -250,3 +250,12 @@ def test_release_builder_folder(tmp_path):
     # the probe split's HF config is "<name>_probe": config=None infers the config from it
     probe = datasets.load_dataset(str(tmp_path / "out"), "demo_probe", split="probe", cache_dir=str(tmp_path / "cache"))
     assert SRHMDataset(probe, split="probe").config == CFG
+
+
+def test_get_batch_refuses_float_indices(tiny_release, tiny_release_cache):
+    ds = SRHMDataset(tiny_release, TINY_NAME, "test", load_kwargs={"cache_dir": tiny_release_cache})
+    with pytest.raises(ValueError, match=r"invalid parameter indices=\[0\.5, 1\.7\]: must satisfy ints"):
+        ds.get_batch([0.5, 1.7])  # not rows 0 and 1
+    with pytest.raises(ValueError, match="invalid parameter indices="):
+        ds.get_batch(np.array([True, False]))
+    assert ds.get_batch(torch.tensor([2, 0]))["label"].tolist() == ds.targets[[2, 0]].tolist()

@@ -125,15 +125,15 @@ def test_tokens_of_another_config_are_refused():
 @pytest.mark.parametrize(
     "call, fragment",
     [
-        (lambda: encode(TOKENS.float(), 3, "tokens"), "tokens.dtype='torch.float32'"),  # was silently .long()
-        (lambda: encode(TOKENS, 3, "whiten", torch.int64), "dtype=torch.int64"),  # was all zeros
+        (lambda: encode(TOKENS.float(), 3, "tokens"), "tokens.dtype='torch.float32'"),  # not silently .long()
+        (lambda: encode(TOKENS, 3, "whiten", torch.int64), "dtype=torch.int64"),  # not all zeros
         (lambda: encode(TOKENS, 3.0, "onehot"), "v=3.0"),
-        (lambda: encode(["a", "b"], 3, "onehot"), "tokens=['a', 'b']"),  # was torch's bare ValueError
+        (lambda: encode(["a", "b"], 3, "onehot"), "tokens=['a', 'b']"),  # not torch's bare ValueError
         (lambda: encode(TOKENS, 3, ["onehot"]), "kind=['onehot']"),
         (lambda: to_device_batch({"tokens": TOKENS.numpy(), "label": torch.tensor([1, 0])}, 3), "batch['tokens']"),
-        (lambda: to_device_batch({"tokens": TOKENS}, 3), "batch="),  # was KeyError
+        (lambda: to_device_batch({"tokens": TOKENS}, 3), "batch="),  # not KeyError
         (lambda: to_device_batch({"tokens": TOKENS, "label": torch.tensor([1, 0])}, 3, device="tpu"), "device='tpu'"),
-        (lambda: torch_tokens(TOKENS), "tokens="),  # was AttributeError
+        (lambda: torch_tokens(TOKENS), "tokens="),  # not AttributeError
     ],
 )
 def test_wrong_types_are_our_value_errors(call, fragment):
@@ -144,3 +144,10 @@ def test_wrong_types_are_our_value_errors(call, fragment):
 
 def test_numpy_integer_v_is_accepted():
     assert torch.equal(encode(TOKENS, np.int64(3), "onehot"), ONEHOT)
+
+
+def test_encode_refuses_a_d_that_is_not_an_int():
+    tokens = torch.zeros(2, 16, dtype=torch.uint8)
+    for d in ("16", True, 16.0):
+        with pytest.raises(ValueError, match=r"invalid parameter d=.*must satisfy an int, 1 <= d <= 65536"):
+            encode(tokens, 4, d=d)

@@ -4,6 +4,7 @@ the results file, the release data path, the CLI and learning curves."""
 import dataclasses
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -18,7 +19,14 @@ from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.files import MARKER
 from srhm_datasets.hashing import content_hash
-from srhm_datasets.protocol import default_lr, estimate_p_star, log_spaced_P
+from srhm_datasets.protocol import (
+    DEFAULT_WIDTH,
+    MAX_PARAMETERS,
+    default_lr,
+    estimate_p_star,
+    log_spaced_P,
+    num_parameters,
+)
 from srhm_datasets.results import read_results
 from srhm_datasets.torch import encode
 
@@ -413,3 +421,41 @@ def test_cli_train_overwrite_flag(tmp_path):
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 2 and "--overwrite" in refused.output
     assert CliRunner().invoke(main, [*args, "--overwrite"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"width": 10**30}, "width=~1.00e30 (31 digits): must satisfy a network of at most 2**31 = 2,147,483,648"),
+        ({"width": 10**8}, "width=100000000: must satisfy a network of at most 2**31 = 2,147,483,648 parameters"),
+        ({"width": 25_000}, "(cnn on A_L2_s2_s0-1_v4_nc4_m4_seed0 at this width has 2500500000)"),
+        ({"threads": 100_000}, f"threads=100000: must satisfy threads <= {os.cpu_count()} (the CPU count)"),
+    ],
+)
+def test_train_options_bound_width_and_threads_before_any_work(options, named, tmp_path):
+    with pytest.raises(ValueError, match="invalid parameter ") as err:
+        resolve(TrainOptions(config=DEMO, P=10, out=str(tmp_path / "run"), **options))
+    assert named in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_width_is_bounded_by_the_parameters_of_the_arch():
+    assert resolve(TrainOptions(config=DEMO, P=10, arch="fcn", width=25_000)).width == 25_000  # 626,700,000
+    assert num_parameters("cnn", DEMO, DEFAULT_WIDTH) < MAX_PARAMETERS  # the defaults stay far inside
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--config", "demo", "--P", "10", "--width", str(10**30), "--out"],
+        ["train", "--config", "demo", "--P", "10", "--width", "100000000", "--max-steps", "1", "--out"],
+        ["train", "--config", "demo", "--P", "10", "--threads", "100000", "--out"],
+        ["learning-curve", "--config", "demo", "--P-min", "10", "--P-max", "20", "--threads", "100000", "--out"],
+        ["demo", "--width", "100000000", "--out"],
+    ],
+)
+def test_train_commands_refuse_a_huge_width_or_thread_count_as_a_usage_error(args, tmp_path):
+    result = CliRunner().invoke(main, [*args, str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "invalid parameter width=" in result.output or "invalid parameter threads=100000" in result.output
+    assert not (tmp_path / "out").exists()
