@@ -681,3 +681,12 @@ def test_docstring_examples_run():
     for module in (board_entries, board_optimal, board_pstar):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_a_run_of_another_task_is_ranked_under_its_task(no_laws_plot, tmp_path):
+    # srhm train records the task in training.task (format.md §12.2): the board ranks it there, not under class.
+    results = make_results(DEMO, 100, test_error=0.3)
+    results["training"].update(task="last", context=4, noise=0.0)
+    write(tmp_path / "r", "a.json", results)
+    summary = build_leaderboard(tmp_path / "r", tmp_path / "board")
+    assert list(summary["configs"][DEMO.name]["tasks"]) == ["last context=4"]

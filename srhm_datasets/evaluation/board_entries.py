@@ -258,12 +258,27 @@ def task_label(cfg: SRHMConfig, name: str = "class", context=None, mask_rate=Non
 
 
 def results_task(results: dict, cfg: SRHMConfig) -> str:
-    """``task_label`` of a results file's ``task`` field (a name or ``{name, context, mask_rate, noise}``;
-    absent: ``class``)."""
-    task = results.get("task", "class")
+    """``task_label`` of the task of a results file (format.md §12.2): a run's ``training.task`` with its
+    ``training.context``, ``mask_rate`` and ``noise`` (``srhm train``), else the top-level ``task`` of a
+    submission (a name or ``{name, context, mask_rate, noise}``); absent: ``class``.
+
+    Examples
+    --------
+    >>> from srhm_datasets.catalog import get_config
+    >>> cfg = get_config("demo")
+    >>> results_task({"training": {"task": "last", "context": 4, "noise": 0.0}}, cfg)
+    'last context=4'
+    >>> results_task({"task": {"name": "mlm", "mask_rate": 0.3}}, cfg), results_task({}, cfg)
+    ('mlm mask_rate=0.3', 'class')
+    """
+    training = results.get("training") or {}
+    if training.get("task") is not None:
+        task = {"name": training["task"], **{k: training.get(k) for k in ("context", "mask_rate", "noise")}}
+    else:
+        task = results.get("task", "class")
     if isinstance(task, str):
         return task_label(cfg, task)
-    return task_label(cfg, task["name"], task.get("context"), task.get("mask_rate"), task.get("noise"))
+    return task_label(cfg, task["name"], task.get("context"), task.get("mask_rate"), task.get("noise") or 0.0)
 
 
 def curve_settings(results: dict) -> tuple:
