@@ -41,24 +41,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from functools import lru_cache
 
 import numpy as np
 
 from .config import SRHMConfig, check_config, require, require_int
 from .rules import placement_slots, sample_rules
-from .tasks import mask_id, unobserved_id
+from .tasks import check_noise, mask_id, unobserved_id
 
 #: Default bound on the working memory of one chunk of a batch, bytes.
 MAX_BYTES = 1 << 28
-
-
-def check_noise(noise) -> float:
-    """``noise`` as a float in [0, 1), else the package's ValueError naming ``noise``."""
-    ok = isinstance(noise, numbers.Real) and not isinstance(noise, bool) and 0.0 <= float(noise) < 1.0
-    require(ok, "noise", noise, "a float, 0 <= noise < 1")
-    return float(noise)
 
 
 def check_evidence(cfg: SRHMConfig, evidence) -> np.ndarray:

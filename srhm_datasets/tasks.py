@@ -106,6 +106,18 @@ def _probability(name: str, value, low_open: bool, high_open: bool) -> float:
     return value
 
 
+def check_noise(noise) -> float:
+    """``noise``, the eps of the symmetric channel, as a float in [0, 1); else the package's ValueError
+    naming ``noise``. The one check of eps: the tasks and exact inference use it.
+
+    Examples
+    --------
+    >>> check_noise(0.25)
+    0.25
+    """
+    return _probability("noise", noise, low_open=False, high_open=True)
+
+
 def make_task(cfg: SRHMConfig, task="class", *, context=None, mask_rate=None, noise=0.0, key=0) -> Task:
     """A checked ``Task`` of ``cfg`` (format.md §15).
 
@@ -157,7 +169,7 @@ def make_task(cfg: SRHMConfig, task="class", *, context=None, mask_rate=None, no
         mask_rate = _probability("mask_rate", mask_rate, low_open=True, high_open=False)
     elif task == "mlm":
         mask_rate = DEFAULT_MASK_RATE
-    noise = _probability("noise", noise, low_open=False, high_open=True)
+    noise = check_noise(noise)
     return Task(task, context, mask_rate, noise, require_int("key", key, 0, MAX_KEY))
 
 
