@@ -36,12 +36,11 @@ from pathlib import Path
 
 import click
 
-from srhm_datasets.baselines.learning_curve import p_star_spread
 from srhm_datasets.catalog import release_name
 from srhm_datasets.config import SRHMConfig, require
 from srhm_datasets.evaluation.paper_points import LAW_CONSTANT, paper_points
 from srhm_datasets.files import FolderInUse, atomic_write, folder_lock
-from srhm_datasets.protocol import SUMMARY_FILE, estimate_p_star
+from srhm_datasets.protocol import SUMMARY_FILE, estimate_p_star, p_star_spread
 from srhm_datasets.results import read_results
 from srhm_datasets.sweep.plan import read_plan, read_record, run_dir
 from srhm_datasets.sweep.run import pstar_summary

@@ -59,7 +59,6 @@ __all__ = [
     "check_curve_folder",
     "check_curve_options",
     "curve_group_size",
-    "p_star_spread",
     "plot_learning_curve",
     "reusable_run",
     "run_learning_curve",

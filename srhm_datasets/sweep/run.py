@@ -29,9 +29,10 @@ import os
 import socket
 from pathlib import Path
 
-from ..baselines.learning_curve import p_star_spread, run_learning_curve
+from ..baselines.learning_curve import run_learning_curve
 from ..catalog import release_name
 from ..files import atomic_write, check_output_folder, claim_output, lock_holder, mark_owned, remove_locks
+from ..protocol import p_star_spread
 from .executors import check_slurm, read_queue, run_local, submit_slurm, wait_slurm
 from .plan import (
     ENTRIES,
