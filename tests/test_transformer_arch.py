@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from srhm_datasets.baselines.checkpoint import load_checkpoint
 from srhm_datasets.baselines.group import groupable
+from srhm_datasets.baselines.learning_curve import curve_summary
 from srhm_datasets.baselines.models import count_parameters
 from srhm_datasets.baselines.train import TrainOptions, resolve, train
 from srhm_datasets.baselines.transformer import build_transformer
@@ -23,6 +24,7 @@ from srhm_datasets.protocol import (
     TRANSFORMER_LR,
     TRANSFORMER_WEIGHT_DECAY,
     TRANSFORMER_WIDTH,
+    estimate_p_star,
     num_parameters,
 )
 
@@ -32,6 +34,7 @@ TINY = {"config": DEMO, "P": 64, "arch": "transformer", "width": 8, "max_steps":
 QUIET = {"threads": 1, "progress": False}
 #: A config small enough for a learning curve that crosses a loose threshold in seconds (154 train rows).
 SMALL = "A_L2_s2_s0-0_v8_nc4_m4_seed0"
+SMALL_CFG = get_config(SMALL)  # v = 8, nc = 4: the three chance errors differ
 
 
 def test_defaults_of_the_transformer():
@@ -128,6 +131,15 @@ def test_learning_curve_summary_records_the_resolved_width(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "curve" / "summary.json").read_text())
     assert (summary["width"], summary["lr"]) == (TRANSFORMER_WIDTH, TRANSFORMER_LR)
+
+
+@pytest.mark.parametrize("task, classes", [("class", SMALL_CFG.nc), ("last", SMALL_CFG.v), ("next", SMALL_CFG.v + 1)])
+def test_learning_curve_chance_error_is_a_uniform_guess_over_the_tasks_targets(task, classes):
+    runs = [{"P": P, "seed": 0, "best_test_error": e, "final_test_error": e} for P, e in ((10, 0.9), (100, 0.0))]
+    summary = curve_summary(TrainOptions(config=SMALL_CFG, P=100, task=task), 0.1, runs, 0.1, "best")
+    assert summary["chance_error"] == pytest.approx(1 - 1 / classes)
+    at_10_percent = estimate_p_star([10, 100], [0.9, 0.0], 0.1 * (1 - 1 / classes))["P_star"]
+    assert summary["P_star_rel_chance"] == pytest.approx(at_10_percent)
 
 
 def test_learning_curve_gives_p_star(tmp_path):

@@ -15,8 +15,9 @@ its scaling, optimiser, seed, task, encoding, norm, bias, shuffled labels, batch
 P* (paper.md 4.1): the P at which the test error crosses ``threshold`` (0.10, absolute,
 the paper's epsilon* = 10%), by linear interpolation of log P between the two
 neighbouring measured points that bracket the crossing (the first downward crossing).
-The RHM paper's alternative, 10% of chance error ``0.1 * (1 - 1/nc)``, is reported
-beside it as ``P_star_rel_chance``. The error of a run is its best test error (the
+The RHM paper's alternative, 10% of chance error ``0.1 * (1 - 1/C)`` (C the classes the
+task predicts, ``protocol.target_classes``: nc for ``class``), is reported beside it as
+``P_star_rel_chance``. The error of a run is its best test error (the
 checkpoint kept), or the final one with ``metric="final"``. With several seeds, ``P_star``
 is that of the test error averaged over the seeds at each P; each seed's own P* and their
 spread (geometric mean, min, max) are reported beside it.
@@ -48,6 +49,7 @@ from ..protocol import (
     law_x,
     log_spaced_P,
     p_star_spread,
+    target_classes,
 )
 from ..results import get_field, read_results
 from .factory import factory_name
@@ -327,7 +329,7 @@ def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: fl
     (``p_star_spread``: crossed, geomean, min, max). ``law``, ``law_x``: the paper's law.
     """
     cfg = base.config
-    chance = 1.0 - 1.0 / cfg.nc
+    chance = 1.0 - 1.0 / target_classes(cfg, base.task)
     seeds = list(dict.fromkeys(r["seed"] for r in runs))
     Ps = sorted({r["P"] for r in runs})
     error = {(r["P"], r["seed"]): r[f"{metric}_test_error"] for r in runs}
