@@ -155,7 +155,6 @@ ARCH_DEFAULTS = {
         "lr_scaling": "none",
     },
     CUSTOM_ARCH: {
-        "width": DEFAULT_WIDTH,
         "encoding": "whiten",
         "optimizer": "sgd",
         "weight_decay": 0.0,
@@ -227,6 +226,19 @@ def _finite(x) -> bool:
     return math.isfinite(x)
 
 
+#: The runs an option applies to (``Option.applies``), on options resolved by ``train.resolve``: a key names
+#: the runs in words and holds the test of a run.
+SCOPES = {
+    "a reference network (not --factory)": lambda o: o.factory is None,
+    "the hierarchical networks cnn, lcn, fcn (not the transformer or --factory)": (
+        lambda o: o.factory is None and o.arch in HIERARCHICAL_ARCHS
+    ),
+    "--optimizer sgd": lambda o: o.optimizer == "sgd",
+    "--compile": lambda o: o.compile,
+    "--data (a release)": lambda o: o.data is not None,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One option of a run, declared once (format.md §10.2): the dataclass ``TrainOptions``, the click
@@ -239,8 +251,8 @@ class Option:
     run's identity (``RUN_SETTINGS``) and ``recorded_default`` the value a results file without that field
     was made with; ``cli``: ``"option"``, ``"pair"`` (``--x/--no-x``), ``"flag"`` or None (not a command
     line option); ``flag``: its name on the command line (default ``--`` + name with dashes); ``sweep``: a
-    field of a sweep file's ``train`` section; ``reference_only``: applies to the reference networks only
-    (ignored with ``factory``).
+    field of a sweep file's ``train`` section; ``applies``: the runs it applies to (a key of ``SCOPES``;
+    None: every run); on any other run it must keep its default (``ValueError`` naming it otherwise).
     """
 
     name: str
@@ -255,7 +267,7 @@ class Option:
     cli: str | None = "option"
     flag: str | None = None
     sweep: bool = True
-    reference_only: bool = False
+    applies: str | None = None
 
     @property
     def optional(self) -> bool:
@@ -307,12 +319,19 @@ OPTIONS = (
         "Reference network (format.md §10.1).",
         choices=ARCHS,
         field="model.arch",
-        reference_only=True,
+        applies="a reference network (not --factory)",
     ),
     Option(
         "data", str, None, "Release folder or Hub dataset repo (default: the generator).", field="dataset.repo_or_dir"
     ),
-    Option("revision", str, None, "Hub revision (tag, branch or commit) of --data.", field="dataset.revision"),
+    Option(
+        "revision",
+        str,
+        None,
+        "Hub revision (tag, branch or commit) of --data.",
+        field="dataset.revision",
+        applies="--data (a release)",
+    ),
     Option(
         "width",
         int,
@@ -322,7 +341,7 @@ OPTIONS = (
         lambda x: x >= 1,
         field="model.width",
         recorded_default=DEFAULT_WIDTH,
-        reference_only=True,
+        applies="a reference network (not --factory)",
     ),
     Option(
         "lr",
@@ -341,6 +360,7 @@ OPTIONS = (
         "0 <= momentum < 1",
         lambda x: 0 <= x < 1,
         field="training.momentum",
+        applies="--optimizer sgd",
     ),
     _count("batch_size", "Rows per SGD step [default: 4*nc, at most P].", field="training.batch_size"),
     _count("max_steps", f"Step budget [default: {DEFAULT_MAX_STEPS}, or from --epochs].", field="training.max_steps"),
@@ -387,6 +407,7 @@ OPTIONS = (
         str,
         None,
         "torch.compile backend [default: torch's, inductor]; aot_eager or eager compile without a C compiler.",
+        applies="--compile",
     ),
     _count(
         "num_test",
@@ -410,7 +431,7 @@ OPTIONS = (
         "Pre-activation scale 1/sqrt(C_in*S) (fan_in) or 1/sqrt(C_in) (the authors' code).",
         choices=NORMS,
         field="model.norm",
-        reference_only=True,
+        applies="the hierarchical networks cnn, lcn, fcn (not the transformer or --factory)",
     ),
     Option(
         "bias",
@@ -419,7 +440,7 @@ OPTIONS = (
         "Biases in the hidden layers (reference networks).",
         cli="pair",
         field="model.bias",
-        reference_only=True,
+        applies="the hierarchical networks cnn, lcn, fcn (not the transformer or --factory)",
     ),
     Option(
         "shuffle_labels",
@@ -743,5 +764,6 @@ def options_table() -> str:
         default = "auto" if o.default is None else f"`{o.default}`"
         allowed = o.bound_text().replace("|", "\\|")
         field = f"`{o.field}`" if o.field else "-"
-        rows.append(f"| `{flag}` | {default} | {allowed} | {field} | {(o.help or '').replace('|', '/')} |")
+        meaning = (o.help or "") + (f" Only for {o.applies}." if o.applies else "")
+        rows.append(f"| `{flag}` | {default} | {allowed} | {field} | {meaning.replace('|', '/')} |")
     return "\n".join(rows) + "\n"

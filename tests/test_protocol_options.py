@@ -73,12 +73,48 @@ def test_sweep_train_section_and_run_settings_come_from_the_declaration():
         ({"factory": TOKENS, "task": "class", "mask_rate": 0.5}, "mask_rate=0.5"),
         ({"noise": 1.0}, "noise=1.0"),
         ({"name": "x"}, "name='x': must satisfy None unless a factory is given"),
+        ({"factory": MLP, "lr_scaling": "width"}, "lr_scaling='width': must satisfy 'none' or None with a factory"),
     ],
 )
 def test_bad_options_name_the_option(change, named):
     with pytest.raises(ValueError, match="invalid parameter") as err:
         resolve(TrainOptions(**{**TINY, **change}))
     assert named in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        ({"factory": MLP, "width": 32}, "width=32: must satisfy None (its default): it applies only to a reference"),
+        ({"factory": MLP, "arch": "lcn"}, "arch='lcn': must satisfy 'cnn' (its default)"),
+        ({"factory": MLP, "norm": "channels"}, "norm='channels'"),
+        ({"factory": MLP, "bias": True}, "bias=True"),
+        ({"arch": "transformer", "bias": True}, "bias=True: must satisfy False (its default): it applies only"),
+        ({"arch": "transformer", "momentum": 0.5}, "momentum=0.5: must satisfy 0.9 (its default): it applies only"),
+        ({"optimizer": "adam", "momentum": 0.0}, "momentum=0.0"),
+        ({"compile_backend": "eager"}, "compile_backend='eager': must satisfy None (its default): it applies only"),
+        ({"revision": "v1.0"}, "revision='v1.0': must satisfy None (its default): it applies only to --data"),
+    ],
+)
+def test_an_option_that_would_be_ignored_is_refused(change, named):
+    with pytest.raises(ValueError, match="invalid parameter") as err:
+        resolve(TrainOptions(**{**TINY, **change}))
+    assert named in str(err.value)
+
+
+def test_an_option_is_accepted_on_the_runs_it_applies_to():
+    opt = resolve(TrainOptions(**TINY, arch="transformer", width=8, optimizer="sgd", momentum=0.5))
+    assert (opt.optimizer, opt.momentum) == ("sgd", 0.5)
+    opt = resolve(TrainOptions(**TINY, width=8, bias=True, norm="channels", compile=True, compile_backend="eager"))
+    assert (opt.bias, opt.norm, opt.compile_backend) == (True, "channels", "eager")
+    assert resolve(TrainOptions(**TINY, factory=MLP, lr_scaling="none")).width is None
+
+
+def test_cli_refuses_a_reference_option_with_a_factory(tmp_path):
+    args = ["train", "--config", "demo", "--P", "64", "--factory", MLP, "--width", "32", "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "width=32" in result.output and "not --factory" in result.output
+    assert not (tmp_path / "r").exists()
 
 
 def test_defaults_per_model():
@@ -212,7 +248,7 @@ def test_sweep_file_with_a_factory_gives_p_star(tmp_path):
     doc = path.read_text().replace("archs:\n- cnn\n", "").replace("widths:\n- 16\n", "")
     path.write_text(doc)
     report = run_sweep(path, tmp_path / "out", progress_bar=False)
-    assert report.errors == {} and report.started == ["demo-tiny_mlp-w512-lrdefault-seed0"]
+    assert report.errors == {} and report.started == ["demo-tiny_mlp-lrdefault-seed0"]
     pstar = json.loads((tmp_path / "out" / "pstar.json").read_text())
     assert len(pstar["curves"]) == 1 and 40 < pstar["curves"][0]["P_star"] < 400
     runs = sorted((tmp_path / "out" / "runs").glob("*/P*/results.json"))
@@ -292,6 +328,7 @@ def test_float16_autocast_uses_a_gradient_scaler(monkeypatch):
     "extra,named",
     [
         ("factory: tests.user_models:tiny_mlp\narchs: [cnn]\n", "archs=['cnn']: must satisfy absent when a factory"),
+        ("factory: tests.user_models:tiny_mlp\nwidths: [16]\n", "widths=[16]: must satisfy absent when a factory"),
         ("task: next\n", "evaluate.enabled=True: must satisfy false for task 'next'"),
         ("task: parity\n", "task='parity'"),
         ("factory: nocolon\n", "factory='nocolon'"),
@@ -321,7 +358,7 @@ def test_sweep_file_task_reaches_the_runs(tmp_path):
     (job,) = expand(load_sweep(path))
     opt = resolve(job.options())
     assert (opt.factory, opt.task, opt.mask_rate, opt.encoding) == (TOKENS, "mlm", 0.3, "tokens")
-    assert job.id == "demo-token_net-w512-lrdefault-seed0"
+    assert job.id == "demo-token_net-lrdefault-seed0" and job.width is None
 
 
 def test_a_model_whose_output_does_not_fit_the_task_is_refused_before_training(tmp_path):

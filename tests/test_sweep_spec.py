@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from srhm_datasets.baselines.train import resolve
+from srhm_datasets.protocol import DEFAULT_WIDTH, TRANSFORMER_WIDTH
 from srhm_datasets.sweep.cli import sweep
 from srhm_datasets.sweep.plan import expand, finished_run, job_id
 from srhm_datasets.sweep.spec import SweepFileError, executor_options, load_sweep, parse_sweep
@@ -149,13 +151,25 @@ def test_good_file_gets_defaults_and_jobs(tmp_path):
         "archs: [cnn, lcn]\nseeds: [0, 1]\nlrs: [null, 0.01]\n"
     )
     s = load_sweep(path)
-    assert s.name == "sweep" and s.widths == (512,) and s.train["momentum"] == 0.9 and s.evaluate["enabled"] is True
+    assert s.name == "sweep" and s.widths == (None,) and s.train["momentum"] == 0.9 and s.evaluate["enabled"] is True
     assert [e.label for e in s.configs] == ["demo", "grid_L2_s0-0_v4", "grid_L2_s0-1_v4"]
     assert [e.P for e in s.configs] == [(100, 400, 2), (50, 100, 2), (50, 100, 2)]
     jobs = expand(s)
     assert len(jobs) == 3 * 2 * 1 * 2 * 2 == len({j.id for j in jobs})
     assert jobs[0].id == "demo-cnn-w512-lrdefault-seed0" and jobs[1].id == "demo-cnn-w512-lrdefault-seed1"
     assert jobs[2].id == "demo-cnn-w512-lr0.01-seed0"
+    assert {j.width for j in jobs} == {512}  # null: each network's default width
+
+
+def test_a_sweep_without_widths_trains_each_network_at_its_default_width(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("configs: [demo]\nP: {min: 10, max: 40, points: 2}\narchs: [cnn, transformer]\n")
+    jobs = expand(load_sweep(path))
+    assert [(j.id, j.width) for j in jobs] == [
+        ("demo-cnn-w512-lrdefault-seed0", DEFAULT_WIDTH),
+        ("demo-transformer-w64-lrdefault-seed0", TRANSFORMER_WIDTH),
+    ]
+    assert [resolve(j.options()).width for j in jobs] == [DEFAULT_WIDTH, TRANSFORMER_WIDTH]
 
 
 def test_executor_options_from_the_command_line_override_the_file(tmp_path):

@@ -42,6 +42,7 @@ from ..protocol import (
     PLOT_FILE,
     RESULTS_FILE,
     RUN_SETTINGS,
+    SCOPES,
     SUMMARY_FILE,
     SUMMARY_FORMAT,
     TrainOptions,
@@ -92,9 +93,10 @@ def _recorded(results: dict, key: str, field: str):
 
 
 def _applies(opt: TrainOptions, key: str) -> bool:
-    """Whether setting ``key`` defines a run of ``opt``: the reference networks' own (arch, width, norm,
-    bias) do not with a user's model (``factory``)."""
-    return not (opt.factory is not None and key in OPTION and OPTION[key].reference_only)
+    """Whether setting ``key`` defines a run of the resolved ``opt`` (``Option.applies``): e.g. the reference
+    networks' arch and width do not with a user's model (``factory``), the momentum does not with AdamW."""
+    scope = OPTION[key].applies if key in OPTION else None
+    return scope is None or SCOPES[scope](opt)
 
 
 def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:

@@ -64,6 +64,7 @@ from ..protocol import (
     OPTION,
     OPTIONS,
     RESULTS_FILE,
+    SCOPES,
     TRANSFORMER_HEADS,
     TrainOptions,
     arch_defaults,
@@ -170,22 +171,42 @@ def _check_model(opt: TrainOptions) -> None:
     make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise)
     require(not opt.shuffle_labels or opt.task == "class", "shuffle_labels", True, "False unless task='class'")
     require(opt.name is None or opt.factory is not None, "name", opt.name, "None unless a factory is given")
+    require(
+        opt.factory is None or opt.lr_scaling != "width",
+        "lr_scaling",
+        opt.lr_scaling,
+        "'none' or None with a factory (lr times the width needs a reference network's width)",
+    )
+
+
+def _check_scopes(opt: TrainOptions) -> None:
+    """An option that does not apply to the run (``Option.applies``, judged with the network's defaults
+    filled in) keeps its default: ``--width`` with ``--factory``, ``--momentum`` with AdamW, ... would be
+    ignored, so they are refused (ValueError naming the option, its value and the runs it applies to)."""
+    filled = {k: v for k, v in arch_defaults(opt.arch, opt.factory).items() if getattr(opt, k) is None}
+    run = dataclasses.replace(opt, **filled)
+    for o in OPTIONS:
+        value = getattr(opt, o.name)
+        if o.applies is not None and value != o.default and not SCOPES[o.applies](run):
+            require(False, o.name, value, f"{o.default!r} (its default): it applies only to {o.applies}")
 
 
 def _check_resources(opt: TrainOptions) -> None:
-    """``width`` by the network's parameter count (arithmetic, before anything is built) and
+    """``width`` of a reference network by its parameter count (arithmetic, before anything is built) and
     ``threads`` by the CPU count (torch crashes far above it)."""
-    width = opt.width if opt.width is not None else arch_defaults(opt.arch, opt.factory)["width"]
+    cpus = os.cpu_count() or 1
+    require(opt.threads is None or opt.threads <= cpus, "threads", opt.threads, f"threads <= {cpus} (the CPU count)")
+    if opt.factory is not None:
+        return
+    width = opt.width if opt.width is not None else arch_defaults(opt.arch)["width"]
     count = num_parameters(opt.arch, opt.config, width, opt.bias, opt.task) if width <= MAX_PARAMETERS else None
     require(
-        opt.factory is not None or count is not None and count <= MAX_PARAMETERS,
+        count is not None and count <= MAX_PARAMETERS,
         "width",
         width,
         f"a network of at most 2**31 = {MAX_PARAMETERS:,} parameters ({opt.arch} on {opt.config.name} at this width "
         + (f"has {format_count(count)})" if count is not None else "has more: its readout alone has width * nc)"),
     )
-    cpus = os.cpu_count() or 1
-    require(opt.threads is None or opt.threads <= cpus, "threads", opt.threads, f"threads <= {cpus} (the CPU count)")
 
 
 def _check_sources(opt: TrainOptions) -> None:
@@ -218,6 +239,7 @@ def check_options(opt: TrainOptions) -> None:
         f"1 <= P <= train size {sizes['train']} of {cfg.name}",
     )
     _check_model(opt)
+    _check_scopes(opt)
     _check_resources(opt)
     _check_sources(opt)
     require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")

@@ -41,7 +41,7 @@ from ..baselines.train import TrainOptions, resolve
 from ..config import SRHMConfig
 from ..executors import log_tail
 from ..files import atomic_write
-from ..protocol import RESULTS_FILE, log_spaced_P
+from ..protocol import RESULTS_FILE, arch_defaults, log_spaced_P
 from ..results import read_results
 from .spec import Sweep
 
@@ -68,7 +68,7 @@ class Job:
     id: str
     config: SRHMConfig
     arch: str
-    width: int
+    width: int | None  # None: a user's model (factory)
     lr: float | None
     seed: int
     P: tuple[int, int, int]  # (P_min, P_max, points)
@@ -140,20 +140,29 @@ class Job:
         return Path(out) / RUNS / self.id
 
 
-def job_id(label: str, arch: str, width: int, lr: float | None, seed: int) -> str:
-    """``<config>-<arch>-w<width>-lr<lr|default>-seed<seed>``: stable whatever else the grid holds."""
-    return f"{label}-{arch}-w{width}-lr{'default' if lr is None else repr(float(lr))}-seed{seed}"
+def job_id(label: str, arch: str, width: int | None, lr: float | None, seed: int) -> str:
+    """``<config>-<arch>-w<width>-lr<lr|default>-seed<seed>`` (no ``-w<width>`` for a user's model, whose
+    width the package does not set): stable whatever else the grid holds."""
+    w = "" if width is None else f"-w{width}"
+    return f"{label}-{arch}{w}-lr{'default' if lr is None else repr(float(lr))}-seed{seed}"
+
+
+def job_width(arch: str, width: int | None, factory: str | None) -> int | None:
+    """A job's width: the sweep's, else the network's default (``protocol.arch_defaults``); None for a
+    user's model (``factory``)."""
+    return None if factory is not None else width if width is not None else arch_defaults(arch)["width"]
 
 
 def expand(sweep: Sweep) -> list[Job]:
     """The sweep's jobs: configs x archs x widths x lrs x seeds, in that order."""
-    model = factory_name(sweep.train["factory"]) if sweep.train.get("factory") else None
+    factory = sweep.train.get("factory")
+    model = factory_name(factory) if factory else None
     return [
         Job(
-            id=job_id(entry.label, model or arch, width, lr, seed),
+            id=job_id(entry.label, model or arch, job_width(arch, width, factory), lr, seed),
             config=entry.config,
             arch=arch,
-            width=width,
+            width=job_width(arch, width, factory),
             lr=lr,
             seed=seed,
             P=entry.P,

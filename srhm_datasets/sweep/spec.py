@@ -9,7 +9,7 @@ A sweep file (see ``srhm_datasets/sweep/examples/``) holds::
       - grid: {L: 2, s: 2, s0: [0, 1], v: [3, 4], nc: v, m: v, sparsity: A, seed: 2}
         P: {min: 50, max: 3000, points: 6}                   # a grid over SRHMConfig parameters
     archs: [cnn, lcn]                  # default [cnn]
-    widths: [512]                      # default [512]
+    widths: [512]                      # default [null]: each network's default width (absent with a factory)
     lrs: [null]                        # base learning rates; null = the protocol default (default [null])
     seeds: [0, 1]                      # default [0]
     P: {min: 100, max: 3000, points: 6}   # the P range of entries without their own
@@ -132,7 +132,7 @@ SECTIONS: dict[str, dict[str, Field]] = {
             )
         ),
         "archs": many(choice(ARCHS), ["cnn"]),
-        "widths": many(integer(1), [512]),
+        "widths": many(optional(integer(1)), [None]),
         "lrs": many(optional(number("lr > 0", lambda x: x > 0)), [None]),
         "seeds": many(integer(0), [0]),
         **{name: option_field(OPTION[name]) for name in TOP_OPTIONS},
@@ -480,13 +480,12 @@ def _grid(errors: _Errors, where: str, grid) -> list[tuple[str, SRHMConfig]]:
 
 
 def _check_model(errors: _Errors, doc: dict, settings: dict) -> None:
-    """A user's model (``factory``) replaces the grid's reference networks (``archs`` not given); the
+    """A user's model (``factory``) replaces the grid's reference networks (``archs``, ``widths`` not given); the
     evaluation (S, D, test error of the class label) needs the ``class`` task."""
     train = settings["train"]
     if train["factory"] is not None:
-        errors.require(
-            "archs" not in doc, "archs", doc.get("archs"), "absent when a factory is given (it is the model)"
-        )
+        for axis in ("archs", "widths"):
+            errors.require(axis not in doc, axis, doc.get(axis), "absent when a factory is given (it is the model)")
     if train["task"] != "class":
         errors.require(
             not settings["evaluate"]["enabled"],
