@@ -236,6 +236,7 @@ SCOPES = {
     "--optimizer sgd": lambda o: o.optimizer == "sgd",
     "--compile": lambda o: o.compile,
     "--data (a release)": lambda o: o.data is not None,
+    "--task mlm or --noise > 0 (runs whose inputs are drawn)": lambda o: o.task == "mlm" or o.noise > 0,
 }
 
 
@@ -490,6 +491,17 @@ OPTIONS = (
         lambda x: 0 <= x < 1,
         field="training.noise",
         recorded_default=0.0,
+    ),
+    Option(
+        "redraw",
+        bool,
+        True,
+        "Draw the train rows' masks (mlm) and noise afresh every epoch (task key = epoch; the test rows "
+        "keep key 0), as dynamic masking does; --no-redraw keeps epoch 0's draws.",
+        cli="pair",
+        field="training.redraw",
+        recorded_default=False,
+        applies="--task mlm or --noise > 0 (runs whose inputs are drawn)",
     ),
     Option(
         "optimizer",

@@ -11,17 +11,22 @@ import math
 from pathlib import Path
 
 import click
+import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from srhm_datasets.baselines import cli as train_cli
+from srhm_datasets.baselines import train as train_mod
 from srhm_datasets.baselines.learning_curve import reusable_run
-from srhm_datasets.baselines.train import TrainOptions, resolve, train
+from srhm_datasets.baselines.train import TrainOptions, device_data, draw_epoch, resolve, train
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
+from srhm_datasets.generate import generate
 from srhm_datasets.protocol import OPTIONS, RUN_SETTINGS, estimate_p_star
 from srhm_datasets.sweep.run import run_sweep
 from srhm_datasets.sweep.spec import AXES, SECTIONS, TOP_OPTIONS
+from srhm_datasets.tasks import apply_task, make_task
 
 from . import user_models
 from .sweep_helpers import write_sweep
@@ -94,6 +99,7 @@ def test_bad_options_name_the_option(change, named):
         ({"optimizer": "adam", "momentum": 0.0}, "momentum=0.0"),
         ({"compile_backend": "eager"}, "compile_backend='eager': must satisfy None (its default): it applies only"),
         ({"revision": "v1.0"}, "revision='v1.0': must satisfy None (its default): it applies only to --data"),
+        ({"redraw": False}, "redraw=False: must satisfy True (its default): it applies only to --task mlm or"),
     ],
 )
 def test_an_option_that_would_be_ignored_is_refused(change, named):
@@ -173,6 +179,47 @@ def test_token_tasks_train_on_scored_targets(task, extra):
     errors, losses = t["curves"]["test_error"], t["curves"]["train_loss"]
     assert len(errors) == 3 and all(0 <= e <= 1 for e in errors)
     assert losses[-1] < losses[0]  # it fits the scored targets of train[:P]
+
+
+MLM = {**TINY, "factory": TOKENS, "task": "mlm", "mask_rate": 0.3, "encoding": "tokens", "optimizer": "adam"}
+
+
+def test_an_mlm_run_draws_its_train_masks_afresh_every_epoch_and_keeps_the_test_masks():
+    opt = resolve(TrainOptions(**MLM))
+    data, _ = device_data(opt, "cpu")
+    test_tokens, first = data.test_tokens.clone(), data.train_tokens.clone()
+    rows = generate(DEMO, "train", 0, opt.P)
+    for epoch in (1, 2, 0):
+        draw_epoch(opt, data, epoch)
+        expected = apply_task(DEMO, make_task(DEMO, "mlm", mask_rate=0.3, key=epoch), rows, "train", 0)
+        assert np.array_equal(data.train_tokens.numpy(), expected.inputs)
+        assert np.array_equal(data.train_label.numpy(), expected.targets)
+        assert data.epoch == epoch and torch.equal(data.test_tokens, test_tokens)
+    assert torch.equal(data.train_tokens, first)  # epoch 0 is key 0, the draws of --no-redraw
+    draw_epoch(opt, data, 1)
+    assert not torch.equal(data.train_tokens, first)
+    assert device_data(dataclasses.replace(opt, redraw=False), "cpu")[0].train_rows is None
+
+
+def test_training_draws_each_epoch_once_in_order(monkeypatch):
+    drawn = []
+    real = train_mod.draw_epoch
+    monkeypatch.setattr(train_mod, "draw_epoch", lambda opt, data, epoch: (drawn.append(epoch), real(opt, data, epoch)))
+    results = train(TrainOptions(**{**MLM, "max_steps": 40, "loss_threshold": 0.0}))
+    t = results["training"]
+    assert t["redraw"] is True and drawn == list(range(1, math.ceil(t["epochs"])))
+    fixed = train(TrainOptions(**{**MLM, "max_steps": 40, "loss_threshold": 0.0, "redraw": False}))
+    assert len(drawn) == len(range(1, math.ceil(t["epochs"])))  # --no-redraw draws nothing
+    assert fixed["training"]["curves"]["train_loss"] != t["curves"]["train_loss"]
+    assert train(TrainOptions(**{**MLM, "max_steps": 40, "loss_threshold": 0.0}))["training"]["curves"] == t["curves"]
+
+
+def test_redrawn_noise_keeps_the_shuffled_labels_of_the_control():
+    opt = resolve(TrainOptions(**TINY, width=8, noise=0.2, shuffle_labels=True))
+    data, _ = device_data(opt, "cpu")
+    labels, tokens = data.train_label.clone(), data.train_tokens.clone()
+    draw_epoch(opt, data, 1)
+    assert torch.equal(data.train_label, labels) and not torch.equal(data.train_tokens, tokens)
 
 
 def test_test_error_counts_only_scored_targets():

@@ -393,41 +393,69 @@ def _hub_commit(repo: str, revision: str | None) -> str | None:
 @dataclasses.dataclass
 class DeviceData:
     """The run's rows on the training device: integer tokens [n, d] (uint8, int32 when v >= 255)
-    and int64 labels [n] of ``train[:P]`` and of the first ``num_test`` test rows."""
+    and int64 labels [n] of ``train[:P]`` and of the first ``num_test`` test rows (the inputs and
+    targets of the run's task). ``train_rows``: the clean train arrays (``train_tokens``,
+    ``train_label``) a run that ``redraws`` keeps to draw each epoch's inputs; ``epoch``: the epoch whose
+    draws the train tensors hold."""
 
     train_tokens: torch.Tensor
     train_label: torch.Tensor
     test_tokens: torch.Tensor
     test_label: torch.Tensor
+    train_rows: dict | None = None
+    epoch: int = 0
+
+
+def redraws(opt: TrainOptions) -> bool:
+    """Whether the run draws its train rows' masks and noise afresh every epoch (``--redraw``, where it
+    applies: ``mlm`` or noise)."""
+    return opt.redraw and SCOPES[OPTION["redraw"].applies](opt)
+
+
+def split_task(opt: TrainOptions, arrays: dict, split: str, key: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(inputs, targets)`` of ``opt.task`` with ``key`` on the rows 0.. of ``split`` in ``arrays``
+    (``tasks.apply_task``; format.md §15): targets [n] (``class``, ``last``) or [n, d] / [n, d-1]
+    (``mlm``, ``next``) with ``IGNORE_INDEX`` where unscored."""
+    task = make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise, key=key)
+    batch = {"tokens": arrays[f"{split}_tokens"], "label": arrays[f"{split}_label"]}
+    tb = apply_task(opt.config, task, batch, split, 0)
+    return tb.inputs, tb.targets
 
 
 def task_arrays(opt: TrainOptions, arrays: dict) -> dict:
     """``arrays`` with each split's tokens and labels replaced by the inputs and targets of ``opt.task``
-    (``tasks.apply_task`` on rows 0.. of train and test; format.md §15): targets [n] (``class``, ``last``)
-    or [n, d] / [n, d-1] (``mlm``, ``next``) with ``IGNORE_INDEX`` where unscored. Unchanged for ``class``
-    without noise."""
-    task = make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise)
-    if task.plain:
+    with key 0 (``split_task``). Unchanged for ``class`` without noise."""
+    if opt.task == "class" and opt.noise == 0.0:
         return arrays
     out = {}
     for split in ("train", "test"):
-        batch = {"tokens": arrays[f"{split}_tokens"], "label": arrays[f"{split}_label"]}
-        tb = apply_task(opt.config, task, batch, split, 0)
-        out[f"{split}_tokens"], out[f"{split}_label"] = tb.inputs, tb.targets
+        out[f"{split}_tokens"], out[f"{split}_label"] = split_task(opt, arrays, split)
     return out
 
 
+def draw_epoch(opt: TrainOptions, data: DeviceData, epoch: int) -> None:
+    """Put the train inputs and targets of ``epoch`` (the task's key = epoch, format.md §15.3) in ``data``,
+    on the device of its tensors."""
+    tokens, label = split_task(opt, data.train_rows, "train", key=epoch)
+    data.train_tokens = torch_tokens(tokens).to(data.train_tokens.device)
+    if opt.task != "class":  # class targets are the labels, which the shuffled-label control permutes
+        data.train_label = torch_ints(label).to(data.train_label.device)
+    data.epoch = epoch
+
+
 def device_data(opt: TrainOptions, device: str) -> tuple[DeviceData, dict]:
-    """``(DeviceData, dataset_info)``: the inputs and targets of the run's task (``task_arrays``); the
-    shuffled-label control permutes the train labels (seed ``opt.seed + SHUFFLE_SEED_OFFSET``; test
-    labels untouched)."""
+    """``(DeviceData, dataset_info)``: the inputs and targets of the run's task (``task_arrays``), with the
+    clean train rows when the run ``redraws``; the shuffled-label control permutes the train labels
+    (seed ``opt.seed + SHUFFLE_SEED_OFFSET``; test labels untouched)."""
     arrays, info = load_arrays(opt)
+    rows = {k: arrays[k] for k in ("train_tokens", "train_label")} if redraws(opt) else None
     arrays = task_arrays(opt, arrays)
     data = DeviceData(
         train_tokens=torch_tokens(arrays["train_tokens"]).to(device),
         train_label=torch_ints(arrays["train_label"]).to(device),
         test_tokens=torch_tokens(arrays["test_tokens"]).to(device),
         test_label=torch_ints(arrays["test_label"]).to(device),
+        train_rows=rows,
     )
     if opt.shuffle_labels:  # control: labels independent of the inputs
         g = torch.Generator().manual_seed(opt.seed + SHUFFLE_SEED_OFFSET)
@@ -440,19 +468,21 @@ class BatchStream:
 
     An endless concatenation of permutations ``torch.randperm(P, generator)`` of a
     generator seeded with ``seed``; ``take(n)`` returns its next ``n`` entries (int64, CPU).
-    A run's global batch is ``take(batch_size)``, identical on all ranks.
+    A run's global batch is ``take(batch_size)``, identical on all ranks. ``epoch``: the permutation
+    of the last entry taken (0 for the first).
     """
 
     def __init__(self, P: int, seed: int):
         self.P = P
         self.gen = torch.Generator().manual_seed(seed)
-        self.perm, self.pos = torch.randperm(P, generator=self.gen), 0
+        self.perm, self.pos, self.epoch = torch.randperm(P, generator=self.gen), 0, 0
 
     def take(self, n: int) -> torch.Tensor:
         parts = [self.perm[:0]]
         while n:
             if self.pos == self.P:
                 self.perm, self.pos = torch.randperm(self.P, generator=self.gen), 0
+                self.epoch += 1
             part = self.perm[self.pos : self.pos + n]
             parts.append(part)
             self.pos += len(part)
@@ -777,6 +807,8 @@ def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, 
     t_train = time.perf_counter()
     while log.step < opt.max_steps:
         idx = stream.take(opt.batch_size)[setup.rank :: setup.world].to(setup.device)
+        if data.train_rows is not None and stream.epoch != data.epoch:
+            draw_epoch(opt, data, stream.epoch)
         sgd_step(model, optimizer, data, idx, opt, setup, interval)
         log.step += 1
         if log.step % opt.eval_every and log.step != opt.max_steps:
@@ -859,6 +891,7 @@ def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log
             "context": opt.context,
             "mask_rate": opt.mask_rate,
             "noise": opt.noise,
+            "redraw": opt.redraw,
             "batch_size": opt.batch_size,
             "max_steps": opt.max_steps,
             "steps": log.step,
