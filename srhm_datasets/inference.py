@@ -837,8 +837,8 @@ def figure_sums(probabilities: np.ndarray, truth: np.ndarray) -> dict:
         "scored": n,
         "expected_error": float(np.sum(1.0 - probabilities.max(-1))) if n else 0.0,
         "empirical_error": float(np.sum(probabilities.argmax(-1) != truth)) if n else 0.0,
-        "expected_cross_entropy": float(-np.sum(probabilities * logs)),
-        "empirical_cross_entropy": float(-np.sum(logs[np.arange(n), truth])) if n else 0.0,
+        "expected_cross_entropy": 0.0 - float(np.sum(probabilities * logs)),  # 0.0 - x: never -0.0
+        "empirical_cross_entropy": 0.0 - float(np.sum(logs[np.arange(n), truth])),
     }
 
 

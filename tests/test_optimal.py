@@ -1,6 +1,7 @@
 """``srhm optimal`` and ``optimal_figures`` (format.md §16.3)."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -76,6 +77,17 @@ def test_cli_prints_and_writes_json(tmp_path):
     data = json.loads(out.read_text())
     assert data["rows"] == 200 and data["task"] == "class" and data["config"] == CFG.name
     assert set(FIGURES) <= set(data) and "expected_error" in result.output
+
+
+def test_a_certain_prediction_has_a_cross_entropy_of_plus_zero(tmp_path):
+    cfg = "A_L3_s3_s0-0_v3_nc3_m2_seed2"  # few tuples in use: the last token follows from the rest
+    out = tmp_path / "o.json"
+    result = CliRunner().invoke(main, ["optimal", cfg, "--task", "last", "--rows", "50", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    for key in ("expected_cross_entropy", "empirical_cross_entropy"):
+        assert data[key] == 0.0 and math.copysign(1.0, data[key]) == 1.0, key
+    assert " -0" not in result.output
 
 
 @pytest.mark.parametrize(
