@@ -18,7 +18,8 @@ else in OUT is touched):
   over seeds) of the ``sensitivities`` sweep, P* marked, the paper's large-P values drawn.
 
 It prints Markdown (stdout): the commands, each section's table beside the paper's values,
-the acceptance counts of issue 15, a width check and the training time of each sweep. Image links are
+the acceptance counts of issue 15, the transformer beside the CNN, a width check and the training
+time of each sweep. Image links are
 relative to OUT's parent (``figures/...`` for the default OUT, beside REPRODUCTION.md).
 
 P* is the package's (``pstar_summary`` over the collected jobs: each curve's P* from its
@@ -75,6 +76,8 @@ PAPER_LARGE_P = {
     ("lcn", "diffeo", "output", 2): (0.05, 0.05),
 }
 SENSITIVITY_SWEEP = "sensitivities"
+#: The sweep whose CNN curves the transformer's are set beside (when its own sweep has none).
+CNN_SWEEP = "fig4c_cnn_pstar"
 WIDTH_CONFIG = "grid_L2_s0-1_v4"
 
 
@@ -195,34 +198,37 @@ def layer_value(results: dict, kind: str, layer: str, level: int) -> float | Non
     return None if not vals or len(vals) < level else vals[level - 1]
 
 
-def crossing(curve: Curve, kind: str, threshold: float) -> dict:
-    """Where S_2 or D_2 (``kind``) of one curve first falls to ``threshold`` (``estimate_p_star``);
-    status ``undefined`` when the quantity is undefined at some P (e.g. D with one placement, s0 = 0)."""
+def crossing(curve: Curve, kind: str, threshold: float, layer: str = EQ8_LAYER) -> dict:
+    """Where S or D (``kind``) of ``layer`` at level 1 (S_2, D_2 for layer 2) of one curve first falls to
+    ``threshold`` (``estimate_p_star``); status ``undefined`` when the quantity is undefined at some P
+    (e.g. D with one placement, s0 = 0)."""
     Ps = [r["P"] for r in curve.runs]
-    values = [layer_value(r, kind, EQ8_LAYER, EQ8_LEVEL) for r in curve.runs]
+    values = [layer_value(r, kind, layer, EQ8_LEVEL) for r in curve.runs]
     if any(v is None for v in values):
         return {"P_star": None, "status": "undefined", "bracket": None}
     return estimate_p_star(Ps, values, threshold)
 
 
-def eq8_row(group: Group) -> dict:
-    """P*, P*_S and P*_D of a group (geometric means over its seeds' crossings) and the ratios to P*."""
+def eq8_row(group: Group, layer: str = EQ8_LAYER, arch: str | None = None) -> dict:
+    """P*, P*_S and P*_D of a group (geometric means over its seeds' crossings of ``layer``'s S and D at
+    level 1, at the paper's thresholds of ``arch``, default the group's) and the ratios to P*."""
     cfg = group.cfg
-    thresholds = dict(zip(("synonym", "diffeo"), eq8_thresholds(group.arch, cfg.s, cfg.L)))
+    thresholds = dict(zip(("synonym", "diffeo"), eq8_thresholds(arch or group.arch, cfg.s, cfg.L)))
     row = {"group": group, "thresholds": thresholds}
     for kind, threshold in thresholds.items():
-        found = [crossing(c, kind, threshold) for c in group.curves]
+        found = [crossing(c, kind, threshold, layer) for c in group.curves]
         spread = p_star_spread([f["P_star"] for f in found])
         undefined = any(f["status"] == "undefined" for f in found)
         ratio = None if spread["geomean"] is None or group.p_star is None else spread["geomean"] / group.p_star
-        text = "undefined" if undefined else crossing_text(found, spread, lowest(group.curves, kind))
+        text = "undefined" if undefined else crossing_text(found, spread, lowest(group.curves, kind, layer))
         row[kind] = {"P_star": spread["geomean"], "undefined": undefined, "ratio": ratio, "text": text}
     return row
 
 
-def lowest(curves: list[Curve], kind: str) -> float:
-    """The lowest S_2 or D_2 (``kind``) of any run of ``curves`` (all defined: see ``crossing``)."""
-    return min(layer_value(r, kind, EQ8_LAYER, EQ8_LEVEL) for c in curves for r in c.runs)
+def lowest(curves: list[Curve], kind: str, layer: str = EQ8_LAYER) -> float:
+    """The lowest S or D (``kind``) of ``layer`` at level 1 of any run of ``curves`` (all defined: see
+    ``crossing``)."""
+    return min(layer_value(r, kind, layer, EQ8_LEVEL) for c in curves for r in c.runs)
 
 
 def crossing_text(found: list[dict], spread: dict, low: float) -> str:
@@ -545,6 +551,63 @@ def section_eq8(rows: list[dict], figure: str) -> list[str]:
     return md + [""]
 
 
+def task_of(g: Group) -> str:
+    """The task of a group's runs (``training.task``; absent: class)."""
+    return g.curves[0].runs[0]["training"].get("task", "class")
+
+
+def last_block(g: Group) -> str:
+    """The transformer's last hidden block (``blocks.<depth-1>``), whose S and D play S_2 and D_2."""
+    return f"blocks.{g.curves[0].runs[0]['model']['depth'] - 1}"
+
+
+def section_transformer(transformers: list[Group], cnns: list[Group]) -> list[str]:
+    """The transformer's class curves beside the CNN's on the same configs: P*, the ratio, and P*_S and
+    P*_D of its last block at the CNN's thresholds (Eq. 8)."""
+    md = ["## The transformer beside the CNN (beyond the paper)", ""]
+    if not transformers:
+        return md + ["No transformer curve of the class task is collected.", ""]
+    md += [
+        f"Class task. CNN P*: the geometric mean over the seeds of the CNN's curve on the same config in the "
+        f"same sweep, else in `{CNN_SWEEP}` (width 128). P*_S, P*_D: "
+        "where S and D of the transformer's last block at level 1 (its S_2, D_2: the block that sees whole "
+        "rows, as the CNN's layer 2 at L = 2) first fall to the CNN's thresholds of Eq. 8 for the same s and L; "
+        "per config the geometric mean over the seeds that crossed (k/n); ratio to the transformer's P*. "
+        "S_out,1 and D_out,1: the output's at the largest P (mean over seeds).",
+        "",
+    ]
+    cnn = {(g.sweep, g.row["config"]): g for g in cnns if g.arch == "cnn"}
+    body = []
+    for g in transformers:
+        ref = cnn.get((g.sweep, g.row["config"]), cnn.get((CNN_SWEEP, g.row["config"])))
+        row = eq8_row(g, last_block(g), "cnn")
+        P_max = max(r["P"] for c in g.curves for r in c.runs)
+        if ref is None or ref.p_star is None:
+            ratio = "-"
+        else:
+            ratio = fmt(g.p_star / ref.p_star, 2) if g.p_star is not None else f"> {fmt(P_max / ref.p_star, 2)}"
+        at_max = [c.runs[-1] for c in g.curves]
+        out = {k: [layer_value(r, k, "output", 1) for r in at_max] for k in KIND_LETTER}
+        out = {k: None if None in v else sum(v) / len(v) for k, v in out.items()}
+        body.append(
+            [
+                g.row["config"],
+                "-" if ref is None else group_p_star_text(ref),
+                seeds_p_star(g),
+                group_p_star_text(g) if g.p_star is not None else f"> {P_max:,}",
+                ratio,
+                row["synonym"]["text"],
+                fmt(row["synonym"]["ratio"], 2),
+                row["diffeo"]["text"],
+                fmt(row["diffeo"]["ratio"], 2),
+                f"{fmt(out['synonym'], 2)} / {fmt(out['diffeo'], 2)}",
+            ]
+        )
+    header = ["config", "CNN P*", "transformer P* per seed", "P*", "P* / CNN P*", "P*_S", "ratio", "P*_D", "ratio"]
+    md += table([*header, "S_out,1 / D_out,1 at P_max"], body)
+    return md + [""]
+
+
 def sensitivity_figure(g: Group) -> str:
     """The file name of a sensitivities figure: one per network and width."""
     return f"sensitivities_{g.arch}_w{g.row['width']}.png"
@@ -678,6 +741,8 @@ def reproduce(results: Path, out: Path) -> str:
     )
     md += section_eq8(eq8, link("eq8.png"))
     md += section_sensitivities(sens, {sensitivity_figure(g): link(sensitivity_figure(g)) for g in sens})
+    transformers = [g for s in sweeps for g in s.groups if g.arch == "transformer" and task_of(g) == "class"]
+    md += section_transformer(transformers, groups)
     md += section_width(groups)
     md += section_times(sweeps)
     return "\n".join(md)

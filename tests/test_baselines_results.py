@@ -39,11 +39,11 @@ ALLOWED = {"results.json", "summary.json", "learning_curve.png", "plan.json", "s
 
 #: The fixture's sweep folder: named as the baseline sweep whose sensitivities reproduce.py plots.
 SWEEP = "sensitivities"
-#: Two archs x two seeds on one small config, 3 P values of 60 steps each (12 runs, all evaluated).
+#: Three archs x two seeds on one small config, 3 P values of 60 steps each (18 runs, all evaluated).
 TINY = {
     "name": "tiny-results",
     "configs": [{"name": "grid_L2_s0-1_v3", "P": {"min": 30, "max": 400, "points": 3}}],
-    "archs": ["cnn", "lcn"],
+    "archs": ["cnn", "lcn", "transformer"],
     "widths": [16],
     "seeds": [0, 1],
     "train": {"max_steps": 60, "num_test": 500, "threads": 1},
@@ -221,7 +221,7 @@ def test_srhm_leaderboard_renders_the_collected_tree(tiny_tree, tmp_path):
 
     result = CliRunner().invoke(main, ["leaderboard", str(tiny_tree), "--out", str(tmp_path / "board")])
     assert result.exit_code == 0, result.output
-    assert "12 accepted, 0 rejected" in result.output
+    assert f"{3 * 2 * 3} accepted, 0 rejected" in result.output
     assert (tmp_path / "board" / "index.md").is_file()
 
 
@@ -245,7 +245,7 @@ def test_collect_leaves_out_jobs_not_done_and_pstar_until_all_are(tiny_runs, tmp
     (runs / SWEEP / "runs" / job / "P400" / "results.json").unlink()
     out = tmp_path / "results"
     (copy,) = collect.collect(runs, out)
-    assert (copy.done, copy.total) == (3, 4)
+    assert (copy.done, copy.total) == (5, 6)
     assert [j for j, _, _ in copy.incomplete] == [job]
     assert not (out / SWEEP / "runs" / job).exists()
     assert not (out / SWEEP / PSTAR_JSON).exists() and (out / SWEEP / "plan.json").is_file()
@@ -351,13 +351,22 @@ def test_reproduce_draws_the_figures_and_prints_every_section(tiny_tree, tmp_pat
         "s = 3",
         "Eq. 8",
         "Sensitivities",
+        "The transformer beside the CNN",
         "Width",
         "Wall time",
     ):
         assert f"## {title}" in result.output
+    section = result.output.split("## The transformer beside the CNN")[1].split("\n## ")[0]
+    (row,) = [line for line in section.splitlines() if line.startswith("| grid_L2_s0-1_v3 |")]
+    groups = {g["arch"]: g for g in json.loads((tiny_tree / SWEEP / PSTAR_JSON).read_text())["groups"]}
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    cnn, transformer = groups["cnn"]["P_star_geomean"], groups["transformer"]["P_star_geomean"]
+    reproduce = script("reproduce")
+    assert cells[1].startswith(reproduce.fmt(cnn)) if cnn else cells[1].startswith("-")
+    assert cells[3].startswith(reproduce.fmt(transformer)) if transformer else cells[3] == "> 400"
     assert "](figures/pstar_laws.png)" in result.output
     pstar = json.loads((tiny_tree / SWEEP / PSTAR_JSON).read_text())
-    for group in pstar["groups"]:  # each network's row of the laws table carries pstar_summary's P*
+    for group in (g for g in pstar["groups"] if g["arch"] != "transformer"):  # laws table rows: pstar_summary's P*
         table = result.output.split(f"### {group['arch'].upper()} (Fig.")[1].split("\n#")[0]
         (row,) = [line for line in table.splitlines() if line.startswith(f"| {SWEEP} | grid_L2_s0-1_v3 |")]
         cells = [c.strip() for c in row.strip("|").split("|")]
