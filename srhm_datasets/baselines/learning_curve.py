@@ -10,7 +10,9 @@ is one ``train`` after another, and under ``torchrun`` (WORLD_SIZE > 1) the size
 A finished run is reused only if it was trained with the requested settings
 (``RUN_SETTINGS``, derived from ``protocol.OPTIONS``: config, arch or factory, width, lr and
 its scaling, optimiser, seed, task, encoding, norm, bias, shuffled labels, batch size, budget,
-...); otherwise nothing is trained and a ValueError names the differing settings (use another output folder).
+...) and, for a user's model, by the same code (the hash of its factory's module source, which
+must be known); otherwise nothing is trained and a ValueError names the differing settings (use
+another output folder).
 
 P* (paper.md 4.1): the P at which the test error crosses ``threshold`` (0.10, absolute,
 the paper's epsilon* = 10%), by linear interpolation of log P between the two
@@ -43,6 +45,7 @@ from ..protocol import (
     RESULTS_FILE,
     RUN_SETTINGS,
     SCOPES,
+    SOURCE_SETTING,
     SUMMARY_FILE,
     SUMMARY_FORMAT,
     TrainOptions,
@@ -53,7 +56,7 @@ from ..protocol import (
     target_classes,
 )
 from ..results import get_field, read_results
-from .factory import factory_name
+from .factory import factory_name, source_sha256
 from .group import default_group_size, groupable, plan_groups, train_group
 from .train import SEED_BOUND, resolve, train
 
@@ -71,6 +74,8 @@ __all__ = [
 def _requested(opt: TrainOptions, setting: str):
     if setting == "config":
         return opt.config.name
+    if setting == SOURCE_SETTING:
+        return source_sha256(opt.factory) if opt.factory is not None else None
     value = getattr(opt, setting)
     return str(value) if setting == "data" and value is not None else value
 
@@ -99,8 +104,24 @@ def _applies(opt: TrainOptions, key: str) -> bool:
     return scope is None or SCOPES[scope](opt)
 
 
+def _difference(opt: TrainOptions, key: str, recorded, requested) -> str | None:
+    """How setting ``key`` of a finished run differs from the request, or None when it agrees. The code of a
+    user's model (``SOURCE_SETTING``) agrees only when its hash is known: a factory without a source cannot
+    be tied to the code that made a run."""
+    source = key == SOURCE_SETTING and opt.factory is not None
+    if _same(recorded, requested) and not (source and requested is None):
+        return None
+    if not source:
+        return f"{key}={recorded!r} (requested {requested!r})"
+    module = opt.factory.split(":", 1)[0]
+    why = "is not available" if requested is None else "differs from the run's"
+    return f"{key}={recorded!r} (requested {requested!r}: the source of module {module} {why})"
+
+
 def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
-    """The results of the finished run in ``run_dir`` if it was made with the resolved options ``opt``.
+    """The results of the finished run in ``run_dir`` if it was made with the resolved options ``opt``
+    and, for a user's model, by the same code (``RUN_SETTINGS``: the SHA-256 of its factory's module source,
+    ``factory.source_sha256``, known and equal).
 
     None when ``run_dir`` holds no finished run (no ``results.json``). Raises ValueError
     naming every differing setting (recorded vs requested) when it holds another run, a
@@ -114,12 +135,9 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
             f"invalid run folder {str(run_dir)!r}: its results.json is not a srhm train run "
             "(no training object); use a new --out"
         )
-    recorded = {key: _recorded(results, key, field) for key, field in RUN_SETTINGS.items() if _applies(opt, key)}
-    diffs = [
-        f"{key}={value!r} (requested {_requested(opt, key)!r})"
-        for key, value in recorded.items()
-        if not _same(value, _requested(opt, key))
-    ]
+    keys = [key for key in RUN_SETTINGS if _applies(opt, key)]
+    found = (_difference(opt, key, _recorded(results, key, RUN_SETTINGS[key]), _requested(opt, key)) for key in keys)
+    diffs = [diff for diff in found if diff is not None]
     if diffs:
         raise ValueError(
             f"invalid run folder {str(run_dir)!r}: it holds a finished run made with other settings: "
