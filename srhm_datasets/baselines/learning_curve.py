@@ -56,7 +56,8 @@ from ..protocol import (
     target_classes,
 )
 from ..results import get_field, read_results
-from .factory import factory_name, source_sha256
+from ..tasks import make_task
+from .factory import model_name, source_sha256
 from .group import default_group_size, groupable, plan_groups, train_group
 from .train import SEED_BOUND, resolve, train
 
@@ -331,12 +332,22 @@ def _p_star(Ps: list[int], errors: list[float], threshold: float, chance: float)
 
 
 def _model_fields(base: TrainOptions) -> dict:
-    """The summary's ``task``, ``factory`` and ``name`` (format.md §10.3), present only for a user's model
-    or another task than ``class`` (a reference network's class curve has none, as written before)."""
-    if base.factory is None and base.task == "class":
+    """The summary's task and model fields (format.md §10.3): ``task`` with its options ``context``,
+    ``mask_rate`` (0.15 for ``mlm`` when not given), ``noise`` and ``redraw`` (None where it does not apply),
+    ``factory`` and ``name``; present for a user's model or a task other than the plain ``class`` (noise
+    included); a reference network's plain ``class`` curve has none."""
+    task = make_task(base.config, base.task, context=base.context, mask_rate=base.mask_rate, noise=base.noise)
+    if base.factory is None and task.plain:
         return {}
-    name = base.name or (factory_name(base.factory) if base.factory is not None else None)
-    return {"task": base.task, "factory": base.factory, "name": name}
+    return {
+        "task": task.name,
+        "context": task.context,
+        "mask_rate": task.mask_rate,
+        "noise": task.noise,
+        "redraw": base.redraw if _applies(base, "redraw") else None,
+        "factory": base.factory,
+        "name": model_name(base) if base.factory is not None else None,
+    }
 
 
 def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: float, metric: str) -> dict:
