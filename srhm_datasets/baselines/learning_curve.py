@@ -152,9 +152,10 @@ METRICS = ("best", "final")
 
 
 def check_curve_options(
-    P_min, P_max, points, threshold, metric, plot, train_size: int, name: str, group_size=None, seeds=None
+    P_min, P_max, points, threshold, metric, plot, train_size: int, name: str, group_size=None, seeds=None, base_seed=0
 ) -> None:
-    """The learning-curve arguments, checked before anything is trained (ValueError naming the parameter)."""
+    """The learning-curve arguments, checked before anything is trained (ValueError naming the parameter);
+    ``base_seed``: the seed of the base options, which must keep its default when ``seeds`` are given."""
     log_spaced_P(P_min, P_max, points)  # checks P_min, P_max, points
     require(P_max <= train_size, "P_max", P_max, f"P_max <= train size {train_size} of {name}")
     require(is_real(threshold) and 0 < threshold < 1, "threshold", threshold, "0 < threshold < 1 (a test error)")
@@ -175,6 +176,12 @@ def check_curve_options(
     for seed in seeds or ():
         require(is_int(seed) and 0 <= seed < SEED_BOUND, "seeds", seeds, "seeds that are ints 0 <= seed < 2**62")
     require(seeds is None or len(set(seeds)) == len(seeds), "seeds", seeds, "distinct seeds")
+    require(
+        seeds is None or base_seed == OPTION["seed"].default,
+        "seeds",
+        seeds,
+        f"None when the options' seed is set (seed={base_seed!r}): the runs' seeds are that seed or seeds, not both",
+    )
 
 
 def check_curve_folder(out: Path, entries: list[str]) -> None:
@@ -219,7 +226,8 @@ def run_learning_curve(
     """Train ``base`` (its P, seed and out are replaced) at log-spaced P for every seed; write and
     return the summary.
 
-    seeds: the seeds of the runs (None: ``base.seed``); runs are ``P<P>/`` for one seed,
+    seeds: the seeds of the runs (None: ``base.seed``, which must keep its default 0 when seeds are given);
+    runs are ``P<P>/`` for one seed,
     ``seed<S>/P<P>/`` for several. group_size: runs trained at once by ``group.train_group``
     (``plan_groups``: runs that share ``GROUP_SHARED``, in order of P then seed); 1 trains one
     run after another with ``train``; None: ``group.default_group_size``; always 1 under
@@ -232,8 +240,9 @@ def run_learning_curve(
     """
     cfg = base.config if isinstance(base, TrainOptions) else None
     require(isinstance(cfg, SRHMConfig), "base", base, "TrainOptions with an SRHMConfig")
+    train_size = cfg.split_sizes()["train"]
     check_curve_options(
-        P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name, group_size, seeds
+        P_min, P_max, points, threshold, metric, plot, train_size, cfg.name, group_size, seeds, base.seed
     )
     out = Path(out)
     held = claim_output(out, "learning-curve", replace=False) if int(os.environ.get("RANK", "0")) == 0 else None
