@@ -129,8 +129,9 @@ def learning_curve(**kw):
     The runs still to train are trained in groups of --group-size, one stacked model
     per group. A finished run in --out is reused only if it was trained with the same
     settings (config, model or factory, lr and its scaling, optimiser, seed, task, encoding,
-    budget, ...: every option that defines a run); otherwise the command stops and names
-    the differing setting: use a new --out for another curve.
+    budget, ...: every option that defines a run) and, with --factory, the same source of the
+    factory's module; otherwise the command stops and names the differing setting: use a new
+    --out for another curve.
     """
     from .learning_curve import run_learning_curve
 
