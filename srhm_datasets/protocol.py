@@ -552,12 +552,18 @@ OPTIONS = (
 )
 OPTION = {o.name: o for o in OPTIONS}
 
+#: The setting of a run's identity that is no option: the code of a user's model, the SHA-256 of the source
+#: of its factory's module (``baselines.factory.source_sha256``; null when it has none, and then no finished
+#: run of it is reused: format.md §10.5).
+SOURCE_SETTING = "source_sha256"
+
 #: What must agree between a finished run and the requested one for the run to be reused: setting
-#: (a TrainOptions field) -> its field in the results file (derived from ``OPTIONS``).
+#: (a TrainOptions field, or ``SOURCE_SETTING``) -> its field in the results file (derived from ``OPTIONS``).
 RUN_SETTINGS = {
     "config": "dataset.config",
     "P": "P",
     **{o.name: o.field for o in OPTIONS if o.field is not None},
+    SOURCE_SETTING: "model.source_sha256",
 }
 
 TrainOptions = dataclasses.make_dataclass(

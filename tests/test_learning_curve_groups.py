@@ -120,6 +120,21 @@ def test_seeds_write_both_seeds_and_p_star_per_seed_and_their_mean(tmp_path):
     assert "P* per seed: seed 0: " in output and output.count("seed 1  P=") == 3
 
 
+@pytest.mark.parametrize("seed", ["5", "0"])
+def test_seed_and_seeds_together_are_refused_naming_both(tmp_path, seed):
+    result = CliRunner().invoke(
+        main, ["learning-curve", *CURVE, "--seed", seed, "--seeds", "1,2", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and f"--seed {seed} and --seeds 1,2" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_learning_curve_refuses_a_set_seed_with_seeds(tmp_path):
+    with pytest.raises(ValueError, match=r"seeds=\[0, 1\]: must satisfy None when the options' seed is set \(seed=5\)"):
+        lc.run_learning_curve(TrainOptions(**TINY, seed=5), tmp_path / "lc", 20, 80, 2, seeds=[0, 1])
+    assert not (tmp_path / "lc").exists()
+
+
 def test_p_star_spread_over_seeds():
     assert lc.p_star_spread([100.0, None, 400.0]) == {
         "crossed": 2,

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from srhm_datasets.baselines import cli as train_cli
 from srhm_datasets.baselines import train as train_mod
-from srhm_datasets.baselines.learning_curve import reusable_run
+from srhm_datasets.baselines.learning_curve import curve_summary, reusable_run
 from srhm_datasets.baselines.train import TrainOptions, device_data, draw_epoch, resolve, train
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
@@ -162,11 +162,6 @@ def test_factory_initialisation_follows_the_seed():
     assert a["training"]["curves"] == b["training"]["curves"] != c["training"]["curves"]
 
 
-def test_factory_that_returns_no_module_is_refused():
-    with pytest.raises(TypeError, match="factory='tests.user_models:not_a_module'.*torch.nn.Module"):
-        train(TrainOptions(**TINY, factory="tests.user_models:not_a_module"))
-
-
 @pytest.mark.parametrize("task,extra", [("last", {"context": 4}), ("mlm", {"mask_rate": 0.3}), ("next", {})])
 def test_token_tasks_train_on_scored_targets(task, extra):
     opts = TrainOptions(
@@ -306,6 +301,45 @@ def test_sweep_file_with_a_factory_gives_p_star(tmp_path):
     tasks = [t for c in board["configs"].values() for t in c["tasks"].values()]
     assert board["rejected"] == [] and sum(len(t["rows"]) for t in tasks) == 2
     assert [len(t["ranking"]) for t in tasks] == [1]  # the user's model has its place in the P* ranking
+
+
+#: The summary's task fields, for a curve of each model and task (``None``: the option does not apply).
+PLAIN_TASK = {"task": "class", "context": None, "mask_rate": None, "noise": 0.0, "redraw": None}
+
+
+@pytest.mark.parametrize(
+    "options,fields",
+    [
+        ({"noise": 0.1}, {**PLAIN_TASK, "noise": 0.1, "redraw": True, "factory": None, "name": None}),
+        ({"noise": 0.1, "redraw": False}, {**PLAIN_TASK, "noise": 0.1, "redraw": False}),
+        ({"arch": "transformer", "task": "last"}, {**PLAIN_TASK, "task": "last"}),
+        ({"arch": "transformer", "task": "last", "context": 4}, {**PLAIN_TASK, "task": "last", "context": 4}),
+        ({"arch": "transformer", "task": "mlm"}, {**PLAIN_TASK, "task": "mlm", "mask_rate": 0.15, "redraw": True}),
+        ({"factory": MLP}, {**PLAIN_TASK, "factory": MLP, "name": "tiny_mlp"}),
+        ({"factory": TOKENS, "task": "next", "encoding": "tokens", "name": "mine"}, {"task": "next", "name": "mine"}),
+    ],
+    ids=["noise", "noise-no-redraw", "last", "last-context", "mlm", "factory", "factory-next"],
+)
+def test_a_curve_summary_records_the_task_and_its_options(options, fields):
+    runs = [{"P": 64, "seed": 0, "best_test_error": 0.5, "final_test_error": 0.5}]
+    for opt in (TrainOptions(**TINY, **options), resolve(TrainOptions(**TINY, **options))):  # as given, resolved
+        summary = curve_summary(opt, 1e-3, runs, 0.1, "best")
+        assert {k: summary[k] for k in fields} == fields
+
+
+def test_a_plain_class_curve_of_a_reference_network_has_no_task_fields():
+    runs = [{"P": 64, "seed": 0, "best_test_error": 0.5, "final_test_error": 0.5}]
+    summary = curve_summary(resolve(TrainOptions(**TINY, arch="lcn")), 1e-3, runs, 0.1, "best")
+    assert not {"task", "context", "mask_rate", "noise", "redraw", "factory", "name"} & set(summary)
+
+
+def test_a_noisy_learning_curve_writes_its_noise_in_the_summary(tmp_path):
+    args = ["learning-curve", "--config", "demo", "--width", "8", "--noise", "0.1", "--no-redraw", "--P-min", "20"]
+    args += ["--P-max", "40", "--points", "2", "--max-steps", "5", "--num-test", "100", "--threads", "1"]
+    result = CliRunner().invoke(main, [*args, "--no-progress", "--out", str(tmp_path / "lc")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "lc" / "summary.json").read_text())
+    assert {k: summary[k] for k in PLAIN_TASK} == {**PLAIN_TASK, "noise": 0.1, "redraw": False}
 
 
 # ---- autocast and compile on CPU ----------------------------------------------------------------------

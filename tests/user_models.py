@@ -70,3 +70,13 @@ def class_token_net(cfg, task):
 
 def not_a_module(cfg):
     return "not a module"
+
+
+def frozen_mlp(cfg):
+    """A model without a trainable parameter: its loss does not backpropagate."""
+    return TinyMLP(cfg).requires_grad_(False)
+
+
+def reads_a_missing_setting(cfg):
+    """A factory that raises: it reads a setting the config does not have."""
+    return TinyMLP(cfg, width=cfg.hidden_width)

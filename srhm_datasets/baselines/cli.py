@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import click
+from click.core import ParameterSource
 
 from ..cli_args import config_arg
 from ..protocol import EPSILON_STAR, OPTIONS, Option, TrainOptions
@@ -105,7 +106,8 @@ def _seeds_arg(ctx, param, value):
     callback=_seeds_arg,
     default=None,
     metavar="S,S,...",
-    help="Seeds of the runs, comma-separated (runs in seed<S>/P<P>/) [default: --seed, runs in P<P>/].",
+    help="Seeds of the runs, comma-separated (runs in seed<S>/P<P>/; not with --seed) "
+    "[default: --seed, runs in P<P>/].",
 )
 @click.option(
     "--group-size",
@@ -127,11 +129,13 @@ def learning_curve(**kw):
     The runs still to train are trained in groups of --group-size, one stacked model
     per group. A finished run in --out is reused only if it was trained with the same
     settings (config, model or factory, lr and its scaling, optimiser, seed, task, encoding,
-    budget, ...: every option that defines a run); otherwise the command stops and names
-    the differing setting: use a new --out for another curve.
+    budget, ...: every option that defines a run) and, with --factory, the same source of the
+    factory's module; otherwise the command stops and names the differing setting: use a new
+    --out for another curve.
     """
     from .learning_curve import run_learning_curve
 
+    _check_seeds(kw)
     try:
         summary = run_learning_curve(
             _options(kw, kw["P_max"], None),
@@ -148,6 +152,18 @@ def learning_curve(**kw):
         raise click.UsageError(str(err)) from None
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         _report_curve(summary)
+
+
+def _check_seeds(kw) -> None:
+    """``--seed`` and ``--seeds`` name the seeds of the runs two ways: given both, the command stops
+    (a usage error naming both; ``--seed 0`` included, though it is the default)."""
+    source = click.get_current_context().get_parameter_source("seed")
+    if kw["seeds"] is not None and source is not ParameterSource.DEFAULT:
+        seeds = ",".join(map(str, kw["seeds"]))
+        raise click.UsageError(
+            f"--seed {kw['seed']} and --seeds {seeds} both give the seeds of the runs: use --seeds alone "
+            "(runs in seed<S>/P<P>/) or --seed alone (runs in P<P>/)"
+        )
 
 
 def _report_curve(summary: dict) -> None:

@@ -3,8 +3,10 @@
 ``load_factory`` imports the function; ``build_factory_model`` calls it with the config, and the task
 when the function takes two arguments, and checks that it returns a ``torch.nn.Module``;
 ``factory_record`` is what ``results.json`` records so that a result can be traced to the code
-that made it: the factory, a model name, the parameter count and the SHA-256 of the source of the
-function's module.
+that made it: the factory, a model name (``model_name``), the parameter count and the SHA-256 of the
+source of the function's module (``source_sha256``, part of a run's identity: ``protocol.RUN_SETTINGS``).
+A factory that cannot be imported, raises, or returns no module is refused with a ``ValueError`` naming
+``factory`` (``config.ParameterTypeError``, also a ``TypeError``, for a result that is no module).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 
 import torch
 
-from ..config import SRHMConfig, require_choice
+from ..config import ParameterTypeError, SRHMConfig, require, require_choice
 from ..tasks import TASKS
 
 
@@ -25,7 +27,8 @@ def load_factory(spec: str):
     """The callable named by ``module:function`` (module importable; the working dir is on the path).
 
     Raises ValueError naming ``factory`` when ``spec`` has no colon, the module or the function cannot
-    be imported, or the object is not callable.
+    be imported (an error raised while importing the module included: its type and message are named),
+    or the object is not callable.
 
     Examples
     --------
@@ -43,9 +46,23 @@ def load_factory(spec: str):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as err:
         raise ValueError(f"invalid parameter factory={spec!r}: {err}") from None
+    except Exception as err:  # noqa: BLE001 (the user's module raised while it was imported: named in one line)
+        raise ValueError(f"invalid parameter factory={spec!r}: importing {module} raised {error_line(err)}") from err
     if not callable(obj):
         raise ValueError(f"invalid parameter factory={spec!r}: {attr} is not callable")  # noqa: TRY004 (a bad option)
     return obj
+
+
+def error_line(err: BaseException) -> str:
+    """``Type: first line of the message`` of an exception.
+
+    Examples
+    --------
+    >>> error_line(RuntimeError("mat1 and mat2 shapes cannot be multiplied\\nmore"))
+    'RuntimeError: mat1 and mat2 shapes cannot be multiplied'
+    """
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 def _takes_task(function) -> bool:
@@ -62,8 +79,9 @@ def build_factory_model(factory: str, cfg: SRHMConfig, task: str = "class") -> t
     """``function(cfg, task)`` when the factory's function takes two arguments, else ``function(cfg)``.
 
     ``task``: the task's name (``tasks.TASKS``; its parameters are in the inputs: the MASK codes of
-    ``last`` and ``mlm``). Raises ValueError (``load_factory``, an unknown task) or TypeError naming
-    ``factory`` when it does not return a ``torch.nn.Module``.
+    ``last`` and ``mlm``). Raises ValueError naming ``factory`` (``load_factory``; the function raised,
+    with the error's type and message; an unknown task), or ``config.ParameterTypeError`` (a TypeError
+    and a ValueError) naming ``factory`` when it does not return a ``torch.nn.Module``.
 
     Examples
     --------
@@ -74,11 +92,17 @@ def build_factory_model(factory: str, cfg: SRHMConfig, task: str = "class") -> t
     """
     require_choice("task", task, TASKS)
     function = load_factory(factory)
-    model = function(cfg, task) if _takes_task(function) else function(cfg)
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(
-            f"invalid parameter factory={factory!r}: returned {type(model).__name__}, expected torch.nn.Module"
-        )
+    try:
+        model = function(cfg, task) if _takes_task(function) else function(cfg)
+    except Exception as err:  # noqa: BLE001 (the user's function raised: named in one line)
+        raise ValueError(f"invalid parameter factory={factory!r}: calling it raised {error_line(err)}") from err
+    require(
+        isinstance(model, torch.nn.Module),
+        "factory",
+        factory,
+        f"a function returning a torch.nn.Module (it returned {type(model).__name__})",
+        ParameterTypeError,
+    )
     return model
 
 
@@ -93,10 +117,45 @@ def factory_name(factory: str) -> str:
     return factory.split(":", 1)[1].split(".")[-1]
 
 
+def model_name(opt) -> str:
+    """The name of a run's model (resolved or not ``TrainOptions``): ``--name``, else the function's name, for a
+    user's model (``factory``); the reference network's ``arch`` otherwise.
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> from srhm_datasets.protocol import TrainOptions
+    >>> model_name(TrainOptions(config=get_config("demo"), P=10, factory="tests.user_models:tiny_mlp"))
+    'tiny_mlp'
+    >>> model_name(TrainOptions(config=get_config("demo"), P=10, arch="transformer"))
+    'transformer'
+    """
+    return opt.arch if opt.factory is None else opt.name or factory_name(opt.factory)
+
+
+def source_sha256(factory: str) -> str | None:
+    """SHA-256 (hex) of ``inspect.getsource`` of the module of the factory's function, as the file reads
+    now; None when its source is not available (a builtin, a module without a file, an interactive
+    ``__main__``). Part of a run's identity (``protocol.RUN_SETTINGS``, format.md §10.5): it covers that
+    module only, not the modules it imports. ValueError naming ``factory`` when it cannot be imported.
+
+    Examples
+    --------
+    >>> len(source_sha256("torch.nn:Linear")), source_sha256("math:hypot")
+    (64, None)
+    """
+    function = load_factory(factory)
+    try:
+        source = inspect.getsource(inspect.getmodule(function))
+    except (OSError, TypeError):  # a builtin or a module without a file
+        return None
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
 def factory_record(factory: str, model: torch.nn.Module, name: str | None = None) -> dict:
     """The ``model`` fields of ``results.json`` tracing a user's model (format.md §12.2): ``factory``,
     ``name`` (default: the function's name), ``n_parameters`` (trainable scalars) and ``source_sha256``
-    (SHA-256 of ``inspect.getsource`` of the function's module; None when its source is not available).
+    (``source_sha256``: of the function's module; None when its source is not available).
 
     Examples
     --------
@@ -105,16 +164,11 @@ def factory_record(factory: str, model: torch.nn.Module, name: str | None = None
     >>> record["name"], record["n_parameters"], len(record["source_sha256"])
     ('Linear', 9, 64)
     """
-    function = load_factory(factory)
-    try:
-        source = inspect.getsource(inspect.getmodule(function))
-    except (OSError, TypeError):  # a builtin or a module without a file
-        source = None
     return {
         "factory": factory,
         "name": name or factory_name(factory),
         "n_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "source_sha256": hashlib.sha256(source.encode()).hexdigest() if source is not None else None,
+        "source_sha256": source_sha256(factory),
     }
 
 

@@ -10,7 +10,9 @@ is one ``train`` after another, and under ``torchrun`` (WORLD_SIZE > 1) the size
 A finished run is reused only if it was trained with the requested settings
 (``RUN_SETTINGS``, derived from ``protocol.OPTIONS``: config, arch or factory, width, lr and
 its scaling, optimiser, seed, task, encoding, norm, bias, shuffled labels, batch size, budget,
-...); otherwise nothing is trained and a ValueError names the differing settings (use another output folder).
+...) and, for a user's model, by the same code (the hash of its factory's module source, which
+must be known); otherwise nothing is trained and a ValueError names the differing settings (use
+another output folder).
 
 P* (paper.md 4.1): the P at which the test error crosses ``threshold`` (0.10, absolute,
 the paper's epsilon* = 10%), by linear interpolation of log P between the two
@@ -43,6 +45,7 @@ from ..protocol import (
     RESULTS_FILE,
     RUN_SETTINGS,
     SCOPES,
+    SOURCE_SETTING,
     SUMMARY_FILE,
     SUMMARY_FORMAT,
     TrainOptions,
@@ -53,7 +56,8 @@ from ..protocol import (
     target_classes,
 )
 from ..results import get_field, read_results
-from .factory import factory_name
+from ..tasks import make_task
+from .factory import model_name, source_sha256
 from .group import default_group_size, groupable, plan_groups, train_group
 from .train import SEED_BOUND, resolve, train
 
@@ -71,6 +75,8 @@ __all__ = [
 def _requested(opt: TrainOptions, setting: str):
     if setting == "config":
         return opt.config.name
+    if setting == SOURCE_SETTING:
+        return source_sha256(opt.factory) if opt.factory is not None else None
     value = getattr(opt, setting)
     return str(value) if setting == "data" and value is not None else value
 
@@ -99,8 +105,24 @@ def _applies(opt: TrainOptions, key: str) -> bool:
     return scope is None or SCOPES[scope](opt)
 
 
+def _difference(opt: TrainOptions, key: str, recorded, requested) -> str | None:
+    """How setting ``key`` of a finished run differs from the request, or None when it agrees. The code of a
+    user's model (``SOURCE_SETTING``) agrees only when its hash is known: a factory without a source cannot
+    be tied to the code that made a run."""
+    source = key == SOURCE_SETTING and opt.factory is not None
+    if _same(recorded, requested) and not (source and requested is None):
+        return None
+    if not source:
+        return f"{key}={recorded!r} (requested {requested!r})"
+    module = opt.factory.split(":", 1)[0]
+    why = "is not available" if requested is None else "differs from the run's"
+    return f"{key}={recorded!r} (requested {requested!r}: the source of module {module} {why})"
+
+
 def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
-    """The results of the finished run in ``run_dir`` if it was made with the resolved options ``opt``.
+    """The results of the finished run in ``run_dir`` if it was made with the resolved options ``opt``
+    and, for a user's model, by the same code (``RUN_SETTINGS``: the SHA-256 of its factory's module source,
+    ``factory.source_sha256``, known and equal).
 
     None when ``run_dir`` holds no finished run (no ``results.json``). Raises ValueError
     naming every differing setting (recorded vs requested) when it holds another run, a
@@ -114,12 +136,9 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
             f"invalid run folder {str(run_dir)!r}: its results.json is not a srhm train run "
             "(no training object); use a new --out"
         )
-    recorded = {key: _recorded(results, key, field) for key, field in RUN_SETTINGS.items() if _applies(opt, key)}
-    diffs = [
-        f"{key}={value!r} (requested {_requested(opt, key)!r})"
-        for key, value in recorded.items()
-        if not _same(value, _requested(opt, key))
-    ]
+    keys = [key for key in RUN_SETTINGS if _applies(opt, key)]
+    found = (_difference(opt, key, _recorded(results, key, RUN_SETTINGS[key]), _requested(opt, key)) for key in keys)
+    diffs = [diff for diff in found if diff is not None]
     if diffs:
         raise ValueError(
             f"invalid run folder {str(run_dir)!r}: it holds a finished run made with other settings: "
@@ -133,9 +152,10 @@ METRICS = ("best", "final")
 
 
 def check_curve_options(
-    P_min, P_max, points, threshold, metric, plot, train_size: int, name: str, group_size=None, seeds=None
+    P_min, P_max, points, threshold, metric, plot, train_size: int, name: str, group_size=None, seeds=None, base_seed=0
 ) -> None:
-    """The learning-curve arguments, checked before anything is trained (ValueError naming the parameter)."""
+    """The learning-curve arguments, checked before anything is trained (ValueError naming the parameter);
+    ``base_seed``: the seed of the base options, which must keep its default when ``seeds`` are given."""
     log_spaced_P(P_min, P_max, points)  # checks P_min, P_max, points
     require(P_max <= train_size, "P_max", P_max, f"P_max <= train size {train_size} of {name}")
     require(is_real(threshold) and 0 < threshold < 1, "threshold", threshold, "0 < threshold < 1 (a test error)")
@@ -156,6 +176,12 @@ def check_curve_options(
     for seed in seeds or ():
         require(is_int(seed) and 0 <= seed < SEED_BOUND, "seeds", seeds, "seeds that are ints 0 <= seed < 2**62")
     require(seeds is None or len(set(seeds)) == len(seeds), "seeds", seeds, "distinct seeds")
+    require(
+        seeds is None or base_seed == OPTION["seed"].default,
+        "seeds",
+        seeds,
+        f"None when the options' seed is set (seed={base_seed!r}): the runs' seeds are that seed or seeds, not both",
+    )
 
 
 def check_curve_folder(out: Path, entries: list[str]) -> None:
@@ -200,7 +226,8 @@ def run_learning_curve(
     """Train ``base`` (its P, seed and out are replaced) at log-spaced P for every seed; write and
     return the summary.
 
-    seeds: the seeds of the runs (None: ``base.seed``); runs are ``P<P>/`` for one seed,
+    seeds: the seeds of the runs (None: ``base.seed``, which must keep its default 0 when seeds are given);
+    runs are ``P<P>/`` for one seed,
     ``seed<S>/P<P>/`` for several. group_size: runs trained at once by ``group.train_group``
     (``plan_groups``: runs that share ``GROUP_SHARED``, in order of P then seed); 1 trains one
     run after another with ``train``; None: ``group.default_group_size``; always 1 under
@@ -213,8 +240,9 @@ def run_learning_curve(
     """
     cfg = base.config if isinstance(base, TrainOptions) else None
     require(isinstance(cfg, SRHMConfig), "base", base, "TrainOptions with an SRHMConfig")
+    train_size = cfg.split_sizes()["train"]
     check_curve_options(
-        P_min, P_max, points, threshold, metric, plot, cfg.split_sizes()["train"], cfg.name, group_size, seeds
+        P_min, P_max, points, threshold, metric, plot, train_size, cfg.name, group_size, seeds, base.seed
     )
     out = Path(out)
     held = claim_output(out, "learning-curve", replace=False) if int(os.environ.get("RANK", "0")) == 0 else None
@@ -313,12 +341,22 @@ def _p_star(Ps: list[int], errors: list[float], threshold: float, chance: float)
 
 
 def _model_fields(base: TrainOptions) -> dict:
-    """The summary's ``task``, ``factory`` and ``name`` (format.md §10.3), present only for a user's model
-    or another task than ``class`` (a reference network's class curve has none, as written before)."""
-    if base.factory is None and base.task == "class":
+    """The summary's task and model fields (format.md §10.3): ``task`` with its options ``context``,
+    ``mask_rate`` (0.15 for ``mlm`` when not given), ``noise`` and ``redraw`` (None where it does not apply),
+    ``factory`` and ``name``; present for a user's model or a task other than the plain ``class`` (noise
+    included); a reference network's plain ``class`` curve has none."""
+    task = make_task(base.config, base.task, context=base.context, mask_rate=base.mask_rate, noise=base.noise)
+    if base.factory is None and task.plain:
         return {}
-    name = base.name or (factory_name(base.factory) if base.factory is not None else None)
-    return {"task": base.task, "factory": base.factory, "name": name}
+    return {
+        "task": task.name,
+        "context": task.context,
+        "mask_rate": task.mask_rate,
+        "noise": task.noise,
+        "redraw": base.redraw if _applies(base, "redraw") else None,
+        "factory": base.factory,
+        "name": model_name(base) if base.factory is not None else None,
+    }
 
 
 def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: float, metric: str) -> dict:

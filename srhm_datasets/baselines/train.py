@@ -84,7 +84,7 @@ from ..tasks import DEFAULT_MASK_RATE, HIDING_TASKS, IGNORE_INDEX, apply_task, m
 from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
 from ..torch_data.tasks import scored_pairs, task_loss
 from .checkpoint import load_checkpoint, read_checkpoint, run_checkpoint, write_run
-from .factory import build_factory_model, default_layers, factory_record, load_factory
+from .factory import build_factory_model, default_layers, error_line, factory_record, load_factory, model_name
 from .models import build_model, count_parameters
 from .transformer import build_transformer
 
@@ -747,26 +747,48 @@ def sgd_step(
     interval.add(loss, logits.float(), data.train_label[idx])
 
 
-@torch.no_grad()
+#: What a model receives under each encoding (format.md §7).
+ENCODED_INPUTS = {"whiten": "[B, v, d] floats", "onehot": "[B, v, d] floats", "tokens": "[B, d] int64 ids"}
+
+
 def check_outputs(opt: TrainOptions, raw_model: torch.nn.Module, data: DeviceData) -> None:
-    """Before training: the model's output on two train rows has the shape of the task's targets plus a
-    last dimension of at least ``target_classes`` (ValueError naming ``factory`` or ``arch`` and ``task``)."""
+    """Before training, on two train rows in eval mode: the model runs on the encoded inputs, its output has
+    the shape of the task's targets plus a last dimension of at least ``target_classes``, and its loss
+    (``task_loss``) backpropagates. ValueError naming ``factory`` or ``arch``, the task, the encoding and the
+    type and first line of what the model raised (chained to it); the parameters' gradients are left unset."""
+    name, value = ("factory", opt.factory) if opt.factory is not None else ("arch", opt.arch)
+    targets, classes = data.train_label[:2], target_classes(opt.config, opt.task)
+    expected = f"[{', '.join(['B', *map(str, targets.shape[1:])])}, >= {classes}]"
+    inputs = f"{ENCODED_INPUTS[opt.encoding]} (--encoding {opt.encoding})"
     was_training = raw_model.training
     raw_model.eval()
     try:
-        out = outputs(raw_model, data.train_tokens[:2], opt.config.v, opt.encoding, False, input_channels(opt))
+        try:
+            out = outputs(raw_model, data.train_tokens[:2], opt.config.v, opt.encoding, False, input_channels(opt))
+        except Exception as err:  # noqa: BLE001 (the model raised on its first rows: one line naming it)
+            raise model_error(name, value, f"a model that takes {inputs} for task {opt.task!r}", err) from err
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        fits = isinstance(out, torch.Tensor) and out.shape[:-1] == targets.shape and out.shape[-1] >= classes
+        require(fits, name, value, f"a model whose output for task {opt.task!r} is {expected} (it gave {shape})")
+        try:
+            task_loss(out, targets).backward()
+        except Exception as err:  # noqa: BLE001 (its loss does not backpropagate: one line naming it)
+            raise model_error(name, value, f"a model whose loss on task {opt.task!r} backpropagates", err) from err
     finally:
+        raw_model.zero_grad(set_to_none=True)
         raw_model.train(was_training)
-    targets, classes = data.train_label[:2], target_classes(opt.config, opt.task)
-    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-    expected = f"[{', '.join(['B', *map(str, targets.shape[1:])])}, >= {classes}]"
-    name, value = ("factory", opt.factory) if opt.factory is not None else ("arch", opt.arch)
-    require(
-        isinstance(out, torch.Tensor) and out.shape[:-1] == targets.shape and out.shape[-1] >= classes,
-        name,
-        value,
-        f"a model whose output for task {opt.task!r} is {expected} (it gave {shape})",
-    )
+
+
+def model_error(name: str, value, bound: str, err: Exception) -> ValueError:
+    """The package's ValueError naming ``name``, ``value`` and ``bound``, and the type and first line of ``err``
+    (what the model raised).
+
+    Examples
+    --------
+    >>> model_error("factory", "m:f", "a model", RuntimeError("bad dtype\\nmore"))
+    ValueError("invalid parameter factory='m:f': must satisfy a model (it raised RuntimeError: bad dtype)")
+    """
+    return ValueError(f"invalid parameter {name}={value!r}: must satisfy {bound} (it raised {error_line(err)})")
 
 
 def input_channels(opt: TrainOptions) -> int | None:
@@ -794,7 +816,7 @@ def _progress_bar(opt: TrainOptions, setup: SetUp):
     """A tqdm bar over the step budget on rank 0 with ``progress``, else None."""
     if not (setup.master and opt.progress):
         return None
-    return tqdm(total=opt.max_steps, desc=f"{opt.arch} P={opt.P}", unit="step", leave=False)
+    return tqdm(total=opt.max_steps, desc=f"{model_name(opt)} P={opt.P}", unit="step", leave=False)
 
 
 def training_loop(opt: TrainOptions, setup: SetUp, data: DeviceData, raw_model, model, optimizer) -> Log:

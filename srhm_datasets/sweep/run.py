@@ -3,8 +3,9 @@
 One call:
 
 1. reads and validates the sweep file (:func:`spec.load_sweep`) and checks DIR
-   (``files.check_output_folder``, kind ``sweep``) and every job's finished runs against
-   the job's settings, before anything runs; any problem is a ValueError naming it;
+   (``files.check_output_folder``, kind ``sweep``), a user's model's source
+   (``check_factory_source``) and every job's finished runs against the job's settings
+   and code, before anything runs; any problem is a ValueError naming it;
 2. takes DIR's lock (``files.claim_output``: one writer per DIR at a time), marks DIR and
    writes ``sweep.yaml`` and ``plan.json``;
 3. reads every job's state (``plan.job_status``): jobs that are done are skipped, jobs
@@ -29,8 +30,10 @@ import os
 import socket
 from pathlib import Path
 
+from ..baselines.factory import source_sha256
 from ..baselines.learning_curve import run_learning_curve
 from ..catalog import release_name
+from ..config import require
 from ..files import atomic_write, check_output_folder, claim_output, lock_holder, mark_owned, remove_locks
 from ..protocol import p_star_spread
 from .executors import check_slurm, read_queue, run_local, submit_slurm, wait_slurm
@@ -158,6 +161,21 @@ def check_conflicts(out: Path, jobs: list[Job]) -> None:
         )
 
 
+def check_factory_source(train: dict) -> None:
+    """A sweep of a user's model (``train["factory"]``) knows its finished runs, and the code that made them,
+    from its files (``learning_curve.reusable_run``): the source of the factory's module must be available
+    (``factory.source_sha256``), else a ValueError naming ``factory`` before anything runs."""
+    factory = train.get("factory")
+    if factory is not None:
+        require(
+            source_sha256(factory) is not None,
+            "factory",
+            factory,
+            "a factory whose module has a source file (inspect.getsource): a sweep ties each finished run "
+            "to the code that made it by the hash of that source",
+        )
+
+
 def run_sweep(
     sweep_file: str | os.PathLike,
     out: str | os.PathLike,
@@ -182,6 +200,7 @@ def run_sweep(
     if executor == "slurm":
         check_slurm()
     jobs = expand(sweep)
+    check_factory_source(sweep.train)
     check_conflicts(out, jobs)
     with claim_output(out, "sweep", replace=False):
         check_conflicts(out, jobs)  # again, under the lock
