@@ -46,15 +46,19 @@ def make_results(
     name=None,
     evaluation=True,
     training=True,
+    task=None,
     **training_fields,
 ) -> dict:
     """A schema-valid results object, as ``srhm train`` (protocol defaults, lr = default_lr) + ``srhm evaluate``
     write it.
 
     training=False: an outside submission as ``srhm evaluate --factory`` writes it (no
-    training log, width/depth null, the factory named, no checkpoint).
+    training log, width/depth null, the factory named, no checkpoint). task: the top-level ``task``
+    (a name or an object; absent when None); a task other than class has an evaluation without a probe
+    nor S and D, as ``srhm evaluate`` writes it.
     """
-    undefined = undefined_kinds(cfg)
+    name_of_task = (task if isinstance(task, str) else task["name"]) if task else "class"
+    undefined = undefined_kinds(cfg, name_of_task)
     layers = ["layer1", "layer2", "output"]
 
     def table(kind, out_value):
@@ -107,11 +111,14 @@ def make_results(
         del obj["training"]
         obj["model"].update(width=None, depth=None, factory="bobmodels:make")
         obj["checkpoint"] = None
+    if task is not None:
+        obj["task"] = task
     if evaluation:
+        probe = {"source": "generator", "num_points": cfg.split_sizes()["probe"]} if name_of_task == "class" else None
         obj["evaluation"] = {
             "test_error": test_error,
             "num_test": cfg.split_sizes()["test"],
-            "probe": {"source": "generator", "num_points": cfg.split_sizes()["probe"]},
+            "probe": probe,
             "layers": layers,
             "sensitivity": {"synonym": table("synonym", s_out), "diffeo": table("diffeo", d_out)},
             "undefined": undefined,
@@ -600,12 +607,10 @@ def test_tasks_are_ranked_apart_and_checked(no_laws_plot, tmp_path):
     root = tmp_path / "r"
     write_curve(root, "a", {0: {100: 0.5, 300: 0.05}})
     for P, err in ((100, 0.5), (300, 0.2)):
-        obj = make_results(DEMO, P, test_error=err, name="a")
-        obj["task"] = {"name": "last", "context": 4}
+        obj = make_results(DEMO, P, test_error=err, name="a", task={"name": "last", "context": 4})
         write(root, f"last/P{P}.json", obj)
-    named = make_results(DEMO, 1000, test_error=0.01, name="a")
-    named["task"] = "class"  # a name is the task with its default options, as absent
-    write(root, "a/named.json", named)
+    # a name is the task with its default options, as absent
+    write(root, "a/named.json", make_results(DEMO, 1000, test_error=0.01, name="a", task="class"))
     bad = make_results(DEMO, 100, name="a")
     bad["task"] = {"name": "last", "context": DEMO.d + 1}
     write(root, "bad/context.json", bad)
@@ -685,7 +690,7 @@ def test_docstring_examples_run():
 
 def test_a_run_of_another_task_is_ranked_under_its_task(no_laws_plot, tmp_path):
     # srhm train records the task in training.task (format.md §12.2): the board ranks it there, not under class.
-    results = make_results(DEMO, 100, test_error=0.3)
+    results = make_results(DEMO, 100, test_error=0.3, evaluation=False)
     results["training"].update(task="last", context=4, noise=0.0)
     write(tmp_path / "r", "a.json", results)
     summary = build_leaderboard(tmp_path / "r", tmp_path / "board")

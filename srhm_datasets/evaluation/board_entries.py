@@ -71,10 +71,10 @@ from ..protocol import (
     default_lr,
     is_control,
 )
-from ..results import get_field, loads_results, validate_results
+from ..results import get_field, loads_results, task_fields, validate_results
 from ..rules import sample_rules
 from ..tasks import make_task
-from .kinds import KINDS, undefined_kinds
+from .kinds import KINDS, SENSITIVITY_TASK, undefined_kinds
 
 #: The level used for the S_out / D_out columns (l = 1: input-level tuples, as Fig. 1).
 RANK_LEVEL = 1
@@ -209,14 +209,14 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
         cfg = get_config(results["dataset"]["config"])
     except ValueError as err:
         return None, str(err)
-    sizes = cfg.split_sizes()
-    why = _dataset_mismatch(results, cfg) or _evaluation_mismatch(results, cfg) or _partial_splits(results, sizes)
-    if why:
-        return None, why
     try:
         task = results_task(results, cfg)
     except ValueError as err:
         return None, f"task: {err}"
+    sizes = cfg.split_sizes()
+    why = _dataset_mismatch(results, cfg) or _evaluation_mismatch(results, cfg, task) or _partial_splits(results, sizes)
+    if why:
+        return None, why
     entry = Entry(
         path=str(path),
         results=results,
@@ -258,9 +258,9 @@ def task_label(cfg: SRHMConfig, name: str = "class", context=None, mask_rate=Non
 
 
 def results_task(results: dict, cfg: SRHMConfig) -> str:
-    """``task_label`` of the task of a results file (format.md §12.2): a run's ``training.task`` with its
-    ``training.context``, ``mask_rate`` and ``noise`` (``srhm train``), else the top-level ``task`` of a
-    submission (a name or ``{name, context, mask_rate, noise}``); absent: ``class``.
+    """``task_label`` of the task of a results file (format.md §12.2, ``results.task_fields``): a run's
+    ``training.task`` with its ``training.context``, ``mask_rate`` and ``noise`` (``srhm train``), else the
+    top-level ``task`` of a submission (a name or ``{name, context, mask_rate, noise}``); absent: ``class``.
 
     Examples
     --------
@@ -271,14 +271,8 @@ def results_task(results: dict, cfg: SRHMConfig) -> str:
     >>> results_task({"task": {"name": "mlm", "mask_rate": 0.3}}, cfg), results_task({}, cfg)
     ('mlm mask_rate=0.3', 'class')
     """
-    training = results.get("training") or {}
-    if training.get("task") is not None:
-        task = {"name": training["task"], **{k: training.get(k) for k in ("context", "mask_rate", "noise")}}
-    else:
-        task = results.get("task", "class")
-    if isinstance(task, str):
-        return task_label(cfg, task)
-    return task_label(cfg, task["name"], task.get("context"), task.get("mask_rate"), task.get("noise") or 0.0)
+    task = task_fields(results)
+    return task_label(cfg, task["name"], task["context"], task["mask_rate"], task["noise"] or 0.0)
 
 
 def curve_settings(results: dict) -> tuple:
@@ -348,18 +342,28 @@ def _dataset_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
     return None
 
 
-def _evaluation_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
-    """Why the file's evaluation does not fit ``cfg`` (undefined kinds, L levels per layer), or None."""
+def _evaluation_mismatch(results: dict, cfg: SRHMConfig, label: str = SENSITIVITY_TASK) -> str | None:
+    """Why the file's evaluation does not fit ``cfg`` and its task (``label``, ``task_label``): undefined kinds,
+    a probe exactly for a class model (S and D), L levels per layer; or None."""
     ev = results.get("evaluation")
     if not ev:
         return None
-    undefined = undefined_kinds(cfg)
+    task = label.split()[0]
+    if (ev["probe"] is None) != (task != SENSITIVITY_TASK):
+        measured = (
+            "a model of another task (no probe)" if ev["probe"] is None else "a class model (S and D on the probe)"
+        )
+        return (
+            f"evaluation.probe={ev['probe']}: the evaluation is that of {measured}, but the file's task is {label}; "
+            "evaluate the model on its task (srhm evaluate RUN_DIR, or --factory with --task)"
+        )
+    undefined = undefined_kinds(cfg, task)
     for kind in KINDS:
         if bool(ev["undefined"][kind]) != undefined[kind]:
             return (
                 f"evaluation.undefined.{kind}={ev['undefined'][kind]} but the config has "
-                f"m={cfg.m}, K={cfg.placements_per_node} (undefined exactly when "
-                f"{'m' if kind == 'synonym' else 'K'} = 1)"
+                f"m={cfg.m}, K={cfg.placements_per_node} and the task is {task} (undefined exactly when "
+                f"{'m' if kind == 'synonym' else 'K'} = 1 or the task is not {SENSITIVITY_TASK})"
             )
         for layer, vals in ev["sensitivity"][kind].items():
             if len(vals) != cfg.L:
@@ -374,7 +378,7 @@ def _partial_splits(results: dict, sizes: dict) -> str | None:
     ev = results.get("evaluation")
     if not ev:
         return None
-    if ev["probe"]["num_points"] != sizes["probe"]:
+    if ev["probe"] is not None and ev["probe"]["num_points"] != sizes["probe"]:
         return (
             f"evaluation.probe.num_points={ev['probe']['num_points']}: sensitivities must be measured on the whole "
             f"probe split ({sizes['probe']} points; srhm evaluate without --num-probe)"
