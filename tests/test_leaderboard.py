@@ -628,6 +628,8 @@ def test_tasks_are_ranked_apart_and_checked(no_laws_plot, tmp_path):
     md = (tmp_path / "out" / DEMO.name / "leaderboard.md").read_text()
     assert "## Task: class" in md and "## Task: last context=4" in md
     assert (tmp_path / "out" / DEMO.name / "test_error_vs_P_last_context_4.png").is_file()
+    pngs = {Path(f).name for f in summary["files"]}
+    assert "sensitivity_a.png" in pngs and "sensitivity_a_last_context_4.png" not in pngs  # no S, D for last
 
 
 def optimal_file(cfg, task="class", expected=0.2, empirical=0.21, rows=1000, **options):

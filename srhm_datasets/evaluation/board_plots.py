@@ -61,9 +61,10 @@ def plot_test_error(path: Path, config: str, task: str, entries: list[Entry], cu
 def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]) -> bool:
     """S_{k,l} (top row) and D_{k,l} (bottom) vs P, one column per layer, one line per level.
 
-    Returns False (no file) when no entry of the model has an evaluation.
+    Returns False (no file) when no entry of the model has an evaluation with S and D (a probe: a class
+    model's, format.md §11).
     """
-    evaluated = sorted((e for e in entries if e.results.get("evaluation")), key=lambda e: e.P)
+    evaluated = sorted((e for e in entries if (e.results.get("evaluation") or {}).get("probe")), key=lambda e: e.P)
     if not evaluated:
         return False
     layers: list[str] = []
