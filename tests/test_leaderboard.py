@@ -697,3 +697,30 @@ def test_a_run_of_another_task_is_ranked_under_its_task(no_laws_plot, tmp_path):
     write(tmp_path / "r", "a.json", results)
     summary = build_leaderboard(tmp_path / "r", tmp_path / "board")
     assert list(summary["configs"][DEMO.name]["tasks"]) == ["last context=4"]
+
+
+@pytest.mark.parametrize("expected", [0.75, 0.65])  # threshold 0.85, 0.75: at or above chance 1 - 1/v = 0.75
+def test_p_star_is_undefined_where_a_constant_predictor_crosses_the_threshold(no_laws_plot, tmp_path, expected):
+    """On demo, last is at chance for exact BP (``srhm optimal demo --task last``: 0.75); with its limit the
+    threshold 0.10 + e_opt is at or above chance 1 - 1/v: no model is ranked by P*, and the page says why."""
+    root = tmp_path / "r"
+    for name, errors in (("tf", (0.80, 0.751)), ("chance", (0.74, 0.74))):
+        for P, err in zip((100, 200), errors):
+            obj = make_results(DEMO, P, test_error=err, name=name, task="last", evaluation=False)
+            write(root, f"{name}/P{P}.json", obj)
+    write(root, "optimal.json", optimal_file(DEMO, "last", expected=expected, empirical=0.744))
+    summary = build_leaderboard(root, tmp_path / "out")
+    task = board(summary, task="last")
+    assert [(r["rank"], r["model"], r["P*"]) for r in task["ranking"]] == [
+        ("limit", "Bayes-optimal (exact BP)", ""),
+        ("-", "chance", "undefined"),
+        ("-", "tf", "undefined"),
+    ]
+    assert task["p_star_rule"] == {"threshold": pytest.approx(expected + 0.1), "chance": 0.75, "defined": False}
+    assert {c["p_star_kind"] for c in task["curves"].values()} == {"undefined"}
+    assert {r["P*"] for r in task["rows"]} == {"undefined"}
+    md = (tmp_path / "out" / DEMO.name / "leaderboard.md").read_text()
+    assert "P* is undefined for this task" in md and "at or above the chance error 0.7500" in md
+    write(root, "optimal.json", optimal_file(DEMO, "last", expected=0.6, empirical=0.6))  # 0.70 < 0.75
+    task = board(build_leaderboard(root, tmp_path / "below"), task="last")
+    assert task["p_star_rule"]["defined"] and [r["rank"] for r in task["ranking"]] == ["limit", "1", "2"]

@@ -22,7 +22,7 @@ from ..catalog import catalog_name, get_config
 from ..files import atomic_write
 from ..protocol import EPSILON_STAR
 from .board_entries import RANK_LEVEL, Entry, Rejection
-from .board_pstar import ranking
+from .board_pstar import ranking, unranked
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -32,6 +32,8 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 def _fmt_pstar(info: dict | None) -> str:
     if not info or info["p_star_kind"] in ("no curve", "control"):
         return ""
+    if info["p_star_kind"] == "undefined":
+        return "undefined"
     if info["p_star"] is None:
         return f"> {max(p for p, _ in info['curve'])}"
     prefix = "<= " if info["p_star_kind"] == "upper bound" else ""
@@ -115,12 +117,13 @@ def ranking_rows(pstar: dict, config: str, task: str, limit: dict | None) -> lis
                 "srhm optimal",
             ]
         )
-    for i, (model, info) in enumerate(ranking(pstar, config, task), 1):
+    ranks = [(str(i), *item) for i, item in enumerate(ranking(pstar, config, task), 1)]
+    for rank, model, info in ranks + [("-", *item) for item in unranked(pstar, config, task)]:
         top, grid = info["at_P_max"], info["P_grid"]
         s_out, d_out = (_fmt(top["s_out"]), _fmt(top["d_out"])) if top["evaluated"] else ("n/a", "n/a")
         rows.append(
             [
-                str(i),
+                rank,
                 model,
                 _fmt_pstar(info),
                 _fmt_seeds(info["seeds"]),
@@ -134,21 +137,33 @@ def ranking_rows(pstar: dict, config: str, task: str, limit: dict | None) -> lis
     return rows
 
 
-def rule_text(limit: dict | None) -> str:
-    """How one (config, task) is ranked, in words (the threshold with the limit, when there is one)."""
-    if limit and limit["expected_error"] > 0:
-        crossing = (
-            f"its excess test error (test error minus the Bayes-optimal {limit['expected_error']:.4f}) "
-            f"falls to {EPSILON_STAR:.0%}"
+def rule_text(limit: dict | None, rule: dict) -> str:
+    """How one (config, task) is ranked, in words: the threshold with the limit, when there is one, and,
+    where P* is undefined (``rule``, ``board_pstar.p_star_rule``), why."""
+    if not rule["defined"]:
+        ranked = (
+            f"P* is undefined for this task: its threshold, {EPSILON_STAR:.0%} above the Bayes-optimal error "
+            f"({rule['threshold']:.4f}), is at or above the chance error {rule['chance']:.4f} (1 - 1/C, a uniform "
+            "guess over the C classes the task predicts), so a constant predictor would cross it. The models are "
+            "not ranked by P* (listed by name, rank -); compare them at each P."
         )
     else:
-        crossing = f"its test error falls to {EPSILON_STAR:.0%}"
+        if limit and limit["expected_error"] > 0:
+            crossing = (
+                f"its excess test error (test error minus the Bayes-optimal {limit['expected_error']:.4f}) "
+                f"falls to {EPSILON_STAR:.0%}"
+            )
+        else:
+            crossing = f"its test error falls to {EPSILON_STAR:.0%}"
+        ranked = (
+            f"Ranked by P*: the training-set size at which {crossing} on the model's learning curve (mean over "
+            "seeds at each P, log-P interpolation; lower is better; never crossing ranks after, as > P_max). "
+            "Spread: the min and max of each seed's own P*."
+        )
     return (
-        f"Ranked by P*: the training-set size at which {crossing} on the model's learning curve (mean over seeds at "
-        "each P, log-P interpolation; lower is better; never crossing ranks after, as > P_max). Spread: the "
-        "min and max of each seed's own P*. Single-P tables: test error at fixed P, then "
-        f"S_out = S_(output,{RANK_LEVEL}), then D_out = D_(output,{RANK_LEVEL}). Mark: verified "
-        "(evaluated again by srhm leaderboard --verify) or reported (the file's numbers)."
+        f"{ranked} Single-P tables: test error at fixed P, then S_out = S_(output,{RANK_LEVEL}), then D_out = "
+        f"D_(output,{RANK_LEVEL}). Mark: verified (evaluated again by srhm leaderboard --verify) or reported "
+        "(the file's numbers)."
     )
 
 
@@ -181,7 +196,7 @@ def write_markdown(path: Path, config: str, sections: list[dict], images: list[s
     ]
     esc = lambda rows: [[cell.replace("|", "\\|") for cell in row] for row in rows]
     for section in sections:
-        lines += [f"## Task: {section['task']}", "", rule_text(section["limit"]), ""]
+        lines += [f"## Task: {section['task']}", "", rule_text(section["limit"], section["rule"]), ""]
         lines += _md_table(RANKING_COLUMNS, esc(section["ranking"])) + ["", "### At each P", ""]
         lines += _md_table(COLUMNS, esc(section["rows"])) + [""]
     for img in images:
@@ -236,7 +251,7 @@ def write_html(path: Path, config: str, sections: list[dict], images: list[str],
     for section in sections:
         body += [
             f"<h2>Task: {html.escape(section['task'])}</h2>",
-            f"<p>{html.escape(rule_text(section['limit']))}</p>",
+            f"<p>{html.escape(rule_text(section['limit'], section['rule']))}</p>",
             _html_table(RANKING_COLUMNS, section["ranking"]),
             "<h3>At each P</h3>",
             _html_table(COLUMNS, section["rows"]),

@@ -63,7 +63,7 @@ from .board_entries import (
 )
 from .board_optimal import candidate_files, collect_limits
 from .board_plots import plot_pstar_laws, plot_sensitivities, plot_test_error
-from .board_pstar import curves_and_pstar, learning_curve, our_pstar_points, p_star
+from .board_pstar import curves_and_pstar, learning_curve, our_pstar_points, p_star, p_star_rule
 from .board_render import COLUMNS, RANKING_COLUMNS, ranking_rows, table_rows, write_html, write_index, write_markdown
 from .board_verify import verify as verify_entries
 
@@ -151,7 +151,8 @@ def build_leaderboard(
     ``device``), marking them verified or rejecting them as a mismatch.
 
     Returns the summary also written to ``out/leaderboard.json``: ``configs`` (per config:
-    ``revision`` and ``tasks``, per task: ``limit``, ``ranking`` (the P* ranking rows),
+    ``revision`` and ``tasks``, per task: ``limit``, ``p_star_rule`` (``board_pstar.p_star_rule``:
+    threshold, chance, whether P* is defined), ``ranking`` (the P* ranking rows),
     ``rows`` (the single-P tables, in rank order), ``curves``), ``rejected`` ([{path,
     reason}]), ``unverified`` ([{path, reason}]: with ``verify``, files whose model could not
     be evaluated again, ranked as reported), ``ignored``, ``files`` (paths written). The
@@ -215,6 +216,7 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
                 {
                     "task": task,
                     "limit": limit,
+                    "rule": p_star_rule(config, task, limit),
                     "ranking": ranking_rows(curves, config, task, limit),
                     "rows": table_rows(by_p, curves, config, task, results_dir),
                 }
@@ -243,6 +245,7 @@ def _task_summary(section: dict, curves: dict, config: str) -> dict:
     """The ``leaderboard.json`` record of one (config, task): limit, ranking and single-P rows, curves."""
     return {
         "limit": section["limit"],
+        "p_star_rule": section["rule"],
         "ranking": [dict(zip(RANKING_COLUMNS, r)) for r in section["ranking"]],
         "rows": [dict(zip(COLUMNS, r)) for r in section["rows"]],
         "curves": {m: dict(info) for (c, t, m), info in curves.items() if (c, t) == (config, section["task"])},
