@@ -724,3 +724,31 @@ def test_p_star_is_undefined_where_a_constant_predictor_crosses_the_threshold(no
     write(root, "optimal.json", optimal_file(DEMO, "last", expected=0.6, empirical=0.6))  # 0.70 < 0.75
     task = board(build_leaderboard(root, tmp_path / "below"), task="last")
     assert task["p_star_rule"]["defined"] and [r["rank"] for r in task["ranking"]] == ["limit", "1", "2"]
+
+
+def factory_run(P, test_error, factory, sha="a" * 64, name="build", width=None):
+    """A ``srhm train --factory`` run's results: ``model.arch`` custom, the factory, its source's SHA-256."""
+    obj = make_results(DEMO, P, "cnn", test_error, name=name, lr=0.001, evaluation=False)
+    obj["model"].update(arch="custom", width=width, depth=None, factory=factory, source_sha256=sha)
+    validate_results(obj)
+    return obj
+
+
+def test_models_of_other_factories_or_sources_are_other_curves(no_laws_plot, tmp_path):
+    """Two factories whose functions share a name are two models, as is one factory whose source changed; a
+    model without a width is never labelled with the protocol's default width."""
+    root = tmp_path / "r"
+    for P, err in ((100, 0.5), (300, 0.05)):
+        write(root, f"mine/P{P}.json", factory_run(P, err, "mymodels:build"))
+        write(root, f"other/P{P}.json", factory_run(P, min(1.0, err + 0.3), "other2:build"))
+        write(root, f"edited/P{P}.json", factory_run(P, min(1.0, err + 0.1), "mymodels:build", sha="b" * 64))
+    write(root, "wide/P300.json", factory_run(300, 0.2, "mymodels:build", width=32))
+    curves = board(build_leaderboard(root, tmp_path / "out"))["curves"]
+    assert set(curves) == {
+        "build [width=none, factory=mymodels:build, source_sha256=aaaaaaaaaaaa]",
+        "build [width=none, factory=mymodels:build, source_sha256=bbbbbbbbbbbb]",
+        "build [width=none, factory=other2:build, source_sha256=aaaaaaaaaaaa]",
+        "build [width=32, factory=mymodels:build, source_sha256=aaaaaaaaaaaa]",
+    }
+    assert all(len(c["curve"]) == 2 for name, c in curves.items() if "width=none" in name)
+    assert not any("512" in name for name in curves)

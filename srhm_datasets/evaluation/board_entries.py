@@ -44,8 +44,9 @@ hyperparameters that make a variant when they differ from the protocol's default
 (``lr=`` when not ``default_lr(arch, cfg)``, ``norm=channels``, ``bias``,
 ``enc=onehot``); a run trained with ``--shuffle-labels`` is a control, labelled
 ``... (shuffled labels)``. Files of one model name on one (config, task) whose
-``protocol.CURVE_SETTINGS`` differ get the differing settings appended
-(``label_settings``), so that one model name is one learning curve (``board_pstar``).
+``BOARD_SETTINGS`` differ (``protocol.CURVE_SETTINGS``, the factory and its source's SHA-256)
+get the differing settings appended (``label_settings``), so that one model name is one
+learning curve (``board_pstar``).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Entry:
     control: bool = False  # trained on shuffled labels
     task: str = "class"  # task label (``task_label``)
     seed: int | None = None  # training.seed; None for a submission
-    settings: tuple = ()  # the ``CURVE_SETTINGS`` values (``curve_settings``)
+    settings: tuple = ()  # the ``BOARD_SETTINGS`` values (``curve_settings``)
     mark: str = "reported"  # "verified" once ``board_verify`` has evaluated it again
 
     def sort_key(self) -> tuple:
@@ -275,38 +276,65 @@ def results_task(results: dict, cfg: SRHMConfig) -> str:
     return task_label(cfg, task["name"], task["context"], task["mask_rate"], task["noise"] or 0.0)
 
 
+#: What tells two models apart besides ``protocol.CURVE_SETTINGS`` (format.md §12.4): the factory that builds
+#: a user's model (``module:function``) and the SHA-256 of its module's source (setting -> results field).
+MODEL_IDENTITY = {"factory": "model.factory", "source_sha256": "model.source_sha256"}
+
+#: The settings files of one model name on one (config, task) must share to make one curve.
+BOARD_SETTINGS = (*CURVE_SETTINGS, *MODEL_IDENTITY)
+
+
+def _has_field(results: dict, dotted: str) -> bool:
+    """True when the dotted field is present in ``results`` (null included)."""
+    *parents, last = dotted.split(".")
+    obj = get_field(results, ".".join(parents)) if parents else results
+    return isinstance(obj, dict) and last in obj
+
+
 def curve_settings(results: dict) -> tuple:
-    """The values of ``protocol.CURVE_SETTINGS`` in a results file: what runs of one model on one config
-    and task must share to make one learning curve. A run's missing optional field reads as the
-    value it was made with (the option's ``recorded_default``, else the protocol's default); a
-    submission has none of the training fields.
+    """The values of ``BOARD_SETTINGS`` in a results file: what files of one model on one config and task
+    must share to make one learning curve (``protocol.CURVE_SETTINGS``, then the factory and its source's
+    SHA-256). A field of a run that is absent reads as the value it was made with (the option's
+    ``recorded_default``, else the protocol's default); a field present as null stays None (a user's
+    model without a width is not a width-512 network); a submission has none of the training fields.
 
     Examples
     --------
     >>> curve_settings({"model": {"arch": "cnn", "width": 64}, "training": {"lr": 0.1, "momentum": 0.9}})
-    ('cnn', 64, 0.1, 0.9, 'whiten', 'fan_in', False, False, 0.001, 'sgd', 0.0, 'width')
+    ('cnn', 64, 0.1, 0.9, 'whiten', 'fan_in', False, False, 0.001, 'sgd', 0.0, 'width', None, None)
+    >>> curve_settings({"model": {"arch": "custom", "width": None, "factory": "m:build"}, "training": {}})[:2]
+    ('custom', None)
     """
+    fields = {**{key: RUN_SETTINGS[key] for key in CURVE_SETTINGS}, **MODEL_IDENTITY}
     values = []
-    for key in CURVE_SETTINGS:
-        value = get_field(results, RUN_SETTINGS[key])
-        if value is None and "training" in results:
+    for key, field in fields.items():
+        value = get_field(results, field)
+        if key in OPTION and "training" in results and not _has_field(results, field):
             recorded = OPTION[key].recorded_default
             value = OPTION[key].default if recorded is None else recorded
         values.append(value)
     return tuple(values)
 
 
+def _setting_text(key: str, value) -> str:
+    """A setting as ``label_settings`` shows it: ``key=value``, null as ``none``, a SHA-256 by its first 12 digits."""
+    if value is None:
+        return f"{key}=none"
+    return f"{key}={value[:12]}" if key == "source_sha256" else f"{key}={value}"
+
+
 def label_settings(entries: list[Entry]) -> None:
-    """Give runs of one name on one (config, task) but other ``CURVE_SETTINGS`` their own model name:
-    the name followed by ``[setting=value, ...]``, the settings in which the groups differ."""
+    """Give files of one name on one (config, task) but other ``BOARD_SETTINGS`` their own model name: the
+    name followed by ``[setting=value, ...]``, the settings in which the groups differ (two factories whose
+    functions share a name, ``other:build`` and ``mine:build``, are two models)."""
     by_name = _group(entries, lambda e: (e.config, e.task, e.model))
     for group in by_name.values():
         variants = sorted({e.settings for e in group}, key=repr)
         if len(variants) < 2:
             continue
-        differ = [i for i, key in enumerate(CURVE_SETTINGS) if len({v[i] for v in variants}) > 1]
+        differ = [i for i, key in enumerate(BOARD_SETTINGS) if len({v[i] for v in variants}) > 1]
         for e in group:
-            e.model += " [" + ", ".join(f"{CURVE_SETTINGS[i]}={e.settings[i]}" for i in differ) + "]"
+            e.model += " [" + ", ".join(_setting_text(BOARD_SETTINGS[i], e.settings[i]) for i in differ) + "]"
 
 
 def _read_results(path: Path) -> tuple[dict | None, str | None]:
