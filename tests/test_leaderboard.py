@@ -651,11 +651,20 @@ def test_p_star_on_the_excess_error_over_the_bayes_optimal_limit(no_laws_plot, t
     write(tmp_path / "opt", "small.json", optimal_file(DEMO, noise=0.1, expected=0.5, rows=10))  # fewer rows: not kept
     write(tmp_path / "opt", "bad.json", optimal_file(DEMO, expected=1.5))
     write(tmp_path / "opt", "other.json", {"config": DEMO.name})  # not an optimal file
+    write(tmp_path / "opt", "last.json", optimal_file(DEMO, "last", expected=0.75))  # no results of last
     result = CliRunner().invoke(
         main, ["leaderboard", str(root), "--out", str(tmp_path / "out"), "--optimal", str(tmp_path / "opt")]
     )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    unused = {Path(r["path"]).name: r["reason"] for r in summary["unused_optimal"]}  # said, not silently dropped
+    assert unused == {
+        "last.json": f"last on {DEMO.name}: no accepted results of this config and task",
+        "small.json": f"class noise=0.1 on {DEMO.name}: superseded by {tmp_path / 'opt' / 'optimal_noisy.json'} "
+        "(1000 rows)",
+    }
+    assert f"NOT USED {tmp_path / 'opt' / 'last.json'}: Bayes-optimal file of last on" in result.output
+    assert "## Bayes-optimal files not used (no limit row) (2)" in (tmp_path / "out" / "index.md").read_text()
     task = board(summary, task="class noise=0.1")
     assert task["limit"]["expected_error"] == 0.2 and task["limit"]["rows"] == 1000
     limit, noisy = task["ranking"]

@@ -288,11 +288,12 @@ def write_index(
     ignored: list[str],
     results_dir: Path,
     unverified: list[Rejection] = (),
+    unused: list[Rejection] = (),
 ) -> None:
     """``out/index.md`` and ``out/index.html``: configs (``ranked``, config -> task -> P -> entries) with links,
     ``pstar_laws.png`` and our P* points (``ours``, ``board_entries.our_pstar_points``), rejected files
-    and, after ``--verify``, the files that could not be evaluated again (``unverified``; paths relative
-    to ``results_dir``) and the number of ignored ones."""
+    and, after ``--verify``, the files that could not be evaluated again (``unverified``), the Bayes-optimal
+    files not used (``unused``; paths relative to ``results_dir``) and the number of ignored ones."""
     header = ("config", "tasks", "files", "P values")
     rows = [
         [
@@ -324,6 +325,8 @@ def write_index(
     lists = {"Rejected files": rejected}
     if unverified:
         lists["Not verified (the model could not be evaluated again; ranked as reported)"] = list(unverified)
+    if unused:
+        lists["Bayes-optimal files not used (no limit row)"] = list(unused)
     md_lists, html_lists = _file_lists(lists, results_dir)
     md += md_lists
     md += ["", f"Ignored {len(ignored)} JSON file(s) that are not results files."]

@@ -270,6 +270,8 @@ def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
         click.echo(f"REJECTED {r['path']}: {r['reason']}", err=True)
     for r in summary["unverified"]:
         click.echo(f"NOT VERIFIED {r['path']}: {r['reason']}", err=True)
+    for r in summary["unused_optimal"]:
+        click.echo(f"NOT USED {r['path']}: Bayes-optimal file of {r['reason']}", err=True)
     counts = {c: sum(len(t["rows"]) for t in info["tasks"].values()) for c, info in summary["configs"].items()}
     for config, n in counts.items():
         click.echo(f"{config}: {n} result(s) -> {out / config / 'leaderboard.html'}")
