@@ -372,6 +372,8 @@ def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot
     partial_test["evaluation"]["num_test"] = 1000
     write(root, "bad/test.json", partial_test)
     write(root, "ok/train_num_test.json", make_results(DEMO, 100, evaluation=False, num_test=sizes["test"]))
+    # not evaluated, on fewer test rows (a sweep that set num_test, no evaluation): accepted, by its best_test_error
+    write(root, "ok/unevaluated.json", make_results(DEMO, 300, test_error=0.4, evaluation=False, num_test=2000))
     nan = json.dumps(make_results(DEMO, 100)).replace('"wall_time_s": 1.0', '"wall_time_s": NaN')
     write(root, "bad/nan.json", nan)
     summary = build_leaderboard(root, tmp_path / "out")
@@ -403,7 +405,10 @@ def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot
         "ok/b.json",
         "ok/c.json",
         "ok/train_num_test.json",
+        "ok/unevaluated.json",
     ]
+    unevaluated = next(r for r in board(summary)["rows"] if r["file"] == "ok/unevaluated.json")
+    assert (unevaluated["test error"], unevaluated["S_out"], unevaluated["D_out"]) == ("0.4000", "n/a", "n/a")
 
 
 def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):

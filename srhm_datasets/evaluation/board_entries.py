@@ -17,14 +17,16 @@ skipped). A file enters the leaderboard only if
    among the config's files (ties: a named revision over none, then the greatest name);
    likewise its ``dataset.train_content_hash``, when not null, is the most common
    non-null one among the config's remaining files (the same training rows);
-4. its ``evaluation`` (if any) fits the config: L values per layer, and ``undefined``
-   exactly when m = 1 (synonym) or K = 1 (diffeo);
+4. its ``evaluation`` (if any) fits the config and the task: L values per layer, a probe
+   exactly for a class model, and ``undefined`` exactly when m = 1 (synonym) or K = 1
+   (diffeo), or for both kinds when the task is not class (``kinds.undefined_kinds``);
 5. its ``evaluation`` (if any) was measured on the config's whole splits: it must have
-   ``probe.num_points`` = the probe split size and ``num_test`` = the test split size
-   (the strict rule: every ranked file is measured on the same points, whatever else is
-   in RESULTS_DIR; ``srhm evaluate`` without ``--num-probe``/``--num-test`` does this).
-   A run without an evaluation is ranked by its ``best_test_error`` (on
-   ``training.num_test`` rows, the whole test split by default) and shows no S/D;
+   ``num_test`` = the test split size and (a class model) ``probe.num_points`` = the
+   probe split size (every evaluation on the same points, whatever else is in RESULTS_DIR;
+   ``srhm evaluate`` without ``--num-probe``/``--num-test`` does this). A run of
+   ``srhm train`` without an evaluation is accepted: it is ranked by its
+   ``best_test_error`` (on its first ``training.num_test`` test rows: ``MAX_TEST``, the
+   whole test split up to 20,000 rows, unless the run set ``--num-test``) and shows no S/D;
 6. its ``task`` (absent: ``class``; a name or ``{name, context, mask_rate, noise}``) is a
    task of the config (``tasks.make_task``); files of different tasks (``task_label``)
    are ranked apart.
