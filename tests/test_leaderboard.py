@@ -7,6 +7,7 @@ import errno
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -20,6 +21,7 @@ from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import board_render, paper_points
 from srhm_datasets.evaluation import leaderboard as leaderboard_mod
+from srhm_datasets.evaluation.board_render import fmt_p
 from srhm_datasets.evaluation.kinds import undefined_kinds
 from srhm_datasets.evaluation.leaderboard import build_leaderboard, p_star
 from srhm_datasets.hashing import rules_hash
@@ -250,8 +252,8 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     assert board(summary)["limit"]["expected_error"] == 0.0  # the optimal file: a limit, not ignored
     assert [(r["rank"], r["model"], r["P*"]) for r in board(summary)["ranking"]] == [
         ("limit", "Bayes-optimal (exact BP)", ""),
-        ("1", "cnn w64", f"{CNN_P_STAR:.3g}"),
-        ("2", "lcn w64", f"{log_interpolated(300, 0.3, 1000, 0.08):.3g}"),
+        ("1", "cnn w64", fmt_p(CNN_P_STAR)),
+        ("2", "lcn w64", fmt_p(log_interpolated(300, 0.3, 1000, 0.08))),
         ("3", "fcn w64", "> 1000"),
     ]
     rows = board(summary)["rows"]
@@ -275,7 +277,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     assert bob["model"] == "bob-transformer" and bob["test error"] == "0.2500"
     assert bob["S_out"] == "0.1000" and bob["P*"] == ""
     by_model = {r["model"]: r for r in rows if r["P"] == "1000"}
-    assert by_model["cnn w64"]["P*"] == f"{CNN_P_STAR:.3g}"
+    assert by_model["cnn w64"]["P*"] == fmt_p(CNN_P_STAR)
     assert by_model["fcn w64"]["P*"] == "> 1000"
     m1_rows = board(summary, NO_SYNONYMS)["rows"]
     assert len(m1_rows) == 1 and m1_rows[0]["S_out"] == "undefined" and m1_rows[0]["D_out"] != "undefined"
@@ -433,7 +435,7 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     assert tuple(curves["cnn w64 lr=0.05"]["curve"][0]) == (100, 0.8)
     rows = {(r["P"], r["model"]): r for r in board(summary)["rows"]}
     assert rows[("1000", "cnn w64 (shuffled labels)")]["P*"] == ""
-    assert rows[("1000", "cnn w64")]["P*"] == f"{CNN_P_STAR:.3g}"
+    assert rows[("1000", "cnn w64")]["P*"] == fmt_p(CNN_P_STAR)
     laws = [row for row in (tmp_path / "out" / "index.md").read_text().splitlines() if row.startswith("| cnn |")]
     assert len(laws) == 1 and "| cnn w64 |" in laws[0]  # P* against the laws: real runs only, never the control
     assert laws[0].endswith("| reported |")  # the mark in this table too
@@ -574,8 +576,9 @@ def test_models_are_ranked_by_p_star_with_the_spread_over_seeds(no_laws_plot, tm
     assert [r["rank"] for r in ranking] == ["1", "2", "3", "4", "5"]
     fast = ranking[1]
     seed0, seed1 = CNN_P_STAR, log_interpolated(300, 0.12, 1000, 0.02)
-    assert fast["P*"] == f"{log_interpolated(300, 0.16, 1000, 0.035):.3g}"  # the curve of the seed mean
-    assert fast["P* over seeds (min - max)"] == f"{min(seed0, seed1):.3g} - {max(seed0, seed1):.3g} (2/2 seeds crossed)"
+    assert fast["P*"] == fmt_p(log_interpolated(300, 0.16, 1000, 0.035))  # the curve of the seed mean
+    spread = f"{fmt_p(min(seed0, seed1))} - {fmt_p(max(seed0, seed1))} (2/2 seeds crossed)"
+    assert fast["P* over seeds (min - max)"] == spread
     assert fast["P grid"] == "100..1000 (3 P)" and fast["test error at P_max"] == "0.0350 (P=1000)"
     assert fast["S_out at P_max"] == "0.3000" and fast["mark"] == "reported"
     assert ranking[0]["P*"] == "<= 100" and ranking[0]["P* over seeds (min - max)"] == ""  # one seed: no spread
@@ -675,7 +678,7 @@ def test_p_star_on_the_excess_error_over_the_bayes_optimal_limit(no_laws_plot, t
     limit, noisy = task["ranking"]
     assert limit["rank"] == "limit" and limit["test error at P_max"] == "0.2000 (empirical 0.2100)"
     # excess error 0.15 at P=300, 0.05 at P=1000: 10 % crossed half-way in log P
-    assert noisy["P*"] == f"{math.sqrt(300 * 1000):.3g}"
+    assert noisy["P*"] == fmt_p(math.sqrt(300 * 1000))
     assert task["curves"]["noisy"]["threshold"] == pytest.approx(0.3)
     reasons = {Path(r["path"]).name: r["reason"] for r in summary["rejected"]}
     assert set(reasons) == {"bad.json"} and "expected_error=1.5" in reasons["bad.json"]
@@ -766,3 +769,20 @@ def test_models_of_other_factories_or_sources_are_other_curves(no_laws_plot, tmp
     }
     assert all(len(c["curve"]) == 2 for name, c in curves.items() if "width=none" in name)
     assert not any("512" in name for name in curves)
+
+
+def test_p_star_has_one_format_in_every_table(no_laws_plot, tmp_path):
+    """A P* of thousands reads as an integer (three significant digits) in the ranking, the spread over seeds,
+    the single-P tables and the index: never 757 in one place and 1.64e+03 in another."""
+    root = tmp_path / "r"
+    for arch in ("cnn", "lcn"):
+        for seed, late in ((0, 0.05), (1, 0.02)):
+            for P, err in ((100, 0.7), (1000, 0.2), (10000, late)):
+                write(root, f"{arch}/{seed}/P{P}.json", make_results(DEMO, P, arch, err, seed=seed))
+    summary = build_leaderboard(root, tmp_path / "out")
+    texts = [r["P*"] for r in board(summary)["ranking"] + board(summary)["rows"]]
+    texts += board(summary)["ranking"][0]["P* over seeds (min - max)"].split(" (")[0].split(" - ")
+    index = [line for line in (tmp_path / "out" / "index.md").read_text().splitlines() if line.startswith("| cnn |")]
+    texts.append(index[0].split(" | ")[4])
+    assert all(re.fullmatch(r"\d+", t) and int(t) >= 1000 for t in texts), texts
+    assert board(summary)["ranking"][0]["P*"] == fmt_p(log_interpolated(1000, 0.2, 10000, 0.035))

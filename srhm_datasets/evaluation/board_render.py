@@ -3,18 +3,21 @@
 A config's page has one section per task. Each starts with the P* ranking
 (``RANKING_COLUMNS``, ``board_pstar.ranking``; the Bayes-optimal limit row first when the
 board has one), then the single-P tables (``COLUMNS``, one row per accepted file in rank
-order, ``board_entries.rank``). S_out/D_out read "undefined" (m = 1 / K = 1) or "n/a" (no
-evaluation); P* is blank without a learning curve and for a control, "<= P" for an upper
-bound and "> P" (the largest P) when the threshold is never reached; the mark is
-"verified" (evaluated again by ``--verify``) or "reported". The index lists the configs,
-our P* against the paper's laws, every rejected file with its reason and (``--verify``) the
-files whose model could not be evaluated again. Every page is
+order, ``board_entries.rank``). S_out/D_out read "undefined" (m = 1 / K = 1, or a task other
+than class) or "n/a" (no evaluation); P* (``fmt_p``: an integer to three significant digits,
+in every table) is blank without a learning curve and for a control, "<= P" for an upper
+bound, "> P" (the largest P) when the threshold is never reached and "undefined" where the
+threshold is at or above chance; the mark is "verified" (evaluated again by ``--verify``) or
+"reported". The index lists the configs, our P* against the paper's laws, every rejected file
+with its reason, (``--verify``) the files whose model could not be evaluated again and the
+Bayes-optimal files not used. Every page is
 written atomically (``files.atomic_write``).
 """
 
 from __future__ import annotations
 
 import html
+import math
 import os
 from pathlib import Path
 
@@ -29,6 +32,19 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return "undefined" if x is None else f"{x:.{digits}f}"
 
 
+def fmt_p(value: float) -> str:
+    """A P* (a number of training samples) as the board prints it everywhere: an integer rounded to three
+    significant digits, never in exponent notation.
+
+    Examples
+    --------
+    >>> fmt_p(757.4), fmt_p(1642.7), fmt_p(24.6), fmt_p(201345.0)
+    ('757', '1640', '25', '201000')
+    """
+    digits = max(0, math.floor(math.log10(value)) - 2) if value >= 1 else 0
+    return f"{round(value, -digits):.0f}"
+
+
 def _fmt_pstar(info: dict | None) -> str:
     if not info or info["p_star_kind"] in ("no curve", "control"):
         return ""
@@ -37,7 +53,7 @@ def _fmt_pstar(info: dict | None) -> str:
     if info["p_star"] is None:
         return f"> {max(p for p, _ in info['curve'])}"
     prefix = "<= " if info["p_star_kind"] == "upper bound" else ""
-    return f"{prefix}{info['p_star']:.3g}"
+    return f"{prefix}{fmt_p(info['p_star'])}"
 
 
 def _rel(path: str, base: Path) -> str:
@@ -97,7 +113,7 @@ def _fmt_seeds(seeds: dict | None) -> str:
     n = len(seeds["per_seed"])
     if not seeds["crossed"]:
         return f"none crossed ({n} seeds)"
-    return f"{seeds['min']:.3g} - {seeds['max']:.3g} ({seeds['crossed']}/{n} seeds crossed)"
+    return f"{fmt_p(seeds['min'])} - {fmt_p(seeds['max'])} ({seeds['crossed']}/{n} seeds crossed)"
 
 
 def ranking_rows(pstar: dict, config: str, task: str, limit: dict | None) -> list[list[str]]:
@@ -310,7 +326,7 @@ def write_index(
             p["config"],
             p["model"],
             f"{p['x']:.4g}",
-            f"{p['p_star']:.3g}",
+            fmt_p(p["p_star"]),
             f"{p['p_star'] / p['x']:.2f}",
             p["mark"],
         ]
