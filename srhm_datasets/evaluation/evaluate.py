@@ -1,6 +1,7 @@
 """Evaluating a run folder or a user's model: ``evaluate_run`` and ``evaluate_factory`` (format.md §11, §12).
 
-Both measure with ``measure.evaluate_model`` and store its ``evaluation`` object, with the
+Both measure with ``measure.evaluate_model`` on the model's task (a run's ``training.task``,
+a submission's ``task``: ``results.task_fields``) and store its ``evaluation`` object, with the
 ``checkpoint`` record of the parameters measured: a run's kept checkpoint (the best test
 error during training, at ``step``) or a submission's state dict.
 
@@ -119,7 +120,9 @@ def evaluate_run(
 
     Rebuilds the network from the results' ``checkpoint`` (``baselines.train.load_checkpoint``:
     the best-test-error parameters), checks the results' rules hash against the config's,
-    and evaluates it with the run's input encoding. ``data``/``revision`` default to the
+    and evaluates it with the run's input encoding on the run's task (``training.task`` with its
+    options, noise included; the test rows with the task's key 0, as training scored them: on
+    ``training.num_test`` rows the test error is the run's ``best_test_error``). ``data``/``revision`` default to the
     release the run was trained on (if any); ``probe_source`` defaults to "release" when there
     is a release, else "generator". ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
     ``evaluate_model``. With ``write``, the folder is held for the call (``files.claim_output``:
