@@ -33,13 +33,12 @@ from ..generate import generate
 from ..protocol import FORWARD_BYTES, target_classes
 from ..tasks import Task, apply_task, make_task
 from ..torch import encode
-from ..torch_data.encoding import check_device, check_encoding
+from ..torch_data.encoding import check_device, check_encoding, torch_ints, torch_tokens
 from ..torch_data.tasks import input_channels
 from .kinds import SENSITIVITY_TASK, undefined_kinds, why_undefined
 from .probes import PROBE_PERTURBATION, PROBE_SOURCES, ProbeSet, check_num_probe, load_probe, load_test, probe_size
 from .sensitivity import (
     ActivationRecorder,
-    as_tensor,
     check_batch_size,
     compute_sensitivities,
     default_layers,
@@ -158,7 +157,7 @@ def check_model_fits(model, cfg: SRHMConfig, encoding: str, device, task: Task |
     rows = generate(cfg, "test", 0, min(2, cfg.split_sizes()["test"]), workers=1)
     inputs, targets = task_test_set(cfg, task, rows["tokens"], rows["label"])
     channels = input_channels(cfg.v, task)
-    x = encode(torch.from_numpy(inputs).to(device), cfg.v, encoding, channels=channels)
+    x = encode(torch_tokens(inputs).to(device), cfg.v, encoding, channels=channels)
     was_training = model.training
     try:
         with torch.inference_mode():
@@ -244,8 +243,8 @@ def evaluate_model(
     inputs, targets = task_test_set(cfg, task, *load_test(cfg, data, revision, num_test))
     err = test_error(
         model.to(device),
-        as_tensor(inputs).to(device),
-        as_tensor(targets).to(device),
+        torch_tokens(inputs).to(device),
+        torch_ints(targets).to(device),
         cfg.v,
         encoding,
         batch_size=batch_size,
