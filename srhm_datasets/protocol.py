@@ -15,7 +15,7 @@ a learning-rate variant and estimate P* without importing torch. One definition 
   (``RUN_SETTINGS``) and what a checkpoint must share with its results (``CHECKPOINT_MATCH``,
   format.md §12.3);
 - P* and the paper's laws (format.md §10.3): ``EPSILON_STAR``, ``log_spaced_P``,
-  ``estimate_p_star``, ``p_star_spread``, ``CURVE_SETTINGS``, ``LAW_NAMES``, ``law_x``;
+  ``estimate_p_star``, ``p_star_spread``, ``chance_error``, ``CURVE_SETTINGS``, ``LAW_NAMES``, ``law_x``;
 - controls (format.md §12.4): ``CONTROL``, ``is_control``;
 - the rows of an evaluation's forward pass, bounded in bytes: ``FORWARD_BYTES``, ``forward_rows``;
 - the options of a run, each declared once (``Option``, ``OPTIONS``), and ``TrainOptions`` made from them.
@@ -193,6 +193,19 @@ def target_classes(cfg, task: str) -> int:
     """Classes a prediction of ``task`` ranges over: ``nc`` (class), ``v`` (last, mlm: informative
     tokens), ``v + 1`` (next: the blank is a target; format.md §15.2)."""
     return {"class": cfg.nc, "next": cfg.v + 1}.get(task, cfg.v)
+
+
+def chance_error(cfg, task: str) -> float:
+    """The error of a uniform guess over the ``target_classes`` C of ``task``, 1 - 1/C (format.md §10.3): a
+    constant predictor's error on balanced targets, the level at which P* is no longer defined (§12.4).
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> chance_error(get_config("demo"), "class"), chance_error(get_config("demo"), "next")
+    (0.75, 0.8)
+    """
+    return 1.0 - 1.0 / target_classes(cfg, task)
 
 
 def transformer_parameters(

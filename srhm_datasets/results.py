@@ -59,6 +59,29 @@ def get_field(obj: dict, dotted: str):
     return obj
 
 
+def task_fields(results: dict) -> dict:
+    """The task a results file was trained and tested on (format.md §12.2), as ``{"name", "context",
+    "mask_rate", "noise"}`` (None where not given): a run's ``training.task`` with its ``training.context``,
+    ``mask_rate`` and ``noise`` (``srhm train``), else the top-level ``task`` of a submission (a name or an
+    object); absent: ``class``.
+
+    Examples
+    --------
+    >>> task_fields({"training": {"task": "last", "context": 4, "noise": 0.0}})
+    {'name': 'last', 'context': 4, 'mask_rate': None, 'noise': 0.0}
+    >>> task_fields({"task": "mlm"}), task_fields({})["name"]
+    ({'name': 'mlm', 'context': None, 'mask_rate': None, 'noise': None}, 'class')
+    """
+    training = results.get("training") or {}
+    if training.get("task") is not None:
+        task = {"name": training["task"], **{k: training.get(k) for k in ("context", "mask_rate", "noise")}}
+    else:
+        task = results.get("task", "class")
+    if isinstance(task, str):
+        task = {"name": task}
+    return {"name": task["name"], **{k: task.get(k) for k in ("context", "mask_rate", "noise")}}
+
+
 def _path(parts) -> str:
     return (
         "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(parts)) or "<root>"

@@ -13,6 +13,9 @@ Fixtures shared by every area (helpers that are not fixtures stay in ``fakehub.p
   16 probe rows), built once per session; read-only, a test that damages it works on a copy.
 - ``tiny_run``: a finished ``srhm train`` run folder of ``demo`` (``torch_helpers.train_run``),
   built once per session; read-only, a test that changes it works on a copy.
+- ``task_runs``: finished run folders of ``demo`` on other tasks, keyed by the leaderboard's task
+  label: a CNN that learned ``class`` under noise, transformers of ``last`` and ``mlm`` (with noise),
+  a user's model of ``next``; built once per session, read-only.
 - ``float64``: training in float64 (single runs and groups compared exactly).
 """
 
@@ -28,6 +31,9 @@ from srhm_datasets.release.build import build_release
 from . import fakehub
 from .release_helpers import TINY
 from .torch_helpers import train_run
+
+#: A user's model of every task (``tests/user_models.py``).
+FACTORY = "tests.user_models:token_net"
 
 settings.register_profile("default", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
@@ -60,6 +66,21 @@ def tiny_release_cache(tmp_path_factory) -> str:
 def tiny_run(tmp_path_factory) -> Path:
     """A finished ``srhm train`` run folder of ``demo`` (read-only: copy it before changing it)."""
     return train_run(tmp_path_factory.mktemp("tiny_run"), get_config("demo"))
+
+
+@pytest.fixture(scope="session")
+def task_runs(tmp_path_factory) -> dict[str, Path]:
+    """Run folders of ``demo`` on tasks other than plain ``class``, keyed by task label (read-only)."""
+    root, demo = tmp_path_factory.mktemp("task_runs"), get_config("demo")
+    learned = ("--width", "16", "--max-steps", "200", "--eval-every", "100")  # the noise changes its error
+    return {
+        "class noise=0.2": train_run(root, demo, 1000, "cnn", "class_noise", "--noise", "0.2", *learned),
+        "last context=4": train_run(root, demo, 128, "transformer", "last", "--task", "last", "--context", "4"),
+        "mlm mask_rate=0.15 noise=0.1": train_run(
+            root, demo, 128, "transformer", "mlm", "--task", "mlm", "--noise", "0.1"
+        ),
+        "next": train_run(root, demo, 128, "", "next", "--task", "next", "--encoding", "tokens", factory=FACTORY),
+    }
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig
+from srhm_datasets.baselines.checkpoint import model_from_checkpoint, read_checkpoint
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
@@ -22,6 +23,7 @@ from srhm_datasets.evaluation.oracle import RulesParser
 from srhm_datasets.evaluation.probes import generator_probe, load_probe, release_probe
 from srhm_datasets.release.build import build_release
 from srhm_datasets.results import load_schema, validate_results
+from srhm_datasets.torch import encode
 
 from .torch_helpers import train_run
 
@@ -392,3 +394,84 @@ def test_factory_model_failing_on_its_first_batch_is_one_line_naming_input_and_o
     assert not (tmp_path / "sub" / "results.json").exists()
     res = CliRunner().invoke(main, [*args, "--device", "cpu", "--encoding", "tokens", "--num-test", "50"])
     assert res.exit_code == 0, res.output
+
+
+# ---- the test error of the model's task ---------------------------------------------------------
+
+
+def test_a_noisy_class_run_is_evaluated_on_its_noisy_test_rows(task_runs, tmp_path):
+    """The test error of a run of class under noise is measured on the noisy test rows training scored
+    (key 0), not on clean ones; S and D stay defined, on the clean probe."""
+    run = tmp_path / "run"
+    shutil.copytree(task_runs["class noise=0.2"], run)
+    before = json.loads((run / "results.json").read_text())
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--device", "cpu", "--num-probe", "50"])
+    assert result.exit_code == 0, result.output
+    ev = json.loads((run / "results.json").read_text())["evaluation"]
+    assert ev["num_test"] == before["training"]["num_test"] == DEMO.split_sizes()["test"]
+    assert ev["test_error"] == pytest.approx(before["best_test_error"], abs=1e-12)
+    model, _, _ = model_from_checkpoint(read_checkpoint(run / "checkpoint.pt"))
+    clean = evaluate_model(model, DEMO, task="class", num_probe=50, device="cpu")["test_error"]
+    assert abs(clean - ev["test_error"]) > 0.005  # the noise changes this model's error: the check can fail
+    assert ev["probe"]["num_points"] == 50 and ev["undefined"] == {"synonym": False, "diffeo": False}
+    assert all(x is not None for x in ev["sensitivity"]["synonym"]["output"])
+    assert "(task class noise=0.2)" in result.output
+
+
+@pytest.mark.parametrize("label", ["last context=4", "mlm mask_rate=0.15 noise=0.1", "next"])
+def test_a_run_of_any_task_is_evaluated_on_its_task(task_runs, tmp_path, label):
+    """``srhm evaluate`` gives the test error of a run's task (the one training measured on the same rows);
+    S and D are undefined for a model of a task other than class, and no probe is read."""
+    run = tmp_path / "run"
+    shutil.copytree(task_runs[label], run)
+    before = json.loads((run / "results.json").read_text())
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((run / "results.json").read_text())
+    validate_results(results)
+    ev = results["evaluation"]
+    assert ev["test_error"] == pytest.approx(before["best_test_error"], abs=1e-12)
+    assert ev["num_test"] == before["training"]["num_test"]
+    assert ev["probe"] is None and ev["undefined"] == {"synonym": True, "diffeo": True}
+    assert all(values == [None] * DEMO.L for kind in ev["sensitivity"].values() for values in kind.values())
+    name = label.split()[0]
+    assert f"(task {label}); no probe" in result.output
+    assert f"undefined (task {name}: S and D are defined for class models)" in result.output
+
+
+def test_evaluate_model_scores_the_task_on_the_test_rows_with_key_0():
+    """``evaluate_model``'s test error is the error on ``tasks.apply_task``'s inputs and targets of the test
+    rows with key 0, computed here by hand for the exact parser of the grammar under noise."""
+    from srhm_datasets.generate import generate
+    from srhm_datasets.tasks import apply_task, make_task
+
+    task = make_task(DEMO, "class", noise=0.3)
+    ev = evaluate_model(RulesParser(DEMO), DEMO, task=task, num_test=500, num_probe=20, device="cpu")
+    tb = apply_task(DEMO, task, generate(DEMO, "test", 0, 500), "test", 0)
+    with torch.no_grad():
+        logits = RulesParser(DEMO)(encode(torch.from_numpy(tb.inputs), DEMO.v, "whiten"))
+    assert ev["test_error"] == float((logits.argmax(-1).numpy() != tb.targets).mean()) > 0.1
+    assert evaluate_model(RulesParser(DEMO), DEMO, num_test=500, num_probe=20, device="cpu")["test_error"] == 0.0
+    with pytest.raises(ValueError, match="invalid parameter task.key=3"):
+        evaluate_model(RulesParser(DEMO), DEMO, task=make_task(DEMO, "class", key=3), device="cpu")
+    with pytest.raises(ValueError, match=r"outputs \[B, >= v=4\] for task last"):  # 3 logits
+        evaluate_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6 * 16, 3)), DEMO, task="last")
+
+
+def test_a_factory_submission_names_its_task_and_is_scored_on_it(tmp_path):
+    sub = tmp_path / "sub"
+    args = ["evaluate", str(sub), "--factory", "tests.user_models:token_net", "--encoding", "tokens"]
+    common = ["--num-test", "100", "--device", "cpu"]
+    result = CliRunner().invoke(
+        main, [*args, "--config", "demo", "--P", "64", "--task", "last", "--context", "4", *common]
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((sub / "results.json").read_text())
+    assert results["task"] == {"name": "last", "context": 4, "mask_rate": None, "noise": 0.0}
+    assert results["evaluation"]["probe"] is None and len(results["model"]["source_sha256"]) == 64
+    again = CliRunner().invoke(main, [*args, *common])  # the submission's own task
+    assert again.exit_code == 0 and "(task last context=4)" in again.output, again.output
+    other = CliRunner().invoke(main, [*args, "--task", "last", *common])
+    assert other.exit_code == 2 and "invalid parameter task=" in other.output and "context=4" in other.output
+    refused = CliRunner().invoke(main, ["evaluate", str(tmp_path), "--task", "mlm"])
+    assert refused.exit_code == 2 and "--task goes with --factory" in refused.output

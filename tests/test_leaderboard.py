@@ -7,6 +7,7 @@ import errno
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -20,6 +21,7 @@ from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation import board_render, paper_points
 from srhm_datasets.evaluation import leaderboard as leaderboard_mod
+from srhm_datasets.evaluation.board_render import fmt_p
 from srhm_datasets.evaluation.kinds import undefined_kinds
 from srhm_datasets.evaluation.leaderboard import build_leaderboard, p_star
 from srhm_datasets.hashing import rules_hash
@@ -46,15 +48,19 @@ def make_results(
     name=None,
     evaluation=True,
     training=True,
+    task=None,
     **training_fields,
 ) -> dict:
     """A schema-valid results object, as ``srhm train`` (protocol defaults, lr = default_lr) + ``srhm evaluate``
     write it.
 
     training=False: an outside submission as ``srhm evaluate --factory`` writes it (no
-    training log, width/depth null, the factory named, no checkpoint).
+    training log, width/depth null, the factory named, no checkpoint). task: the top-level ``task``
+    (a name or an object; absent when None); a task other than class has an evaluation without a probe
+    nor S and D, as ``srhm evaluate`` writes it.
     """
-    undefined = undefined_kinds(cfg)
+    name_of_task = (task if isinstance(task, str) else task["name"]) if task else "class"
+    undefined = undefined_kinds(cfg, name_of_task)
     layers = ["layer1", "layer2", "output"]
 
     def table(kind, out_value):
@@ -107,11 +113,14 @@ def make_results(
         del obj["training"]
         obj["model"].update(width=None, depth=None, factory="bobmodels:make")
         obj["checkpoint"] = None
+    if task is not None:
+        obj["task"] = task
     if evaluation:
+        probe = {"source": "generator", "num_points": cfg.split_sizes()["probe"]} if name_of_task == "class" else None
         obj["evaluation"] = {
             "test_error": test_error,
             "num_test": cfg.split_sizes()["test"],
-            "probe": {"source": "generator", "num_points": cfg.split_sizes()["probe"]},
+            "probe": probe,
             "layers": layers,
             "sensitivity": {"synonym": table("synonym", s_out), "diffeo": table("diffeo", d_out)},
             "undefined": undefined,
@@ -243,8 +252,8 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     assert board(summary)["limit"]["expected_error"] == 0.0  # the optimal file: a limit, not ignored
     assert [(r["rank"], r["model"], r["P*"]) for r in board(summary)["ranking"]] == [
         ("limit", "Bayes-optimal (exact BP)", ""),
-        ("1", "cnn w64", f"{CNN_P_STAR:.3g}"),
-        ("2", "lcn w64", f"{log_interpolated(300, 0.3, 1000, 0.08):.3g}"),
+        ("1", "cnn w64", fmt_p(CNN_P_STAR)),
+        ("2", "lcn w64", fmt_p(log_interpolated(300, 0.3, 1000, 0.08))),
         ("3", "fcn w64", "> 1000"),
     ]
     rows = board(summary)["rows"]
@@ -268,7 +277,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     assert bob["model"] == "bob-transformer" and bob["test error"] == "0.2500"
     assert bob["S_out"] == "0.1000" and bob["P*"] == ""
     by_model = {r["model"]: r for r in rows if r["P"] == "1000"}
-    assert by_model["cnn w64"]["P*"] == f"{CNN_P_STAR:.3g}"
+    assert by_model["cnn w64"]["P*"] == fmt_p(CNN_P_STAR)
     assert by_model["fcn w64"]["P*"] == "> 1000"
     m1_rows = board(summary, NO_SYNONYMS)["rows"]
     assert len(m1_rows) == 1 and m1_rows[0]["S_out"] == "undefined" and m1_rows[0]["D_out"] != "undefined"
@@ -365,6 +374,8 @@ def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot
     partial_test["evaluation"]["num_test"] = 1000
     write(root, "bad/test.json", partial_test)
     write(root, "ok/train_num_test.json", make_results(DEMO, 100, evaluation=False, num_test=sizes["test"]))
+    # not evaluated, on fewer test rows (a sweep that set num_test, no evaluation): accepted, by its best_test_error
+    write(root, "ok/unevaluated.json", make_results(DEMO, 300, test_error=0.4, evaluation=False, num_test=2000))
     nan = json.dumps(make_results(DEMO, 100)).replace('"wall_time_s": 1.0', '"wall_time_s": NaN')
     write(root, "bad/nan.json", nan)
     summary = build_leaderboard(root, tmp_path / "out")
@@ -396,7 +407,10 @@ def test_per_file_checks_parameters_P_content_hash_and_whole_splits(no_laws_plot
         "ok/b.json",
         "ok/c.json",
         "ok/train_num_test.json",
+        "ok/unevaluated.json",
     ]
+    unevaluated = next(r for r in board(summary)["rows"] if r["file"] == "ok/unevaluated.json")
+    assert (unevaluated["test error"], unevaluated["S_out"], unevaluated["D_out"]) == ("0.4000", "n/a", "n/a")
 
 
 def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
@@ -421,7 +435,7 @@ def test_controls_and_variants_get_their_own_curves(no_laws_plot, tmp_path):
     assert tuple(curves["cnn w64 lr=0.05"]["curve"][0]) == (100, 0.8)
     rows = {(r["P"], r["model"]): r for r in board(summary)["rows"]}
     assert rows[("1000", "cnn w64 (shuffled labels)")]["P*"] == ""
-    assert rows[("1000", "cnn w64")]["P*"] == f"{CNN_P_STAR:.3g}"
+    assert rows[("1000", "cnn w64")]["P*"] == fmt_p(CNN_P_STAR)
     laws = [row for row in (tmp_path / "out" / "index.md").read_text().splitlines() if row.startswith("| cnn |")]
     assert len(laws) == 1 and "| cnn w64 |" in laws[0]  # P* against the laws: real runs only, never the control
     assert laws[0].endswith("| reported |")  # the mark in this table too
@@ -562,8 +576,9 @@ def test_models_are_ranked_by_p_star_with_the_spread_over_seeds(no_laws_plot, tm
     assert [r["rank"] for r in ranking] == ["1", "2", "3", "4", "5"]
     fast = ranking[1]
     seed0, seed1 = CNN_P_STAR, log_interpolated(300, 0.12, 1000, 0.02)
-    assert fast["P*"] == f"{log_interpolated(300, 0.16, 1000, 0.035):.3g}"  # the curve of the seed mean
-    assert fast["P* over seeds (min - max)"] == f"{min(seed0, seed1):.3g} - {max(seed0, seed1):.3g} (2/2 seeds crossed)"
+    assert fast["P*"] == fmt_p(log_interpolated(300, 0.16, 1000, 0.035))  # the curve of the seed mean
+    spread = f"{fmt_p(min(seed0, seed1))} - {fmt_p(max(seed0, seed1))} (2/2 seeds crossed)"
+    assert fast["P* over seeds (min - max)"] == spread
     assert fast["P grid"] == "100..1000 (3 P)" and fast["test error at P_max"] == "0.0350 (P=1000)"
     assert fast["S_out at P_max"] == "0.3000" and fast["mark"] == "reported"
     assert ranking[0]["P*"] == "<= 100" and ranking[0]["P* over seeds (min - max)"] == ""  # one seed: no spread
@@ -600,12 +615,10 @@ def test_tasks_are_ranked_apart_and_checked(no_laws_plot, tmp_path):
     root = tmp_path / "r"
     write_curve(root, "a", {0: {100: 0.5, 300: 0.05}})
     for P, err in ((100, 0.5), (300, 0.2)):
-        obj = make_results(DEMO, P, test_error=err, name="a")
-        obj["task"] = {"name": "last", "context": 4}
+        obj = make_results(DEMO, P, test_error=err, name="a", task={"name": "last", "context": 4})
         write(root, f"last/P{P}.json", obj)
-    named = make_results(DEMO, 1000, test_error=0.01, name="a")
-    named["task"] = "class"  # a name is the task with its default options, as absent
-    write(root, "a/named.json", named)
+    # a name is the task with its default options, as absent
+    write(root, "a/named.json", make_results(DEMO, 1000, test_error=0.01, name="a", task="class"))
     bad = make_results(DEMO, 100, name="a")
     bad["task"] = {"name": "last", "context": DEMO.d + 1}
     write(root, "bad/context.json", bad)
@@ -623,6 +636,8 @@ def test_tasks_are_ranked_apart_and_checked(no_laws_plot, tmp_path):
     md = (tmp_path / "out" / DEMO.name / "leaderboard.md").read_text()
     assert "## Task: class" in md and "## Task: last context=4" in md
     assert (tmp_path / "out" / DEMO.name / "test_error_vs_P_last_context_4.png").is_file()
+    pngs = {Path(f).name for f in summary["files"]}
+    assert "sensitivity_a.png" in pngs and "sensitivity_a_last_context_4.png" not in pngs  # no S, D for last
 
 
 def optimal_file(cfg, task="class", expected=0.2, empirical=0.21, rows=1000, **options):
@@ -644,17 +659,26 @@ def test_p_star_on_the_excess_error_over_the_bayes_optimal_limit(no_laws_plot, t
     write(tmp_path / "opt", "small.json", optimal_file(DEMO, noise=0.1, expected=0.5, rows=10))  # fewer rows: not kept
     write(tmp_path / "opt", "bad.json", optimal_file(DEMO, expected=1.5))
     write(tmp_path / "opt", "other.json", {"config": DEMO.name})  # not an optimal file
+    write(tmp_path / "opt", "last.json", optimal_file(DEMO, "last", expected=0.75))  # no results of last
     result = CliRunner().invoke(
         main, ["leaderboard", str(root), "--out", str(tmp_path / "out"), "--optimal", str(tmp_path / "opt")]
     )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    unused = {Path(r["path"]).name: r["reason"] for r in summary["unused_optimal"]}  # said, not silently dropped
+    assert unused == {
+        "last.json": f"last on {DEMO.name}: no accepted results of this config and task",
+        "small.json": f"class noise=0.1 on {DEMO.name}: superseded by {tmp_path / 'opt' / 'optimal_noisy.json'} "
+        "(1000 rows)",
+    }
+    assert f"NOT USED {tmp_path / 'opt' / 'last.json'}: Bayes-optimal file of last on" in result.output
+    assert "## Bayes-optimal files not used (no limit row) (2)" in (tmp_path / "out" / "index.md").read_text()
     task = board(summary, task="class noise=0.1")
     assert task["limit"]["expected_error"] == 0.2 and task["limit"]["rows"] == 1000
     limit, noisy = task["ranking"]
     assert limit["rank"] == "limit" and limit["test error at P_max"] == "0.2000 (empirical 0.2100)"
     # excess error 0.15 at P=300, 0.05 at P=1000: 10 % crossed half-way in log P
-    assert noisy["P*"] == f"{math.sqrt(300 * 1000):.3g}"
+    assert noisy["P*"] == fmt_p(math.sqrt(300 * 1000))
     assert task["curves"]["noisy"]["threshold"] == pytest.approx(0.3)
     reasons = {Path(r["path"]).name: r["reason"] for r in summary["rejected"]}
     assert set(reasons) == {"bad.json"} and "expected_error=1.5" in reasons["bad.json"]
@@ -685,8 +709,80 @@ def test_docstring_examples_run():
 
 def test_a_run_of_another_task_is_ranked_under_its_task(no_laws_plot, tmp_path):
     # srhm train records the task in training.task (format.md §12.2): the board ranks it there, not under class.
-    results = make_results(DEMO, 100, test_error=0.3)
+    results = make_results(DEMO, 100, test_error=0.3, evaluation=False)
     results["training"].update(task="last", context=4, noise=0.0)
     write(tmp_path / "r", "a.json", results)
     summary = build_leaderboard(tmp_path / "r", tmp_path / "board")
     assert list(summary["configs"][DEMO.name]["tasks"]) == ["last context=4"]
+
+
+@pytest.mark.parametrize("expected", [0.75, 0.65])  # threshold 0.85, 0.75: at or above chance 1 - 1/v = 0.75
+def test_p_star_is_undefined_where_a_constant_predictor_crosses_the_threshold(no_laws_plot, tmp_path, expected):
+    """On demo, last is at chance for exact BP (``srhm optimal demo --task last``: 0.75); with its limit the
+    threshold 0.10 + e_opt is at or above chance 1 - 1/v: no model is ranked by P*, and the page says why."""
+    root = tmp_path / "r"
+    for name, errors in (("tf", (0.80, 0.751)), ("chance", (0.74, 0.74))):
+        for P, err in zip((100, 200), errors):
+            obj = make_results(DEMO, P, test_error=err, name=name, task="last", evaluation=False)
+            write(root, f"{name}/P{P}.json", obj)
+    write(root, "optimal.json", optimal_file(DEMO, "last", expected=expected, empirical=0.744))
+    summary = build_leaderboard(root, tmp_path / "out")
+    task = board(summary, task="last")
+    assert [(r["rank"], r["model"], r["P*"]) for r in task["ranking"]] == [
+        ("limit", "Bayes-optimal (exact BP)", ""),
+        ("-", "chance", "undefined"),
+        ("-", "tf", "undefined"),
+    ]
+    assert task["p_star_rule"] == {"threshold": pytest.approx(expected + 0.1), "chance": 0.75, "defined": False}
+    assert {c["p_star_kind"] for c in task["curves"].values()} == {"undefined"}
+    assert {r["P*"] for r in task["rows"]} == {"undefined"}
+    md = (tmp_path / "out" / DEMO.name / "leaderboard.md").read_text()
+    assert "P* is undefined for this task" in md and "at or above the chance error 0.7500" in md
+    write(root, "optimal.json", optimal_file(DEMO, "last", expected=0.6, empirical=0.6))  # 0.70 < 0.75
+    task = board(build_leaderboard(root, tmp_path / "below"), task="last")
+    assert task["p_star_rule"]["defined"] and [r["rank"] for r in task["ranking"]] == ["limit", "1", "2"]
+
+
+def factory_run(P, test_error, factory, sha="a" * 64, name="build", width=None):
+    """A ``srhm train --factory`` run's results: ``model.arch`` custom, the factory, its source's SHA-256."""
+    obj = make_results(DEMO, P, "cnn", test_error, name=name, lr=0.001, evaluation=False)
+    obj["model"].update(arch="custom", width=width, depth=None, factory=factory, source_sha256=sha)
+    validate_results(obj)
+    return obj
+
+
+def test_models_of_other_factories_or_sources_are_other_curves(no_laws_plot, tmp_path):
+    """Two factories whose functions share a name are two models, as is one factory whose source changed; a
+    model without a width is never labelled with the protocol's default width."""
+    root = tmp_path / "r"
+    for P, err in ((100, 0.5), (300, 0.05)):
+        write(root, f"mine/P{P}.json", factory_run(P, err, "mymodels:build"))
+        write(root, f"other/P{P}.json", factory_run(P, min(1.0, err + 0.3), "other2:build"))
+        write(root, f"edited/P{P}.json", factory_run(P, min(1.0, err + 0.1), "mymodels:build", sha="b" * 64))
+    write(root, "wide/P300.json", factory_run(300, 0.2, "mymodels:build", width=32))
+    curves = board(build_leaderboard(root, tmp_path / "out"))["curves"]
+    assert set(curves) == {
+        "build [width=none, factory=mymodels:build, source_sha256=aaaaaaaaaaaa]",
+        "build [width=none, factory=mymodels:build, source_sha256=bbbbbbbbbbbb]",
+        "build [width=none, factory=other2:build, source_sha256=aaaaaaaaaaaa]",
+        "build [width=32, factory=mymodels:build, source_sha256=aaaaaaaaaaaa]",
+    }
+    assert all(len(c["curve"]) == 2 for name, c in curves.items() if "width=none" in name)
+    assert not any("512" in name for name in curves)
+
+
+def test_p_star_has_one_format_in_every_table(no_laws_plot, tmp_path):
+    """A P* of thousands reads as an integer (three significant digits) in the ranking, the spread over seeds,
+    the single-P tables and the index: never 757 in one place and 1.64e+03 in another."""
+    root = tmp_path / "r"
+    for arch in ("cnn", "lcn"):
+        for seed, late in ((0, 0.05), (1, 0.02)):
+            for P, err in ((100, 0.7), (1000, 0.2), (10000, late)):
+                write(root, f"{arch}/{seed}/P{P}.json", make_results(DEMO, P, arch, err, seed=seed))
+    summary = build_leaderboard(root, tmp_path / "out")
+    texts = [r["P*"] for r in board(summary)["ranking"] + board(summary)["rows"]]
+    texts += board(summary)["ranking"][0]["P* over seeds (min - max)"].split(" (")[0].split(" - ")
+    index = [line for line in (tmp_path / "out" / "index.md").read_text().splitlines() if line.startswith("| cnn |")]
+    texts.append(index[0].split(" | ")[4])
+    assert all(re.fullmatch(r"\d+", t) and int(t) >= 1000 for t in texts), texts
+    assert board(summary)["ranking"][0]["P*"] == fmt_p(log_interpolated(1000, 0.2, 10000, 0.035))

@@ -64,9 +64,9 @@ def results_dir(tiny_run, tmp_path_factory):
     return root
 
 
-def marks(summary, root) -> dict:
-    """Path relative to ``root`` -> the mark in the single-P table."""
-    return {r["file"]: r["mark"] for r in board(summary)["rows"]}
+def marks(summary, root, task="class") -> dict:
+    """Path relative to ``root`` -> the mark in the single-P table of ``task``."""
+    return {r["file"]: r["mark"] for r in board(summary, task=task)["rows"]}
 
 
 def test_without_verify_every_file_is_reported_and_an_edited_error_ranks_first(results_dir, tmp_path):
@@ -130,3 +130,41 @@ def test_device_is_checked_before_anything_is_written(results_dir, tmp_path, arg
     result = CliRunner().invoke(main, ["leaderboard", str(results_dir), "--out", str(tmp_path / "o"), *args])
     assert result.exit_code == 2 and says in result.output, result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_runs_of_every_task_are_verified_on_their_task(task_runs, tmp_path):
+    """A run of class under noise, of last, mlm (with noise) and next is evaluated again on its own task (the
+    test rows with key 0 that training scored): verified, each under its task's section."""
+    root = tmp_path / "r"
+    for run in task_runs.values():
+        shutil.copytree(run, root / run.name)
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["leaderboard", str(root), "--out", str(out), "--verify", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "leaderboard.json").read_text())
+    assert summary["rejected"] == [] and summary["unverified"] == []
+    for label, run in task_runs.items():
+        assert marks(summary, root, label) == {f"{run.name}/results.json": "verified"}, label
+
+
+def test_a_task_added_by_hand_is_never_verified_with_another_task_s_error(results_dir, tmp_path):
+    """A submission's ``task`` changed by hand: a class evaluation (S and D on the probe) filed under another
+    task is rejected; an evaluation of one task filed under another is evaluated again on the task it is
+    ranked under, and rejected as a mismatch."""
+    root = tmp_path / "r"
+    shutil.copytree(results_dir / "sub", root / "class_as_last")
+    edit(root / "class_as_last" / "results.json", lambda r: r.update(task={"name": "last", "context": 4}))
+    args = ["evaluate", str(root / "mlm_as_next"), "--factory", "tests.user_models:token_net", "--task", "mlm"]
+    result = CliRunner().invoke(main, [*args, "--encoding", "tokens", "--config", "demo", "--P", "64"])
+    assert result.exit_code == 0, result.output
+    edit(root / "mlm_as_next" / "results.json", lambda r: r.update(task="next"))
+    out = tmp_path / "o"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(results_dir.parent))
+        result = CliRunner().invoke(main, ["leaderboard", str(root), "--out", str(out), "--verify", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "leaderboard.json").read_text())
+    assert summary["configs"] == {} and summary["unverified"] == []
+    reasons = {Path(r["path"]).parent.name: r["reason"] for r in summary["rejected"]}
+    assert "task is last context=4" in reasons["class_as_last"] and "probe" in reasons["class_as_last"]
+    assert reasons["mlm_as_next"].startswith("mismatch:") and "test rows of task next" in reasons["mlm_as_next"]

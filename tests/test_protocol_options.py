@@ -375,11 +375,12 @@ def test_cli_help_lists_the_new_options():
     assert Path(inspect.getfile(user_models)).name == "user_models.py"
 
 
-def test_evaluate_refuses_a_run_of_another_task(tmp_path):
+def test_evaluate_measures_a_run_of_another_task_on_its_task(tmp_path):
     run = tmp_path / "run"
-    train(TrainOptions(**TINY, factory=TOKENS, task="last", encoding="tokens", out=str(run)))
-    result = CliRunner().invoke(main, ["evaluate", str(run)])
-    assert result.exit_code == 2 and "trained on task 'last'" in result.output, result.output
+    results = train(TrainOptions(**TINY, factory=TOKENS, task="last", encoding="tokens", out=str(run)))
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--no-write", "--num-test", "200"])
+    assert result.exit_code == 0 and "(task last); no probe" in result.output, result.output
+    assert f"test error {results['best_test_error']:.4f}" in result.output
 
 
 def test_the_contract_holds_the_options_table():

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from srhm_datasets.baselines.train import resolve
 from srhm_datasets.protocol import DEFAULT_WIDTH, TRANSFORMER_WIDTH
 from srhm_datasets.sweep.cli import sweep
-from srhm_datasets.sweep.plan import expand, finished_run, job_id
+from srhm_datasets.sweep.plan import evaluation_matches, expand, finished_run, job_id
 from srhm_datasets.sweep.spec import SweepFileError, executor_options, load_sweep, parse_sweep
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "srhm_datasets" / "sweep" / "examples"
@@ -330,3 +330,13 @@ def test_yaml_that_safe_load_refuses_is_one_clear_error_on_one_line(tmp_path, te
         load_sweep(path)
     (error,) = info.value.errors
     assert "must be valid YAML" in error and reason in error and "\n" not in error
+
+
+def test_an_evaluation_without_a_probe_counts_as_evaluated(tmp_path):
+    """A run of another task evaluated by hand (``srhm evaluate``: no probe, format.md §11) is counted, not a crash."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(GOOD + "archs: [transformer]\ntask: last\nevaluate: {enabled: false}\n")
+    (job,) = expand(load_sweep(path))
+    evaluation = {"num_test": job.config.split_sizes()["test"], "probe": None}
+    assert evaluation_matches({"evaluation": evaluation}, job)
+    assert not evaluation_matches({"evaluation": {**evaluation, "num_test": 10}}, job)

@@ -22,19 +22,18 @@ def assert_one_sgd_step_learns(x: torch.Tensor, y: torch.Tensor) -> None:
         assert torch.nn.functional.cross_entropy(model(x), y) < loss  # the step helped on its batch
 
 
-def train_run(tmp_path, cfg, P=64, arch="cnn", name="run"):
-    """A tiny real ``srhm train`` run folder."""
+def train_run(tmp_path, cfg, P=64, arch="cnn", name="run", *options: str, factory: str | None = None):
+    """A tiny real ``srhm train`` run folder (``options``: more options of ``srhm train``, a later one
+    overriding a default; ``factory``: a user's model in place of ``arch``)."""
     out = tmp_path / name
+    model = ["--arch", arch, "--width", "8"] if factory is None else ["--factory", factory]
     args = [
         "train",
         "--config",
         cfg.name,
         "--P",
         str(P),
-        "--arch",
-        arch,
-        "--width",
-        "8",
+        *model,
         "--max-steps",
         "6",
         "--eval-every",
@@ -44,6 +43,7 @@ def train_run(tmp_path, cfg, P=64, arch="cnn", name="run"):
         "--no-progress",
         "--out",
         str(out),
+        *options,
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output

@@ -17,14 +17,16 @@ skipped). A file enters the leaderboard only if
    among the config's files (ties: a named revision over none, then the greatest name);
    likewise its ``dataset.train_content_hash``, when not null, is the most common
    non-null one among the config's remaining files (the same training rows);
-4. its ``evaluation`` (if any) fits the config: L values per layer, and ``undefined``
-   exactly when m = 1 (synonym) or K = 1 (diffeo);
+4. its ``evaluation`` (if any) fits the config and the task: L values per layer, a probe
+   exactly for a class model, and ``undefined`` exactly when m = 1 (synonym) or K = 1
+   (diffeo), or for both kinds when the task is not class (``kinds.undefined_kinds``);
 5. its ``evaluation`` (if any) was measured on the config's whole splits: it must have
-   ``probe.num_points`` = the probe split size and ``num_test`` = the test split size
-   (the strict rule: every ranked file is measured on the same points, whatever else is
-   in RESULTS_DIR; ``srhm evaluate`` without ``--num-probe``/``--num-test`` does this).
-   A run without an evaluation is ranked by its ``best_test_error`` (on
-   ``training.num_test`` rows, the whole test split by default) and shows no S/D;
+   ``num_test`` = the test split size and (a class model) ``probe.num_points`` = the
+   probe split size (every evaluation on the same points, whatever else is in RESULTS_DIR;
+   ``srhm evaluate`` without ``--num-probe``/``--num-test`` does this). A run of
+   ``srhm train`` without an evaluation is accepted: it is ranked by its
+   ``best_test_error`` (on its first ``training.num_test`` test rows: ``MAX_TEST``, the
+   whole test split up to 20,000 rows, unless the run set ``--num-test``) and shows no S/D;
 6. its ``task`` (absent: ``class``; a name or ``{name, context, mask_rate, noise}``) is a
    task of the config (``tasks.make_task``); files of different tasks (``task_label``)
    are ranked apart.
@@ -44,8 +46,9 @@ hyperparameters that make a variant when they differ from the protocol's default
 (``lr=`` when not ``default_lr(arch, cfg)``, ``norm=channels``, ``bias``,
 ``enc=onehot``); a run trained with ``--shuffle-labels`` is a control, labelled
 ``... (shuffled labels)``. Files of one model name on one (config, task) whose
-``protocol.CURVE_SETTINGS`` differ get the differing settings appended
-(``label_settings``), so that one model name is one learning curve (``board_pstar``).
+``BOARD_SETTINGS`` differ (``protocol.CURVE_SETTINGS``, the factory and its source's SHA-256)
+get the differing settings appended (``label_settings``), so that one model name is one
+learning curve (``board_pstar``).
 """
 
 from __future__ import annotations
@@ -71,10 +74,10 @@ from ..protocol import (
     default_lr,
     is_control,
 )
-from ..results import get_field, loads_results, validate_results
+from ..results import get_field, loads_results, task_fields, validate_results
 from ..rules import sample_rules
 from ..tasks import make_task
-from .kinds import KINDS, undefined_kinds
+from .kinds import KINDS, SENSITIVITY_TASK, undefined_kinds
 
 #: The level used for the S_out / D_out columns (l = 1: input-level tuples, as Fig. 1).
 RANK_LEVEL = 1
@@ -97,7 +100,7 @@ class Entry:
     control: bool = False  # trained on shuffled labels
     task: str = "class"  # task label (``task_label``)
     seed: int | None = None  # training.seed; None for a submission
-    settings: tuple = ()  # the ``CURVE_SETTINGS`` values (``curve_settings``)
+    settings: tuple = ()  # the ``BOARD_SETTINGS`` values (``curve_settings``)
     mark: str = "reported"  # "verified" once ``board_verify`` has evaluated it again
 
     def sort_key(self) -> tuple:
@@ -209,14 +212,14 @@ def _check_file(path: Path) -> tuple[Entry | None, str | None]:
         cfg = get_config(results["dataset"]["config"])
     except ValueError as err:
         return None, str(err)
-    sizes = cfg.split_sizes()
-    why = _dataset_mismatch(results, cfg) or _evaluation_mismatch(results, cfg) or _partial_splits(results, sizes)
-    if why:
-        return None, why
     try:
         task = results_task(results, cfg)
     except ValueError as err:
         return None, f"task: {err}"
+    sizes = cfg.split_sizes()
+    why = _dataset_mismatch(results, cfg) or _evaluation_mismatch(results, cfg, task) or _partial_splits(results, sizes)
+    if why:
+        return None, why
     entry = Entry(
         path=str(path),
         results=results,
@@ -258,9 +261,9 @@ def task_label(cfg: SRHMConfig, name: str = "class", context=None, mask_rate=Non
 
 
 def results_task(results: dict, cfg: SRHMConfig) -> str:
-    """``task_label`` of the task of a results file (format.md §12.2): a run's ``training.task`` with its
-    ``training.context``, ``mask_rate`` and ``noise`` (``srhm train``), else the top-level ``task`` of a
-    submission (a name or ``{name, context, mask_rate, noise}``); absent: ``class``.
+    """``task_label`` of the task of a results file (format.md §12.2, ``results.task_fields``): a run's
+    ``training.task`` with its ``training.context``, ``mask_rate`` and ``noise`` (``srhm train``), else the
+    top-level ``task`` of a submission (a name or ``{name, context, mask_rate, noise}``); absent: ``class``.
 
     Examples
     --------
@@ -271,48 +274,69 @@ def results_task(results: dict, cfg: SRHMConfig) -> str:
     >>> results_task({"task": {"name": "mlm", "mask_rate": 0.3}}, cfg), results_task({}, cfg)
     ('mlm mask_rate=0.3', 'class')
     """
-    training = results.get("training") or {}
-    if training.get("task") is not None:
-        task = {"name": training["task"], **{k: training.get(k) for k in ("context", "mask_rate", "noise")}}
-    else:
-        task = results.get("task", "class")
-    if isinstance(task, str):
-        return task_label(cfg, task)
-    return task_label(cfg, task["name"], task.get("context"), task.get("mask_rate"), task.get("noise") or 0.0)
+    task = task_fields(results)
+    return task_label(cfg, task["name"], task["context"], task["mask_rate"], task["noise"] or 0.0)
+
+
+#: What tells two models apart besides ``protocol.CURVE_SETTINGS`` (format.md §12.4): the factory that builds
+#: a user's model (``module:function``) and the SHA-256 of its module's source (setting -> results field).
+MODEL_IDENTITY = {"factory": "model.factory", "source_sha256": "model.source_sha256"}
+
+#: The settings files of one model name on one (config, task) must share to make one curve.
+BOARD_SETTINGS = (*CURVE_SETTINGS, *MODEL_IDENTITY)
+
+
+def _has_field(results: dict, dotted: str) -> bool:
+    """True when the dotted field is present in ``results`` (null included)."""
+    *parents, last = dotted.split(".")
+    obj = get_field(results, ".".join(parents)) if parents else results
+    return isinstance(obj, dict) and last in obj
 
 
 def curve_settings(results: dict) -> tuple:
-    """The values of ``protocol.CURVE_SETTINGS`` in a results file: what runs of one model on one config
-    and task must share to make one learning curve. A run's missing optional field reads as the
-    value it was made with (the option's ``recorded_default``, else the protocol's default); a
-    submission has none of the training fields.
+    """The values of ``BOARD_SETTINGS`` in a results file: what files of one model on one config and task
+    must share to make one learning curve (``protocol.CURVE_SETTINGS``, then the factory and its source's
+    SHA-256). A field of a run that is absent reads as the value it was made with (the option's
+    ``recorded_default``, else the protocol's default); a field present as null stays None (a user's
+    model without a width is not a width-512 network); a submission has none of the training fields.
 
     Examples
     --------
     >>> curve_settings({"model": {"arch": "cnn", "width": 64}, "training": {"lr": 0.1, "momentum": 0.9}})
-    ('cnn', 64, 0.1, 0.9, 'whiten', 'fan_in', False, False, 0.001, 'sgd', 0.0, 'width')
+    ('cnn', 64, 0.1, 0.9, 'whiten', 'fan_in', False, False, 0.001, 'sgd', 0.0, 'width', None, None)
+    >>> curve_settings({"model": {"arch": "custom", "width": None, "factory": "m:build"}, "training": {}})[:2]
+    ('custom', None)
     """
+    fields = {**{key: RUN_SETTINGS[key] for key in CURVE_SETTINGS}, **MODEL_IDENTITY}
     values = []
-    for key in CURVE_SETTINGS:
-        value = get_field(results, RUN_SETTINGS[key])
-        if value is None and "training" in results:
+    for key, field in fields.items():
+        value = get_field(results, field)
+        if key in OPTION and "training" in results and not _has_field(results, field):
             recorded = OPTION[key].recorded_default
             value = OPTION[key].default if recorded is None else recorded
         values.append(value)
     return tuple(values)
 
 
+def _setting_text(key: str, value) -> str:
+    """A setting as ``label_settings`` shows it: ``key=value``, null as ``none``, a SHA-256 by its first 12 digits."""
+    if value is None:
+        return f"{key}=none"
+    return f"{key}={value[:12]}" if key == "source_sha256" else f"{key}={value}"
+
+
 def label_settings(entries: list[Entry]) -> None:
-    """Give runs of one name on one (config, task) but other ``CURVE_SETTINGS`` their own model name:
-    the name followed by ``[setting=value, ...]``, the settings in which the groups differ."""
+    """Give files of one name on one (config, task) but other ``BOARD_SETTINGS`` their own model name: the
+    name followed by ``[setting=value, ...]``, the settings in which the groups differ (two factories whose
+    functions share a name, ``other:build`` and ``mine:build``, are two models)."""
     by_name = _group(entries, lambda e: (e.config, e.task, e.model))
     for group in by_name.values():
         variants = sorted({e.settings for e in group}, key=repr)
         if len(variants) < 2:
             continue
-        differ = [i for i, key in enumerate(CURVE_SETTINGS) if len({v[i] for v in variants}) > 1]
+        differ = [i for i, key in enumerate(BOARD_SETTINGS) if len({v[i] for v in variants}) > 1]
         for e in group:
-            e.model += " [" + ", ".join(f"{CURVE_SETTINGS[i]}={e.settings[i]}" for i in differ) + "]"
+            e.model += " [" + ", ".join(_setting_text(BOARD_SETTINGS[i], e.settings[i]) for i in differ) + "]"
 
 
 def _read_results(path: Path) -> tuple[dict | None, str | None]:
@@ -348,18 +372,28 @@ def _dataset_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
     return None
 
 
-def _evaluation_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
-    """Why the file's evaluation does not fit ``cfg`` (undefined kinds, L levels per layer), or None."""
+def _evaluation_mismatch(results: dict, cfg: SRHMConfig, label: str = SENSITIVITY_TASK) -> str | None:
+    """Why the file's evaluation does not fit ``cfg`` and its task (``label``, ``task_label``): undefined kinds,
+    a probe exactly for a class model (S and D), L levels per layer; or None."""
     ev = results.get("evaluation")
     if not ev:
         return None
-    undefined = undefined_kinds(cfg)
+    task = label.split()[0]
+    if (ev["probe"] is None) != (task != SENSITIVITY_TASK):
+        measured = (
+            "a model of another task (no probe)" if ev["probe"] is None else "a class model (S and D on the probe)"
+        )
+        return (
+            f"evaluation.probe={ev['probe']}: the evaluation is that of {measured}, but the file's task is {label}; "
+            "evaluate the model on its task (srhm evaluate RUN_DIR, or --factory with --task)"
+        )
+    undefined = undefined_kinds(cfg, task)
     for kind in KINDS:
         if bool(ev["undefined"][kind]) != undefined[kind]:
             return (
                 f"evaluation.undefined.{kind}={ev['undefined'][kind]} but the config has "
-                f"m={cfg.m}, K={cfg.placements_per_node} (undefined exactly when "
-                f"{'m' if kind == 'synonym' else 'K'} = 1)"
+                f"m={cfg.m}, K={cfg.placements_per_node} and the task is {task} (undefined exactly when "
+                f"{'m' if kind == 'synonym' else 'K'} = 1 or the task is not {SENSITIVITY_TASK})"
             )
         for layer, vals in ev["sensitivity"][kind].items():
             if len(vals) != cfg.L:
@@ -374,7 +408,7 @@ def _partial_splits(results: dict, sizes: dict) -> str | None:
     ev = results.get("evaluation")
     if not ev:
         return None
-    if ev["probe"]["num_points"] != sizes["probe"]:
+    if ev["probe"] is not None and ev["probe"]["num_points"] != sizes["probe"]:
         return (
             f"evaluation.probe.num_points={ev['probe']['num_points']}: sensitivities must be measured on the whole "
             f"probe split ({sizes['probe']} points; srhm evaluate without --num-probe)"

@@ -7,7 +7,8 @@ task) it bounds (``board_entries.task_label``); a file whose config does not res
 task options do not fit, or whose figures are out of range is rejected with the reason.
 With several files for one (config, task), the one scored on the most rows is kept (ties:
 the first path). Its ``expected_error`` is the limit the board shows and subtracts for P*
-(``board_pstar``).
+(``board_pstar``). A file not used, superseded by another of its (config, task) or bounding a
+(config, task) without accepted results (``unused_limits``), is listed with the reason.
 """
 
 from __future__ import annotations
@@ -71,13 +72,14 @@ def candidate_files(paths) -> list[Path]:
     return found
 
 
-def collect_limits(paths) -> tuple[dict, list[Rejection], list[str]]:
-    """(limits, rejected, not optimal) over the JSON files ``paths``.
+def collect_limits(paths) -> tuple[dict, list[Rejection], list[str], list[Rejection]]:
+    """(limits, rejected, not optimal, superseded) over the JSON files ``paths``.
 
     ``limits``: (config, task) -> figures plus ``path``; ``not optimal``: the paths that
-    hold no Bayes-optimal object (left for the caller to report as ignored).
+    hold no Bayes-optimal object (left for the caller to report as ignored); ``superseded``:
+    the Bayes-optimal files of a (config, task) that another file, on more rows, bounds.
     """
-    limits, rejected, others = {}, [], []
+    found, rejected, others = {}, [], []
     for path in paths:
         obj = read_json(path)
         if not is_optimal(obj):
@@ -88,6 +90,20 @@ def collect_limits(paths) -> tuple[dict, list[Rejection], list[str]]:
         except ValueError as err:
             rejected.append(Rejection(str(path), f"Bayes-optimal file: {err}"))
             continue
-        if key not in limits or figures["rows"] > limits[key]["rows"]:
-            limits[key] = {**figures, "path": str(path)}
-    return limits, rejected, others
+        found.setdefault(key, []).append({**figures, "path": str(path)})
+    limits, superseded = {}, []
+    for (config, task), files in found.items():
+        kept = limits[config, task] = max(files, key=lambda f: f["rows"])  # the first of the most rows
+        why = f"{task} on {config}: superseded by {kept['path']} ({kept['rows']} rows)"
+        superseded += [Rejection(f["path"], why) for f in files if f is not kept]
+    return limits, rejected, others, superseded
+
+
+def unused_limits(limits: dict, sections) -> list[Rejection]:
+    """The Bayes-optimal files whose (config, task) is none of ``sections`` (the (config, task) pairs with
+    accepted results): each with the reason, since its limit row is shown nowhere."""
+    return [
+        Rejection(limit["path"], f"{task} on {config}: no accepted results of this config and task")
+        for (config, task), limit in sorted(limits.items())
+        if (config, task) not in sections
+    ]

@@ -4,8 +4,8 @@ Drawn on ``matplotlib.figure.Figure`` objects, not through pyplot: the caller's 
 its open figures are left as they were (a notebook keeps showing its own figures).
 
 - ``plot_test_error``: test error vs P (log) of every model on one config, the learning
-  curve (mean at equal P) as a line, each file as a dot, the Bayes-optimal limit and the
-  P* threshold (10 % above it);
+  curve (mean at equal P) as a line, each file as a dot, the Bayes-optimal limit, the
+  P* threshold (10 % above it) and the chance error (``board_pstar.p_star_rule``);
 - ``plot_sensitivities``: S_{k,l} and D_{k,l} vs P of one model, one panel per layer k,
   one line per level l (mean at equal P);
 - ``plot_pstar_laws``: our P* against the paper's laws and points (CNN and LCN).
@@ -17,8 +17,8 @@ import collections
 from pathlib import Path
 
 from ..files import atomic_write
-from ..protocol import EPSILON_STAR
 from .board_entries import Entry
+from .board_pstar import p_star_rule
 from .paper_points import LAW_CONSTANT, paper_points
 
 
@@ -45,10 +45,12 @@ def plot_test_error(path: Path, config: str, task: str, entries: list[Entry], cu
         curve = curves[(config, task, model)]["curve"]
         (line,) = ax.plot([p for p, _ in curve], [v for _, v in curve], marker="o", label=model)
         ax.scatter([p for p, _ in pts], [v for _, v in pts], s=10, color=line.get_color(), alpha=0.5)
-    optimal = limit["expected_error"] if limit else 0.0
+    rule = p_star_rule(config, task, limit)
     if limit:
-        ax.axhline(optimal, color="k", lw=1, label=f"Bayes-optimal {optimal:.3f}")
-    ax.axhline(optimal + EPSILON_STAR, color="grey", ls="--", lw=1, label=f"P* threshold {optimal + EPSILON_STAR:.3f}")
+        ax.axhline(limit["expected_error"], color="k", lw=1, label=f"Bayes-optimal {limit['expected_error']:.3f}")
+    undefined = "" if rule["defined"] else " (>= chance: P* undefined)"
+    ax.axhline(rule["threshold"], color="grey", ls="--", lw=1, label=f"P* threshold {rule['threshold']:.3f}{undefined}")
+    ax.axhline(rule["chance"], color="grey", ls=":", lw=1, label=f"chance {rule['chance']:.3f}")
     ax.set_xscale("log")
     ax.set_xlabel("P (training-set size)")
     ax.set_ylabel("test error")
@@ -61,9 +63,10 @@ def plot_test_error(path: Path, config: str, task: str, entries: list[Entry], cu
 def plot_sensitivities(path: Path, config: str, model: str, entries: list[Entry]) -> bool:
     """S_{k,l} (top row) and D_{k,l} (bottom) vs P, one column per layer, one line per level.
 
-    Returns False (no file) when no entry of the model has an evaluation.
+    Returns False (no file) when no entry of the model has an evaluation with S and D (a probe: a class
+    model's, format.md §11).
     """
-    evaluated = sorted((e for e in entries if e.results.get("evaluation")), key=lambda e: e.P)
+    evaluated = sorted((e for e in entries if (e.results.get("evaluation") or {}).get("probe")), key=lambda e: e.P)
     if not evaluated:
         return False
     layers: list[str] = []

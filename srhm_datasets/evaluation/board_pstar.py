@@ -11,10 +11,16 @@ optimal error of 0, this is the plain 10 % rule. Each seed's own curve gives its
 the spread is the min and max of the seeds' P* (``protocol.p_star_spread``: how many
 crossed, geometric mean, min, max).
 
+P* is undefined (``p_star_rule``) where the threshold is at or above the chance error of the
+task, 1 - 1/C (``protocol.chance_error``, C = ``protocol.target_classes``): a constant
+predictor would cross it, so crossing says nothing about learning (``srhm optimal demo --task
+last`` is at chance, 0.75: the threshold 0.85 is crossed by any model). Its models get the kind
+"undefined" and are not ranked (``unranked``).
+
 Ranking (``ranking``): models whose curve crosses, by P* (an upper bound "<= P_min" counts
 as P_min), then models that never cross ("> P_max"), by their test error at their largest
-P; ties by name. Controls (shuffled labels) and models with one P are not ranked by P*
-(they stay in the single-P tables).
+P; ties by name. Controls (shuffled labels), models with one P and models of a (config,
+task) whose P* is undefined are not ranked by P* (they stay in the single-P tables).
 """
 
 from __future__ import annotations
@@ -22,11 +28,28 @@ from __future__ import annotations
 import collections
 
 from ..catalog import get_config
-from ..protocol import EPSILON_STAR, estimate_p_star, law_x, p_star_spread
+from ..protocol import EPSILON_STAR, chance_error, estimate_p_star, law_x, p_star_spread
 from .board_entries import Entry
 
 #: ``p_star`` kinds that rank by value (the curve crossed, or was already below at P_min).
 CROSSED = ("interpolated", "upper bound")
+
+
+def p_star_rule(config: str, task: str, limit: dict | None = None) -> dict:
+    """How P* is measured on a (config, task label): ``threshold`` (``EPSILON_STAR`` + the Bayes-optimal
+    ``expected_error`` of ``limit``, 0 without one), ``chance`` (``protocol.chance_error`` of the task)
+    and ``defined`` (threshold < chance: a constant predictor does not cross it).
+
+    Examples
+    --------
+    >>> p_star_rule("demo", "last", {"expected_error": 0.75})
+    {'threshold': 0.85, 'chance': 0.75, 'defined': False}
+    >>> p_star_rule("demo", "class")["defined"]
+    True
+    """
+    threshold = EPSILON_STAR + (limit["expected_error"] if limit else 0.0)
+    chance = chance_error(get_config(config), task.split()[0])
+    return {"threshold": threshold, "chance": chance, "defined": threshold < chance}
 
 
 def learning_curve(entries: list[Entry]) -> list[tuple[int, float]]:
@@ -107,18 +130,20 @@ def curves_and_pstar(entries: list[Entry], limits: dict | None = None) -> dict[t
     """(config, task, model) -> the model's curve and P* (see the module docstring).
 
     ``limits``: (config, task) -> Bayes-optimal figures (``board_optimal``); its
-    ``expected_error`` raises the threshold to ``EPSILON_STAR`` + that error. Each value:
-    ``arch``, ``control``, ``curve``, ``threshold``, ``p_star``, ``p_star_kind``
-    ("control" for a control: no P*), ``P_grid``, ``seeds`` (``_per_seed`` or None),
-    ``at_P_max``, ``mark``.
+    ``expected_error`` raises the threshold to ``EPSILON_STAR`` + that error (``p_star_rule``). Each
+    value: ``arch``, ``control``, ``curve``, ``threshold``, ``chance``, ``p_star``, ``p_star_kind``
+    ("control" for a control, "undefined" where the threshold is at or above chance: no P*),
+    ``P_grid``, ``seeds`` (``_per_seed`` or None), ``at_P_max``, ``mark``.
 
     Examples
     --------
     >>> from srhm_datasets.evaluation.board_entries import Entry
-    >>> files = [Entry("f", {}, "c", P, "net", "cnn", err, None, None, seed=0) for P, err in ((100, 0.3), (1000, 0.0))]
-    >>> info = curves_and_pstar(files, {("c", "class"): {"expected_error": 0.1}})[("c", "class", "net")]
+    >>> files = [Entry("f", {}, "demo", P, "net", "cnn", e, None, None, seed=0) for P, e in ((100, 0.3), (1000, 0.0))]
+    >>> info = curves_and_pstar(files, {("demo", "class"): {"expected_error": 0.1}})[("demo", "class", "net")]
     >>> round(info["threshold"], 2), info["p_star_kind"], round(info["p_star"])
     (0.2, 'interpolated', 215)
+    >>> curves_and_pstar(files, {("demo", "class"): {"expected_error": 0.7}})[("demo", "class", "net")]["p_star_kind"]
+    'undefined'
     """
     limits = limits or {}
     groups = collections.defaultdict(list)
@@ -126,20 +151,22 @@ def curves_and_pstar(entries: list[Entry], limits: dict | None = None) -> dict[t
         groups[(e.config, e.task, e.model)].append(e)
     out = {}
     for key, group in sorted(groups.items()):
-        limit = limits.get(key[:2])
-        threshold = EPSILON_STAR + (limit["expected_error"] if limit else 0.0)
+        rule = p_star_rule(*key[:2], limits.get(key[:2]))
         curve = learning_curve(group)
         control = any(e.control for e in group)
-        value, kind = (None, "control") if control else p_star(curve, threshold)
+        value, kind = p_star(curve, rule["threshold"])
+        if control or (kind != "no curve" and not rule["defined"]):
+            value, kind = None, "control" if control else "undefined"
         out[key] = {
             "arch": group[0].arch,
             "control": control,
             "curve": curve,
-            "threshold": threshold,
+            "threshold": rule["threshold"],
+            "chance": rule["chance"],
             "p_star": value,
             "p_star_kind": kind,
             "P_grid": [p for p, _ in curve],
-            "seeds": None if control else _per_seed(group, threshold),
+            "seeds": _per_seed(group, rule["threshold"]) if kind not in ("control", "undefined") else None,
             "at_P_max": _at_largest_P(group),
             "mark": mark_of(group),
         }
@@ -152,9 +179,9 @@ def ranking(curves: dict, config: str, task: str) -> list[tuple[str, dict]]:
     Examples
     --------
     >>> from srhm_datasets.evaluation.board_entries import Entry
-    >>> curve = lambda m, errs: [Entry("f", {}, "c", P, m, "cnn", e, None, None) for P, e in zip((100, 1000), errs)]
+    >>> curve = lambda m, errs: [Entry("f", {}, "demo", P, m, "cnn", e, None, None) for P, e in zip((100, 1000), errs)]
     >>> curves = curves_and_pstar(curve("never", (0.5, 0.2)) + curve("fast", (0.3, 0.0)) + curve("slow", (0.5, 0.05)))
-    >>> [model for model, _ in ranking(curves, "c", "class")]
+    >>> [model for model, _ in ranking(curves, "demo", "class")]
     ['fast', 'slow', 'never']
     """
     ranked = [
@@ -170,6 +197,15 @@ def ranking(curves: dict, config: str, task: str) -> list[tuple[str, dict]]:
         return (1, info["at_P_max"]["test_error"], model)
 
     return sorted(ranked, key=key)
+
+
+def unranked(curves: dict, config: str, task: str) -> list[tuple[str, dict]]:
+    """The (model, curve info) of one (config, task) whose P* is undefined (``p_star_rule``), by name."""
+    return sorted(
+        (model, info)
+        for (c, t, model), info in curves.items()
+        if (c, t) == (config, task) and info["p_star_kind"] == "undefined"
+    )
 
 
 def our_pstar_points(curves: dict) -> dict[str, list[dict]]:

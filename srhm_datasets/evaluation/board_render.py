@@ -3,18 +3,21 @@
 A config's page has one section per task. Each starts with the P* ranking
 (``RANKING_COLUMNS``, ``board_pstar.ranking``; the Bayes-optimal limit row first when the
 board has one), then the single-P tables (``COLUMNS``, one row per accepted file in rank
-order, ``board_entries.rank``). S_out/D_out read "undefined" (m = 1 / K = 1) or "n/a" (no
-evaluation); P* is blank without a learning curve and for a control, "<= P" for an upper
-bound and "> P" (the largest P) when the threshold is never reached; the mark is
-"verified" (evaluated again by ``--verify``) or "reported". The index lists the configs,
-our P* against the paper's laws, every rejected file with its reason and (``--verify``) the
-files whose model could not be evaluated again. Every page is
+order, ``board_entries.rank``). S_out/D_out read "undefined" (m = 1 / K = 1, or a task other
+than class) or "n/a" (no evaluation); P* (``fmt_p``: an integer to three significant digits,
+in every table) is blank without a learning curve and for a control, "<= P" for an upper
+bound, "> P" (the largest P) when the threshold is never reached and "undefined" where the
+threshold is at or above chance; the mark is "verified" (evaluated again by ``--verify``) or
+"reported". The index lists the configs, our P* against the paper's laws, every rejected file
+with its reason, (``--verify``) the files whose model could not be evaluated again and the
+Bayes-optimal files not used. Every page is
 written atomically (``files.atomic_write``).
 """
 
 from __future__ import annotations
 
 import html
+import math
 import os
 from pathlib import Path
 
@@ -22,20 +25,35 @@ from ..catalog import catalog_name, get_config
 from ..files import atomic_write
 from ..protocol import EPSILON_STAR
 from .board_entries import RANK_LEVEL, Entry, Rejection
-from .board_pstar import ranking
+from .board_pstar import ranking, unranked
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
     return "undefined" if x is None else f"{x:.{digits}f}"
 
 
+def fmt_p(value: float) -> str:
+    """A P* (a number of training samples) as the board prints it everywhere: an integer rounded to three
+    significant digits, never in exponent notation.
+
+    Examples
+    --------
+    >>> fmt_p(757.4), fmt_p(1642.7), fmt_p(24.6), fmt_p(201345.0)
+    ('757', '1640', '25', '201000')
+    """
+    digits = max(0, math.floor(math.log10(value)) - 2) if value >= 1 else 0
+    return f"{round(value, -digits):.0f}"
+
+
 def _fmt_pstar(info: dict | None) -> str:
     if not info or info["p_star_kind"] in ("no curve", "control"):
         return ""
+    if info["p_star_kind"] == "undefined":
+        return "undefined"
     if info["p_star"] is None:
         return f"> {max(p for p, _ in info['curve'])}"
     prefix = "<= " if info["p_star_kind"] == "upper bound" else ""
-    return f"{prefix}{info['p_star']:.3g}"
+    return f"{prefix}{fmt_p(info['p_star'])}"
 
 
 def _rel(path: str, base: Path) -> str:
@@ -95,7 +113,7 @@ def _fmt_seeds(seeds: dict | None) -> str:
     n = len(seeds["per_seed"])
     if not seeds["crossed"]:
         return f"none crossed ({n} seeds)"
-    return f"{seeds['min']:.3g} - {seeds['max']:.3g} ({seeds['crossed']}/{n} seeds crossed)"
+    return f"{fmt_p(seeds['min'])} - {fmt_p(seeds['max'])} ({seeds['crossed']}/{n} seeds crossed)"
 
 
 def ranking_rows(pstar: dict, config: str, task: str, limit: dict | None) -> list[list[str]]:
@@ -115,12 +133,13 @@ def ranking_rows(pstar: dict, config: str, task: str, limit: dict | None) -> lis
                 "srhm optimal",
             ]
         )
-    for i, (model, info) in enumerate(ranking(pstar, config, task), 1):
+    ranks = [(str(i), *item) for i, item in enumerate(ranking(pstar, config, task), 1)]
+    for rank, model, info in ranks + [("-", *item) for item in unranked(pstar, config, task)]:
         top, grid = info["at_P_max"], info["P_grid"]
         s_out, d_out = (_fmt(top["s_out"]), _fmt(top["d_out"])) if top["evaluated"] else ("n/a", "n/a")
         rows.append(
             [
-                str(i),
+                rank,
                 model,
                 _fmt_pstar(info),
                 _fmt_seeds(info["seeds"]),
@@ -134,21 +153,33 @@ def ranking_rows(pstar: dict, config: str, task: str, limit: dict | None) -> lis
     return rows
 
 
-def rule_text(limit: dict | None) -> str:
-    """How one (config, task) is ranked, in words (the threshold with the limit, when there is one)."""
-    if limit and limit["expected_error"] > 0:
-        crossing = (
-            f"its excess test error (test error minus the Bayes-optimal {limit['expected_error']:.4f}) "
-            f"falls to {EPSILON_STAR:.0%}"
+def rule_text(limit: dict | None, rule: dict) -> str:
+    """How one (config, task) is ranked, in words: the threshold with the limit, when there is one, and,
+    where P* is undefined (``rule``, ``board_pstar.p_star_rule``), why."""
+    if not rule["defined"]:
+        ranked = (
+            f"P* is undefined for this task: its threshold, {EPSILON_STAR:.0%} above the Bayes-optimal error "
+            f"({rule['threshold']:.4f}), is at or above the chance error {rule['chance']:.4f} (1 - 1/C, a uniform "
+            "guess over the C classes the task predicts), so a constant predictor would cross it. The models are "
+            "not ranked by P* (listed by name, rank -); compare them at each P."
         )
     else:
-        crossing = f"its test error falls to {EPSILON_STAR:.0%}"
+        if limit and limit["expected_error"] > 0:
+            crossing = (
+                f"its excess test error (test error minus the Bayes-optimal {limit['expected_error']:.4f}) "
+                f"falls to {EPSILON_STAR:.0%}"
+            )
+        else:
+            crossing = f"its test error falls to {EPSILON_STAR:.0%}"
+        ranked = (
+            f"Ranked by P*: the training-set size at which {crossing} on the model's learning curve (mean over "
+            "seeds at each P, log-P interpolation; lower is better; never crossing ranks after, as > P_max). "
+            "Spread: the min and max of each seed's own P*."
+        )
     return (
-        f"Ranked by P*: the training-set size at which {crossing} on the model's learning curve (mean over seeds at "
-        "each P, log-P interpolation; lower is better; never crossing ranks after, as > P_max). Spread: the "
-        "min and max of each seed's own P*. Single-P tables: test error at fixed P, then "
-        f"S_out = S_(output,{RANK_LEVEL}), then D_out = D_(output,{RANK_LEVEL}). Mark: verified "
-        "(evaluated again by srhm leaderboard --verify) or reported (the file's numbers)."
+        f"{ranked} Single-P tables: test error at fixed P, then S_out = S_(output,{RANK_LEVEL}), then D_out = "
+        f"D_(output,{RANK_LEVEL}). Mark: verified (evaluated again by srhm leaderboard --verify) or reported "
+        "(the file's numbers)."
     )
 
 
@@ -181,7 +212,7 @@ def write_markdown(path: Path, config: str, sections: list[dict], images: list[s
     ]
     esc = lambda rows: [[cell.replace("|", "\\|") for cell in row] for row in rows]
     for section in sections:
-        lines += [f"## Task: {section['task']}", "", rule_text(section["limit"]), ""]
+        lines += [f"## Task: {section['task']}", "", rule_text(section["limit"], section["rule"]), ""]
         lines += _md_table(RANKING_COLUMNS, esc(section["ranking"])) + ["", "### At each P", ""]
         lines += _md_table(COLUMNS, esc(section["rows"])) + [""]
     for img in images:
@@ -236,7 +267,7 @@ def write_html(path: Path, config: str, sections: list[dict], images: list[str],
     for section in sections:
         body += [
             f"<h2>Task: {html.escape(section['task'])}</h2>",
-            f"<p>{html.escape(rule_text(section['limit']))}</p>",
+            f"<p>{html.escape(rule_text(section['limit'], section['rule']))}</p>",
             _html_table(RANKING_COLUMNS, section["ranking"]),
             "<h3>At each P</h3>",
             _html_table(COLUMNS, section["rows"]),
@@ -273,11 +304,12 @@ def write_index(
     ignored: list[str],
     results_dir: Path,
     unverified: list[Rejection] = (),
+    unused: list[Rejection] = (),
 ) -> None:
     """``out/index.md`` and ``out/index.html``: configs (``ranked``, config -> task -> P -> entries) with links,
     ``pstar_laws.png`` and our P* points (``ours``, ``board_entries.our_pstar_points``), rejected files
-    and, after ``--verify``, the files that could not be evaluated again (``unverified``; paths relative
-    to ``results_dir``) and the number of ignored ones."""
+    and, after ``--verify``, the files that could not be evaluated again (``unverified``), the Bayes-optimal
+    files not used (``unused``; paths relative to ``results_dir``) and the number of ignored ones."""
     header = ("config", "tasks", "files", "P values")
     rows = [
         [
@@ -294,7 +326,7 @@ def write_index(
             p["config"],
             p["model"],
             f"{p['x']:.4g}",
-            f"{p['p_star']:.3g}",
+            fmt_p(p["p_star"]),
             f"{p['p_star'] / p['x']:.2f}",
             p["mark"],
         ]
@@ -309,6 +341,8 @@ def write_index(
     lists = {"Rejected files": rejected}
     if unverified:
         lists["Not verified (the model could not be evaluated again; ranked as reported)"] = list(unverified)
+    if unused:
+        lists["Bayes-optimal files not used (no limit row)"] = list(unused)
     md_lists, html_lists = _file_lists(lists, results_dir)
     md += md_lists
     md += ["", f"Ignored {len(ignored)} JSON file(s) that are not results files."]

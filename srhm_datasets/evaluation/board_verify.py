@@ -9,13 +9,17 @@ A file brings its model when it is a ``results.json`` and
   (``evaluation.checkpoint.file``, when not null) lies beside it: evaluated again by
   ``evaluate.evaluate_factory`` with the file's encoding and layers.
 
-The test error is recomputed on as many test rows as the file's (``evaluation.num_test``,
-else ``training.num_test``). It matches when it differs from the file's test error by at
-most ``TOLERANCE_ROWS`` test row over that count (a prediction flipped by rounding on
-another device): the entry is marked ``verified``; otherwise the file is rejected with a
-reason starting ``mismatch:``. When the model cannot be evaluated here (a factory that does
-not import, a checkpoint that does not fit, a release that cannot be read) the file stays
-``reported`` and is listed as not verified, with the error. Every other file stays
+The test error is recomputed for the task the file is ranked under (``results.task_fields``:
+a run's ``training.task``, a submission's ``task``; format.md §15, the test rows with key 0),
+on as many test rows as the file's (``evaluation.num_test``, else ``training.num_test``): a
+file whose task was changed by hand is evaluated on that task, and stays ``reported`` when
+its model does not take that task's inputs, or is rejected as a mismatch. It matches when
+it differs from the file's test error by at most ``TOLERANCE_ROWS`` test row over that
+count (a prediction flipped by rounding on another device): the entry is marked
+``verified``; otherwise the file is rejected with a reason starting ``mismatch:``. When
+the model cannot be evaluated here (a factory that does not import, a checkpoint that does
+not fit, a release that cannot be read) the file stays ``reported`` and is listed as not
+verified, with the error. Every other file stays
 ``reported``. torch is imported only here, so only with ``--verify``.
 """
 
@@ -98,7 +102,8 @@ def verify(entries: list[Entry], device: str | None = None) -> tuple[list[Entry]
         try:
             again = recompute(entry, found, rows, device)
         except (ValueError, FileNotFoundError, TypeError, ImportError, KeyError, RuntimeError, OSError) as err:
-            unverified.append(Rejection(entry.path, f"the model could not be evaluated again: {err}"))
+            why = f"the model could not be evaluated again on task {entry.task}: {err}"
+            unverified.append(Rejection(entry.path, why))
             kept.append(entry)
             continue
         if abs(again - entry.test_error) > TOLERANCE_ROWS / rows + 1e-12:
@@ -106,7 +111,8 @@ def verify(entries: list[Entry], device: str | None = None) -> tuple[list[Entry]
                 Rejection(
                     entry.path,
                     f"mismatch: test error {entry.test_error:.6g} in the file, {again:.6g} evaluated again on "
-                    f"{rows} test rows (tolerance {TOLERANCE_ROWS} row = {TOLERANCE_ROWS / rows:.3g})",
+                    f"{rows} test rows of task {entry.task} (tolerance {TOLERANCE_ROWS} row = "
+                    f"{TOLERANCE_ROWS / rows:.3g})",
                 )
             )
             continue

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..catalog import get_config
 from ..protocol import ENCODINGS, FORWARD_BYTES, RESULTS_FILE
+from ..tasks import TASKS
 
 
 def _layers(ctx, param, value):
@@ -23,6 +25,13 @@ def _as_click_error(err: ValueError) -> click.ClickException:
     error; any other ValueError (a results file or checkpoint that does not fit) a plain error."""
     message = str(err)
     return click.UsageError(message) if message.startswith("invalid parameter ") else click.ClickException(message)
+
+
+def _task_option(task, context, mask_rate, noise) -> dict | None:
+    """``evaluate_factory``'s ``task`` from the options (None when none is given: the submission's task)."""
+    if (task, context, mask_rate, noise) == (None, None, None, None):
+        return None
+    return {"name": task or "class", "context": context, "mask_rate": mask_rate, "noise": noise}
 
 
 @click.command()
@@ -77,6 +86,16 @@ def _as_click_error(err: ValueError) -> click.ClickException:
     help="Input encoding for --factory models (default whiten); runs use their own.",
 )
 @click.option(
+    "--task",
+    type=click.Choice(TASKS),
+    default=None,
+    help="With --factory and no results.json yet: the task your model predicts (default class; format.md §15); "
+    "the test error is this task's. A run folder and a submission name their own.",
+)
+@click.option("--context", type=int, default=None, help="With --task last: positions j-t+1..j visible (1 <= t <= d).")
+@click.option("--mask-rate", type=float, default=None, help="With --task mlm: masking probability (default 0.15).")
+@click.option("--noise", type=float, default=None, help="With --factory: eps of the task's input noise, 0 <= eps < 1.")
+@click.option(
     "--layers",
     callback=_layers,
     default=None,
@@ -116,6 +135,10 @@ def evaluate(
     name,
     arch,
     encoding,
+    task,
+    context,
+    mask_rate,
+    noise,
     layers,
     num_test,
     num_probe,
@@ -128,10 +151,13 @@ def evaluate(
     RUN_DIR is a run folder of `srhm train` (its checkpoint must match its results); or,
     with --factory, the folder where your model's results.json is written (created if
     needed) for a leaderboard submission: never a `srhm train` run folder.
-    Undefined quantities (m = 1 for synonyms, K = 1 for diffeomorphisms) are printed as
+    The test error is that of the model's task (a run's, or --task with its options), on the
+    test rows with the task's key 0, as training scores them. Undefined quantities (m = 1 for
+    synonyms, K = 1 for diffeomorphisms, both for a task other than class) are printed as
     "undefined" and stored as null.
     """
     from . import evaluate as ev
+    from .board_entries import results_task
 
     options = {"num_test": num_test, "num_probe": num_probe, "batch_size": batch_size, "device": device}
     try:
@@ -143,6 +169,10 @@ def evaluate(
                 ("--name", name),
                 ("--arch", arch),
                 ("--encoding", encoding),
+                ("--task", task),
+                ("--context", context),
+                ("--mask-rate", mask_rate),
+                ("--noise", noise),
                 ("--layers", layers),
             ):
                 if value is not None:
@@ -164,6 +194,7 @@ def evaluate(
                 data=data,
                 revision=revision,
                 probe_source=probe_source,
+                task=_task_option(task, context, mask_rate, noise),
                 write=not no_write,
                 **options,
             )
@@ -175,7 +206,8 @@ def evaluate(
         raise click.ClickException(str(err)) from None
     model = results["model"].get("name") or results["model"].get("arch")
     title = f"{results['dataset']['config']}  P={results.get('P')}  model={model}"
-    click.echo(ev.format_evaluation(results["evaluation"], title=title))
+    task_label = results_task(results, get_config(results["dataset"]["config"]))
+    click.echo(ev.format_evaluation(results["evaluation"], title=title, task=task_label))
     if not no_write:
         click.echo(f"\nwrote {run_dir / RESULTS_FILE}")
 
@@ -238,6 +270,8 @@ def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
         click.echo(f"REJECTED {r['path']}: {r['reason']}", err=True)
     for r in summary["unverified"]:
         click.echo(f"NOT VERIFIED {r['path']}: {r['reason']}", err=True)
+    for r in summary["unused_optimal"]:
+        click.echo(f"NOT USED {r['path']}: Bayes-optimal file of {r['reason']}", err=True)
     counts = {c: sum(len(t["rows"]) for t in info["tasks"].values()) for c, info in summary["configs"].items()}
     for config, n in counts.items():
         click.echo(f"{config}: {n} result(s) -> {out / config / 'leaderboard.html'}")

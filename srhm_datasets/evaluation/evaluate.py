@@ -1,6 +1,7 @@
 """Evaluating a run folder or a user's model: ``evaluate_run`` and ``evaluate_factory`` (format.md §11, §12).
 
-Both measure with ``measure.evaluate_model`` and store its ``evaluation`` object, with the
+Both measure with ``measure.evaluate_model`` on the model's task (a run's ``training.task``,
+a submission's ``task``: ``results.task_fields``) and store its ``evaluation`` object, with the
 ``checkpoint`` record of the parameters measured: a run's kept checkpoint (the best test
 error during training, at ``step``) or a submission's state dict.
 
@@ -24,12 +25,13 @@ import torch
 from ..baselines.checkpoint import load_state_dict, model_from_checkpoint, read_checkpoint
 from ..baselines.factory import load_factory
 from ..catalog import get_config
-from ..config import SRHMConfig
+from ..config import SRHMConfig, require
 from ..files import check_output_folder, claim_output, mark_owned, read_marker
 from ..hashing import rules_hash
 from ..protocol import CHECKPOINT_FILE, CHECKPOINT_MATCH, CHECKPOINT_REQUIRED, RESULTS_FILE
-from ..results import get_field, read_results, write_results
+from ..results import get_field, read_results, task_fields, write_results
 from ..rules import sample_rules
+from ..tasks import Task, make_task
 from .measure import check_evaluation_options, evaluate_model, format_evaluation
 from .probes import PROBE_SOURCES, ProbeSet, generator_probe, load_probe, release_probe
 from .sensitivity import default_layers
@@ -118,7 +120,9 @@ def evaluate_run(
 
     Rebuilds the network from the results' ``checkpoint`` (``baselines.train.load_checkpoint``:
     the best-test-error parameters), checks the results' rules hash against the config's,
-    and evaluates it with the run's input encoding. ``data``/``revision`` default to the
+    and evaluates it with the run's input encoding on the run's task (``training.task`` with its
+    options, noise included; the test rows with the task's key 0, as training scored them: on
+    ``training.num_test`` rows the test error is the run's ``best_test_error``). ``data``/``revision`` default to the
     release the run was trained on (if any); ``probe_source`` defaults to "release" when there
     is a release, else "generator". ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
     ``evaluate_model``. With ``write``, the folder is held for the call (``files.claim_output``:
@@ -145,17 +149,12 @@ def _evaluate_run(run_dir: Path, data, revision, probe_source, write: bool, opti
             f"invalid parameter RUN_DIR={str(run_dir)!r}: its {RESULTS_FILE} is a submission (no training "
             "object), not a srhm train run; re-evaluate it with --factory"
         )
-    task = results["training"].get("task", "class")
-    if task != "class":
-        raise ValueError(
-            f"invalid parameter RUN_DIR={str(run_dir)!r}: its run was trained on task {task!r}; the evaluation "
-            "(test error of the class label, sensitivities S and D) measures models of the class task"
-        )
     cfg = _run_config(results, results_path)
+    task = task_of(results, cfg, f"{RESULTS_FILE} of RUN_DIR={str(run_dir)!r}")
     run_data, run_revision = results_data(results)
     data = data or run_data
     revision = revision or (run_revision if data == run_data else None)
-    check_evaluation_options(cfg, probe=probe_source, data=data, revision=revision, **options)
+    check_evaluation_options(cfg, task=task, probe=probe_source, data=data, revision=revision, **options)
     model, checkpoint = _run_model(results, cfg, run_dir)
     _evaluate_into(
         results,
@@ -165,12 +164,32 @@ def _evaluate_run(run_dir: Path, data, revision, probe_source, write: bool, opti
         probe_source=probe_source,
         data=data,
         revision=revision,
+        task=task,
         encoding=_run_encoding(results),
         **options,
     )
     if write:
         _write_into(run_dir, results)
     return results
+
+
+def task_of(results: dict, cfg: SRHMConfig, where: str) -> Task:
+    """The task a results file names (``results.task_fields``, format.md §12.2) with key 0, the task its model
+    is evaluated on; ValueError naming ``where`` when the task does not fit ``cfg`` (``tasks.make_task``)."""
+    try:
+        return fields_task(cfg, task_fields(results))
+    except ValueError as err:
+        raise ValueError(f"invalid task in the {where}: {err}") from None
+
+
+def fields_task(cfg: SRHMConfig, fields: dict) -> Task:
+    """The ``tasks.Task`` (key 0) of ``{"name", "context", "mask_rate", "noise"}`` (a results file's ``task``,
+    ``results.task_fields``; only ``name`` required, None where not given); ValueError naming a key that is
+    not one of those, or a value ``tasks.make_task`` refuses."""
+    unknown = sorted(set(fields) - {"name", "context", "mask_rate", "noise"})
+    require(not unknown, "task", fields, "keys among name, context, mask_rate, noise")
+    options = {"context": fields.get("context"), "mask_rate": fields.get("mask_rate"), "noise": fields.get("noise")}
+    return make_task(cfg, fields.get("name", "class"), **{**options, "noise": options["noise"] or 0.0})
 
 
 def _run_config(results: dict, results_path: Path) -> SRHMConfig:
@@ -237,31 +256,44 @@ def evaluate_factory(
     data: str | None = None,
     revision: str | None = None,
     probe_source: str | None = None,
+    task: dict | None = None,
     write: bool = True,
     **options,
 ) -> dict:
-    """Evaluate a user's model ``factory(cfg)`` (+ ``checkpoint``) and write ``out_dir/results.json``.
+    """Evaluate a user's model ``factory(cfg)`` or ``factory(cfg, task)`` (+ ``checkpoint``) and write
+    ``out_dir/results.json``.
 
-    If ``out_dir/results.json`` exists and is a submission, its config is used and only its
+    If ``out_dir/results.json`` exists and is a submission, its config and task are used and only its
     ``evaluation`` is replaced; a ``srhm train`` run folder (results with a ``training``
     object) is refused: a submission goes to its own folder. Otherwise a new results
     object (a submission: no ``training`` object, see ``srhm_datasets.results``) is made
-    from ``config`` and ``P`` (both required then), ``name`` and ``arch`` (default
-    "custom"). ``options``: ``num_test``, ``num_probe``, ``batch_size``, ``device`` of
-    ``evaluate_model``. With ``write``, the folder is held for the call (``files.claim_output``).
+    from ``config`` and ``P`` (both required then), ``name``, ``arch`` (default
+    "custom") and ``task``. ``task``: ``{"name", "context", "mask_rate", "noise"}`` (``tasks.make_task``'s
+    arguments, only ``name`` required; None: the submission's task, else ``class``): the task the test
+    error is measured on (format.md §15, key 0), recorded as the results' ``task``; it must be the
+    submission's when the folder holds one. ``options``: ``num_test``, ``num_probe``, ``batch_size``,
+    ``device`` of ``evaluate_model``. With ``write``, the folder is held for the call (``files.claim_output``).
     """
     out_dir = Path(out_dir)
     if write:  # before anything: the folder must be new, empty, or a run folder srhm wrote
         check_output_folder(out_dir, "run", replace=False, parameter="RUN_DIR")
     with _claim(out_dir, write):
         results, cfg = _submission_or_config(out_dir, config, P, name)
+        task = _submission_task(results, cfg, task, out_dir)
         encoding = encoding or "whiten"
         check_evaluation_options(
-            cfg, probe=probe_source, data=data, revision=revision, encoding=encoding, layers=layers, **options
+            cfg,
+            task=task,
+            probe=probe_source,
+            data=data,
+            revision=revision,
+            encoding=encoding,
+            layers=layers,
+            **options,
         )
         if results is None:
             submission_P(cfg, P)
-        model = build_user_model(factory, cfg, checkpoint)
+        model = build_user_model(factory, cfg, checkpoint, task.name)
         layers = list(layers) if layers else default_layers(model)
         if results is None:
             results = submission_results(
@@ -274,6 +306,7 @@ def evaluate_factory(
                 layers=layers,
                 data=data,
                 revision=revision,
+                task=task,
             )
         record = {"file": Path(checkpoint).name if checkpoint is not None else None, "selection": "user", "step": None}
         _evaluate_into(
@@ -284,6 +317,7 @@ def evaluate_factory(
             probe_source=probe_source,
             data=data,
             revision=revision,
+            task=task,
             layers=layers,
             encoding=encoding,
             **options,
@@ -293,6 +327,21 @@ def evaluate_factory(
         if write:
             _write_into(out_dir, results)
         return results
+
+
+def _submission_task(results: dict | None, cfg: SRHMConfig, task: dict | None, out_dir: Path) -> Task:
+    """The task of a submission: the one in ``results`` (the submission in ``out_dir``), which ``task``, when
+    given, must equal, else ``task`` (default ``class``); ValueError naming ``task`` otherwise."""
+    given = None if task is None else fields_task(cfg, task)
+    if results is None:
+        return given or make_task(cfg)
+    found = task_of(results, cfg, f"submission {str(out_dir / RESULTS_FILE)!r}")
+    if given is not None and given != found:
+        raise ValueError(
+            f"invalid parameter task={given}: {out_dir / RESULTS_FILE} is a submission of task {found}; "
+            "evaluate another task's model in its own folder"
+        )
+    return found
 
 
 def _submission_or_config(

@@ -61,9 +61,9 @@ from .board_entries import (
     model_name,
     rank,
 )
-from .board_optimal import candidate_files, collect_limits
+from .board_optimal import candidate_files, collect_limits, unused_limits
 from .board_plots import plot_pstar_laws, plot_sensitivities, plot_test_error
-from .board_pstar import curves_and_pstar, learning_curve, our_pstar_points, p_star
+from .board_pstar import curves_and_pstar, learning_curve, our_pstar_points, p_star, p_star_rule
 from .board_render import COLUMNS, RANKING_COLUMNS, ranking_rows, table_rows, write_html, write_index, write_markdown
 from .board_verify import verify as verify_entries
 
@@ -151,10 +151,13 @@ def build_leaderboard(
     ``device``), marking them verified or rejecting them as a mismatch.
 
     Returns the summary also written to ``out/leaderboard.json``: ``configs`` (per config:
-    ``revision`` and ``tasks``, per task: ``limit``, ``ranking`` (the P* ranking rows),
+    ``revision`` and ``tasks``, per task: ``limit``, ``p_star_rule`` (``board_pstar.p_star_rule``:
+    threshold, chance, whether P* is defined), ``ranking`` (the P* ranking rows),
     ``rows`` (the single-P tables, in rank order), ``curves``), ``rejected`` ([{path,
     reason}]), ``unverified`` ([{path, reason}]: with ``verify``, files whose model could not
-    be evaluated again, ranked as reported), ``ignored``, ``files`` (paths written). The
+    be evaluated again, ranked as reported), ``unused_optimal`` ([{path, reason}]: Bayes-optimal
+    files superseded by another of their (config, task), or of a (config, task) without accepted
+    results), ``ignored``, ``files`` (paths written). The
     board is rendered into a hidden temporary folder beside ``out``, marked as srhm's, and
     renamed into place (``files.replace_dir``): ``out`` holds the old board or the new one,
     never a mix, also when the work is interrupted. ValueError (see ``check_board_options``)
@@ -177,22 +180,26 @@ def build_leaderboard(
 
 
 def _gather(results_dir: Path, out: Path, revision, optimal, verify: bool, device) -> tuple:
-    """(entries, rejected, ignored, limits, unverified): the accepted files (verified when asked), the
+    """(entries, rejected, ignored, limits, unverified, unused): the accepted files (verified when asked), the
     rejections of every kind, the JSON files that are neither results nor Bayes-optimal, the limits,
-    the files whose model could not be evaluated again."""
+    the files whose model could not be evaluated again, the Bayes-optimal files not used (superseded, or
+    of a (config, task) without accepted results)."""
     entries, rejected, ignored = collect(results_dir, exclude=out, revision=revision)
-    limits, bad_limits, ignored = collect_limits([Path(p) for p in ignored] + candidate_files(optimal))
+    limits, bad_limits, ignored, unused = collect_limits([Path(p) for p in ignored] + candidate_files(optimal))
     rejected += bad_limits
     unverified = []
     if verify:
         entries, mismatches, unverified = verify_entries(entries, device)
         rejected += mismatches
-    return entries, rejected, ignored, limits, unverified
+    unused += unused_limits(limits, {(e.config, e.task) for e in entries})
+    return entries, rejected, ignored, limits, unverified, unused
 
 
 def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify: bool, device) -> dict:
     """Write the board for ``out`` into the folder ``stage``; the summary names the files under ``out``."""
-    entries, rejected, ignored, limits, unverified = _gather(results_dir, out, revision, optimal, verify, device)
+    entries, rejected, ignored, limits, unverified, unused = _gather(
+        results_dir, out, revision, optimal, verify, device
+    )
     ranked = rank(entries)
     curves = curves_and_pstar(entries, limits)
     written: list[str] = []
@@ -200,6 +207,7 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
         "configs": {},
         "rejected": [dataclasses.asdict(r) for r in rejected],
         "unverified": [dataclasses.asdict(r) for r in unverified],
+        "unused_optimal": [dataclasses.asdict(r) for r in unused],
         "ignored": ignored,
         "files": written,
     }
@@ -215,6 +223,7 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
                 {
                     "task": task,
                     "limit": limit,
+                    "rule": p_star_rule(config, task, limit),
                     "ranking": ranking_rows(curves, config, task, limit),
                     "rows": table_rows(by_p, curves, config, task, results_dir),
                 }
@@ -233,7 +242,7 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
         }
     ours = our_pstar_points(curves)
     plot_pstar_laws(stage / "pstar_laws.png", ours)
-    write_index(stage, ranked, rejected, ours, ignored, results_dir, unverified)
+    write_index(stage, ranked, rejected, ours, ignored, results_dir, unverified, unused)
     written += [str(out / name) for name in ("pstar_laws.png", "index.md", "index.html", "leaderboard.json")]
     atomic_write(stage / "leaderboard.json", json.dumps(summary, indent=2) + "\n")
     return summary
@@ -243,6 +252,7 @@ def _task_summary(section: dict, curves: dict, config: str) -> dict:
     """The ``leaderboard.json`` record of one (config, task): limit, ranking and single-P rows, curves."""
     return {
         "limit": section["limit"],
+        "p_star_rule": section["rule"],
         "ranking": [dict(zip(RANKING_COLUMNS, r)) for r in section["ranking"]],
         "rows": [dict(zip(COLUMNS, r)) for r in section["rows"]],
         "curves": {m: dict(info) for (c, t, m), info in curves.items() if (c, t) == (config, section["task"])},

@@ -14,18 +14,21 @@ from pathlib import Path
 import torch
 
 from ..baselines.checkpoint import load_state_checked, load_state_dict
-from ..baselines.factory import build_factory_model
+from ..baselines.factory import build_factory_model, factory_record
 from ..catalog import get_config
 from ..config import SRHMConfig, is_int, require
 from ..protocol import RESULTS_FILE
 from ..provenance import dataset_info, package_info
 from ..results import FORMAT, read_results
+from ..tasks import Task
 
 
-def build_user_model(factory: str, cfg: SRHMConfig, checkpoint: str | os.PathLike | None = None) -> torch.nn.Module:
-    """``factory(cfg)`` or ``factory(cfg, task)`` (``baselines.factory.build_factory_model``), with
-    ``checkpoint``'s state dict loaded if given."""
-    model = build_factory_model(factory, cfg)
+def build_user_model(
+    factory: str, cfg: SRHMConfig, checkpoint: str | os.PathLike | None = None, task: str = "class"
+) -> torch.nn.Module:
+    """``factory(cfg)`` or ``factory(cfg, task)`` (``baselines.factory.build_factory_model``; ``task`` the
+    task's name), with ``checkpoint``'s state dict loaded if given."""
+    model = build_factory_model(factory, cfg, task)
     if checkpoint is not None:
         load_state_checked(
             model, load_state_dict(checkpoint), f"{str(checkpoint)!r} for factory {factory!r} on {cfg.name}"
@@ -55,17 +58,20 @@ def submission_results(
     layers: list[str],
     data: str | None,
     revision: str | None,
+    task: Task | None = None,
 ) -> dict:
     """A new results object for a model evaluated outside ``srhm train`` (a leaderboard submission).
 
     Holds what is known without a training log: format, package, dataset provenance, P,
     the model's name/arch/factory/parameter count/layers (``width`` and ``depth`` from
-    the module's attributes of those names when it has them). ``final_test_error`` and
+    the module's attributes of those names when it has them), the SHA-256 of the factory's
+    source (``baselines.factory.factory_record``) and, for a task other than ``class``
+    without noise, the ``task`` (format.md §12.2). ``final_test_error`` and
     ``best_test_error`` are set from the evaluation by the caller.
     """
     submission_P(cfg, P)
     attr = lambda key: getattr(model, key) if isinstance(getattr(model, key, None), int) else None
-    return {
+    results = {
         "format": dict(FORMAT),
         "package": package_info(None),
         "dataset": dataset_info(cfg, data, revision),
@@ -78,9 +84,13 @@ def submission_results(
             "depth": attr("depth"),
             "n_parameters": sum(p.numel() for p in model.parameters()),
             "layer_names": list(layers),
+            "source_sha256": factory_record(factory, model)["source_sha256"],
         },
         "checkpoint": None,
     }
+    if task is not None and not task.plain:
+        results["task"] = {"name": task.name, "context": task.context, "mask_rate": task.mask_rate, "noise": task.noise}
+    return results
 
 
 def read_submission(out_dir: Path, config: str | None, P: int | None, name: str | None) -> tuple[dict, SRHMConfig]:

@@ -276,14 +276,15 @@ def finished_run(out: Path, job: Job, P: int) -> dict | None:
 
 
 def evaluation_matches(results: dict, job: Job) -> bool:
-    """Whether ``results`` hold an evaluation on the requested test and probe sizes (None: the whole split)."""
+    """Whether ``results`` hold an evaluation on the requested test and probe sizes (None: the whole split;
+    no probe for a run of a task other than class, format.md §11)."""
     ev = results.get("evaluation")
     if ev is None:
         return False
     sizes = job.config.split_sizes()
     num_test = job.evaluate["num_test"] or sizes["test"]
     num_probe = job.evaluate["num_probe"] or sizes["probe"]
-    return ev["num_test"] == num_test and ev["probe"]["num_points"] == num_probe
+    return ev["num_test"] == num_test and (ev["probe"] is None or ev["probe"]["num_points"] == num_probe)
 
 
 def progress(out: Path, job: Job) -> Progress:
