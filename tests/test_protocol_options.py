@@ -411,7 +411,6 @@ def test_float16_autocast_uses_a_gradient_scaler(monkeypatch):
     [
         ("factory: tests.user_models:tiny_mlp\narchs: [cnn]\n", "archs=['cnn']: must satisfy absent when a factory"),
         ("factory: tests.user_models:tiny_mlp\nwidths: [16]\n", "widths=[16]: must satisfy absent when a factory"),
-        ("task: next\n", "evaluate.enabled=True: must satisfy false for task 'next'"),
         ("task: parity\n", "task='parity'"),
         ("factory: nocolon\n", "factory='nocolon'"),
         ("train: {optimizer: lbfgs}\n", "train.optimizer='lbfgs'"),
@@ -441,6 +440,21 @@ def test_sweep_file_task_reaches_the_runs(tmp_path):
     opt = resolve(job.options())
     assert (opt.factory, opt.task, opt.mask_rate, opt.encoding) == (TOKENS, "mlm", 0.3, "tokens")
     assert job.id == "demo-token_net-lrdefault-seed0" and job.width is None
+
+
+def test_a_sweep_of_another_task_evaluates_its_test_error(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "configs: [demo]\nP: {min: 32, max: 64, points: 2}\narchs: [transformer]\nwidths: [8]\ntask: next\n"
+        "train: {max_steps: 20, num_test: 100, threads: 1}\nevaluate: {num_test: 200}\n"
+        "curve: {plot: false}\nexecutor: {local: {workers: 1}}\n"
+    )
+    report = run_sweep(path, tmp_path / "out", progress_bar=False)
+    assert report.errors == {} and report.finished is not None
+    runs = sorted((tmp_path / "out" / "runs").glob("*/P*/results.json"))
+    evaluations = [json.loads(p.read_text())["evaluation"] for p in runs]
+    assert len(evaluations) == 2
+    assert all(e["num_test"] == 200 and 0 <= e["test_error"] <= 1 and e["probe"] is None for e in evaluations)
 
 
 def test_a_model_whose_output_does_not_fit_the_task_is_refused_before_training(tmp_path):

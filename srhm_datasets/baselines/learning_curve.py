@@ -17,7 +17,7 @@ another output folder).
 P* (paper.md 4.1): the P at which the test error crosses ``threshold`` (0.10, absolute,
 the paper's epsilon* = 10%), by linear interpolation of log P between the two
 neighbouring measured points that bracket the crossing (the first downward crossing).
-The RHM paper's alternative, 10% of chance error ``0.1 * (1 - 1/C)`` (C the classes the
+The RHM paper's alternative, 10% of chance error ``0.1 * protocol.chance_error`` (1 - 1/C, C the classes the
 task predicts, ``protocol.target_classes``: nc for ``class``), is reported beside it as
 ``P_star_rel_chance``. The error of a run is its best test error (the
 checkpoint kept), or the final one with ``metric="final"``. With several seeds, ``P_star``
@@ -49,11 +49,11 @@ from ..protocol import (
     SUMMARY_FILE,
     SUMMARY_FORMAT,
     TrainOptions,
+    chance_error,
     estimate_p_star,
     law_x,
     log_spaced_P,
     p_star_spread,
-    target_classes,
 )
 from ..results import get_field, read_results
 from ..tasks import make_task
@@ -369,7 +369,7 @@ def curve_summary(base: TrainOptions, lr: float, runs: list[dict], threshold: fl
     (``p_star_spread``: crossed, geomean, min, max). ``law``, ``law_x``: the paper's law.
     """
     cfg = base.config
-    chance = 1.0 - 1.0 / target_classes(cfg, base.task)
+    chance = chance_error(cfg, base.task)
     seeds = list(dict.fromkeys(r["seed"] for r in runs))
     Ps = sorted({r["P"] for r in runs})
     error = {(r["P"], r["seed"]): r[f"{metric}_test_error"] for r in runs}

@@ -480,19 +480,10 @@ def _grid(errors: _Errors, where: str, grid) -> list[tuple[str, SRHMConfig]]:
 
 
 def _check_model(errors: _Errors, doc: dict, settings: dict) -> None:
-    """A user's model (``factory``) replaces the grid's reference networks (``archs``, ``widths`` not given); the
-    evaluation (S, D, test error of the class label) needs the ``class`` task."""
-    train = settings["train"]
-    if train["factory"] is not None:
+    """A user's model (``factory``) replaces the grid's reference networks (``archs``, ``widths`` not given)."""
+    if settings["train"]["factory"] is not None:
         for axis in ("archs", "widths"):
             errors.require(axis not in doc, axis, doc.get(axis), "absent when a factory is given (it is the model)")
-    if train["task"] != "class":
-        errors.require(
-            not settings["evaluate"]["enabled"],
-            "evaluate.enabled",
-            True,
-            f"false for task {train['task']!r} (the evaluation measures the class task)",
-        )
 
 
 def _check_runs(errors: _Errors, configs: list[ConfigEntry], settings: dict) -> None:
