@@ -76,6 +76,8 @@ PAPER_LARGE_P = {
     ("lcn", "diffeo", "output", 2): (0.05, 0.05),
 }
 SENSITIVITY_SWEEP = "sensitivities"
+#: The Bayes-optimal limit rows of the reference board (``srhm optimal --json`` files).
+LIMITS = "baselines/optimal/limits"
 #: The sweep whose CNN curves the transformer's are set beside (when its own sweep has none).
 CNN_SWEEP = "fig4c_cnn_pstar"
 WIDTH_CONFIG = "grid_L2_s0-1_v4"
@@ -473,7 +475,7 @@ def section_commands(sweeps: list[Sweep], results: Path, out: Path) -> list[str]
     lines = [f"srhm sweep baselines/cpu/{s.name}.yaml --out baselines/runs/{s.name}" for s in sweeps]
     lines += [
         f"python baselines/collect.py --runs baselines/runs --out {results}",
-        f"srhm leaderboard {results} --out baselines/leaderboard",
+        f"srhm leaderboard {results} --optimal {LIMITS} --out baselines/leaderboard",
         f"python baselines/reproduce.py --results {results} --out {out}",
     ]
     return ["## Commands", "", "```bash", *lines, "```", ""]
