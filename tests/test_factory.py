@@ -17,6 +17,9 @@ from srhm_datasets.baselines.train import TrainOptions, resolve, train
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.config import ParameterTypeError
+from srhm_datasets.evaluation.board_entries import collect
+from srhm_datasets.evaluation.board_verify import verify
+from srhm_datasets.evaluation.evaluate import evaluate_factory, evaluate_run
 from srhm_datasets.sweep.run import run_sweep, sweep_status
 
 from . import user_models
@@ -82,6 +85,23 @@ def test_the_cli_names_the_changed_source(tmp_path, editable):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "source_sha256=" in result.output and "Traceback" not in result.output
     assert "skipped" not in result.output
+
+
+def test_a_run_or_submission_is_not_evaluated_with_other_code(tmp_path, editable):
+    spec, edit = editable
+    run = tmp_path / "run"
+    train(TrainOptions(**{**TINY, "num_test": None}, factory=spec, out=str(run)))
+    sub = tmp_path / "sub"
+    evaluate_factory(sub, spec, config="demo", P=64)  # whole splits: the board ranks it
+    assert evaluate_run(run, write=False, num_probe=20)["evaluation"]["test_error"] >= 0  # the same code
+    edit("Tanh")
+    with pytest.raises(ValueError, match=rf"factory='{spec}': must satisfy the code the model was made with"):
+        evaluate_run(run, write=False, num_probe=20)
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--num-probe", "20"])
+    assert result.exit_code != 0 and "the code the model was made with" in result.output
+    kept, rejected, unverified = verify(collect(sub)[0])
+    assert not rejected and [e.mark for e in kept] == ["reported"]
+    assert len(unverified) == 1 and "the code the model was made with" in unverified[0].reason
 
 
 def test_a_run_of_a_factory_without_source_is_never_reused(tmp_path, monkeypatch):

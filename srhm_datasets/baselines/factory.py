@@ -152,6 +152,29 @@ def source_sha256(factory: str) -> str | None:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
+def check_source(factory: str, recorded: str | None) -> None:
+    """The factory's module still reads as when ``recorded`` (its ``source_sha256``) was taken: a model
+    rebuilt from other code would be evaluated as if it were the recorded one. ValueError naming
+    ``factory`` otherwise; nothing to check when ``recorded`` is None (the source was not available).
+
+    Examples
+    --------
+    >>> check_source("torch.nn:Linear", source_sha256("torch.nn:Linear"))
+    >>> check_source("torch.nn:Linear", "0" * 64)
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid parameter factory='torch.nn:Linear': must satisfy the code the model was made with ...
+    """
+    now = source_sha256(factory)
+    require(
+        recorded is None or now == recorded,
+        "factory",
+        factory,
+        f"the code the model was made with (the source_sha256 of its module was {recorded[:12]}..., it is "
+        f"{now[:12] + '...' if now else 'not available'} now): restore that code, or train the model again",
+    )
+
+
 def factory_record(factory: str, model: torch.nn.Module, name: str | None = None) -> dict:
     """The ``model`` fields of ``results.json`` tracing a user's model (format.md §12.2): ``factory``,
     ``name`` (default: the function's name), ``n_parameters`` (trainable scalars) and ``source_sha256``

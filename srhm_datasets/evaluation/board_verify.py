@@ -64,12 +64,14 @@ def num_test(entry: Entry) -> int:
 
 def recompute(entry: Entry, found: Path, rows: int, device: str | None = None) -> float:
     """The test error of ``entry``'s model evaluated again on ``rows`` test rows (nothing written)."""
+    from ..baselines.factory import check_source
     from . import evaluate as ev
 
     folder, results = Path(entry.path).parent, entry.results
     if "training" in results:
         again = ev.evaluate_run(folder, write=False, num_test=rows, device=device)
     else:
+        check_source(results["model"]["factory"], results["model"].get("source_sha256"))
         data, revision = ev.results_data(results)
         again = ev.evaluate_factory(
             folder,

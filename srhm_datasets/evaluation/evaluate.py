@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ..baselines.checkpoint import load_state_dict, model_from_checkpoint, read_checkpoint
-from ..baselines.factory import load_factory
+from ..baselines.factory import check_source, load_factory
 from ..catalog import get_config
 from ..config import SRHMConfig, require
 from ..files import check_output_folder, claim_output, mark_owned, read_marker
@@ -233,6 +233,8 @@ def _run_model(results: dict, cfg: SRHMConfig, run_dir: Path) -> tuple[torch.nn.
         raise FileNotFoundError(f"invalid parameter RUN_DIR={str(run_dir)!r}: checkpoint {path.name} not found in it")
     ckpt = read_checkpoint(path)
     check_checkpoint_matches({k: v for k, v in ckpt.items() if k != "model_state"}, results, path)
+    if ckpt.get("factory") is not None:
+        check_source(ckpt["factory"], results["model"].get("source_sha256"))
     model, ckpt_cfg, meta = model_from_checkpoint(ckpt, device="cpu")
     if ckpt_cfg != cfg:
         raise ValueError(
