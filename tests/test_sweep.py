@@ -128,6 +128,14 @@ def test_status_command_names_each_state(done_sweep, tmp_path):
     assert lines[-1] == "1 done, 0 running, 0 failed, 1 pending (2 jobs)"
 
 
+def test_a_sweep_says_when_its_board_rejects_its_runs(tmp_path):
+    path = write_sweep(tmp_path / "part.yaml", seeds=[0], evaluate={"enabled": True, "num_probe": 20})
+    result = CliRunner().invoke(sweep, [str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "leaderboard: " in result.output and "result(s) rejected, e.g. " in result.output
+    assert "probe" in result.output.split("result(s) rejected, e.g. ")[1]
+
+
 def test_failed_job_is_reported_and_redone_next_call(tmp_path):
     empty = tmp_path / "not-a-release"
     empty.mkdir()

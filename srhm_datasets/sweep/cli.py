@@ -88,6 +88,12 @@ def run(file, out, executor, wait, workers, poll, progress, **slurm):
     if report.finished is not None:
         click.echo((Path(report.finished["pstar"])).read_text(encoding="utf-8"))
         click.echo(f"leaderboard: {report.finished['leaderboard']}; P* summary: {report.finished['pstar']}")
+        rejected = report.finished["rejected"]
+        if rejected:  # e.g. evaluations on part of the splits: the board ranks whole-split ones (format.md §12.4)
+            first = rejected[0]
+            click.echo(
+                f"leaderboard: {len(rejected)} result(s) rejected, e.g. {first['path']}: {first['reason']}", err=True
+            )
     elif not any(s.live for s in report.after):
         click.echo(f"not every job is done: see `srhm sweep status {out}`; rerun this command to redo the failed ones")
     if any(s.state == "failed" for s in report.after):
