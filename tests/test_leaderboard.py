@@ -230,6 +230,7 @@ def test_leaderboard_rejects_ranks_and_renders(example_dir, tmp_path):
     result = CliRunner().invoke(main, ["leaderboard", str(example_dir), "--out", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "leaderboard.json").read_text())
+    assert summary["format"] == {"name": "srhm-leaderboard", "version": 1}
     reasons = _reasons(summary, example_dir)
     assert set(reasons) == {
         "bad/hash.json",

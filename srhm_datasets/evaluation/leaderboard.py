@@ -98,6 +98,10 @@ __all__ = [
 ]
 
 
+#: ``format`` of ``leaderboard.json`` (format.md §12.4): its version changes with its shape.
+BOARD_FORMAT = {"name": "srhm-leaderboard", "version": 1}
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
 
@@ -150,9 +154,9 @@ def build_leaderboard(
     ``verify``: evaluate again the files that bring their model (``board_verify``, on
     ``device``), marking them verified or rejecting them as a mismatch.
 
-    Returns the summary also written to ``out/leaderboard.json``: ``configs`` (per config:
-    ``revision`` and ``tasks``, per task: ``limit``, ``p_star_rule`` (``board_pstar.p_star_rule``:
-    threshold, chance, whether P* is defined), ``ranking`` (the P* ranking rows),
+    Returns the summary also written to ``out/leaderboard.json``: ``format`` (``BOARD_FORMAT``),
+    ``configs`` (per config: ``revision`` and ``tasks``, per task: ``limit``, ``p_star_rule``
+    (``board_pstar.p_star_rule``: threshold, chance, whether P* is defined), ``ranking`` (the P* ranking rows),
     ``rows`` (the single-P tables, in rank order), ``curves``), ``rejected`` ([{path,
     reason}]), ``unverified`` ([{path, reason}]: with ``verify``, files whose model could not
     be evaluated again, ranked as reported), ``unused_optimal`` ([{path, reason}]: Bayes-optimal
@@ -204,6 +208,7 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
     curves = curves_and_pstar(entries, limits)
     written: list[str] = []
     summary: dict = {
+        "format": dict(BOARD_FORMAT),
         "configs": {},
         "rejected": [dataclasses.asdict(r) for r in rejected],
         "unverified": [dataclasses.asdict(r) for r in unverified],
