@@ -87,7 +87,9 @@ def optimal_figures(
 @click.command()
 @click.argument("config", callback=config_arg)
 @click.option("--task", default="class", show_default=True, type=click.Choice(TASKS))
-@click.option("--context", type=int, default=None, help="last: positions j-t+1..j visible (1 <= t <= d).")
+@click.option(
+    "--context", type=int, default=None, help="last: the window j-t+1..j ending at the masked position j (1 <= t <= d)."
+)
 @click.option("--mask-rate", type=float, default=None, help="mlm: probability of masking an informative token.")
 @click.option("--noise", type=float, default=0.0, show_default=True, help="eps of the symmetric channel, 0 <= eps < 1.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(SPLITS))

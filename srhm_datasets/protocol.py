@@ -481,7 +481,8 @@ OPTIONS = (
         "context",
         int,
         None,
-        "Task last: visible positions before the masked one [default: the whole row].",
+        "Task last: the window of t positions ending at the masked one, j-t+1..j (t-1 tokens visible "
+        "before it) [default: the whole row].",
         "None or an int context >= 1",
         lambda x: x >= 1,
         field="training.context",

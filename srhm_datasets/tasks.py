@@ -5,7 +5,7 @@ the rows themselves never change, so every release, stream and split serves ever
 
 * ``class``: the root label from the tokens (the paper's task).
 * ``last``: the row's last informative position j is masked; the target is its token.
-  ``context=t`` keeps only positions j-t+1..j visible.
+  ``context=t`` keeps only the window j-t+1..j: the MASK at j and the t-1 tokens before it.
 * ``mlm``: each informative position is masked with probability ``mask_rate``; the
   targets are the masked tokens, every other position is ``IGNORE_INDEX``.
 * ``next``: causal next-token prediction: input position i-1 predicts x_i, blanks included.

@@ -92,7 +92,12 @@ def _task_option(task, context, mask_rate, noise) -> dict | None:
     help="With --factory and no results.json yet: the task your model predicts (default class; format.md §15); "
     "the test error is this task's. A run folder and a submission name their own.",
 )
-@click.option("--context", type=int, default=None, help="With --task last: positions j-t+1..j visible (1 <= t <= d).")
+@click.option(
+    "--context",
+    type=int,
+    default=None,
+    help="With --task last: the window j-t+1..j ending at the masked position j (1 <= t <= d).",
+)
 @click.option("--mask-rate", type=float, default=None, help="With --task mlm: masking probability (default 0.15).")
 @click.option("--noise", type=float, default=None, help="With --factory: eps of the task's input noise, 0 <= eps < 1.")
 @click.option(
