@@ -6,7 +6,7 @@ import pytest
 from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.correlations import anchor_positions, correlations, plot_correlations, sampled_rms
 from srhm_datasets.inference import covariance, lca_level, rms_tokens
-from tests.test_inference import CONFIGS, space
+from tests.enumeration import CONFIGS, space
 
 TOL = 1e-12
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from srhm_datasets import SRHMConfig, generate, sample_rules
 from srhm_datasets.hashing import content_hash, rules_hash
 
+from .golden import GOLDEN
 from .strategies import small_configs
 
 
@@ -124,54 +125,6 @@ def test_bad_ranges_are_clear_errors():
         generate(cfg, "val", 0, 1)
     with pytest.raises(ValueError, match="stop=99999"):
         generate(cfg, "test", 0, 99999)
-
-
-# Golden content hashes (format.md §8 hash of generate's columns). A change here is a new
-# generator version: published data would change. Update only on purpose.
-GOLDEN = [
-    (
-        "A_L2_s2_s0-1_v4_nc4_m4_seed0",
-        "train",
-        0,
-        1000,
-        "sha256:3448c1d3f76edb7a48697334eaac4abde5ddd5efc65fb02ead28b0fea7d427c3",
-    ),
-    (
-        "A_L2_s2_s0-2_v10_nc10_m10_seed1",
-        "test",
-        0,
-        2000,
-        "sha256:6acd195a737f900d422684b32d9b84984193ff2762e0514a7171b6e460029a84",
-    ),
-    (
-        "B_L2_s2_s0-2_v10_nc10_m10_seed1",
-        "train",
-        5000,
-        6000,
-        "sha256:5ff1368f8088cf8bb7442a82523c95689c694b5737a542a661bf5fe24b7147c2",
-    ),
-    (
-        "A_L4_s2_s0-1_v16_nc16_m16_seed0",
-        "train",
-        0,
-        500,
-        "sha256:96f40c3b4fbc4d0e050d31bc9ae3f33b64d6b72b54a5491df30e9d234e920a20",
-    ),
-    (
-        "B_L3_s3_s0-2_v10_nc10_m100_seed3",
-        "probe",
-        0,
-        300,
-        "sha256:263900a209e41969c427a456247cede332d37086bde376f8789759f6187ee457",
-    ),
-    (
-        "A_L1_s2_s0-0_v2_nc2_m1_seed0",
-        "train",
-        0,
-        2,
-        "sha256:92a481dca11937ea9612bebf10c3211f4c7ed46d86a38b0341dc8c252121a777",
-    ),
-]
 
 
 @pytest.mark.parametrize("name, split, start, stop, expected", GOLDEN)

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from srhm_datasets import SRHMConfig, generate, perturb
 from srhm_datasets.catalog import get_config
 from srhm_datasets.generate import expand
-from srhm_datasets.hashing import content_hash
 from srhm_datasets.perturb import perturb_indices
 
+from .golden import PERTURBATION_HASH, perturbation_hash
 from .strategies import small_configs
 
 
@@ -101,12 +101,7 @@ def test_forced_change_that_cannot_happen_is_an_error():
 
 
 def test_golden_perturbation_hash():
-    cfg = SRHMConfig.from_name("A_L2_s2_s0-2_v10_nc10_m10_seed1")
-    batch = generate(cfg, "probe", 0, 500)
-    columns = {
-        f"{kind}_{level}": perturb(cfg, batch, kind, level) for kind in ("synonym", "diffeo") for level in (1, 2)
-    }
-    assert content_hash(columns) == "sha256:bfdd0f4443cffb0af99e3e493aa1cc04c305defcff06640fc9e2a9caba2ea353"
+    assert perturbation_hash(perturb) == PERTURBATION_HASH
 
 
 @pytest.mark.parametrize("kind", ["synonym", "diffeo"])

@@ -18,10 +18,9 @@ from srhm_datasets.prng import mix64 as np_mix64
 from srhm_datasets.torch import SRHMStream, TorchGenerator, encode
 from srhm_datasets.torch_data.generator import mix64, umod
 
+from .golden import GOLDEN, PERTURBATION_HASH, perturbation_hash
 from .strategies import small_configs
-from .test_generate import GOLDEN
-from .test_perturb import test_golden_perturbation_hash as numpy_golden_perturbation
-from .test_torch_stream import as_rows
+from .torch_helpers import as_rows
 
 WORDS = st.integers(0, 2**64 - 1)
 #: Devices the bit-identity tests run on: the CPU, and CUDA where this machine has it.
@@ -169,15 +168,13 @@ def test_perturbations_equal_numpy(cfg, kind, force, key, data):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_golden_perturbation_hash_through_torch(monkeypatch, device):
-    """tests/test_perturb.py's golden hash, its perturb replaced by the torch one."""
-    module = importlib.import_module(numpy_golden_perturbation.__module__)
+def test_golden_perturbation_hash_through_torch(device):
+    """The golden perturbation hash of numpy's perturb, with the torch one."""
 
     def torch_perturb(cfg, batch, kind, level):
         return TorchGenerator(cfg, device).perturb(torch_batch(batch), kind, level).cpu().numpy()
 
-    monkeypatch.setattr(module, "perturb", torch_perturb)
-    numpy_golden_perturbation()
+    assert perturbation_hash(torch_perturb) == PERTURBATION_HASH
 
 
 def test_expand_checks_its_batch():

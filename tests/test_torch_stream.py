@@ -12,23 +12,11 @@ from srhm_datasets import SRHMConfig, generate
 from srhm_datasets.catalog import CATALOG
 from srhm_datasets.torch import SRHMDataset, SRHMStream, encode
 
-from .torch_helpers import assert_one_sgd_step_learns
+from .torch_helpers import as_rows, assert_one_sgd_step_learns
 
 CFG = CATALOG["demo"]
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
-COLS = ("tokens", "label", "latents", "synonyms", "placements")
 START, STOP = 37, 37 + 1000  # an unaligned range
-
-
-def as_rows(batches) -> np.ndarray:
-    """Batch dicts (or one generate() dict) -> one int64 row per sample, all columns."""
-    if isinstance(batches, dict):
-        batches = [batches]
-    parts = [
-        np.concatenate([np.asarray(b[k]).reshape(len(b["label"]), -1).astype(np.int64) for k in COLS], 1)
-        for b in batches
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, 1 + CFG.d + 3 * CFG.num_nodes), np.int64)
 
 
 def ref_rows(start=START, stop=STOP, cfg=CFG, split="train"):

@@ -1,9 +1,14 @@
 """Shared checks for the torch adapter tests."""
 
+import numpy as np
 import torch
 from click.testing import CliRunner
 
+from srhm_datasets.catalog import CATALOG
 from srhm_datasets.cli import main
+
+#: The columns of a batch, in the order ``as_rows`` lays them out.
+COLS = ("tokens", "label", "latents", "synonyms", "placements")
 
 
 def assert_one_sgd_step_learns(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -48,3 +53,18 @@ def train_run(tmp_path, cfg, P=64, arch="cnn", name="run", *options: str, factor
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return out
+
+
+def as_rows(batches) -> np.ndarray:
+    """Batch dicts (or one generate() dict) -> one int64 row per sample, all columns."""
+    if isinstance(batches, dict):
+        batches = [batches]
+    parts = [
+        np.concatenate([np.asarray(b[k]).reshape(len(b["label"]), -1).astype(np.int64) for k in COLS], 1)
+        for b in batches
+    ]
+    return (
+        np.concatenate(parts)
+        if parts
+        else np.zeros((0, 1 + CATALOG["demo"].d + 3 * CATALOG["demo"].num_nodes), np.int64)
+    )
