@@ -249,7 +249,7 @@ def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
 
     For every config and task, models are ranked by P* (the training-set size at which
     the test error, less the Bayes-optimal error when --optimal gives one, falls to
-    10 %), with the spread over seeds; the tables at each P follow. Rejected, with the
+    0.10), with the spread over seeds; the tables at each P follow. Rejected, with the
     reason printed: files failing the schema (NaN or infinity included), with parameters
     or a rules hash other than their config's, P outside 1..train size, on another
     dataset revision or training content hash than the config's, evaluated on part of

@@ -19,7 +19,8 @@ limit row, then the single-P tables), ``test_error_vs_P.png`` (the class task;
 ``test_error_vs_P_<task>.png`` for another), ``sensitivity_<model>.png`` (S_{k,l} and
 D_{k,l} vs P, one panel per layer, one line per level; ``_<task>`` appended for a task
 other than class); at the top: ``index.md``, ``index.html``, ``pstar_laws.png`` (our P* against the
-paper's laws and points) and ``leaderboard.json`` (everything in machine form).
+paper's laws and points; only when a CNN or LCN curve of the class task has a P*, the figure then linked
+from the pages of the configs with such a curve) and ``leaderboard.json`` (everything in machine form).
 
 The board is rendered into a hidden folder beside OUT and renamed into place as a whole
 (``files.replace_dir``, which checks OUT again), while OUT's lock is held, after OUT was
@@ -206,6 +207,8 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
     )
     ranked = rank(entries)
     curves = curves_and_pstar(entries, limits)
+    ours = our_pstar_points(curves)
+    with_laws = {p["config"] for points in ours.values() for p in points}  # configs with a point on the laws
     written: list[str] = []
     summary: dict = {
         "format": dict(BOARD_FORMAT),
@@ -233,7 +236,8 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
                     "rows": table_rows(by_p, curves, config, task, results_dir),
                 }
             )
-        images.append("../pstar_laws.png")
+        if config in with_laws:
+            images.append("../pstar_laws.png")
         first = next(e for by_p in by_task.values() for group in by_p.values() for e in group)
         rev = dataset_revision(first)[0]  # one revision per config (board_entries.check_revisions)
         write_markdown(folder / "leaderboard.md", config, sections, images, rev)
@@ -245,10 +249,11 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
             "revision": rev,
             "tasks": {s["task"]: _task_summary(s, curves, config) for s in sections},
         }
-    ours = our_pstar_points(curves)
-    plot_pstar_laws(stage / "pstar_laws.png", ours)
+    if with_laws:
+        plot_pstar_laws(stage / "pstar_laws.png", ours)
+        written.append(str(out / "pstar_laws.png"))
     write_index(stage, ranked, rejected, ours, ignored, results_dir, unverified, unused)
-    written += [str(out / name) for name in ("pstar_laws.png", "index.md", "index.html", "leaderboard.json")]
+    written += [str(out / name) for name in ("index.md", "index.html", "leaderboard.json")]
     atomic_write(stage / "leaderboard.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
