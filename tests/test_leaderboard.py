@@ -25,7 +25,7 @@ from srhm_datasets.evaluation.board_render import fmt_p
 from srhm_datasets.evaluation.kinds import undefined_kinds
 from srhm_datasets.evaluation.leaderboard import build_leaderboard, p_star
 from srhm_datasets.hashing import rules_hash
-from srhm_datasets.protocol import default_lr, law_x
+from srhm_datasets.protocol import default_lr, law_x, target_classes
 from srhm_datasets.results import validate_results
 
 DEMO = get_config("demo")  # L = 2
@@ -642,10 +642,16 @@ def test_tasks_are_ranked_apart_and_checked(no_laws_plot, tmp_path):
 
 
 def optimal_file(cfg, task="class", expected=0.2, empirical=0.21, rows=1000, **options):
-    """A ``srhm optimal --json`` object (format.md §16.3)."""
+    """A ``srhm optimal --json`` object (format.md §16.3) of ``task`` (class or last: one target per row), its
+    cross-entropies those of posteriors whose largest probability is 1 - ``expected``, the rest spread evenly
+    over the other classes (Fano's bound: the most entropy that error allows)."""
     head = {"config": cfg.name, "task": task, "split": "test", "context": None, "mask_rate": None, "noise": 0.0}
     figures = {"rows": rows, "scored": rows, "expected_error": expected, "empirical_error": empirical}
-    return {**head, **options, **figures, "expected_cross_entropy": 0.5, "empirical_cross_entropy": 0.52}
+    classes = target_classes(cfg, task)
+    entropy = 0.5
+    if 0 <= expected <= 1 - 1 / classes:
+        entropy = -sum(p * math.log(p) for p in (expected, 1 - expected) if p > 0) + expected * math.log(classes - 1)
+    return {**head, **options, **figures, "expected_cross_entropy": entropy, "empirical_cross_entropy": entropy}
 
 
 def test_p_star_on_the_excess_error_over_the_bayes_optimal_limit(no_laws_plot, tmp_path):

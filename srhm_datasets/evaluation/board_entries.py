@@ -68,6 +68,7 @@ from ..protocol import (
     CONTROL,
     CURVE_SETTINGS,
     CUSTOM_ARCH,
+    MAX_TEST,
     OPTION,
     RESULTS_FILE,
     RUN_SETTINGS,
@@ -76,7 +77,7 @@ from ..protocol import (
 )
 from ..results import get_field, loads_results, task_fields, validate_results
 from ..rules import sample_rules
-from ..tasks import make_task
+from ..tasks import Task, make_task
 from .kinds import KINDS, SENSITIVITY_TASK, undefined_kinds
 
 #: The level used for the S_out / D_out columns (l = 1: input-level tuples, as Fig. 1).
@@ -183,6 +184,16 @@ def file_test_error(results: dict) -> float:
     return float(results["best_test_error"])
 
 
+def test_rows(entry: Entry) -> int:
+    """The test rows behind an entry's test error: ``evaluation.num_test``, else ``training.num_test``
+    (else the protocol's first ``MAX_TEST`` rows of the test split, as ``srhm train`` scores them)."""
+    ev = entry.results.get("evaluation")
+    if ev:
+        return int(ev["num_test"])
+    size = get_config(entry.config).split_sizes()["test"]
+    return int((entry.results.get("training") or {}).get("num_test") or min(size, MAX_TEST))
+
+
 def _output_value(results: dict, kind: str) -> float | None:
     ev = results.get("evaluation") or {}
     vals = ((ev.get("sensitivity") or {}).get(kind) or {}).get("output")
@@ -249,7 +260,18 @@ def task_label(cfg: SRHMConfig, name: str = "class", context=None, mask_rate=Non
     >>> task_label(CATALOG["demo"]), task_label(CATALOG["demo"], "mlm", noise=0.05)
     ('class', 'mlm mask_rate=0.15 noise=0.05')
     """
-    task = make_task(cfg, name, context=context, mask_rate=mask_rate, noise=0.0 if noise is None else noise)
+    return label_of(make_task(cfg, name, context=context, mask_rate=mask_rate, noise=0.0 if noise is None else noise))
+
+
+def label_of(task: Task) -> str:
+    """The leaderboard's name of a checked ``tasks.Task`` (``task_label``), as every message prints a task.
+
+    Examples
+    --------
+    >>> from srhm_datasets.catalog import CATALOG
+    >>> label_of(make_task(CATALOG["demo"], "last", context=4, noise=0.1))
+    'last context=4 noise=0.1'
+    """
     parts = [task.name]
     if task.context is not None:
         parts.append(f"context={task.context}")

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..catalog import get_config
-from ..protocol import MAX_TEST, RESULTS_FILE
-from .board_entries import Entry, Rejection
+from ..protocol import RESULTS_FILE
+from .board_entries import Entry, Rejection, test_rows
 
 #: Test rows by which a recomputed test error may differ from the file's and still match.
 TOLERANCE_ROWS = 1
@@ -50,16 +49,6 @@ def brings_model(entry: Entry) -> Path | None:
     if name is None:
         return path.parent
     return path.parent / name if (path.parent / name).is_file() else None
-
-
-def num_test(entry: Entry) -> int:
-    """The test rows behind the file's test error: ``evaluation.num_test``, else ``training.num_test``
-    (else the protocol's first ``MAX_TEST`` rows of the test split)."""
-    ev = entry.results.get("evaluation")
-    if ev:
-        return int(ev["num_test"])
-    size = get_config(entry.config).split_sizes()["test"]
-    return int((entry.results.get("training") or {}).get("num_test") or min(size, MAX_TEST))
 
 
 def recompute(entry: Entry, found: Path, rows: int, device: str | None = None) -> float:
@@ -100,7 +89,7 @@ def verify(entries: list[Entry], device: str | None = None) -> tuple[list[Entry]
         if found is None:
             kept.append(entry)
             continue
-        rows = num_test(entry)
+        rows = test_rows(entry)
         try:
             again = recompute(entry, found, rows, device)
         except (ValueError, FileNotFoundError, TypeError, ImportError, KeyError, RuntimeError, OSError) as err:

@@ -5,7 +5,8 @@
 - ``board_entries``: find the ``*.json`` files under RESULTS_DIR, accept or reject each,
   the single-P ranking (the rules of the leaderboard are stated there);
 - ``board_optimal``: the Bayes-optimal limits (``srhm optimal --json`` files among the
-  inputs and in ``optimal``);
+  inputs and in ``optimal``; with ``verify`` computed again by exact BP), and the rejection of
+  results below them by more than sampling noise;
 - ``board_verify``: with ``verify``, the files that bring their model are evaluated again
   and marked verified, or rejected as a mismatch (torch is imported only then);
 - ``board_pstar``: learning curves, P* (on the excess error over the limit) and the P*
@@ -62,7 +63,7 @@ from .board_entries import (
     model_name,
     rank,
 )
-from .board_optimal import candidate_files, collect_limits, unused_limits
+from .board_optimal import below_limit, candidate_files, collect_limits, unused_limits
 from .board_plots import plot_pstar_laws, plot_sensitivities, plot_test_error
 from .board_pstar import curves_and_pstar, learning_curve, our_pstar_points, p_star, p_star_rule
 from .board_render import COLUMNS, RANKING_COLUMNS, ranking_rows, table_rows, write_html, write_index, write_markdown
@@ -151,9 +152,11 @@ def build_leaderboard(
     """Validate, rank and render every results file under results_dir into out.
 
     ``optimal``: files or folders of ``srhm optimal --json`` objects (those among the JSON
-    files under results_dir are read too): the limit rows, and the excess-error rule of P*.
+    files under results_dir are read too): the limit rows, and the excess-error rule of P*; a results
+    file below its limit by more than sampling noise is rejected (``board_optimal.below_limit``).
     ``verify``: evaluate again the files that bring their model (``board_verify``, on
-    ``device``), marking them verified or rejecting them as a mismatch.
+    ``device``), marking them verified or rejecting them as a mismatch, and compute the
+    Bayes-optimal files again by exact BP (``board_optimal.recomputed_mismatch``).
 
     Returns the summary also written to ``out/leaderboard.json``: ``format`` (``BOARD_FORMAT``),
     ``configs`` (per config: ``revision`` and ``tasks``, per task: ``limit``, ``p_star_rule``
@@ -186,12 +189,15 @@ def build_leaderboard(
 
 def _gather(results_dir: Path, out: Path, revision, optimal, verify: bool, device) -> tuple:
     """(entries, rejected, ignored, limits, unverified, unused): the accepted files (verified when asked), the
-    rejections of every kind, the JSON files that are neither results nor Bayes-optimal, the limits,
+    rejections of every kind (a Bayes-optimal file whose figures are not exact inference's, with ``verify``
+    computed again; a results file below its limit, ``board_optimal.below_limit``), the JSON files that are
+    neither results nor Bayes-optimal, the limits,
     the files whose model could not be evaluated again, the Bayes-optimal files not used (superseded, or
     of a (config, task) without accepted results)."""
     entries, rejected, ignored = collect(results_dir, exclude=out, revision=revision)
-    limits, bad_limits, ignored, unused = collect_limits([Path(p) for p in ignored] + candidate_files(optimal))
-    rejected += bad_limits
+    limits, bad_limits, ignored, unused = collect_limits([Path(p) for p in ignored] + candidate_files(optimal), verify)
+    entries, below = below_limit(entries, limits)
+    rejected += bad_limits + below
     unverified = []
     if verify:
         entries, mismatches, unverified = verify_entries(entries, device)
