@@ -17,7 +17,8 @@ skipped). A file enters the leaderboard only if
    among the config's files (ties: a named revision over none, then the greatest name);
    likewise its ``dataset.train_content_hash``, when not null, is the most common
    non-null one among the config's remaining files (the same training rows);
-4. its ``evaluation`` (if any) fits the config and the task: L values per layer, a probe
+4. its ``evaluation`` (if any) fits the config and the task: the task it measured
+   (``evaluation.task``, when recorded) is the file's, L values per layer, a probe
    exactly for a class model, and ``undefined`` exactly when m = 1 (synonym) or K = 1
    (diffeo), or for both kinds when the task is not class (``kinds.undefined_kinds``);
 5. its ``evaluation`` (if any) was measured on the config's whole splits: it must have
@@ -395,11 +396,22 @@ def _dataset_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
 
 
 def _evaluation_mismatch(results: dict, cfg: SRHMConfig, label: str = SENSITIVITY_TASK) -> str | None:
-    """Why the file's evaluation does not fit ``cfg`` and its task (``label``, ``task_label``): undefined kinds,
-    a probe exactly for a class model (S and D), L levels per layer; or None."""
+    """Why the file's evaluation does not fit ``cfg`` and its task (``label``, ``task_label``): the task it
+    measured (``evaluation.task``, when recorded) another, undefined kinds, a probe exactly for a class model
+    (S and D), L levels per layer; or None."""
     ev = results.get("evaluation")
     if not ev:
         return None
+    if ev.get("task") is not None:
+        try:
+            measured = task_label(cfg, **ev["task"])
+        except ValueError as err:
+            return f"evaluation.task: {err}"
+        if measured != label:
+            return (
+                f"evaluation.task is {measured}: the test error is that task's, but the file's task is {label} (its "
+                "task changed by hand?); evaluate the model on the task it is filed under"
+            )
     task = label.split()[0]
     if (ev["probe"] is None) != (task != SENSITIVITY_TASK):
         measured = (

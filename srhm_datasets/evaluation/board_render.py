@@ -10,7 +10,8 @@ bound, "> P" (the largest P) when the threshold is never reached and "undefined"
 threshold is at or above chance; the mark is "verified" (evaluated again by ``--verify``) or
 "reported". The index lists the configs, our P* against the paper's laws (when a CNN or LCN curve of
 the class task has a P*), every rejected file
-with its reason, (``--verify``) the files whose model could not be evaluated again and the
+with its reason, (``--verify``) the files not verified (no model beside them, or one that could not be
+evaluated) and the
 Bayes-optimal files not used. Every page is
 written atomically (``files.atomic_write``).
 """
@@ -310,7 +311,7 @@ def write_index(
     """``out/index.md`` and ``out/index.html``: configs (``ranked``, config -> task -> P -> entries) with links,
     ``pstar_laws.png`` and our P* points (``ours``, ``board_pstar.our_pstar_points``; the section only when
     there is a point: a CNN or LCN curve of the class task with a P*), rejected files
-    and, after ``--verify``, the files that could not be evaluated again (``unverified``), the Bayes-optimal
+    and, after ``--verify``, the files not verified, with why (``unverified``), the Bayes-optimal
     files not used (``unused``; paths relative to ``results_dir``) and the number of ignored ones."""
     header = ("config", "tasks", "files", "P values")
     rows = [
@@ -342,7 +343,9 @@ def write_index(
         md += _md_table(pstar_header, pstar_rows)
     lists = {"Rejected files": rejected}
     if unverified:
-        lists["Not verified (the model could not be evaluated again; ranked as reported)"] = list(unverified)
+        lists["Not verified (ranked as reported: the model is not beside the file, or could not be evaluated)"] = list(
+            unverified
+        )
     if unused:
         lists["Bayes-optimal files not used (no limit row)"] = list(unused)
     md_lists, html_lists = _file_lists(lists, results_dir)

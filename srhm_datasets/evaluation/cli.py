@@ -241,7 +241,9 @@ def evaluate(
     is_flag=True,
     help="Evaluate again every file that brings its model (a run folder with its checkpoint, a submission with "
     "its factory and state dict): marked verified when the test error matches within one test row, else rejected "
-    "as a mismatch; one that cannot be evaluated here stays reported (printed as NOT VERIFIED). Needs torch.",
+    "as a mismatch (or when the model is not one of the file's task); a file without its model, or one that "
+    "cannot be evaluated here, stays reported (printed as NOT VERIFIED, with why). The Bayes-optimal files are "
+    "computed again by exact BP. Needs torch.",
 )
 @click.option("--device", default=None, help="With --verify: cpu, cuda, cuda:N or mps (default: cuda, mps, cpu).")
 def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
@@ -253,7 +255,8 @@ def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
     reason printed: files failing the schema (NaN or infinity included), with parameters
     or a rules hash other than their config's, P outside 1..train size, on another
     dataset revision or training content hash than the config's, evaluated on part of
-    the probe or test split, or (--verify) whose test error is not the model's. Runs
+    the probe or test split or on another task, below the Bayes-optimal limit by more than
+    sampling noise, or (--verify) whose test error is not the model's. Runs
     trained with --shuffle-labels are ranked as controls ("... (shuffled labels)") and
     get no P*; runs with non-default lr, norm, bias or encoding get their own learning
     curve.
