@@ -72,27 +72,19 @@ def pinned(results: dict) -> bool:
 
 
 def recompute(entry: Entry, found: Path, rows: int, device: str | None = None) -> float:
-    """The test error of ``entry``'s model evaluated again on ``rows`` test rows (nothing written)."""
-    from ..baselines.factory import check_source
+    """The test error of ``entry``'s model evaluated again on ``rows`` test rows (nothing written): a run by
+    ``evaluate.evaluate_run``, a submission by ``evaluate.evaluate_factory`` with the options its evaluation
+    recorded (its factory, whose source must be the recorded one, its state dict ``found`` or none when
+    ``found`` is its folder, encoding, layers and release)."""
     from . import evaluate as ev
 
     folder, results = Path(entry.path).parent, entry.results
     if "training" in results:
         again = ev.evaluate_run(folder, write=False, num_test=rows, device=device)
     else:
-        check_source(results["model"]["factory"], results["model"].get("source_sha256"))
-        data, revision = ev.results_data(results)
+        checkpoint = None if found == folder else found
         again = ev.evaluate_factory(
-            folder,
-            results["model"]["factory"],
-            checkpoint=None if found == folder else found,
-            encoding=results["evaluation"].get("encoding", "whiten"),
-            layers=results["evaluation"]["layers"],
-            data=data,
-            revision=revision,
-            write=False,
-            num_test=rows,
-            device=device,
+            folder, results["model"]["factory"], checkpoint=checkpoint, write=False, num_test=rows, device=device
         )
     return float(again["evaluation"]["test_error"])
 

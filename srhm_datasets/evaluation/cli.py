@@ -61,7 +61,8 @@ def _task_option(task, context, mask_rate, noise) -> dict | None:
     "--checkpoint",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="With --factory: a state dict (torch.save) to load into the model.",
+    help="With --factory: a state dict (torch.save) to load into the model (default for a submission evaluated "
+    "again: the one it was evaluated with, in its folder).",
 )
 @click.option(
     "--config",
@@ -83,7 +84,7 @@ def _task_option(task, context, mask_rate, noise) -> dict | None:
     "--encoding",
     type=click.Choice(ENCODINGS),
     default=None,
-    help="Input encoding for --factory models (default whiten); runs use their own.",
+    help="Input encoding for --factory models (default: a submission's recorded one, else whiten); runs use their own.",
 )
 @click.option(
     "--task",
@@ -100,7 +101,8 @@ def _task_option(task, context, mask_rate, noise) -> dict | None:
     callback=_layers,
     default=None,
     metavar="NAME,NAME,...",
-    help="Layers to measure (module names, 'output', 'input'); default: the model's hidden layers and output.",
+    help="Layers to measure (module names, 'output', 'input'); default: a submission's recorded ones, else the "
+    "model's hidden layers and output.",
 )
 @click.option(
     "--num-test",
@@ -150,7 +152,9 @@ def evaluate(
 
     RUN_DIR is a run folder of `srhm train` (its checkpoint must match its results); or,
     with --factory, the folder where your model's results.json is written (created if
-    needed) for a leaderboard submission: never a `srhm train` run folder.
+    needed) for a leaderboard submission: never a `srhm train` run folder. A submission
+    evaluated again (the same factory, its code unchanged) keeps its task, and the options
+    not given are those it was evaluated with: state dict, encoding, layers, release.
     The test error is that of the model's task (a run's, or --task with its options), on the
     test rows with the task's key 0, as training scores them. Undefined quantities (m = 1 for
     synonyms, K = 1 for diffeomorphisms, both for a task other than class) are printed as
