@@ -18,7 +18,7 @@ from srhm_datasets.baselines.checkpoint import model_from_checkpoint, read_check
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
-from srhm_datasets.evaluation.measure import evaluate_model
+from srhm_datasets.evaluation.measure import ModelMismatch, check_model_fits, evaluate_model
 from srhm_datasets.evaluation.oracle import RulesParser
 from srhm_datasets.evaluation.probes import generator_probe, load_probe, release_probe
 from srhm_datasets.release.build import build_release
@@ -505,3 +505,23 @@ def test_a_submission_is_evaluated_again_as_it_was_recorded(tmp_path):
         another.output
     )
     assert "the factory of the submission" in another.output and "tests.user_models:token_net" in another.output
+
+
+class Unsupported(torch.nn.Module):
+    """A model whose forward pass needs an operation this device lacks."""
+
+    def forward(self, x):
+        raise NotImplementedError("The operator 'aten::op' is not currently implemented for the MPS device")
+
+
+def test_a_model_of_another_task_is_a_model_mismatch_and_a_device_limit_is_not():
+    """``ModelMismatch`` (a model that is not one of the task: ``--verify`` rejects its file) only for a model
+    that refuses the task's inputs or gives other outputs; a device that cannot run it is a plain ValueError."""
+    with pytest.raises(ModelMismatch, match="does not accept inputs"):
+        check_model_fits(torch.nn.Linear(3, 3), DEMO, "whiten", "cpu")
+    with pytest.raises(ModelMismatch, match=r"outputs \[B, >= v=4\] for task last"):
+        three_logits = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6 * 16, 3))
+        check_model_fits(three_logits, DEMO, "whiten", "cpu", "last")
+    with pytest.raises(ValueError, match="NotImplementedError") as info:
+        check_model_fits(Unsupported(), DEMO, "whiten", "cpu")
+    assert not isinstance(info.value, ModelMismatch)

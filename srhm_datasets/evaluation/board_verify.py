@@ -7,7 +7,7 @@ A file brings its model when it is a ``results.json`` and
   to the run, ``protocol.CHECKPOINT_MATCH``);
 - or a submission (no ``training``) naming its ``model.factory``, whose state dict
   (``evaluation.checkpoint.file``, when not null) lies beside it: evaluated again by
-  ``evaluate.evaluate_factory`` with the file's encoding and layers.
+  ``evaluate.evaluate_factory`` with the options its evaluation recorded (encoding, layers, release).
 
 The test error is recomputed for the task the file is ranked under (``results.task_fields``:
 a run's ``training.task``, a submission's ``task``; format.md §15, the test rows with key 0),

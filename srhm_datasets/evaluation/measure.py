@@ -54,6 +54,11 @@ class ModelMismatch(ValueError):
     of the task it is filed under (``board_verify``)."""
 
 
+#: Errors of a forward pass that say the machine cannot run it (an operation the device lacks, memory), not that
+#: the model does not take the input: ``check_model_fits`` raises a plain ValueError for them.
+DEVICE_ERRORS = (NotImplementedError, MemoryError, torch.cuda.OutOfMemoryError)
+
+
 def task_record(task: Task) -> dict:
     """The JSON object of a task (format.md §12.2): ``{"name", "context", "mask_rate", "noise"}``, as a
     submission's ``task`` and an evaluation's ``evaluation.task`` record it.
@@ -172,7 +177,8 @@ def check_model_fits(model, cfg: SRHMConfig, encoding: str, device, task: Task |
     [2, nc] for ``class``), the rule training checks (``baselines.train.check_outputs``); else a
     ``ModelMismatch`` (a ValueError) saying it was built for another config (other v, d or nc) or another
     input (a model that raises anything on its first batch: the message gives the input's shape and dtype,
-    and the encoding that changes them) instead of a wrong number or a library traceback later."""
+    and the encoding that changes them; a plain ValueError for ``DEVICE_ERRORS``) instead of a wrong number
+    or a library traceback later."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"invalid parameter model={type(model).__name__}: must be a torch.nn.Module")
     task = make_task(cfg, task)
@@ -185,7 +191,8 @@ def check_model_fits(model, cfg: SRHMConfig, encoding: str, device, task: Task |
         with torch.inference_mode():
             out = model.eval().to(device)(x)
     except Exception as err:  # noqa: BLE001 - a user's model may raise anything (an assert on its input, ...)
-        raise ModelMismatch(
+        error = ValueError if isinstance(err, DEVICE_ERRORS) else ModelMismatch  # the machine's limit, not the model's
+        raise error(
             f"invalid parameter model: it does not accept inputs of {cfg.name} (task {task.name}): its first batch "
             f"was x {list(x.shape)} {str(x.dtype).removeprefix('torch.')} (encoding {encoding!r}); the encoding "
             f"(option --encoding of srhm evaluate) sets the input: {_inputs_text(cfg, task)} "
