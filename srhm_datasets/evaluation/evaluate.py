@@ -293,10 +293,7 @@ def evaluate_factory(
         results, cfg = _submission_or_config(out_dir, config, P, name)
         task = _submission_task(results, cfg, task, out_dir)
         given = {"checkpoint": checkpoint, "encoding": encoding, "layers": layers, "data": data, "revision": revision}
-        if results is not None:
-            given = _as_recorded(results, out_dir, factory, given)
-        checkpoint, encoding, layers, data, revision = given.values()
-        encoding = encoding or "whiten"
+        checkpoint, encoding, layers, data, revision = _as_recorded(results, out_dir, factory, given).values()
         check_evaluation_options(
             cfg,
             task=task,
@@ -345,13 +342,16 @@ def evaluate_factory(
         return results
 
 
-def _as_recorded(results: dict, out_dir: Path, factory: str, given: dict) -> dict:
-    """The options of evaluating the submission ``results`` (in ``out_dir``) again: those ``given`` (checkpoint,
-    encoding, layers, data, revision; None where not given), else the ones its evaluation recorded, so that
-    it is measured as it was: the state dict named by ``evaluation.checkpoint.file`` in ``out_dir``, its
-    ``evaluation.encoding`` and ``layers``, its release (``results_data``). ValueError naming ``factory``
-    when the submission is another factory's or the factory's source changed, and ``checkpoint`` when the
-    recorded state dict is not in ``out_dir``."""
+def _as_recorded(results: dict | None, out_dir: Path, factory: str, given: dict) -> dict:
+    """The options of evaluating ``factory``'s model into ``out_dir``: those ``given`` (checkpoint, encoding,
+    layers, data, revision; None where not given), else, for the submission ``results`` already there, the
+    ones its evaluation recorded, so that it is measured as it was: the state dict named by
+    ``evaluation.checkpoint.file`` in ``out_dir``, its ``evaluation.encoding`` and ``layers``, its release
+    (``results_data``); the encoding whiten when neither says. ValueError naming ``factory`` when the
+    submission is another factory's or the factory's source changed, and ``checkpoint`` when the recorded
+    state dict is not in ``out_dir``."""
+    if results is None:
+        return {**given, "encoding": given["encoding"] or "whiten"}
     recorded = results["model"].get("factory")
     require(
         recorded is None or recorded == factory,
@@ -372,7 +372,7 @@ def _as_recorded(results: dict, out_dir: Path, factory: str, given: dict) -> dic
             f"{str(out_dir)!r}; give it with --checkpoint",
         )
         out["checkpoint"] = out_dir / name
-    out["encoding"] = out["encoding"] or ev.get("encoding")
+    out["encoding"] = out["encoding"] or ev.get("encoding") or "whiten"
     out["layers"] = out["layers"] or ev.get("layers")
     out["data"], out["revision"] = recorded_release(results, out["data"], out["revision"])
     return out
