@@ -18,7 +18,7 @@ from srhm_datasets.baselines.checkpoint import model_from_checkpoint, read_check
 from srhm_datasets.baselines.models import build_model
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
-from srhm_datasets.evaluation.measure import evaluate_model
+from srhm_datasets.evaluation.measure import ModelMismatch, check_model_fits, evaluate_model
 from srhm_datasets.evaluation.oracle import RulesParser
 from srhm_datasets.evaluation.probes import generator_probe, load_probe, release_probe
 from srhm_datasets.release.build import build_release
@@ -26,6 +26,7 @@ from srhm_datasets.results import load_schema, validate_results
 from srhm_datasets.torch import encode
 
 from .torch_helpers import train_run
+from .user_models import TokenNet
 
 DEMO = get_config("demo")
 SMALL = SRHMConfig(L=2, s=2, s0=1, v=4, nc=4, m=4, seed=0, n_test=120, n_probe=60, n_train=400)
@@ -475,3 +476,52 @@ def test_a_factory_submission_names_its_task_and_is_scored_on_it(tmp_path):
     assert other.exit_code == 2 and "invalid parameter task=" in other.output and "context=4" in other.output
     refused = CliRunner().invoke(main, ["evaluate", str(tmp_path), "--task", "mlm"])
     assert refused.exit_code == 2 and "--task goes with --factory" in refused.output
+
+
+def test_a_submission_is_evaluated_again_as_it_was_recorded(tmp_path):
+    """``srhm evaluate DIR --factory F`` on a submission of F measures it as recorded when the options are not
+    given: its encoding, layers, task and the state dict it was evaluated with (beside it, else --checkpoint
+    is asked for); another factory is refused, and a task is printed as the board labels it."""
+    torch.save(TokenNet(DEMO, "mlm").state_dict(), tmp_path / "w.pt")
+    sub = tmp_path / "sub"
+    args = ["evaluate", str(sub), "--factory", "tests.user_models:token_net", "--device", "cpu"]
+    options = ["--task", "mlm", "--encoding", "tokens", "--layers", "mix,output", "--config", "demo", "--P", "64"]
+    first = CliRunner().invoke(main, [*args, *options, "--checkpoint", str(tmp_path / "w.pt")])
+    assert first.exit_code == 0, first.output
+    recorded = json.loads((sub / "results.json").read_text())
+    missing = CliRunner().invoke(main, args)  # its state dict is not in the folder
+    assert missing.exit_code == 2 and "the submission was evaluated with w.pt" in missing.output
+    assert "give it with --checkpoint" in missing.output
+    shutil.copy(tmp_path / "w.pt", sub / "w.pt")
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads((sub / "results.json").read_text()) == recorded  # tokens, mix + output, mlm, w.pt
+    other = CliRunner().invoke(main, [*args, "--task", "last"])
+    assert other.exit_code == 2 and "Task(" not in other.output
+    assert "invalid parameter task=last: " in other.output
+    assert "is a submission of task mlm mask_rate=0.15" in other.output
+    another = CliRunner().invoke(main, ["evaluate", str(sub), "--factory", "tests.user_models:class_token_net"])
+    assert another.exit_code == 2 and "invalid parameter factory='tests.user_models:class_token_net'" in (
+        another.output
+    )
+    assert "the factory of the submission" in another.output and "tests.user_models:token_net" in another.output
+
+
+class Unsupported(torch.nn.Module):
+    """A model whose forward pass needs an operation this device lacks."""
+
+    def forward(self, x):
+        raise NotImplementedError("The operator 'aten::op' is not currently implemented for the MPS device")
+
+
+def test_a_model_of_another_task_is_a_model_mismatch_and_a_device_limit_is_not():
+    """``ModelMismatch`` (a model that is not one of the task: ``--verify`` rejects its file) only for a model
+    that refuses the task's inputs or gives other outputs; a device that cannot run it is a plain ValueError."""
+    with pytest.raises(ModelMismatch, match="does not accept inputs"):
+        check_model_fits(torch.nn.Linear(3, 3), DEMO, "whiten", "cpu")
+    with pytest.raises(ModelMismatch, match=r"outputs \[B, >= v=4\] for task last"):
+        three_logits = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6 * 16, 3))
+        check_model_fits(three_logits, DEMO, "whiten", "cpu", "last")
+    with pytest.raises(ValueError, match="NotImplementedError") as info:
+        check_model_fits(Unsupported(), DEMO, "whiten", "cpu")
+    assert not isinstance(info.value, ModelMismatch)

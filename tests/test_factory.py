@@ -102,6 +102,10 @@ def test_a_run_or_submission_is_not_evaluated_with_other_code(tmp_path, editable
     kept, rejected, unverified = verify(collect(sub)[0])
     assert not rejected and [e.mark for e in kept] == ["reported"]
     assert len(unverified) == 1 and "the code the model was made with" in unverified[0].reason
+    before = (sub / "results.json").read_bytes()  # the submission is not evaluated again with other code either
+    result = CliRunner().invoke(main, ["evaluate", str(sub), "--factory", spec, "--num-probe", "20"])
+    assert result.exit_code == 2 and f"factory='{spec}': must satisfy the code the model was made with" in result.output
+    assert (sub / "results.json").read_bytes() == before
 
 
 def test_a_run_of_a_factory_without_source_is_never_reused(tmp_path, monkeypatch):

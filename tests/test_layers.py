@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "srhm_datasets"
 LAYERS = {
     "facts": ["version", "config", "prng", "catalog", "hashing", "files", "protocol", "results", "executors", "pools"],
     "core": ["sampler", "rules", "generate", "perturb", "probe", "provenance", "tasks"],
-    "inference": ["inference", "correlations"],
+    "inference": ["inference", "correlations", "bayes_optimal"],
     "release": ["release"],
     "torch": ["torch_data", "torch"],
     "baselines": ["baselines"],

@@ -25,7 +25,7 @@ from srhm_datasets.evaluation.board_render import fmt_p
 from srhm_datasets.evaluation.kinds import undefined_kinds
 from srhm_datasets.evaluation.leaderboard import build_leaderboard, p_star
 from srhm_datasets.hashing import rules_hash
-from srhm_datasets.protocol import default_lr, law_x
+from srhm_datasets.protocol import default_lr, law_x, target_classes
 from srhm_datasets.results import validate_results
 
 DEMO = get_config("demo")  # L = 2
@@ -642,10 +642,16 @@ def test_tasks_are_ranked_apart_and_checked(no_laws_plot, tmp_path):
 
 
 def optimal_file(cfg, task="class", expected=0.2, empirical=0.21, rows=1000, **options):
-    """A ``srhm optimal --json`` object (format.md §16.3)."""
+    """A ``srhm optimal --json`` object (format.md §16.3) of ``task`` (class or last: one target per row), its
+    cross-entropies those of posteriors whose largest probability is 1 - ``expected``, the rest spread evenly
+    over the other classes (Fano's bound: the most entropy that error allows)."""
     head = {"config": cfg.name, "task": task, "split": "test", "context": None, "mask_rate": None, "noise": 0.0}
     figures = {"rows": rows, "scored": rows, "expected_error": expected, "empirical_error": empirical}
-    return {**head, **options, **figures, "expected_cross_entropy": 0.5, "empirical_cross_entropy": 0.52}
+    classes = target_classes(cfg, task)
+    entropy = 0.5
+    if 0 <= expected <= 1 - 1 / classes:
+        entropy = -sum(p * math.log(p) for p in (expected, 1 - expected) if p > 0) + expected * math.log(classes - 1)
+    return {**head, **options, **figures, "expected_cross_entropy": entropy, "empirical_cross_entropy": entropy}
 
 
 def test_p_star_on_the_excess_error_over_the_bayes_optimal_limit(no_laws_plot, tmp_path):
@@ -787,3 +793,36 @@ def test_p_star_has_one_format_in_every_table(no_laws_plot, tmp_path):
     texts.append(index[0].split(" | ")[4])
     assert all(re.fullmatch(r"\d+", t) and int(t) >= 1000 for t in texts), texts
     assert board(summary)["ranking"][0]["P*"] == fmt_p(log_interpolated(1000, 0.2, 10000, 0.035))
+
+
+def test_the_threshold_reads_as_an_absolute_difference_on_every_page(no_laws_plot, tmp_path):
+    """The P* threshold is the Bayes-optimal error plus 0.10 (absolute), never "10 % above" it (a relative
+    reading): in the Markdown and HTML of a section with P* defined and of one with P* undefined."""
+    root = tmp_path / "r"
+    for task, errors in (({"name": "class", "noise": 0.1}, (0.6, 0.25)), ("last", (0.8, 0.76))):
+        for P, err in zip((100, 300), errors):
+            folder = task if isinstance(task, str) else "noisy"
+            write(root, f"{folder}/P{P}.json", make_results(DEMO, P, test_error=err, name="net", task=task))
+    write(root, "opt/noisy.json", optimal_file(DEMO, noise=0.1, expected=0.2))
+    write(root, "opt/last.json", optimal_file(DEMO, "last", expected=0.75, empirical=0.75))
+    build_leaderboard(root, tmp_path / "out")
+    for page in ("leaderboard.md", "leaderboard.html"):
+        text = (tmp_path / "out" / DEMO.name / page).read_text()
+        assert not re.search(r"\b10\s?%", text), page
+        assert "falls to 0.10, i.e. its test error to 0.3000" in text, page
+        assert "its threshold 0.8500, the Bayes-optimal error plus 0.10 (absolute)" in text, page
+
+
+def test_the_laws_figure_is_shown_only_with_a_class_curve_that_has_a_law(tmp_path):
+    """The paper's laws are of CNN and LCN on the class task: a board of other tasks (or other networks) has no
+    pstar_laws.png and its index and pages neither show nor link one."""
+    root = tmp_path / "r"
+    for P, err in ((100, 0.6), (300, 0.05)):
+        write(root, f"last/P{P}.json", make_results(DEMO, P, test_error=err, task={"name": "last", "context": 4}))
+        write(root, f"tf/P{P}.json", make_results(DEMO, P, "transformer", err))
+    summary = build_leaderboard(root, tmp_path / "out")
+    assert not (tmp_path / "out" / "pstar_laws.png").exists()
+    assert not any(f.endswith("pstar_laws.png") for f in summary["files"])
+    for page in ("index.md", "index.html", f"{DEMO.name}/leaderboard.md", f"{DEMO.name}/leaderboard.html"):
+        text = (tmp_path / "out" / page).read_text()
+        assert "pstar_laws" not in text and "paper's laws" not in text, page

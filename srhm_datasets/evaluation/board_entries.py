@@ -17,7 +17,8 @@ skipped). A file enters the leaderboard only if
    among the config's files (ties: a named revision over none, then the greatest name);
    likewise its ``dataset.train_content_hash``, when not null, is the most common
    non-null one among the config's remaining files (the same training rows);
-4. its ``evaluation`` (if any) fits the config and the task: L values per layer, a probe
+4. its ``evaluation`` (if any) fits the config and the task: the task it measured
+   (``evaluation.task``, when recorded) is the file's, L values per layer, a probe
    exactly for a class model, and ``undefined`` exactly when m = 1 (synonym) or K = 1
    (diffeo), or for both kinds when the task is not class (``kinds.undefined_kinds``);
 5. its ``evaluation`` (if any) was measured on the config's whole splits: it must have
@@ -68,6 +69,7 @@ from ..protocol import (
     CONTROL,
     CURVE_SETTINGS,
     CUSTOM_ARCH,
+    MAX_TEST,
     OPTION,
     RESULTS_FILE,
     RUN_SETTINGS,
@@ -76,7 +78,7 @@ from ..protocol import (
 )
 from ..results import get_field, loads_results, task_fields, validate_results
 from ..rules import sample_rules
-from ..tasks import make_task
+from ..tasks import Task, make_task
 from .kinds import KINDS, SENSITIVITY_TASK, undefined_kinds
 
 #: The level used for the S_out / D_out columns (l = 1: input-level tuples, as Fig. 1).
@@ -183,6 +185,16 @@ def file_test_error(results: dict) -> float:
     return float(results["best_test_error"])
 
 
+def test_rows(entry: Entry) -> int:
+    """The test rows behind an entry's test error: ``evaluation.num_test``, else ``training.num_test``
+    (else the protocol's first ``MAX_TEST`` rows of the test split, as ``srhm train`` scores them)."""
+    ev = entry.results.get("evaluation")
+    if ev:
+        return int(ev["num_test"])
+    size = get_config(entry.config).split_sizes()["test"]
+    return int((entry.results.get("training") or {}).get("num_test") or min(size, MAX_TEST))
+
+
 def _output_value(results: dict, kind: str) -> float | None:
     ev = results.get("evaluation") or {}
     vals = ((ev.get("sensitivity") or {}).get(kind) or {}).get("output")
@@ -249,7 +261,18 @@ def task_label(cfg: SRHMConfig, name: str = "class", context=None, mask_rate=Non
     >>> task_label(CATALOG["demo"]), task_label(CATALOG["demo"], "mlm", noise=0.05)
     ('class', 'mlm mask_rate=0.15 noise=0.05')
     """
-    task = make_task(cfg, name, context=context, mask_rate=mask_rate, noise=0.0 if noise is None else noise)
+    return label_of(make_task(cfg, name, context=context, mask_rate=mask_rate, noise=0.0 if noise is None else noise))
+
+
+def label_of(task: Task) -> str:
+    """The leaderboard's name of a checked ``tasks.Task`` (``task_label``), as every message prints a task.
+
+    Examples
+    --------
+    >>> from srhm_datasets.catalog import CATALOG
+    >>> label_of(make_task(CATALOG["demo"], "last", context=4, noise=0.1))
+    'last context=4 noise=0.1'
+    """
     parts = [task.name]
     if task.context is not None:
         parts.append(f"context={task.context}")
@@ -373,11 +396,22 @@ def _dataset_mismatch(results: dict, cfg: SRHMConfig) -> str | None:
 
 
 def _evaluation_mismatch(results: dict, cfg: SRHMConfig, label: str = SENSITIVITY_TASK) -> str | None:
-    """Why the file's evaluation does not fit ``cfg`` and its task (``label``, ``task_label``): undefined kinds,
-    a probe exactly for a class model (S and D), L levels per layer; or None."""
+    """Why the file's evaluation does not fit ``cfg`` and its task (``label``, ``task_label``): the task it
+    measured (``evaluation.task``, when recorded) another, undefined kinds, a probe exactly for a class model
+    (S and D), L levels per layer; or None."""
     ev = results.get("evaluation")
     if not ev:
         return None
+    if ev.get("task") is not None:
+        try:
+            measured = task_label(cfg, **ev["task"])
+        except ValueError as err:
+            return f"evaluation.task: {err}"
+        if measured != label:
+            return (
+                f"evaluation.task is {measured}: the test error is that task's, but the file's task is {label} (its "
+                "task changed by hand?); evaluate the model on the task it is filed under"
+            )
     task = label.split()[0]
     if (ev["probe"] is None) != (task != SENSITIVITY_TASK):
         measured = (

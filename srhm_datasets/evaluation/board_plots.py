@@ -5,7 +5,7 @@ its open figures are left as they were (a notebook keeps showing its own figures
 
 - ``plot_test_error``: test error vs P (log) of every model on one config, the learning
   curve (mean at equal P) as a line, each file as a dot, the Bayes-optimal limit, the
-  P* threshold (10 % above it) and the chance error (``board_pstar.p_star_rule``);
+  P* threshold (0.10 above it, an absolute difference) and the chance error (``board_pstar.p_star_rule``);
 - ``plot_sensitivities``: S_{k,l} and D_{k,l} vs P of one model, one panel per layer k,
   one line per level l (mean at equal P);
 - ``plot_pstar_laws``: our P* against the paper's laws and points (CNN and LCN).
@@ -140,7 +140,7 @@ def plot_pstar_laws(path: Path, ours: dict[str, list[dict]]) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("x (paper's law)")
-        ax.set_ylabel("P* (10 % test error)")
+        ax.set_ylabel("P* (test error 0.10)")
         ax.set_title(titles[arch], fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -4,11 +4,11 @@ A model with at least two P values on a (config, task) has a learning curve: the
 test error of its files at each P (``learning_curve``; its files share the model name and
 the ``protocol.CURVE_SETTINGS``, ``board_entries.label_settings``). Its P* is
 ``protocol.estimate_p_star`` of that curve, as ``srhm learning-curve`` computes it
-(``p_star``), at the threshold ``EPSILON_STAR`` = 10 % on the *excess* error: the test
+(``p_star``), at the threshold ``EPSILON_STAR`` = 0.10 on the *excess* error: the test
 error minus the task's Bayes-optimal error when the board has one (``board_optimal``),
 i.e. the raw curve crosses ``EPSILON_STAR + optimal``; with no optimal error, or an
-optimal error of 0, this is the plain 10 % rule. Each seed's own curve gives its own P*;
-the spread is the min and max of the seeds' P* (``protocol.p_star_spread``: how many
+optimal error of 0, this is the plain 0.10 rule (an absolute error). Each seed's own curve
+gives its own P*; the spread is the min and max of the seeds' P* (``protocol.p_star_spread``: how many
 crossed, geometric mean, min, max).
 
 P* is undefined (``p_star_rule``) where the threshold is at or above the chance error of the

@@ -8,8 +8,10 @@ than class) or "n/a" (no evaluation); P* (``fmt_p``: an integer to three signifi
 in every table) is blank without a learning curve and for a control, "<= P" for an upper
 bound, "> P" (the largest P) when the threshold is never reached and "undefined" where the
 threshold is at or above chance; the mark is "verified" (evaluated again by ``--verify``) or
-"reported". The index lists the configs, our P* against the paper's laws, every rejected file
-with its reason, (``--verify``) the files whose model could not be evaluated again and the
+"reported". The index lists the configs, our P* against the paper's laws (when a CNN or LCN curve of
+the class task has a P*), every rejected file
+with its reason, (``--verify``) the files not verified (no model beside them, or one that could not be
+evaluated) and the
 Bayes-optimal files not used. Every page is
 written atomically (``files.atomic_write``).
 """
@@ -158,8 +160,8 @@ def rule_text(limit: dict | None, rule: dict) -> str:
     where P* is undefined (``rule``, ``board_pstar.p_star_rule``), why."""
     if not rule["defined"]:
         ranked = (
-            f"P* is undefined for this task: its threshold, {EPSILON_STAR:.0%} above the Bayes-optimal error "
-            f"({rule['threshold']:.4f}), is at or above the chance error {rule['chance']:.4f} (1 - 1/C, a uniform "
+            f"P* is undefined for this task: its threshold {rule['threshold']:.4f}, the Bayes-optimal error plus "
+            f"{EPSILON_STAR:.2f} (absolute), is at or above the chance error {rule['chance']:.4f} (1 - 1/C, a uniform "
             "guess over the C classes the task predicts), so a constant predictor would cross it. The models are "
             "not ranked by P* (listed by name, rank -); compare them at each P."
         )
@@ -167,10 +169,10 @@ def rule_text(limit: dict | None, rule: dict) -> str:
         if limit and limit["expected_error"] > 0:
             crossing = (
                 f"its excess test error (test error minus the Bayes-optimal {limit['expected_error']:.4f}) "
-                f"falls to {EPSILON_STAR:.0%}"
+                f"falls to {EPSILON_STAR:.2f}, i.e. its test error to {rule['threshold']:.4f}"
             )
         else:
-            crossing = f"its test error falls to {EPSILON_STAR:.0%}"
+            crossing = f"its test error falls to {EPSILON_STAR:.2f}"
         ranked = (
             f"Ranked by P*: the training-set size at which {crossing} on the model's learning curve (mean over "
             "seeds at each P, log-P interpolation; lower is better; never crossing ranks after, as > P_max). "
@@ -307,8 +309,9 @@ def write_index(
     unused: list[Rejection] = (),
 ) -> None:
     """``out/index.md`` and ``out/index.html``: configs (``ranked``, config -> task -> P -> entries) with links,
-    ``pstar_laws.png`` and our P* points (``ours``, ``board_entries.our_pstar_points``), rejected files
-    and, after ``--verify``, the files that could not be evaluated again (``unverified``), the Bayes-optimal
+    ``pstar_laws.png`` and our P* points (``ours``, ``board_pstar.our_pstar_points``; the section only when
+    there is a point: a CNN or LCN curve of the class task with a P*), rejected files
+    and, after ``--verify``, the files not verified, with why (``unverified``), the Bayes-optimal
     files not used (``unused``; paths relative to ``results_dir``) and the number of ignored ones."""
     header = ("config", "tasks", "files", "P values")
     rows = [
@@ -335,12 +338,14 @@ def write_index(
     ]
     pstar_header = ("arch", "config", "model", "x (law)", "P*", "P*/x", "mark")
     md = ["# SRHM leaderboards", ""] + _md_table(header, [[f"[{c}]({c}/leaderboard.md)", *rest] for c, *rest in rows])
-    md += ["", "## P* against the paper's laws", "", "![pstar_laws.png](pstar_laws.png)", ""]
     if pstar_rows:
+        md += ["", "## P* against the paper's laws", "", "![pstar_laws.png](pstar_laws.png)", ""]
         md += _md_table(pstar_header, pstar_rows)
     lists = {"Rejected files": rejected}
     if unverified:
-        lists["Not verified (the model could not be evaluated again; ranked as reported)"] = list(unverified)
+        lists["Not verified (ranked as reported: the model is not beside the file, or could not be evaluated)"] = list(
+            unverified
+        )
     if unused:
         lists["Bayes-optimal files not used (no limit row)"] = list(unused)
     md_lists, html_lists = _file_lists(lists, results_dir)
@@ -348,9 +353,9 @@ def write_index(
     md += ["", f"Ignored {len(ignored)} JSON file(s) that are not results files."]
     atomic_write(out / "index.md", "\n".join(md) + "\n")
     body = ["<h1>SRHM leaderboards</h1>", _html_table(header, rows, href=lambda config: f"{config}/leaderboard.html")]
-    body += ["<h2>P* against the paper's laws</h2>", '<figure><img src="pstar_laws.png" alt="pstar_laws.png"></figure>']
     if pstar_rows:
-        body.append(_html_table(pstar_header, pstar_rows))
+        figure = '<figure><img src="pstar_laws.png" alt="pstar_laws.png"></figure>'
+        body += ["<h2>P* against the paper's laws</h2>", figure, _html_table(pstar_header, pstar_rows)]
     body += html_lists
     body.append(f"<p>Ignored {len(ignored)} JSON file(s) that are not results files.</p>")
     atomic_write(out / "index.html", _html_page("SRHM leaderboards", body))

@@ -61,7 +61,8 @@ def _task_option(task, context, mask_rate, noise) -> dict | None:
     "--checkpoint",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="With --factory: a state dict (torch.save) to load into the model.",
+    help="With --factory: a state dict (torch.save) to load into the model (default for a submission evaluated "
+    "again: the one it was evaluated with, in its folder).",
 )
 @click.option(
     "--config",
@@ -83,7 +84,7 @@ def _task_option(task, context, mask_rate, noise) -> dict | None:
     "--encoding",
     type=click.Choice(ENCODINGS),
     default=None,
-    help="Input encoding for --factory models (default whiten); runs use their own.",
+    help="Input encoding for --factory models (default: a submission's recorded one, else whiten); runs use their own.",
 )
 @click.option(
     "--task",
@@ -105,7 +106,8 @@ def _task_option(task, context, mask_rate, noise) -> dict | None:
     callback=_layers,
     default=None,
     metavar="NAME,NAME,...",
-    help="Layers to measure (module names, 'output', 'input'); default: the model's hidden layers and output.",
+    help="Layers to measure (module names, 'output', 'input'); default: a submission's recorded ones, else the "
+    "model's hidden layers and output.",
 )
 @click.option(
     "--num-test",
@@ -155,7 +157,9 @@ def evaluate(
 
     RUN_DIR is a run folder of `srhm train` (its checkpoint must match its results); or,
     with --factory, the folder where your model's results.json is written (created if
-    needed) for a leaderboard submission: never a `srhm train` run folder.
+    needed) for a leaderboard submission: never a `srhm train` run folder. A submission
+    evaluated again (the same factory, its code unchanged) keeps its task, and the options
+    not given are those it was evaluated with: state dict, encoding, layers, release.
     The test error is that of the model's task (a run's, or --task with its options), on the
     test rows with the task's key 0, as training scores them. Undefined quantities (m = 1 for
     synonyms, K = 1 for diffeomorphisms, both for a task other than class) are printed as
@@ -246,7 +250,9 @@ def evaluate(
     is_flag=True,
     help="Evaluate again every file that brings its model (a run folder with its checkpoint, a submission with "
     "its factory and state dict): marked verified when the test error matches within one test row, else rejected "
-    "as a mismatch; one that cannot be evaluated here stays reported (printed as NOT VERIFIED). Needs torch.",
+    "as a mismatch (or when the model is not one of the file's task); a file without its model, or one that "
+    "cannot be evaluated here, stays reported (printed as NOT VERIFIED, with why). The Bayes-optimal files are "
+    "computed again by exact BP. Needs torch.",
 )
 @click.option("--device", default=None, help="With --verify: cpu, cuda, cuda:N or mps (default: cuda, mps, cpu).")
 def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
@@ -254,11 +260,12 @@ def leaderboard(results_dir, out, revision, strict, optimal, verify, device):
 
     For every config and task, models are ranked by P* (the training-set size at which
     the test error, less the Bayes-optimal error when --optimal gives one, falls to
-    10 %), with the spread over seeds; the tables at each P follow. Rejected, with the
+    0.10), with the spread over seeds; the tables at each P follow. Rejected, with the
     reason printed: files failing the schema (NaN or infinity included), with parameters
     or a rules hash other than their config's, P outside 1..train size, on another
     dataset revision or training content hash than the config's, evaluated on part of
-    the probe or test split, or (--verify) whose test error is not the model's. Runs
+    the probe or test split or on another task, below the Bayes-optimal limit by more than
+    sampling noise, or (--verify) whose test error is not the model's. Runs
     trained with --shuffle-labels are ranked as controls ("... (shuffled labels)") and
     get no P*; runs with non-default lr, norm, bias or encoding get their own learning
     curve.

@@ -8,7 +8,8 @@ error during training, at ``step``) or a submission's state dict.
 - ``evaluate_run``: a run folder of ``srhm train``; its checkpoint must match its results
   (``protocol.CHECKPOINT_MATCH``: config, arch, width, P, seed, ...; format.md §12.3).
 - ``evaluate_factory``: a user's ``module:function`` and checkpoint, written to its own
-  folder, never into a training run's results (``submission``).
+  folder, never into a training run's results (``submission``); a submission evaluated again
+  keeps its factory (its source unchanged), task and recorded options (``_as_recorded``).
 
 The parts live in ``probes`` (probe and test points), ``measure`` (``evaluate_model``,
 ``format_evaluation``) and ``submission``; their public names are re-exported here.
@@ -32,6 +33,7 @@ from ..protocol import CHECKPOINT_FILE, CHECKPOINT_MATCH, CHECKPOINT_REQUIRED, R
 from ..results import get_field, read_results, task_fields, write_results
 from ..rules import sample_rules
 from ..tasks import Task, make_task
+from .board_entries import label_of
 from .measure import check_evaluation_options, evaluate_model, format_evaluation
 from .probes import PROBE_SOURCES, ProbeSet, generator_probe, load_probe, release_probe
 from .sensitivity import default_layers
@@ -66,6 +68,14 @@ def results_data(results: dict) -> tuple[str | None, str | None]:
     if ds.get("source") != "release" or not ds.get("repo_or_dir"):
         return None, None
     return ds["repo_or_dir"], ds.get("resolved_commit") or ds.get("revision")
+
+
+def recorded_release(results: dict, data: str | None, revision: str | None) -> tuple[str | None, str | None]:
+    """(data, revision) of evaluating ``results`` again: ``data`` if given, else the release it was made on
+    (``results_data``; None: the generator), and ``revision`` if given, else that release's when ``data`` is it."""
+    made_on, made_revision = results_data(results)
+    data = data or made_on
+    return data, revision or (made_revision if data == made_on else None)
 
 
 def _evaluate_into(
@@ -151,9 +161,7 @@ def _evaluate_run(run_dir: Path, data, revision, probe_source, write: bool, opti
         )
     cfg = _run_config(results, results_path)
     task = task_of(results, cfg, f"{RESULTS_FILE} of RUN_DIR={str(run_dir)!r}")
-    run_data, run_revision = results_data(results)
-    data = data or run_data
-    revision = revision or (run_revision if data == run_data else None)
+    data, revision = recorded_release(results, data, revision)
     check_evaluation_options(cfg, task=task, probe=probe_source, data=data, revision=revision, **options)
     model, checkpoint = _run_model(results, cfg, run_dir)
     _evaluate_into(
@@ -266,8 +274,10 @@ def evaluate_factory(
     ``out_dir/results.json``.
 
     If ``out_dir/results.json`` exists and is a submission, its config and task are used and only its
-    ``evaluation`` is replaced; a ``srhm train`` run folder (results with a ``training``
-    object) is refused: a submission goes to its own folder. Otherwise a new results
+    ``evaluation`` is replaced: ``factory`` must be the submission's (and its source the recorded one,
+    ``baselines.factory.check_source``), and the options not given are the evaluation's recorded ones
+    (``_as_recorded``: its state dict beside it, encoding, layers, release); a ``srhm train`` run folder
+    (results with a ``training`` object) is refused: a submission goes to its own folder. Otherwise a new results
     object (a submission: no ``training`` object, see ``srhm_datasets.results``) is made
     from ``config`` and ``P`` (both required then), ``name``, ``arch`` (default
     "custom") and ``task``. ``task``: ``{"name", "context", "mask_rate", "noise"}`` (``tasks.make_task``'s
@@ -282,7 +292,8 @@ def evaluate_factory(
     with _claim(out_dir, write):
         results, cfg = _submission_or_config(out_dir, config, P, name)
         task = _submission_task(results, cfg, task, out_dir)
-        encoding = encoding or "whiten"
+        given = {"checkpoint": checkpoint, "encoding": encoding, "layers": layers, "data": data, "revision": revision}
+        checkpoint, encoding, layers, data, revision = _as_recorded(results, out_dir, factory, given).values()
         check_evaluation_options(
             cfg,
             task=task,
@@ -331,6 +342,42 @@ def evaluate_factory(
         return results
 
 
+def _as_recorded(results: dict | None, out_dir: Path, factory: str, given: dict) -> dict:
+    """The options of evaluating ``factory``'s model into ``out_dir``: those ``given`` (checkpoint, encoding,
+    layers, data, revision; None where not given), else, for the submission ``results`` already there, the
+    ones its evaluation recorded, so that it is measured as it was: the state dict named by
+    ``evaluation.checkpoint.file`` in ``out_dir``, its ``evaluation.encoding`` and ``layers``, its release
+    (``results_data``); the encoding whiten when neither says. ValueError naming ``factory`` when the
+    submission is another factory's or the factory's source changed, and ``checkpoint`` when the recorded
+    state dict is not in ``out_dir``."""
+    if results is None:
+        return {**given, "encoding": given["encoding"] or "whiten"}
+    recorded = results["model"].get("factory")
+    require(
+        recorded is None or recorded == factory,
+        "factory",
+        factory,
+        f"the factory of the submission in {str(out_dir)!r} ({recorded}): evaluate another model in its own folder",
+    )
+    check_source(factory, results["model"].get("source_sha256"))
+    ev = results.get("evaluation") or {}
+    out = dict(given)
+    name = (ev.get("checkpoint") or {}).get("file")
+    if out["checkpoint"] is None and name is not None:
+        require(
+            (out_dir / name).is_file(),
+            "checkpoint",
+            None,
+            f"a state dict: the submission was evaluated with {name} (evaluation.checkpoint.file), which is not in "
+            f"{str(out_dir)!r}; give it with --checkpoint",
+        )
+        out["checkpoint"] = out_dir / name
+    out["encoding"] = out["encoding"] or ev.get("encoding") or "whiten"
+    out["layers"] = out["layers"] or ev.get("layers")
+    out["data"], out["revision"] = recorded_release(results, out["data"], out["revision"])
+    return out
+
+
 def _submission_task(results: dict | None, cfg: SRHMConfig, task: dict | None, out_dir: Path) -> Task:
     """The task of a submission: the one in ``results`` (the submission in ``out_dir``), which ``task``, when
     given, must equal, else ``task`` (default ``class``); ValueError naming ``task`` otherwise."""
@@ -340,8 +387,8 @@ def _submission_task(results: dict | None, cfg: SRHMConfig, task: dict | None, o
     found = task_of(results, cfg, f"submission {str(out_dir / RESULTS_FILE)!r}")
     if given is not None and given != found:
         raise ValueError(
-            f"invalid parameter task={given}: {out_dir / RESULTS_FILE} is a submission of task {found}; "
-            "evaluate another task's model in its own folder"
+            f"invalid parameter task={label_of(given)}: {out_dir / RESULTS_FILE} is a submission of task "
+            f"{label_of(found)}; evaluate another task's model in its own folder"
         )
     return found
 

@@ -5,7 +5,8 @@
 - ``board_entries``: find the ``*.json`` files under RESULTS_DIR, accept or reject each,
   the single-P ranking (the rules of the leaderboard are stated there);
 - ``board_optimal``: the Bayes-optimal limits (``srhm optimal --json`` files among the
-  inputs and in ``optimal``);
+  inputs and in ``optimal``; with ``verify`` computed again by exact BP), and the rejection of
+  results below them by more than sampling noise;
 - ``board_verify``: with ``verify``, the files that bring their model are evaluated again
   and marked verified, or rejected as a mismatch (torch is imported only then);
 - ``board_pstar``: learning curves, P* (on the excess error over the limit) and the P*
@@ -19,7 +20,8 @@ limit row, then the single-P tables), ``test_error_vs_P.png`` (the class task;
 ``test_error_vs_P_<task>.png`` for another), ``sensitivity_<model>.png`` (S_{k,l} and
 D_{k,l} vs P, one panel per layer, one line per level; ``_<task>`` appended for a task
 other than class); at the top: ``index.md``, ``index.html``, ``pstar_laws.png`` (our P* against the
-paper's laws and points) and ``leaderboard.json`` (everything in machine form).
+paper's laws and points; only when a CNN or LCN curve of the class task has a P*, the figure then linked
+from the pages of the configs with such a curve) and ``leaderboard.json`` (everything in machine form).
 
 The board is rendered into a hidden folder beside OUT and renamed into place as a whole
 (``files.replace_dir``, which checks OUT again), while OUT's lock is held, after OUT was
@@ -61,7 +63,7 @@ from .board_entries import (
     model_name,
     rank,
 )
-from .board_optimal import candidate_files, collect_limits, unused_limits
+from .board_optimal import below_limit, candidate_files, collect_limits, unused_limits
 from .board_plots import plot_pstar_laws, plot_sensitivities, plot_test_error
 from .board_pstar import curves_and_pstar, learning_curve, our_pstar_points, p_star, p_star_rule
 from .board_render import COLUMNS, RANKING_COLUMNS, ranking_rows, table_rows, write_html, write_index, write_markdown
@@ -150,9 +152,11 @@ def build_leaderboard(
     """Validate, rank and render every results file under results_dir into out.
 
     ``optimal``: files or folders of ``srhm optimal --json`` objects (those among the JSON
-    files under results_dir are read too): the limit rows, and the excess-error rule of P*.
+    files under results_dir are read too): the limit rows, and the excess-error rule of P*; a results
+    file below its limit by more than sampling noise is rejected (``board_optimal.below_limit``).
     ``verify``: evaluate again the files that bring their model (``board_verify``, on
-    ``device``), marking them verified or rejecting them as a mismatch.
+    ``device``), marking them verified or rejecting them as a mismatch, and compute the
+    Bayes-optimal files again by exact BP (``board_optimal.recomputed_mismatch``).
 
     Returns the summary also written to ``out/leaderboard.json``: ``format`` (``BOARD_FORMAT``),
     ``configs`` (per config: ``revision`` and ``tasks``, per task: ``limit``, ``p_star_rule``
@@ -185,12 +189,15 @@ def build_leaderboard(
 
 def _gather(results_dir: Path, out: Path, revision, optimal, verify: bool, device) -> tuple:
     """(entries, rejected, ignored, limits, unverified, unused): the accepted files (verified when asked), the
-    rejections of every kind, the JSON files that are neither results nor Bayes-optimal, the limits,
+    rejections of every kind (a Bayes-optimal file whose figures are not exact inference's, with ``verify``
+    computed again; a results file below its limit, ``board_optimal.below_limit``), the JSON files that are
+    neither results nor Bayes-optimal, the limits,
     the files whose model could not be evaluated again, the Bayes-optimal files not used (superseded, or
     of a (config, task) without accepted results)."""
     entries, rejected, ignored = collect(results_dir, exclude=out, revision=revision)
-    limits, bad_limits, ignored, unused = collect_limits([Path(p) for p in ignored] + candidate_files(optimal))
-    rejected += bad_limits
+    limits, bad_limits, ignored, unused = collect_limits([Path(p) for p in ignored] + candidate_files(optimal), verify)
+    entries, below = below_limit(entries, limits)
+    rejected += bad_limits + below
     unverified = []
     if verify:
         entries, mismatches, unverified = verify_entries(entries, device)
@@ -206,6 +213,8 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
     )
     ranked = rank(entries)
     curves = curves_and_pstar(entries, limits)
+    ours = our_pstar_points(curves)
+    with_laws = {p["config"] for points in ours.values() for p in points}  # configs with a point on the laws
     written: list[str] = []
     summary: dict = {
         "format": dict(BOARD_FORMAT),
@@ -233,7 +242,8 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
                     "rows": table_rows(by_p, curves, config, task, results_dir),
                 }
             )
-        images.append("../pstar_laws.png")
+        if config in with_laws:
+            images.append("../pstar_laws.png")
         first = next(e for by_p in by_task.values() for group in by_p.values() for e in group)
         rev = dataset_revision(first)[0]  # one revision per config (board_entries.check_revisions)
         write_markdown(folder / "leaderboard.md", config, sections, images, rev)
@@ -245,10 +255,11 @@ def _render(results_dir: Path, out: Path, stage: Path, revision, optimal, verify
             "revision": rev,
             "tasks": {s["task"]: _task_summary(s, curves, config) for s in sections},
         }
-    ours = our_pstar_points(curves)
-    plot_pstar_laws(stage / "pstar_laws.png", ours)
+    if with_laws:
+        plot_pstar_laws(stage / "pstar_laws.png", ours)
+        written.append(str(out / "pstar_laws.png"))
     write_index(stage, ranked, rejected, ours, ignored, results_dir, unverified, unused)
-    written += [str(out / name) for name in ("pstar_laws.png", "index.md", "index.html", "leaderboard.json")]
+    written += [str(out / name) for name in ("index.md", "index.html", "leaderboard.json")]
     atomic_write(stage / "leaderboard.json", json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -3,6 +3,7 @@
 The ``evaluation`` object (agreed with the results schema, ``srhm_datasets/results_schema.json``)::
 
     {"test_error": float, "num_test": int,
+     "task": {"name": str, "context": int | null, "mask_rate": float | null, "noise": float},
      "probe": {"source": "release" | "generator", "num_points": int,
                "perturbation": {"force": true, "key": 0}} | null,
      "layers": [layer names],
@@ -12,7 +13,8 @@ The ``evaluation`` object (agreed with the results schema, ``srhm_datasets/resul
      "checkpoint": {"file": str | null, "selection": "best" | "user", "step": int | null}}
 
 ``checkpoint`` is added by ``evaluate.evaluate_run`` and ``evaluate.evaluate_factory``, not
-by ``evaluate_model``. The test error is the error of the model's task (format.md §15): its
+by ``evaluate_model``. ``task`` is the task measured (``task_record``), so that an evaluation filed
+under another task is seen (format.md §12.4). The test error is the error of the model's task (format.md §15): its
 inputs and targets on the whole ``test`` split (or its first ``num_test`` rows) with the
 task's key 0 (``tasks.apply_task``), scored by ``baselines.train.test_error``: the rows,
 draws and function training scores its test rows with. S and D are measured on the clean
@@ -43,6 +45,31 @@ from .sensitivity import (
     compute_sensitivities,
     default_layers,
 )
+
+
+class ModelMismatch(ValueError):
+    """A model that is not one of a task: it does not take the task's inputs or give its outputs
+    (``check_model_fits``), or a state dict does not fit the model its factory builds for the task
+    (``submission.build_user_model``). The leaderboard's ``--verify`` rejects a file whose model is not one
+    of the task it is filed under (``board_verify``)."""
+
+
+#: Errors of a forward pass that say the machine cannot run it (an operation the device lacks, memory), not that
+#: the model does not take the input: ``check_model_fits`` raises a plain ValueError for them.
+DEVICE_ERRORS = (NotImplementedError, MemoryError, torch.cuda.OutOfMemoryError)
+
+
+def task_record(task: Task) -> dict:
+    """The JSON object of a task (format.md §12.2): ``{"name", "context", "mask_rate", "noise"}``, as a
+    submission's ``task`` and an evaluation's ``evaluation.task`` record it.
+
+    Examples
+    --------
+    >>> from srhm_datasets.catalog import get_config
+    >>> task_record(make_task(get_config("demo"), "last", context=4))
+    {'name': 'last', 'context': 4, 'mask_rate': None, 'noise': 0.0}
+    """
+    return {"name": task.name, "context": task.context, "mask_rate": task.mask_rate, "noise": task.noise}
 
 
 def evaluation_task(cfg: SRHMConfig, task="class") -> Task:
@@ -148,9 +175,10 @@ def check_model_fits(model, cfg: SRHMConfig, encoding: str, device, task: Task |
     """``model`` maps the inputs of ``task`` on two test rows of ``cfg`` to outputs of the shape of the
     task's targets with a last dimension of at least C classes (``protocol.target_classes``: logits
     [2, nc] for ``class``), the rule training checks (``baselines.train.check_outputs``); else a
-    ValueError saying it was built for another config (other v, d or nc) or another input (a model that
-    raises anything on its first batch: the message gives the input's shape and dtype, and the encoding
-    that changes them) instead of a wrong number or a library traceback later."""
+    ``ModelMismatch`` (a ValueError) saying it was built for another config (other v, d or nc) or another
+    input (a model that raises anything on its first batch: the message gives the input's shape and dtype,
+    and the encoding that changes them; a plain ValueError for ``DEVICE_ERRORS``) instead of a wrong number
+    or a library traceback later."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"invalid parameter model={type(model).__name__}: must be a torch.nn.Module")
     task = make_task(cfg, task)
@@ -163,7 +191,8 @@ def check_model_fits(model, cfg: SRHMConfig, encoding: str, device, task: Task |
         with torch.inference_mode():
             out = model.eval().to(device)(x)
     except Exception as err:  # noqa: BLE001 - a user's model may raise anything (an assert on its input, ...)
-        raise ValueError(
+        error = ValueError if isinstance(err, DEVICE_ERRORS) else ModelMismatch  # the machine's limit, not the model's
+        raise error(
             f"invalid parameter model: it does not accept inputs of {cfg.name} (task {task.name}): its first batch "
             f"was x {list(x.shape)} {str(x.dtype).removeprefix('torch.')} (encoding {encoding!r}); the encoding "
             f"(option --encoding of srhm evaluate) sets the input: {_inputs_text(cfg, task)} "
@@ -181,6 +210,7 @@ def check_model_fits(model, cfg: SRHMConfig, encoding: str, device, task: Task |
         f"output {shape}",
         f"outputs [{expected}, >= {symbol}={classes}] for task {task.name} of {cfg.name} (a model of another "
         "config or task?)",
+        ModelMismatch,
     )
 
 
@@ -254,6 +284,7 @@ def evaluate_model(
     return {
         "test_error": err,
         "num_test": len(inputs),
+        "task": task_record(task),
         "probe": None if probe is None else _probe_record(probe),
         "layers": list(layers),
         "sensitivity": sensitivity,

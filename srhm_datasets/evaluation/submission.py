@@ -21,18 +21,22 @@ from ..protocol import RESULTS_FILE
 from ..provenance import dataset_info, package_info
 from ..results import FORMAT, read_results
 from ..tasks import Task
+from .measure import ModelMismatch, task_record
 
 
 def build_user_model(
     factory: str, cfg: SRHMConfig, checkpoint: str | os.PathLike | None = None, task: str = "class"
 ) -> torch.nn.Module:
     """``factory(cfg)`` or ``factory(cfg, task)`` (``baselines.factory.build_factory_model``; ``task`` the
-    task's name), with ``checkpoint``'s state dict loaded if given."""
+    task's name), with ``checkpoint``'s state dict loaded if given; ``measure.ModelMismatch`` (a ValueError)
+    when the state dict does not fit that model."""
     model = build_factory_model(factory, cfg, task)
     if checkpoint is not None:
-        load_state_checked(
-            model, load_state_dict(checkpoint), f"{str(checkpoint)!r} for factory {factory!r} on {cfg.name}"
-        )
+        state = load_state_dict(checkpoint)
+        try:
+            load_state_checked(model, state, f"{str(checkpoint)!r} for factory {factory!r} on {cfg.name} ({task})")
+        except ValueError as err:
+            raise ModelMismatch(str(err)) from None
     return model
 
 
@@ -89,7 +93,7 @@ def submission_results(
         "checkpoint": None,
     }
     if task is not None and not task.plain:
-        results["task"] = {"name": task.name, "context": task.context, "mask_rate": task.mask_rate, "noise": task.noise}
+        results["task"] = task_record(task)
     return results
 
 
