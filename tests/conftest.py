@@ -29,6 +29,7 @@ from srhm_datasets.catalog import get_config
 from srhm_datasets.release.build import build_release
 
 from . import fakehub
+from .board_helpers import write_example
 from .release_helpers import TINY
 from .torch_helpers import train_run
 
@@ -98,3 +99,9 @@ def float64(monkeypatch):
     )
     yield
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="module")
+def example_dir(tmp_path_factory):
+    """A RESULTS_DIR of accepted, rejected and ignored files (read-only: the tests write elsewhere)."""
+    return write_example(tmp_path_factory.mktemp("example") / "results")

@@ -16,7 +16,7 @@ from srhm_datasets.evaluation import board_optimal
 from srhm_datasets.evaluation.board_optimal import collect_limits, limit_tolerance
 from srhm_datasets.evaluation.leaderboard import build_leaderboard
 
-from .test_leaderboard import board, make_results, optimal_file, write
+from .board_helpers import board, make_results, optimal_file, write
 
 DEMO = get_config("demo")
 

@@ -16,7 +16,7 @@ from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
 from srhm_datasets.evaluation.leaderboard import build_leaderboard
 
-from .test_leaderboard import board
+from .board_helpers import board
 from .torch_helpers import train_run
 from .user_models import TokenNet
 

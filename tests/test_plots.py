@@ -12,7 +12,7 @@ from srhm_datasets.baselines import learning_curve as lc
 from srhm_datasets.evaluation.leaderboard import build_leaderboard
 from srhm_datasets.protocol import TrainOptions
 
-from .test_leaderboard import DEMO, example_dir  # noqa: F401 (a fixture)
+from .board_helpers import DEMO
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -37,7 +37,7 @@ def test_learning_curve_plot_leaves_the_callers_matplotlib_alone(tmp_path, svg_b
     assert (tmp_path / "curve.png").read_bytes()[:8] == PNG_MAGIC
 
 
-def test_board_figures_leave_the_callers_matplotlib_alone(example_dir, tmp_path, svg_backend):  # noqa: F811
+def test_board_figures_leave_the_callers_matplotlib_alone(example_dir, tmp_path, svg_backend):
     build_leaderboard(example_dir, tmp_path / "board")
     assert matplotlib.get_backend() == "svg"
     assert plt.get_fignums() == [svg_backend.number]
