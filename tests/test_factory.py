@@ -162,6 +162,40 @@ def test_a_model_that_fails_is_a_value_error_naming_the_factory_before_training(
     assert not (tmp_path / "run").exists()
 
 
+#: A model of next whose output at a position reads later inputs (its target among them): (factory, why).
+LOOKAHEAD = {
+    "mixes-the-row": "tests.user_models:sees_the_future",
+    "centred-convolution": "tests.user_models:same_padding_conv",
+}
+CAUSAL = r"a causal model for task 'next': its output at position i must depend on inputs 0\.\.i only"
+
+
+@pytest.mark.parametrize("factory", LOOKAHEAD.values(), ids=LOOKAHEAD.keys())
+def test_a_next_model_that_sees_later_inputs_is_refused_before_training(tmp_path, factory):
+    options = TrainOptions(**TINY, factory=factory, task="next", encoding="tokens", out=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match=rf"invalid parameter factory='{factory}': must satisfy {CAUSAL}"):
+        train(options)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_causal_next_model_passes_and_trains():
+    """token_net of next (a running mean) and the reference transformer (causal attention) pass; a model of
+    another task may read the whole row."""
+    tokens = {"factory": "tests.user_models:token_net", "task": "next", "encoding": "tokens"}
+    assert train(TrainOptions(**{**TINY, "max_steps": 2}, **tokens))["training"]["steps"] == 2
+    model = train_mod.build_transformer(DEMO, "next", width=8, depth=1)
+    train_mod.check_causal(model, DEMO, "next", "tokens", "arch", "transformer")
+    train_mod.check_causal(user_models.tiny_mlp(DEMO), DEMO, "class", "whiten", "factory", MLP)
+
+
+def test_the_causality_check_leaves_the_model_as_it_was():
+    model = user_models.same_padding_conv(DEMO, "next").train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=CAUSAL):
+        train_mod.check_causal(model, DEMO, "next", "tokens", "factory", "m:f")
+    assert model.training and all(v.equal(model.state_dict()[k]) for k, v in state.items())
+
+
 def test_a_module_that_raises_on_import_is_named(tmp_path, monkeypatch):
     (tmp_path / "broken_models.py").write_text("def mlp(cfg)\n    return None\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -202,6 +236,21 @@ def test_the_commands_give_one_line_usage_errors(tmp_path, command, fault):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert f"Error: invalid parameter factory='{factory}'" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "learning-curve", "evaluate"])
+def test_every_command_refuses_a_next_model_that_sees_later_inputs(tmp_path, command):
+    factory, out = LOOKAHEAD["mixes-the-row"], str(tmp_path / "out")
+    task = ["--task", "next", "--encoding", "tokens"]
+    if command == "evaluate":
+        args = ["evaluate", out, "--factory", factory, "--config", "demo", "--P", "10", *task]
+    else:
+        size = ["--P", "64", "--max-steps", "5", "--num-test", "100"] if command == "train" else CURVE
+        args = [command, "--config", "demo", "--factory", factory, *size, *task, "--out", out, "--threads", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert f"invalid parameter factory='{factory}'" in result.output and "inputs 0..i only" in result.output
     assert not (tmp_path / "out").exists()
 
 

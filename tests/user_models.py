@@ -29,11 +29,14 @@ def tiny_mlp(cfg):
 
 class TokenNet(nn.Module):
     """Token ids [B, n] -> embedding -> per-position MLP: logits [B, nc] pooled (``class``), [B, v] at the
-    MASK (``last``), [B, d, v] per position (``mlm``) or [B, d-1, v+1] (``next``: blanks are targets too)."""
+    MASK (``last``), [B, d, v] per position (``mlm``) or [B, d-1, v+1] (``next``: blanks are targets too).
+    Each position's context is a mix of the whole row, or for ``next`` (``causal``) the mean of the positions
+    up to it; ``causal=False`` mixes the whole row for ``next`` too, so position i sees its target, input i+1.
+    """
 
-    def __init__(self, cfg, task, width: int = 32):
+    def __init__(self, cfg, task, width: int = 32, causal: bool = True):
         super().__init__()
-        self.task, self.v = task, cfg.v
+        self.task, self.v, self.causal = task, cfg.v, causal and task == "next"
         n = cfg.d - 1 if task == "next" else cfg.d
         self.embed = nn.Embedding(unobserved_id(cfg.v) + 1, width)
         self.position = nn.Parameter(torch.zeros(n, width))
@@ -43,6 +46,9 @@ class TokenNet(nn.Module):
 
     def forward(self, tokens):
         h = self.embed(tokens) + self.position  # [B, n, w]
+        if self.causal:  # position i: the mean of positions 0..i
+            seen = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype)[:, None]
+            return self.output(torch.cat([h.cumsum(1) / seen, h], -1))
         context = self.mix(h)  # [B, w]
         if self.task == "class":
             return self.output(torch.cat([context, h.mean(1)], -1))
@@ -54,8 +60,33 @@ class TokenNet(nn.Module):
 
 
 def token_net(cfg, task):
-    """A token model for any task (a factory of the config and the task's name)."""
+    """A token model for any task (a factory of the config and the task's name); causal for ``next``."""
     return TokenNet(cfg, task)
+
+
+def sees_the_future(cfg, task):
+    """A token model whose output at position i of ``next`` depends on every input, its target included."""
+    return TokenNet(cfg, task, causal=False)
+
+
+class SamePaddingConv(nn.Module):
+    """Token ids [B, n] -> embedding -> a convolution of kernel 3 with 'same' padding -> [B, n, v+1]: position
+    i reads the inputs at i - 1, i and i + 1 (for ``next``, its target)."""
+
+    def __init__(self, cfg, width: int = 16):
+        super().__init__()
+        self.embed = nn.Embedding(unobserved_id(cfg.v) + 1, width)
+        self.conv = nn.Conv1d(width, width, 3, padding=1)
+        self.output = nn.Linear(width, cfg.v + 1)
+
+    def forward(self, tokens):
+        h = self.conv(self.embed(tokens).transpose(1, 2)).relu().transpose(1, 2)
+        return self.output(h)
+
+
+def same_padding_conv(cfg, task):
+    """A ``next`` model that sees one position ahead (a centred convolution)."""
+    return SamePaddingConv(cfg)
 
 
 def two_outputs(cfg):

@@ -97,6 +97,7 @@ __all__ = [
     "EVAL_BATCH",
     "TrainOptions",
     "check_data",
+    "check_causal",
     "check_options",
     "check_run_folder",
     "claim_run",
@@ -777,6 +778,57 @@ def check_outputs(opt: TrainOptions, raw_model: torch.nn.Module, data: DeviceDat
     finally:
         raw_model.zero_grad(set_to_none=True)
         raw_model.train(was_training)
+    check_causal(raw_model, opt.config, opt.task, opt.encoding, name, value)
+
+
+def check_causal(model: torch.nn.Module, cfg: SRHMConfig, task: str, encoding: str, name: str, value) -> None:
+    """A model of ``next`` predicts the token at position i + 1 from the inputs at positions 0..i (format.md
+    §15.2): one that sees position i + 1 reads its target there. In eval mode, on the first two train rows of
+    the generator (the task's inputs, [2, n], n = d - 1), for j = 1, n // 2 and n - 1: the inputs at positions
+    >= j are changed (every code c to (c + 1) mod (v + 1)) and the outputs at positions < j must stay as they
+    were (to 1e-5 of their largest magnitude). ValueError naming ``name`` (``factory`` or ``arch``),
+    ``value`` and the task otherwise; nothing is checked for another task. The model stays on its device
+    and in its training mode.
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> from srhm_datasets.baselines.transformer import build_transformer
+    >>> cfg = get_config("demo")
+    >>> model = build_transformer(cfg, "next", width=8, depth=1)
+    >>> check_causal(model, cfg, "next", "tokens", "arch", "transformer")
+    >>> model.blocks[0].attn.causal = False  # every position attends to every other
+    >>> check_causal(model, cfg, "next", "tokens", "arch", "transformer")
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid parameter arch='transformer': must satisfy a causal model for task 'next': ...
+    """
+    if task != "next":
+        return
+    rows = generate(cfg, "train", 0, min(2, cfg.split_sizes()["train"]))
+    inputs = apply_task(cfg, "next", {"tokens": rows["tokens"], "label": rows["label"]}, "train", 0).inputs
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    tokens = torch_tokens(inputs).to(device)
+    n, was_training = tokens.shape[1], model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            before = outputs(model, tokens, cfg.v, encoding).float()
+            for j in sorted({1, n // 2, n - 1} & set(range(1, n))):
+                changed = tokens.clone()
+                changed[:, j:] = (changed[:, j:].long() + 1).remainder(cfg.v + 1).to(tokens.dtype)
+                after = outputs(model, changed, cfg.v, encoding).float()
+                tolerance = 1e-5 * max(1.0, float(before.nan_to_num().abs().max()))
+                require(
+                    torch.allclose(after[:, :j], before[:, :j], rtol=0.0, atol=tolerance, equal_nan=True),
+                    name,
+                    value,
+                    f"a causal model for task 'next': its output at position i must depend on inputs 0..i only "
+                    f"(changing the inputs at positions >= {j} changed its output at a position < {j}, so it "
+                    "could read the token it predicts)",
+                )
+    finally:
+        model.train(was_training)
 
 
 def model_error(name: str, value, bound: str, err: Exception) -> ValueError:

@@ -25,6 +25,7 @@ import torch
 
 from ..baselines.checkpoint import load_state_dict, model_from_checkpoint, read_checkpoint
 from ..baselines.factory import check_source, load_factory
+from ..baselines.train import check_causal
 from ..catalog import get_config
 from ..config import SRHMConfig, require
 from ..files import check_output_folder, claim_output, mark_owned, read_marker
@@ -307,6 +308,7 @@ def evaluate_factory(
         if results is None:
             submission_P(cfg, P)
         model = build_user_model(factory, cfg, checkpoint, task.name)
+        check_causal(model, cfg, task.name, encoding, "factory", factory)
         layers = list(layers) if layers else default_layers(model)
         if results is None:
             results = submission_results(
