@@ -179,6 +179,19 @@ def arch_encodings(arch: str) -> tuple:
     return ("tokens",) if arch == "transformer" else TRAIN_ENCODINGS
 
 
+def arch_inputs(arch: str) -> str:
+    """Why a reference network ``arch`` takes the encodings of ``arch_encodings`` (format.md §10.1), in words.
+
+    Examples
+    --------
+    >>> arch_inputs("transformer")
+    'the transformer embeds token ids [B, d] (an embedding table of v + 3 rows)'
+    """
+    if arch == "transformer":
+        return "the transformer embeds token ids [B, d] (an embedding table of v + 3 rows)"
+    return f"{arch} multiplies its weights with [B, v, d] floats (one channel per symbol)"
+
+
 def vocabulary_size(v: int) -> int:
     """Ids a transformer embeds: symbols, blank, MASK and UNOBSERVED (``v + 3``, format.md §15.1)."""
     return v + 3

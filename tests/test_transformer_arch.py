@@ -59,14 +59,21 @@ def test_given_options_override_the_arch_defaults():
 
 
 @pytest.mark.parametrize("encoding", ["whiten", "onehot"])
-def test_a_float_encoding_is_refused_for_the_transformer(encoding):
-    with pytest.raises(ValueError, match=f"invalid parameter encoding='{encoding}'.*tokens"):
+def test_a_float_encoding_is_refused_for_the_transformer_saying_why(tmp_path, encoding):
+    why = r"must satisfy one of \('tokens',\) for the reference network transformer: the transformer embeds token ids"
+    with pytest.raises(ValueError, match=f"invalid parameter encoding='{encoding}': {why}"):
         resolve(TrainOptions(config=DEMO, P=64, arch="transformer", encoding=encoding))
+    args = ["--config", "demo", "--P", "64", "--arch", "transformer", "--encoding", encoding]
+    result = CliRunner().invoke(main, ["train", *args, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "the transformer embeds token ids" in result.output
+    assert not (tmp_path / "run").exists()
 
 
-def test_tokens_are_refused_for_a_hierarchical_network():
-    with pytest.raises(ValueError, match="invalid parameter encoding='tokens'"):
-        resolve(TrainOptions(config=DEMO, P=64, arch="cnn", encoding="tokens"))
+@pytest.mark.parametrize("arch", ["cnn", "lcn", "fcn"])
+def test_tokens_are_refused_for_a_hierarchical_network_saying_why(arch):
+    why = f"for the reference network {arch}: {arch} multiplies its weights with \\[B, v, d\\] floats"
+    with pytest.raises(ValueError, match=f"invalid parameter encoding='tokens': must satisfy .*{why}"):
+        resolve(TrainOptions(config=DEMO, P=64, arch=arch, encoding="tokens"))
 
 
 def test_a_width_the_heads_do_not_divide_is_refused_before_work():

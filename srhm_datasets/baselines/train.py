@@ -50,7 +50,7 @@ from huggingface_hub import HfApi
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..config import SRHMConfig, check_config, format_count, is_int, require, require_choice, require_type
+from ..config import SRHMConfig, check_config, format_count, is_int, require, require_type
 from ..files import check_output_folder, claim_output
 from ..generate import generate
 from ..hashing import rules_hash
@@ -69,6 +69,7 @@ from ..protocol import (
     TrainOptions,
     arch_defaults,
     arch_encodings,
+    arch_inputs,
     default_batch_size,
     default_lr,
     forward_rows,
@@ -164,8 +165,13 @@ def _check_model(opt: TrainOptions) -> None:
             f"'class' for the reference network {opt.arch} (its readout has nc outputs); "
             "train other tasks with --arch transformer or --factory",
         )
-        if opt.encoding is not None:
-            require_choice("encoding", opt.encoding, arch_encodings(opt.arch))
+        encodings = arch_encodings(opt.arch)
+        require(
+            opt.encoding is None or opt.encoding in encodings,
+            "encoding",
+            opt.encoding,
+            f"one of {encodings} for the reference network {opt.arch}: {arch_inputs(opt.arch)}",
+        )
         width = opt.width if opt.width is not None else arch_defaults(opt.arch)["width"]
         ok = opt.arch != "transformer" or width % TRANSFORMER_HEADS == 0
         require(ok, "width", width, f"a multiple of the transformer's {TRANSFORMER_HEADS} heads")
