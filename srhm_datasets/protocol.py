@@ -579,6 +579,23 @@ OPTIONS = (
 )
 OPTION = {o.name: o for o in OPTIONS}
 
+
+def option_applies(opt, name: str) -> bool:
+    """Whether the setting ``name`` applies to the run of the resolved options ``opt`` (``Option.applies``,
+    ``SCOPES``; a setting that is no option of ``OPTIONS`` always does): e.g. ``momentum`` does not with
+    AdamW, ``redraw`` not on a run whose inputs are not drawn.
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> opt = TrainOptions(config=get_config("demo"), P=10, optimizer="adamw")
+    >>> option_applies(opt, "momentum"), option_applies(opt, "lr")
+    (False, True)
+    """
+    scope = OPTION[name].applies if name in OPTION else None
+    return scope is None or SCOPES[scope](opt)
+
+
 #: The setting of a run's identity that is no option: the code of a user's model, the SHA-256 of the source
 #: of its factory's module (``baselines.factory.source_sha256``; null when it has none, and then no finished
 #: run of it is reused: format.md §10.5).

@@ -123,6 +123,47 @@ def test_cli_refuses_a_reference_option_with_a_factory(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+#: Options typed at their default value on runs they do not apply to: (arguments, the refusal's text).
+TYPED_AT_DEFAULT = {
+    "momentum-adamw": (["--momentum", "0.9", "--optimizer", "adamw"], "momentum=0.9: must satisfy not given"),
+    "arch-factory": (["--arch", "cnn", "--factory", MLP], "arch='cnn': must satisfy not given: it applies only to a"),
+    "norm-factory": (["--norm", "fan_in", "--factory", MLP], "norm='fan_in': must satisfy not given"),
+    "bias-transformer": (["--no-bias", "--arch", "transformer"], "bias=False: must satisfy not given"),
+    "redraw-class": (["--redraw"], "redraw=True: must satisfy not given: it applies only to --task mlm or --noise"),
+}
+
+
+@pytest.mark.parametrize("command", ["train", "learning-curve"])
+@pytest.mark.parametrize("typed", TYPED_AT_DEFAULT, ids=TYPED_AT_DEFAULT.keys())
+def test_cli_refuses_an_option_typed_at_its_default_where_it_does_not_apply(tmp_path, command, typed):
+    extra, named = TYPED_AT_DEFAULT[typed]
+    size = ["--P", "64"] if command == "train" else ["--P-min", "20", "--P-max", "40", "--points", "2"]
+    args = [command, "--config", "demo", *size, "--max-steps", "2", *extra, "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and f"Error: invalid parameter {named}" in result.output, result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_accepts_an_option_typed_at_its_default_where_it_applies(tmp_path):
+    args = ["--config", "demo", "--P", "64", "--width", "8", "--max-steps", "2", "--num-test", "50", "--no-progress"]
+    typed = ["--momentum", "0.9", "--optimizer", "sgd", "--norm", "fan_in", "--no-bias", "--arch", "cnn"]
+    result = CliRunner().invoke(main, ["train", *args, *typed, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert results["training"]["momentum"] == 0.9 and results["model"]["norm"] == "fan_in"
+
+
+@pytest.mark.parametrize(
+    "change,redraw",
+    [({}, None), ({"noise": 0.1}, True), ({"noise": 0.1, "redraw": False}, False)],
+    ids=["class", "noise", "noise-no-redraw"],
+)
+def test_results_record_redraw_only_where_it_applies(change, redraw):
+    """As the summary does (null on a run whose inputs are not drawn), and the results validate (train checks them)."""
+    t = train(TrainOptions(**{**TINY, "width": 8, "max_steps": 2}, **change))["training"]
+    assert t["redraw"] is redraw
+
+
 def test_defaults_per_model():
     ref = resolve(TrainOptions(**TINY, width=16))
     assert (ref.lr_scaling, ref.optimizer) == ("width", "sgd")

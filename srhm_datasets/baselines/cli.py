@@ -40,14 +40,22 @@ def _training_options(f):
 
 
 def _options(kw, P, out):
-    """The ``TrainOptions`` of the command's arguments ``kw`` with ``P`` and ``out``."""
-    return TrainOptions(
+    """The ``TrainOptions`` of the command's arguments ``kw`` with ``P`` and ``out``, after the options typed on the
+    command line are checked to apply to the run (``train.check_scopes``: ``--momentum 0.9 --optimizer adamw``
+    is refused like ``--momentum 0.5 --optimizer adamw``)."""
+    from .train import check_scopes
+
+    opt = TrainOptions(
         config=kw["config"],
         P=P,
         out=out,
         overwrite=kw.get("overwrite", False),
         **{o.name: kw[o.name] for o in OPTIONS if o.cli is not None},
     )
+    source = click.get_current_context().get_parameter_source
+    typed = [o.name for o in OPTIONS if o.cli is not None and source(o.name) is ParameterSource.COMMANDLINE]
+    check_scopes(opt, given=typed)
+    return opt
 
 
 @click.command()

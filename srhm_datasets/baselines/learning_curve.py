@@ -44,7 +44,6 @@ from ..protocol import (
     PLOT_FILE,
     RESULTS_FILE,
     RUN_SETTINGS,
-    SCOPES,
     SOURCE_SETTING,
     SUMMARY_FILE,
     SUMMARY_FORMAT,
@@ -53,13 +52,14 @@ from ..protocol import (
     estimate_p_star,
     law_x,
     log_spaced_P,
+    option_applies,
     p_star_spread,
 )
 from ..results import get_field, read_results
 from ..tasks import make_task
 from .factory import model_name, source_sha256
 from .group import default_group_size, groupable, plan_groups, train_group
-from .train import SEED_BOUND, resolve, train
+from .train import SEED_BOUND, redraw_setting, resolve, train
 
 __all__ = [
     "CurveRun",
@@ -98,13 +98,6 @@ def _recorded(results: dict, key: str, field: str):
     return OPTION[key].recorded_default if value is None and key in OPTION else value
 
 
-def _applies(opt: TrainOptions, key: str) -> bool:
-    """Whether setting ``key`` defines a run of the resolved ``opt`` (``Option.applies``): e.g. the reference
-    networks' arch and width do not with a user's model (``factory``), the momentum does not with AdamW."""
-    scope = OPTION[key].applies if key in OPTION else None
-    return scope is None or SCOPES[scope](opt)
-
-
 def _difference(opt: TrainOptions, key: str, recorded, requested) -> str | None:
     """How setting ``key`` of a finished run differs from the request, or None when it agrees. The code of a
     user's model (``SOURCE_SETTING``) agrees only when its hash is known: a factory without a source cannot
@@ -136,7 +129,7 @@ def reusable_run(run_dir: Path, opt: TrainOptions) -> dict | None:
             f"invalid run folder {str(run_dir)!r}: its results.json is not a srhm train run "
             "(no training object); use a new --out"
         )
-    keys = [key for key in RUN_SETTINGS if _applies(opt, key)]
+    keys = [key for key in RUN_SETTINGS if option_applies(opt, key)]  # e.g. no width with a factory
     found = (_difference(opt, key, _recorded(results, key, RUN_SETTINGS[key]), _requested(opt, key)) for key in keys)
     diffs = [diff for diff in found if diff is not None]
     if diffs:
@@ -353,7 +346,7 @@ def _model_fields(base: TrainOptions) -> dict:
         "context": task.context,
         "mask_rate": task.mask_rate,
         "noise": task.noise,
-        "redraw": base.redraw if _applies(base, "redraw") else None,
+        "redraw": redraw_setting(base),
         "factory": base.factory,
         "name": model_name(base) if base.factory is not None else None,
     }

@@ -64,7 +64,6 @@ from ..protocol import (
     OPTION,
     OPTIONS,
     RESULTS_FILE,
-    SCOPES,
     TRANSFORMER_HEADS,
     TrainOptions,
     arch_defaults,
@@ -74,6 +73,7 @@ from ..protocol import (
     default_lr,
     forward_rows,
     num_parameters,
+    option_applies,
     run_id,
     target_classes,
 )
@@ -100,6 +100,7 @@ __all__ = [
     "check_data",
     "check_causal",
     "check_options",
+    "check_scopes",
     "check_run_folder",
     "claim_run",
     "git_commit",
@@ -186,16 +187,31 @@ def _check_model(opt: TrainOptions) -> None:
     )
 
 
-def _check_scopes(opt: TrainOptions) -> None:
+def check_scopes(opt: TrainOptions, given=()) -> None:
     """An option that does not apply to the run (``Option.applies``, judged with the network's defaults
-    filled in) keeps its default: ``--width`` with ``--factory``, ``--momentum`` with AdamW, ... would be
-    ignored, so they are refused (ValueError naming the option, its value and the runs it applies to)."""
+    filled in) keeps its default and is not given: ``--width`` with ``--factory``, ``--momentum`` with AdamW,
+    ... would be ignored, so they are refused (ValueError naming the option, its value and the runs it applies
+    to). ``given``: the names of the options the user set (on the command line, in a sweep file), refused there
+    even at their default value (``--momentum 0.9 --optimizer adamw``).
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> opt = TrainOptions(config=get_config("demo"), P=10, optimizer="adamw")
+    >>> check_scopes(opt)
+    >>> check_scopes(opt, given=["momentum"])
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid parameter momentum=0.9: must satisfy not given: it applies only to --optimizer sgd
+    """
     filled = {k: v for k, v in arch_defaults(opt.arch, opt.factory).items() if getattr(opt, k) is None}
     run = dataclasses.replace(opt, **filled)
     for o in OPTIONS:
         value = getattr(opt, o.name)
-        if o.applies is not None and value != o.default and not SCOPES[o.applies](run):
-            require(False, o.name, value, f"{o.default!r} (its default): it applies only to {o.applies}")
+        if option_applies(run, o.name):
+            continue
+        require(value == o.default, o.name, value, f"{o.default!r} (its default): it applies only to {o.applies}")
+        require(o.name not in given, o.name, value, f"not given: it applies only to {o.applies}")
 
 
 def _check_resources(opt: TrainOptions) -> None:
@@ -224,13 +240,14 @@ def _check_sources(opt: TrainOptions) -> None:
     check_data(opt.data)
 
 
-def check_options(opt: TrainOptions) -> None:
+def check_options(opt: TrainOptions, given=()) -> None:
     """Check every field of ``opt`` (type and bound) before any work, naming the field.
 
     Raises ``TypeError`` for a field of the wrong type (``config`` not an SRHMConfig, a
     number or flag of another type: ``protocol.OPTIONS``), ``ValueError`` for a value out of
-    bounds. Checks nothing that needs the data (the data source's shape is checked when
-    it is read).
+    bounds or an option that does not apply to the run (``check_scopes``; ``given``: the options the
+    user set). Checks nothing that needs the data (the data source's shape is checked when
+    it is read) or a folder (``out``: ``check_run_folder``) but that ``data`` exists.
     """
     cfg = check_config(opt.config, "config")
     for o in OPTIONS:
@@ -246,7 +263,7 @@ def check_options(opt: TrainOptions) -> None:
         f"1 <= P <= train size {sizes['train']} of {cfg.name}",
     )
     _check_model(opt)
-    _check_scopes(opt)
+    check_scopes(opt, given)
     _check_resources(opt)
     _check_sources(opt)
     require(sizes["test"] >= 1, "test size", sizes["test"], f">= 1 (data space of {cfg.name} too small)")
@@ -413,10 +430,16 @@ class DeviceData:
     epoch: int = 0
 
 
+def redraw_setting(opt: TrainOptions) -> bool | None:
+    """``redraw`` as a run's results and a curve's summary record it (format.md §10.3, §12.2): the option where it
+    applies (``mlm`` or noise, ``protocol.option_applies``), else None."""
+    return opt.redraw if option_applies(opt, "redraw") else None
+
+
 def redraws(opt: TrainOptions) -> bool:
     """Whether the run draws its train rows' masks and noise afresh every epoch (``--redraw``, where it
     applies: ``mlm`` or noise)."""
-    return opt.redraw and SCOPES[OPTION["redraw"].applies](opt)
+    return bool(redraw_setting(opt))
 
 
 def split_task(opt: TrainOptions, arrays: dict, split: str, key: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -971,7 +994,7 @@ def run_results(opt: TrainOptions, setup: SetUp, info: dict, raw_model, log: Log
             "context": opt.context,
             "mask_rate": opt.mask_rate,
             "noise": opt.noise,
-            "redraw": opt.redraw,
+            "redraw": redraw_setting(opt),
             "batch_size": opt.batch_size,
             "max_steps": opt.max_steps,
             "steps": log.step,
