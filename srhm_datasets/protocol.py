@@ -34,7 +34,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .config import SRHMConfig, is_int, require
+from .catalog import release_name
+from .config import SRHMConfig, is_int, is_real, require
 
 #: Most bytes of encoded input in one evaluation forward pass (float32 [B, v, d], or int64 [B, d]
 #: ids): ``batch_size`` rows at most, fewer at large v * d, so a pass's memory does not grow with d.
@@ -219,6 +220,31 @@ def chance_error(cfg, task: str) -> float:
     (0.75, 0.8)
     """
     return 1.0 - 1.0 / target_classes(cfg, task)
+
+
+def check_threshold(threshold, cfg, task: str, name: str = "threshold") -> None:
+    """A P* threshold (a test error) lies in 0 < threshold < ``chance_error(cfg, task)``: at or above the
+    chance error a constant predictor crosses it and P* is undefined (format.md §10.3, §12.4). ValueError
+    naming ``name``, the value and the bound otherwise.
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> check_threshold(0.1, get_config("demo"), "last")
+    >>> check_threshold(0.8, get_config("demo"), "last")
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid parameter threshold=0.8: must satisfy 0 < threshold < 0.75, the chance error of task 'last' ...
+    """
+    chance = chance_error(cfg, task)
+    require(
+        is_real(threshold) and 0 < threshold < chance,
+        name,
+        threshold,
+        f"0 < threshold < {chance:g}, the chance error of task {task!r} on {release_name(cfg)} (1 - 1/C, C = "
+        f"{target_classes(cfg, task)} classes): at or above it a constant predictor crosses the threshold and "
+        "P* is undefined (format.md §10.3)",
+    )
 
 
 def transformer_parameters(
@@ -733,12 +759,25 @@ def law_x(arch: str, L: int, s: int, s0: int, nc: int, m: int) -> float | None:
 def log_spaced_P(P_min: int, P_max: int, points: int) -> list[int]:
     """``points`` distinct integers from P_min to P_max, evenly spaced in log P (sorted, ascending).
 
-    ValueError naming the argument unless 1 <= P_min <= P_max and 1 <= points <= ``MAX_POINTS``.
+    ValueError naming the argument unless 1 <= P_min <= P_max and 1 <= points <= ``MAX_POINTS``, and
+    points >= 2 unless P_min = P_max (one point is one P: which of the range would be arbitrary).
+
+    Examples
+    --------
+    >>> log_spaced_P(10, 1000, 3), log_spaced_P(50, 50, 1)
+    ([10, 100, 1000], [50])
     """
     for key, value in (("P_min", P_min), ("P_max", P_max), ("points", points)):
         require(is_int(value) and value >= 1, key, value, f"an int {key} >= 1")
     require(P_min <= P_max, "P_min", P_min, f"P_min <= P_max = {P_max}")
     require(points <= MAX_POINTS, "points", points, f"points <= {MAX_POINTS} (one training run each)")
+    require(
+        points >= 2 or P_min == P_max,
+        "points",
+        points,
+        f"points >= 2, or P_min = P_max for one point (P_min = {P_min} < P_max = {P_max}: one point would "
+        "train one P of the range)",
+    )
     if points == 1:
         return [P_max]
     grid = np.exp(np.linspace(math.log(P_min), math.log(P_max), points))

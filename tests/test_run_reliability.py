@@ -216,6 +216,9 @@ def test_train_cli_seed_minus_one_is_a_usage_error_before_training(tmp_path):
         ({"P_min": 30}, "P_min=30"),
         ({"P_max": 10**6}, "P_max=1000000"),
         ({"P_min": 1.5}, "P_min=1.5"),
+        ({"threshold": 0.75}, "threshold=0.75: must satisfy 0 < threshold < 0.75, the chance error of task 'class'"),
+        ({"threshold": 0.9}, "threshold=0.9: must satisfy 0 < threshold < 0.75"),
+        ({"points": 1}, "points=1: must satisfy points >= 2, or P_min = P_max for one point (P_min = 10 < P_max = 20"),
     ],
 )
 def test_learning_curve_checks_every_argument_before_any_work(tmp_path, monkeypatch, change, named):

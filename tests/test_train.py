@@ -231,6 +231,31 @@ def test_cli_learning_curve_reports_p_star_and_the_arch_law(tmp_path, arch, law)
     assert summary["arch"] == arch and (summary["law_x"] == 512 if arch == "lcn" else summary["law_x"] is None)
 
 
+#: (task, threshold at or above its chance error on demo, that chance error): P* would be undefined.
+AT_CHANCE = [("class", 0.75, 0.75), ("last", 0.8, 0.75), ("next", 0.8, 0.8), ("mlm", 0.99, 0.75)]
+
+
+@pytest.mark.parametrize("task, threshold, chance", AT_CHANCE, ids=[t[0] for t in AT_CHANCE])
+def test_cli_learning_curve_refuses_a_threshold_at_or_above_chance(tmp_path, task, threshold, chance):
+    args = ["--config", "demo", "--arch", "transformer", "--task", task, "--threshold", str(threshold)]
+    curve = ["--P-min", "10", "--P-max", "20", "--points", "2", "--max-steps", "2", "--out", str(tmp_path / "lc")]
+    result = CliRunner().invoke(main, ["learning-curve", *args, *curve])
+    bound = f"threshold={threshold}: must satisfy 0 < threshold < {chance:g}, the chance error of task '{task}' on demo"
+    assert result.exit_code == 2 and bound in result.output, result.output
+    assert not (tmp_path / "lc").exists()
+
+
+def test_cli_learning_curve_refuses_one_point_over_a_range_and_trains_one_at_one_p(tmp_path):
+    args = ["learning-curve", "--config", "demo", "--width", "8", "--max-steps", "2", "--num-test", "50"]
+    args += ["--points", "1"]
+    result = CliRunner().invoke(main, [*args, "--P-min", "10", "--P-max", "50", "--out", str(tmp_path / "range")])
+    assert result.exit_code == 2 and "points=1: must satisfy points >= 2, or P_min = P_max" in result.output
+    assert "P_min = 10 < P_max = 50" in result.output and not (tmp_path / "range").exists()
+    result = CliRunner().invoke(main, [*args, "--P-min", "50", "--P-max", "50", "--out", str(tmp_path / "one")])
+    assert result.exit_code == 0, result.output
+    assert [r["P"] for r in json.loads((tmp_path / "one" / "summary.json").read_text())["runs"]] == [50]
+
+
 def test_torchrun_data_parallel_matches_one_process(tmp_path):
     """Two gloo ranks on CPU split every batch; averaged gradients give the same run."""
     import os

@@ -34,7 +34,7 @@ import math
 import os
 from pathlib import Path
 
-from ..config import SRHMConfig, is_int, is_real, require
+from ..config import SRHMConfig, is_int, require
 from ..files import atomic_write, check_output_folder, claim_output, mark_owned, read_marker
 from ..protocol import (
     CUSTOM_ARCH,
@@ -47,8 +47,10 @@ from ..protocol import (
     SOURCE_SETTING,
     SUMMARY_FILE,
     SUMMARY_FORMAT,
+    TRAIN_TASKS,
     TrainOptions,
     chance_error,
+    check_threshold,
     estimate_p_star,
     law_x,
     log_spaced_P,
@@ -145,13 +147,17 @@ METRICS = ("best", "final")
 
 
 def check_curve_options(
-    P_min, P_max, points, threshold, metric, plot, train_size: int, name: str, group_size=None, seeds=None, base_seed=0
+    P_min, P_max, points, threshold, metric, plot, cfg: SRHMConfig, task: str, group_size=None, seeds=None, base_seed=0
 ) -> None:
-    """The learning-curve arguments, checked before anything is trained (ValueError naming the parameter);
-    ``base_seed``: the seed of the base options, which must keep its default when ``seeds`` are given."""
+    """The learning-curve arguments of a curve of ``task`` on ``cfg``, checked before anything is trained
+    (ValueError naming the parameter): the P grid (``protocol.log_spaced_P``: one point only when P_min =
+    P_max), P_max within the train split, the threshold below the task's chance error
+    (``protocol.check_threshold``); ``base_seed``: the seed of the base options, which must keep its default
+    when ``seeds`` are given."""
     log_spaced_P(P_min, P_max, points)  # checks P_min, P_max, points
-    require(P_max <= train_size, "P_max", P_max, f"P_max <= train size {train_size} of {name}")
-    require(is_real(threshold) and 0 < threshold < 1, "threshold", threshold, "0 < threshold < 1 (a test error)")
+    train_size = cfg.split_sizes()["train"]
+    require(P_max <= train_size, "P_max", P_max, f"P_max <= train size {train_size} of {cfg.name}")
+    check_threshold(threshold, cfg, task)
     require(metric in METRICS, "metric", metric, f"one of {METRICS}")
     require(isinstance(plot, bool), "plot", plot, "True or False")
     require(
@@ -233,10 +239,8 @@ def run_learning_curve(
     """
     cfg = base.config if isinstance(base, TrainOptions) else None
     require(isinstance(cfg, SRHMConfig), "base", base, "TrainOptions with an SRHMConfig")
-    train_size = cfg.split_sizes()["train"]
-    check_curve_options(
-        P_min, P_max, points, threshold, metric, plot, train_size, cfg.name, group_size, seeds, base.seed
-    )
+    task = base.task if base.task in TRAIN_TASKS else "class"  # another is refused when the runs are resolved
+    check_curve_options(P_min, P_max, points, threshold, metric, plot, cfg, task, group_size, seeds, base.seed)
     out = Path(out)
     held = claim_output(out, "learning-curve", replace=False) if int(os.environ.get("RANK", "0")) == 0 else None
     with held or contextlib.nullcontext():
