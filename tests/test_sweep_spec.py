@@ -48,7 +48,7 @@ BAD = [
     ("bad lr", GOOD + "lrs: [null, -0.1]\n", "lrs[1]=-0.1", "lr > 0"),
     ("P missing", "configs: [demo]\n", "configs[0].P=None", "here or at the top level"),
     ("P incomplete", "configs: [demo]\nP: {min: 10, max: 20}\n", "P.points=None", "(required)"),
-    ("P min above max", "configs: [demo]\nP: {min: 500, max: 100, points: 3}\n", "P.min=500", "min <= max = 100"),
+    ("P min above max", "configs: [demo]\nP: {min: 500, max: 100, points: 3}\n", "P.min=500", "P_min <= P_max = 100"),
     ("P too many points", "configs: [demo]\nP: {min: 10, max: 400, points: 500}\n", "P.points=500", "points <= 100"),
     (
         "config's P too many points",
@@ -96,6 +96,54 @@ BAD = [
     ("bad executor option", GOOD + "executor: {slurm: {time_min: 0}}\n", "executor.slurm.time_min=0", "an int >= 1"),
     ("unknown executor", GOOD + "executor: {pbs: {}}\n", "executor.pbs={}", "one of ('local', 'slurm')"),
     ("bad sbatch options", GOOD + "executor: {slurm: {sbatch: [qos]}}\n", "executor.slurm.sbatch=['qos']", "a mapping"),
+    # a job's options together (baselines.train.check_options), told of their field in the file
+    (
+        "the same job twice",
+        GOOD + "archs: [cnn, transformer]\nwidths: [null, 64]\n",
+        "widths=[None, 64]",
+        "distinct jobs: widths[0]=null and widths[1]=64 both give job demo-transformer-w64-lrdefault-seed0",
+    ),
+    ("option of sgd with adamw", GOOD + "train: {momentum: 0.5, optimizer: adamw}\n", "train.momentum=0.5", "sgd"),
+    (
+        "option written at its default where it does not apply",
+        GOOD + "train: {momentum: 0.9, optimizer: adamw}\n",
+        "train.momentum=0.9",
+        "not given: it applies only to --optimizer sgd",
+    ),
+    (
+        "lr scaling width with a factory",
+        GOOD + "factory: tests.user_models:tiny_mlp\ntrain: {lr_scaling: width}\n",
+        "train.lr_scaling='width'",
+        "with a factory",
+    ),
+    ("norm of the transformer", GOOD + "archs: [transformer]\ntrain: {norm: fan_in}\n", "train.norm='fan_in'", "cnn"),
+    (
+        "mask rate of task last",
+        GOOD + "archs: [transformer]\ntask: last\ntrain: {mask_rate: 0.2}\n",
+        "train.mask_rate=0.2",
+        "unless task='mlm'",
+    ),
+    ("width the heads do not divide", GOOD + "archs: [transformer]\nwidths: [30]\n", "widths[0]=30", "4 heads"),
+    ("task the cnn cannot train", GOOD + "archs: [cnn]\ntask: last\n", "task='last'", "the reference network cnn"),
+    (
+        "encoding of another network",
+        GOOD + "archs: [transformer]\ntrain: {encoding: whiten}\n",
+        "train.encoding='whiten'",
+        "the transformer embeds token ids",
+    ),
+    ("no such data", GOOD + "train: {data: /no/such/release}\n", "train.data='/no/such/release'", "no such folder"),
+    (
+        "threshold at chance",
+        GOOD + "archs: [transformer]\ntask: last\ncurve: {threshold: 0.75}\n",
+        "curve.threshold=0.75",
+        "0 < threshold < 0.75, the chance error of task 'last' on demo",
+    ),
+    (
+        "one point over a range",
+        "configs: [demo]\nP: {min: 100, max: 400, points: 1}\n",
+        "P.points=1",
+        "points >= 2, or P_min = P_max for one point (P_min = 100 < P_max = 400",
+    ),
 ]
 
 
@@ -133,6 +181,48 @@ def test_every_bad_field_of_P_is_reported_together(tmp_path):
         "invalid parameter P.points=500",
         "invalid parameter P.max=99999",
     ]
+
+
+def test_an_error_of_many_jobs_is_reported_once(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    text = "configs: [demo, grid_L2_s0-1_v4]\nP: {min: 10, max: 40, points: 2}\nseeds: [0, 1, 2]\n"
+    path.write_text(text + "train: {momentum: 0.5, optimizer: adam}\n")
+    with pytest.raises(SweepFileError) as info:
+        load_sweep(path)
+    assert info.value.errors == [
+        "invalid parameter train.momentum=0.5: must satisfy 0.9 (its default): it applies only to --optimizer sgd"
+    ]
+
+
+def test_every_conflict_of_a_job_is_reported_before_anything_runs(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    text = "archs: [transformer, cnn]\nwidths: [30]\ntrain: {momentum: 0.5, norm: channels, bias: false}\n"
+    path.write_text(GOOD + text)
+    with pytest.raises(SweepFileError) as info:
+        load_sweep(path)
+    assert [e.split(":")[0] for e in info.value.errors] == [  # of the transformer; none of the cnn
+        "invalid parameter widths[0]=30",
+        "invalid parameter train.momentum=0.5",  # with its AdamW
+        "invalid parameter train.norm='channels'",
+        "invalid parameter train.bias=False",
+    ]
+
+
+def test_an_option_error_at_run_time_is_not_a_conflict_with_the_folder(tmp_path):
+    """A job whose options are refused (a plan.json of another version) names the option, not out."""
+    from srhm_datasets.sweep.run import check_conflicts
+
+    (job,) = expand(load_sweep(_write(tmp_path, GOOD)))
+    job = dataclasses.replace(job, train={**job.train, "optimizer": "adamw", "momentum": 0.5})
+    with pytest.raises(ValueError) as info:
+        check_conflicts(tmp_path / "out", [job])
+    assert str(info.value).startswith("invalid parameter momentum=0.5") and "conflict" not in str(info.value)
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    return path
 
 
 def test_bad_sweep_file_runs_nothing_and_writes_nothing(tmp_path):

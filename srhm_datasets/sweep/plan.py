@@ -35,15 +35,14 @@ import socket
 import time
 from pathlib import Path
 
-from ..baselines.factory import factory_name
 from ..baselines.learning_curve import reusable_run
 from ..baselines.train import TrainOptions, resolve
 from ..config import SRHMConfig
 from ..executors import log_tail
 from ..files import atomic_write
-from ..protocol import RESULTS_FILE, arch_defaults, log_spaced_P
+from ..protocol import RESULTS_FILE, log_spaced_P
 from ..results import read_results
-from .spec import Sweep
+from .spec import Sweep, grid, job_id, job_width, point_id, run_options
 
 PLAN = "plan.json"
 SWEEP_COPY = "sweep.yaml"
@@ -82,17 +81,8 @@ class Job:
         return log_spaced_P(*self.P)
 
     def options(self) -> TrainOptions:
-        """The base TrainOptions of its runs (``run_learning_curve`` sets P and out per run)."""
-        return TrainOptions(
-            config=self.config,
-            P=self.P[1],
-            arch=self.arch,
-            width=self.width,
-            lr=self.lr,
-            seed=self.seed,
-            progress=False,
-            **self.train,
-        )
+        """The base TrainOptions of its runs (``spec.run_options``; ``run_learning_curve`` sets P and out per run)."""
+        return run_options(self.config, self.arch, self.width, self.lr, self.seed, self.P[1], self.train)
 
     def settings(self) -> dict:
         """Everything that defines the job, as JSON-able data (``from_settings`` inverts it)."""
@@ -140,41 +130,23 @@ class Job:
         return Path(out) / RUNS / self.id
 
 
-def job_id(label: str, arch: str, width: int | None, lr: float | None, seed: int) -> str:
-    """``<config>-<arch>-w<width>-lr<lr|default>-seed<seed>`` (no ``-w<width>`` for a user's model, whose
-    width the package does not set): stable whatever else the grid holds."""
-    w = "" if width is None else f"-w{width}"
-    return f"{label}-{arch}{w}-lr{'default' if lr is None else repr(float(lr))}-seed{seed}"
-
-
-def job_width(arch: str, width: int | None, factory: str | None) -> int | None:
-    """A job's width: the sweep's, else the network's default (``protocol.arch_defaults``); None for a
-    user's model (``factory``)."""
-    return None if factory is not None else width if width is not None else arch_defaults(arch)["width"]
-
-
 def expand(sweep: Sweep) -> list[Job]:
-    """The sweep's jobs: configs x archs x widths x lrs x seeds, in that order."""
+    """The sweep's jobs: configs x archs x widths x lrs x seeds, in that order (``spec.grid``)."""
     factory = sweep.train.get("factory")
-    model = factory_name(factory) if factory else None
     return [
         Job(
-            id=job_id(entry.label, model or arch, job_width(arch, width, factory), lr, seed),
-            config=entry.config,
-            arch=arch,
-            width=job_width(arch, width, factory),
-            lr=lr,
-            seed=seed,
-            P=entry.P,
+            id=point_id(point, factory),
+            config=point.entry.config,
+            arch=point.arch,
+            width=job_width(point.arch, point.width, factory),
+            lr=point.lr,
+            seed=point.seed,
+            P=point.entry.P,
             train=dict(sweep.train),
             curve=dict(sweep.curve),
             evaluate=dict(sweep.evaluate),
         )
-        for entry in sweep.configs
-        for arch in sweep.archs
-        for width in sweep.widths
-        for lr in sweep.lrs
-        for seed in sweep.seeds
+        for point in grid(sweep)
     ]
 
 
@@ -264,15 +236,20 @@ def run_dir(out: Path, job: Job, P: int) -> Path:
     return job.folder(out) / f"P{P}"
 
 
+def run_options_at(job: Job, P: int) -> TrainOptions:
+    """The resolved options of the job's run at P. ``threads`` is left out: it is checked against the CPUs of
+    the machine that trains the run (a SLURM node), not of the one planning it. ValueError naming an option
+    (a sweep file's options are checked when it is read, ``spec.load_sweep``)."""
+    return resolve(dataclasses.replace(job.options(), P=P, out=None, device=None, threads=None))
+
+
 def finished_run(out: Path, job: Job, P: int) -> dict | None:
     """The results of the job's run at P when finished with the job's settings, else None.
 
-    Raises ValueError (from ``reusable_run``) when the folder holds a run made with other
-    settings or an invalid results file. ``threads`` is left out: it is checked against the CPUs
-    of the machine that trains the run (a SLURM node), not of the one planning it.
+    Raises ValueError naming an option (``run_options_at``), or (from ``reusable_run``) naming the run
+    folder when it holds a run made with other settings or an invalid results file.
     """
-    opt = resolve(dataclasses.replace(job.options(), P=P, out=None, device=None, threads=None))
-    return reusable_run(run_dir(out, job, P), opt)
+    return reusable_run(run_dir(out, job, P), run_options_at(job, P))
 
 
 def evaluation_matches(results: dict, job: Job) -> bool:
@@ -292,8 +269,9 @@ def progress(out: Path, job: Job) -> Progress:
     finished = evaluated = 0
     conflicts = []
     for P in job.Ps:
+        opt = run_options_at(job, P)  # a bad option is its own error, no conflict with the runs in DIR
         try:
-            results = finished_run(out, job, P)
+            results = reusable_run(run_dir(out, job, P), opt)
         except ValueError as err:
             conflicts.append(str(err))
             continue

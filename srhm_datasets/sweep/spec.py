@@ -24,10 +24,12 @@ A sweep file (see ``srhm_datasets/sweep/examples/``) holds::
 In a grid, ``nc`` and ``m`` may be tied to ``v`` by the strings ``v`` or ``v^k``; every
 other value is a scalar or a list (the grid is their product). The schema is declared
 below (``SECTIONS``: every field with its bound and default); :func:`load_sweep` checks
-the whole file before anything runs and raises one :class:`SweepFileError` listing one
-error per bad field, each in the package's form ``invalid parameter FIELD=VALUE: must
-satisfy BOUND`` (FIELD is the dotted path in the file, e.g. ``train.max_steps`` or
-``configs[2].grid.v``).
+the whole file before anything runs, each job's training options together as its runs will be
+made (``baselines.train.check_options``: options that conflict, a task or an encoding the network
+cannot take, an option the file writes that does not apply), no job twice, the P* threshold
+below each config's chance error, and raises one :class:`SweepFileError` listing each error
+once, in the package's form ``invalid parameter FIELD=VALUE: must satisfy BOUND`` (FIELD is
+the dotted path in the file, e.g. ``train.max_steps``, ``widths[1]`` or ``configs[2].grid.v``).
 """
 
 from __future__ import annotations
@@ -38,16 +40,17 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
-from ..baselines.train import check_data
+from ..baselines.factory import factory_name
+from ..baselines.train import TrainOptions, check_options
 from ..catalog import get_config, release_name
 from ..config import SRHMConfig, is_int, is_real, require
 from ..evaluation.evaluate import PROBE_SOURCES, check_evaluation_options
 from ..executors import EXECUTORS
-from ..protocol import ARCHS, MAX_POINTS, OPTION, OPTIONS, Option
+from ..protocol import ARCHS, OPTION, OPTIONS, Option, arch_defaults, check_threshold, log_spaced_P
 
 
 # ---------------------------------------------------------------------------------------
@@ -183,6 +186,8 @@ TOP_LEVEL = (
 GRID_KEYS = ("L", "s", "s0", "v", "nc", "m", "sparsity", "seed", "n_train", "n_test", "n_probe")
 GRID_REQUIRED = ("L", "s", "s0", "v", "nc", "m")
 _TIED = re.compile(r"^v(\^([1-9][0-9]*))?$")  # nc: v, m: v^2
+#: The package's refusal of a parameter (``config.require``): its name and the rest.
+_PARAMETER = re.compile(r"^invalid parameter ([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,6 +267,27 @@ class _Errors:
             self.messages.append(f"{name}: {err}")
             return None
 
+    def at(self, paths: dict[str, str], where: str, err: ValueError) -> None:
+        """The error ``err``, ``invalid parameter NAME=...``, told of the field of the file that ``paths[NAME]``
+        names (``invalid parameter PATH=...``), else of ``where`` (``where: ...``); once, however often found."""
+        found = _PARAMETER.match(str(err))
+        message = (
+            f"invalid parameter {paths[found[1]]}={found[2]}" if found and found[1] in paths else f"{where}: {err}"
+        )
+        self.add(message)
+
+    def add(self, message: str) -> None:
+        """One more message, unless it was given already."""
+        if message not in self.messages:
+            self.messages.append(message)
+
+    def catch_at(self, paths: dict[str, str], where: str, check: Callable, *args) -> None:
+        """``check(*args)``; a ValueError it raises is told of its field (``at``)."""
+        try:
+            check(*args)
+        except ValueError as err:
+            self.at(paths, where, err)
+
 
 # ---------------------------------------------------------------------------------------
 # loading
@@ -329,9 +355,7 @@ def parse_sweep(doc, default_name: str, source: str = "", path="<sweep>") -> Swe
     settings["train"].update({name: top[name] for name in TOP_OPTIONS})
     _check_model(errors, doc, settings)
     _check_runs(errors, configs, settings)
-    if errors.messages:
-        raise SweepFileError(path, errors.messages)
-    return Sweep(
+    sweep = Sweep(
         name=top["name"] or default_name,
         configs=tuple(configs),
         archs=tuple(top["archs"]),
@@ -344,6 +368,10 @@ def parse_sweep(doc, default_name: str, source: str = "", path="<sweep>") -> Swe
         executor=executors,
         text=source,
     )
+    _check_jobs(errors, sweep, _given(doc))
+    if errors.messages:
+        raise SweepFileError(path, errors.messages)
+    return sweep
 
 
 def _unknown(errors: _Errors, section: str, doc: dict, known) -> None:
@@ -400,11 +428,9 @@ def _P_range(errors: _Errors, name: str, doc) -> tuple[int, int, int] | None:
             _value(errors, f"{name}.{key}", doc[key], field)
     if len(errors.messages) > before:
         return None
-    errors.require(doc["min"] <= doc["max"], f"{name}.min", doc["min"], f"min <= max = {doc['max']}")
-    errors.require(  # as protocol.log_spaced_P requires; the range is kept so that P.max is checked too
-        doc["points"] <= MAX_POINTS, f"{name}.points", doc["points"], f"points <= {MAX_POINTS} (one training run each)"
-    )
-    return doc["min"], doc["max"], doc["points"]
+    paths = {"P_min": f"{name}.min", "P_max": f"{name}.max", "points": f"{name}.points"}
+    errors.catch_at(paths, name, log_spaced_P, doc["min"], doc["max"], doc["points"])
+    return doc["min"], doc["max"], doc["points"]  # kept when the grid is refused, so that P.max is checked too
 
 
 def _configs(errors: _Errors, doc, default_P, has_default: bool) -> list[ConfigEntry]:
@@ -487,15 +513,16 @@ def _check_model(errors: _Errors, doc: dict, settings: dict) -> None:
 
 
 def _check_runs(errors: _Errors, configs: list[ConfigEntry], settings: dict) -> None:
-    """Bounds that depend on the config: P_max <= train size, the evaluation's and the data's options."""
-    train, ev = settings["train"], settings["evaluate"]
-    if train["data"] is not None:
-        errors.catch("train.data", check_data, train["data"])
+    """Bounds that depend on the config: P_max <= train size, the P* threshold below the task's chance error
+    (``protocol.check_threshold``), the evaluation's options."""
+    ev = settings["evaluate"]
     for entry in configs:
         size = entry.config.split_sizes()["train"]
         errors.require(
             entry.P[1] <= size, "P.max", entry.P[1], f"P.max <= train size {size} of {entry.label} ({entry.where})"
         )
+        threshold, task = settings["curve"]["threshold"], settings["train"]["task"]
+        errors.catch_at({"threshold": "curve.threshold"}, "curve", check_threshold, threshold, entry.config, task)
         if ev["enabled"]:
             errors.catch(
                 f"evaluate (for {entry.label})",
@@ -505,6 +532,139 @@ def _check_runs(errors: _Errors, configs: list[ConfigEntry], settings: dict) -> 
                 num_probe=ev["num_probe"],
                 batch_size=ev["batch_size"],
             )
+
+
+# ---------------------------------------------------------------------------------------
+# the grid's jobs
+# ---------------------------------------------------------------------------------------
+class GridPoint(NamedTuple):
+    """One point of a sweep's grid: a config entry and one value of each axis (as in the file: width and lr
+    None for the protocol's default), and ``indices``: the index of each value in its axis (``AXES`` order)."""
+
+    entry: ConfigEntry
+    arch: str
+    width: int | None
+    lr: float | None
+    seed: int
+    indices: tuple[int, int, int, int]
+
+    @property
+    def paths(self) -> dict[str, str]:
+        """Option name -> the place of its value in the file, e.g. ``{"arch": "archs[1]", ...}``."""
+        return {axis: f"{axis}s[{i}]" for axis, i in zip(AXES, self.indices)}
+
+    def valid(self, sweep: Sweep) -> bool:
+        """Every value is a valid item of its axis and none repeats an earlier one (else an error of its own)."""
+        return all(
+            SECTIONS[""][f"{axis}s"].items.ok(value) and getattr(sweep, f"{axis}s").index(value) == i
+            for axis, value, i in zip(AXES, self[1:5], self.indices)
+        )
+
+
+def grid(sweep: Sweep) -> list[GridPoint]:
+    """The sweep's grid points: configs x archs x widths x lrs x seeds, in that order."""
+    return [
+        GridPoint(entry, arch, width, lr, seed, (a, w, r, i))
+        for entry in sweep.configs
+        for a, arch in enumerate(sweep.archs)
+        for w, width in enumerate(sweep.widths)
+        for r, lr in enumerate(sweep.lrs)
+        for i, seed in enumerate(sweep.seeds)
+    ]
+
+
+def job_id(label: str, arch: str, width: int | None, lr: float | None, seed: int) -> str:
+    """``<config>-<arch>-w<width>-lr<lr|default>-seed<seed>`` (no ``-w<width>`` for a user's model, whose
+    width the package does not set): stable whatever else the grid holds."""
+    w = "" if width is None else f"-w{width}"
+    return f"{label}-{arch}{w}-lr{'default' if lr is None else repr(float(lr))}-seed{seed}"
+
+
+def job_width(arch: str, width: int | None, factory: str | None) -> int | None:
+    """A job's width: the sweep's, else the network's default (``protocol.arch_defaults``); None for a
+    user's model (``factory``)."""
+    return None if factory is not None else width if width is not None else arch_defaults(arch)["width"]
+
+
+def point_id(point: GridPoint, factory: str | None) -> str:
+    """The id of the job of a grid point (``job_id``): the function's name in place of the arch with a factory."""
+    arch = factory_name(factory) if factory else point.arch
+    return job_id(point.entry.label, arch, job_width(point.arch, point.width, factory), point.lr, point.seed)
+
+
+def run_options(config: SRHMConfig, arch: str, width, lr, seed: int, P: int, train: dict) -> TrainOptions:
+    """The base ``TrainOptions`` of a job's runs (``run_learning_curve`` sets P and out per run)."""
+    return TrainOptions(config=config, P=P, arch=arch, width=width, lr=lr, seed=seed, progress=False, **train)
+
+
+#: The fields of a sweep file that set a run's options (but the grid's axes, whose places are a grid point's).
+OPTION_PATHS = {**{name: f"train.{name}" for name in SECTIONS["train"]}, **{name: name for name in TOP_OPTIONS}}
+
+
+def _given(doc: dict) -> list[str]:
+    """The options the file sets (valid ones): its ``train`` fields and top-level ``factory`` and ``task``."""
+    train = doc.get("train") if isinstance(doc.get("train"), dict) else {}
+    given = [name for name, field in SECTIONS["train"].items() if name in train and field.ok(train[name])]
+    return given + [name for name in TOP_OPTIONS if name in doc and SECTIONS[""][name].ok(doc[name])]
+
+
+def option_errors(opt: TrainOptions, given) -> list[ValueError]:
+    """Every error ``baselines.train.check_options`` finds in ``opt`` (``given``: the options the user set): after
+    each, the option it names goes back to its default and is no longer given, until none is left, or one names
+    no option or comes again."""
+    found: list[ValueError] = []
+    for _ in range(len(OPTIONS) + 1):
+        try:
+            check_options(opt, given)
+            return found
+        except ValueError as err:
+            name = _PARAMETER.match(str(err))
+            if any(str(err) == str(e) for e in found) or not (name and name[1] in OPTION):
+                return [*found, err]
+            found.append(err)
+            opt = dataclasses.replace(opt, **{name[1]: OPTION[name[1]].default})
+            given = [g for g in given if g != name[1]]
+    return found
+
+
+def _check_jobs(errors: _Errors, sweep: Sweep, given: list[str]) -> None:
+    """Every job's options, as its runs will be made (``run_options``; ``threads`` left to the machine that trains
+    it, P at most the train size, which ``P.max`` is checked against), before anything runs (``option_errors``:
+    the checks that need no data or folder), each error once, told of its field; and no job twice
+    (``_check_distinct``). Grid points with a bad or repeated axis value (an error of its own) are left out."""
+    factory, train = sweep.train["factory"], {**sweep.train, "threads": None}
+    points = [point for point in grid(sweep) if point.valid(sweep)]
+    for point in points:
+        cfg, width = point.entry.config, job_width(point.arch, point.width, factory)
+        P = min(point.entry.P[1], cfg.split_sizes()["train"])
+        for err in option_errors(run_options(cfg, point.arch, width, point.lr, point.seed, P, train), given):
+            errors.at({**OPTION_PATHS, **point.paths}, point.entry.where, err)
+    _check_distinct(errors, sweep, points)
+
+
+def _check_distinct(errors: _Errors, sweep: Sweep, points: list[GridPoint]) -> None:
+    """No two grid points with one job id (``point_id``): two values of an axis that resolve to one, as ``null``
+    and 64 in ``widths`` for the transformer (its default width is 64). One error per pair of values, naming the
+    field, both values and a job made twice."""
+    factory, seen, told = sweep.train["factory"], {}, set()
+    for point in points:
+        job = point_id(point, factory)
+        first = seen.setdefault(job, point)
+        axis = next((a for a in AXES if first.paths[a] != point.paths[a]), None)
+        if axis is None or (axis, first.paths[axis], point.paths[axis]) in told:
+            continue
+        told.add((axis, first.paths[axis], point.paths[axis]))
+        both = " and ".join(f"{p.paths[axis]}={_yaml(getattr(p, axis))}" for p in (first, point))
+        bound = f"values that give distinct jobs: {both} both give job {job} (null: the network's default {axis})"
+        try:
+            require(False, f"{axis}s", list(getattr(sweep, f"{axis}s")), bound)
+        except ValueError as err:
+            errors.add(str(err))
+
+
+def _yaml(value) -> str:
+    """A value as the sweep file writes it (null for None)."""
+    return "null" if value is None else repr(value)
 
 
 def executor_options(sweep: Sweep, executor: str, overrides: dict | None = None) -> dict:
@@ -530,6 +690,9 @@ __all__ = [
     "Sweep",
     "SweepFileError",
     "executor_options",
+    "grid",
+    "job_id",
+    "job_width",
     "load_sweep",
     "parse_sweep",
 ]
