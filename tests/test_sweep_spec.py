@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -14,10 +15,13 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from srhm_datasets.baselines.learning_curve import curve_summary
 from srhm_datasets.baselines.train import resolve
+from srhm_datasets.evaluation.board_render import fmt_p
 from srhm_datasets.protocol import DEFAULT_WIDTH, TRANSFORMER_WIDTH
 from srhm_datasets.sweep.cli import sweep
 from srhm_datasets.sweep.plan import evaluation_matches, expand, finished_run, job_id
+from srhm_datasets.sweep.run import pstar_markdown, pstar_summary
 from srhm_datasets.sweep.spec import SweepFileError, executor_options, load_sweep, parse_sweep
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "srhm_datasets" / "sweep" / "examples"
@@ -430,3 +434,44 @@ def test_an_evaluation_without_a_probe_counts_as_evaluated(tmp_path):
     evaluation = {"num_test": job.config.split_sizes()["test"], "probe": None}
     assert evaluation_matches({"evaluation": evaluation}, job)
     assert not evaluation_matches({"evaluation": {**evaluation, "num_test": 10}}, job)
+
+
+# ---- the P* summary ---------------------------------------------------------------------------------
+def _pstar_of(tmp_path, text: str, errors: list[list[float]]) -> dict:
+    """pstar.json of the sweep of ``text`` whose job k has best test errors ``errors[k]`` at P = 40, 400
+    (each job's summary.json as curve_summary writes it)."""
+    jobs = expand(load_sweep(_write(tmp_path, "P: {min: 40, max: 400, points: 2}\n" + text)))
+    for job, errs in zip(jobs, errors):
+        runs = [{"P": P, "seed": job.seed, "best_test_error": e} for P, e in zip(job.Ps, errs)]
+        opt = resolve(job.options())
+        job.folder(tmp_path).mkdir(parents=True)
+        summary = curve_summary(opt, opt.lr, runs, job.curve["threshold"], job.curve["metric"])
+        (job.folder(tmp_path) / "summary.json").write_text(json.dumps(summary))
+    return pstar_summary(tmp_path, jobs)
+
+
+def test_pstar_names_the_model_and_the_task_of_a_factory_sweep(tmp_path):
+    text = "configs: [demo]\nfactory: tests.user_models:token_net\ntask: mlm\nseeds: [0, 1]\n"
+    pstar = _pstar_of(tmp_path, text + "train: {mask_rate: 0.3, encoding: tokens}\n", [[0.5, 0.05], [0.5, 0.3]])
+    for row in (*pstar["curves"], *pstar["groups"]):
+        assert (row["model"], row["arch"], row["task"], row["width"]) == (
+            "token_net",
+            "custom",
+            "mlm mask_rate=0.3",
+            None,
+        )
+    markdown = pstar_markdown(pstar)
+    assert "| demo | token_net | mlm mask_rate=0.3 | - | 0.001 | 1/2 |" in markdown
+    assert "| demo-token_net-lrdefault-seed1 | mlm mask_rate=0.3 | - | above_range | [400, -] |" in markdown
+    assert "None" not in markdown
+
+
+def test_pstar_prints_p_star_as_the_board_does(tmp_path):
+    """P* (and its mean, min, max) as an integer to 3 significant digits (board_render.fmt_p); a plain class
+    sweep of a reference network names the network and the task class."""
+    pstar = _pstar_of(tmp_path, "configs: [demo]\nwidths: [16]\n", [[0.5, 0.05]])
+    (curve,) = pstar["curves"]
+    assert (curve["model"], curve["task"]) == ("cnn", "class") and curve["P_star"] != round(curve["P_star"])
+    shown = fmt_p(curve["P_star"])
+    assert f"| demo | cnn | class | 16 | 0.1 | 1/1 | {shown} | {shown} | {shown} | 256 |" in pstar_markdown(pstar)
+    assert f"| demo-cnn-w16-lrdefault-seed0 | class | {shown} | interpolated | [40, 400] |" in pstar_markdown(pstar)

@@ -34,6 +34,8 @@ from ..baselines.factory import source_sha256
 from ..baselines.learning_curve import run_learning_curve
 from ..catalog import release_name
 from ..config import require
+from ..evaluation.board_entries import task_label
+from ..evaluation.board_render import fmt_p
 from ..files import atomic_write, check_output_folder, claim_output, lock_holder, mark_owned, remove_locks
 from ..protocol import p_star_spread
 from .executors import check_slurm, read_queue, run_local, submit_slurm, wait_slurm
@@ -255,12 +257,25 @@ def finalize(out: Path, jobs: list[Job]) -> dict:
     }
 
 
-def pstar_summary(out: Path, jobs: list[Job]) -> dict:
-    """P* of every job's curve (its ``summary.json``) and, per (config, arch, width, lr), over its seeds.
+def curve_model(summary: dict) -> str:
+    """The model of a learning curve's ``summary.json``: its ``name`` (a user's model), else its ``arch``."""
+    return summary.get("name") or summary["arch"]
 
-    ``curves``: one row per job (config: catalog name else canonical name, arch, width, lr as
-    resolved, seed, P*, status, bracket, law x, P*/x). ``groups``: per grid point without the seed, the seeds, the
-    geometric mean of the interpolated P* (None when no seed crossed) and their min and max.
+
+def curve_task(summary: dict, cfg) -> str:
+    """The task of a learning curve's ``summary.json`` with its options, as the leaderboard labels it
+    (``board_entries.task_label``: ``class`` for a plain class curve, whose summary has no task fields)."""
+    fields = {key: summary.get(key) for key in ("context", "mask_rate", "noise")}
+    return task_label(cfg, summary.get("task", "class"), **fields)
+
+
+def pstar_summary(out: Path, jobs: list[Job]) -> dict:
+    """P* of every job's curve (its ``summary.json``) and, per (config, model, task, width, lr), over its seeds.
+
+    ``curves``: one row per job (config: catalog name else canonical name, model: the network or the user's
+    model's name, arch, task with its options (``curve_task``), width, lr as resolved, seed, P*, status,
+    bracket, law x, P*/x). ``groups``: per grid point without the seed, the seeds, the geometric mean of the
+    interpolated P* (None when no seed crossed) and their min and max.
     """
     curves = []
     for job in jobs:
@@ -269,7 +284,9 @@ def pstar_summary(out: Path, jobs: list[Job]) -> dict:
             {
                 "job": job.id,
                 "config": release_name(job.config),
+                "model": curve_model(s),
                 "arch": s["arch"],
+                "task": curve_task(s, job.config),
                 "width": s["width"],
                 "lr": s["lr"],
                 "seed": job.seed,
@@ -282,17 +299,15 @@ def pstar_summary(out: Path, jobs: list[Job]) -> dict:
         )
     groups: dict[tuple, list[dict]] = {}
     for c in curves:
-        groups.setdefault((c["config"], c["arch"], c["width"], c["lr"]), []).append(c)
+        groups.setdefault(tuple(c[key] for key in GROUP_KEYS), []).append(c)
     rows = []
-    for (config, arch, width, lr), members in groups.items():
+    for key, members in groups.items():
         spread = p_star_spread([c["P_star"] for c in members])
         mean, x = spread["geomean"], members[0]["law_x"]
         rows.append(
             {
-                "config": config,
-                "arch": arch,
-                "width": width,
-                "lr": lr,
+                **dict(zip(GROUP_KEYS, key)),
+                "arch": members[0]["arch"],
                 "seeds": [c["seed"] for c in members],
                 "crossed": spread["crossed"],
                 "P_star_geomean": mean,
@@ -310,26 +325,45 @@ def pstar_summary(out: Path, jobs: list[Job]) -> dict:
     }
 
 
+#: What a group of ``pstar.json`` shares: the curves of one grid point over its seeds.
+GROUP_KEYS = ("config", "model", "task", "width", "lr")
+
+
 def _g(value) -> str:
+    """A number to 4 significant digits; ``-`` for a missing value."""
     return "-" if value is None else f"{value:.4g}"
 
 
+def _p(value) -> str:
+    """A P* or a P as the board prints it (``board_render.fmt_p``: an integer to 3 significant digits); ``-``
+    for a missing value."""
+    return "-" if value is None else fmt_p(value)
+
+
+def _bracket(bracket) -> str:
+    """A P* bracket ``[P_lo, P_hi]`` (grid points, as they are) with ``-`` for an open end; ``-`` for none."""
+    return "-" if bracket is None else f"[{', '.join('-' if p is None else str(p) for p in bracket)}]"
+
+
 def pstar_markdown(pstar: dict) -> str:
-    """The P* summary as Markdown: one table over seeds, one per curve."""
+    """The P* summary as Markdown: one table over seeds, one per curve; a missing value is ``-``."""
     lines = [
         f"# P* of the sweep (test error threshold {pstar['threshold']})",
         "",
-        "| config | arch | width | lr | seeds crossed | P* (geometric mean) | min | max | law x | P*/x |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| config | model | task | width | lr | seeds crossed | P* (geometric mean) | min | max | law x | P*/x |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {g['config']} | {g['arch']} | {g['width']} | {g['lr']:g} | {g['crossed']}/{len(g['seeds'])} | "
-        f"{_g(g['P_star_geomean'])} | {_g(g['P_star_min'])} | {_g(g['P_star_max'])} | {_g(g['law_x'])} | "
-        f"{_g(g['P_star_over_law_x'])} |"
+        f"| {g['config']} | {g['model']} | {g['task']} | {'-' if g['width'] is None else g['width']} | {g['lr']:g} | "
+        f"{g['crossed']}/{len(g['seeds'])} | {_p(g['P_star_geomean'])} | {_p(g['P_star_min'])} | "
+        f"{_p(g['P_star_max'])} | {_g(g['law_x'])} | {_g(g['P_star_over_law_x'])} |"
         for g in pstar["groups"]
     ]
-    lines += ["", "| job | P* | status | bracket |", "| --- | ---: | --- | --- |"]
-    lines += [f"| {c['job']} | {_g(c['P_star'])} | {c['status']} | {c['bracket']} |" for c in pstar["curves"]]
+    lines += ["", "| job | task | P* | status | bracket |", "| --- | --- | ---: | --- | --- |"]
+    lines += [
+        f"| {c['job']} | {c['task']} | {_p(c['P_star'])} | {c['status']} | {_bracket(c['bracket'])} |"
+        for c in pstar["curves"]
+    ]
     return "\n".join(lines) + "\n"
 
 
