@@ -12,11 +12,13 @@ import torch
 from click.testing import CliRunner
 
 from srhm_datasets import SRHMConfig, generate
+from srhm_datasets.baselines import cli as train_cli
 from srhm_datasets.baselines.checkpoint import load_checkpoint
-from srhm_datasets.baselines.learning_curve import run_learning_curve
+from srhm_datasets.baselines.learning_curve import curve_summary, run_learning_curve
 from srhm_datasets.baselines.train import TrainOptions, resolve, train
 from srhm_datasets.catalog import get_config
 from srhm_datasets.cli import main
+from srhm_datasets.evaluation.board_render import fmt_p
 from srhm_datasets.files import MARKER
 from srhm_datasets.hashing import content_hash
 from srhm_datasets.protocol import (
@@ -229,6 +231,25 @@ def test_cli_learning_curve_reports_p_star_and_the_arch_law(tmp_path, arch, law)
     assert result.output.count("P=") == 2 and law in result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["arch"] == arch and (summary["law_x"] == 512 if arch == "lcn" else summary["law_x"] is None)
+
+
+def test_cli_learning_curve_prints_p_star_as_the_board_does(capsys):
+    """P*, each seed's and their spread as integers to three significant digits (board_render.fmt_p)."""
+    errors = {0: [0.5, 0.05], 1: [0.5, 0.08], 2: [0.5, 0.3]}  # seeds 0 and 1 cross between P = 40 and 4000
+    runs = [
+        {"P": P, "seed": seed, "best_test_error": e, "stop_reason": "max_steps", "skipped": False}
+        for seed, errs in errors.items()
+        for P, e in zip((40, 4000), errs)
+    ]
+    summary = curve_summary(resolve(TrainOptions(config=DEMO, P=4000, width=8)), 0.1, runs, 0.1, "best")
+    per_seed = [p["P_star"] for p in summary["P_star_per_seed"]]
+    assert summary["P_star"] is None and per_seed[0] != round(per_seed[0]) and per_seed[2] is None
+    train_cli._report_curve(summary)
+    out = capsys.readouterr().out
+    assert "P* of the mean over seeds (test error 0.1) = above_range" in out
+    assert f"P* per seed: seed 0: {fmt_p(per_seed[0])}, seed 1: {fmt_p(per_seed[1])}, seed 2: above_range" in out
+    spread = summary["P_star_seeds"]
+    assert f"geometric mean {fmt_p(spread['geomean'])}, min {fmt_p(spread['min'])}, max {fmt_p(spread['max'])}" in out
 
 
 #: (task, threshold at or above its chance error on demo, that chance error): P* would be undefined.

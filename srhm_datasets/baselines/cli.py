@@ -191,13 +191,18 @@ def _report_curve(summary: dict) -> None:
         per_seed = ", ".join(f"seed {p['seed']}: {_p_star_text(p)}" for p in summary["P_star_per_seed"])
         click.echo(
             f"P* per seed: {per_seed}; {spread['crossed']}/{len(summary['seeds'])} crossed, geometric mean "
-            f"{_g(spread['geomean'])}, min {_g(spread['min'])}, max {_g(spread['max'])}"
+            f"{_p(spread['geomean'])}, min {_p(spread['min'])}, max {_p(spread['max'])}"
         )
 
 
 def _p_star_text(est: dict) -> str:
-    return f"{est['P_star']:.4g}" if est["P_star"] is not None else est["P_star_status"]
+    """P* as the leaderboard prints it (``board_render.fmt_p``), else its status (``above_range``, ...)."""
+    return _p(est["P_star"]) if est["P_star"] is not None else est["P_star_status"]
 
 
-def _g(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def _p(value) -> str:
+    """A P* as the leaderboard prints it: an integer to three significant digits (``board_render.fmt_p``); ``-``
+    for none."""
+    from ..evaluation.board_render import fmt_p
+
+    return "-" if value is None else fmt_p(value)
