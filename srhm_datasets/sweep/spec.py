@@ -618,10 +618,12 @@ def option_errors(opt: TrainOptions, given) -> list[ValueError]:
             check_options(opt, given)
             return found
         except ValueError as err:
-            name = _PARAMETER.match(str(err))
-            if any(str(err) == str(e) for e in found) or not (name and name[1] in OPTION):
-                return [*found, err]
+            if any(str(err) == str(e) for e in found):
+                return found
             found.append(err)
+            name = _PARAMETER.match(str(err))
+            if not (name and name[1] in OPTION):
+                return found
             opt = dataclasses.replace(opt, **{name[1]: OPTION[name[1]].default})
             given = [g for g in given if g != name[1]]
     return found
