@@ -178,6 +178,17 @@ def test_a_next_model_that_sees_later_inputs_is_refused_before_training(tmp_path
     assert not (tmp_path / "run").exists()
 
 
+def test_a_run_of_a_non_causal_next_model_is_not_evaluated(tmp_path, monkeypatch):
+    """A next run made while the check was off (an older version, or weights grown into a look-ahead) is
+    refused by srhm evaluate RUN_DIR too."""
+    factory, run = LOOKAHEAD["mixes-the-row"], tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(train_mod, "check_causal", lambda *args: None)
+        train(TrainOptions(**TINY, factory=factory, task="next", encoding="tokens", out=str(run)))
+    with pytest.raises(ValueError, match=rf"invalid parameter factory='{factory}': must satisfy {CAUSAL}"):
+        evaluate_run(run, write=False)
+
+
 def test_a_causal_next_model_passes_and_trains():
     """token_net of next (a running mean) and the reference transformer (causal attention) pass; a model of
     another task may read the whole row."""

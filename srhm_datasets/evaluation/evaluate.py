@@ -177,6 +177,9 @@ def _evaluate_run(run_dir: Path, data, revision, probe_source, write: bool, opti
         encoding=_run_encoding(results),
         **options,
     )
+    factory = results["model"].get("factory")  # after the evaluation, which refuses a model of another task
+    name, value = ("factory", factory) if factory else ("arch", results["model"]["arch"])
+    check_causal(model, cfg, task.name, _run_encoding(results), name, value)
     if write:
         _write_into(run_dir, results)
     return results
