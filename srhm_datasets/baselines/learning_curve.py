@@ -58,10 +58,9 @@ from ..protocol import (
     p_star_spread,
 )
 from ..results import get_field, read_results
-from ..tasks import make_task
 from .factory import model_name, source_sha256
 from .group import default_group_size, groupable, plan_groups, train_group
-from .train import SEED_BOUND, redraw_setting, resolve, train
+from .train import SEED_BOUND, redraw_setting, resolve, run_task, train
 
 __all__ = [
     "CurveRun",
@@ -342,7 +341,7 @@ def _model_fields(base: TrainOptions) -> dict:
     ``mask_rate`` (0.15 for ``mlm`` when not given), ``noise`` and ``redraw`` (None where it does not apply),
     ``factory`` and ``name``; present for a user's model or a task other than the plain ``class`` (noise
     included); a reference network's plain ``class`` curve has none."""
-    task = make_task(base.config, base.task, context=base.context, mask_rate=base.mask_rate, noise=base.noise)
+    task = run_task(base)
     if base.factory is None and task.plain:
         return {}
     return {

@@ -81,7 +81,7 @@ from ..provenance import dataset_info, git_commit, package_info
 from ..release.load import HubUnreachable, load_split
 from ..release.rules_file import load_rules
 from ..results import FORMAT
-from ..tasks import DEFAULT_MASK_RATE, HIDING_TASKS, IGNORE_INDEX, apply_task, make_task
+from ..tasks import DEFAULT_MASK_RATE, HIDING_TASKS, IGNORE_INDEX, Task, apply_task, make_task
 from ..torch_data.encoding import check_device, encode, torch_ints, torch_tokens
 from ..torch_data.tasks import scored_pairs, task_loss
 from .checkpoint import load_checkpoint, read_checkpoint, run_checkpoint, write_run
@@ -176,7 +176,7 @@ def _check_model(opt: TrainOptions) -> None:
         width = opt.width if opt.width is not None else arch_defaults(opt.arch)["width"]
         ok = opt.arch != "transformer" or width % TRANSFORMER_HEADS == 0
         require(ok, "width", width, f"a multiple of the transformer's {TRANSFORMER_HEADS} heads")
-    make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise)
+    run_task(opt)
     require(not opt.shuffle_labels or opt.task == "class", "shuffle_labels", True, "False unless task='class'")
     require(opt.name is None or opt.factory is not None, "name", opt.name, "None unless a factory is given")
     require(
@@ -442,11 +442,23 @@ def redraws(opt: TrainOptions) -> bool:
     return bool(redraw_setting(opt))
 
 
+def run_task(opt: TrainOptions, key: int = 0) -> Task:
+    """The checked task of a run's options with ``key`` (``tasks.make_task``; format.md §15).
+
+    Examples
+    --------
+    >>> from srhm_datasets import get_config
+    >>> run_task(TrainOptions(config=get_config("demo"), P=10, task="mlm"), key=3)
+    Task(name='mlm', context=None, mask_rate=0.15, noise=0.0, key=3)
+    """
+    return make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise, key=key)
+
+
 def split_task(opt: TrainOptions, arrays: dict, split: str, key: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(inputs, targets)`` of ``opt.task`` with ``key`` on the rows 0.. of ``split`` in ``arrays``
     (``tasks.apply_task``; format.md §15): targets [n] (``class``, ``last``) or [n, d] / [n, d-1]
     (``mlm``, ``next``) with ``IGNORE_INDEX`` where unscored."""
-    task = make_task(opt.config, opt.task, context=opt.context, mask_rate=opt.mask_rate, noise=opt.noise, key=key)
+    task = run_task(opt, key)
     batch = {"tokens": arrays[f"{split}_tokens"], "label": arrays[f"{split}_label"]}
     tb = apply_task(opt.config, task, batch, split, 0)
     return tb.inputs, tb.targets
@@ -455,7 +467,7 @@ def split_task(opt: TrainOptions, arrays: dict, split: str, key: int = 0) -> tup
 def task_arrays(opt: TrainOptions, arrays: dict) -> dict:
     """``arrays`` with each split's tokens and labels replaced by the inputs and targets of ``opt.task``
     with key 0 (``split_task``). Unchanged for ``class`` without noise."""
-    if opt.task == "class" and opt.noise == 0.0:
+    if run_task(opt).plain:
         return arrays
     out = {}
     for split in ("train", "test"):
